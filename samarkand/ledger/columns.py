@@ -1,0 +1,132 @@
+"""Transfer batches as columns.
+
+A batch travels as one NumPy array per field, the shape the fast path computes on and the
+stores write in one statement. A column whose values all fit its narrow type (uint64 for ids
+and amounts, uint32/uint16 for the small fields) has that dtype; otherwise it falls back to an
+object array of Python ints, and the engine takes the exact plain path for those events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from samarkand.ledger.types import Transfer
+
+WIDE_FIELDS = ("id", "debit_account_id", "credit_account_id", "amount", "pending_id", "user_data")
+NARROW_DTYPES: dict[str, type[np.generic]] = {
+    "id": np.uint64,
+    "debit_account_id": np.uint64,
+    "credit_account_id": np.uint64,
+    "amount": np.uint64,
+    "ledger": np.uint32,
+    "code": np.uint16,
+    "flags": np.uint16,
+    "pending_id": np.uint64,
+    "timeout": np.uint32,
+    "user_data": np.uint64,
+    "timestamp": np.uint64,
+}
+FIELD_NAMES = tuple(f.name for f in fields(Transfer))
+
+
+def column(values: Sequence[int] | np.ndarray, dtype: type[np.generic]) -> np.ndarray:
+    """The narrowest exact array for `values`: `dtype` when every value fits, else object."""
+    if isinstance(values, np.ndarray):
+        if values.dtype == dtype:
+            return values
+        if values.dtype != object and np.can_cast(values.dtype, dtype, casting="safe"):
+            return values.astype(dtype)
+        values = values.tolist()
+    try:
+        array = np.array(values, dtype=dtype)
+    except (OverflowError, TypeError, ValueError):
+        array = np.empty(len(values), dtype=object)
+        array[:] = list(values)
+        return array
+    if len(values) and array.dtype.kind == "u":
+        # NumPy wraps negative Python ints silently on some paths: make sure none did.
+        info = np.iinfo(dtype)
+        lowest = min(values)
+        if not isinstance(lowest, int | np.integer) or lowest < 0 or max(values) > info.max:
+            wide = np.empty(len(values), dtype=object)
+            wide[:] = list(values)
+            return wide
+    return array
+
+
+@dataclass(slots=True)
+class TransferColumns:
+    """A batch of transfers, one array per field, all of one length."""
+
+    id: np.ndarray
+    debit_account_id: np.ndarray
+    credit_account_id: np.ndarray
+    amount: np.ndarray
+    ledger: np.ndarray
+    code: np.ndarray
+    flags: np.ndarray
+    pending_id: np.ndarray
+    timeout: np.ndarray
+    user_data: np.ndarray
+    timestamp: np.ndarray
+
+    @classmethod
+    def build(cls, **arrays: Sequence[int] | np.ndarray) -> TransferColumns:
+        """Columns from keyword arrays; missing optional fields are zeros."""
+        length = len(arrays["id"])
+        made = {}
+        for name in FIELD_NAMES:
+            values = arrays.get(name)
+            if values is None:
+                made[name] = np.zeros(length, dtype=NARROW_DTYPES[name])
+            else:
+                if len(values) != length:
+                    raise ValueError(f"column {name} has {len(values)} values, expected {length}")
+                made[name] = column(values, NARROW_DTYPES[name])
+        return cls(**made)
+
+    @classmethod
+    def from_transfers(cls, transfers: Iterable[Transfer]) -> TransferColumns:
+        rows = list(transfers)
+        return cls.build(**{name: [getattr(t, name) for t in rows] for name in FIELD_NAMES})
+
+    @classmethod
+    def empty(cls) -> TransferColumns:
+        return cls.build(id=np.zeros(0, dtype=np.uint64))
+
+    @classmethod
+    def concat(cls, parts: Sequence[TransferColumns]) -> TransferColumns:
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        made = {}
+        for name in FIELD_NAMES:
+            arrays = [getattr(p, name) for p in parts]
+            if all(a.dtype == arrays[0].dtype for a in arrays):
+                made[name] = np.concatenate(arrays)
+            else:
+                joined = np.empty(sum(len(a) for a in arrays), dtype=object)
+                joined[:] = [v for a in arrays for v in a.tolist()]
+                made[name] = joined
+        return cls(**made)
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def take(self, index: slice | np.ndarray) -> TransferColumns:
+        return TransferColumns(**{name: getattr(self, name)[index] for name in FIELD_NAMES})
+
+    def transfer_at(self, row: int) -> Transfer:
+        return Transfer(**{name: int(getattr(self, name)[row]) for name in FIELD_NAMES})
+
+    def to_transfers(self) -> list[Transfer]:
+        lists = [getattr(self, name).tolist() for name in FIELD_NAMES]
+        return [Transfer(*values) for values in zip(*lists, strict=True)]
+
+    def is_narrow(self) -> bool:
+        """Every column has its narrow dtype (no value needs a Python int)."""
+        return all(getattr(self, name).dtype != object for name in FIELD_NAMES)
