@@ -1,0 +1,1 @@
+"""Tests of samarkand.money (a package, so test module names cannot clash with other folders)."""
