@@ -37,7 +37,7 @@ def column(values: Sequence[int] | np.ndarray, dtype: type[np.generic]) -> np.nd
     if isinstance(values, np.ndarray):
         if values.dtype == dtype:
             return values
-        if values.dtype != object and np.can_cast(values.dtype, dtype, casting="safe"):
+        if values.dtype.kind in "ui" and np.can_cast(values.dtype, dtype, casting="safe"):
             return values.astype(dtype)
         values = values.tolist()
     try:
@@ -47,14 +47,23 @@ def column(values: Sequence[int] | np.ndarray, dtype: type[np.generic]) -> np.nd
         array[:] = list(values)
         return array
     if len(values) and array.dtype.kind == "u":
-        # NumPy wraps negative Python ints silently on some paths: make sure none did.
+        # NumPy wraps negative Python ints silently on some paths, and truncates floats and
+        # takes bools as numbers: make sure every value was an int, and none wrapped.
         info = np.iinfo(dtype)
         lowest = min(values)
-        if not isinstance(lowest, int | np.integer) or lowest < 0 or max(values) > info.max:
+        if (
+            not all(_is_integer_type(kind) for kind in set(map(type, values)))
+            or lowest < 0
+            or max(values) > info.max
+        ):
             wide = np.empty(len(values), dtype=object)
             wide[:] = list(values)
             return wide
     return array
+
+
+def _is_integer_type(kind: type) -> bool:
+    return issubclass(kind, int | np.integer) and not issubclass(kind, bool)
 
 
 @dataclass(slots=True)

@@ -28,6 +28,8 @@ class BatchRecord:
 
     `transfers` holds only the events that succeeded, resolved (a post or void carries the
     accounts, ledger and code of its pending transfer; a post carries the amount it posted).
+    `timestamp` is the engine's clock after the batch: failed events use up timestamps too, so
+    a store keeps it to let a reopened ledger stamp the next batch exactly as this one would.
     """
 
     sequence: int
@@ -35,6 +37,7 @@ class BatchRecord:
     accounts: tuple[Account, ...] = ()
     transfers: TransferColumns = field(default_factory=TransferColumns.empty)
     expiries: Expiries = field(default_factory=Expiries)
+    timestamp: int = 0
 
     @property
     def is_empty(self) -> bool:

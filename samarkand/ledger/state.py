@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from samarkand.ledger.columns import TransferColumns
+from samarkand.ledger.fast import AccountIndex, apply_fast, exact_columns
 from samarkand.ledger.journal import BatchRecord, Expiries, Journal
 from samarkand.ledger.types import (
     ACCOUNT_FLAGS_KNOWN,
@@ -108,6 +109,8 @@ class LedgerState:
         self.lookup_ids = np.zeros(0, dtype=np.uint64)
         self.lookup_slots = np.zeros(0, dtype=np.int64)
         self.lookup_complete = True
+        self._fast_account_index: AccountIndex | None = None
+        self.fast_events = 0  # events the fast path decided with NumPy (a count for tests)
         # Rows applied in the batch under way, before they join the journal.
         self._batch_parts: list[TransferColumns | list[Transfer]] = []
         self._batch_starts: list[int] = []
@@ -265,13 +268,18 @@ class LedgerState:
         return first
 
     def _expire(self, now: int) -> Expiries:
+        # Refuse a bad `now` before popping the heap: a raise after would lose those expiries.
+        self._next_timestamps(now, 0)
         due: list[int] = []
         heap = self.expiry_heap
         while heap and heap[0][0] <= now:
             expires_at, pending_id = heapq.heappop(heap)
+            # A pending rolled back with its chain leaves its entry behind; when its id comes
+            # back pending with the same expiry, both entries match: release it only once.
             if (
                 self.pending_status.get(pending_id) == PendingStatus.PENDING
                 and self.pending_expires_at.get(pending_id) == expires_at
+                and (not due or due[-1] != pending_id)
             ):
                 due.append(pending_id)
         if not due:
@@ -388,14 +396,22 @@ class LedgerState:
     # ------------------------------------------------------------------ transfers
 
     def apply(
-        self, batch: Sequence[Transfer] | TransferColumns, now: int
+        self, batch: Sequence[Transfer] | TransferColumns, now: int, fast: bool = True
     ) -> tuple[np.ndarray, BatchRecord]:
-        """Apply a batch of transfers with the exact plain path.
+        """Apply a batch of transfers.
 
         Returns one CreateTransferResult per event (a uint8 array) and the batch's journal
-        record. Expiries due at `now` are released first.
+        record. Expiries due at `now` are released first. `fast` (the default) vectorises
+        runs of simple transfers (`samarkand.ledger.fast`) with exactly the plain path's
+        outcome; `fast=False` forces the plain path, one event at a time.
         """
-        columns = batch if isinstance(batch, TransferColumns) else None
+        if fast:
+            if isinstance(batch, TransferColumns):
+                return apply_fast(self, batch, now)
+            batch = list(batch)
+            exact = exact_columns(batch)
+            if exact is not None:
+                return apply_fast(self, exact, now, transfers=batch)
         count = len(batch)
         results = np.zeros(count, dtype=np.uint8)
         if count > BATCH_EVENTS_MAX:
@@ -403,7 +419,10 @@ class LedgerState:
             return results, self._record(now, (), None, Expiries())
         expiries = self._expire(now)
         first = self._next_timestamps(now, count)
-        transfers = columns.to_transfers() if columns is not None else list(batch)
+        if isinstance(batch, TransferColumns):
+            transfers = batch.to_transfers()
+        else:
+            transfers = list(batch)
         self.apply_plain(transfers, 0, count, first, results)
         return results, self._record(now, (), self._close_batch(), expiries)
 
@@ -740,6 +759,7 @@ class LedgerState:
             accounts=accounts,
             transfers=transfers if transfers is not None else TransferColumns.empty(),
             expiries=expiries,
+            timestamp=self.timestamp,
         )
 
 

@@ -202,3 +202,24 @@ class PendingStatus(enum.IntEnum):
     POSTED = 2
     VOIDED = 3
     EXPIRED = 4
+
+
+class AccountCode(enum.IntEnum):
+    """What an account is for (the `code` of an account)."""
+
+    SETTLEMENT = 1
+    MIRROR = 2  # a central bank's own account: the source of its currency in the hub
+    FX_INVENTORY = 3
+    SUSPENSE = 4
+    FEE = 5
+    CLEARING = 6  # a currency's technical account for sets settled at once; zero at rest
+
+
+class TransferCode(enum.IntEnum):
+    """Why money moved (the `code` of a transfer)."""
+
+    PAYMENT = 1
+    LIQUIDITY = 2
+    FX = 3
+    RETURN = 4
+    NET_SETTLEMENT = 5  # pay-in or pay-out of a set settled at once (LSM or DNS window)
