@@ -1,0 +1,191 @@
+"""What is particular to each adapter: encodings, the factory, the baseline, reconnecting."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+
+from samarkand.ledger import LedgerState, TransferColumns
+from samarkand.store import (
+    DurableLedger,
+    MemoryStore,
+    PostgresStore,
+    SqliteStore,
+    StoreError,
+    open_store,
+)
+from samarkand.store.sqlite import decode, encode
+from tests.store.conftest import PG_DSN, InjectedFailure
+from tests.store.scenario import ACCOUNTS, BIG_AMOUNT, BIG_ID, START_NS, differences, steps, t
+
+
+def filled(store: SqliteStore | PostgresStore | MemoryStore) -> DurableLedger:
+    ledger = DurableLedger.open(store)
+    ledger.create_accounts(ACCOUNTS, START_NS)
+    for transfers, now in steps():
+        ledger.apply(transfers, now)
+    return ledger
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        (0, 0),
+        (2**63 - 1, 2**63 - 1),
+        (2**63, b"\x00" * 8 + b"\x80" + b"\x00" * 7),
+        (2**128 - 1, b"\xff" * 16),
+    ],
+)
+def test_sqlite_encoding_is_an_integer_below_2_63_else_16_big_endian_bytes(
+    value: int, stored: int | bytes
+) -> None:
+    assert encode(value) == stored
+    assert decode(stored) == value
+
+
+@pytest.mark.parametrize("bad", [-1, b"\x00" * 16, b"\xff" * 15, "12", 1.0])
+def test_sqlite_decoding_refuses_what_it_never_writes(bad: object) -> None:
+    with pytest.raises(StoreError, match="not a stored unsigned integer"):
+        decode(bad)
+
+
+def test_sqlite_keeps_narrow_columns_plain_and_wide_values_as_blobs(tmp_path: Path) -> None:
+    filled(SqliteStore(tmp_path / "s.db")).close()
+    with sqlite3.connect(tmp_path / "s.db") as connection:
+        kinds = dict(
+            connection.execute(
+                "SELECT typeof(amount), count(*) FROM transfers GROUP BY typeof(amount)"
+            ).fetchall()
+        )
+        big = connection.execute(
+            "SELECT amount FROM transfers WHERE id = ?", (encode(BIG_ID),)
+        ).fetchone()
+    assert kinds == {"integer": 14, "blob": 3}
+    assert big == (b"\xff" * 16,)
+
+
+def test_postgres_keeps_u128_values_as_exact_numerics(pg_schema: str) -> None:
+    filled(PostgresStore(PG_DSN, schema=pg_schema)).close()
+    with psycopg.connect(PG_DSN) as connection:
+        total, kind = connection.execute(
+            f'SELECT sum(amount)::text, pg_typeof(min(amount))::text FROM "{pg_schema}".transfers'
+        ).fetchone()
+    state = LedgerState()
+    state.create_accounts(ACCOUNTS, START_NS)
+    for transfers, now in steps():
+        state.apply(transfers, now)
+    assert int(total) == sum(state.journal.columns().amount.tolist()) > BIG_AMOUNT
+    assert kind == "numeric"
+
+
+def test_open_store_picks_the_adapter_from_the_address(tmp_path: Path) -> None:
+    memory = open_store("memory:")
+    sqlite = open_store(str(tmp_path / "a.db"))
+    prefixed = open_store(f"sqlite:{tmp_path / 'b.db'}")
+    assert isinstance(memory, MemoryStore)
+    assert isinstance(sqlite, SqliteStore) and sqlite.path == str(tmp_path / "a.db")
+    assert isinstance(prefixed, SqliteStore) and prefixed.path == str(tmp_path / "b.db")
+    for store in (memory, sqlite, prefixed):
+        store.close()
+
+
+def test_open_store_gives_postgres_for_a_dsn(pg_schema: str) -> None:
+    store = open_store(PG_DSN, schema=pg_schema)
+    assert isinstance(store, PostgresStore) and store.schema == pg_schema
+    store.close()
+
+
+def test_sqlite_store_needs_a_file(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="needs a file path"):
+        SqliteStore(":memory:")
+
+
+def baseline_batches() -> list[TransferColumns]:
+    state = LedgerState()
+    state.create_accounts(ACCOUNTS[:2], START_NS)
+    ids = np.arange(1, 101, dtype=np.uint64)
+    batch = TransferColumns.build(
+        id=ids,
+        debit_account_id=np.ones(100, np.uint64),
+        credit_account_id=np.full(100, 2, np.uint64),
+        amount=ids,
+        ledger=np.ones(100, np.uint32),
+        code=np.ones(100, np.uint16),
+    )
+    return [state.apply(batch, START_NS + 1)[1].transfers]
+
+
+def test_sqlite_raw_baseline_inserts_then_drops_its_scratch_table(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "r.db")
+    baseline = store.raw_baseline()
+    for transfers in baseline_batches():
+        baseline.insert(transfers)
+    with sqlite3.connect(tmp_path / "r.db") as connection:
+        assert connection.execute("SELECT count(*) FROM raw_baseline_transfers").fetchone() == (
+            100,
+        )
+    baseline.close()
+    with sqlite3.connect(tmp_path / "r.db") as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert "raw_baseline_transfers" not in tables and "transfers" in tables
+    store.close()
+
+
+def test_postgres_raw_baseline_inserts_then_drops_its_scratch_table(pg_schema: str) -> None:
+    store = PostgresStore(PG_DSN, schema=pg_schema)
+    baseline = store.raw_baseline()
+    for transfers in baseline_batches():
+        baseline.insert(transfers)
+    query = f"SELECT to_regclass('\"{pg_schema}\".raw_baseline_transfers')::text"
+    with psycopg.connect(PG_DSN, autocommit=True) as connection:
+        assert connection.execute(query).fetchone() == (f"{pg_schema}.raw_baseline_transfers",)
+        baseline.close()
+        assert connection.execute(query).fetchone() == (None,)
+    store.close()
+
+
+def test_postgres_ledger_reconnects_after_the_server_drops_it(pg_schema: str) -> None:
+    """Crash-only: the append fails, the ledger reloads over a new connection, work goes on."""
+    store = PostgresStore(PG_DSN, schema=pg_schema)
+    ledger = filled(store)
+    with psycopg.connect(PG_DSN, autocommit=True) as admin:
+        pid = store._connection.info.backend_pid
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(psycopg.OperationalError):
+        ledger.apply([t(9001, 1, 2, 5)], START_NS + 100 * 10**9)
+    assert ledger.state.transfer(9001) is None
+    results, _ = ledger.apply([t(9001, 1, 2, 5)], START_NS + 100 * 10**9)
+    assert results.tolist() == [0]
+    ledger.close()
+    reopened = DurableLedger.open(PostgresStore(PG_DSN, schema=pg_schema))
+    assert differences(reopened.state, ledger.state) == []
+    reopened.close()
+
+
+class BrokenStore(MemoryStore):
+    """Appends fail, and so does the reload after them."""
+
+    def append(self, record: object) -> None:
+        raise InjectedFailure("append")
+
+    def load(self):  # type: ignore[no-untyped-def]
+        if self.broken:
+            raise InjectedFailure("load")
+        return super().load()
+
+    broken = False
+
+
+def test_a_ledger_whose_reload_fails_asks_to_be_opened_again() -> None:
+    store = BrokenStore()
+    ledger = DurableLedger.open(store)
+    store.broken = True
+    with pytest.raises(InjectedFailure, match="append") as raised:
+        ledger.create_accounts(ACCOUNTS, START_NS)
+    assert "reloading the ledger from its store failed too" in str(raised.value.__notes__)
+    with pytest.raises(StoreError, match="open it again"):
+        ledger.apply([t(1, 1, 2, 3)], START_NS)
