@@ -1,0 +1,1 @@
+"""Statistics, roadmap indicators, charts and reports (read side)."""

@@ -1,0 +1,647 @@
+"""The settlement engine: RTGS with queues, liquidity-saving mechanisms and DNS windows.
+
+Pure: the engine reads balances from a `LedgerState` and decides; it never writes the ledger.
+What it decides comes out of `drain()` as ledger transfers plus payment events, and the hub
+applies the transfers durably before it calls the engine again. While a step is under way
+the engine keeps an overlay of its own decisions on top of the ledger's balances, so later
+decisions in the step see earlier ones.
+
+How a payment settles (DESIGN §5):
+- gross and final at once when its sender's liquidity covers it and FIFO allows (no queued
+  payment of the same sender with the same or a higher priority);
+- otherwise, at entry, bilateral offsetting with the receiver's queue head towards the sender;
+- otherwise it queues. Whenever a sender's liquidity grows, its queue head is retried (FIFO);
+  `optimise` runs multilateral offsetting of all queues (FIFO, exact), and optionally the
+  non-FIFO heuristic on what FIFO could not resolve;
+- DNS payments wait for their currency's next window close, which settles the net positions
+  with unwinding of participants that cannot pay in.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from samarkand.ledger.state import CPO, DP, DPO, LIMIT, LedgerState
+from samarkand.ledger.types import INT64_MAX, U128_MAX, AccountCode, Transfer, TransferCode
+from samarkand.settlement import lsm
+from samarkand.settlement.netting import Leg, net_positions, settle_window, settlement_transfers
+from samarkand.settlement.participants import (
+    Directory,
+    Participant,
+    ParticipantStatus,
+    account_id,
+)
+from samarkand.settlement.payments import (
+    FINAL,
+    Event,
+    Method,
+    Payment,
+    Priority,
+    Reason,
+    Status,
+)
+
+QUEUE_LIMIT_DEFAULT = 1_000_000  # queued payments per currency
+NON_FIFO_BUDGET_DEFAULT = 200  # improvement moves per non-FIFO run on a timer
+NON_FIFO_BUDGET_END_OF_DAY = 2_000  # the last run of the day may take longer
+
+
+class Via:
+    """How a payment settled (for statistics and the tracker)."""
+
+    GROSS = "gross"
+    BILATERAL = "bilateral offsetting"
+    FIFO = "multilateral offsetting (FIFO)"
+    NON_FIFO = "multilateral optimisation (non-FIFO)"
+    DNS = "deferred net settlement"
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    """A payment the engine has accepted, with its lifecycle."""
+
+    payment: Payment
+    sequence: int
+    sender: int  # settlement account ids
+    receiver: int
+    ledger: int
+    received_ns: int
+    status: Status = Status.RECEIVED
+    settled_ns: int = 0
+    via: str = ""
+    history: list[Event] = field(default_factory=list)
+
+    @property
+    def priority(self) -> Priority:
+        return self.payment.priority
+
+    @property
+    def amount(self) -> int:
+        return self.payment.amount
+
+
+@dataclass(slots=True)
+class Stats:
+    settled: int = 0
+    rejected: int = 0
+    cancelled: int = 0
+    lsm_runs: int = 0
+    gridlocks_resolved: int = 0  # offsetting runs that settled what no payment could alone
+    settled_by: dict[str, int] = field(default_factory=dict)
+
+
+class SettlementEngine:
+    def __init__(
+        self,
+        directory: Directory,
+        ledger: LedgerState,
+        *,
+        cut_off_ns: dict[str, int],
+        first_transfer_id: int,
+        queue_limit: int = QUEUE_LIMIT_DEFAULT,
+    ) -> None:
+        self.directory = directory
+        self.ledger = ledger
+        self.cut_off_ns = dict(cut_off_ns)
+        self.queue_limit = queue_limit
+        self.entries: dict[int, Entry] = {}
+        # (sender account) -> [urgent queue, normal queue], each in FIFO order
+        self.queues: dict[int, tuple[list[Entry], list[Entry]]] = {}
+        self.queued_per_ledger: dict[int, int] = {}
+        self.warehouse: list[tuple[int, int, int]] = []  # (earliest_ns, sequence, uetr)
+        self.deadlines: list[tuple[int, int, int]] = []  # (latest_ns, sequence, uetr)
+        self.dns_pending: dict[str, list[Entry]] = {}
+        self.stats = Stats()
+        self._next_id = first_transfer_id
+        self._sequence = 0
+        self._reference = 0
+        self._overlay: dict[int, int] = {}
+        self._transfers: list[Transfer] = []
+        self._events: list[Event] = []
+        self._dirty: list[int] = []
+        # Ledgers where offsetting may find something new since its last run: a payment
+        # queued, or liquidity came to an account with a queue. Nothing else can enlarge the
+        # feasible set (a credit to an account with nothing queued lets nothing more settle,
+        # and a debit only shrinks what can), so a run on an unchanged ledger is skipped.
+        self._changed: set[int] = set()
+        self.currency_of_ledger = {ledger: code for code, ledger in directory.ledgers.items()}
+
+    # ------------------------------------------------------------------ output
+
+    def drain(self) -> tuple[list[Transfer], list[Event]]:
+        """What the engine decided since the last drain. The caller applies the transfers to
+        the ledger (all of them, in order) before it calls the engine again."""
+        transfers, events = self._transfers, self._events
+        self._transfers, self._events, self._overlay = [], [], {}
+        return transfers, events
+
+    # ------------------------------------------------------------------ liquidity
+
+    def available(self, account: int) -> int:
+        """What the account can pay now: balance plus intraday credit, with this step's
+        decisions applied."""
+        slot = self.ledger.account_slot.get(account)
+        if slot is None:
+            return 0
+        values = self.ledger._get(slot)
+        return (
+            values[CPO] - values[DPO] - values[DP] + values[LIMIT] + self._overlay.get(account, 0)
+        )
+
+    def _move(self, debit: int, credit: int, amount: int) -> None:
+        if credit in self.queues:
+            self._changed.add(credit >> 64)  # the ledger part of an account id
+        self._overlay[debit] = self._overlay.get(debit, 0) - amount
+        self._overlay[credit] = self._overlay.get(credit, 0) + amount
+        self._dirty.append(credit)
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    def new_transfer_id(self) -> int:
+        """An id for a transfer the hub makes itself (liquidity), from the same sequence."""
+        return self._new_id()
+
+    def liquidity_increased(self, account: int) -> None:
+        """The hub moved funds into `account` outside the engine: retry its queue head."""
+        self._dirty.append(account)
+        if account in self.queues:
+            self._changed.add(account >> 64)
+
+    def release(self, now: int) -> None:
+        """Settle queue heads that liquidity now covers."""
+        self._release_dirty(now)
+
+    # ------------------------------------------------------------------ intake
+
+    def submit(self, payments: Sequence[Payment], now: int) -> list[Reason | None]:
+        """Receive payments: each is rejected with a reason, or accepted (None) and then
+        settled at once, queued, warehoused until its earliest time, or held for DNS."""
+        outcome: list[Reason | None] = []
+        for payment in payments:
+            reason = self._validate(payment, now)
+            if reason is not None:
+                self._event(payment.uetr, Status.REJECTED, now, reason)
+                self.stats.rejected += 1
+                outcome.append(reason)
+                continue
+            entry = self._accept(payment, now)
+            outcome.append(None)
+            if payment.method is Method.DNS:
+                self._queue_dns(entry, now)
+            elif payment.earliest_ns > now:
+                heapq.heappush(self.warehouse, (payment.earliest_ns, entry.sequence, payment.uetr))
+                self._record(entry, Status.QUEUED, now, detail="waiting for its earliest time")
+            else:
+                self._enter(entry, now)
+        self._release_dirty(now)
+        return outcome
+
+    def _validate(self, payment: Payment, now: int) -> Reason | None:
+        # The UETR becomes the ledger transfer's user_data: one the ledger cannot hold would be
+        # refused there, after the engine had already reported the payment settled.
+        if type(payment.uetr) is not int or not 0 <= payment.uetr <= U128_MAX:
+            return Reason.UETR_INVALID
+        if type(payment.amount) is not int or payment.amount <= 0:
+            return Reason.AMOUNT_NOT_POSITIVE
+        if payment.amount > U128_MAX:
+            return Reason.AMOUNT_TOO_LARGE
+        if payment.uetr in self.entries:
+            return Reason.DUPLICATE_UETR
+        if payment.currency not in self.directory.ledgers:
+            return Reason.CURRENCY_NOT_ALLOWED
+        debtor = self.directory.settling_participant(payment.debtor_agent)
+        if debtor is None:
+            return Reason.DEBTOR_AGENT_UNKNOWN
+        creditor = self.directory.settling_participant(payment.creditor_agent)
+        if creditor is None:
+            return Reason.CREDITOR_AGENT_UNKNOWN
+        if _suspended(self.directory, payment.debtor_agent, debtor) or _suspended(
+            self.directory, payment.creditor_agent, creditor
+        ):
+            return Reason.PARTICIPANT_SUSPENDED
+        if debtor.bic == creditor.bic:
+            return Reason.SAME_AGENTS
+        for participant in (debtor, creditor):
+            account = self.directory.settlement_account(participant, payment.currency)
+            if account not in self.ledger.account_slot:
+                return Reason.NO_SETTLEMENT_ACCOUNT
+        if now >= self.cut_off_ns.get(payment.currency, 0):
+            return Reason.AFTER_CUT_OFF
+        if payment.latest_ns and (
+            payment.latest_ns <= now
+            or payment.latest_ns < payment.earliest_ns
+            or payment.latest_ns > self.cut_off_ns[payment.currency]
+        ):
+            return Reason.SETTLEMENT_WINDOW_INVALID
+        if self.queued_per_ledger.get(self.directory.ledgers[payment.currency], 0) >= (
+            self.queue_limit
+        ):
+            return Reason.QUEUE_FULL
+        return None
+
+    def _accept(self, payment: Payment, now: int) -> Entry:
+        debtor = self.directory.settling_participant(payment.debtor_agent)
+        creditor = self.directory.settling_participant(payment.creditor_agent)
+        assert debtor is not None and creditor is not None
+        self._sequence += 1
+        entry = Entry(
+            payment=payment,
+            sequence=self._sequence,
+            sender=self.directory.settlement_account(debtor, payment.currency),
+            receiver=self.directory.settlement_account(creditor, payment.currency),
+            ledger=self.directory.ledgers[payment.currency],
+            received_ns=now,
+        )
+        self.entries[payment.uetr] = entry
+        self._record(entry, Status.RECEIVED, now)
+        return entry
+
+    # ------------------------------------------------------------------ RTGS
+
+    def _enter(self, entry: Entry, now: int) -> None:
+        """A payment becomes eligible: settle at once, offset bilaterally, or queue."""
+        queues = self.queues.get(entry.sender)
+        blocked = queues is not None and any(queues[p] for p in range(int(entry.priority) + 1))
+        if not blocked:
+            if self.available(entry.sender) >= entry.amount:
+                self._settle_gross(entry, now)
+                return
+            if self._offset_bilaterally(entry, now):
+                return
+        self._enqueue(entry, now)
+        if entry.payment.latest_ns:
+            heapq.heappush(
+                self.deadlines, (entry.payment.latest_ns, entry.sequence, entry.payment.uetr)
+            )
+
+    def _settle_gross(self, entry: Entry, now: int) -> None:
+        self._transfers.append(
+            Transfer(
+                self._new_id(),
+                entry.sender,
+                entry.receiver,
+                entry.amount,
+                entry.ledger,
+                TransferCode.PAYMENT,
+                user_data=entry.payment.uetr,
+            )
+        )
+        self._move(entry.sender, entry.receiver, entry.amount)
+        self._settled(entry, now, Via.GROSS)
+
+    def _offset_bilaterally(self, entry: Entry, now: int) -> bool:
+        """Settle `entry` together with the longest prefix of the receiver's queue that goes
+        back to the sender, when both sides stay covered."""
+        counter = self._head_run(entry.receiver, entry.sender)
+        if not counter:
+            return False
+        sender_room = self.available(entry.sender) - entry.amount
+        receiver_room = self.available(entry.receiver) + entry.amount
+        chosen, total = 0, 0
+        for index, other in enumerate(counter):
+            if total + other.amount > receiver_room:
+                break
+            total += other.amount
+            chosen = index + 1
+        if chosen == 0 or sender_room + total < 0:
+            return False
+        for other in counter[:chosen]:
+            self._dequeue(other)
+        self._settle_set([entry, *counter[:chosen]], now, Via.BILATERAL)
+        return True
+
+    def _head_run(self, sender: int, receiver: int) -> list[Entry]:
+        """The payments at the head of `sender`'s queue, in order, while they go to
+        `receiver` (what FIFO lets settle first)."""
+        queues = self.queues.get(sender)
+        run: list[Entry] = []
+        if queues is None:
+            return run
+        for queue in queues:
+            for entry in queue:
+                if entry.receiver != receiver:
+                    return run
+                run.append(entry)
+        return run
+
+    def _enqueue(self, entry: Entry, now: int) -> None:
+        queues = self.queues.setdefault(entry.sender, ([], []))
+        queues[int(entry.priority)].append(entry)
+        self.queued_per_ledger[entry.ledger] = self.queued_per_ledger.get(entry.ledger, 0) + 1
+        self._changed.add(entry.ledger)
+        if entry.status is not Status.QUEUED:
+            self._record(entry, Status.QUEUED, now)
+
+    def _dequeue(self, entry: Entry) -> None:
+        queues = self.queues[entry.sender]
+        queues[int(entry.priority)].remove(entry)
+        self.queued_per_ledger[entry.ledger] -= 1
+        if not queues[0] and not queues[1]:
+            del self.queues[entry.sender]
+        # The sender's head may have changed (a cancelled, expired or offset head): a smaller
+        # one behind it may fit its liquidity now, so retry the head at the next release.
+        self._dirty.append(entry.sender)
+
+    def _release_dirty(self, now: int) -> None:
+        """Retry the queue heads of every account whose liquidity grew, until none can go."""
+        while self._dirty:
+            account = self._dirty.pop()
+            queues = self.queues.get(account)
+            while queues is not None:
+                head = queues[0][0] if queues[0] else queues[1][0]
+                if self.available(account) < head.amount:
+                    break
+                self._dequeue(head)
+                self._settle_gross(head, now)
+                queues = self.queues.get(account)
+
+    def _settle_set(self, entries: list[Entry], now: int, via: str) -> None:
+        """Settle payments simultaneously through the clearing account (see netting)."""
+        ledger = entries[0].ledger
+        currency = self.currency_of_ledger[ledger]
+        positions = net_positions(
+            Leg(e.payment.uetr, e.sender, e.receiver, e.amount) for e in entries
+        )
+        self._reference += 1
+        self._transfers.extend(
+            settlement_transfers(
+                positions,
+                self.clearing_account(currency),
+                ledger,
+                self._new_id,
+                self._reference,
+            )
+        )
+        for account, net in positions.items():
+            self._overlay[account] = self._overlay.get(account, 0) + net
+            if net > 0 and account in self.queues:
+                self._changed.add(ledger)
+            if net > 0:
+                self._dirty.append(account)
+        for entry in entries:
+            self._settled(entry, now, via)
+
+    def clearing_account(self, currency: str) -> int:
+        central_bank = self.directory.central_bank_of[currency]
+        return account_id(
+            self.directory.ledgers[currency], central_bank.number, AccountCode.CLEARING
+        )
+
+    # ------------------------------------------------------------------ time
+
+    def tick(self, now: int) -> None:
+        """Release warehoused payments whose earliest time has come; reject queued ones whose
+        latest time has passed."""
+        while self.warehouse and self.warehouse[0][0] <= now:
+            _, _, uetr = heapq.heappop(self.warehouse)
+            entry = self.entries[uetr]
+            if entry.status is Status.QUEUED and not self._in_queue(entry):
+                if entry.payment.latest_ns and entry.payment.latest_ns <= now:
+                    # A coarse tick may pass both its times: it is too late to settle.
+                    self._reject(entry, now, Reason.LATEST_TIME_PASSED)
+                else:
+                    self._enter(entry, now)
+        while self.deadlines and self.deadlines[0][0] <= now:
+            _, _, uetr = heapq.heappop(self.deadlines)
+            entry = self.entries[uetr]
+            if entry.status is Status.QUEUED and self._in_queue(entry):
+                self._dequeue(entry)
+                self._reject(entry, now, Reason.LATEST_TIME_PASSED)
+        self._release_dirty(now)
+
+    def _in_queue(self, entry: Entry) -> bool:
+        queues = self.queues.get(entry.sender)
+        return queues is not None and entry in queues[int(entry.priority)]
+
+    # ------------------------------------------------------------------ LSM
+
+    def optimise(
+        self, now: int, *, non_fifo: bool = False, budget: int = NON_FIFO_BUDGET_DEFAULT
+    ) -> int:
+        """Multilateral offsetting of the queues of every currency whose queues or balances
+        changed since its last run; with `non_fifo`, then the non-FIFO heuristic on every
+        currency with a queue. Returns payments settled."""
+        settled = 0
+        queued = sorted(ledger for ledger, count in self.queued_per_ledger.items() if count)
+        for ledger in queued:
+            if ledger in self._changed:
+                self._changed.discard(ledger)
+                settled += self._offset(ledger, now, non_fifo=False)
+            if non_fifo:
+                settled += self._offset(ledger, now, non_fifo=True, budget=budget)
+        self._release_dirty(now)
+        return settled
+
+    def _offset(self, ledger: int, now: int, *, non_fifo: bool, budget: int = 0) -> int:
+        ordered: list[Entry] = []
+        for sender in sorted(self.queues):
+            urgent, normal = self.queues[sender]
+            if (urgent or normal) and (urgent or normal)[0].ledger == ledger:
+                ordered.extend(urgent)
+                ordered.extend(normal)
+        if not ordered:
+            return 0
+        accounts = sorted({e.sender for e in ordered} | {e.receiver for e in ordered})
+        index = {account: i for i, account in enumerate(accounts)}
+        amounts = [e.amount for e in ordered]
+        if max(amounts) > INT64_MAX:
+            return 0  # the mechanisms take int64 amounts; such a payment waits for liquidity
+        queue = lsm.Queue(
+            sender=np.array([index[e.sender] for e in ordered], dtype=np.int64),
+            receiver=np.array([index[e.receiver] for e in ordered], dtype=np.int64),
+            amount=np.array(amounts, dtype=np.int64),
+            participants=len(accounts),
+        )
+        liquidity = np.array([max(0, self.available(a)) for a in accounts], dtype=object)
+        if non_fifo:
+            mask = lsm.nonfifo_offset(queue, liquidity, budget_iterations=budget)
+        else:
+            mask = lsm.fifo_offset(queue, liquidity)
+        chosen = [e for e, keep in zip(ordered, mask.tolist(), strict=True) if keep]
+        self.stats.lsm_runs += 1
+        if not chosen:
+            return 0
+        self.stats.gridlocks_resolved += 1
+        # However many payments, the set settles as one pay-in or pay-out per account.
+        for entry in chosen:
+            self._dequeue(entry)
+        self._settle_set(chosen, now, Via.NON_FIFO if non_fifo else Via.FIFO)
+        return len(chosen)
+
+    # ------------------------------------------------------------------ DNS
+
+    def _queue_dns(self, entry: Entry, now: int) -> None:
+        currency = entry.payment.currency
+        self.dns_pending.setdefault(currency, []).append(entry)
+        self._record(entry, Status.QUEUED, now, detail="waiting for the next DNS window")
+
+    def close_window(self, currency: str, now: int) -> tuple[int, list[int]]:
+        """Close the currency's DNS window: settle net positions; participants that cannot
+        pay in are unwound (their sent payments rejected, those to them kept for the next
+        window). Returns (payments settled, accounts that defaulted)."""
+        pending = self.dns_pending.pop(currency, [])
+        if not pending:
+            return 0, []
+        by_uetr = {e.payment.uetr: e for e in pending}
+        outcome = settle_window(
+            [Leg(e.payment.uetr, e.sender, e.receiver, e.amount) for e in pending],
+            self.available,
+        )
+        settled = [by_uetr[leg.key] for leg in outcome.settled]
+        if settled:
+            self._settle_set(settled, now, Via.DNS)
+        carried = []
+        for leg in outcome.removed:
+            entry = by_uetr[leg.key]
+            if leg.sender in outcome.defaulted:
+                self._reject(entry, now, Reason.INSUFFICIENT_FUNDS_PAY_IN)
+            else:
+                carried.append(entry)
+        if carried:
+            self.dns_pending[currency] = carried
+        self._release_dirty(now)
+        return len(settled), list(outcome.defaulted)
+
+    # ------------------------------------------------------------------ sender actions
+
+    def cancel(self, uetr: int, by_bic: str, now: int) -> Reason | None:
+        """The debtor agent (or its direct participant) withdraws a payment not yet settled."""
+        entry, reason = self._owned(uetr, by_bic)
+        if reason is not None:
+            return reason
+        assert entry is not None
+        if self._in_queue(entry):
+            self._dequeue(entry)
+        elif entry.payment.method is Method.DNS:
+            self.dns_pending[entry.payment.currency].remove(entry)
+        entry.status = Status.CANCELLED
+        self.stats.cancelled += 1
+        self._record(entry, Status.CANCELLED, now, detail=f"cancelled by {by_bic}")
+        self._release_dirty(now)
+        return None
+
+    def reorder(self, uetr: int, by_bic: str, *, to_front: bool, now: int) -> Reason | None:
+        """Move a queued payment to the front or back of its priority class in its sender's
+        queue, then retry the head (the new head may fit)."""
+        entry, reason = self._owned(uetr, by_bic)
+        if reason is not None:
+            return reason
+        assert entry is not None
+        if not self._in_queue(entry):
+            return Reason.NOT_QUEUED
+        queue = self.queues[entry.sender][int(entry.priority)]
+        queue.remove(entry)
+        if to_front:
+            queue.insert(0, entry)
+        else:
+            queue.append(entry)
+        entry.history.append(
+            Event(
+                uetr, Status.QUEUED, now, None, "moved to the " + ("front" if to_front else "back")
+            )
+        )
+        self._dirty.append(entry.sender)
+        self._release_dirty(now)
+        return None
+
+    def _owned(self, uetr: int, by_bic: str) -> tuple[Entry | None, Reason | None]:
+        entry = self.entries.get(uetr)
+        if entry is None:
+            return None, Reason.NOT_FOUND
+        asking = self.directory.get(by_bic)
+        debtor = self.directory.get(entry.payment.debtor_agent)
+        allowed = (
+            asking is not None
+            and debtor is not None
+            and (asking.bic == debtor.bic or asking.bic == debtor.via)
+        )
+        if not allowed:
+            return None, Reason.NOT_OWNER
+        if entry.status is Status.SETTLED:
+            return None, Reason.ALREADY_SETTLED
+        if entry.status in FINAL:
+            return None, Reason.ALREADY_FINAL
+        return entry, None
+
+    # ------------------------------------------------------------------ end of day
+
+    def end_of_day(self, now: int, *, non_fifo: bool = True) -> int:
+        """Cut-off: close every DNS window, run the LSM a last time, then reject whatever is
+        still queued or warehoused. Returns payments rejected."""
+        for currency in sorted(self.dns_pending):
+            self.close_window(currency, now)
+        self._changed.update(self.queued_per_ledger)
+        self.optimise(now, non_fifo=non_fifo, budget=NON_FIFO_BUDGET_END_OF_DAY)
+        rejected = 0
+        for sender in sorted(self.queues):
+            for queue in self.queues[sender]:
+                for entry in list(queue):
+                    self._dequeue(entry)
+                    self._reject(entry, now, Reason.NOT_SETTLED_BY_CUT_OFF)
+                    rejected += 1
+        for _, _, uetr in sorted(self.warehouse):
+            entry = self.entries[uetr]
+            if entry.status is Status.QUEUED:
+                self._reject(entry, now, Reason.NOT_SETTLED_BY_CUT_OFF)
+                rejected += 1
+        self.warehouse.clear()
+        self.deadlines.clear()
+        for currency in sorted(self.dns_pending):
+            for entry in self.dns_pending[currency]:
+                self._reject(entry, now, Reason.NOT_SETTLED_BY_CUT_OFF)
+                rejected += 1
+        self.dns_pending.clear()
+        return rejected
+
+    def open_day(self, cut_off_ns: dict[str, int]) -> None:
+        """Start the next business day: balances carry over in the ledger; new cut-offs."""
+        if self.queues or self.warehouse or self.dns_pending:
+            raise RuntimeError("open_day before end_of_day: payments are still queued")
+        self.cut_off_ns = dict(cut_off_ns)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _settled(self, entry: Entry, now: int, via: str) -> None:
+        entry.settled_ns = now
+        entry.via = via
+        self.stats.settled += 1
+        self.stats.settled_by[via] = self.stats.settled_by.get(via, 0) + 1
+        self._record(entry, Status.SETTLED, now, detail=via)
+
+    def _reject(self, entry: Entry, now: int, reason: Reason) -> None:
+        self.stats.rejected += 1
+        self._record(entry, Status.REJECTED, now, reason)
+
+    def _record(
+        self,
+        entry: Entry,
+        status: Status,
+        now: int,
+        reason: Reason | None = None,
+        detail: str = "",
+    ) -> None:
+        entry.status = status
+        event = Event(entry.payment.uetr, status, now, reason, detail)
+        entry.history.append(event)
+        self._events.append(event)
+
+    def _event(self, uetr: int, status: Status, now: int, reason: Reason) -> None:
+        self._events.append(Event(uetr, status, now, reason))
+
+    def queued(self) -> Iterable[Entry]:
+        for sender in sorted(self.queues):
+            for queue in self.queues[sender]:
+                yield from queue
+
+
+def _suspended(directory: Directory, bic: str, settling: Participant) -> bool:
+    own = directory.get(bic)
+    return settling.status is ParticipantStatus.SUSPENDED or (
+        own is not None and own.status is ParticipantStatus.SUSPENDED
+    )

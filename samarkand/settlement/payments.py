@@ -1,0 +1,101 @@
+"""Payments as the settlement engine sees them, their lifecycle and the reasons it gives.
+
+A payment is received, then settles at once, queues, or is rejected; a queued payment later
+settles, is cancelled by its sender, or is rejected at the end of the day. Every transition
+carries the engine's time and, for rejections and refusals, a reason with the ISO 20022
+external code that goes into the pacs.002 / camt.029 sent back.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Priority(enum.IntEnum):
+    """Lower settles first: an urgent payment overtakes queued normal ones of its sender."""
+
+    URGENT = 0
+    NORMAL = 1
+
+
+class Method(enum.Enum):
+    RTGS = "rtgs"  # gross, final at once, or queued
+    DNS = "dns"  # deferred net settlement in the currency's next window
+
+
+class Status(enum.Enum):
+    RECEIVED = "received"
+    QUEUED = "queued"
+    SETTLED = "settled"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+FINAL = frozenset({Status.SETTLED, Status.REJECTED, Status.CANCELLED})
+
+
+class Reason(enum.Enum):
+    """Why the engine refused something. Value: (ISO 20022 code, explanation)."""
+
+    UETR_INVALID = ("FF01", "UETR is not a 128-bit number")
+    DEBTOR_AGENT_UNKNOWN = ("DNOR", "debtor agent is not a participant of the hub")
+    CREDITOR_AGENT_UNKNOWN = ("CNOR", "creditor agent is not a participant of the hub")
+    PARTICIPANT_SUSPENDED = ("AG01", "participant is suspended")
+    SAME_AGENTS = ("AG01", "debtor and creditor agent settle on the same account")
+    NO_SETTLEMENT_ACCOUNT = ("AC01", "agent holds no settlement account in this currency")
+    QUEUE_FULL = ("AG01", "the currency's queue is at its limit; retry later")
+    CURRENCY_NOT_ALLOWED = ("AM03", "currency is not settled by the hub")
+    AMOUNT_NOT_POSITIVE = ("AM01", "amount must be positive")
+    AMOUNT_TOO_LARGE = ("AM02", "amount exceeds the largest the ledger holds")
+    DUPLICATE_UETR = ("DUPL", "a payment with this UETR was already received")
+    AFTER_CUT_OFF = ("TM01", "received after the currency's cut-off for the day")
+    SETTLEMENT_WINDOW_INVALID = ("DT01", "latest settlement time is before earliest or now")
+    LATEST_TIME_PASSED = ("AB03", "not settled by its latest settlement time")
+    NOT_SETTLED_BY_CUT_OFF = ("AB03", "still queued at the end-of-day cut-off")
+    INSUFFICIENT_FUNDS_PAY_IN = ("AM04", "participant failed to pay in its net debit")
+    INSUFFICIENT_FUNDS = ("AM04", "the settlement account does not hold enough")
+    NOT_FOUND = ("NOOR", "no payment with this UETR was received")
+    NOT_OWNER = ("AGNT", "only the debtor agent may act on its payment")
+    ALREADY_SETTLED = ("PTNA", "already settled: settlement is final")
+    ALREADY_FINAL = ("ARDT", "payment is already rejected or cancelled")
+    NOT_QUEUED = ("NARR", "payment is not in a queue")
+
+    @property
+    def iso(self) -> str:
+        return self.value[0]
+
+    @property
+    def text(self) -> str:
+        return self.value[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """A payment instruction between two agents, in one currency (integer minor units).
+
+    `earliest_ns` / `latest_ns` bound when it may settle (0: no bound), in the engine's
+    nanoseconds since the epoch. `uetr` is the 128-bit UETR as an int (it is also the
+    `user_data` of the ledger transfer that settles it).
+    """
+
+    uetr: int
+    debtor_agent: str
+    creditor_agent: str
+    amount: int
+    currency: str
+    priority: Priority = Priority.NORMAL
+    method: Method = Method.RTGS
+    earliest_ns: int = 0
+    latest_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One step of a payment's lifecycle, as the tracker shows it."""
+
+    uetr: int
+    status: Status
+    at_ns: int
+    reason: Reason | None = None
+    detail: str = ""

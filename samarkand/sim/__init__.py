@@ -1,0 +1,1 @@
+"""Scenarios: participants, trade-calibrated payment flows and liquidity for simulated days."""
