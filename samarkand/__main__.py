@@ -1,0 +1,5 @@
+"""`python -m samarkand`."""
+
+from samarkand.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Benchmarks: each measures Samarkand and a baseline in the same run."""

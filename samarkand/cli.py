@@ -1,0 +1,170 @@
+"""The `samarkand` command: demo, benchmarks and operator tools."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from samarkand.sim.day import DayConfig
+from samarkand.sim.run import RunConfig
+
+app = typer.Typer(
+    name="samarkand",
+    help="Samarkand: cross-border interbank payments settled in national currencies.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+benchmark_app = typer.Typer(
+    help="Measure Samarkand against a baseline taken in the same run.", no_args_is_help=True
+)
+app.add_typer(benchmark_app, name="benchmark")
+
+console = Console()
+_DAY = DayConfig()  # the defaults the demo's options show
+_RUN = RunConfig()
+errors = Console(stderr=True)
+
+
+class UserError(Exception):
+    """A problem with what the user asked for: printed as one line, never a traceback."""
+
+
+@app.command()
+def demo(
+    db: Annotated[Path, typer.Option(help="SQLite file to create (replaced if it exists).")] = Path(
+        "out/demo.db"
+    ),
+    report: Annotated[Path, typer.Option(help="Folder for the report and charts.")] = Path(
+        "out/report"
+    ),
+    payments: Annotated[int, typer.Option(min=1, max=2_000_000, help="Payments in the day.")] = (
+        200_000
+    ),
+    seed: Annotated[int, typer.Option(min=0, help="Same seed, same journal.")] = 1,
+    liquidity_pct: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=100,
+            help="Opening liquidity: lower bound + this % of the way to the pure-gross need.",
+        ),
+    ] = _DAY.liquidity_pct,
+    interbank_pct: Annotated[
+        int, typer.Option(min=0, max=100, help="Share of two-way interbank flows.")
+    ] = _DAY.interbank_pct,
+    urgent_pct: Annotated[int, typer.Option(min=0, max=100)] = _DAY.urgent_pct,
+    dns_pct: Annotated[
+        int, typer.Option(min=0, max=100, help="Share settled in DNS windows.")
+    ] = _DAY.dns_pct,
+    direct_banks: Annotated[int, typer.Option(min=20, max=1000)] = _DAY.direct_banks,
+    non_fifo_every: Annotated[
+        int, typer.Option(min=0, max=1440, help="Minutes between non-FIFO runs (0: never).")
+    ] = _RUN.non_fifo_every_minutes,
+) -> None:
+    """Simulate one business day of intra-SCO trade payments through RTGS, queues and the
+    liquidity-saving mechanisms on an embedded store; print a summary, write a report."""
+    from samarkand.demo import run_demo
+
+    config = DayConfig(
+        seed=seed,
+        payments=payments,
+        liquidity_pct=liquidity_pct,
+        interbank_pct=interbank_pct,
+        urgent_pct=urgent_pct,
+        dns_pct=dns_pct,
+        direct_banks=direct_banks,
+    )
+    problems = config.problems()
+    if problems:
+        raise UserError("; ".join(problems))
+    run_demo(
+        console,
+        db=db,
+        report=report,
+        config=config,
+        run_config=RunConfig(non_fifo_every_minutes=non_fifo_every),
+    )
+
+
+@app.command()
+def verify(
+    db: Annotated[str, typer.Option(help="Store to check: a SQLite path or postgresql:// DSN.")],
+) -> None:
+    """Reopen a store, rebuild the ledger from its journal and check every invariant."""
+    from samarkand.ledger.invariants import problems
+    from samarkand.store import DurableLedger, open_store
+
+    _require_existing(db)
+    ledger = DurableLedger.open(open_store(db))
+    try:
+        found = problems(ledger.state)
+    finally:
+        ledger.close()
+    state = ledger.state
+    console.print(
+        f"{len(state.accounts):,} accounts, {len(state.journal):,} transfers, "
+        f"{state.batches:,} batches"
+    )
+    if found:
+        for line in found:
+            errors.print(f"[red]invariant broken:[/red] {line}")
+        raise typer.Exit(1)
+    console.print(
+        "[green]all invariants hold[/green]: per currency debits = credits, "
+        "no account beyond its limit, balances = sum of the journal"
+    )
+
+
+@benchmark_app.command("ledger")
+def benchmark_ledger(
+    transfers: Annotated[int, typer.Option(min=8_190, max=100_000_000)] = 10_000_000,
+    accounts: Annotated[int, typer.Option(min=2, max=1_000_000)] = 10_000,
+    batch_size: Annotated[int, typer.Option(min=1, max=8_190)] = 8_190,
+    distribution: Annotated[str, typer.Option(help="uniform or zipfian")] = "uniform",
+    pg: Annotated[str | None, typer.Option(help="PostgreSQL DSN to measure as well.")] = None,
+    sqlite_dir: Annotated[Path, typer.Option(help="Folder for the SQLite files.")] = Path("out"),
+    seed: int = 42,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """TigerBeetle-shaped ledger benchmark: in memory, durable SQLite, durable PostgreSQL,
+    each against the raw insert rate of the same rows into the same store."""
+    from samarkand.bench.ledger import LedgerBenchmark, run_ledger_benchmark
+
+    if distribution not in ("uniform", "zipfian"):
+        raise UserError(f"--distribution: expected uniform or zipfian, got {distribution!r}")
+    if pg is not None and not pg.startswith(("postgresql://", "postgres://")):
+        raise UserError("--pg: expected a DSN such as postgresql://postgres@127.0.0.1:5432/test")
+    result = run_ledger_benchmark(
+        LedgerBenchmark(transfers, accounts, batch_size, distribution, seed),
+        sqlite_dir=sqlite_dir,
+        pg_dsn=pg,
+        console=errors if as_json else console,
+    )
+    if as_json:
+        print(json.dumps(result, sort_keys=True))
+
+
+def _require_existing(db: str) -> None:
+    if not db.startswith(("postgresql://", "postgres://", "memory:")) and not Path(db).is_file():
+        raise UserError(f"--db: no store at {db} (run `samarkand demo` to create one)")
+
+
+def main() -> None:
+    """Entry point: user errors become one clear line and exit status 2."""
+    from samarkand.money import MoneyError
+    from samarkand.store import StoreError
+
+    try:
+        app()
+    except (UserError, MoneyError, StoreError) as error:
+        errors.print(f"[red]error:[/red] {error}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,147 @@
+"""The `samarkand` command as a user runs it: real processes, real exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "samarkand", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_help_lists_the_subcommands() -> None:
+    done = run("--help")
+    assert done.returncode == 0
+    for command in ("demo", "verify", "benchmark"):
+        assert command in done.stdout
+    bench = run("benchmark", "--help")
+    assert "ledger" in bench.stdout
+
+
+def test_demo_runs_a_business_day_durably_and_verify_agrees(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    report = tmp_path / "report"
+    done = run(
+        "demo",
+        "--payments",
+        "3000",
+        "--db",
+        str(db),
+        "--seed",
+        "3",
+        "--report",
+        str(report),
+        "--dns-pct",
+        "10",
+    )
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())
+    assert "invariants hold" in out
+    assert "held = issued" in out and "NO" not in done.stdout
+    assert re.search(r"settled [0-9,]+ of 3,000 payments", out)
+    assert re.search(r"[0-9.]+ % saved", out)
+    assert "gridlocks resolved by offsetting" in out
+    assert (report / "report.md").is_file() and (report / "queue.png").is_file()
+    assert db.is_file()
+    transfers = re.search(r"\(([0-9,]+) transfers\)", out)
+    assert transfers is not None
+    checked = run("verify", "--db", str(db))
+    assert checked.returncode == 0, checked.stderr
+    assert "all invariants hold" in checked.stdout
+    assert f"{transfers.group(1)} transfers" in checked.stdout
+
+
+def test_demo_is_deterministic_by_seed(tmp_path: Path) -> None:
+    outputs = []
+    for name in ("a.db", "b.db"):
+        done = run(
+            "demo",
+            "--payments",
+            "2000",
+            "--db",
+            str(tmp_path / name),
+            "--seed",
+            "9",
+            "--report",
+            str(tmp_path / f"report-{name}"),
+        )
+        assert done.returncode == 0, done.stderr
+        table = done.stdout[done.stdout.index("Settlement per") : done.stdout.index(" in ")]
+        outputs.append(
+            table
+            + done.stdout[done.stdout.index("Closing balances") : done.stdout.index("report:")]
+        )
+    assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("verify", "--db", "/nonexistent/x.db"), "--db: no store at /nonexistent/x.db"),
+        (("benchmark", "ledger", "--distribution", "normal"), "--distribution"),
+        (("benchmark", "ledger", "--pg", "mysql://x"), "--pg"),
+        (("benchmark", "ledger", "--transfers", "-5"), "--transfers"),
+        (("demo", "--payments", "zero"), "--payments"),
+        (("demo", "--liquidity-pct", "101"), "--liquidity-pct"),
+        (("demo", "--urgent-pct", "60", "--dns-pct", "60"), "urgent_pct + dns_pct"),
+        (("nosuchcommand",), "No such command"),
+    ],
+)
+def test_bad_arguments_get_one_clear_line(args: tuple[str, ...], message: str) -> None:
+    done = run(*args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_verify_rejects_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.db"
+    bogus.write_text("these are not the ledgers you are looking for\n" * 100)
+    done = run("verify", "--db", str(bogus))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "notes.db" in done.stderr
+
+
+def test_benchmark_json_has_the_agreed_keys(tmp_path: Path) -> None:
+    done = run(
+        "benchmark",
+        "ledger",
+        "--transfers",
+        "16380",
+        "--accounts",
+        "100",
+        "--json",
+        "--sqlite-dir",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    for key in (
+        "inmem_tps",
+        "sqlite_tps",
+        "sqlite_raw_tps",
+        "sqlite_ratio",
+        "pg_tps",
+        "pg_raw_tps",
+        "pg_ratio",
+        "batch_p99_ms",
+    ):
+        assert key in result
+    assert result["inmem_tps"] > 0 and result["sqlite_tps"] > 0
+    assert result["pg_tps"] is None and result["pg_ratio"] is None
+    assert 0 < result["sqlite_ratio"] < 10
+    assert not list(tmp_path.glob("bench-*.db*")), "benchmark left its files behind"
