@@ -81,7 +81,9 @@ def apply_fast(
     expiries = state._expire(now)
     first_timestamp = state._next_timestamps(now, count)
     events = transfers if transfers is not None else _Events(batch)
-    if count:
+    if count and not state.accounts:
+        state.apply_plain(events, 0, count, first_timestamp, results)  # nothing to look up
+    elif count:
         screened = _screen(state, batch, first_timestamp)
         _Batch(state, screened, events, first_timestamp, results).run()
     return results, state._record(now, (), state._close_batch(), expiries)
@@ -234,7 +236,7 @@ def _account_slots(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Slots of the debit and credit accounts; an unknown account makes its event not simple."""
     count = len(c)
-    if not state.accounts or not len(state.lookup_ids):
+    if not len(state.lookup_ids):  # every account has an id beyond 64 bits
         simple[:] = False
         return np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
     index = state._fast_account_index

@@ -396,7 +396,7 @@ def same_outcome(make_batch: object, accounts: bool = True) -> tuple[list[int], 
     """Apply the batch `make_batch()` builds to two fresh ledgers, fast and plain; compare."""
     fast_state, plain_state = two_accounts(), two_accounts()
     if not accounts:
-        fast_state, plain_state = LedgerState(), LedgerState()
+        fast_state, plain_state = LedgerState(capacity=0), LedgerState(capacity=0)
     fast_results, fast_record = fast_state.apply(make_batch(), 2 * SECOND)  # type: ignore[operator]
     plain_results, plain_record = plain_state.apply(make_batch(), 2 * SECOND, fast=False)  # type: ignore[operator]
     assert fast_results.tolist() == plain_results.tolist()
@@ -415,6 +415,26 @@ def test_a_batch_too_large_is_refused_alike() -> None:
 def test_a_ledger_without_accounts_goes_plain() -> None:
     results, state = same_outcome(lambda: simple_batch(32), accounts=False)
     assert set(results) == {R.DEBIT_ACCOUNT_NOT_FOUND} and state.fast_events == 0
+
+
+def test_accounts_with_wide_ids_only_go_plain() -> None:
+    def accounts(state: LedgerState) -> LedgerState:
+        ids = (2**64 + 1, 2**64 + 2)
+        results, _ = state.create_accounts([Account(id=i, ledger=1, code=1) for i in ids], SECOND)
+        assert not any(results)
+        return state
+
+    batch = simple_batch(
+        32,
+        debit_account_id=np.full(32, 2**64 + 1, dtype=object),
+        credit_account_id=np.full(32, 2**64 + 2, dtype=object),
+    )
+    fast_state, plain_state = accounts(LedgerState()), accounts(LedgerState())
+    fast_results, _ = fast_state.apply(batch, 2 * SECOND)
+    plain_results, _ = plain_state.apply(batch, 2 * SECOND, fast=False)
+    assert fast_results.tolist() == plain_results.tolist() == [R.OK] * 32
+    assert fast_state.fast_events == 0
+    assert_same(fast_state, plain_state)
 
 
 def test_columns_of_other_dtypes_are_judged_like_the_plain_path() -> None:
