@@ -18,6 +18,7 @@ FORBIDDEN = {
 ALLOWED_PROJECT = {
     "money": {"samarkand.money"},
     "ledger": {"samarkand.money", "samarkand.ledger"},
+    "settlement": {"samarkand.money", "samarkand.ledger", "samarkand.settlement"},
 }
 
 
