@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from samarkand.ledger.columns import TransferColumns
-from samarkand.ledger.types import Account, Transfer
+from samarkand.ledger.types import Account, LimitChange, Transfer
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class BatchRecord:
     accounts, ledger and code of its pending transfer; a post carries the amount it posted).
     `timestamp` is the engine's clock after the batch: failed events use up timestamps too, so
     a store keeps it to let a reopened ledger stamp the next batch exactly as this one would.
+    `limits` holds the limit changes that succeeded, stamped, in the order they applied.
     """
 
     sequence: int
@@ -38,10 +39,16 @@ class BatchRecord:
     transfers: TransferColumns = field(default_factory=TransferColumns.empty)
     expiries: Expiries = field(default_factory=Expiries)
     timestamp: int = 0
+    limits: tuple[LimitChange, ...] = ()
 
     @property
     def is_empty(self) -> bool:
-        return not self.accounts and not len(self.transfers) and not len(self.expiries)
+        return (
+            not self.accounts
+            and not len(self.transfers)
+            and not len(self.expiries)
+            and not self.limits
+        )
 
 
 class Journal:

@@ -16,7 +16,13 @@ import numpy as np
 from samarkand.ledger.columns import TransferColumns
 from samarkand.ledger.journal import Expiries
 from samarkand.ledger.state import PENDING, POST, VOID, LedgerState
-from samarkand.ledger.types import INT64_MAX, NS_PER_SECOND, Account, PendingStatus
+from samarkand.ledger.types import (
+    INT64_MAX,
+    NS_PER_SECOND,
+    Account,
+    LimitChange,
+    PendingStatus,
+)
 
 
 def rebuild(
@@ -26,11 +32,23 @@ def rebuild(
     *,
     batches: int = 0,
     timestamp: int = 0,
+    limits: Sequence[LimitChange] = (),
 ) -> LedgerState:
-    """The state that `accounts`, then `transfers` and `expiries` in journal order, produce."""
+    """The state that `accounts`, then `transfers` and `expiries` in journal order, produce.
+
+    `limits` are the limit changes in journal order: each account ends with the limit of its
+    last change. They are set before the balances are summed, and like the sums they count
+    toward the bound that keeps a ledger in int64 columns. Replay does not check them against
+    use again: whoever rebuilds checks the result (`invariants`: no account beyond its limit).
+    """
     state = LedgerState(capacity=max(1024, len(accounts)))
     for account in accounts:
         state._add_account(account)
+    for change in limits:
+        slot = state.account_slot.get(change.account_id)
+        if slot is None:
+            raise ValueError("journal changes the limit of an account that does not exist")
+        state._set_limit(slot, change.limit)
     state._rebuild_lookup()
     state.journal.append(transfers)
     ids = transfers.id.tolist()
@@ -72,7 +90,12 @@ def rebuild(
             state.expiry_heap.append((expires_at, pending_id))
     heapq.heapify(state.expiry_heap)
 
-    last = [timestamp, *(a.timestamp for a in accounts[-1:]), *expiries.timestamp[-1:]]
+    last = [
+        timestamp,
+        *(a.timestamp for a in accounts[-1:]),
+        *(c.timestamp for c in limits[-1:]),
+        *expiries.timestamp[-1:],
+    ]
     if len(transfers):
         last.append(int(transfers.timestamp.max()))
     state.timestamp = max(last)

@@ -11,6 +11,7 @@ its accounts move to Python ints, which hold any amount up to 2**128 - 1 exactly
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from collections.abc import Sequence
 
@@ -35,13 +36,16 @@ from samarkand.ledger.types import (
     Balance,
     CreateAccountResult,
     CreateTransferResult,
+    LimitChange,
     PendingStatus,
+    SetLimitResult,
     Transfer,
     TransferFlags,
 )
 
 R = CreateTransferResult
 A = CreateAccountResult
+L = SetLimitResult
 
 LINKED = int(TransferFlags.LINKED)
 PENDING = int(TransferFlags.PENDING)
@@ -342,13 +346,15 @@ class LedgerState:
             return A.LEDGER_MUST_NOT_BE_ZERO
         if account.code == 0:
             return A.CODE_MUST_NOT_BE_ZERO
+        # Plain ints in the record (an AccountCode is an int subclass): it is what a store
+        # writes and what its checks after reading expect.
         stored = Account(
-            account.id,
-            account.ledger,
-            account.code,
+            int(account.id),
+            int(account.ledger),
+            int(account.code),
             int(account.flags) & ~int(AccountFlags.LINKED),
-            account.user_data,
-            account.limit,
+            int(account.user_data),
+            int(account.limit),
             timestamp,
         )
         self._add_account(stored)
@@ -392,6 +398,68 @@ class LedgerState:
         narrow.sort()
         self.lookup_ids = np.array([i for i, _ in narrow], dtype=np.uint64)
         self.lookup_slots = np.array([s for _, s in narrow], dtype=np.int64)
+
+    # ------------------------------------------------------------------ limits
+
+    def set_limits(
+        self, changes: Sequence[LimitChange], now: int
+    ) -> tuple[list[SetLimitResult], BatchRecord]:
+        """Change the intraday credit of accounts; one result per change, each on its own.
+
+        A limit may rise to any value, or fall as far as what the account already uses (its
+        debits beyond its credits, or the mirror for the other flag) and no further: so no
+        account is ever beyond its limit, and the invariants can still check that from
+        balances alone. Changes to one account apply in batch order; the last one stays.
+        The account's record carries its current limit, so creating the same account again
+        with its first limit answers EXISTS_WITH_DIFFERENT_LIMIT once the limit has changed.
+        """
+        if len(changes) > BATCH_EVENTS_MAX:
+            return [L.BATCH_TOO_LARGE] * len(changes), self._record(now, (), None, Expiries())
+        first = self._next_timestamps(now, len(changes))
+        results: list[SetLimitResult] = []
+        applied: list[LimitChange] = []
+        for index, change in enumerate(changes):
+            result = self._check_limit(change)
+            if result == L.OK:
+                stamped = LimitChange(int(change.account_id), int(change.limit), first + index)
+                self._set_limit(self.account_slot[stamped.account_id], stamped.limit)
+                applied.append(stamped)
+            results.append(result)
+        return results, self._record(now, (), None, Expiries(), tuple(applied))
+
+    def _check_limit(self, change: LimitChange) -> SetLimitResult:
+        if not (_in_range(change.account_id, U128_MAX) and _in_range(change.limit, U128_MAX)):
+            return L.VALUE_OUT_OF_RANGE
+        if change.timestamp != 0:
+            return L.TIMESTAMP_MUST_BE_ZERO
+        slot = self.account_slot.get(change.account_id)
+        if slot is None:
+            return L.ACCOUNT_NOT_FOUND
+        flags = int(self.slot_flags[slot])
+        if not flags & (DEBITS_LIMITED | CREDITS_LIMITED):
+            return L.ACCOUNT_NOT_LIMITED
+        values = self._get(slot)
+        if flags & DEBITS_LIMITED:
+            used = values[DP] + values[DPO] - values[CPO]
+        else:
+            used = values[CP] + values[CPO] - values[DPO]
+        if used > change.limit:
+            return L.LIMIT_BELOW_USE
+        return L.OK
+
+    def _set_limit(self, slot: int, limit: int) -> None:
+        """Give the account at `slot` the limit `limit` (replay uses this too)."""
+        account = self.accounts[slot]
+        totals = self.ledger_totals[account.ledger]
+        # Room first: a limit beyond what int64 columns can bound widens the ledger before it
+        # is written. The largest limit never falls: as a bound it need only be high enough.
+        if limit > totals[2]:
+            totals[2] = limit
+        self._make_room(account.ledger, 0)
+        values = self._get(slot)
+        values[LIMIT] = limit
+        self._put(slot, values)
+        self.accounts[slot] = dataclasses.replace(account, limit=limit)
 
     # ------------------------------------------------------------------ transfers
 
@@ -751,6 +819,7 @@ class LedgerState:
         accounts: tuple[Account, ...],
         transfers: TransferColumns | None,
         expiries: Expiries,
+        limits: tuple[LimitChange, ...] = (),
     ) -> BatchRecord:
         self.batches += 1
         return BatchRecord(
@@ -760,6 +829,7 @@ class LedgerState:
             transfers=transfers if transfers is not None else TransferColumns.empty(),
             expiries=expiries,
             timestamp=self.timestamp,
+            limits=limits,
         )
 
 

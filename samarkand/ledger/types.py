@@ -100,6 +100,19 @@ class Transfer:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitChange:
+    """One event of a limit batch: `account_id`'s intraday credit becomes `limit`.
+
+    Only its central bank grants intraday credit, so only the hub (on the central bank's
+    word) sends these. `timestamp` is assigned by the engine; callers leave it 0.
+    """
+
+    account_id: int
+    limit: int
+    timestamp: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Balance:
     debits_pending: int = 0
     debits_posted: int = 0
@@ -193,6 +206,22 @@ class CreateTransferResult(enum.IntEnum):
     DEBIT_ACCOUNT_ALREADY_CLOSED = 56
     CREDIT_ACCOUNT_ALREADY_CLOSED = 57
     BATCH_TOO_LARGE = 58
+
+
+class SetLimitResult(enum.IntEnum):
+    """The outcome of one LimitChange.
+
+    A change is checked for its values' range, then its timestamp, its account, the account's
+    flags and last what the account already uses: the first check it fails is its result.
+    """
+
+    OK = 0
+    ACCOUNT_NOT_FOUND = 1
+    VALUE_OUT_OF_RANGE = 2  # account id or limit not an int in 0..2**128 - 1
+    ACCOUNT_NOT_LIMITED = 3  # neither limit flag: a limit would bound nothing
+    BATCH_TOO_LARGE = 4
+    LIMIT_BELOW_USE = 5  # the account already uses more credit than the new limit
+    TIMESTAMP_MUST_BE_ZERO = 6
 
 
 class PendingStatus(enum.IntEnum):

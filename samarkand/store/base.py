@@ -1,9 +1,9 @@
 """What the three adapters share: the checks around persistence and the shape of one append.
 
-An adapter supplies a transaction and four writers (batch summary, accounts, transfers,
-expiries); `append` runs them inside the one transaction, so a failure in any of them leaves
-nothing of the batch behind. The writers are separate methods so that tests can make one of
-them fail halfway and prove exactly that.
+An adapter supplies a transaction and five writers (batch summary, accounts, transfers,
+expiries, limit changes); `append` runs them inside the one transaction, so a failure in any
+of them leaves nothing of the batch behind. The writers are separate methods so that tests
+can make one of them fail halfway and prove exactly that.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from samarkand.ledger.columns import TransferColumns
 from samarkand.ledger.journal import BatchRecord, Expiries
-from samarkand.ledger.types import Account
+from samarkand.ledger.types import Account, LimitChange
 from samarkand.store import checks
 from samarkand.store.port import BatchSummary, LoadedJournal, StoreError
 
@@ -43,6 +43,7 @@ class JournalStore(ABC):
             transfers=len(record.transfers),
             expiries=len(record.expiries),
             timestamp=record.timestamp,
+            limits=len(record.limits),
         )
         with self._transaction() as transaction:
             self._write_batch(transaction, summary)
@@ -52,6 +53,8 @@ class JournalStore(ABC):
                 self._write_transfers(transaction, record.sequence, record.transfers)
             if len(record.expiries):
                 self._write_expiries(transaction, record.sequence, record.expiries)
+            if record.limits:
+                self._write_limits(transaction, record.sequence, record.limits)
         self._last_sequence = record.sequence
         self._last_timestamp = record.timestamp
 
@@ -103,8 +106,13 @@ class JournalStore(ABC):
     def _write_expiries(self, transaction: Any, sequence: int, expiries: Expiries) -> None: ...
 
     @abstractmethod
+    def _write_limits(
+        self, transaction: Any, sequence: int, limits: tuple[LimitChange, ...]
+    ) -> None: ...
+
+    @abstractmethod
     def _read(self) -> checks.StoredRows:
-        """Every row of the four tables, in journal order, as one consistent snapshot."""
+        """Every row of the five tables, in journal order, as one consistent snapshot."""
 
     @abstractmethod
     def _disconnect(self) -> None: ...

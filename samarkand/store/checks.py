@@ -5,7 +5,8 @@ Before writing, a record must follow the journal: the next sequence number, a cl
 forward, columns of one length, row timestamps strictly increasing inside the batch's window.
 After reading, the journal must be whole: sequences 1..n without a gap, every batch holding
 exactly the rows its summary counts (written in the same transaction, so a half-written batch
-shows as a mismatch), timestamps strictly increasing, ids unique, values in range.
+shows as a mismatch), timestamps strictly increasing, ids unique, values in range, and limit
+changes naming accounts that were created.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from samarkand.ledger.columns import (
     column,
 )
 from samarkand.ledger.journal import BatchRecord, Expiries
-from samarkand.ledger.types import U16_MAX, U32_MAX, U64_MAX, U128_MAX, Account
+from samarkand.ledger.types import U16_MAX, U32_MAX, U64_MAX, U128_MAX, Account, LimitChange
 from samarkand.store.port import BatchSummary, LoadedJournal, RecordRejected, StoreCorrupted
 
 PROBLEMS_SHOWN_MAX = 10
@@ -45,6 +46,8 @@ class StoredRows:
     expiry_pending_ids: list[int]
     expiry_timestamps: list[int]
     expiry_batches: Sequence[int]
+    limits: list[LimitChange]
+    limit_batches: Sequence[int]
 
 
 # ---------------------------------------------------------------------------- before writing
@@ -75,6 +78,10 @@ def before_write(record: BatchRecord, last_sequence: int, last_timestamp: int) -
         found.append("expiries with pending ids and timestamps of different lengths")
     elif not _increasing_within(record.expiries.timestamp, *window):
         found.append("expiry timestamps not strictly increasing inside the batch's window")
+    if not all(_limit_change_in_range(c) for c in record.limits):
+        found.append("a limit change holds a value out of range")
+    elif not _increasing_within([c.timestamp for c in record.limits], *window):
+        found.append("limit change timestamps not strictly increasing inside the batch's window")
     if found:
         raise RecordRejected(f"batch {record.sequence}: " + "; ".join(found))
 
@@ -113,6 +120,7 @@ def after_read(rows: StoredRows) -> LoadedJournal:
         tables = [
             ("account", "accounts", rows.account_batches, [a.timestamp for a in rows.accounts]),
             ("expiry", "expiries", rows.expiry_batches, rows.expiry_timestamps),
+            ("limit change", "limits", rows.limit_batches, [c.timestamp for c in rows.limits]),
         ]
         if transfers is not None:
             tables.append(("transfer", "transfers", rows.transfer_batches, transfers.timestamp))
@@ -124,6 +132,10 @@ def after_read(rows: StoredRows) -> LoadedJournal:
         found.append("an account id appears twice")
     if not all(_account_in_range(a) for a in rows.accounts):
         found.append("an account holds a value out of range")
+    if not all(_limit_change_in_range(c) for c in rows.limits):
+        found.append("a limit change holds a value out of range")
+    elif not {c.account_id for c in rows.limits} <= set(account_ids):
+        found.append("a limit change names an account that was never created")
     if transfers is not None and _has_duplicates(transfers.id):
         found.append("a transfer id appears twice")
     if len(set(rows.expiry_pending_ids)) != len(rows.expiry_pending_ids):
@@ -136,6 +148,7 @@ def after_read(rows: StoredRows) -> LoadedJournal:
         transfers=transfers,
         expiries=Expiries(tuple(rows.expiry_pending_ids), tuple(rows.expiry_timestamps)),
         batches=tuple(batches),
+        limits=tuple(rows.limits),
     )
 
 
@@ -148,6 +161,15 @@ def _account_in_range(a: Account) -> bool:
         and 0 <= a.flags <= U16_MAX
         and 0 <= a.user_data <= U128_MAX
         and 0 <= a.limit <= U128_MAX
+    )
+
+
+def _limit_change_in_range(c: LimitChange) -> bool:
+    return (
+        all(type(v) is int for v in (c.account_id, c.limit, c.timestamp))
+        and 0 < c.account_id < U128_MAX
+        and 0 <= c.limit <= U128_MAX
+        and 0 < c.timestamp <= U64_MAX
     )
 
 

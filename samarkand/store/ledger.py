@@ -20,7 +20,14 @@ from samarkand.ledger.invariants import problems
 from samarkand.ledger.journal import BatchRecord
 from samarkand.ledger.replay import rebuild
 from samarkand.ledger.state import LedgerState
-from samarkand.ledger.types import Account, Balance, CreateAccountResult, Transfer
+from samarkand.ledger.types import (
+    Account,
+    Balance,
+    CreateAccountResult,
+    LimitChange,
+    SetLimitResult,
+    Transfer,
+)
 from samarkand.store.port import LedgerStore, LoadedJournal, StoreCorrupted, StoreError
 
 Results = TypeVar("Results")
@@ -35,6 +42,7 @@ def state_from(journal: LoadedJournal) -> LedgerState:
             journal.expiries,
             batches=journal.batch_count,
             timestamp=journal.timestamp,
+            limits=journal.limits,
         )
     except (KeyError, IndexError, ValueError) as error:
         raise StoreCorrupted(f"the stored journal does not replay: {error!r}") from error
@@ -81,6 +89,11 @@ class DurableLedger:
         self, batch: Sequence[Transfer] | TransferColumns, now: int
     ) -> tuple[np.ndarray, BatchRecord]:
         return self._commit(lambda state: state.apply(batch, now))
+
+    def set_limits(
+        self, changes: Sequence[LimitChange], now: int
+    ) -> tuple[list[SetLimitResult], BatchRecord]:
+        return self._commit(lambda state: state.set_limits(changes, now))
 
     def close(self) -> None:
         if not self._closed:

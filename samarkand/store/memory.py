@@ -16,7 +16,7 @@ import numpy as np
 
 from samarkand.ledger.columns import FIELD_NAMES, TransferColumns
 from samarkand.ledger.journal import Expiries
-from samarkand.ledger.types import Account
+from samarkand.ledger.types import Account, LimitChange
 from samarkand.store.base import JournalStore
 from samarkand.store.checks import StoredRows
 from samarkand.store.port import BatchSummary
@@ -24,18 +24,20 @@ from samarkand.store.port import BatchSummary
 
 @dataclass(slots=True)
 class MemoryTables:
-    """The four tables; each row (or chunk of transfer rows) carries its batch sequence."""
+    """The five tables; each row (or chunk of transfer rows) carries its batch sequence."""
 
     batches: list[BatchSummary] = field(default_factory=list)
     accounts: list[tuple[int, Account]] = field(default_factory=list)
     transfers: list[tuple[int, TransferColumns]] = field(default_factory=list)
     expiries: list[tuple[int, int, int]] = field(default_factory=list)
+    limits: list[tuple[int, LimitChange]] = field(default_factory=list)
 
     def extend(self, other: MemoryTables) -> None:
         self.batches.extend(other.batches)
         self.accounts.extend(other.accounts)
         self.transfers.extend(other.transfers)
         self.expiries.extend(other.expiries)
+        self.limits.extend(other.limits)
 
 
 class MemoryStore(JournalStore):
@@ -71,6 +73,11 @@ class MemoryStore(JournalStore):
             for pending_id, timestamp in zip(expiries.pending_id, expiries.timestamp, strict=True)
         )
 
+    def _write_limits(
+        self, transaction: MemoryTables, sequence: int, limits: tuple[LimitChange, ...]
+    ) -> None:
+        transaction.limits.extend((sequence, change) for change in limits)
+
     def _read(self) -> StoredRows:
         tables = self.tables
         chunks = [columns for _, columns in tables.transfers]
@@ -88,6 +95,8 @@ class MemoryStore(JournalStore):
             expiry_pending_ids=[pending_id for _, pending_id, _ in tables.expiries],
             expiry_timestamps=[timestamp for _, _, timestamp in tables.expiries],
             expiry_batches=[sequence for sequence, _, _ in tables.expiries],
+            limits=[change for _, change in tables.limits],
+            limit_batches=[sequence for sequence, _ in tables.limits],
         )
 
     def _disconnect(self) -> None:

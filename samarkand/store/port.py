@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from samarkand.ledger.columns import TransferColumns
 from samarkand.ledger.journal import BatchRecord, Expiries
-from samarkand.ledger.types import Account
+from samarkand.ledger.types import Account, LimitChange
 
 
 class StoreError(Exception):
@@ -39,16 +39,19 @@ class BatchSummary:
     transfers: int
     expiries: int
     timestamp: int
+    limits: int = 0  # last, like the column a store of an earlier version gains on open
 
 
 @dataclass(frozen=True, slots=True)
 class LoadedJournal:
-    """The whole journal as read back: accounts in creation order, transfers in journal order."""
+    """The whole journal as read back: accounts in creation order, transfers and limit changes
+    in journal order."""
 
     accounts: tuple[Account, ...]
     transfers: TransferColumns
     expiries: Expiries
     batches: tuple[BatchSummary, ...]
+    limits: tuple[LimitChange, ...] = ()
 
     @property
     def batch_count(self) -> int:
@@ -67,10 +70,11 @@ class LedgerStore(Protocol):
     def append(self, record: BatchRecord) -> None:
         """Make `record` durable before returning: one transaction, all of it or none.
 
-        A record with no accounts, transfers or expiries is skipped: it changed nothing, and
-        the unit of work (`DurableLedger`) winds the state's batch counter and clock back so
-        that a reopened ledger carries on with the same numbers. The next record stored must
-        therefore carry the sequence after the last stored one, else `RecordRejected`.
+        A record with no accounts, transfers, expiries or limit changes is skipped: it changed
+        nothing, and the unit of work (`DurableLedger`) winds the state's batch counter and
+        clock back so that a reopened ledger carries on with the same numbers. The next record
+        stored must therefore carry the sequence after the last stored one, else
+        `RecordRejected`.
         """
         ...
 

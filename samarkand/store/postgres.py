@@ -11,6 +11,10 @@ use a fresh schema and drop it afterwards. As in SQLite, the transfers table has
 the state is in memory and rebuilt from the journal on open, so nothing looks transfers up in
 the database, and an index would tax every COPY. Rows are read back in journal order by
 (batch, timestamp): inside a batch the engine stamps events with strictly increasing times.
+
+A schema written before limit changes existed gets the `limits` table on open like any
+missing table, and its batches table gains the `limits` count with 0 for the batches already
+stored (true: none of them could change a limit).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from psycopg.types.numeric import IntLoader
 
 from samarkand.ledger.columns import FIELD_NAMES, TransferColumns
 from samarkand.ledger.journal import Expiries
-from samarkand.ledger.types import Account
+from samarkand.ledger.types import Account, LimitChange
 from samarkand.store.base import JournalStore
 from samarkand.store.checks import StoredRows
 from samarkand.store.port import BatchSummary, StoreError
@@ -52,15 +56,22 @@ _TRANSFER_TYPES = {
 TRANSFER_COLUMNS = "batch BIGINT NOT NULL, " + ", ".join(
     f"{name} {_TRANSFER_TYPES[name]}" for name in FIELD_NAMES
 )
+BATCH_COLUMNS = "sequence, now, accounts, transfers, expiries, timestamp, limits"
 TABLES = {
     "batches": "sequence BIGINT PRIMARY KEY, now NUMERIC(20,0) NOT NULL, "
     "accounts INTEGER NOT NULL, transfers INTEGER NOT NULL, expiries INTEGER NOT NULL, "
-    "timestamp NUMERIC(20,0) NOT NULL",
+    "timestamp NUMERIC(20,0) NOT NULL, limits INTEGER NOT NULL",
     "accounts": f"batch BIGINT NOT NULL, id {U128}, ledger BIGINT NOT NULL, code INTEGER NOT NULL, "
     f'flags INTEGER NOT NULL, user_data {U128}, "limit" {U128}, timestamp {U64}',
     "transfers": TRANSFER_COLUMNS,
     "expiries": f"batch BIGINT NOT NULL, pending_id {U128}, timestamp {U64}",
+    "limits": f'batch BIGINT NOT NULL, account_id {U128}, "limit" {U128}, timestamp {U64}',
 }
+INSERT_BATCH = "INSERT INTO {} (" + BATCH_COLUMNS + ") VALUES (%s, %s, %s, %s, %s, %s, %s)"
+HAS_LIMITS_COUNT = (
+    "SELECT 1 FROM information_schema.columns "
+    "WHERE table_schema = %s AND table_name = 'batches' AND column_name = 'limits'"
+)
 
 
 def copy_chunks(sequence: int, transfers: TransferColumns) -> Iterator[str]:
@@ -104,11 +115,16 @@ class PostgresStore(JournalStore):
                             self._table(table)
                         )
                     )
+                if not self._connection.execute(HAS_LIMITS_COUNT, (schema,)).fetchone():
+                    self._connection.execute(
+                        sql.SQL(
+                            "ALTER TABLE {} ADD COLUMN limits INTEGER NOT NULL DEFAULT 0"
+                        ).format(self._table("batches"))
+                    )
             last = self._connection.execute(
-                sql.SQL(
-                    "SELECT sequence, now, accounts, transfers, expiries, timestamp FROM {} "
-                    "ORDER BY sequence DESC LIMIT 1"
-                ).format(self._table("batches"))
+                sql.SQL(f"SELECT {BATCH_COLUMNS} FROM {{}} ORDER BY sequence DESC LIMIT 1").format(
+                    self._table("batches")
+                )
             ).fetchone()
             self._resume(None if last is None else BatchSummary(*last))
         except BaseException:
@@ -160,9 +176,7 @@ class PostgresStore(JournalStore):
 
     def _write_batch(self, transaction: psycopg.Cursor, summary: BatchSummary) -> None:
         transaction.execute(
-            sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s)").format(
-                self._table("batches")
-            ),
+            sql.SQL(INSERT_BATCH).format(self._table("batches")),
             (
                 summary.sequence,
                 summary.now,
@@ -170,6 +184,7 @@ class PostgresStore(JournalStore):
                 summary.transfers,
                 summary.expiries,
                 summary.timestamp,
+                summary.limits,
             ),
         )
 
@@ -196,22 +211,25 @@ class PostgresStore(JournalStore):
             for pending_id, timestamp in zip(expiries.pending_id, expiries.timestamp, strict=True):
                 copy.write_row((sequence, pending_id, timestamp))
 
+    def _write_limits(
+        self, transaction: psycopg.Cursor, sequence: int, limits: tuple[LimitChange, ...]
+    ) -> None:
+        with transaction.copy(self._copy["limits"]) as copy:
+            for c in limits:
+                copy.write_row((sequence, c.account_id, c.limit, c.timestamp))
+
     # ------------------------------------------------------------------ reading
 
     def _read(self) -> StoredRows:
         connection = self._connected()
         with connection.transaction():
-            # One snapshot of the four tables, even while a writer goes on.
+            # One snapshot of the five tables, even while a writer goes on.
             connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
             def select(query: str, table: str) -> list[tuple]:
                 return connection.execute(sql.SQL(query).format(self._table(table))).fetchall()
 
-            batches = select(
-                "SELECT sequence, now, accounts, transfers, expiries, timestamp FROM {} "
-                "ORDER BY sequence",
-                "batches",
-            )
+            batches = select(f"SELECT {BATCH_COLUMNS} FROM {{}} ORDER BY sequence", "batches")
             accounts = select(
                 'SELECT batch, id, ledger, code, flags, user_data, "limit", timestamp FROM {} '
                 "ORDER BY batch, timestamp",
@@ -224,6 +242,10 @@ class PostgresStore(JournalStore):
             expiries = select(
                 "SELECT batch, pending_id, timestamp FROM {} ORDER BY batch, timestamp", "expiries"
             )
+            limits = select(
+                'SELECT batch, account_id, "limit", timestamp FROM {} ORDER BY batch, timestamp',
+                "limits",
+            )
         columns = list(zip(*transfers, strict=True)) or [()] * (len(FIELD_NAMES) + 1)
         return StoredRows(
             batches=[BatchSummary(*row) for row in batches],
@@ -234,6 +256,8 @@ class PostgresStore(JournalStore):
             expiry_pending_ids=[row[1] for row in expiries],
             expiry_timestamps=[row[2] for row in expiries],
             expiry_batches=[row[0] for row in expiries],
+            limits=[LimitChange(*row[1:]) for row in limits],
+            limit_batches=[row[0] for row in limits],
         )
 
     def _disconnect(self) -> None:

@@ -15,6 +15,10 @@ The transfers table has no index and no key but its rowid, which is the journal 
 ledger's state lives in memory and is rebuilt from the whole journal on open, so no query
 ever looks a transfer up by id in the database; an index would only slow every insert (the
 engine already refuses a duplicate id, and `load` checks that ids are unique).
+
+A store written before limit changes existed has no `limits` table (created on open like the
+others) and no `limits` count in its batches: opening it adds that column with 0 for every
+batch already stored, which is true, since none of them could change a limit.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import numpy as np
 
 from samarkand.ledger.columns import FIELD_NAMES, TransferColumns
 from samarkand.ledger.journal import Expiries
-from samarkand.ledger.types import INT64_MAX, Account
+from samarkand.ledger.types import INT64_MAX, Account, LimitChange
 from samarkand.store.base import JournalStore
 from samarkand.store.checks import StoredRows
 from samarkand.store.port import BatchSummary, StoreCorrupted, StoreError
@@ -46,7 +50,8 @@ _TRANSFER_TYPES = ", ".join(
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS batches (
     sequence INTEGER PRIMARY KEY, now ANY NOT NULL, accounts INTEGER NOT NULL,
-    transfers INTEGER NOT NULL, expiries INTEGER NOT NULL, timestamp ANY NOT NULL
+    transfers INTEGER NOT NULL, expiries INTEGER NOT NULL, timestamp ANY NOT NULL,
+    limits INTEGER NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS accounts (
     batch INTEGER NOT NULL, id ANY NOT NULL, ledger INTEGER NOT NULL, code INTEGER NOT NULL,
@@ -56,15 +61,23 @@ CREATE TABLE IF NOT EXISTS transfers (batch INTEGER NOT NULL, {_TRANSFER_TYPES})
 CREATE TABLE IF NOT EXISTS expiries (
     batch INTEGER NOT NULL, pending_id ANY NOT NULL, timestamp ANY NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS limits (
+    batch INTEGER NOT NULL, account_id ANY NOT NULL, "limit" ANY NOT NULL, timestamp ANY NOT NULL
+) STRICT;
 """
+# The batches table of a store from before limit changes gains its count column (see above).
+ADD_LIMITS_COUNT = "ALTER TABLE batches ADD COLUMN limits INTEGER NOT NULL DEFAULT 0"
 _TRANSFER_LIST = ", ".join(FIELD_NAMES)
 INSERT_TRANSFERS = f"INSERT INTO transfers VALUES (?, {', '.join('?' * len(FIELD_NAMES))})"
 INSERT_ACCOUNTS = "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_EXPIRIES = "INSERT INTO expiries VALUES (?, ?, ?)"
-INSERT_BATCH = "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?)"
-SELECT_BATCHES = (
-    "SELECT sequence, now, accounts, transfers, expiries, timestamp FROM batches ORDER BY sequence"
+INSERT_LIMITS = "INSERT INTO limits VALUES (?, ?, ?, ?)"
+INSERT_BATCH = (
+    "INSERT INTO batches (sequence, now, accounts, transfers, expiries, timestamp, limits) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+BATCH_COLUMNS = "sequence, now, accounts, transfers, expiries, timestamp, limits"
+SELECT_BATCHES = f"SELECT {BATCH_COLUMNS} FROM batches ORDER BY sequence"
 SCRATCH_TABLE = "raw_baseline_transfers"
 
 
@@ -111,10 +124,13 @@ class SqliteStore(JournalStore):
             if mode != "wal":
                 raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode!r})")
             self._connection.execute("PRAGMA synchronous=FULL")
-            self._connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+            self._connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA}")
+            columns = self._connection.execute("PRAGMA table_info(batches)").fetchall()
+            if "limits" not in {column[1] for column in columns}:
+                self._connection.execute(ADD_LIMITS_COUNT)
+            self._connection.execute("COMMIT")
             last = self._connection.execute(
-                "SELECT sequence, now, accounts, transfers, expiries, timestamp "
-                "FROM batches ORDER BY sequence DESC LIMIT 1"
+                f"SELECT {BATCH_COLUMNS} FROM batches ORDER BY sequence DESC LIMIT 1"
             ).fetchone()
             self._resume(None if last is None else _summary(last))
         except sqlite3.DatabaseError as error:
@@ -148,6 +164,7 @@ class SqliteStore(JournalStore):
                 summary.transfers,
                 summary.expiries,
                 encode(summary.timestamp),
+                summary.limits,
             ),
         )
 
@@ -189,11 +206,22 @@ class SqliteStore(JournalStore):
             ),
         )
 
+    def _write_limits(
+        self, transaction: sqlite3.Connection, sequence: int, limits: tuple[LimitChange, ...]
+    ) -> None:
+        transaction.executemany(
+            INSERT_LIMITS,
+            [
+                (sequence, encode(c.account_id), encode(c.limit), encode(c.timestamp))
+                for c in limits
+            ],
+        )
+
     # ------------------------------------------------------------------ reading
 
     def _read(self) -> StoredRows:
         connection = self._connection
-        connection.execute("BEGIN")  # one snapshot of the four tables (WAL readers see one)
+        connection.execute("BEGIN")  # one snapshot of the five tables (WAL readers see one)
         try:
             batches = [_summary(row) for row in connection.execute(SELECT_BATCHES)]
             accounts = connection.execute(
@@ -210,6 +238,9 @@ class SqliteStore(JournalStore):
             ).fetchall()
             expiries = connection.execute(
                 "SELECT batch, pending_id, timestamp FROM expiries ORDER BY rowid"
+            ).fetchall()
+            limits = connection.execute(
+                'SELECT batch, account_id, "limit", timestamp FROM limits ORDER BY rowid'
             ).fetchall()
         finally:
             connection.execute("COMMIT")
@@ -230,6 +261,8 @@ class SqliteStore(JournalStore):
             expiry_pending_ids=[decode(row[1]) for row in expiries],
             expiry_timestamps=[decode(row[2]) for row in expiries],
             expiry_batches=[row[0] for row in expiries],
+            limits=[LimitChange(*map(decode, row[1:])) for row in limits],
+            limit_batches=[row[0] for row in limits],
         )
 
     def _disconnect(self) -> None:
@@ -266,8 +299,10 @@ class SqliteRawBaseline:
 
 
 def _summary(row: tuple) -> BatchSummary:
-    sequence, now, accounts, transfers, expiries, timestamp = row
-    return BatchSummary(sequence, decode(now), accounts, transfers, expiries, decode(timestamp))
+    sequence, now, accounts, transfers, expiries, timestamp, limits = row
+    return BatchSummary(
+        sequence, decode(now), accounts, transfers, expiries, decode(timestamp), limits
+    )
 
 
 def _account(row: tuple) -> Account:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
 
-from samarkand.ledger import LedgerState, TransferColumns
+from samarkand.ledger import LedgerState, LimitChange, SetLimitResult, TransferColumns
 from samarkand.store import (
     DurableLedger,
+    LedgerStore,
     MemoryStore,
     PostgresStore,
     SqliteStore,
@@ -97,6 +99,40 @@ def test_open_store_gives_postgres_for_a_dsn(pg_schema: str) -> None:
     store = open_store(PG_DSN, schema=pg_schema)
     assert isinstance(store, PostgresStore) and store.schema == pg_schema
     store.close()
+
+
+def test_sqlite_store_from_before_limit_changes_opens_and_gains_them(tmp_path: Path) -> None:
+    """A file written before limit changes existed: no `limits` table, no `limits` count in
+    its batches. Opening it adds both (the count 0 for the stored batches), nothing else."""
+    path = tmp_path / "old.db"
+    live = filled(SqliteStore(path))
+    live.close()
+    with sqlite3.connect(path) as connection:
+        connection.execute("DROP TABLE limits")
+        connection.execute("ALTER TABLE batches DROP COLUMN limits")
+    assert_old_store_opens(lambda: SqliteStore(path), live)
+
+
+def test_postgres_store_from_before_limit_changes_opens_and_gains_them(pg_schema: str) -> None:
+    live = filled(PostgresStore(PG_DSN, schema=pg_schema))
+    live.close()
+    with psycopg.connect(PG_DSN, autocommit=True) as connection:
+        connection.execute(f'DROP TABLE "{pg_schema}".limits')
+        connection.execute(f'ALTER TABLE "{pg_schema}".batches DROP COLUMN limits')
+    assert_old_store_opens(lambda: PostgresStore(PG_DSN, schema=pg_schema), live)
+
+
+def assert_old_store_opens(open_old: Callable[[], LedgerStore], live: DurableLedger) -> None:
+    ledger = DurableLedger.open(open_old())
+    assert differences(ledger.state, live.state) == []
+    assert {b.limits for b in ledger.store.load().batches} == {0}
+    later = START_NS + 100 * 10**9
+    assert ledger.set_limits([LimitChange(21, 900)], later)[0] == [SetLimitResult.OK]
+    ledger.close()
+    reopened = DurableLedger.open(open_old())
+    assert reopened.state.account(21).limit == 900
+    assert reopened.store.load().batches[-1].limits == 1
+    reopened.close()
 
 
 def test_sqlite_store_needs_a_file(tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ import numpy as np
 import psycopg
 import pytest
 
-from samarkand.ledger import LedgerState, TransferColumns
+from samarkand.ledger import LedgerState, LimitChange, SetLimitResult, TransferColumns
 from samarkand.ledger.columns import FIELD_NAMES
 from samarkand.ledger.invariants import problems
+from samarkand.ledger.types import U128_MAX
 from samarkand.store import DurableLedger, MemoryTables, RecordRejected, StoreCorrupted
 from samarkand.store.ledger import state_from
 from tests.store.conftest import Backend, InjectedFailure
@@ -22,6 +23,7 @@ from tests.store.scenario import (
     BIG_AMOUNT,
     BIG_ID,
     BIG_USER_DATA,
+    NS,
     START_NS,
     differences,
     steps,
@@ -223,7 +225,13 @@ def test_load_refuses_a_corrupted_journal(backend: Backend, damage: str) -> None
     for record in records:
         store.append(record)
     statement, in_memory = TAMPERING[damage]
-    query = statement.format(t=backend.table_prefix)
+    tamper(backend, store, statement.format(t=backend.table_prefix), in_memory)
+    with pytest.raises(StoreCorrupted, match="corrupted"):
+        backend.open().load()
+
+
+def tamper(backend: Backend, store, query: str, in_memory) -> None:  # type: ignore[no-untyped-def]
+    """Damage the stored journal: `query` in a database, `in_memory` on a MemoryStore."""
     if backend.kind == "sqlite":
         with sqlite3.connect(store.path) as connection:
             connection.execute(query)
@@ -232,5 +240,115 @@ def test_load_refuses_a_corrupted_journal(backend: Backend, damage: str) -> None
             connection.execute(query)
     else:
         in_memory(store.tables)
+
+
+# ---------------------------------------------------------------------- limit changes
+
+L = SetLimitResult
+# Raised before the steps: 21 (ledger 2) to the largest limit, 3 (ledger 1) beyond int64, so
+# both ledgers widen; 22 has no limit flag. After the steps 21 has used 800 (both 400s pass).
+LIMITS_BEFORE = [LimitChange(21, U128_MAX), LimitChange(3, 2**64), LimitChange(22, 5)]
+LIMITS_AFTER = [LimitChange(21, 800), LimitChange(21, 799), LimitChange(3, U128_MAX)]
+LIMITS_AFTER_NS = START_NS + 20 * NS
+
+
+def limits_day(ledger: DurableLedger | LedgerState) -> list:
+    """The scenario with limit changes before and after its steps; every batch's results."""
+    seen = [ledger.create_accounts(ACCOUNTS, START_NS)[0]]
+    seen.append(ledger.set_limits(LIMITS_BEFORE, START_NS + NS)[0])
+    for transfers, now in steps():
+        seen.append(ledger.apply(transfers, now)[0].tolist())
+    seen.append(ledger.set_limits(LIMITS_AFTER, LIMITS_AFTER_NS)[0])
+    return seen
+
+
+def test_limit_changes_round_trip_through_every_adapter(backend: Backend) -> None:
+    live = LedgerState()
+    expected = limits_day(live)
+    ledger = DurableLedger.open(backend.open())
+    assert limits_day(ledger) == expected
+    assert expected[1] == [L.OK, L.OK, L.ACCOUNT_NOT_LIMITED]
+    assert expected[-1] == [L.OK, L.LIMIT_BELOW_USE, L.OK]
+    ledger.close()
+
+    loaded = backend.open().load()
+    assert [(c.account_id, c.limit) for c in loaded.limits] == [
+        (21, U128_MAX), (3, 2**64), (21, 800), (3, U128_MAX)
+    ]  # fmt: skip
+    assert [b.limits for b in loaded.batches] == [0, 2, 0, 0, 0, 0, 0, 2]
+
+    reopened = DurableLedger.open(backend.open())
+    state = reopened.state
+    assert differences(state, live) == []
+    assert {a.id: a.limit for a in state.accounts} == {a.id: a.limit for a in live.accounts}
+    assert (state.account(21).limit, state.account(3).limit) == (800, U128_MAX)
+    assert state.wide_ledgers == live.wide_ledgers == {1, 2, 3}
+    assert problems(state) == []
+    # The reopened ledger goes on as the live one does: the limit of 800 is all used.
+    assert reopened.apply([t(9001, 21, 22, 1, ledger=2)], LIMITS_AFTER_NS)[0].tolist() == [54]
+    reopened.close()
+
+
+class FailingLimits(InjectedFailure):
+    """What `failing_limits` raises, after its writer has written the rows."""
+
+
+def failing_limits(cls: type) -> type:
+    class Failing(cls):  # type: ignore[misc, valid-type]
+        def _write_limits(self, transaction, sequence, limits):  # type: ignore[no-untyped-def]
+            super()._write_limits(transaction, sequence, limits)
+            raise FailingLimits(f"after writing {len(limits)} limit rows")
+
+    return Failing
+
+
+def test_a_failed_limit_append_leaves_the_old_limits(backend: Backend) -> None:
+    ledger = DurableLedger.open(backend.open(failing_limits(backend.base_class)))
+    ledger.create_accounts(ACCOUNTS, START_NS)
+    with pytest.raises(FailingLimits):
+        ledger.set_limits([LimitChange(21, 900)], START_NS + NS)
+    assert ledger.state.account(21).limit == 500
+    loaded = backend.open().load()
+    assert (loaded.batch_count, loaded.limits) == (1, ())
+    reopened = DurableLedger.open(backend.open())
+    assert reopened.state.account(21).limit == 500
+    assert differences(reopened.state, ledger.state) == []
+
+
+def test_append_refuses_limit_changes_that_cannot_follow(backend: Backend) -> None:
+    state = LedgerState()
+    store = backend.open()
+    store.append(state.create_accounts(ACCOUNTS, START_NS)[1])
+    _, record = state.set_limits([LimitChange(21, 900)], START_NS + NS)
+    late = dataclasses.replace(record, limits=(LimitChange(21, 900, record.timestamp + 1),))
+    with pytest.raises(RecordRejected, match="limit change timestamps"):
+        store.append(late)
+    negative = dataclasses.replace(record, limits=(LimitChange(21, -1, record.timestamp),))
+    with pytest.raises(RecordRejected, match="out of range"):
+        store.append(negative)
+    store.append(record)
+    assert backend.open().load().limits == record.limits
+
+
+LIMIT_TAMPERING = {
+    "a limit change row missing": (
+        "DELETE FROM {t}limits WHERE timestamp = (SELECT max(timestamp) FROM {t}limits)",
+        lambda tables: tables.limits.pop(),
+    ),
+    "a limit change of an account never created": (
+        "UPDATE {t}limits SET account_id = 12345",
+        lambda tables: tables.limits.append(
+            (tables.limits[-1][0], dataclasses.replace(tables.limits.pop()[1], account_id=12345))
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(LIMIT_TAMPERING))
+def test_load_refuses_corrupted_limit_changes(backend: Backend, damage: str) -> None:
+    store = backend.open()
+    limits_day(DurableLedger(store, LedgerState()))
+    statement, in_memory = LIMIT_TAMPERING[damage]
+    tamper(backend, store, statement.format(t=backend.table_prefix), in_memory)
     with pytest.raises(StoreCorrupted, match="corrupted"):
         backend.open().load()
