@@ -8,17 +8,21 @@ its batches are committed, so nothing it reports is lost.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from samarkand.hub.quiet import quiet_stdout
 from samarkand.ledger import Account, AccountFlags, CreateAccountResult, Transfer
 from samarkand.ledger.types import (
     BATCH_EVENTS_MAX,
     U128_MAX,
     AccountCode,
     CreateTransferResult,
+    LimitChange,
+    SetLimitResult,
     TransferCode,
     TransferFlags,
 )
@@ -165,6 +169,42 @@ class SettlementHub:
         self._commit(now)
         return outcome
 
+    def set_credit(
+        self, bic: str, currency: str, limit: int, now: int, *, by_central_bank: str
+    ) -> Reason | None:
+        """Set the intraday credit of `bic`'s settlement account in `currency` to `limit`.
+
+        Only the central bank that issues `currency` grants credit in it. The credit may fall
+        no lower than what the participant already uses (CREDIT_BELOW_USE); a refusal changes
+        nothing. A raise lets the participant's queued payments that now fit settle at once.
+        """
+        central_bank = self.directory.central_bank_of.get(currency)
+        if central_bank is None:
+            return Reason.CURRENCY_NOT_ALLOWED
+        if by_central_bank != central_bank.bic:
+            return Reason.NOT_CENTRAL_BANK
+        participant = self.directory.get(bic)
+        if participant is None or participant.kind is not ParticipantKind.DIRECT:
+            return Reason.NO_SETTLEMENT_ACCOUNT
+        if type(limit) is not int or limit < 0:
+            return Reason.CREDIT_INVALID
+        if limit > U128_MAX:
+            return Reason.AMOUNT_TOO_LARGE
+        account = self.directory.settlement_account(participant, currency)
+        before = self.ledger.state.account(account)
+        if before is None:
+            return Reason.NO_SETTLEMENT_ACCOUNT
+        (result,), _ = self.ledger.set_limits([LimitChange(account, limit)], now)
+        if result == SetLimitResult.LIMIT_BELOW_USE:
+            return Reason.CREDIT_BELOW_USE
+        if result != SetLimitResult.OK:
+            raise LedgerRefused(f"credit limit refused: {SetLimitResult(result).name}")
+        if limit > before.limit:
+            self.engine.liquidity_increased(account)
+        self.engine.release(now)
+        self._commit(now)
+        return None
+
     def submit(self, payments: Sequence[Payment], now: int) -> list[Reason | None]:
         outcome = self.engine.submit(payments, now)
         self._commit(now)
@@ -175,7 +215,8 @@ class SettlementHub:
         self._commit(now)
 
     def optimise(self, now: int, *, non_fifo: bool = False) -> int:
-        settled = self.engine.optimise(now, non_fifo=non_fifo)
+        with quiet_stdout() if non_fifo else contextlib.nullcontext():
+            settled = self.engine.optimise(now, non_fifo=non_fifo)
         self._commit(now)
         return settled
 
@@ -185,7 +226,8 @@ class SettlementHub:
         return result
 
     def end_of_day(self, now: int, *, non_fifo: bool = True) -> int:
-        rejected = self.engine.end_of_day(now, non_fifo=non_fifo)
+        with quiet_stdout() if non_fifo else contextlib.nullcontext():
+            rejected = self.engine.end_of_day(now, non_fifo=non_fifo)
         self._commit(now)
         return rejected
 

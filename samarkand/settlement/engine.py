@@ -29,6 +29,7 @@ from samarkand.ledger.state import CPO, DP, DPO, LIMIT, LedgerState
 from samarkand.ledger.types import INT64_MAX, U128_MAX, AccountCode, Transfer, TransferCode
 from samarkand.settlement import lsm
 from samarkand.settlement.netting import Leg, net_positions, settle_window, settlement_transfers
+from samarkand.settlement.optimise import nonfifo_optimise
 from samarkand.settlement.participants import (
     Directory,
     Participant,
@@ -402,8 +403,9 @@ class SettlementEngine:
             _, _, uetr = heapq.heappop(self.warehouse)
             entry = self.entries[uetr]
             if entry.status is Status.QUEUED and not self._in_queue(entry):
-                if entry.payment.latest_ns and entry.payment.latest_ns <= now:
-                    # A coarse tick may pass both its times: it is too late to settle.
+                if entry.payment.latest_ns and entry.payment.latest_ns < now:
+                    # A coarse tick may pass both its times: it is too late to settle. (At
+                    # its latest time exactly it may still try, as a queued payment may.)
                     self._reject(entry, now, Reason.LATEST_TIME_PASSED)
                 else:
                     self._enter(entry, now)
@@ -412,6 +414,7 @@ class SettlementEngine:
             entry = self.entries[uetr]
             if entry.status is Status.QUEUED and self._in_queue(entry):
                 self._dequeue(entry)
+                self._changed.add(entry.ledger)  # what queued behind it may now offset
                 self._reject(entry, now, Reason.LATEST_TIME_PASSED)
         self._release_dirty(now)
 
@@ -460,7 +463,7 @@ class SettlementEngine:
         )
         liquidity = np.array([max(0, self.available(a)) for a in accounts], dtype=object)
         if non_fifo:
-            mask = lsm.nonfifo_offset(queue, liquidity, budget_iterations=budget)
+            mask = nonfifo_optimise(queue, liquidity, budget_iterations=budget)
         else:
             mask = lsm.fifo_offset(queue, liquidity)
         chosen = [e for e, keep in zip(ordered, mask.tolist(), strict=True) if keep]
@@ -518,6 +521,7 @@ class SettlementEngine:
         assert entry is not None
         if self._in_queue(entry):
             self._dequeue(entry)
+            self._changed.add(entry.ledger)  # what queued behind it may now offset
         elif entry.payment.method is Method.DNS:
             self.dns_pending[entry.payment.currency].remove(entry)
         entry.status = Status.CANCELLED
@@ -547,6 +551,7 @@ class SettlementEngine:
             )
         )
         self._dirty.append(entry.sender)
+        self._changed.add(entry.ledger)  # a new order is a new set of queue prefixes
         self._release_dirty(now)
         return None
 
@@ -632,7 +637,14 @@ class SettlementEngine:
         self._events.append(event)
 
     def _event(self, uetr: int, status: Status, now: int, reason: Reason) -> None:
-        self._events.append(Event(uetr, status, now, reason))
+        """A refusal at intake. For a duplicate the UETR is the original's, which stays as it
+        was: the detail says so, for anyone reading events by UETR."""
+        detail = (
+            "a second submission; the original payment is unaffected"
+            if (reason is Reason.DUPLICATE_UETR)
+            else ""
+        )
+        self._events.append(Event(uetr, status, now, reason, detail))
 
     def queued(self) -> Iterable[Entry]:
         for sender in sorted(self.queues):

@@ -8,12 +8,16 @@ ends with a negative position: liquidity + what it receives − what it sends �
   prefix-sets is feasible, so the largest one is unique; the Bech–Soramäki removal loop finds
   it exactly.
 - `nonfifo_offset`: without FIFO any subset may settle, and finding the one of greatest value
-  is the NP-hard bank clearing problem; a fast heuristic. `samarkand.settlement.optimise`
+  is the NP-hard bank clearing problem; a heuristic under a work budget (removal loop,
+  add-back, force-in moves, exact neighbourhood search). `samarkand.settlement.optimise`
   holds the LP bound and the exact MILP it is measured against.
+- `positions`, `is_feasible`, `ensure_feasible`, `settled_value`: exact integer checks, used
+  on every result here, in the tests and in the benchmark.
 
 Pure functions: no I/O, no clock, no randomness. Amounts are int64 minor units, but sums of
 them may not fit (IRR): the vectorised path runs only where every sum provably fits int64,
-and an exact path on Python ints takes the rest.
+and an exact path on Python ints (object arrays) takes the rest. The non-FIFO heuristic
+works on Python ints throughout.
 """
 
 from __future__ import annotations
@@ -634,7 +638,8 @@ def _capped_liquidity(queue: Queue, liquidity: np.ndarray) -> list[int]:
     it keeps liquidity within the sums the vectorised path is sized for.
     """
     values = _liquidity_ints(queue, liquidity)
-    total = sum(queue.amount.tolist()) if queue.total_bound() > VECTORISED_TOTAL_MAX else None
-    if total is None:
-        total = int(queue.amount.sum()) if queue.size else 0
+    if queue.total_bound() > VECTORISED_TOTAL_MAX:
+        total = sum(queue.amount.tolist())  # Python ints: exact beyond int64
+    else:
+        total = int(queue.amount.sum())
     return [min(v, total) for v in values]

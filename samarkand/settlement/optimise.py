@@ -10,9 +10,14 @@ participant p: Σ_{sender = p} amount·x − Σ_{receiver = p} amount·x ≤ liq
   checked exactly, and repaired should the solver's float tolerance have let a participant
   go negative by a minor unit.
 
-These are the yardsticks for `samarkand.settlement.lsm.nonfifo_offset`, not the settlement
-path: they are slow on large queues. Floats appear here only as solver input and dual
-prices, never as settled money: every returned value is an exact int.
+- `nonfifo_optimise`: the non-FIFO optimiser the engine runs: the fast heuristic
+  (`lsm.nonfifo_offset`), then, on queues small enough, HiGHS's branch and bound stopped
+  after a fixed number of nodes (a work limit, not a time limit, so the same queue always
+  gives the same set); the better of the two exact-checked sets wins.
+
+`lp_upper_bound` and `milp_optimum` are the yardsticks; they are slow on large queues.
+Floats appear here only as solver input and dual prices, never as settled money: every
+returned value is an exact int.
 """
 
 from __future__ import annotations
@@ -23,7 +28,20 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import csr_array
 
-from samarkand.settlement.lsm import Queue, is_feasible, repair
+from samarkand.settlement.lsm import (
+    Queue,
+    is_feasible,
+    nonfifo_offset,
+    positions,
+    repair,
+    settled_value,
+)
+
+# Branch-and-bound nodes the optimiser lets HiGHS explore (deterministic work limit), the
+# largest queue it hands to HiGHS, and a wall-clock cap that only a pathological queue meets.
+OPTIMISER_NODE_LIMIT = 50
+OPTIMISER_SIZE_MAX = 2_000
+OPTIMISER_TIME_CAP_S = 10.0
 
 # The weak-duality bound is evaluated in float64; this relative margin (far above float64's
 # rounding over a million terms) keeps it a bound after rounding.
@@ -57,14 +75,38 @@ def lp_upper_bound(queue: Queue, liquidity: np.ndarray) -> int:
     return math.ceil(bound * (1 + BOUND_MARGIN_RELATIVE))
 
 
+def nonfifo_optimise(
+    queue: Queue,
+    liquidity: np.ndarray,
+    *,
+    budget_iterations: int | None = None,
+    node_limit: int = OPTIMISER_NODE_LIMIT,
+    size_max: int = OPTIMISER_SIZE_MAX,
+) -> np.ndarray:
+    """The most valuable settleable set found by the heuristic and a bounded branch and bound.
+
+    HiGHS's MIP code may print diagnostic lines on file descriptor 1 by itself; callers that
+    own a terminal silence it (the hub does).
+    """
+    options = {} if budget_iterations is None else {"budget_iterations": budget_iterations}
+    best = nonfifo_offset(queue, liquidity, **options)
+    if queue.size == 0 or queue.size > size_max:
+        return best
+    exact, _ = milp_optimum(queue, liquidity, OPTIMISER_TIME_CAP_S, node_limit=node_limit)
+    if settled_value(queue, exact) > settled_value(queue, best):
+        return exact
+    return best
+
+
 def milp_optimum(
-    queue: Queue, liquidity: np.ndarray, time_limit_s: float
+    queue: Queue, liquidity: np.ndarray, time_limit_s: float, *, node_limit: int | None = None
 ) -> tuple[np.ndarray, bool]:
     """The best settleable set by branch and bound, and whether HiGHS proved it optimal.
 
-    Optimal means within HiGHS's default relative gap tolerance (1e-4 would allow 0.01 %
-    below the optimum); this asks for a gap of zero, so optimal means optimal up to the
-    solver's float tolerance on the objective.
+    HiGHS stops by default at a relative gap of 1e-4, which lets a set 0.01 % below the
+    optimum pass as optimal; this asks for a gap of zero, so proven means optimal up to the
+    solver's float tolerances. A set the solver's feasibility tolerance let slip below zero
+    is repaired exactly and then counts as not proven.
     """
     if time_limit_s <= 0:
         raise ValueError(f"time_limit_s must be > 0: {time_limit_s}")
@@ -77,7 +119,8 @@ def milp_optimum(
         integrality=np.ones(queue.size),
         bounds=Bounds(0, 1),
         constraints=LinearConstraint(matrix, -np.inf, cash / scale),
-        options={"time_limit": time_limit_s, "mip_rel_gap": 0.0},
+        options={"time_limit": time_limit_s, "mip_rel_gap": 0.0}
+        | ({} if node_limit is None else {"node_limit": node_limit}),
     )
     if result.x is None:
         return np.zeros(queue.size, dtype=bool), False
@@ -96,9 +139,10 @@ def _scaled_problem(queue: Queue, liquidity: np.ndarray) -> tuple[np.ndarray, fl
     Dividing by a power of two is exact in floating point and brings the largest amount
     near 1, which keeps HiGHS well conditioned for amounts up to any size.
     """
+    checked = positions(queue, liquidity, np.zeros(queue.size, dtype=bool))  # ints, >= 0
     gross = np.zeros(queue.participants, dtype=np.float64)
     np.add.at(gross, queue.sender, queue.amount.astype(np.float64))
-    cash = np.minimum(np.asarray(liquidity, dtype=np.float64), gross)
+    cash = np.minimum(np.array(checked, dtype=np.float64), gross)
     scale = math.ldexp(1.0, int(queue.amount.max()).bit_length())
     return cash, scale
 

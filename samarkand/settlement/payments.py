@@ -60,6 +60,11 @@ class Reason(enum.Enum):
     ALREADY_SETTLED = ("PTNA", "already settled: settlement is final")
     ALREADY_FINAL = ("ARDT", "payment is already rejected or cancelled")
     NOT_QUEUED = ("NARR", "payment is not in a queue")
+    # Intraday credit (SettlementHub.set_credit). AGNT: the wrong agent acts; AM12: an
+    # invalid amount; AM14: an amount beyond the agreed limit, here the credit already used.
+    NOT_CENTRAL_BANK = ("AGNT", "only the central bank of the currency sets intraday credit")
+    CREDIT_INVALID = ("AM12", "intraday credit must be a whole number of minor units, 0 or more")
+    CREDIT_BELOW_USE = ("AM14", "the participant already uses more intraday credit than that")
 
     @property
     def iso(self) -> str:

@@ -21,7 +21,7 @@ import pytest
 
 from samarkand.hub.settlement import Liquidity, SettlementHub
 from samarkand.ledger.invariants import problems
-from samarkand.settlement.engine import Entry
+from samarkand.settlement.engine import Entry, SettlementEngine
 from samarkand.settlement.participants import (
     Directory,
     Participant,
@@ -89,7 +89,7 @@ class Day:
         self.now = START_NS
 
     @property
-    def engine(self):
+    def engine(self) -> SettlementEngine:
         return self.hub.engine
 
     def clock(self, at: int | None = None) -> int:
@@ -102,12 +102,16 @@ class Day:
 
     # ------------------------------------------------------------------ acting
 
-    def fund(self, bic: str, amount: int, currency: str = CNY, at: int | None = None):
+    def fund(
+        self, bic: str, amount: int, currency: str = CNY, at: int | None = None
+    ) -> Reason | None:
         """A liquidity transfer into `bic`'s settlement account; its outcome."""
         (outcome,) = self.hub.liquidity([Liquidity(bic, currency, amount)], self.clock(at))
         return outcome
 
-    def defund(self, bic: str, amount: int, currency: str = CNY, at: int | None = None):
+    def defund(
+        self, bic: str, amount: int, currency: str = CNY, at: int | None = None
+    ) -> Reason | None:
         """A liquidity transfer out of `bic`'s settlement account; its outcome."""
         (outcome,) = self.hub.liquidity(
             [Liquidity(bic, currency, amount, into_hub=False)], self.clock(at)
@@ -147,7 +151,7 @@ class Day:
         )
         return outcome
 
-    def send_all(self, payments: Iterable[Payment], at: int | None = None):
+    def send_all(self, payments: Iterable[Payment], at: int | None = None) -> list[Reason | None]:
         return self.hub.submit(list(payments), self.clock(at))
 
     def optimise(self, non_fifo: bool = False, at: int | None = None) -> int:
@@ -156,7 +160,7 @@ class Day:
     def tick(self, at: int) -> None:
         self.hub.tick(self.clock(at))
 
-    def close_window(self, currency: str = CNY, at: int | None = None):
+    def close_window(self, currency: str = CNY, at: int | None = None) -> tuple[int, list[int]]:
         return self.hub.close_window(currency, self.clock(at))
 
     def cancel(self, uetr: int, by: str, at: int | None = None) -> Reason | None:

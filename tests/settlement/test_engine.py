@@ -305,6 +305,27 @@ def test_multilateral_offsetting_leaves_a_gridlock_it_cannot_cover(day: Day) -> 
     assert day.snapshot() == before
 
 
+@pytest.mark.parametrize("unblock", ["cancel", "reorder", "expire"])
+def test_offsetting_runs_again_once_a_blocking_head_is_gone(day: Day, unblock: str) -> None:
+    """A's 100 to B blocks A's 50 to C, which would offset C's 50 to A. Once the head is
+    cancelled, moved back or expired, offsetting must look again. Fails without the engine
+    counting those as changes of the queues (it skips currencies it thinks unchanged)."""
+    day.send(1, A, B, 100, latest_ns=500)
+    day.send(2, A, C, 50)
+    day.send(3, C, A, 50)
+    assert day.optimise() == 0
+
+    if unblock == "cancel":
+        assert day.cancel(1, by=A) is None
+    elif unblock == "reorder":
+        assert day.reorder(1, A, to_front=False) is None
+    else:
+        day.tick(500)
+
+    assert day.optimise() == 2
+    assert day.statuses(2, 3) == [SETTLED, SETTLED]
+
+
 def test_non_fifo_settles_a_payment_stuck_behind_a_big_head(day: Day) -> None:
     day.fund(A, 50)
     day.send(1, A, B, 100)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from samarkand.ledger.types import (
     Transfer,
     TransferFlags,
 )
+from samarkand.settlement import lsm
 from samarkand.settlement.engine import Via
 from samarkand.settlement.participants import account_id
 from samarkand.settlement.payments import FINAL, Method, Reason, Status
@@ -392,6 +394,25 @@ class Model:
             assert engine.available(account) < head.amount, f"head {head.payment} fits"
 
 
+def fifo_settleable(engine) -> list[int]:
+    """UETRs that FIFO multilateral offsetting, run afresh on every queue, would settle."""
+    found = []
+    for ledger in sorted({entry.ledger for entry in engine.queued()}):
+        ordered = [entry for entry in engine.queued() if entry.ledger == ledger]
+        accounts = sorted({e.sender for e in ordered} | {e.receiver for e in ordered})
+        index = {account: k for k, account in enumerate(accounts)}
+        queue = lsm.Queue(
+            sender=np.array([index[e.sender] for e in ordered], dtype=np.int64),
+            receiver=np.array([index[e.receiver] for e in ordered], dtype=np.int64),
+            amount=np.array([e.amount for e in ordered], dtype=np.int64),
+            participants=len(accounts),
+        )
+        liquidity = np.array([max(0, engine.available(a)) for a in accounts], dtype=object)
+        mask = lsm.fifo_offset(queue, liquidity)
+        found += [e.payment.uetr for e, keep in zip(ordered, mask.tolist(), strict=True) if keep]
+    return found
+
+
 def run_day(directory_, currencies, credit, steps, model_checks: bool):
     day = Day(open_hub(directory_, currencies, credit))
     model = Model(day, currencies, credit)
@@ -427,6 +448,8 @@ def run_day(directory_, currencies, credit, steps, model_checks: bool):
             day.tick(day.now + args[0])
         elif kind == "optimise":
             day.optimise(non_fifo=args[0])
+            if model_checks and not args[0]:
+                assert fifo_settleable(day.engine) == []  # FIFO offsetting left nothing behind
         elif kind == "close":
             day.close_window(args[0])
         elif kind in ("cancel", "reorder", "duplicate") and model.accepted:
