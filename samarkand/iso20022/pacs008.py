@@ -1,0 +1,381 @@
+"""Intake of pacs.008.001.08 (FI to FI customer credit transfer), single or bulk.
+
+Three stages, each over the whole message (STYLE habit 8): ``parse_document`` and
+``validate_document`` refuse a file as a whole (FF01/CH16/CH17/CH21); ``read_credit_transfer``
+turns a valid tree into plain values (amounts as int minor units); ``check_rules`` applies the
+hub's message rules of DESIGN §7 and returns one ``TxRejection`` per problem. ``intake_pacs008``
+strings them together.
+
+Hub rules and their ExternalStatusReason1Code (see also the table in ``problems``):
+
+| rule | code | rejects |
+|---|---|---|
+| GrpHdr/NbOfTxs equals the number of CdtTrfTxInf | AM18 | the message |
+| GrpHdr/CtrlSum, when given, equals the sum of IntrBkSttlmAmt | AM10 | the message |
+| PmtId/UETR present (CBPR+ makes it mandatory; the base XSD does not) | CH21 | the tx |
+| no UETR twice in one message; the first one goes on | DUPL | the later tx |
+| amount and currency acceptable to ``samarkand.money`` | MoneyError's code | the tx |
+| DbtrAgt BIC is a participant | DNOR | the tx |
+| CdtrAgt BIC is a participant | CNOR | the tx |
+
+AM18 InvalidNumberOfTransactions, AM10 InvalidControlSum, CH21 RequiredCompulsoryElementMissing,
+DUPL DuplicatePayment, DNOR/CNOR Debtor/CreditorBankIsNotRegistered; MoneyError gives AM01
+(zero), AM02 (too large), AM03 (currency not settled), AM11 (currency unknown), AM12 (decimals).
+
+DNOR/CNOR rather than RC01 (BankIdentifierIncorrect): the BIC is well formed (the XSD checked
+its pattern) but not registered with the hub, and ``samarkand.settlement`` uses DNOR/CNOR for
+the same refusal. UETR uniqueness across messages is the hub's job (it needs the store).
+
+``priority`` is "URGENT" or "NORMAL", the names of ``samarkand.settlement.Priority``: this
+folder may import only ``money`` (DESIGN §3), so the hub maps it with ``Priority[name]``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Set
+from dataclasses import dataclass
+from decimal import Context, Decimal, InvalidOperation
+
+from lxml import etree
+
+from samarkand.money import Currency, CurrencyRegistry, MoneyError, to_minor
+
+from . import schemas
+from .parse import MESSAGE_BYTES_MAX, parse_document
+from .problems import (
+    CREDITOR_BANK_NOT_REGISTERED,
+    DEBTOR_BANK_NOT_REGISTERED,
+    DUPLICATE_PAYMENT,
+    ELEMENT_CONTENT_INCORRECT,
+    INVALID_CONTROL_SUM,
+    INVALID_NUMBER_OF_TRANSACTIONS,
+    REQUIRED_ELEMENT_MISSING,
+    IsoRejection,
+)
+from .validate import validate_document
+
+MESSAGE_ID = schemas.PACS_008
+_NS = "{" + schemas.namespace(MESSAGE_ID) + "}"
+_DOCUMENT_PATH = "/Document/FIToFICstmrCdtTrf"
+_GROUP_HEADER_PATH = _DOCUMENT_PATH + "/GrpHdr"
+_UETR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+# Sums of up to 10**6 amounts of 18 digits stay exact at this precision.
+_SUM_CONTEXT = Context(prec=60)
+
+# Qualified tags and paths, built once: lxml's find is fastest with Clark notation.
+_GRP_HDR = _NS + "GrpHdr"
+_TX = _NS + "CdtTrfTxInf"
+_MSG_ID = _NS + "MsgId"
+_CRE_DT_TM = _NS + "CreDtTm"
+_NB_OF_TXS = _NS + "NbOfTxs"
+_CTRL_SUM = _NS + "CtrlSum"
+_STTLM_DT = _NS + "IntrBkSttlmDt"
+_STTLM_MTD = f"{_NS}SttlmInf/{_NS}SttlmMtd"
+_PRIORITY = f"{_NS}PmtTpInf/{_NS}InstrPrty"
+_PMT_ID = _NS + "PmtId"
+_INSTR_ID = _NS + "InstrId"
+_END_TO_END_ID = _NS + "EndToEndId"
+_UETR_TAG = _NS + "UETR"
+_AMOUNT = _NS + "IntrBkSttlmAmt"
+_PMT_TP_INF = _NS + "PmtTpInf"
+_INSTR_PRTY = _NS + "InstrPrty"
+_DBTR = _NS + "Dbtr"
+_CDTR = _NS + "Cdtr"
+_DBTR_AGT = _NS + "DbtrAgt"
+_CDTR_AGT = _NS + "CdtrAgt"
+_NM = _NS + "Nm"
+_BICFI = _NS + "BICFI"
+
+
+@dataclass(frozen=True, slots=True)
+class CreditTransferTx:
+    """One CdtTrfTxInf. ``index`` is its 1-based position; texts are as given.
+
+    ``amount`` is in minor units of ``currency``, or None when ``samarkand.money`` refused
+    the amount or the currency (``check_rules`` says why); ``amount_decimal`` is the amount
+    as given (None only if it is not a number, which a valid document cannot have).
+    """
+
+    index: int
+    instruction_id: str | None
+    end_to_end_id: str
+    uetr: int | None
+    uetr_text: str | None
+    amount: int | None
+    amount_decimal: Decimal | None
+    currency: str
+    debtor_agent: str | None
+    creditor_agent: str | None
+    debtor_name: str | None
+    creditor_name: str | None
+    priority: str
+    settlement_date: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreditTransferMessage:
+    """A pacs.008 group header and its transactions (a tuple: the value stays immutable)."""
+
+    msg_id: str
+    created_at: str
+    number_of_transactions: int
+    control_sum: Decimal | None
+    settlement_method: str
+    transactions: tuple[CreditTransferTx, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TxRejection:
+    """A rule broken by one transaction (``index`` 1-based) or, with ``index`` None, the group."""
+
+    index: int | None
+    end_to_end_id: str | None
+    code: str
+    reason: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """The outcome of ``intake_pacs008``: either ``file_problems`` (the file is refused as a
+    whole and ``message`` is None) or a message with its rule ``rejections`` (maybe none)."""
+
+    message: CreditTransferMessage | None
+    file_problems: tuple[IsoRejection, ...]
+    rejections: tuple[TxRejection, ...]
+
+
+def intake_pacs008(
+    data: bytes,
+    *,
+    registry: CurrencyRegistry,
+    known_bics: Set[str],
+    max_bytes: int = MESSAGE_BYTES_MAX,
+) -> Intake:
+    """Parse, validate, read and check one pacs.008.001.08 file; never raises for bad input."""
+    root = parse_document(data, max_bytes=max_bytes)
+    if isinstance(root, IsoRejection):
+        return Intake(None, (root,), ())
+    problems = validate_document(root, MESSAGE_ID)
+    if problems:
+        return Intake(None, tuple(problems), ())
+    message = read_credit_transfer(root, registry)
+    return Intake(message, (), tuple(check_rules(message, known_bics, registry)))
+
+
+def read_credit_transfer(root: etree._Element, registry: CurrencyRegistry) -> CreditTransferMessage:
+    """Return the values of a pacs.008.001.08 ``root`` that ``validate_document`` accepted."""
+    document = root[0]
+    header = document.find(_GRP_HDR)
+    if header is None:
+        raise ValueError("read_credit_transfer needs a document that passed validate_document")
+    group_priority = header.findtext(_PRIORITY)
+    group_date = header.findtext(_STTLM_DT)
+    control_sum = header.findtext(_CTRL_SUM)
+    minor_units = _MinorUnits(registry)
+    transactions = tuple(
+        _read_tx(index, element, group_priority, group_date, minor_units)
+        for index, element in enumerate(document.iterchildren(_TX), start=1)
+    )
+    return CreditTransferMessage(
+        msg_id=header.findtext(_MSG_ID) or "",
+        created_at=header.findtext(_CRE_DT_TM) or "",
+        number_of_transactions=int(header.findtext(_NB_OF_TXS) or "0"),
+        control_sum=_decimal(control_sum),
+        settlement_method=header.findtext(_STTLM_MTD) or "",
+        transactions=transactions,
+    )
+
+
+def _read_tx(
+    index: int,
+    tx: etree._Element,
+    group_priority: str | None,
+    group_date: str | None,
+    minor_units: _MinorUnits,
+) -> CreditTransferTx:
+    # One pass over the children with a tag dispatch: about four times faster than a
+    # findtext per field, and this loop runs once per transaction of a bulk message.
+    instruction_id = end_to_end_id = uetr_text = None
+    debtor_agent = creditor_agent = debtor_name = creditor_name = None
+    priority, settlement_date = group_priority, group_date
+    amount_text, currency = "", ""
+    for child in tx:
+        tag = child.tag
+        if tag == _PMT_ID:
+            for part in child:
+                if part.tag == _INSTR_ID:
+                    instruction_id = part.text
+                elif part.tag == _END_TO_END_ID:
+                    end_to_end_id = part.text
+                elif part.tag == _UETR_TAG:
+                    uetr_text = part.text
+        elif tag == _AMOUNT:
+            amount_text = child.text or ""
+            currency = child.get("Ccy", "")
+        elif tag == _PMT_TP_INF:
+            priority = child.findtext(_INSTR_PRTY) or group_priority
+        elif tag == _STTLM_DT:
+            settlement_date = child.text
+        elif tag == _DBTR:
+            debtor_name = _first_text(child, _NM)
+        elif tag == _CDTR:
+            creditor_name = _first_text(child, _NM)
+        elif tag == _DBTR_AGT:
+            debtor_agent = _agent_bic(child)
+        elif tag == _CDTR_AGT:
+            creditor_agent = _agent_bic(child)
+    amount_decimal = _decimal(amount_text)
+    return CreditTransferTx(
+        index=index,
+        instruction_id=instruction_id,
+        end_to_end_id=end_to_end_id or "",
+        uetr=_uetr(uetr_text),
+        uetr_text=uetr_text,
+        amount=minor_units.of(amount_decimal, currency),
+        amount_decimal=amount_decimal,
+        currency=currency,
+        debtor_agent=debtor_agent,
+        creditor_agent=creditor_agent,
+        debtor_name=debtor_name,
+        creditor_name=creditor_name,
+        priority="URGENT" if priority == "HIGH" else "NORMAL",
+        settlement_date=settlement_date,
+    )
+
+
+def _first_text(parent: etree._Element, tag: str) -> str | None:
+    """The text of ``parent``'s first child if it is a ``tag``: Nm and BICFI come first."""
+    if len(parent) and parent[0].tag == tag:
+        return parent[0].text
+    return None
+
+
+def _agent_bic(agent: etree._Element) -> str | None:
+    """FinInstnId/BICFI of an agent: FinInstnId is its first child, BICFI that one's first."""
+    return _first_text(agent[0], _BICFI) if len(agent) else None
+
+
+class _MinorUnits:
+    """Converts amounts with one registry lookup per currency per message (the data path)."""
+
+    __slots__ = ("_currencies", "_registry")
+
+    def __init__(self, registry: CurrencyRegistry) -> None:
+        self._registry = registry
+        self._currencies: dict[str, Currency | MoneyError] = {}
+
+    def of(self, amount: Decimal | None, code: str) -> int | None:
+        if amount is None:
+            return None
+        currency = self._currencies.get(code)
+        if currency is None:
+            try:
+                currency = self._registry.settlement_currency(code)
+            except MoneyError as error:
+                currency = error
+            self._currencies[code] = currency
+        if isinstance(currency, MoneyError):
+            return None
+        try:
+            return to_minor(amount, currency)
+        except MoneyError:
+            return None
+
+
+def check_rules(
+    message: CreditTransferMessage, known_bics: Set[str], registry: CurrencyRegistry
+) -> list[TxRejection]:
+    """Return every hub-rule problem of ``message`` (group first, then by transaction)."""
+    rejections = _check_group(message)
+    seen_uetrs: set[int] = set()
+    several = len(message.transactions) > 1
+    for tx in message.transactions:
+        path = (
+            f"{_DOCUMENT_PATH}/CdtTrfTxInf[{tx.index}]"
+            if several
+            else f"{_DOCUMENT_PATH}/CdtTrfTxInf"
+        )
+        rejections.extend(_check_tx(tx, path, seen_uetrs, known_bics, registry))
+    return rejections
+
+
+def _check_group(message: CreditTransferMessage) -> list[TxRejection]:
+    rejections = []
+    count = len(message.transactions)
+    if message.number_of_transactions != count:
+        reason = f"NbOfTxs is {message.number_of_transactions} but the message holds {count}"
+        path = _GROUP_HEADER_PATH + "/NbOfTxs"
+        rejections.append(TxRejection(None, None, INVALID_NUMBER_OF_TRANSACTIONS, reason, path))
+    if message.control_sum is not None:
+        total = Decimal(0)
+        for tx in message.transactions:
+            if tx.amount_decimal is not None:
+                total = _SUM_CONTEXT.add(total, tx.amount_decimal)
+        if total != message.control_sum:
+            reason = f"CtrlSum is {message.control_sum} but the amounts add up to {total}"
+            path = _GROUP_HEADER_PATH + "/CtrlSum"
+            rejections.append(TxRejection(None, None, INVALID_CONTROL_SUM, reason, path))
+    return rejections
+
+
+def _check_tx(
+    tx: CreditTransferTx,
+    path: str,
+    seen_uetrs: set[int],
+    known_bics: Set[str],
+    registry: CurrencyRegistry,
+) -> list[TxRejection]:
+    rejections = []
+
+    def reject(code: str, reason: str, where: str) -> None:
+        rejections.append(TxRejection(tx.index, tx.end_to_end_id, code, reason, path + where))
+
+    if tx.uetr_text is None:
+        reject(REQUIRED_ELEMENT_MISSING, "UETR is missing; CBPR+ requires one", "/PmtId")
+    elif tx.uetr is None:
+        reject(ELEMENT_CONTENT_INCORRECT, "UETR is not a UUID version 4", "/PmtId/UETR")
+    elif tx.uetr in seen_uetrs:
+        reason = f"UETR {tx.uetr_text} appears earlier in this message"
+        reject(DUPLICATE_PAYMENT, reason, "/PmtId/UETR")
+    else:
+        seen_uetrs.add(tx.uetr)
+    if tx.amount is None:
+        code, reason = _amount_refusal(tx, registry)
+        reject(code, reason, "/IntrBkSttlmAmt")
+    if tx.debtor_agent not in known_bics:
+        reason = f"debtor agent {tx.debtor_agent or '(no BICFI)'} is not a participant of the hub"
+        reject(DEBTOR_BANK_NOT_REGISTERED, reason, "/DbtrAgt/FinInstnId/BICFI")
+    if tx.creditor_agent not in known_bics:
+        agent = tx.creditor_agent or "(no BICFI)"
+        reason = f"creditor agent {agent} is not a participant of the hub"
+        reject(CREDITOR_BANK_NOT_REGISTERED, reason, "/CdtrAgt/FinInstnId/BICFI")
+    return rejections
+
+
+def _amount_refusal(tx: CreditTransferTx, registry: CurrencyRegistry) -> tuple[str, str]:
+    # Only on the rare refused amount: run the conversion again to get MoneyError's words.
+    if tx.amount_decimal is None:
+        return ELEMENT_CONTENT_INCORRECT, "IntrBkSttlmAmt is not a decimal number"
+    try:
+        to_minor(tx.amount_decimal, registry.settlement_currency(tx.currency))
+    except MoneyError as error:
+        return error.code, f"{error.reason}"
+    raise AssertionError(f"amount of transaction {tx.index} was refused, now accepted")
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    if not text:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _uetr(text: str | None) -> int | None:
+    if text is None or not _UETR.fullmatch(text):
+        return None
+    return int(text.replace("-", ""), 16)
