@@ -9,13 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 from samarkand.analytics.day import summarise, usd_cents
 from samarkand.analytics.report import usd_text, write_report
 from samarkand.ledger.invariants import problems
 from samarkand.money import Currency, default_registry, format_amount
+from samarkand.progress import progress_bar
 from samarkand.sim.day import DayConfig, simulate_day
 from samarkand.sim.run import RunConfig, run_day
 from samarkand.store import DurableLedger, SqliteStore
@@ -47,13 +47,7 @@ def run_demo(
     )
     ledger = DurableLedger.open(SqliteStore(str(db)))
     started = time.perf_counter()
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("payments", total=len(day.payments))
         run = run_day(day, ledger, run_config, lambda n: progress.advance(task, n))
     elapsed = time.perf_counter() - started

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.progress import Progress
 
 from samarkand.ledger import BATCH_EVENTS_MAX, Account, LedgerState, TransferColumns
 from samarkand.ledger.types import AccountCode, TransferCode
+from samarkand.progress import progress_bar
 from samarkand.store import DurableLedger
 
 LEDGER = 156  # CNY; the currency does not matter to the benchmark
@@ -117,24 +118,10 @@ def _measure(
     return measured
 
 
-def _in_memory(spec: LedgerBenchmark, progress: Progress) -> Measured:
-    state = LedgerState()
-    spec.create_accounts(state)
-    failures = 0
-
-    def step(batch: TransferColumns, now: int) -> None:
-        nonlocal failures
-        results, _ = state.apply(batch, now)
-        failures += int(np.count_nonzero(results))
-
-    measured = _measure("in memory", spec, step, progress)
-    if failures:
-        raise RuntimeError(f"benchmark transfers failed in memory: {failures}")
-    return measured
-
-
-def _durable(store, spec: LedgerBenchmark, label: str, progress: Progress) -> Measured:
-    ledger = DurableLedger.open(store)
+def _apply_all(
+    ledger: LedgerState | DurableLedger, spec: LedgerBenchmark, label: str, progress: Progress
+) -> Measured:
+    """Create the accounts, then time every batch through `ledger`; all must succeed."""
     spec.create_accounts(ledger)
     failures = 0
 
@@ -143,13 +130,22 @@ def _durable(store, spec: LedgerBenchmark, label: str, progress: Progress) -> Me
         results, _ = ledger.apply(batch, now)
         failures += int(np.count_nonzero(results))
 
+    measured = _measure(label, spec, step, progress)
+    if failures:
+        raise RuntimeError(f"benchmark transfers failed ({label}): {failures}")
+    return measured
+
+
+def _in_memory(spec: LedgerBenchmark, progress: Progress) -> Measured:
+    return _apply_all(LedgerState(), spec, "in memory", progress)
+
+
+def _durable(store, spec: LedgerBenchmark, label: str, progress: Progress) -> Measured:
+    ledger = DurableLedger.open(store)
     try:
-        measured = _measure(label, spec, step, progress)
+        return _apply_all(ledger, spec, label, progress)
     finally:
         ledger.close()
-    if failures:
-        raise RuntimeError(f"benchmark transfers failed in {label}: {failures}")
-    return measured
 
 
 def _raw(store, spec: LedgerBenchmark, label: str, progress: Progress) -> Measured:
@@ -192,13 +188,7 @@ def run_ledger_benchmark(
         "batch_size": spec.batch_size,
         "distribution": spec.distribution,
     }
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(console) as progress:
         inmem = _in_memory(spec, progress)
         gc.collect()
         path = sqlite_dir / f"bench-{uuid.uuid4().hex[:8]}.db"
