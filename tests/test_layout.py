@@ -11,14 +11,34 @@ PACKAGE = Path(__file__).resolve().parent.parent / "samarkand"
 
 # Modules that touch disks, sockets, processes, the clock, the environment or randomness.
 FORBIDDEN = {
-    "os", "sys", "io", "time", "datetime", "random", "secrets", "socket", "sqlite3",
-    "psycopg", "pathlib", "subprocess", "threading", "asyncio", "shutil", "tempfile",
-    "uuid", "logging", "urllib", "http", "requests", "importlib",
+    "os",
+    "sys",
+    "io",
+    "time",
+    "datetime",
+    "random",
+    "secrets",
+    "socket",
+    "sqlite3",
+    "psycopg",
+    "pathlib",
+    "subprocess",
+    "threading",
+    "asyncio",
+    "shutil",
+    "tempfile",
+    "uuid",
+    "logging",
+    "urllib",
+    "http",
+    "requests",
+    "importlib",
 }
 ALLOWED_PROJECT = {
     "money": {"samarkand.money"},
     "ledger": {"samarkand.money", "samarkand.ledger"},
     "settlement": {"samarkand.money", "samarkand.ledger", "samarkand.settlement"},
+    "fx": {"samarkand.money", "samarkand.ledger", "samarkand.fx"},
 }
 
 

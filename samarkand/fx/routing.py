@@ -401,6 +401,7 @@ def _why_not(
     blocked: frozenset[str],
 ) -> QuoteRefusal:
     """Name the first obstacle: liquidity, then bands, then the vehicle policy, then none."""
+    found: object
     if send_amount is not None:
         found = _search_send(book, source, destination, send_amount, now, blocked, False)
     else:

@@ -49,7 +49,7 @@ def column(values: Sequence[int] | np.ndarray, dtype: type[np.generic]) -> np.nd
     if len(values) and array.dtype.kind == "u":
         # NumPy wraps negative Python ints silently on some paths, and truncates floats and
         # takes bools as numbers: make sure every value was an int, and none wrapped.
-        info = np.iinfo(dtype)
+        info = np.iinfo(np.dtype(dtype))
         lowest = min(values)
         if (
             not all(_is_integer_type(kind) for kind in set(map(type, values)))

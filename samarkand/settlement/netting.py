@@ -106,7 +106,7 @@ def settle_window(legs: Sequence[Leg], available: Callable[[int], int]) -> Windo
             return WindowOutcome(tuple(remaining), tuple(defaulted), tuple(removed), positions)
         _, account = min(short)
         defaulted.append(account)
-        kept = []
+        kept: list[Leg] = []
         for leg in remaining:
             (removed if account in (leg.sender, leg.receiver) else kept).append(leg)
         remaining = kept
