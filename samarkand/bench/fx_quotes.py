@@ -141,6 +141,11 @@ def measure(*, currencies: int, providers: int, seed: int, quotes: int) -> dict[
         "quotes_per_s": len(requests) / elapsed_s,
         "quoted_share": len(quoted) / len(requests),
         "mean_hops": sum(len(q.hops) for q in quoted) / max(1, len(quoted)),
+        # Routes that convert through a vehicle-only currency (USD, EUR) on their way.
+        "vehicle_currency_share": sum(
+            any(hop.buy in book.vehicle_only for hop in q.hops[:-1]) for q in quoted
+        )
+        / max(1, len(quoted)),
     }
 
 
