@@ -1,8 +1,9 @@
 """FX without a vehicle currency (DESIGN §6): exact rates, the rate book, quotes, routing.
 
 Pure: no I/O, clock or randomness; ``now`` comes in as nanoseconds. Rates are ``Fraction``
-values parsed from decimal text; amounts are ints of minor units. Payment-versus-payment
-settlement of a quote's legs is not here yet.
+values parsed from decimal text; amounts are ints of minor units. `samarkand.fx.pvp` turns a
+quote into payment-versus-payment legs (reserve as pending transfers, then post all or void
+all); `samarkand.hub.pvp` runs them durably with a decision log and recovers after a crash.
 """
 
 from .book import DEFAULT_VEHICLE_ONLY, Offer, PostResult, RateBook, WithdrawResult
