@@ -181,6 +181,43 @@ def benchmark_lsm(
         print(json.dumps(result, sort_keys=True))
 
 
+@benchmark_app.command("fx")
+def benchmark_fx(
+    currencies: Annotated[int, typer.Option(min=2, max=26)] = 20,
+    providers: Annotated[int, typer.Option(min=1, max=999)] = 100,
+    quotes: Annotated[int, typer.Option(min=10, max=1_000_000)] = 5_000,
+    pvps: Annotated[int, typer.Option(min=10, max=1_000_000)] = 5_000,
+    seed: int = 1,
+    folder: Annotated[Path, typer.Option(help="Folder for the durable run's files.")] = Path("out"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """FX: quotes/s of route search without a vehicle currency, and payment-versus-payment
+    settlements/s in memory and durable."""
+    from samarkand.bench.fx import run_fx_benchmark
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = errors if as_json else console
+    with out.status("quoting and settling"):
+        result = run_fx_benchmark(
+            currencies=currencies,
+            providers=providers,
+            seed=seed,
+            quotes=quotes,
+            pvps=pvps,
+            folder=folder,
+        )
+    out.print(
+        f"{int(result['tiers']):,} rate tiers over {currencies} national currencies plus USD "
+        f"and EUR, {providers} providers: {result['quotes_per_s']:,.0f} quotes/s "
+        f"({100 * result['quoted_share']:.1f} % quoted, {result['mean_hops']:.2f} hops on "
+        f"average, {100 * result['vehicle_currency_share']:.1f} % through a vehicle "
+        f"currency); PvP {result['pvp_inmem_per_s']:,.0f}/s in memory, "
+        f"{result['pvp_durable_per_s']:,.0f}/s durable ({int(result['pvps']):,} PvPs)"
+    )
+    if as_json:
+        print(json.dumps(result, sort_keys=True))
+
+
 def _require_existing(db: str) -> None:
     if not db.startswith(("postgresql://", "postgres://", "memory:")) and not Path(db).is_file():
         raise UserError(f"--db: no store at {db} (run `samarkand demo` to create one)")

@@ -145,3 +145,17 @@ def test_benchmark_json_has_the_agreed_keys(tmp_path: Path) -> None:
     assert result["pg_tps"] is None and result["pg_ratio"] is None
     assert 0 < result["sqlite_ratio"] < 10
     assert not list(tmp_path.glob("bench-*.db*")), "benchmark left its files behind"
+
+
+def test_benchmark_fx_json_has_the_agreed_keys(tmp_path: Path) -> None:
+    done = run(
+        "benchmark", "fx", "--quotes", "200", "--pvps", "200", "--json", "--folder", str(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    for key in ("quotes_per_s", "pvp_inmem_per_s", "pvp_durable_per_s", "vehicle_currency_share"):
+        assert key in result
+    assert result["quotes_per_s"] > 0 and result["pvp_durable_per_s"] > 0
+    assert result["vehicle_currency_share"] == 0.0
+    assert result["quoted_share"] > 0.9
+    assert not list(tmp_path.iterdir()), "benchmark left its files behind"
