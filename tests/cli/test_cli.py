@@ -159,3 +159,13 @@ def test_benchmark_fx_json_has_the_agreed_keys(tmp_path: Path) -> None:
     assert result["vehicle_currency_share"] == 0.0
     assert result["quoted_share"] > 0.9
     assert not list(tmp_path.iterdir()), "benchmark left its files behind"
+
+
+def test_benchmark_iso_json_has_the_agreed_keys() -> None:
+    done = run("benchmark", "iso", "--transactions", "500", "--runs", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    for key in ("tx_per_s", "baseline_tx_per_s", "ratio"):
+        assert result[key] > 0
+    assert result["transactions"] == 500
+    assert abs(result["ratio"] - result["tx_per_s"] / result["baseline_tx_per_s"]) < 1e-9
