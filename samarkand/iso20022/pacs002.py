@@ -15,7 +15,7 @@ transaction is rejected, PART when some are, else ``accepted_status``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from lxml import etree
 
@@ -25,10 +25,13 @@ from .pacs008 import CreditTransferMessage, TxRejection
 
 MESSAGE_ID = schemas.PACS_002
 ACCEPTED_TECHNICAL = "ACTC"
+ACCEPTED_SETTLEMENT_IN_PROCESS = "ACSP"  # accepted, queued for settlement
 ACCEPTED_SETTLEMENT_COMPLETED = "ACSC"
 REJECTED = "RJCT"
 PARTIALLY_ACCEPTED = "PART"
-ACCEPTED_STATUSES = frozenset({ACCEPTED_TECHNICAL, ACCEPTED_SETTLEMENT_COMPLETED})
+ACCEPTED_STATUSES = frozenset(
+    {ACCEPTED_TECHNICAL, ACCEPTED_SETTLEMENT_IN_PROCESS, ACCEPTED_SETTLEMENT_COMPLETED}
+)
 ADDITIONAL_INFORMATION_LENGTH_MAX = 105  # Max105Text
 
 _NS = "{" + schemas.namespace(MESSAGE_ID) + "}"
@@ -40,11 +43,20 @@ def build_status_report(
     *,
     msg_id: str,
     created_at: str,
-    accepted_status: str = ACCEPTED_TECHNICAL,
+    accepted_status: str | Mapping[int, str] = ACCEPTED_TECHNICAL,
 ) -> bytes:
-    """Return the UTF-8 pacs.002.001.12 reporting on every transaction of ``message``."""
-    if accepted_status not in ACCEPTED_STATUSES:
-        raise ValueError(f"accepted_status must be one of {sorted(ACCEPTED_STATUSES)}")
+    """Return the UTF-8 pacs.002.001.12 reporting on every transaction of ``message``.
+
+    ``accepted_status`` is one status for every accepted transaction, or one per
+    transaction index (ACSC for those settled, ACSP for those queued, ...).
+    """
+    statuses = (
+        dict.fromkeys((tx.index for tx in message.transactions), accepted_status)
+        if isinstance(accepted_status, str)
+        else dict(accepted_status)
+    )
+    if not set(statuses.values()) <= ACCEPTED_STATUSES:
+        raise ValueError(f"accepted statuses must be among {sorted(ACCEPTED_STATUSES)}")
     group_rejections: list[TxRejection] = []
     by_index: dict[int, list[TxRejection]] = {}
     for rejection in rejections:
@@ -61,13 +73,15 @@ def build_status_report(
     original = _sub(report, "OrgnlGrpInfAndSts")
     _sub(original, "OrgnlMsgId", message.msg_id)
     _sub(original, "OrgnlMsgNmId", PACS_008_ID)
-    _sub(original, "GrpSts", _group_status(message, group_rejections, by_index, accepted_status))
+    accepted = {statuses[tx.index] for tx in message.transactions if tx.index not in by_index}
+    group_accepted = accepted.pop() if len(accepted) == 1 else ACCEPTED_SETTLEMENT_IN_PROCESS
+    _sub(original, "GrpSts", _group_status(message, group_rejections, by_index, group_accepted))
     for tx in message.transactions:
         problems = group_rejections + by_index.get(tx.index, [])
         status = _sub(report, "TxInfAndSts")
         if tx.end_to_end_id:
             _sub(status, "OrgnlEndToEndId", tx.end_to_end_id)
-        _sub(status, "TxSts", REJECTED if problems else accepted_status)
+        _sub(status, "TxSts", REJECTED if problems else statuses[tx.index])
         for problem in problems:
             reason = _sub(status, "StsRsnInf")
             _sub(_sub(reason, "Rsn"), "Cd", problem.code)
