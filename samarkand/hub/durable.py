@@ -1,0 +1,598 @@
+"""Command sourcing for the settlement hub: payment state that survives a crash.
+
+`SettlementHub` keeps its queues, histories and the engine's entries in memory; only the
+ledger is durable. `DurableHub` makes the rest durable by logging every command before it
+runs, in an SQLite table next to the ledger store (`<store>.commands`, WAL, synchronous=FULL,
+one transaction per command):
+
+    hub_commands(sequence INTEGER PRIMARY KEY, body TEXT NOT NULL)
+
+`body` is JSON; every integer is written as a decimal string (amounts and UETRs go up to
+2**128 - 1). A command returns, and so acknowledges, only after its log row is committed and
+its ledger batches are in the store.
+
+Opening replays every logged command, in order, against a fresh hub on an in-memory ledger.
+The engine is deterministic (no clock of its own: `now` is in each command), so the replay
+makes exactly the journal the real store holds, or extends it when the process died after
+logging a command but before all of its batches were committed. The real store must then hold
+a prefix of the replay's batches (else `StoreCorrupted`); the missing ones are appended, the
+durable ledger is opened on the real store, checked against the replay, and the hub carries on
+with it.
+
+Semantics: at least once. A command logged but cut short by a crash is completed by the next
+open, although its caller never saw an acknowledgement; a caller retrying a submit then gets
+DUPLICATE_UETR for what was in fact accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from samarkand.hub.settlement import Liquidity, SettlementHub
+from samarkand.ledger.columns import FIELD_NAMES
+from samarkand.ledger.journal import BatchRecord
+from samarkand.settlement.participants import (
+    Directory,
+    Participant,
+    ParticipantKind,
+    ParticipantStatus,
+)
+from samarkand.settlement.payments import Method, Payment, Priority, Reason
+from samarkand.store import DurableLedger, MemoryStore, SqliteStore, StoreCorrupted, StoreError
+
+COMMANDS_SUFFIX = ".commands"
+BUSY_TIMEOUT_S = 30.0
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS hub_commands (sequence INTEGER PRIMARY KEY, body TEXT NOT NULL)"
+)
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+class CommandLogCorrupted(StoreCorrupted):
+    """A row of the command log cannot be read back as the command that was written."""
+
+
+class HubBroken(StoreError):
+    """A command failed while it ran: the hub in memory may not match what is durable.
+    Open the store again (the replay completes the logged command)."""
+
+
+# ---------------------------------------------------------------------- encoding
+
+
+def _int(value: object) -> str:
+    if type(value) is not int:
+        raise TypeError(f"a durable hub takes only int values, got {value!r}")
+    return str(value)
+
+
+def _str(value: object) -> str:
+    if type(value) is not str:
+        raise TypeError(f"a durable hub takes only str values here, got {value!r}")
+    return value
+
+
+def _encode_participant(p: Participant) -> dict[str, Any]:
+    return {
+        "bic": _str(p.bic),
+        "name": _str(p.name),
+        "country": _str(p.country),
+        "kind": p.kind.value,
+        "number": _int(p.number),
+        "home_currency": _str(p.home_currency),
+        "via": None if p.via is None else _str(p.via),
+        "status": p.status.value,
+    }
+
+
+def _encode_payment(p: Payment) -> list[Any]:
+    return [
+        _int(p.uetr),
+        _str(p.debtor_agent),
+        _str(p.creditor_agent),
+        _int(p.amount),
+        _str(p.currency),
+        _int(int(Priority(p.priority))),
+        Method(p.method).value,
+        _int(p.earliest_ns),
+        _int(p.latest_ns),
+    ]
+
+
+class _Reader:
+    """Typed access to one decoded command body; any mismatch is a `CommandLogCorrupted`."""
+
+    def __init__(self, sequence: int, body: dict[str, Any]) -> None:
+        self.sequence = sequence
+        self.body = body
+
+    def fail(self, what: str) -> CommandLogCorrupted:
+        return CommandLogCorrupted(f"hub command {self.sequence}: {what}")
+
+    def get(self, key: str, source: dict[str, Any] | None = None) -> Any:
+        source = self.body if source is None else source
+        if key not in source:
+            raise self.fail(f"missing {key!r}")
+        return source[key]
+
+    def int(self, value: object) -> int:
+        if type(value) is not str or not _INTEGER.fullmatch(value):
+            raise self.fail(f"not an encoded integer: {value!r}")
+        return int(value)
+
+    def str(self, value: object) -> str:
+        if type(value) is not str:
+            raise self.fail(f"not a string: {value!r}")
+        return value
+
+    def bool(self, value: object) -> bool:
+        if type(value) is not bool:
+            raise self.fail(f"not a boolean: {value!r}")
+        return value
+
+    def list(self, value: object) -> list[Any]:
+        if type(value) is not list:
+            raise self.fail(f"not a list: {value!r}")
+        return value
+
+    def dict(self, value: object) -> dict[str, Any]:
+        if type(value) is not dict:
+            raise self.fail(f"not an object: {value!r}")
+        return value
+
+    def now(self) -> int:
+        return self.int(self.get("now"))
+
+    def enum(self, kind: type, value: object) -> Any:
+        try:
+            return kind(value)
+        except ValueError:
+            raise self.fail(f"not a {kind.__name__}: {value!r}") from None
+
+    def participant(self, value: object) -> Participant:
+        item = self.dict(value)
+        via = self.get("via", item)
+        return Participant(
+            bic=self.str(self.get("bic", item)),
+            name=self.str(self.get("name", item)),
+            country=self.str(self.get("country", item)),
+            kind=self.enum(ParticipantKind, self.get("kind", item)),
+            number=self.int(self.get("number", item)),
+            home_currency=self.str(self.get("home_currency", item)),
+            via=None if via is None else self.str(via),
+            status=self.enum(ParticipantStatus, self.get("status", item)),
+        )
+
+    def payment(self, value: object) -> Payment:
+        row = self.list(value)
+        if len(row) != 9:
+            raise self.fail(f"a payment has 9 fields, got {len(row)}")
+        return Payment(
+            uetr=self.int(row[0]),
+            debtor_agent=self.str(row[1]),
+            creditor_agent=self.str(row[2]),
+            amount=self.int(row[3]),
+            currency=self.str(row[4]),
+            priority=self.enum(Priority, self.int(row[5])),
+            method=self.enum(Method, row[6]),
+            earliest_ns=self.int(row[7]),
+            latest_ns=self.int(row[8]),
+        )
+
+    def liquidity(self, value: object) -> Liquidity:
+        row = self.list(value)
+        if len(row) != 4:
+            raise self.fail(f"a liquidity transfer has 4 fields, got {len(row)}")
+        return Liquidity(self.str(row[0]), self.str(row[1]), self.int(row[2]), self.bool(row[3]))
+
+    def int_map(self, value: object) -> dict[str, int]:
+        return {self.str(k): self.int(v) for k, v in self.dict(value).items()}
+
+
+# ---------------------------------------------------------------------- the commands
+
+
+class _Runner:
+    """Runs decoded commands against one `SettlementHub` (live or replaying)."""
+
+    def __init__(self, ledger: DurableLedger) -> None:
+        self.ledger = ledger
+        self.hub: SettlementHub | None = None
+        self.credit: dict[tuple[str, str], int] = {}
+
+    def configured(self) -> SettlementHub:
+        if self.hub is None:
+            raise StoreError("the hub is not configured yet: call configure first")
+        return self.hub
+
+    def run(self, op: str, read: _Reader) -> Any:
+        """Decode the arguments of `op` from `read` and run it."""
+        if op == "configure":
+            if self.hub is not None:
+                raise read.fail("configure after the hub was configured")
+            directory = Directory(
+                [read.participant(p) for p in read.list(read.get("participants"))],
+                read.int_map(read.get("ledgers")),
+            )
+            credit: dict[tuple[str, str], int] = {}
+            for item in read.list(read.get("credit")):
+                row = read.list(item)
+                if len(row) != 3:
+                    raise read.fail("a credit line has 3 fields")
+                credit[(read.str(row[0]), read.str(row[1]))] = read.int(row[2])
+            self.credit = credit
+            self.hub = SettlementHub(
+                directory, self.ledger, cut_off_ns=read.int_map(read.get("cut_offs"))
+            )
+            return None
+        hub = self.configured()
+        if op == "open_accounts":
+            return hub.open_accounts(read.now(), self.credit)
+        if op == "liquidity":
+            items = [read.liquidity(x) for x in read.list(read.get("transfers"))]
+            return hub.liquidity(items, read.now())
+        if op == "set_credit":
+            return hub.set_credit(
+                read.str(read.get("bic")),
+                read.str(read.get("currency")),
+                read.int(read.get("limit")),
+                read.now(),
+                by_central_bank=read.str(read.get("by_central_bank")),
+            )
+        if op == "submit":
+            payments = [read.payment(x) for x in read.list(read.get("payments"))]
+            return hub.submit(payments, read.now())
+        if op == "tick":
+            return hub.tick(read.now())
+        if op == "optimise":
+            return hub.optimise(read.now(), non_fifo=read.bool(read.get("non_fifo")))
+        if op == "close_window":
+            return hub.close_window(read.str(read.get("currency")), read.now())
+        if op == "end_of_day":
+            return hub.end_of_day(read.now(), non_fifo=read.bool(read.get("non_fifo")))
+        if op == "open_day":
+            return hub.engine.open_day(read.int_map(read.get("cut_offs")))
+        if op == "cancel":
+            return hub.cancel(read.int(read.get("uetr")), read.str(read.get("bic")), read.now())
+        if op == "reorder":
+            return hub.reorder(
+                read.int(read.get("uetr")),
+                read.str(read.get("bic")),
+                to_front=read.bool(read.get("to_front")),
+                now=read.now(),
+            )
+        raise read.fail(f"unknown command {op!r}")
+
+
+# ---------------------------------------------------------------------- the log
+
+
+class CommandLog:
+    """The `hub_commands` table in its own SQLite file."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        try:
+            self._connection = sqlite3.connect(
+                self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S
+            )
+        except sqlite3.Error as error:
+            raise StoreError(f"{self.path}: cannot open ({error})") from error
+        try:
+            mode = self._connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode!r})")
+            self._connection.execute("PRAGMA synchronous=FULL")
+            self._connection.execute(SCHEMA)
+            self.length = self._connection.execute("SELECT count(*) FROM hub_commands").fetchone()[
+                0
+            ]
+        except sqlite3.DatabaseError as error:
+            self._connection.close()
+            raise StoreError(f"{self.path}: not a hub command log ({error})") from error
+
+    def read(self) -> list[tuple[int, str, _Reader]]:
+        """Every command, checked: sequences 1..n in order, each body a JSON object with an op."""
+        commands = []
+        rows = self._connection.execute("SELECT sequence, body FROM hub_commands ORDER BY sequence")
+        for expected, (sequence, body) in enumerate(rows, start=1):
+            if sequence != expected:
+                raise CommandLogCorrupted(
+                    f"hub command {expected}: missing (the next stored is {sequence})"
+                )
+            if type(body) is not str:
+                raise CommandLogCorrupted(f"hub command {sequence}: body is not text")
+            try:
+                decoded = json.loads(body)
+            except ValueError as error:
+                raise CommandLogCorrupted(f"hub command {sequence}: not JSON ({error})") from None
+            if type(decoded) is not dict or type(decoded.get("op")) is not str:
+                raise CommandLogCorrupted(f"hub command {sequence}: no op")
+            commands.append((sequence, decoded["op"], _Reader(sequence, decoded)))
+        self.length = len(commands)
+        return commands
+
+    def append(self, body: dict[str, Any]) -> int:
+        """Make one command durable (its own transaction); return its sequence."""
+        text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+        sequence = self.length + 1
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute("INSERT INTO hub_commands VALUES (?, ?)", (sequence, text))
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        self.length = sequence
+        return sequence
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class _RecordingStore(MemoryStore):
+    """The replay's in-memory store, keeping each record for the real store to catch up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[BatchRecord] = []
+
+    def append(self, record: BatchRecord) -> None:
+        super().append(record)
+        if not record.is_empty:
+            self.records.append(record)
+
+
+# ---------------------------------------------------------------------- the hub
+
+
+class DurableHub:
+    """A `SettlementHub` whose every command is logged before it runs."""
+
+    def __init__(self, log: CommandLog, runner: _Runner, ledger: DurableLedger) -> None:
+        self._log = log
+        self._runner = runner
+        self.durable_ledger = ledger
+        self._broken: BaseException | None = None
+        self.replay_errors: list[tuple[int, str]] = []
+        self.caught_up = 0  # batches the open appended to the real store from the replay
+
+    @classmethod
+    def open(cls, store_path: str | os.PathLike[str]) -> DurableHub:
+        store_path = os.fspath(store_path)
+        log = CommandLog(store_path + COMMANDS_SUFFIX)
+        try:
+            commands = log.read()
+            replay_store = _RecordingStore()
+            runner = _Runner(DurableLedger.open(replay_store))
+            errors: list[tuple[int, str]] = []
+            for sequence, op, read in commands:
+                try:
+                    runner.run(op, read)
+                except CommandLogCorrupted:
+                    raise
+                except Exception as error:  # noqa: BLE001 - the live run failed the same way
+                    errors.append((sequence, repr(error)))
+            store = SqliteStore(store_path)
+            try:
+                stored = store.load().batch_count
+                ledger = _catch_up(store, replay_store.records, runner.ledger)
+            except BaseException:
+                store.close()
+                raise
+        except BaseException:
+            log.close()
+            raise
+        runner.ledger = ledger
+        if runner.hub is not None:
+            runner.hub.ledger = ledger
+            runner.hub.engine.ledger = ledger.state
+        hub = cls(log, runner, ledger)
+        hub.replay_errors = errors
+        hub.caught_up = len(replay_store.records) - stored
+        return hub
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def hub(self) -> SettlementHub:
+        return self._runner.configured()
+
+    @property
+    def configured(self) -> bool:
+        return self._runner.hub is not None
+
+    @property
+    def commands(self) -> int:
+        """How many commands the log holds (the next one gets this + 1)."""
+        return self._log.length
+
+    def close(self) -> None:
+        self._log.close()
+        self.durable_ledger.close()
+
+    def __enter__(self) -> DurableHub:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ commands
+
+    def _command(self, body: dict[str, Any]) -> Any:
+        if self._broken is not None:
+            raise HubBroken("a command failed earlier: open the store again") from self._broken
+        if body["op"] != "configure":
+            self._runner.configured()
+        # Decode what is logged, so the live run takes exactly what a replay will.
+        read = _Reader(self._log.length + 1, json.loads(json.dumps(body)))
+        self._log.append(body)
+        try:
+            return self._runner.run(body["op"], read)
+        except BaseException as error:
+            self._broken = error
+            raise
+
+    def configure(
+        self,
+        directory: Directory,
+        *,
+        cut_off_ns: dict[str, int],
+        credit: dict[tuple[str, str], int] | None = None,
+    ) -> None:
+        if self._runner.hub is not None:
+            raise StoreError("the hub is already configured")
+        self._command(
+            {
+                "op": "configure",
+                "participants": [_encode_participant(p) for p in directory],
+                "ledgers": {_str(c): _int(n) for c, n in directory.ledgers.items()},
+                "cut_offs": {_str(c): _int(n) for c, n in cut_off_ns.items()},
+                "credit": [
+                    [_str(b), _str(c), _int(v)] for (b, c), v in sorted((credit or {}).items())
+                ],
+            }
+        )
+
+    def open_accounts(self, now: int) -> int:
+        return self._command({"op": "open_accounts", "now": _int(now)})
+
+    def liquidity(self, transfers: Sequence[Liquidity], now: int) -> list[Reason | None]:
+        items = [
+            [_str(t.bic), _str(t.currency), _int(t.amount), bool(t.into_hub)] for t in transfers
+        ]
+        return self._command({"op": "liquidity", "transfers": items, "now": _int(now)})
+
+    def set_credit(
+        self, bic: str, currency: str, limit: int, now: int, *, by_central_bank: str
+    ) -> Reason | None:
+        return self._command(
+            {
+                "op": "set_credit",
+                "bic": _str(bic),
+                "currency": _str(currency),
+                "limit": _int(limit),
+                "now": _int(now),
+                "by_central_bank": _str(by_central_bank),
+            }
+        )
+
+    def submit(self, payments: Sequence[Payment], now: int) -> list[Reason | None]:
+        encoded = [_encode_payment(p) for p in payments]
+        return self._command({"op": "submit", "payments": encoded, "now": _int(now)})
+
+    def tick(self, now: int) -> None:
+        self._command({"op": "tick", "now": _int(now)})
+
+    def optimise(self, now: int, *, non_fifo: bool = False) -> int:
+        return self._command({"op": "optimise", "now": _int(now), "non_fifo": bool(non_fifo)})
+
+    def close_window(self, currency: str, now: int) -> tuple[int, list[int]]:
+        return self._command({"op": "close_window", "currency": _str(currency), "now": _int(now)})
+
+    def end_of_day(self, now: int, *, non_fifo: bool = True) -> int:
+        return self._command({"op": "end_of_day", "now": _int(now), "non_fifo": bool(non_fifo)})
+
+    def open_day(self, cut_off_ns: dict[str, int]) -> None:
+        engine = self.hub.engine
+        if engine.queues or engine.warehouse or engine.dns_pending:
+            # Checked before logging: a refused open_day must not enter the log.
+            raise RuntimeError("open_day before end_of_day: payments are still queued")
+        self._command(
+            {"op": "open_day", "cut_offs": {_str(c): _int(n) for c, n in cut_off_ns.items()}}
+        )
+
+    def cancel(self, uetr: int, by_bic: str, now: int) -> Reason | None:
+        return self._command(
+            {"op": "cancel", "uetr": _int(uetr), "bic": _str(by_bic), "now": _int(now)}
+        )
+
+    def reorder(self, uetr: int, by_bic: str, *, to_front: bool, now: int) -> Reason | None:
+        return self._command(
+            {
+                "op": "reorder",
+                "uetr": _int(uetr),
+                "bic": _str(by_bic),
+                "to_front": bool(to_front),
+                "now": _int(now),
+            }
+        )
+
+
+# ---------------------------------------------------------------------- catching up
+
+
+def _catch_up(
+    store: SqliteStore, records: list[BatchRecord], replayed: DurableLedger
+) -> DurableLedger:
+    """Check the real store holds a prefix of the replay's records, append the rest, open
+    the durable ledger on it and check it against the replay."""
+    loaded = store.load()
+    stored = loaded.batch_count
+    if stored > len(records):
+        raise StoreCorrupted(
+            f"the store holds {stored} batches but the command log replays only {len(records)}"
+        )
+    prefix = records[:stored]
+
+    def fail(what: str) -> StoreCorrupted:
+        return StoreCorrupted(f"the store does not match the command log's replay: {what}")
+
+    for summary, record in zip(loaded.batches, prefix, strict=True):
+        if (
+            summary.sequence,
+            summary.now,
+            summary.timestamp,
+            summary.accounts,
+            summary.transfers,
+            summary.expiries,
+            summary.limits,
+        ) != (
+            record.sequence,
+            record.now,
+            record.timestamp,
+            len(record.accounts),
+            len(record.transfers),
+            len(record.expiries),
+            len(record.limits),
+        ):
+            raise fail(f"batch {summary.sequence} differs from replayed batch {record.sequence}")
+    if loaded.accounts != tuple(a for r in prefix for a in r.accounts):
+        raise fail("accounts differ")
+    if loaded.limits != tuple(c for r in prefix for c in r.limits):
+        raise fail("limit changes differ")
+    if loaded.expiries.pending_id != tuple(
+        p for r in prefix for p in r.expiries.pending_id
+    ) or loaded.expiries.timestamp != tuple(t for r in prefix for t in r.expiries.timestamp):
+        raise fail("expiries differ")
+    for name in FIELD_NAMES:
+        mine: list[int] = []
+        for record in prefix:
+            mine.extend(getattr(record.transfers, name).tolist())
+        if getattr(loaded.transfers, name).tolist() != mine:
+            raise fail(f"transfers differ in {name}")
+    for record in records[stored:]:
+        store.append(record)
+    ledger = DurableLedger.open(store)
+    _check_same(ledger, replayed)
+    return ledger
+
+
+def _check_same(ledger: DurableLedger, replayed: DurableLedger) -> None:
+    real, replay = ledger.state, replayed.state
+    same = (
+        real.batches == replay.batches
+        and real.timestamp == replay.timestamp
+        and len(real.journal) == len(replay.journal)
+        and real.accounts == replay.accounts
+        and all(real.balance(a.id) == replay.balance(a.id) for a in replay.accounts)
+    )
+    if not same:
+        raise StoreCorrupted("the reopened store's balances differ from the command log's replay")
