@@ -121,6 +121,66 @@ def verify(
     )
 
 
+@app.command()
+def track(
+    uetr: Annotated[str, typer.Argument(help="The payment's UETR (a UUID).")],
+    db: Annotated[str, typer.Option(help="SQLite store of a hub (e.g. out/demo.db).")],
+) -> None:
+    """The status history of a payment, from intake to its final status."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from samarkand.hub.durable import DurableHub
+    from samarkand.money import default_registry, format_amount
+
+    try:
+        number = uuid.UUID(uetr).int
+    except ValueError:
+        raise UserError(f"UETR: {uetr!r} is not a UUID such as 3b0e0c2a-...-...") from None
+    _require_existing(db)
+    with errors.status("replaying the hub's command log"):
+        durable = DurableHub.open(db)
+    try:
+        if not durable.configured:
+            raise UserError(f"--db: {db} holds no hub (no command log beside it)")
+        entry = durable.hub.engine.entries.get(number)
+        events = entry.history if entry else [
+            e for e in durable.hub.events if e.uetr == number
+        ]  # fmt: skip
+        if not events:
+            errors.print(f"no payment with UETR {uetr} was received (NOOR)")
+            raise typer.Exit(1)
+        if entry is not None:
+            payment = entry.payment
+            currency = default_registry().get(payment.currency)
+            console.print(
+                f"payment {uetr}: {payment.debtor_agent} -> {payment.creditor_agent}, "
+                f"{format_amount(payment.amount, currency)} {payment.currency}, "
+                f"{payment.priority.name.lower()}, {payment.method.value}"
+            )
+        table = Table()
+        for column in ("time (UTC)", "status", "reason", "detail"):
+            table.add_column(column)
+        for event in events:
+            when = datetime.fromtimestamp(event.at_ns // 1_000_000_000, UTC)
+            table.add_row(
+                when.strftime("%Y-%m-%d %H:%M:%S"),
+                event.status.value,
+                f"{event.reason.iso} {event.reason.text}" if event.reason else "",
+                event.detail,
+            )
+        console.print(table)
+        moved = durable.durable_ledger.state.journal.columns()
+        rows = [int(i) for i, u in zip(moved.id.tolist(), moved.user_data.tolist(), strict=True)
+                if u == number]  # fmt: skip
+        if rows:
+            console.print(f"ledger transfers carrying this UETR: {', '.join(map(str, rows))}")
+    finally:
+        durable.close()
+
+
 @benchmark_app.command("ledger")
 def benchmark_ledger(
     transfers: Annotated[int, typer.Option(min=8_190, max=100_000_000)] = 10_000_000,

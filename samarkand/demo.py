@@ -5,6 +5,7 @@ with charts, and the ledger's invariants checked after reopening the store."""
 from __future__ import annotations
 
 import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from rich.table import Table
 
 from samarkand.analytics.day import summarise, usd_cents
 from samarkand.analytics.report import usd_text, write_report
+from samarkand.hub.durable import COMMANDS_SUFFIX, DurableHub
 from samarkand.ledger.invariants import problems
 from samarkand.money import Currency, default_registry, format_amount
 from samarkand.progress import progress_bar
@@ -39,17 +41,19 @@ def run_demo(
     db.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
+        Path(f"{db}{COMMANDS_SUFFIX}{suffix}").unlink(missing_ok=True)
     day = simulate_day(config)
     console.print(
         f"[bold]Samarkand[/bold]: business day {config.date} of the SCO hub, "
         f"{len(day.payments):,} payments, {len(day.directory.direct())} direct banks of "
         f"{len(day.currencies)} member states, store {db}"
     )
-    ledger = DurableLedger.open(SqliteStore(str(db)))
+    durable = DurableHub.open(db)
+    ledger = durable.durable_ledger
     started = time.perf_counter()
     with progress_bar(console) as progress:
         task = progress.add_task("payments", total=len(day.payments))
-        run = run_day(day, ledger, run_config, lambda n: progress.advance(task, n))
+        run = run_day(day, durable, run_config, lambda n: progress.advance(task, n))
     elapsed = time.perf_counter() - started
     summary = summarise(run)
 
@@ -102,7 +106,12 @@ def run_demo(
     _balances(console, run, ledger)
     path = write_report(run, summary, report)
     console.print(f"report: {path} (with charts beside it)")
-    ledger.close()
+    sample = run.entries()[len(run.entries()) // 2].payment.uetr
+    console.print(
+        f"every command is in {db}{COMMANDS_SUFFIX}; follow a payment with "
+        f"`samarkand track {uuid.UUID(int=sample)} --db {db}`"
+    )
+    durable.close()
     _verify_reopened(console, db, ledger)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from samarkand.analytics.liquidity import drawdowns
+from samarkand.hub.durable import DurableHub
 from samarkand.hub.settlement import Liquidity, SettlementHub
 from samarkand.settlement.engine import Entry
 from samarkand.settlement.payments import Status
@@ -66,21 +67,44 @@ class DayRun:
         ]
 
 
+class _InMemory:
+    """A settlement hub driven like a `DurableHub`, whose intraday credit comes with
+    `open_accounts`: the same day runs either way."""
+
+    def __init__(self, hub: SettlementHub, credit: dict[tuple[str, str], int]) -> None:
+        self.hub = hub
+        self._credit = credit
+
+    def open_accounts(self, now: int) -> int:
+        return self.hub.open_accounts(now, self._credit)
+
+    def __getattr__(self, name: str):
+        return getattr(self.hub, name)
+
+
 def run_day(
     day: SimulatedDay,
-    ledger: DurableLedger,
+    target: DurableLedger | DurableHub,
     config: RunConfig = RunConfig(),
     progress: Callable[[int], None] | None = None,
 ) -> DayRun:
+    """Run `day` on a ledger (the hub's payment state then lives in memory only) or through
+    a `DurableHub` (every command logged before it runs: the whole day survives a crash)."""
     config.validate()
     cut_offs = dict.fromkeys(day.currencies, day.cut_off_ns)
-    hub = SettlementHub(day.directory, ledger, cut_off_ns=cut_offs)
     credit, funding = _opening_liquidity(day, config.credit_pct)
-    hub.open_accounts(day.start_ns - 2 * 60 * NS_PER_MINUTE, credit)
+    if isinstance(target, DurableHub):
+        target.configure(day.directory, cut_off_ns=cut_offs, credit=credit)
+        hub = target
+        ledger = target.durable_ledger
+    else:
+        hub = _InMemory(SettlementHub(day.directory, target, cut_off_ns=cut_offs), credit)
+        ledger = target
+    hub.open_accounts(day.start_ns - 2 * 60 * NS_PER_MINUTE)
     refused = [r for r in hub.liquidity(funding, day.start_ns - 60 * NS_PER_MINUTE) if r]
     if refused:
         raise RuntimeError(f"opening liquidity refused: {refused[:3]}")
-    run = DayRun(day, hub, journal_start_row=len(ledger.state.journal))
+    run = DayRun(day, hub.hub, journal_start_row=len(ledger.state.journal))
 
     windows = sorted(
         day.start_ns - day.start_ns % (24 * 60 * NS_PER_MINUTE) + _minutes(w) * NS_PER_MINUTE
@@ -111,7 +135,7 @@ def run_day(
             windows.pop(0)
             for currency in day.currencies:
                 hub.close_window(currency, now)
-        run.queue_series.append((now, sum(hub.engine.queued_per_ledger.values())))
+        run.queue_series.append((now, sum(run.hub.engine.queued_per_ledger.values())))
         if now >= day.cut_off_ns - 1:
             break
     if done < len(day.payments):  # arrivals at the very end of the day

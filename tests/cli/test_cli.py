@@ -62,6 +62,16 @@ def test_demo_runs_a_business_day_durably_and_verify_agrees(tmp_path: Path) -> N
     assert checked.returncode == 0, checked.stderr
     assert "all invariants hold" in checked.stdout
     assert f"{transfers.group(1)} transfers" in checked.stdout
+    sample = re.search(r"samarkand track ([0-9a-f-]{36})", out)
+    assert sample is not None
+    tracked = run("track", sample.group(1), "--db", str(db))
+    assert tracked.returncode == 0, tracked.stderr
+    history = " ".join(tracked.stdout.split())
+    assert f"payment {sample.group(1)}" in history
+    assert "received" in history
+    assert "settled" in history or "rejected" in history
+    unknown = run("track", "00000000-0000-4000-8000-000000000000", "--db", str(db))
+    assert unknown.returncode == 1 and "NOOR" in unknown.stderr
 
 
 def test_demo_is_deterministic_by_seed(tmp_path: Path) -> None:
@@ -98,6 +108,7 @@ def test_demo_is_deterministic_by_seed(tmp_path: Path) -> None:
         (("demo", "--liquidity-pct", "101"), "--liquidity-pct"),
         (("demo", "--urgent-pct", "60", "--dns-pct", "60"), "urgent_pct + dns_pct"),
         (("nosuchcommand",), "No such command"),
+        (("track", "not-a-uuid", "--db", "/nonexistent.db"), "UETR"),
     ],
 )
 def test_bad_arguments_get_one_clear_line(args: tuple[str, ...], message: str) -> None:

@@ -139,3 +139,32 @@ def test_run_config_rejects_bad_values() -> None:
     ):
         with pytest.raises(ValueError, match=field):
             bad.validate()
+
+
+def test_a_day_through_the_durable_hub_survives_a_reopen(tmp_path: Path) -> None:
+    from samarkand.hub.durable import DurableHub
+
+    config = DayConfig(payments=1_200, seed=4, dns_pct=5)
+    memory = DurableLedger.open(MemoryStore())
+    expected = run_day(simulate_day(config), memory)
+    path = tmp_path / "day.db"
+    durable = DurableHub.open(path)
+    run_day(simulate_day(config), durable)
+    durable.close()
+    reopened = DurableHub.open(path)
+    try:
+        journal = reopened.durable_ledger.state.journal.columns()
+        want = memory.state.journal.columns()
+        for name in ("id", "debit_account_id", "credit_account_id", "amount", "timestamp"):
+            assert np.array_equal(getattr(journal, name), getattr(want, name)), name
+        engine = reopened.hub.engine
+        for entry in expected.entries():
+            again = engine.entries[entry.payment.uetr]
+            assert (again.status, again.settled_ns, again.via) == (
+                entry.status,
+                entry.settled_ns,
+                entry.via,
+            )
+            assert again.history == entry.history
+    finally:
+        reopened.close()
