@@ -12,7 +12,7 @@ pacs.002.001.12 schema has no group-level reason): the caller reports `file_prob
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 
 from samarkand.hub.settlement import SettlementHub
@@ -24,7 +24,7 @@ from samarkand.iso20022.pacs002 import (
 from samarkand.iso20022.pacs008 import CreditTransferTx, TxRejection, intake_pacs008
 from samarkand.iso20022.problems import IsoRejection
 from samarkand.money import default_registry
-from samarkand.settlement.payments import Payment, Priority, Status
+from samarkand.settlement.payments import Payment, Priority, Reason, Status
 
 BRANCH_PRIMARY_OFFICE = "XXX"
 TX_PATH = "/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[{index}]"
@@ -50,9 +50,20 @@ def known_bics(hub: SettlementHub) -> Set[str]:
 
 
 def submit_credit_transfers(
-    hub: SettlementHub, data: bytes, now: int, *, msg_id: str, created_at: str
+    hub: SettlementHub,
+    data: bytes,
+    now: int,
+    *,
+    msg_id: str,
+    created_at: str,
+    submit: Callable[[Sequence[Payment], int], list[Reason | None]] | None = None,
 ) -> MessageOutcome:
-    """Take in one pacs.008 file, settle what may settle, and build the pacs.002."""
+    """Take in one pacs.008 file, settle what may settle, and build the pacs.002.
+
+    `submit` is how the payments go in: `hub.submit` by default; a `DurableHub`'s `submit`
+    so that the command is logged before it runs.
+    """
+    submit = submit or hub.submit
     intake = intake_pacs008(data, registry=default_registry(), known_bics=known_bics(hub))
     if intake.message is None:
         return MessageOutcome(None, intake.file_problems, {})
@@ -63,7 +74,7 @@ def submit_credit_transfers(
     candidates = [] if group_refused else [
         tx for tx in message.transactions if tx.index not in refused
     ]  # fmt: skip
-    reasons = hub.submit([_payment(tx) for tx in candidates], now)
+    reasons = submit([_payment(tx) for tx in candidates], now)
     statuses: dict[int, str] = {}
     for tx, reason in zip(candidates, reasons, strict=True):
         if reason is not None:

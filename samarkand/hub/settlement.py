@@ -69,6 +69,7 @@ class SettlementHub:
             directory, ledger.state, cut_off_ns=cut_off_ns, first_transfer_id=first_id
         )
         self.events: list[Event] = []
+        self.clock = 0  # the latest `now` any operation ran at
 
     # ------------------------------------------------------------------ set-up
 
@@ -244,6 +245,7 @@ class SettlementHub:
     # ------------------------------------------------------------------ commit
 
     def _commit(self, now: int) -> None:
+        self.clock = max(self.clock, now)
         transfers, events = self.engine.drain()
         for batch in chain_batches(transfers):
             results, _ = self.ledger.apply(batch, now)

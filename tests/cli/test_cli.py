@@ -72,6 +72,40 @@ def test_demo_runs_a_business_day_durably_and_verify_agrees(tmp_path: Path) -> N
     assert "settled" in history or "rejected" in history
     unknown = run("track", "00000000-0000-4000-8000-000000000000", "--db", str(db))
     assert unknown.returncode == 1 and "NOOR" in unknown.stderr
+    _submit_against_the_demo_store(db, tmp_path)
+
+
+def _submit_against_the_demo_store(db: Path, tmp_path: Path) -> None:
+    from tests.iso20022.builders import Tx, pacs008, uetr
+
+    message = tmp_path / "pacs008.xml"
+    message.write_bytes(pacs008([
+        Tx(number=1, amount="100.00", currency="CNY", debtor_agent="SMAACN22XXX",
+           creditor_agent="SMAARU22XXX"),
+        Tx(number=2, amount="1.00", currency="CNY", debtor_agent="NOPECN22XXX",
+           creditor_agent="SMAARU22XXX"),
+    ]))  # fmt: skip
+    # The demo's day is over: after its cut-off the hub refuses with TM01.
+    late = run("submit", str(message), "--db", str(db), "--out", str(tmp_path / "late"))
+    assert late.returncode == 0, late.stderr
+    report = next((tmp_path / "late").glob("*.pacs002.xml")).read_text()
+    assert report.count("<TxSts>RJCT</TxSts>") == 2 and "TM01" in report and "DNOR" in report
+    # The next business day opens with yesterday's balances: the payment settles.
+    done = run("submit", str(message), "--db", str(db), "--out", str(tmp_path / "next"),
+               "--next-day", "--at", "2026-01-06T09:00:00Z")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 ACSC, 1 RJCT" in " ".join(done.stdout.split())
+    tracked = run("track", uetr(1), "--db", str(db))
+    assert "settled" in tracked.stdout
+    again = run("submit", str(message), "--db", str(db), "--out", str(tmp_path / "again"))
+    assert again.returncode == 0, again.stderr
+    report = next((tmp_path / "again").glob("*.pacs002.xml")).read_text()
+    assert "DUPL" in report and "ACSC" not in report
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(b"<Document>not pacs</Document>")
+    refused = run("submit", str(bad), "--db", str(db), "--out", str(tmp_path / "bad"))
+    assert refused.returncode == 2 and "FF01" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 def test_demo_is_deterministic_by_seed(tmp_path: Path) -> None:
