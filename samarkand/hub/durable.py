@@ -44,9 +44,9 @@ from samarkand.settlement.participants import (
 )
 from samarkand.settlement.payments import Method, Payment, Priority, Reason
 from samarkand.store import DurableLedger, MemoryStore, SqliteStore, StoreCorrupted, StoreError
+from samarkand.store.sqlite_file import open_durable, transaction
 
 COMMANDS_SUFFIX = ".commands"
-BUSY_TIMEOUT_S = 30.0
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS hub_commands (sequence INTEGER PRIMARY KEY, body TEXT NOT NULL)"
 )
@@ -277,17 +277,8 @@ class CommandLog:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
+        self._connection = open_durable(self.path, "a hub command log")
         try:
-            self._connection = sqlite3.connect(
-                self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S
-            )
-        except sqlite3.Error as error:
-            raise StoreError(f"{self.path}: cannot open ({error})") from error
-        try:
-            mode = self._connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if mode != "wal":
-                raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode!r})")
-            self._connection.execute("PRAGMA synchronous=FULL")
             self._connection.execute(SCHEMA)
             self.length = self._connection.execute("SELECT count(*) FROM hub_commands").fetchone()[
                 0
@@ -321,15 +312,8 @@ class CommandLog:
         """Make one command durable (its own transaction); return its sequence."""
         text = json.dumps(body, separators=(",", ":"), sort_keys=True)
         sequence = self.length + 1
-        connection = self._connection
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._connection) as connection:
             connection.execute("INSERT INTO hub_commands VALUES (?, ?)", (sequence, text))
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
         self.length = sequence
         return sequence
 

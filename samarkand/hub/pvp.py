@@ -36,8 +36,8 @@ from __future__ import annotations
 import enum
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from samarkand.fx.pvp import (
@@ -56,7 +56,8 @@ from samarkand.ledger.invariants import InvariantError
 from samarkand.ledger.types import BATCH_EVENTS_MAX, PendingStatus
 from samarkand.settlement.participants import Directory
 from samarkand.store import DurableLedger, StoreError
-from samarkand.store.sqlite import BUSY_TIMEOUT_S, decode, encode
+from samarkand.store.sqlite import decode, encode
+from samarkand.store.sqlite_file import open_durable, transaction
 
 RECOVER_BATCH_MAX = 10_000  # PvPs one `recover` call finishes; call again for more
 
@@ -98,31 +99,15 @@ class DecisionLog:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
+        self._connection = open_durable(self.path, "a PvP decision log")
         try:
-            self._connection = sqlite3.connect(
-                self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S
-            )
-            mode = self._connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if mode != "wal":
-                raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode!r})")
-            self._connection.execute("PRAGMA synchronous=FULL")
             self._connection.executescript(SCHEMA)
         except sqlite3.Error as error:
-            if hasattr(self, "_connection"):
-                self._connection.close()
+            self._connection.close()
             raise StoreError(f"{self.path}: cannot open the decision log ({error})") from error
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        connection = self._connection
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield connection
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._connection)
 
     def begin(self, pvp_id: int, leg_mask: int, now: int) -> bool:
         """Record the PvP as begun; False if its id is in the log already (never reuse one)."""

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from itertools import repeat
 
 import numpy as np
@@ -37,9 +37,9 @@ from samarkand.ledger.types import INT64_MAX, Account, LimitChange
 from samarkand.store.base import JournalStore
 from samarkand.store.checks import StoredRows
 from samarkand.store.port import BatchSummary, StoreCorrupted, StoreError
+from samarkand.store.sqlite_file import open_durable, transaction
 
 WIDE_BYTES = 16
-BUSY_TIMEOUT_S = 30.0
 
 # Narrow fields fit a signed 64-bit INTEGER whatever their value; the others may not.
 _NARROW_TRANSFER_FIELDS = {"ledger", "code", "flags", "timeout"}
@@ -113,17 +113,8 @@ class SqliteStore(JournalStore):
         self.path = os.fspath(path)
         if self.path in ("", ":memory:") or self.path.startswith("file:"):
             raise StoreError(f"SqliteStore needs a file path, got {self.path!r}")
+        self._connection = open_durable(self.path, "a Samarkand SQLite store")
         try:
-            self._connection = sqlite3.connect(
-                self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=True
-            )
-        except sqlite3.Error as error:
-            raise StoreError(f"{self.path}: cannot open ({error})") from error
-        try:
-            mode = self._connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if mode != "wal":
-                raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode!r})")
-            self._connection.execute("PRAGMA synchronous=FULL")
             self._connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA}")
             columns = self._connection.execute("PRAGMA table_info(batches)").fetchall()
             if "limits" not in {column[1] for column in columns}:
@@ -142,17 +133,8 @@ class SqliteStore(JournalStore):
 
     # ------------------------------------------------------------------ writing
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        connection = self._connection
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield connection
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._connection)
 
     def _write_batch(self, transaction: sqlite3.Connection, summary: BatchSummary) -> None:
         transaction.execute(

@@ -1,0 +1,49 @@
+"""One durable SQLite file: opened in WAL mode with `synchronous=FULL`, written one
+`BEGIN IMMEDIATE` transaction at a time. The ledger store, the hub's command log and the
+PvP decision log all keep their rows this way."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from samarkand.store.port import StoreError
+
+BUSY_TIMEOUT_S = 30.0
+
+
+def open_durable(path: str | os.PathLike[str], what: str) -> sqlite3.Connection:
+    """A connection to `path` whose every COMMIT is fsynced; `StoreError` naming `what` and
+    the file otherwise."""
+    name = os.fspath(path)
+    try:
+        connection = sqlite3.connect(name, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+    except sqlite3.Error as error:
+        raise StoreError(f"{name}: cannot open {what} ({error})") from error
+    try:
+        mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            raise StoreError(f"{name}: SQLite refused WAL mode (got {mode!r})")
+        connection.execute("PRAGMA synchronous=FULL")
+    except sqlite3.DatabaseError as error:
+        connection.close()
+        raise StoreError(f"{name}: not {what} ({error})") from error
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+@contextmanager
+def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: committed (and fsynced) on success, rolled back otherwise."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
