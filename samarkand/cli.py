@@ -132,19 +132,14 @@ def track(
 
     from rich.table import Table
 
-    from samarkand.hub.durable import DurableHub
     from samarkand.money import default_registry, format_amount
 
     try:
         number = uuid.UUID(uetr).int
     except ValueError:
         raise UserError(f"UETR: {uetr!r} is not a UUID such as 3b0e0c2a-...-...") from None
-    _require_existing(db)
-    with errors.status("replaying the hub's command log"):
-        durable = DurableHub.open(db)
+    durable = _open_hub(db)
     try:
-        if not durable.configured:
-            raise UserError(f"--db: {db} holds no hub (no command log beside it)")
         entry = durable.hub.engine.entries.get(number)
         events = entry.history if entry else [
             e for e in durable.hub.events if e.uetr == number
@@ -198,7 +193,6 @@ def submit(
     import hashlib
     from datetime import UTC, datetime
 
-    from samarkand.hub.durable import DurableHub
     from samarkand.hub.messages import submit_credit_transfers
     from samarkand.iso20022.pacs008 import MESSAGE_BYTES_MAX
 
@@ -207,11 +201,8 @@ def submit(
     if file.stat().st_size > MESSAGE_BYTES_MAX:
         raise UserError(f"FILE: {file} is larger than {MESSAGE_BYTES_MAX:,} bytes")
     data = file.read_bytes()
-    _require_existing(db)
-    durable = DurableHub.open(db)
+    durable = _open_hub(db)
     try:
-        if not durable.configured:
-            raise UserError(f"--db: {db} holds no hub (no command log beside it)")
         engine = durable.hub.engine
         if next_day:
             if engine.queues or engine.warehouse or engine.dns_pending:
@@ -371,6 +362,21 @@ def benchmark_iso(
     )
     if as_json:
         print(json.dumps(result, sort_keys=True))
+
+
+def _open_hub(db: str):
+    """The durable hub of a store, replayed from its command log."""
+    from samarkand.hub.durable import COMMANDS_SUFFIX, DurableHub
+
+    _require_existing(db)
+    if not Path(db + COMMANDS_SUFFIX).is_file():
+        raise UserError(f"--db: {db} holds a ledger but no hub (no {db}{COMMANDS_SUFFIX})")
+    with errors.status("replaying the hub's command log"):
+        durable = DurableHub.open(db)
+    if not durable.configured:
+        durable.close()
+        raise UserError(f"--db: {db} holds no hub (no command log beside it)")
+    return durable
 
 
 def _require_existing(db: str) -> None:

@@ -152,6 +152,17 @@ def test_bad_arguments_get_one_clear_line(args: tuple[str, ...], message: str) -
     assert "Traceback" not in done.stderr + done.stdout
 
 
+def test_track_on_a_store_without_a_hub_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    from samarkand.store import DurableLedger, SqliteStore
+
+    db = tmp_path / "ledger.db"
+    DurableLedger.open(SqliteStore(str(db))).close()
+    done = run("track", "00000000-0000-4000-8000-000000000000", "--db", str(db))
+    assert done.returncode == 2
+    assert "no hub" in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.db"]
+
+
 def test_verify_rejects_a_file_that_is_not_a_store(tmp_path: Path) -> None:
     bogus = tmp_path / "notes.db"
     bogus.write_text("these are not the ledgers you are looking for\n" * 100)
