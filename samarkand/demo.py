@@ -9,6 +9,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -57,18 +58,16 @@ def run_demo(
     elapsed = time.perf_counter() - started
     summary = summarise(run)
 
-    table = Table(title="Settlement per currency (values in US$ at sizing rates)")
-    for column in (
-        "currency",
-        "payments",
-        "settled",
-        "value settled",
-        "rejected",
-        "liquidity used",
-        "pure gross need",
-        "saved",
-    ):
-        table.add_column(column, justify="right")
+    table = Table(
+        title="Settlement per currency (values in US$ at sizing rates)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    # Short headers: the table stays readable in an 80-column terminal.
+    for column in ("ccy", "payments", "settled", "value", "rejected", "liq. used", "gross need",
+                   "saved"):  # fmt: skip
+        table.add_column(column, justify="right", no_wrap=True)
     for c in summary.currencies:
         saved = 100.0 * (c.upper_bound - c.used) / c.upper_bound if c.upper_bound else None
         table.add_row(
@@ -79,7 +78,7 @@ def run_demo(
             f"{c.rejected:,}",
             usd_text(usd_cents(c.used, c.currency, c.exponent)),
             usd_text(usd_cents(c.upper_bound, c.currency, c.exponent)),
-            "n/a" if saved is None else f"{saved:.1f} %",
+            "n/a" if saved is None else f"{saved:.1f}%",
         )
     console.print(table)
     delays = summary.delay_percentiles_s
