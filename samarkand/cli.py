@@ -434,8 +434,7 @@ def benchmark_ledger(
         pg_dsn=pg,
         console=errors if as_json else console,
     )
-    if as_json:
-        print(json.dumps(result, sort_keys=True))
+    _print_json(result, as_json)
 
 
 @benchmark_app.command("lsm")
@@ -465,8 +464,7 @@ def benchmark_lsm(
         f"{saving['liquidity_saving_trade_only_pct']} % (ceiling "
         f"{saving['liquidity_saving_trade_only_ceiling_pct']} %)"
     )
-    if as_json:
-        print(json.dumps(result, sort_keys=True))
+    _print_json(result, as_json)
 
 
 @benchmark_app.command("fx")
@@ -502,8 +500,7 @@ def benchmark_fx(
         f"currency); PvP {result['pvp_inmem_per_s']:,.0f}/s in memory, "
         f"{result['pvp_durable_per_s']:,.0f}/s durable ({int(result['pvps']):,} PvPs)"
     )
-    if as_json:
-        print(json.dumps(result, sort_keys=True))
+    _print_json(result, as_json)
 
 
 @benchmark_app.command("iso")
@@ -525,6 +522,11 @@ def benchmark_iso(
         f"{result['tx_per_s']:,.0f} transactions/s taken in; xsdata binding parse "
         f"{result['baseline_tx_per_s']:,.0f}/s; ratio {result['ratio']:.2f}"
     )
+    _print_json(result, as_json)
+
+
+def _print_json(result: dict, as_json: bool) -> None:
+    """`--json`: the benchmark's one JSON object on stdout (tables went to stderr)."""
     if as_json:
         print(json.dumps(result, sort_keys=True))
 

@@ -12,8 +12,6 @@ import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from samarkand.analytics.liquidity import drawdowns
 from samarkand.hub.durable import DurableHub
 from samarkand.hub.settlement import Liquidity, SettlementHub
@@ -192,10 +190,4 @@ def _minutes(text: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
-def delays_ns(entries: list[Entry]) -> np.ndarray:
-    """Queue delay of every settled payment (0 when it settled on arrival)."""
-    values = [e.settled_ns - e.received_ns for e in entries if e.status is Status.SETTLED]
-    return np.array(values, dtype=np.int64)
-
-
-__all__ = ["DayRun", "RunConfig", "delays_ns", "run_day"]
+__all__ = ["DayRun", "RunConfig", "run_day"]
