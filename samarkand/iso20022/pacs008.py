@@ -36,6 +36,7 @@ import re
 from collections.abc import Set
 from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -56,36 +57,82 @@ from .problems import (
 from .validate import validate_document
 
 MESSAGE_ID = schemas.PACS_008
-_NS = "{" + schemas.namespace(MESSAGE_ID) + "}"
-_DOCUMENT_PATH = "/Document/FIToFICstmrCdtTrf"
-_GROUP_HEADER_PATH = _DOCUMENT_PATH + "/GrpHdr"
+FI_MESSAGE_ID = schemas.PACS_009
 _UETR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 # Sums of up to 10**6 amounts of 18 digits stay exact at this precision.
 _SUM_CONTEXT = Context(prec=60)
 
-# Qualified tags and paths, built once: lxml's find is fastest with Clark notation.
-_GRP_HDR = _NS + "GrpHdr"
-_TX = _NS + "CdtTrfTxInf"
-_MSG_ID = _NS + "MsgId"
-_CRE_DT_TM = _NS + "CreDtTm"
-_NB_OF_TXS = _NS + "NbOfTxs"
-_CTRL_SUM = _NS + "CtrlSum"
-_STTLM_DT = _NS + "IntrBkSttlmDt"
-_STTLM_MTD = f"{_NS}SttlmInf/{_NS}SttlmMtd"
-_PRIORITY = f"{_NS}PmtTpInf/{_NS}InstrPrty"
-_PMT_ID = _NS + "PmtId"
-_INSTR_ID = _NS + "InstrId"
-_END_TO_END_ID = _NS + "EndToEndId"
-_UETR_TAG = _NS + "UETR"
-_AMOUNT = _NS + "IntrBkSttlmAmt"
-_PMT_TP_INF = _NS + "PmtTpInf"
-_INSTR_PRTY = _NS + "InstrPrty"
-_DBTR = _NS + "Dbtr"
-_CDTR = _NS + "Cdtr"
-_DBTR_AGT = _NS + "DbtrAgt"
-_CDTR_AGT = _NS + "CdtrAgt"
-_NM = _NS + "Nm"
-_BICFI = _NS + "BICFI"
+
+class _Tags(NamedTuple):
+    """Qualified tags and paths of one message, built once: lxml's find is fastest with
+    Clark notation. pacs.008 and pacs.009 share every name inside CdtTrfTxInf."""
+
+    message_id: str
+    document_path: str
+    body: str
+    grp_hdr: str
+    tx: str
+    msg_id: str
+    cre_dt_tm: str
+    nb_of_txs: str
+    ctrl_sum: str
+    sttlm_dt: str
+    sttlm_mtd: str
+    priority: str
+    instg_agt_bic: str
+    pmt_id: str
+    instr_id: str
+    end_to_end_id: str
+    uetr: str
+    amount: str
+    pmt_tp_inf: str
+    instr_prty: str
+    dbtr: str
+    cdtr: str
+    dbtr_agt: str
+    cdtr_agt: str
+    nm: str
+    bicfi: str
+
+
+def _tags(message_id: str, body: str) -> _Tags:
+    ns = "{" + schemas.namespace(message_id) + "}"
+    return _Tags(
+        message_id=message_id,
+        document_path=f"/Document/{body}",
+        body=ns + body,
+        grp_hdr=ns + "GrpHdr",
+        tx=ns + "CdtTrfTxInf",
+        msg_id=ns + "MsgId",
+        cre_dt_tm=ns + "CreDtTm",
+        nb_of_txs=ns + "NbOfTxs",
+        ctrl_sum=ns + "CtrlSum",
+        sttlm_dt=ns + "IntrBkSttlmDt",
+        sttlm_mtd=f"{ns}SttlmInf/{ns}SttlmMtd",
+        priority=f"{ns}PmtTpInf/{ns}InstrPrty",
+        instg_agt_bic=f"{ns}InstgAgt/{ns}FinInstnId/{ns}BICFI",
+        pmt_id=ns + "PmtId",
+        instr_id=ns + "InstrId",
+        end_to_end_id=ns + "EndToEndId",
+        uetr=ns + "UETR",
+        amount=ns + "IntrBkSttlmAmt",
+        pmt_tp_inf=ns + "PmtTpInf",
+        instr_prty=ns + "InstrPrty",
+        dbtr=ns + "Dbtr",
+        cdtr=ns + "Cdtr",
+        dbtr_agt=ns + "DbtrAgt",
+        cdtr_agt=ns + "CdtrAgt",
+        nm=ns + "Nm",
+        bicfi=ns + "BICFI",
+    )
+
+
+_CUSTOMER = _tags(MESSAGE_ID, "FIToFICstmrCdtTrf")
+_INSTITUTION = _tags(FI_MESSAGE_ID, "FICdtTrf")
+_BY_DOCUMENT = {
+    "{" + schemas.namespace(t.message_id) + "}Document": t for t in (_CUSTOMER, _INSTITUTION)
+}
+CREDIT_TRANSFER_IDS = (MESSAGE_ID, FI_MESSAGE_ID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +170,12 @@ class CreditTransferMessage:
     control_sum: Decimal | None
     settlement_method: str
     transactions: tuple[CreditTransferTx, ...]
+    message_id: str = MESSAGE_ID  # pacs.008.001.08 or pacs.009.001.08
+    instructing_agent: str | None = None  # GrpHdr/InstgAgt BICFI, when given
+
+    @property
+    def document_path(self) -> str:
+        return (_INSTITUTION if self.message_id == FI_MESSAGE_ID else _CUSTOMER).document_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +210,14 @@ def intake_pacs008(
     root = parse_document(data, max_bytes=max_bytes)
     if isinstance(root, IsoRejection):
         return Intake(None, (root,), ())
-    problems = validate_document(root, MESSAGE_ID)
+    return intake_document(root, MESSAGE_ID, registry=registry, known_bics=known_bics)
+
+
+def intake_document(
+    root: etree._Element, message_id: str, *, registry: CurrencyRegistry, known_bics: Set[str]
+) -> Intake:
+    """Validate, read and check a parsed pacs.008.001.08 or pacs.009.001.08 document."""
+    problems = validate_document(root, message_id)
     if problems:
         return Intake(None, tuple(problems), ())
     message = read_credit_transfer(root, registry)
@@ -165,26 +225,32 @@ def intake_pacs008(
 
 
 def read_credit_transfer(root: etree._Element, registry: CurrencyRegistry) -> CreditTransferMessage:
-    """Return the values of a pacs.008.001.08 ``root`` that ``validate_document`` accepted."""
-    document = root[0]
-    header = document.find(_GRP_HDR)
-    if header is None:
+    """Return the values of a pacs.008.001.08 or pacs.009.001.08 ``root`` that
+    ``validate_document`` accepted. In a pacs.009 the debtor and creditor are themselves
+    financial institutions: their BICFI stands for the agent when DbtrAgt/CdtrAgt is absent."""
+    tags = _BY_DOCUMENT.get(root.tag)
+    document = root[0] if len(root) else None
+    header = document.find(tags.grp_hdr) if tags is not None and document is not None else None
+    if tags is None or header is None:
         raise ValueError("read_credit_transfer needs a document that passed validate_document")
-    group_priority = header.findtext(_PRIORITY)
-    group_date = header.findtext(_STTLM_DT)
-    control_sum = header.findtext(_CTRL_SUM)
+    group_priority = header.findtext(tags.priority)
+    group_date = header.findtext(tags.sttlm_dt)
+    control_sum = header.findtext(tags.ctrl_sum)
     minor_units = _MinorUnits(registry)
+    institutions = tags is _INSTITUTION
     transactions = tuple(
-        _read_tx(index, element, group_priority, group_date, minor_units)
-        for index, element in enumerate(document.iterchildren(_TX), start=1)
+        _read_tx(index, element, group_priority, group_date, minor_units, tags, institutions)
+        for index, element in enumerate(document.iterchildren(tags.tx), start=1)
     )
     return CreditTransferMessage(
-        msg_id=header.findtext(_MSG_ID) or "",
-        created_at=header.findtext(_CRE_DT_TM) or "",
-        number_of_transactions=int(header.findtext(_NB_OF_TXS) or "0"),
+        msg_id=header.findtext(tags.msg_id) or "",
+        created_at=header.findtext(tags.cre_dt_tm) or "",
+        number_of_transactions=int(header.findtext(tags.nb_of_txs) or "0"),
         control_sum=_decimal(control_sum),
-        settlement_method=header.findtext(_STTLM_MTD) or "",
+        settlement_method=header.findtext(tags.sttlm_mtd) or "",
         transactions=transactions,
+        message_id=tags.message_id,
+        instructing_agent=header.findtext(tags.instg_agt_bic),
     )
 
 
@@ -194,9 +260,21 @@ def _read_tx(
     group_priority: str | None,
     group_date: str | None,
     minor_units: _MinorUnits,
+    tags: _Tags,
+    institutions: bool,
 ) -> CreditTransferTx:
     # One pass over the children with a tag dispatch: about four times faster than a
     # findtext per field, and this loop runs once per transaction of a bulk message.
+    _PMT_ID, _INSTR_ID, _END_TO_END_ID, _UETR_TAG = (
+        tags.pmt_id, tags.instr_id, tags.end_to_end_id, tags.uetr
+    )  # fmt: skip
+    _AMOUNT, _PMT_TP_INF, _INSTR_PRTY, _STTLM_DT = (
+        tags.amount, tags.pmt_tp_inf, tags.instr_prty, tags.sttlm_dt
+    )  # fmt: skip
+    _DBTR, _CDTR, _DBTR_AGT, _CDTR_AGT, _NM, _BICFI = (
+        tags.dbtr, tags.cdtr, tags.dbtr_agt, tags.cdtr_agt, tags.nm, tags.bicfi
+    )  # fmt: skip
+    debtor_bic = creditor_bic = None
     instruction_id = end_to_end_id = uetr_text = None
     debtor_agent = creditor_agent = debtor_name = creditor_name = None
     priority, settlement_date = group_priority, group_date
@@ -219,13 +297,22 @@ def _read_tx(
         elif tag == _STTLM_DT:
             settlement_date = child.text
         elif tag == _DBTR:
-            debtor_name = _first_text(child, _NM)
+            if institutions:
+                debtor_bic = _agent_bic(child, _BICFI)
+            else:
+                debtor_name = _first_text(child, _NM)
         elif tag == _CDTR:
-            creditor_name = _first_text(child, _NM)
+            if institutions:
+                creditor_bic = _agent_bic(child, _BICFI)
+            else:
+                creditor_name = _first_text(child, _NM)
         elif tag == _DBTR_AGT:
-            debtor_agent = _agent_bic(child)
+            debtor_agent = _agent_bic(child, _BICFI)
         elif tag == _CDTR_AGT:
-            creditor_agent = _agent_bic(child)
+            creditor_agent = _agent_bic(child, _BICFI)
+    if institutions:
+        # The institutions themselves are the hub's participants here.
+        debtor_agent, creditor_agent = debtor_bic, creditor_bic
     amount_decimal = _decimal(amount_text)
     return CreditTransferTx(
         index=index,
@@ -252,9 +339,9 @@ def _first_text(parent: etree._Element, tag: str) -> str | None:
     return None
 
 
-def _agent_bic(agent: etree._Element) -> str | None:
+def _agent_bic(agent: etree._Element, bicfi: str) -> str | None:
     """FinInstnId/BICFI of an agent: FinInstnId is its first child, BICFI that one's first."""
-    return _first_text(agent[0], _BICFI) if len(agent) else None
+    return _first_text(agent[0], bicfi) if len(agent) else None
 
 
 class _MinorUnits:
@@ -291,13 +378,17 @@ def check_rules(
     rejections = _check_group(message)
     seen_uetrs: set[int] = set()
     several = len(message.transactions) > 1
+    document_path = message.document_path
+    debtor, creditor = (
+        ("/Dbtr", "/Cdtr") if message.message_id == FI_MESSAGE_ID else ("/DbtrAgt", "/CdtrAgt")
+    )
     for tx in message.transactions:
         path = (
-            f"{_DOCUMENT_PATH}/CdtTrfTxInf[{tx.index}]"
+            f"{document_path}/CdtTrfTxInf[{tx.index}]"
             if several
-            else f"{_DOCUMENT_PATH}/CdtTrfTxInf"
+            else f"{document_path}/CdtTrfTxInf"
         )
-        rejections.extend(_check_tx(tx, path, seen_uetrs, known_bics, registry))
+        rejections.extend(_check_tx(tx, path, seen_uetrs, known_bics, registry, debtor, creditor))
     return rejections
 
 
@@ -306,7 +397,7 @@ def _check_group(message: CreditTransferMessage) -> list[TxRejection]:
     count = len(message.transactions)
     if message.number_of_transactions != count:
         reason = f"NbOfTxs is {message.number_of_transactions} but the message holds {count}"
-        path = _GROUP_HEADER_PATH + "/NbOfTxs"
+        path = message.document_path + "/GrpHdr/NbOfTxs"
         rejections.append(TxRejection(None, None, INVALID_NUMBER_OF_TRANSACTIONS, reason, path))
     if message.control_sum is not None:
         total = Decimal(0)
@@ -315,7 +406,7 @@ def _check_group(message: CreditTransferMessage) -> list[TxRejection]:
                 total = _SUM_CONTEXT.add(total, tx.amount_decimal)
         if total != message.control_sum:
             reason = f"CtrlSum is {message.control_sum} but the amounts add up to {total}"
-            path = _GROUP_HEADER_PATH + "/CtrlSum"
+            path = message.document_path + "/GrpHdr/CtrlSum"
             rejections.append(TxRejection(None, None, INVALID_CONTROL_SUM, reason, path))
     return rejections
 
@@ -326,6 +417,8 @@ def _check_tx(
     seen_uetrs: set[int],
     known_bics: Set[str],
     registry: CurrencyRegistry,
+    debtor: str,
+    creditor: str,
 ) -> list[TxRejection]:
     rejections = []
 
@@ -346,11 +439,11 @@ def _check_tx(
         reject(code, reason, "/IntrBkSttlmAmt")
     if tx.debtor_agent not in known_bics:
         reason = f"debtor agent {tx.debtor_agent or '(no BICFI)'} is not a participant of the hub"
-        reject(DEBTOR_BANK_NOT_REGISTERED, reason, "/DbtrAgt/FinInstnId/BICFI")
+        reject(DEBTOR_BANK_NOT_REGISTERED, reason, debtor + "/FinInstnId/BICFI")
     if tx.creditor_agent not in known_bics:
         agent = tx.creditor_agent or "(no BICFI)"
         reason = f"creditor agent {agent} is not a participant of the hub"
-        reject(CREDITOR_BANK_NOT_REGISTERED, reason, "/CdtrAgt/FinInstnId/BICFI")
+        reject(CREDITOR_BANK_NOT_REGISTERED, reason, creditor + "/FinInstnId/BICFI")
     return rejections
 
 

@@ -14,9 +14,20 @@ from importlib import resources
 from lxml import etree
 
 PACS_008 = "pacs.008.001.08"
-PACS_002 = "pacs.002.001.12"
+PACS_002 = "pacs.002.001.10"
 CAMT_053 = "camt.053.001.08"
-MESSAGE_IDS = (PACS_008, PACS_002, CAMT_053)
+CAMT_054 = "camt.054.001.08"
+PACS_009 = "pacs.009.001.08"
+PACS_004 = "pacs.004.001.09"
+CAMT_050 = "camt.050.001.07"
+CAMT_056 = "camt.056.001.08"
+CAMT_029 = "camt.029.001.09"
+HEAD_001 = "head.001.001.02"
+# Messages with an official XSD in xsd/; the others are checked against pyiso20022's model
+# (``model_check``), because no official XSD of that version could be vendored.
+MESSAGE_IDS = (PACS_008, CAMT_053, CAMT_054)
+MODEL_CHECKED_IDS = (PACS_002, PACS_009, PACS_004, CAMT_050, CAMT_056, CAMT_029, HEAD_001)
+ALL_IDS = MESSAGE_IDS + MODEL_CHECKED_IDS
 
 
 def namespace(message_id: str) -> str:

@@ -1,4 +1,5 @@
-"""XSD validation of a parsed ISO 20022 document against the vendored official schema.
+"""XSD validation of a parsed ISO 20022 document against the vendored official schema
+(or, for a message with no vendored XSD, against pyiso20022's model: ``model_check``).
 
 Every problem comes back as an ``IsoRejection`` with the element path by local names
 (``/Document/FIToFICstmrCdtTrf/GrpHdr/NbOfTxs``) and the line, so a participant sees
@@ -13,6 +14,7 @@ from __future__ import annotations
 from lxml import etree
 
 from . import schemas
+from .model_check import validate_with_model
 from .problems import (
     ELEMENT_CONTENT_INCORRECT,
     ELEMENT_NOT_ADMITTED,
@@ -37,6 +39,8 @@ def validate_document(root: etree._Element, message_id: str) -> list[IsoRejectio
             f"found <{local_name(root.tag)}> in namespace {found_namespace or '(none)'}"
         )
         return [IsoRejection(INVALID_FILE_FORMAT, reason, path="/" + local_name(root.tag))]
+    if message_id not in schemas.MESSAGE_IDS:
+        return validate_with_model(root, message_id)
     schema = schemas.schema(message_id)
     if schema.validate(root):
         return []
@@ -68,6 +72,6 @@ def _code(entry: etree._LogEntry) -> str:
 
 def _readable(message: str) -> str:
     # libxml2 names every element with its {namespace}; the path already says where.
-    for message_id in schemas.MESSAGE_IDS:
+    for message_id in schemas.ALL_IDS:
         message = message.replace(f"{{{schemas.namespace(message_id)}}}", "")
     return clip(message)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyiso20022.pacs.pacs_002_001_12 import Document as StatusReport
+from pyiso20022.pacs.pacs_002_001_10 import Document as StatusReport
 from pyiso20022.pacs.pacs_008_001_08 import Document as CreditTransfer
 from xsdata.formats.dataclass.parsers import XmlParser
 from xsdata.formats.dataclass.serializers import XmlSerializer

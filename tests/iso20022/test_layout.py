@@ -13,7 +13,8 @@ import pytest
 from tests.test_layout import FORBIDDEN, PACKAGE, imports
 
 FOLDER = PACKAGE / "iso20022"
-ALLOWED_EXCEPTIONS = {"schemas.py": {"importlib"}}
+# model_check reads sys.modules to name the field of a generated class (no I/O).
+ALLOWED_EXCEPTIONS = {"schemas.py": {"importlib"}, "model_check.py": {"sys"}}
 
 
 @pytest.mark.parametrize("path", sorted(FOLDER.glob("*.py")), ids=lambda path: path.name)
@@ -31,7 +32,7 @@ def test_the_vendored_schemas_and_their_readme_are_there() -> None:
     assert names == [
         "README.md",
         "camt.053.001.08.xsd",
-        "pacs.002.001.12.xsd",
+        "camt.054.001.08.xsd",
         "pacs.008.001.08.xsd",
     ]
     readme = (FOLDER / "xsd" / "README.md").read_text(encoding="utf-8")

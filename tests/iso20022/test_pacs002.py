@@ -5,6 +5,8 @@ from __future__ import annotations
 from lxml import etree
 
 from samarkand.iso20022 import build_status_report, intake_pacs008
+from samarkand.iso20022.pacs002 import build_file_rejection
+from samarkand.iso20022.problems import IsoRejection
 from samarkand.iso20022.parse import parse_document
 from samarkand.iso20022.validate import validate_document
 from samarkand.money import default_registry
@@ -12,7 +14,7 @@ from samarkand.money import default_registry
 from .builders import BICS, Tx, bulk, pacs008, uetr
 
 REGISTRY = default_registry()
-NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.12"}
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 
 
 def report_for(data: bytes, **options: str) -> etree._Element:
@@ -27,7 +29,7 @@ def report_for(data: bytes, **options: str) -> etree._Element:
     )
     root = parse_document(report)
     assert isinstance(root, etree._Element)
-    assert validate_document(root, "pacs.002.001.12") == []
+    assert validate_document(root, "pacs.002.001.10") == []
     return root
 
 
@@ -64,8 +66,50 @@ def test_a_group_rule_rejects_the_group_and_every_transaction() -> None:
     root = report_for(pacs008(bulk(2), number_of_transactions=5))
     assert texts(root, "//p:GrpSts") == ["RJCT"]
     assert texts(root, "//p:TxSts") == ["RJCT", "RJCT"]
-    assert texts(root, "//p:Cd") == ["AM18", "AM18"]
+    assert texts(root, "//p:OrgnlGrpInfAndSts/p:StsRsnInf/p:Rsn/p:Cd") == ["AM18"]
+    assert texts(root, "//p:TxInfAndSts/p:StsRsnInf/p:Rsn/p:Cd") == ["AM18", "AM18"]
     assert all("GrpHdr/NbOfTxs" in text for text in texts(root, "//p:AddtlInf"))
+
+
+def test_a_refused_file_gets_a_group_rjct_with_every_reason() -> None:
+    problems = [
+        IsoRejection("CH21", "Missing child element SttlmInf", path="/Document/X/GrpHdr"),
+        IsoRejection("CH16", "bad BIC", path="/Document/X/CdtTrfTxInf/DbtrAgt"),
+    ]
+    report = build_file_rejection(
+        problems, original_msg_id="M-9", original_name="pacs.008.001.08",
+        msg_id="S-9", created_at="2026-11-27T10:00:01Z",
+    )  # fmt: skip
+    root = parse_document(report)
+    assert isinstance(root, etree._Element)
+    assert validate_document(root, "pacs.002.001.10") == []
+    assert texts(root, "//p:OrgnlMsgId") == ["M-9"]
+    assert texts(root, "//p:GrpSts") == ["RJCT"]
+    assert texts(root, "//p:Cd") == ["CH21", "CH16"]
+    assert texts(root, "//p:AddtlInf")[0].startswith("/Document/X/GrpHdr: Missing")
+    assert texts(root, "//p:TxInfAndSts") == []
+
+
+def test_the_model_check_catches_what_the_schema_would() -> None:
+    bad = (
+        b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"><FIToFIPmtStsRpt>'
+        b"<GrpHdr><MsgId>" + b"X" * 36 + b"</MsgId><CreDtTm>2026-11-27T10:00:01Z</CreDtTm>"
+        b"</GrpHdr><Extra/></FIToFIPmtStsRpt></Document>"
+    )
+    root = parse_document(bad)
+    assert isinstance(root, etree._Element)
+    [problem] = validate_document(root, "pacs.002.001.10")
+    assert problem.code == "CH17" and "Extra" in problem.message
+    too_long = parse_document(bad.replace(b"<Extra/>", b""))
+    assert isinstance(too_long, etree._Element)
+    problems = [(p.code, p.path) for p in validate_document(too_long, "pacs.002.001.10")]
+    assert problems == [("CH16", "/Document/FIToFIPmtStsRpt/GrpHdr/MsgId")]
+    no_time = parse_document(
+        bad.replace(b"<Extra/>", b"").replace(b"<CreDtTm>2026-11-27T10:00:01Z</CreDtTm>", b"")
+    )
+    assert isinstance(no_time, etree._Element)
+    [missing] = validate_document(no_time, "pacs.002.001.10")
+    assert missing.code == "CH21" and "CreDtTm" in missing.message
 
 
 def test_every_transaction_rejected_is_rjct() -> None:

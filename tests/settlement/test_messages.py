@@ -12,7 +12,7 @@ from samarkand.settlement.participants import Directory, Participant, Participan
 from samarkand.store import DurableLedger, MemoryStore
 from tests.iso20022.builders import Tx, pacs008, uetr
 
-NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.12"}
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 CUT_OFF = 10**15
 
 
@@ -36,7 +36,7 @@ def hub() -> SettlementHub:
 def statuses(report: bytes) -> list[str]:
     root = parse_document(report)
     assert isinstance(root, etree._Element)
-    assert validate_document(root, "pacs.002.001.12") == []
+    assert validate_document(root, "pacs.002.001.10") == []
     return [str(t) for t in root.xpath("//p:TxInfAndSts/p:TxSts/text()", namespaces=NS)]
 
 
