@@ -1,33 +1,115 @@
-"""From an ISO 20022 message to money and back: pacs.008 in, payments through the settlement
-hub, pacs.002 out.
+"""From an ISO 20022 message to money and back (DESIGN §7): one entry point,
+``process_message``, for every message the hub takes in.
 
-A transaction that breaks a message rule (samarkand.iso20022) or that the engine refuses
-(unknown agent, cut-off, duplicate UETR, ...) is RJCT with its ISO code and element path;
-one that settled at once is ACSC; one that waits in a queue (or for a DNS window or its
-earliest time) is ACSP. Rule-breaking transactions never reach the engine; the others go in
-one `hub.submit`, so a bulk message is one unit of work. A message refused as a whole (not
-XML, wrong namespace, fails the XSD) produces no pacs.002 (the vendored reduced
-pacs.002.001.12 schema has no group-level reason): the caller reports `file_problems`.
+bytes in -> ``open_message`` (hardened parse; Document alone or BizMsg envelope with a
+head.001 AppHdr; the type told by the Document's namespace) -> the handler of that type:
+
+| in | hub operation | out |
+|---|---|---|
+| pacs.008.001.08, pacs.009.001.08 | ``submit`` (one batch per message) | pacs.002.001.10 |
+| camt.050.001.07 | ``liquidity`` | pacs.002.001.10 |
+| pacs.004.001.09 | ``submit`` of the return: creditor agent -> debtor agent | pacs.002.001.10 |
+| camt.056.001.08 | ``cancel`` of each named payment | camt.029.001.09 |
+
+and a camt.054.001.08 to each participant whose settlement account moved while the message
+was processed (the payments it settled, and queued ones its liquidity released). Every
+response is wrapped with a head.001.001.02 AppHdr from the hub (``HUB_BIC``) to its receiver.
+
+Statuses: a transaction settled at once is ACSC, one waiting in a queue (or for a DNS window
+or its earliest time) ACSP, a refused one RJCT with its ISO code and element path. A message
+refused as a whole after its MsgId could be read (schema, NbOfTxs, CtrlSum, AppHdr) gets a
+pacs.002 with GrpSts RJCT and the reasons at group level; a file with no readable MsgId (not
+XML, a bomb, another message type) gets no response: ``Processed.problems`` says why.
+
+Bulk rule: the transactions that pass the message rules go to the hub in one batch; each is
+then settled, queued or refused on its own (a refusal of one does not undo another). A group
+rule (NbOfTxs, CtrlSum) refuses every transaction: a bulk message is never half-taken for a
+header that does not add up.
+
+Idempotency (with a ``MessageLog``): see ``samarkand.hub.message_log``. Without a log, a
+re-sent pacs.008/009 still never settles twice: the engine refuses a known UETR (DUPL).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
 
-from samarkand.hub.settlement import SettlementHub
+from lxml import etree
+
+from samarkand.hub.message_log import MessageLog
+from samarkand.hub.settlement import Liquidity, SettlementHub
+from samarkand.iso20022 import schemas
+from samarkand.iso20022.camt050 import read_liquidity_transfer
+from samarkand.iso20022.camt053 import StatementEntry
+from samarkand.iso20022.camt054 import AccountEntries, build_notification
+from samarkand.iso20022.cancellation import (
+    ACCEPTED,
+    ALREADY_FINAL,
+    NOT_DEBTOR_AGENT,
+    NOT_FOUND,
+    CancellationOutcome,
+    build_resolution,
+    read_cancellation_request,
+)
+from samarkand.iso20022.cancellation import REJECTED as CANCELLATION_REJECTED
+from samarkand.iso20022.envelope import AppHeader, Incoming, app_header, open_message, wrap
 from samarkand.iso20022.pacs002 import (
     ACCEPTED_SETTLEMENT_COMPLETED,
     ACCEPTED_SETTLEMENT_IN_PROCESS,
+    PENDING,
+    REJECTED,
+    build_file_rejection,
     build_status_report,
 )
-from samarkand.iso20022.pacs008 import CreditTransferTx, TxRejection, intake_pacs008
+from samarkand.iso20022.pacs004 import check_return_rules, read_return
+from samarkand.iso20022.pacs008 import (
+    CreditTransferMessage,
+    CreditTransferTx,
+    TxRejection,
+    check_rules,
+    intake_pacs008,
+    read_credit_transfer,
+    uetr_number,
+)
 from samarkand.iso20022.problems import IsoRejection
+from samarkand.iso20022.validate import validate_document
 from samarkand.money import default_registry
+from samarkand.settlement.participants import account_parts
 from samarkand.settlement.payments import Payment, Priority, Reason, Status
 
 BRANCH_PRIMARY_OFFICE = "XXX"
+HUB_BIC = "SMRKUZ2TXXX"  # the hub's own BIC in the AppHdr of what it sends
 TX_PATH = "/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[{index}]"
+DUPLICATION = "AM05"  # ExternalStatusReason1Code Duplication: a MsgId reused
+INCORRECT_AGENT = "AGNT"
+NOT_SETTLED = "AG01"  # TransactionForbidden: only a settled payment can be returned
+WRONG_AMOUNT = "AM09"
+_MSG_ID_TAGS = ("GrpHdr", "MsgHdr", "Assgnmt")
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    name: str  # a file name: <MsgId>.<message>[.<receiver>].xml
+    receiver: str  # the BIC it is for
+    data: bytes  # a BizMsg envelope: AppHdr + Document
+
+
+@dataclass(frozen=True, slots=True)
+class Processed:
+    """What ``process_message`` did: the message type and MsgId it read (None when the file
+    is not a message it could read), its responses, counts of statuses given, the problems
+    that refused the file as a whole, and whether the responses are a recorded replay."""
+
+    message_id: str | None
+    msg_id: str | None
+    responses: tuple[Response, ...]
+    statuses: dict[str, int]
+    problems: tuple[IsoRejection, ...] = ()
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +126,493 @@ def participant_bic(bic: str | None) -> str | None:
     return bic
 
 
+def message_bic(bic: str) -> str:
+    """The 11-character BICFI a message carries for a directory BIC."""
+    return bic + BRANCH_PRIMARY_OFFICE if len(bic) == 8 else bic
+
+
 def known_bics(hub: SettlementHub) -> Set[str]:
     bics = {p.bic for p in hub.directory}
     return bics | {bic + BRANCH_PRIMARY_OFFICE for bic in bics if len(bic) == 8}
+
+
+@dataclass(frozen=True, slots=True)
+class _Ops:
+    """The hub operations a message may run: a ``DurableHub``'s (logged before they run)
+    or a plain ``SettlementHub``'s."""
+
+    hub: SettlementHub
+    submit: Callable[[Sequence[Payment], int], list[Reason | None]]
+    cancel: Callable[[int, str, int], Reason | None]
+    liquidity: Callable[[Sequence[Liquidity], int], list[Reason | None]]
+
+    @classmethod
+    def of(cls, target: Any) -> _Ops:
+        hub = target if isinstance(target, SettlementHub) else target.hub
+        return cls(hub, target.submit, target.cancel, target.liquidity)
+
+
+def process_message(
+    target: Any, data: bytes, now: int, *, log: MessageLog | None = None
+) -> Processed:
+    """Take in one message file (bytes) against ``target`` (a ``SettlementHub`` or a
+    ``DurableHub``) at business time ``now`` (ns); return the responses. Never raises for
+    bad input; a ``StoreError`` from the hub or the log means nothing was acknowledged."""
+    ops = _Ops.of(target)
+    if not isinstance(data, bytes | bytearray):
+        problem = IsoRejection("FF01", f"expected bytes, not {type(data).__name__}")
+        return Processed(None, None, (), {}, (problem,))
+    digest = hashlib.sha256(data).hexdigest()
+    reply = _Reply(ops.hub, "SMK" + digest[:20].upper(), _iso_time(now))
+    opened = open_message(bytes(data))
+    if isinstance(opened, list):
+        return Processed(None, None, (), {}, tuple(opened))
+    sender, msg_id = _identity(opened)
+    reply.related = opened.header
+    reply.receiver = participant_bic(sender) or HUB_BIC
+    if msg_id is None:
+        problems = tuple(validate_document(opened.document, opened.message_id)) or (
+            IsoRejection("CH21", "the message has no readable MsgId"),
+        )
+        return Processed(opened.message_id, None, (), {}, problems)
+    key = participant_bic(sender) or ""
+    recovering = False
+    if log is not None:
+        record = log.get(key, msg_id)
+        if record is not None and record.digest != digest:
+            reason = f"MsgId {msg_id} from {key or 'this sender'} was used by another message"
+            problem = IsoRejection(DUPLICATION, reason, path="/Document")
+            return reply.refusal(opened.message_id, msg_id, (problem,))
+        if record is not None and record.responses is not None:
+            responses = tuple(Response(n, r, d) for n, r, d in record.responses)
+            return Processed(opened.message_id, msg_id, responses, {}, replayed=True)
+        recovering = record is not None  # begun, never finished: answer from the hub's state
+    handler = _HANDLERS[opened.message_id]
+    prepared = handler.prepare(opened, ops.hub)
+    if isinstance(prepared, list):  # refused as a whole: nothing to record
+        return reply.refusal(opened.message_id, msg_id, prepared)
+    if log is not None and not recovering:
+        log.begin(key, msg_id, opened.message_id, digest, now)
+    events_before = len(ops.hub.events)
+    responses, statuses = handler.apply(prepared, ops, reply, now, recovering)
+    responses += reply.notifications(ops.hub.events[events_before:])
+    if log is not None:
+        log.finish(key, msg_id, [(r.name, r.receiver, r.data) for r in responses])
+    return Processed(opened.message_id, msg_id, tuple(responses), statuses)
+
+
+def _identity(opened: Incoming) -> tuple[str | None, str | None]:
+    """(sender BIC, MsgId) read before validation, by local names: the AppHdr's Fr, else the
+    header's InstgAgt (camt.056: the assigner); GrpHdr/MsgHdr MsgId (camt.056: Assgnmt/Id)."""
+    body = opened.document[0] if len(opened.document) else None
+    if body is None:
+        return None, None
+    sender = opened.header.from_bic if opened.header else None
+    for child in body:
+        name = etree.QName(child).localname if isinstance(child.tag, str) else ""
+        if name not in _MSG_ID_TAGS:
+            continue
+        msg_id = child.xpath("string(*[local-name()='MsgId' or local-name()='Id'][1])")
+        agent = child.xpath(
+            "string(*[local-name()='InstgAgt' or local-name()='Assgnr']"
+            "//*[local-name()='BICFI'][1])"
+        )
+        return sender or (str(agent) or None), (str(msg_id).strip() or None)
+    return sender, None
+
+
+class _Reply:
+    """Builds the responses of one message: ids derived from the message's digest (so a
+    replay is identical), each wrapped with an AppHdr."""
+
+    def __init__(self, hub: SettlementHub, base: str, created: str) -> None:
+        self.hub = hub
+        self.base = base
+        self.created = created
+        self.related: AppHeader | None = None
+        self.receiver = HUB_BIC
+
+    def wrap(self, message_id: str, suffix: str, document: bytes, receiver: str) -> Response:
+        msg_id = f"{self.base}-{suffix}"
+        header = app_header(
+            from_bic=HUB_BIC,
+            to_bic=message_bic(receiver),
+            business_message_id=msg_id,
+            message_id=message_id,
+            created=self.created,
+            related=self.related,
+        )
+        kind = message_id.rsplit(".", 2)[0]  # pacs.002
+        return Response(f"{msg_id}.{kind}.xml", receiver, wrap(header, document))
+
+    def status_report(
+        self, message: CreditTransferMessage, rejections: list[TxRejection],
+        accepted: dict[int, str],
+    ) -> Response:  # fmt: skip
+        report = build_status_report(
+            message, rejections, msg_id=f"{self.base}-002", created_at=self.created,
+            accepted_status=accepted, original_name=message.message_id,
+        )  # fmt: skip
+        return self.wrap(schemas.PACS_002, "002", report, self.receiver)
+
+    def refusal(self, message_id: str, msg_id: str, problems: Sequence[IsoRejection]) -> Processed:
+        report = build_file_rejection(
+            problems, original_msg_id=msg_id, original_name=message_id,
+            msg_id=f"{self.base}-002", created_at=self.created,
+        )  # fmt: skip
+        response = self.wrap(schemas.PACS_002, "002", report, self.receiver)
+        return Processed(message_id, msg_id, (response,), {REJECTED: 1}, tuple(problems))
+
+    def notifications(self, events: Sequence[Any]) -> list[Response]:
+        """One camt.054 per participant whose settlement account moved in ``events``."""
+        engine = self.hub.engine
+        directory = self.hub.directory
+        by_owner: dict[str, dict[int, list[StatementEntry]]] = {}
+        for event in events:
+            if event.status is not Status.SETTLED:
+                continue
+            entry = engine.entries.get(event.uetr)
+            if entry is None:
+                continue
+            payment = entry.payment
+            reference = _uuid_text(payment.uetr)
+            booked = _iso_time(event.at_ns)
+            sides = (
+                (entry.sender, False, payment.creditor_agent),
+                (entry.receiver, True, payment.debtor_agent),
+            )
+            for account, credit, counterparty in sides:
+                owner = directory.by_number.get(account_parts(account)[1])
+                if owner is None:
+                    continue
+                item = StatementEntry(
+                    payment.amount, credit, booked, reference, message_bic(counterparty)
+                )
+                by_owner.setdefault(owner.bic, {}).setdefault(account, []).append(item)
+        registry = default_registry()
+        currency_of = {ledger: code for code, ledger in directory.ledgers.items()}
+        responses = []
+        for number, owner in enumerate(sorted(by_owner), start=1):
+            accounts = []
+            for account, entries in sorted(by_owner[owner].items()):
+                code = currency_of[account_parts(account)[0]]
+                exponent = registry.get(code).exponent
+                accounts.append(AccountEntries(str(account), code, exponent, entries))
+            document = build_notification(
+                accounts, msg_id=f"{self.base}-054-{number}", created_at=self.created
+            )
+            responses.append(self.wrap(schemas.CAMT_054, f"054-{number}", document, owner))
+        return responses
+
+
+class _CreditTransfers:
+    """pacs.008.001.08 and pacs.009.001.08."""
+
+    @staticmethod
+    def prepare(opened: Incoming, hub: SettlementHub) -> Any:
+        problems = validate_document(opened.document, opened.message_id)
+        if problems:
+            return problems
+        registry = default_registry()
+        message = read_credit_transfer(opened.document, registry)
+        rejections = check_rules(message, known_bics(hub), registry)
+        problems = _header_problems(opened.header, message.instructing_agent)
+        return (problems or None, message, rejections)
+
+    @staticmethod
+    def apply(
+        prepared: Any, ops: _Ops, reply: _Reply, now: int, recovering: bool
+    ) -> tuple[list[Response], dict[str, int]]:
+        header_problems, message, rejections = prepared
+        if header_problems:
+            rejections = list(header_problems) + rejections
+        if reply.receiver == HUB_BIC and message.transactions:
+            # No AppHdr, no InstgAgt: the report goes to the debtor agent (who instructed).
+            reply.receiver = participant_bic(message.transactions[0].debtor_agent) or HUB_BIC
+        statuses = _settle(ops, message, rejections, now, recovering, _payment)
+        return [reply.status_report(message, rejections, statuses.accepted)], statuses.counts
+
+
+class _Returns:
+    """pacs.004.001.09: each return becomes a payment from the original creditor agent to
+    the original debtor agent, in the original currency, for at most the original amount.
+    Its UETR is derived from the original's (``return_uetr``), so a payment is returned at
+    most once: a second return of it is DUPL."""
+
+    @staticmethod
+    def prepare(opened: Incoming, hub: SettlementHub) -> Any:
+        problems = validate_document(opened.document, opened.message_id)
+        if problems:
+            return problems
+        registry = default_registry()
+        message = read_return(opened.document, registry)
+        rejections = check_return_rules(message, registry)
+        header = _header_problems(opened.header, message.instructing_agent)
+        return (header or None, message, rejections)
+
+    @staticmethod
+    def apply(
+        prepared: Any, ops: _Ops, reply: _Reply, now: int, recovering: bool
+    ) -> tuple[list[Response], dict[str, int]]:
+        header_problems, message, rejections = prepared
+        rejections = list(header_problems or ()) + list(rejections)
+        refused = {r.index for r in rejections}
+        engine = ops.hub.engine
+        several = len(message.transactions) > 1
+        returns = []
+        for tx in message.transactions:
+            path = f"{message.document_path}/TxInf" + (f"[{tx.index}]" if several else "")
+            if tx.index in refused or any(r.index is None for r in rejections):
+                returns.append(tx)
+                continue
+            assert tx.uetr is not None and tx.amount is not None
+            original = engine.entries.get(tx.uetr)
+            problem = _return_problem(tx, original, path)
+            if problem is not None:
+                rejections.append(problem)
+                returns.append(tx)
+                continue
+            assert original is not None
+            returns.append(
+                replace(
+                    tx,
+                    uetr=return_uetr(tx.uetr),
+                    debtor_agent=original.payment.creditor_agent,
+                    creditor_agent=original.payment.debtor_agent,
+                )
+            )
+        # The report names the ORIGINAL UETR (OrgnlUETR); the payment runs under its own.
+        settled_as = replace(message, transactions=tuple(returns))
+        statuses = _settle(ops, settled_as, rejections, now, recovering, _payment)
+        return [reply.status_report(message, rejections, statuses.accepted)], statuses.counts
+
+
+def _return_problem(tx: CreditTransferTx, original: Any, path: str) -> TxRejection | None:
+    def refuse(code: str, reason: str, where: str) -> TxRejection:
+        return TxRejection(tx.index, tx.end_to_end_id, code, reason, path + where)
+
+    if original is None:
+        return refuse(NOT_FOUND, f"no payment {tx.uetr_text} was received", "/OrgnlUETR")
+    payment = original.payment
+    if original.status is not Status.SETTLED:
+        reason = f"payment {tx.uetr_text} is {original.status.value}: only a settled one returns"
+        return refuse(NOT_SETTLED, reason, "/OrgnlUETR")
+    if tx.currency != payment.currency:
+        reason = f"returned in {tx.currency}, the payment was in {payment.currency}"
+        return refuse(WRONG_AMOUNT, reason, "/RtrdIntrBkSttlmAmt")
+    if tx.amount is not None and tx.amount > payment.amount:
+        reason = "the returned amount is more than the payment's"
+        return refuse(WRONG_AMOUNT, reason, "/RtrdIntrBkSttlmAmt")
+    sender = participant_bic(tx.debtor_agent)
+    if sender is not None and sender != payment.creditor_agent:
+        reason = f"{sender} is not the payment's creditor agent {payment.creditor_agent}"
+        return refuse(INCORRECT_AGENT, reason, "/InstgAgt")
+    return None
+
+
+def return_uetr(original: int) -> int:
+    """The UETR of the return of payment ``original``: a UUID v4 derived from it."""
+    digest = hashlib.sha256(b"samarkand return " + original.to_bytes(16, "big")).digest()
+    number = int.from_bytes(digest[:16], "big")
+    number = (number & ~(0xF << 76)) | (0x4 << 76)  # version 4
+    return (number & ~(0x3 << 62)) | (0x2 << 62)  # variant 10
+
+
+class _LiquidityTransfers:
+    """camt.050.001.07: into or out of a direct participant's settlement account."""
+
+    @staticmethod
+    def prepare(opened: Incoming, hub: SettlementHub) -> Any:
+        problems = validate_document(opened.document, opened.message_id)
+        if problems:
+            return problems
+        transfer = read_liquidity_transfer(opened.document, default_registry())
+        if isinstance(transfer, IsoRejection):
+            return [transfer]
+        return transfer
+
+    @staticmethod
+    def apply(
+        transfer: Any, ops: _Ops, reply: _Reply, now: int, recovering: bool
+    ) -> tuple[list[Response], dict[str, int]]:
+        directory = ops.hub.directory
+        central = directory.central_bank_of.get(transfer.currency)
+        creditor = participant_bic(transfer.creditor)
+        debtor = participant_bic(transfer.debtor)
+        path = "/Document/LqdtyCdtTrf/LqdtyCdtTrf"
+        item: Liquidity | None = None
+        problem: tuple[str, str, str] | None = None
+        if central is None:
+            problem = ("AM03", f"{transfer.currency} is not settled by the hub", "/TrfdAmt")
+        elif creditor is not None and creditor != central.bic and debtor in (None, central.bic):
+            item = Liquidity(creditor, transfer.currency, transfer.amount, into_hub=True)
+        elif debtor is not None and debtor != central.bic and creditor in (None, central.bic):
+            item = Liquidity(debtor, transfer.currency, transfer.amount, into_hub=False)
+        else:
+            reason = f"one side must be a participant, the other {central.bic} or absent"
+            problem = (INCORRECT_AGENT, reason, "/Cdtr")
+        status = ACCEPTED_SETTLEMENT_COMPLETED
+        rejections = []
+        if recovering and item is not None:
+            # Begun before a stop: it may have run. Never run it twice; say so instead.
+            item, status = None, PENDING
+            problem = None
+        if item is not None:
+            [reason] = ops.liquidity([item], now)
+            if reason is not None:
+                problem = (reason.iso, reason.text, "/Cdtr" if item.into_hub else "/Dbtr")
+        if problem is not None:
+            code, text, where = problem
+            rejections.append(TxRejection(1, transfer.end_to_end_id, code, text, path + where))
+            status = REJECTED
+        message = CreditTransferMessage(
+            msg_id=transfer.msg_id, created_at=transfer.created_at, number_of_transactions=1,
+            control_sum=None, settlement_method="", message_id=schemas.CAMT_050,
+            document_path="/Document/LqdtyCdtTrf",
+            transactions=(CreditTransferTx(
+                1, transfer.instruction_id, transfer.end_to_end_id,
+                uetr_number(transfer.uetr_text), transfer.uetr_text, transfer.amount, None,
+                transfer.currency, transfer.debtor, transfer.creditor, None, None, "NORMAL",
+                None,
+            ),),
+        )  # fmt: skip
+        report = reply.status_report(message, rejections, {1: status})
+        return [report], {status: 1}
+
+
+class _Cancellations:
+    """camt.056.001.08 -> ``cancel`` of each payment named by OrgnlUETR -> camt.029.001.09."""
+
+    @staticmethod
+    def prepare(opened: Incoming, hub: SettlementHub) -> Any:
+        problems = validate_document(opened.document, opened.message_id)
+        if problems:
+            return problems
+        request = read_cancellation_request(opened.document)
+        header = opened.header
+        if header is not None and header.from_bic and request.assigner:
+            if participant_bic(header.from_bic) != participant_bic(request.assigner):
+                reason = f"AppHdr/Fr {header.from_bic} is not the assigner {request.assigner}"
+                return [IsoRejection(INCORRECT_AGENT, reason, path="/AppHdr/Fr")]
+        return request
+
+    @staticmethod
+    def apply(
+        request: Any, ops: _Ops, reply: _Reply, now: int, recovering: bool
+    ) -> tuple[list[Response], dict[str, int]]:
+        engine = ops.hub.engine
+        asker = participant_bic(request.assigner) or ""
+        outcomes = []
+        for item in request.items:
+            uetr = uetr_number(item.original_uetr)
+            entry = engine.entries.get(uetr) if uetr is not None else None
+            if uetr is None:
+                reason = "OrgnlUETR missing or not a UUID v4: the hub finds payments by UETR"
+                outcomes.append(CancellationOutcome(item, CANCELLATION_REJECTED, NOT_FOUND, reason))
+                continue
+            if recovering and entry is not None and entry.status is Status.CANCELLED:
+                outcomes.append(CancellationOutcome(item, ACCEPTED))
+                continue
+            refusal = ops.cancel(uetr, asker, now)
+            if refusal is None:
+                outcomes.append(CancellationOutcome(item, ACCEPTED))
+                continue
+            code = {
+                Reason.NOT_FOUND: NOT_FOUND,
+                Reason.NOT_OWNER: NOT_DEBTOR_AGENT,
+            }.get(refusal, ALREADY_FINAL)
+            outcomes.append(
+                CancellationOutcome(item, CANCELLATION_REJECTED, code, f"{refusal.text}")
+            )
+        document = build_resolution(
+            request, outcomes, msg_id=f"{reply.base}-029", created_at=reply.created,
+            hub_bic=HUB_BIC,
+        )  # fmt: skip
+        counts: dict[str, int] = {}
+        for outcome in outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        return [reply.wrap(schemas.CAMT_029, "029", document, reply.receiver)], counts
+
+
+_HANDLERS: dict[str, Any] = {
+    schemas.PACS_008: _CreditTransfers,
+    schemas.PACS_009: _CreditTransfers,
+    schemas.PACS_004: _Returns,
+    schemas.CAMT_050: _LiquidityTransfers,
+    schemas.CAMT_056: _Cancellations,
+}
+
+
+def _header_problems(header: AppHeader | None, instructing_agent: str | None) -> list[TxRejection]:
+    """The AppHdr's Fr must be the instructing agent when the message names one."""
+    if header is None or not header.from_bic or not instructing_agent:
+        return []
+    if participant_bic(header.from_bic) == participant_bic(instructing_agent):
+        return []
+    reason = f"AppHdr/Fr {header.from_bic} is not the instructing agent {instructing_agent}"
+    return [TxRejection(None, None, INCORRECT_AGENT, reason, "/AppHdr/Fr")]
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    accepted: dict[int, str]  # index -> ACSC/ACSP for every transaction not rejected
+    counts: dict[str, int]
+    final: dict[int, str]
+
+
+def _settle(
+    ops: _Ops,
+    message: CreditTransferMessage,
+    rejections: list[TxRejection],
+    now: int,
+    recovering: bool,
+    to_payment: Callable[[CreditTransferTx], Payment],
+) -> _Settled:
+    """Submit the transactions no rule refused, in one batch; add the engine's refusals to
+    ``rejections``; return the statuses. ``recovering``: a transaction whose UETR the hub
+    already holds was submitted by the interrupted first attempt: report it, don't resubmit."""
+    engine = ops.hub.engine
+    group_refused = any(r.index is None for r in rejections)
+    refused = {r.index for r in rejections}
+    candidates = [] if group_refused else [
+        tx for tx in message.transactions if tx.index not in refused
+    ]  # fmt: skip
+    if recovering:
+        fresh = [tx for tx in candidates if tx.uetr not in engine.entries]
+    else:
+        fresh = candidates
+    reasons = dict(zip((tx.index for tx in fresh),
+                       ops.submit([to_payment(tx) for tx in fresh], now), strict=True))  # fmt: skip
+    statuses: dict[int, str] = {}
+    for tx in candidates:
+        reason = reasons.get(tx.index)
+        if reason is not None:
+            path = f"{message.document_path}/CdtTrfTxInf[{tx.index}]"
+            if message.message_id == schemas.PACS_004:
+                path = f"{message.document_path}/TxInf[{tx.index}]"
+            rejections.append(TxRejection(tx.index, tx.end_to_end_id, reason.iso, reason.text,
+                                          path))  # fmt: skip
+            continue
+        assert tx.uetr is not None
+        entry = engine.entries[tx.uetr]
+        if entry.status is Status.SETTLED:
+            statuses[tx.index] = ACCEPTED_SETTLEMENT_COMPLETED
+        elif entry.status in (Status.REJECTED, Status.CANCELLED):
+            rejections.append(TxRejection(tx.index, tx.end_to_end_id, "NARR",
+                                          f"payment is {entry.status.value}", ""))  # fmt: skip
+        else:
+            statuses[tx.index] = ACCEPTED_SETTLEMENT_IN_PROCESS
+    accepted = {
+        tx.index: statuses.get(tx.index, ACCEPTED_SETTLEMENT_IN_PROCESS)
+        for tx in message.transactions
+    }
+    final = {tx.index: REJECTED for tx in message.transactions}
+    if not group_refused:
+        final.update(statuses)
+    counts: dict[str, int] = {}
+    for status in final.values():
+        counts[status] = counts.get(status, 0) + 1
+    return _Settled(accepted, counts, final)
 
 
 def submit_credit_transfers(
@@ -58,48 +624,20 @@ def submit_credit_transfers(
     created_at: str,
     submit: Callable[[Sequence[Payment], int], list[Reason | None]] | None = None,
 ) -> MessageOutcome:
-    """Take in one pacs.008 file, settle what may settle, and build the pacs.002.
+    """Take in one pacs.008 file, settle what may settle, and build the bare pacs.002 (no
+    envelope): the pacs.008-only path, kept for callers that choose their own ids."""
 
-    `submit` is how the payments go in: `hub.submit` by default; a `DurableHub`'s `submit`
-    so that the command is logged before it runs.
-    """
-    submit = submit or hub.submit
+    ops = _Ops(hub, submit or hub.submit, hub.cancel, hub.liquidity)
     intake = intake_pacs008(data, registry=default_registry(), known_bics=known_bics(hub))
     if intake.message is None:
         return MessageOutcome(None, intake.file_problems, {})
-    message = intake.message
     rejections = list(intake.rejections)
-    group_refused = any(r.index is None for r in rejections)
-    refused = {r.index for r in rejections}
-    candidates = [] if group_refused else [
-        tx for tx in message.transactions if tx.index not in refused
-    ]  # fmt: skip
-    reasons = submit([_payment(tx) for tx in candidates], now)
-    statuses: dict[int, str] = {}
-    for tx, reason in zip(candidates, reasons, strict=True):
-        if reason is not None:
-            path = TX_PATH.format(index=tx.index)
-            rejections.append(TxRejection(tx.index, tx.end_to_end_id, reason.iso, reason.text,
-                                          path))  # fmt: skip
-            continue
-        assert tx.uetr is not None
-        entry = hub.engine.entries[tx.uetr]
-        statuses[tx.index] = (
-            ACCEPTED_SETTLEMENT_COMPLETED
-            if entry.status is Status.SETTLED
-            else ACCEPTED_SETTLEMENT_IN_PROCESS
-        )
-    accepted = {
-        tx.index: statuses.get(tx.index, ACCEPTED_SETTLEMENT_IN_PROCESS)
-        for tx in message.transactions
-    }
+    settled = _settle(ops, intake.message, rejections, now, False, _payment)
     report = build_status_report(
-        message, rejections, msg_id=msg_id, created_at=created_at, accepted_status=accepted
-    )
-    final = {tx.index: "RJCT" for tx in message.transactions}
-    if not group_refused:
-        final.update(statuses)
-    return MessageOutcome(report, (), final)
+        intake.message, rejections, msg_id=msg_id, created_at=created_at,
+        accepted_status=settled.accepted,
+    )  # fmt: skip
+    return MessageOutcome(report, (), settled.final)
 
 
 def _payment(tx: CreditTransferTx) -> Payment:
@@ -112,3 +650,13 @@ def _payment(tx: CreditTransferTx) -> Payment:
         currency=tx.currency,
         priority=Priority[tx.priority],
     )
+
+
+def _iso_time(now: int) -> str:
+    """ISO 8601 UTC of ``now`` (ns), to the second: the CreDtTm of what the hub sends."""
+    return datetime.fromtimestamp(now // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _uuid_text(number: int) -> str:
+    text = f"{number:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -107,7 +107,7 @@ def build_statement(
     _balance(statement, OPENING_BOOKED, opening_balance, money, from_date)
     _balance(statement, CLOSING_BOOKED, closing_balance, money, to_date)
     for entry in entries:
-        _entry(statement, entry, money)
+        add_entry(statement, entry, money)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -119,7 +119,7 @@ def _balance(parent: etree._Element, code: str, minor: int, money: Currency, day
     _sub(_sub(balance, "Dt"), "Dt", day)
 
 
-def _entry(parent: etree._Element, entry: StatementEntry, money: Currency) -> None:
+def add_entry(parent: etree._Element, entry: StatementEntry, money: Currency) -> None:
     if type(entry.amount) is not int or entry.amount <= 0:
         raise ValueError(f"an entry amount must be a positive int, got {entry.amount!r}")
     _require_text("reference", entry.reference, 36 if _UETR.fullmatch(entry.reference) else 35)
@@ -161,7 +161,9 @@ def _require_text(label: str, text: str, length_max: int) -> None:
 
 
 def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
-    element = etree.SubElement(parent, _NS + name)
+    # In the parent's namespace: camt.054 builds its entries with these same helpers.
+    tag = parent.tag
+    element = etree.SubElement(parent, tag[: tag.index("}") + 1] + name)
     if text is not None:
         element.text = text
     return element

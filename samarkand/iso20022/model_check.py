@@ -35,6 +35,7 @@ from .problems import (
     REQUIRED_ELEMENT_MISSING,
     IsoRejection,
     clip,
+    local_name,
 )
 
 PROBLEMS_MAX = 100
@@ -88,7 +89,7 @@ def validate_with_model(root: etree._Element, message_id: str) -> list[IsoReject
         # built without a mandatory element; ValueError: a converter refusing a value.
         return [_parser_problem(str(error), message_id)]
     problems: list[IsoRejection] = []
-    _walk(document, "/Document", problems)
+    _walk(document, "/" + local_name(root.tag), problems)
     return problems[:PROBLEMS_MAX]
 
 

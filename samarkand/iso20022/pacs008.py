@@ -170,12 +170,9 @@ class CreditTransferMessage:
     control_sum: Decimal | None
     settlement_method: str
     transactions: tuple[CreditTransferTx, ...]
-    message_id: str = MESSAGE_ID  # pacs.008.001.08 or pacs.009.001.08
+    message_id: str = MESSAGE_ID  # pacs.008.001.08 or pacs.009.001.08 (or pacs.004.001.09)
     instructing_agent: str | None = None  # GrpHdr/InstgAgt BICFI, when given
-
-    @property
-    def document_path(self) -> str:
-        return (_INSTITUTION if self.message_id == FI_MESSAGE_ID else _CUSTOMER).document_path
+    document_path: str = "/Document/FIToFICstmrCdtTrf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,11 +243,12 @@ def read_credit_transfer(root: etree._Element, registry: CurrencyRegistry) -> Cr
         msg_id=header.findtext(tags.msg_id) or "",
         created_at=header.findtext(tags.cre_dt_tm) or "",
         number_of_transactions=int(header.findtext(tags.nb_of_txs) or "0"),
-        control_sum=_decimal(control_sum),
+        control_sum=decimal_or_none(control_sum),
         settlement_method=header.findtext(tags.sttlm_mtd) or "",
         transactions=transactions,
         message_id=tags.message_id,
         instructing_agent=header.findtext(tags.instg_agt_bic),
+        document_path=tags.document_path,
     )
 
 
@@ -313,12 +311,12 @@ def _read_tx(
     if institutions:
         # The institutions themselves are the hub's participants here.
         debtor_agent, creditor_agent = debtor_bic, creditor_bic
-    amount_decimal = _decimal(amount_text)
+    amount_decimal = decimal_or_none(amount_text)
     return CreditTransferTx(
         index=index,
         instruction_id=instruction_id,
         end_to_end_id=end_to_end_id or "",
-        uetr=_uetr(uetr_text),
+        uetr=uetr_number(uetr_text),
         uetr_text=uetr_text,
         amount=minor_units.of(amount_decimal, currency),
         amount_decimal=amount_decimal,
@@ -375,7 +373,7 @@ def check_rules(
     message: CreditTransferMessage, known_bics: Set[str], registry: CurrencyRegistry
 ) -> list[TxRejection]:
     """Return every hub-rule problem of ``message`` (group first, then by transaction)."""
-    rejections = _check_group(message)
+    rejections = check_group(message)
     seen_uetrs: set[int] = set()
     several = len(message.transactions) > 1
     document_path = message.document_path
@@ -392,7 +390,7 @@ def check_rules(
     return rejections
 
 
-def _check_group(message: CreditTransferMessage) -> list[TxRejection]:
+def check_group(message: CreditTransferMessage) -> list[TxRejection]:
     rejections = []
     count = len(message.transactions)
     if message.number_of_transactions != count:
@@ -458,7 +456,7 @@ def _amount_refusal(tx: CreditTransferTx, registry: CurrencyRegistry) -> tuple[s
     raise AssertionError(f"amount of transaction {tx.index} was refused, now accepted")
 
 
-def _decimal(text: str | None) -> Decimal | None:
+def decimal_or_none(text: str | None) -> Decimal | None:
     if not text:
         return None
     try:
@@ -468,7 +466,7 @@ def _decimal(text: str | None) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-def _uetr(text: str | None) -> int | None:
+def uetr_number(text: str | None) -> int | None:
     if text is None or not _UETR.fullmatch(text):
         return None
     return int(text.replace("-", ""), 16)

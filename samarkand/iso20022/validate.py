@@ -29,13 +29,16 @@ from .problems import (
 PROBLEMS_MAX = 100
 
 
-def validate_document(root: etree._Element, message_id: str) -> list[IsoRejection]:
-    """Return the problems of ``root`` against the XSD of ``message_id``; [] when valid."""
-    expected = f"{{{schemas.namespace(message_id)}}}Document"
+def validate_document(
+    root: etree._Element, message_id: str, *, root_name: str = "Document"
+) -> list[IsoRejection]:
+    """Return the problems of ``root`` against the XSD of ``message_id``; [] when valid.
+    ``root_name`` is ``AppHdr`` for a business application header."""
+    expected = f"{{{schemas.namespace(message_id)}}}{root_name}"
     if root.tag != expected:
         found_namespace = etree.QName(root).namespace if isinstance(root.tag, str) else None
         reason = (
-            f"expected a {message_id} Document in namespace {schemas.namespace(message_id)}, "
+            f"expected a {message_id} {root_name} in namespace {schemas.namespace(message_id)}, "
             f"found <{local_name(root.tag)}> in namespace {found_namespace or '(none)'}"
         )
         return [IsoRejection(INVALID_FILE_FORMAT, reason, path="/" + local_name(root.tag))]

@@ -1,0 +1,114 @@
+"""The hub's record of the messages it took in, for idempotency across processes.
+
+One SQLite file beside the store (``<db>.messages``: WAL, ``synchronous=FULL``). A message is
+keyed by its sender's BIC and its MsgId. ``begin`` records it (with a digest of its bytes)
+before the hub acts on it; ``finish`` stores the responses before anyone is told, so a
+response cannot go out unrecorded. Then:
+
+- the same message again gets its recorded responses back, byte for byte;
+- another message under a recorded (sender, MsgId) is refused (AM05, duplication);
+- a message begun but never finished (the process stopped in between) is answered from the
+  hub's state when re-sent: what it already did is reported, never done twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+
+from samarkand.store.port import StoreError
+from samarkand.store.sqlite_file import open_durable, transaction
+
+MESSAGES_SUFFIX = ".messages"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS message (
+    sender TEXT NOT NULL, msg_id TEXT NOT NULL, kind TEXT NOT NULL, digest TEXT NOT NULL,
+    received_ns INTEGER NOT NULL, responses TEXT,
+    PRIMARY KEY (sender, msg_id)
+) STRICT;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    sender: str
+    msg_id: str
+    kind: str
+    digest: str
+    received_ns: int
+    responses: list[tuple[str, str, bytes]] | None  # (name, receiver, data); None: unfinished
+
+
+class MessageLog:
+    """Every message taken in, with the responses it got. Every write is fsynced."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._connection = open_durable(self.path, "a message log")
+        try:
+            self._connection.executescript(SCHEMA)
+        except sqlite3.Error as error:
+            self._connection.close()
+            raise StoreError(f"{self.path}: cannot open the message log ({error})") from error
+
+    @classmethod
+    def beside(cls, store_path: str | os.PathLike[str]) -> MessageLog:
+        """The message log of the store at ``store_path``."""
+        return cls(os.fspath(store_path) + MESSAGES_SUFFIX)
+
+    def get(self, sender: str, msg_id: str) -> MessageRecord | None:
+        row = self._connection.execute(
+            "SELECT kind, digest, received_ns, responses FROM message"
+            " WHERE sender = ? AND msg_id = ?",
+            (sender, msg_id),
+        ).fetchone()
+        if row is None:
+            return None
+        kind, digest, received_ns, responses = row
+        return MessageRecord(sender, msg_id, kind, digest, received_ns, _decode(responses))
+
+    def begin(self, sender: str, msg_id: str, kind: str, digest: str, now: int) -> None:
+        """Record the message as taken in; a (sender, MsgId) already recorded is a bug of
+        the caller (it should have looked first) and raises ``StoreError``."""
+        try:
+            with transaction(self._connection) as connection:
+                connection.execute(
+                    "INSERT INTO message (sender, msg_id, kind, digest, received_ns)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (sender, msg_id, kind, digest, now),
+                )
+        except sqlite3.IntegrityError as error:
+            raise StoreError(f"{self.path}: message {sender}/{msg_id} recorded twice") from error
+
+    def finish(self, sender: str, msg_id: str, responses: list[tuple[str, str, bytes]]) -> None:
+        """Store the responses of a begun message (before they are handed to anyone)."""
+        encoded = json.dumps([[name, receiver, data.decode("utf-8")]
+                              for name, receiver, data in responses])  # fmt: skip
+        with transaction(self._connection) as connection:
+            changed = connection.execute(
+                "UPDATE message SET responses = ? WHERE sender = ? AND msg_id = ?",
+                (encoded, sender, msg_id),
+            ).rowcount
+        if changed != 1:
+            raise StoreError(f"{self.path}: message {sender}/{msg_id} was never begun")
+
+    def count(self) -> int:
+        return int(self._connection.execute("SELECT count(*) FROM message").fetchone()[0])
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def __enter__(self) -> MessageLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _decode(text: str | None) -> list[tuple[str, str, bytes]] | None:
+    if text is None:
+        return None
+    return [(name, receiver, data.encode("utf-8")) for name, receiver, data in json.loads(text)]

@@ -1,0 +1,60 @@
+"""The camt.054 (bank to customer debit/credit notification) the hub sends a participant.
+
+One message per participant, one notification (Ntfctn) per settlement account touched, one
+booked entry per posting: the same entries as the camt.053 statement (``camt053.add_entry``:
+UETR in Refs, the counterparty's BIC in RltdAgts, proprietary bank transaction code), sent
+as they happen instead of at the end of the day. Pure: the caller passes ids and times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lxml import etree
+
+from samarkand.money.currency import Currency
+
+from . import schemas
+from .camt053 import StatementEntry, _require_text, _sub, add_entry
+
+MESSAGE_ID = schemas.CAMT_054
+_NS = "{" + schemas.namespace(MESSAGE_ID) + "}"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEntries:
+    """The postings on one settlement account to notify."""
+
+    account_id_text: str
+    currency: str
+    exponent: int
+    entries: Sequence[StatementEntry]
+
+
+def build_notification(
+    accounts: Sequence[AccountEntries], *, msg_id: str, created_at: str
+) -> bytes:
+    """Return the UTF-8 camt.054.001.08 with one Ntfctn per account (``msg_id``-n ids)."""
+    if not accounts or any(not account.entries for account in accounts):
+        raise ValueError("a notification needs at least one account, each with an entry")
+    _require_text("msg_id", msg_id, 35)
+    root = etree.Element(_NS + "Document", nsmap={None: schemas.namespace(MESSAGE_ID)})
+    message = _sub(root, "BkToCstmrDbtCdtNtfctn")
+    header = _sub(message, "GrpHdr")
+    _sub(header, "MsgId", msg_id)
+    _sub(header, "CreDtTm", created_at)
+    for number, account in enumerate(accounts, start=1):
+        money = Currency(
+            account.currency, 1, account.exponent, account.exponent, account.currency, True
+        )
+        _require_text("account id", account.account_id_text, 34)
+        notification = _sub(message, "Ntfctn")
+        _sub(notification, "Id", f"{msg_id[:30]}-{number}")
+        _sub(notification, "CreDtTm", created_at)
+        node = _sub(notification, "Acct")
+        _sub(_sub(_sub(node, "Id"), "Othr"), "Id", account.account_id_text)
+        _sub(node, "Ccy", account.currency)
+        for entry in account.entries:
+            add_entry(notification, entry, money)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
