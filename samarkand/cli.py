@@ -178,7 +178,13 @@ def track(
 
 @app.command()
 def submit(
-    file: Annotated[Path, typer.Argument(help="An ISO 20022 pacs.008.001.08 message.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="An ISO 20022 message: pacs.008, pacs.009, pacs.004, camt.050 or camt.056 "
+            "(a Document, or a BizMsg envelope with a head.001 AppHdr)."
+        ),
+    ],
     db: Annotated[str, typer.Option(help="SQLite store of a hub (e.g. out/demo.db).")],
     out: Annotated[Path, typer.Option(help="Folder for the response messages.")],
     at: Annotated[
@@ -189,12 +195,18 @@ def submit(
         bool, typer.Option(help="First open the next business day (cut-offs + 24 h).")
     ] = False,
 ) -> None:
-    """Process one message file against a hub's store and write the pacs.002 into --out."""
-    import hashlib
-    from datetime import UTC, datetime
+    """Process one message file against a hub's store; write every response into --out.
 
-    from samarkand.hub.messages import submit_credit_transfers
-    from samarkand.iso20022.pacs008 import MESSAGE_BYTES_MAX
+    Responses: pacs.002 (statuses), camt.029 (for a camt.056), camt.054 (to each participant
+    whose account moved), each in a BizMsg envelope with an AppHdr. A message re-sent with
+    the same MsgId gets its recorded responses again (the store's <db>.messages log).
+    Exit status 0: taken in; 1: refused as a whole (pacs.002 RJCT written); 2: not a message.
+    """
+    from datetime import datetime
+
+    from samarkand.hub.message_log import MessageLog
+    from samarkand.hub.messages import process_message
+    from samarkand.iso20022.parse import MESSAGE_BYTES_MAX
 
     if not file.is_file():
         raise UserError(f"FILE: no such file {file}")
@@ -220,28 +232,33 @@ def submit(
             now = int(when.timestamp()) * 10**9
             if now <= latest:
                 raise UserError("--at: the hub's clock is already past that time")
-        created = datetime.fromtimestamp(now // 10**9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        msg_id = "SMK" + hashlib.sha256(data).hexdigest()[:20].upper()
-        outcome = submit_credit_transfers(
-            durable.hub, data, now, msg_id=msg_id, created_at=created, submit=durable.submit
-        )
+        with MessageLog.beside(db) as log:
+            processed = process_message(durable, data, now, log=log)
     finally:
         durable.close()
-    if outcome.report is None:
-        for problem in outcome.file_problems:
-            errors.print(f"[red]{problem.code}[/red] {problem.path}: {problem.message}")
-        raise UserError(f"FILE: {file} is not an acceptable pacs.008.001.08 message")
+    for problem in processed.problems:
+        errors.print(
+            f"[red]{problem.code}[/red] {problem.path}: {problem.message}", highlight=False
+        )
+    if not processed.responses:
+        raise UserError(f"FILE: {file} is not a message the hub takes in")
     out.mkdir(parents=True, exist_ok=True)
-    target = out / f"{msg_id}.pacs002.xml"
-    target.write_bytes(outcome.report)
-    counts: dict[str, int] = {}
-    for status in outcome.statuses.values():
-        counts[status] = counts.get(status, 0) + 1
-    console.print(
-        f"{len(outcome.statuses):,} transactions: "
-        + ", ".join(f"{n:,} {s}" for s, n in sorted(counts.items()))
-        + f"; pacs.002 written to {target}"
-    )
+    for response in processed.responses:
+        (out / response.name).write_bytes(response.data)
+    kinds: dict[str, int] = {}
+    for response in processed.responses:
+        kind = response.name.split(".", 1)[1].removesuffix(".xml")
+        kinds[kind] = kinds.get(kind, 0) + 1
+    counts = ", ".join(f"{n:,} {s}" for s, n in sorted(processed.statuses.items()))
+    written = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    what = f"{processed.message_id} {processed.msg_id}"
+    if processed.replayed:
+        console.print(f"{what} was taken in before: its recorded responses ({written}) "
+                      f"written to {out}", highlight=False)  # fmt: skip
+        return
+    console.print(f"{what}: {counts}; {written} written to {out}", highlight=False)
+    if processed.problems:
+        raise typer.Exit(1)
 
 
 @app.command()

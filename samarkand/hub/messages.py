@@ -292,16 +292,16 @@ class _Reply:
         registry = default_registry()
         currency_of = {ledger: code for code, ledger in directory.ledgers.items()}
         responses = []
-        for number, owner in enumerate(sorted(by_owner), start=1):
+        for number, bic in enumerate(sorted(by_owner), start=1):
             accounts = []
-            for account, entries in sorted(by_owner[owner].items()):
+            for account, entries in sorted(by_owner[bic].items()):
                 code = currency_of[account_parts(account)[0]]
                 exponent = registry.get(code).exponent
                 accounts.append(AccountEntries(str(account), code, exponent, entries))
             document = build_notification(
                 accounts, msg_id=f"{self.base}-054-{number}", created_at=self.created
             )
-            responses.append(self.wrap(schemas.CAMT_054, f"054-{number}", document, owner))
+            responses.append(self.wrap(schemas.CAMT_054, f"054-{number}", document, bic))
         return responses
 
 
@@ -316,16 +316,14 @@ class _CreditTransfers:
         registry = default_registry()
         message = read_credit_transfer(opened.document, registry)
         rejections = check_rules(message, known_bics(hub), registry)
-        problems = _header_problems(opened.header, message.instructing_agent)
-        return (problems or None, message, rejections)
+        header = _header_problems(opened.header, message.instructing_agent)
+        return _whole_message_refused(header + rejections) or (message, rejections)
 
     @staticmethod
     def apply(
         prepared: Any, ops: _Ops, reply: _Reply, now: int, recovering: bool
     ) -> tuple[list[Response], dict[str, int]]:
-        header_problems, message, rejections = prepared
-        if header_problems:
-            rejections = list(header_problems) + rejections
+        message, rejections = prepared
         if reply.receiver == HUB_BIC and message.transactions:
             # No AppHdr, no InstgAgt: the report goes to the debtor agent (who instructed).
             reply.receiver = participant_bic(message.transactions[0].debtor_agent) or HUB_BIC
@@ -348,21 +346,21 @@ class _Returns:
         message = read_return(opened.document, registry)
         rejections = check_return_rules(message, registry)
         header = _header_problems(opened.header, message.instructing_agent)
-        return (header or None, message, rejections)
+        return _whole_message_refused(header + rejections) or (message, rejections)
 
     @staticmethod
     def apply(
         prepared: Any, ops: _Ops, reply: _Reply, now: int, recovering: bool
     ) -> tuple[list[Response], dict[str, int]]:
-        header_problems, message, rejections = prepared
-        rejections = list(header_problems or ()) + list(rejections)
+        message, rejections = prepared
+        rejections = list(rejections)
         refused = {r.index for r in rejections}
         engine = ops.hub.engine
         several = len(message.transactions) > 1
         returns = []
         for tx in message.transactions:
             path = f"{message.document_path}/TxInf" + (f"[{tx.index}]" if several else "")
-            if tx.index in refused or any(r.index is None for r in rejections):
+            if tx.index in refused:
                 returns.append(tx)
                 continue
             assert tx.uetr is not None and tx.amount is not None
@@ -458,9 +456,9 @@ class _LiquidityTransfers:
             item, status = None, PENDING
             problem = None
         if item is not None:
-            [reason] = ops.liquidity([item], now)
-            if reason is not None:
-                problem = (reason.iso, reason.text, "/Cdtr" if item.into_hub else "/Dbtr")
+            [refusal] = ops.liquidity([item], now)
+            if refusal is not None:
+                problem = (refusal.iso, refusal.text, "/Cdtr" if item.into_hub else "/Dbtr")
         if problem is not None:
             code, text, where = problem
             rejections.append(TxRejection(1, transfer.end_to_end_id, code, text, path + where))
@@ -541,6 +539,12 @@ _HANDLERS: dict[str, Any] = {
     schemas.CAMT_050: _LiquidityTransfers,
     schemas.CAMT_056: _Cancellations,
 }
+
+
+def _whole_message_refused(rejections: Sequence[TxRejection]) -> list[IsoRejection]:
+    """The group-level rejections (AppHdr, NbOfTxs, CtrlSum) as the problems of a message
+    refused as a whole; [] when there are none (transactions are then judged one by one)."""
+    return [IsoRejection(r.code, r.reason, path=r.path) for r in rejections if r.index is None]
 
 
 def _header_problems(header: AppHeader | None, instructing_agent: str | None) -> list[TxRejection]:

@@ -128,7 +128,7 @@ def _readable(text: str) -> str:
 
 
 @functools.cache
-def _fields(cls: type) -> tuple[tuple[str, str, str, dict[str, Any]], ...]:
+def _fields(cls: Any) -> tuple[tuple[str, str, str, dict[str, Any]], ...]:
     """(attribute, XML name, kind, metadata) of each field of a generated dataclass."""
     result = []
     for item in dataclasses.fields(cls):

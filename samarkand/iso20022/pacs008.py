@@ -226,10 +226,10 @@ def read_credit_transfer(root: etree._Element, registry: CurrencyRegistry) -> Cr
     ``validate_document`` accepted. In a pacs.009 the debtor and creditor are themselves
     financial institutions: their BICFI stands for the agent when DbtrAgt/CdtrAgt is absent."""
     tags = _BY_DOCUMENT.get(root.tag)
-    document = root[0] if len(root) else None
-    header = document.find(tags.grp_hdr) if tags is not None and document is not None else None
-    if tags is None or header is None:
+    if tags is None or not len(root) or root[0].find(tags.grp_hdr) is None:
         raise ValueError("read_credit_transfer needs a document that passed validate_document")
+    document = root[0]
+    header = document.find(tags.grp_hdr)
     group_priority = header.findtext(tags.priority)
     group_date = header.findtext(tags.sttlm_dt)
     control_sum = header.findtext(tags.ctrl_sum)

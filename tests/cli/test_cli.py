@@ -78,29 +78,53 @@ def test_demo_runs_a_business_day_durably_and_verify_agrees(tmp_path: Path) -> N
 def _submit_against_the_demo_store(db: Path, tmp_path: Path) -> None:
     from tests.iso20022.builders import Tx, pacs008, uetr
 
-    message = tmp_path / "pacs008.xml"
-    message.write_bytes(pacs008([
+    transactions = [
         Tx(number=1, amount="100.00", currency="CNY", debtor_agent="SMAACN22XXX",
            creditor_agent="SMAARU22XXX"),
         Tx(number=2, amount="1.00", currency="CNY", debtor_agent="NOPECN22XXX",
            creditor_agent="SMAARU22XXX"),
-    ]))  # fmt: skip
+    ]  # fmt: skip
+    message = tmp_path / "pacs008.xml"
+    message.write_bytes(pacs008(transactions, msg_id="CLI-1"))
     # The demo's day is over: after its cut-off the hub refuses with TM01.
     late = run("submit", str(message), "--db", str(db), "--out", str(tmp_path / "late"))
     assert late.returncode == 0, late.stderr
-    report = next((tmp_path / "late").glob("*.pacs002.xml")).read_text()
+    report = next((tmp_path / "late").glob("*.pacs.002.xml")).read_text()
     assert report.count("<TxSts>RJCT</TxSts>") == 2 and "TM01" in report and "DNOR" in report
-    # The next business day opens with yesterday's balances: the payment settles.
-    done = run("submit", str(message), "--db", str(db), "--out", str(tmp_path / "next"),
+    # The next business day opens with yesterday's balances: sent again under a new MsgId,
+    # the payment settles.
+    retry = tmp_path / "retry.xml"
+    retry.write_bytes(pacs008(transactions, msg_id="CLI-2"))
+    done = run("submit", str(retry), "--db", str(db), "--out", str(tmp_path / "next"),
                "--next-day", "--at", "2026-01-06T09:00:00Z")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "1 ACSC, 1 RJCT" in " ".join(done.stdout.split())
+    notifications = sorted((tmp_path / "next").glob("*.camt.054.xml"))
+    assert len(notifications) == 2  # debtor and creditor agent
     tracked = run("track", uetr(1), "--db", str(db))
     assert "settled" in tracked.stdout
-    again = run("submit", str(message), "--db", str(db), "--out", str(tmp_path / "again"))
+    # The same message again, in another process: its recorded responses, byte for byte.
+    again = run("submit", str(retry), "--db", str(db), "--out", str(tmp_path / "again"))
     assert again.returncode == 0, again.stderr
-    report = next((tmp_path / "again").glob("*.pacs002.xml")).read_text()
+    assert "taken in before" in " ".join(again.stdout.split())
+    first = {p.name: p.read_bytes() for p in (tmp_path / "next").iterdir()}
+    second = {p.name: p.read_bytes() for p in (tmp_path / "again").iterdir()}
+    assert first == second
+    # A new MsgId reusing the UETR: DUPL, never a second settlement.
+    reuse = tmp_path / "reuse.xml"
+    reuse.write_bytes(pacs008(transactions[:1], msg_id="CLI-3"))
+    duplicate = run("submit", str(reuse), "--db", str(db), "--out", str(tmp_path / "reuse"))
+    assert duplicate.returncode == 0, duplicate.stderr
+    report = next((tmp_path / "reuse").glob("*.pacs.002.xml")).read_text()
     assert "DUPL" in report and "ACSC" not in report
+    assert not list((tmp_path / "reuse").glob("*.camt.054.xml"))
+    # Parsed far enough to have a MsgId but broken: a group RJCT, exit status 1.
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(pacs008(transactions, msg_id="CLI-4", number_of_transactions=7))
+    refused = run("submit", str(broken), "--db", str(db), "--out", str(tmp_path / "broken"))
+    assert refused.returncode == 1, refused.stderr
+    report = next((tmp_path / "broken").glob("*.pacs.002.xml")).read_text()
+    assert "<GrpSts>RJCT</GrpSts>" in report and "AM18" in report
     bad = tmp_path / "bad.xml"
     bad.write_bytes(b"<Document>not pacs</Document>")
     refused = run("submit", str(bad), "--db", str(db), "--out", str(tmp_path / "bad"))
