@@ -474,7 +474,8 @@ class _LiquidityTransfers:
                 None,
             ),),
         )  # fmt: skip
-        report = reply.status_report(message, rejections, {1: status})
+        accepted = PENDING if status == PENDING else ACCEPTED_SETTLEMENT_COMPLETED
+        report = reply.status_report(message, rejections, {1: accepted})  # RJCT if rejected
         return [report], {status: 1}
 
 
