@@ -6,8 +6,8 @@ from lxml import etree
 
 from samarkand.iso20022 import build_status_report, intake_pacs008
 from samarkand.iso20022.pacs002 import build_file_rejection
-from samarkand.iso20022.problems import IsoRejection
 from samarkand.iso20022.parse import parse_document
+from samarkand.iso20022.problems import IsoRejection
 from samarkand.iso20022.validate import validate_document
 from samarkand.money import default_registry
 
