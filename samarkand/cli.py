@@ -278,7 +278,8 @@ def statement(
         bool, typer.Option("--list-accounts", help="List the settlement accounts and stop.")
     ] = False,
 ) -> None:
-    """Write the camt.053.001.08 statement of one settlement account for one day.
+    """Write the camt.053.001.08 statement of one settlement account for one day, in a
+    BizMsg envelope with a head.001 AppHdr (from the hub to the account's owner).
 
     account ids: ledger << 64 | participant number << 16 | code,
 
@@ -292,7 +293,10 @@ def statement(
 
     import numpy as np
 
+    from samarkand.hub.messages import HUB_BIC, message_bic
     from samarkand.iso20022.camt053 import StatementEntry, amount_fits, build_statement
+    from samarkand.iso20022.envelope import app_header, wrap
+    from samarkand.iso20022.schemas import CAMT_053
     from samarkand.ledger.state import PENDING, VOID
     from samarkand.ledger.types import AccountCode, TransferCode
     from samarkand.money import default_registry
@@ -411,6 +415,14 @@ def statement(
             from_date=f"{day:%Y-%m-%d}",
             to_date=f"{day:%Y-%m-%d}",
         )
+        header = app_header(
+            from_bic=HUB_BIC,
+            to_bic=message_bic(owner(account_id)),
+            business_message_id="SMKSTMT" + digest[:20].upper(),
+            message_id=CAMT_053,
+            created=created,
+        )
+        document = wrap(header, document)
     finally:
         durable.close()
     if out is None:

@@ -257,7 +257,7 @@ def test_statement_lists_accounts_and_writes_a_camt053_that_adds_up(tmp_path: Pa
     from xsdata.formats.dataclass.parsers import XmlParser
 
     from samarkand.iso20022 import schemas
-    from samarkand.iso20022.parse import parse_document
+    from samarkand.iso20022.envelope import unwrap
     from samarkand.iso20022.validate import validate_document
     from samarkand.store import DurableLedger, SqliteStore
 
@@ -283,10 +283,11 @@ def test_statement_lists_accounts_and_writes_a_camt053_that_adds_up(tmp_path: Pa
         "--out", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    data = out.read_bytes()
-    root = parse_document(data)
-    assert isinstance(root, etree._Element)
+    header, root = unwrap(out.read_bytes())
+    assert validate_document(header, schemas.HEAD_001, root_name="AppHdr") == []
+    assert header.findtext("{*}MsgDefIdr") == schemas.CAMT_053
     assert validate_document(root, schemas.CAMT_053) == []
+    data = etree.tostring(root)
     statement = XmlParser().from_bytes(data, Document).bk_to_cstmr_stmt.stmt[0]
 
     def signed(amount, indicator) -> int:
