@@ -1,4 +1,7 @@
-"""Intake of pacs.008.001.08 (FI to FI customer credit transfer), single or bulk.
+"""Intake of pacs.008.001.08 (FI to FI customer credit transfer) and pacs.009.001.08
+(financial institution credit transfer), single or bulk: the same reader for both, since every
+name inside CdtTrfTxInf is shared; in a pacs.009 the Dbtr and Cdtr institutions are the
+agents the hub settles between (``/Dbtr`` and ``/Cdtr`` in the paths of DNOR/CNOR).
 
 Three stages, each over the whole message (STYLE habit 8): ``parse_document`` and
 ``validate_document`` refuse a file as a whole (FF01/CH16/CH17/CH21); ``read_credit_transfer``
@@ -15,8 +18,8 @@ Hub rules and their ExternalStatusReason1Code (see also the table in ``problems`
 | PmtId/UETR present (CBPR+ makes it mandatory; the base XSD does not) | CH21 | the tx |
 | no UETR twice in one message; the first one goes on | DUPL | the later tx |
 | amount and currency acceptable to ``samarkand.money`` | MoneyError's code | the tx |
-| DbtrAgt BIC is a participant | DNOR | the tx |
-| CdtrAgt BIC is a participant | CNOR | the tx |
+| DbtrAgt (pacs.009: Dbtr) BIC is a participant | DNOR | the tx |
+| CdtrAgt (pacs.009: Cdtr) BIC is a participant | CNOR | the tx |
 
 AM18 InvalidNumberOfTransactions, AM10 InvalidControlSum, CH21 RequiredCompulsoryElementMissing,
 DUPL DuplicatePayment, DNOR/CNOR Debtor/CreditorBankIsNotRegistered; MoneyError gives AM01
