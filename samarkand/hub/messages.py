@@ -188,7 +188,8 @@ def process_message(
             return Processed(opened.message_id, msg_id, responses, {}, replayed=True)
         recovering = record is not None  # begun, never finished: answer from the hub's state
     handler = _HANDLERS[opened.message_id]
-    prepared = handler.prepare(opened, ops.hub)
+    problems = validate_document(opened.document, opened.message_id)
+    prepared = problems or handler.prepare(opened, ops.hub)
     if isinstance(prepared, list):  # refused as a whole: nothing to record
         return reply.refusal(opened.message_id, msg_id, prepared)
     if log is not None and not recovering:
@@ -310,9 +311,6 @@ class _CreditTransfers:
 
     @staticmethod
     def prepare(opened: Incoming, hub: SettlementHub) -> Any:
-        problems = validate_document(opened.document, opened.message_id)
-        if problems:
-            return problems
         registry = default_registry()
         message = read_credit_transfer(opened.document, registry)
         rejections = check_rules(message, known_bics(hub), registry)
@@ -339,9 +337,6 @@ class _Returns:
 
     @staticmethod
     def prepare(opened: Incoming, hub: SettlementHub) -> Any:
-        problems = validate_document(opened.document, opened.message_id)
-        if problems:
-            return problems
         registry = default_registry()
         message = read_return(opened.document, registry)
         rejections = check_return_rules(message, registry)
@@ -421,9 +416,6 @@ class _LiquidityTransfers:
 
     @staticmethod
     def prepare(opened: Incoming, hub: SettlementHub) -> Any:
-        problems = validate_document(opened.document, opened.message_id)
-        if problems:
-            return problems
         transfer = read_liquidity_transfer(opened.document, default_registry())
         if isinstance(transfer, IsoRejection):
             return [transfer]
@@ -484,9 +476,6 @@ class _Cancellations:
 
     @staticmethod
     def prepare(opened: Incoming, hub: SettlementHub) -> Any:
-        problems = validate_document(opened.document, opened.message_id)
-        if problems:
-            return problems
         request = read_cancellation_request(opened.document)
         header = opened.header
         if header is not None and header.from_bic and request.assigner:

@@ -7,8 +7,9 @@ bounded size and depth, no DOCTYPE; the message told by its namespace), then
 ``validate.validate_document`` (the vendored official XSD in ``xsd/``, or pyiso20022's model
 through ``model_check`` where no official XSD could be vendored), then each message's reader
 and rules (``pacs008``, ``pacs004``, ``camt050``, ``cancellation``); ``pacs002``,
-``cancellation``, ``camt053`` and ``camt054`` build the answers. Problems are values carrying ISO 20022 ExternalStatusReason1Code (see ``problems``).
-No clock, environment or network; the only files read are the XSDs shipped in the package.
+``cancellation``, ``camt053`` and ``camt054`` build the answers. Problems are values
+carrying ISO 20022 ExternalStatusReason1Code (see ``problems``). No clock, environment or
+network; the only files read are the XSDs shipped in the package.
 """
 
 from .pacs002 import build_status_report

@@ -7,7 +7,31 @@ from decimal import Decimal
 from xsdata.formats.dataclass.serializers import XmlSerializer
 from xsdata.models.datatype import XmlDateTime
 
+from samarkand.hub.settlement import Liquidity, SettlementHub
+from samarkand.settlement.participants import Directory, Participant, ParticipantKind
+from samarkand.store import DurableLedger, MemoryStore
+
 CREATED = XmlDateTime.from_string("2026-11-28T10:00:00Z")
+CUT_OFF = 10**15
+
+
+def small_hub() -> SettlementHub:
+    """Two central banks (CNY, RUB), banks A (CNY, funded with 1,500.00), B (RUB), C (CNY)."""
+    people = [
+        Participant("PBOCCNBJ", "PBoC", "CN", ParticipantKind.CENTRAL_BANK, 1, "CNY"),
+        Participant("CBRFRUMM", "Bank of Russia", "RU", ParticipantKind.CENTRAL_BANK, 2, "RUB"),
+        Participant("BKCHCNBJ", "Bank A", "CN", ParticipantKind.DIRECT, 11, "CNY"),
+        Participant("SABRRUMM", "Bank B", "RU", ParticipantKind.DIRECT, 12, "RUB"),
+        Participant("SBININBB", "Bank C", "IN", ParticipantKind.DIRECT, 13, "CNY"),
+    ]
+    hub = SettlementHub(
+        Directory(people, {"CNY": 156, "RUB": 643}),
+        DurableLedger.open(MemoryStore()),
+        cut_off_ns={"CNY": CUT_OFF, "RUB": CUT_OFF},
+    )
+    hub.open_accounts(1)
+    assert hub.liquidity([Liquidity("BKCHCNBJ", "CNY", 150_000)], 2) == [None]
+    return hub
 
 
 def _render(document: object) -> bytes:

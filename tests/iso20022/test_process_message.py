@@ -17,41 +17,21 @@ from xsdata.formats.dataclass.parsers import XmlParser
 
 from samarkand.hub.message_log import MessageLog
 from samarkand.hub.messages import Processed, process_message, return_uetr
-from samarkand.hub.settlement import Liquidity, SettlementHub
+from samarkand.hub.settlement import SettlementHub
 from samarkand.iso20022.envelope import message_id_of, unwrap
 from samarkand.iso20022.validate import validate_document
-from samarkand.settlement.participants import Directory, Participant, ParticipantKind
 from samarkand.settlement.payments import Status
-from samarkand.store import DurableLedger, MemoryStore
 from tests.iso20022.builders import Tx, pacs008, uetr
 
 from .iso_builders import camt050, camt056, envelope, pacs004, pacs009
+from .iso_builders import small_hub as make_hub
 
-CUT_OFF = 10**15
 A, B, C = "BKCHCNBJXXX", "SABRRUMMXXX", "SBININBBXXX"
 MODELS = {
     "pacs.002.001.10": StatusReport,
     "camt.054.001.08": Notification,
     "camt.029.001.09": Resolution,
 }
-
-
-def make_hub() -> SettlementHub:
-    people = [
-        Participant("PBOCCNBJ", "PBoC", "CN", ParticipantKind.CENTRAL_BANK, 1, "CNY"),
-        Participant("CBRFRUMM", "Bank of Russia", "RU", ParticipantKind.CENTRAL_BANK, 2, "RUB"),
-        Participant("BKCHCNBJ", "Bank A", "CN", ParticipantKind.DIRECT, 11, "CNY"),
-        Participant("SABRRUMM", "Bank B", "RU", ParticipantKind.DIRECT, 12, "RUB"),
-        Participant("SBININBB", "Bank C", "IN", ParticipantKind.DIRECT, 13, "CNY"),
-    ]
-    hub = SettlementHub(
-        Directory(people, {"CNY": 156, "RUB": 643}),
-        DurableLedger.open(MemoryStore()),
-        cut_off_ns={"CNY": CUT_OFF, "RUB": CUT_OFF},
-    )
-    hub.open_accounts(1)
-    assert hub.liquidity([Liquidity("BKCHCNBJ", "CNY", 150_000)], 2) == [None]
-    return hub
 
 
 def balance(hub: SettlementHub, bic: str, currency: str = "CNY") -> int:

@@ -5,32 +5,17 @@ from __future__ import annotations
 from lxml import etree
 
 from samarkand.hub.messages import participant_bic, submit_credit_transfers
-from samarkand.hub.settlement import Liquidity, SettlementHub
+from samarkand.hub.settlement import SettlementHub
 from samarkand.iso20022.parse import parse_document
 from samarkand.iso20022.validate import validate_document
-from samarkand.settlement.participants import Directory, Participant, ParticipantKind
-from samarkand.store import DurableLedger, MemoryStore
 from tests.iso20022.builders import Tx, pacs008, uetr
+from tests.iso20022.iso_builders import small_hub
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
-CUT_OFF = 10**15
 
 
 def hub() -> SettlementHub:
-    people = [
-        Participant("PBOCCNBJ", "PBoC", "CN", ParticipantKind.CENTRAL_BANK, 1, "CNY"),
-        Participant("CBRFRUMM", "Bank of Russia", "RU", ParticipantKind.CENTRAL_BANK, 2, "RUB"),
-        Participant("BKCHCNBJ", "Bank A", "CN", ParticipantKind.DIRECT, 11, "CNY"),
-        Participant("SABRRUMM", "Bank B", "RU", ParticipantKind.DIRECT, 12, "RUB"),
-    ]
-    settlement = SettlementHub(
-        Directory(people, {"CNY": 156, "RUB": 643}),
-        DurableLedger.open(MemoryStore()),
-        cut_off_ns={"CNY": CUT_OFF, "RUB": CUT_OFF},
-    )
-    settlement.open_accounts(1)
-    assert settlement.liquidity([Liquidity("BKCHCNBJ", "CNY", 150_000)], 2) == [None]
-    return settlement
+    return small_hub()
 
 
 def statuses(report: bytes) -> list[str]:
