@@ -313,9 +313,7 @@ class _CreditTransfers:
     def prepare(opened: Incoming, hub: SettlementHub) -> Any:
         registry = default_registry()
         message = read_credit_transfer(opened.document, registry)
-        rejections = check_rules(message, known_bics(hub), registry)
-        header = _header_problems(opened.header, message.instructing_agent)
-        return _whole_message_refused(header + rejections) or (message, rejections)
+        return _checked(opened, message, check_rules(message, known_bics(hub), registry))
 
     @staticmethod
     def apply(
@@ -339,9 +337,7 @@ class _Returns:
     def prepare(opened: Incoming, hub: SettlementHub) -> Any:
         registry = default_registry()
         message = read_return(opened.document, registry)
-        rejections = check_return_rules(message, registry)
-        header = _header_problems(opened.header, message.instructing_agent)
-        return _whole_message_refused(header + rejections) or (message, rejections)
+        return _checked(opened, message, check_return_rules(message, registry))
 
     @staticmethod
     def apply(
@@ -529,6 +525,14 @@ _HANDLERS: dict[str, Any] = {
     schemas.CAMT_050: _LiquidityTransfers,
     schemas.CAMT_056: _Cancellations,
 }
+
+
+def _checked(
+    opened: Incoming, message: CreditTransferMessage, rejections: list[TxRejection]
+) -> Any:
+    """The message with its rejections, or the problems refusing it as a whole."""
+    header = _header_problems(opened.header, message.instructing_agent)
+    return _whole_message_refused(header + rejections) or (message, rejections)
 
 
 def _whole_message_refused(rejections: Sequence[TxRejection]) -> list[IsoRejection]:
