@@ -77,6 +77,7 @@ def test_demo_runs_a_business_day_durably_and_verify_agrees(tmp_path: Path) -> N
 
 def _submit_against_the_demo_store(db: Path, tmp_path: Path) -> None:
     from tests.iso20022.builders import Tx, pacs008, uetr
+    from tests.iso20022.iso_builders import envelope, pacs004
 
     transactions = [
         Tx(number=1, amount="100.00", currency="CNY", debtor_agent="SMAACN22XXX",
@@ -118,6 +119,14 @@ def _submit_against_the_demo_store(db: Path, tmp_path: Path) -> None:
     report = next((tmp_path / "reuse").glob("*.pacs.002.xml")).read_text()
     assert "DUPL" in report and "ACSC" not in report
     assert not list((tmp_path / "reuse").glob("*.camt.054.xml"))
+    # The creditor agent returns part of it: a pacs.004 in a BizMsg envelope with an AppHdr.
+    back = tmp_path / "return.xml"
+    back.write_bytes(envelope(pacs004([(uetr(1), "40.00", "CNY")], sender="SMAARU22XXX"),
+                              sender="SMAARU22XXX", message_id="pacs.004.001.09"))  # fmt: skip
+    returned = run("submit", str(back), "--db", str(db), "--out", str(tmp_path / "return"))
+    assert returned.returncode == 0, returned.stderr
+    assert "pacs.004.001.09 RTR-1: 1 ACSC" in " ".join(returned.stdout.split())
+    assert len(list((tmp_path / "return").glob("*.camt.054.xml"))) == 2
     # Parsed far enough to have a MsgId but broken: a group RJCT, exit status 1.
     broken = tmp_path / "broken.xml"
     broken.write_bytes(pacs008(transactions, msg_id="CLI-4", number_of_transactions=7))

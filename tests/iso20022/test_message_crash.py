@@ -1,0 +1,70 @@
+"""A process that stops after the hub acted on a message but before its responses were
+recorded: the message sent again, in another process, is answered from the hub's state and
+never settles twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from samarkand.hub.durable import DurableHub
+from samarkand.hub.message_log import MessageLog
+from samarkand.hub.messages import process_message
+from tests.iso20022.builders import Tx, pacs008
+
+ROOT = Path(__file__).resolve().parents[2]
+MESSAGE = pacs008([Tx(number=1), Tx(number=2, amount="2.00")], msg_id="CRASH-1")
+
+CHILD = textwrap.dedent(
+    """
+    import os, sys
+    sys.path.insert(0, {root!r})
+    from samarkand.hub.durable import DurableHub
+    from samarkand.hub.message_log import MessageLog
+    from samarkand.hub.messages import process_message
+    from tests.iso20022.iso_builders import small_hub
+
+    template = small_hub()
+    store = {store!r}
+    with DurableHub.open(store) as durable:
+        durable.configure(template.directory, cut_off_ns={{"CNY": 10**15, "RUB": 10**15}})
+        durable.open_accounts(1)
+        from samarkand.hub.settlement import Liquidity
+        durable.liquidity([Liquidity("BKCHCNBJ", "CNY", 150_000)], 2)
+        log = MessageLog.beside(store)
+        MessageLog.finish = lambda *args: os._exit(9)  # stop before the responses are kept
+        process_message(durable, open({message!r}, "rb").read(), 10, log=log)
+    """
+)
+
+
+def settled_to_b(durable: DurableHub) -> int:
+    directory = durable.hub.directory
+    account = directory.settlement_account(directory.get("SABRRUMM"), "CNY")
+    return durable.durable_ledger.state.balance(account).credits_posted
+
+
+def test_a_message_cut_short_by_a_stop_is_answered_from_the_hub(tmp_path: Path) -> None:
+    store = tmp_path / "hub.db"
+    message = tmp_path / "message.xml"
+    message.write_bytes(MESSAGE)
+    script = CHILD.format(root=str(ROOT), store=str(store), message=str(message))
+    child = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert child.returncode == 9, child.stderr
+    with MessageLog.beside(store) as log:
+        assert log.get("", "CRASH-1") is not None
+        assert log.get("", "CRASH-1").responses is None  # type: ignore[union-attr]
+    with DurableHub.open(store) as durable, MessageLog.beside(store) as log:
+        assert settled_to_b(durable) == 100_200  # the first attempt settled both
+        answer = process_message(durable, MESSAGE, 20, log=log)
+        assert not answer.replayed and answer.statuses == {"ACSC": 2}
+        assert settled_to_b(durable) == 100_200  # not twice
+        commands = durable.commands
+    with DurableHub.open(store) as durable, MessageLog.beside(store) as log:
+        again = process_message(durable, MESSAGE, 30, log=log)
+        assert again.replayed and again.responses == answer.responses
+        assert durable.commands == commands and settled_to_b(durable) == 100_200
