@@ -196,7 +196,7 @@ def process_message(
         log.begin(key, msg_id, opened.message_id, digest, now)
     events_before = len(ops.hub.events)
     responses, statuses = handler.apply(prepared, ops, reply, now, recovering)
-    responses += reply.notifications(ops.hub.events[events_before:])
+    responses += reply.notifications(reply.earlier + ops.hub.events[events_before:])
     if log is not None:
         log.finish(key, msg_id, [(r.name, r.receiver, r.data) for r in responses])
     return Processed(opened.message_id, msg_id, tuple(responses), statuses)
@@ -232,6 +232,7 @@ class _Reply:
         self.created = created
         self.related: AppHeader | None = None
         self.receiver = HUB_BIC
+        self.earlier: list[Any] = []  # settlements of an interrupted attempt, to notify now
 
     def wrap(self, message_id: str, suffix: str, document: bytes, receiver: str) -> Response:
         msg_id = f"{self.base}-{suffix}"
@@ -324,6 +325,7 @@ class _CreditTransfers:
             # No AppHdr, no InstgAgt: the report goes to the debtor agent (who instructed).
             reply.receiver = participant_bic(message.transactions[0].debtor_agent) or HUB_BIC
         statuses = _settle(ops, message, rejections, now, recovering, _payment)
+        reply.earlier.extend(statuses.earlier)
         return [reply.status_report(message, rejections, statuses.accepted)], statuses.counts
 
 
@@ -373,6 +375,7 @@ class _Returns:
         # The report names the ORIGINAL UETR (OrgnlUETR); the payment runs under its own.
         settled_as = replace(message, transactions=tuple(returns))
         statuses = _settle(ops, settled_as, rejections, now, recovering, _payment)
+        reply.earlier.extend(statuses.earlier)
         return [reply.status_report(message, rejections, statuses.accepted)], statuses.counts
 
 
@@ -556,6 +559,7 @@ class _Settled:
     accepted: dict[int, str]  # index -> ACSC/ACSP for every transaction not rejected
     counts: dict[str, int]
     final: dict[int, str]
+    earlier: list[Any]  # recovering: the settlement events of the interrupted attempt
 
 
 def _settle(
@@ -610,7 +614,15 @@ def _settle(
     counts: dict[str, int] = {}
     for status in final.values():
         counts[status] = counts.get(status, 0) + 1
-    return _Settled(accepted, counts, final)
+    submitted = {tx.index for tx in fresh}
+    earlier = [
+        event
+        for tx in candidates
+        if tx.index not in submitted and tx.uetr in engine.entries
+        for event in engine.entries[tx.uetr].history
+        if event.status is Status.SETTLED
+    ]
+    return _Settled(accepted, counts, final, earlier)
 
 
 def submit_credit_transfers(

@@ -62,6 +62,11 @@ def test_a_message_cut_short_by_a_stop_is_answered_from_the_hub(tmp_path: Path) 
         assert settled_to_b(durable) == 100_200  # the first attempt settled both
         answer = process_message(durable, MESSAGE, 20, log=log)
         assert not answer.replayed and answer.statuses == {"ACSC": 2}
+        # The notifications the first attempt never sent go out now, once.
+        assert sorted(r.receiver for r in answer.responses if ".camt.054" in r.name) == [
+            "BKCHCNBJ",
+            "SABRRUMM",
+        ]
         assert settled_to_b(durable) == 100_200  # not twice
         commands = durable.commands
     with DurableHub.open(store) as durable, MessageLog.beside(store) as log:
