@@ -442,6 +442,8 @@ class _LiquidityTransfers:
             problem = (INCORRECT_AGENT, reason, "/Cdtr")
         status = ACCEPTED_SETTLEMENT_COMPLETED
         rejections = []
+        if reply.receiver == HUB_BIC:  # no AppHdr: the answer goes to the participant
+            reply.receiver = item.bic if item is not None else creditor or debtor or HUB_BIC
         if recovering and item is not None:
             # Begun before a stop: it may have run. Never run it twice; say so instead.
             item, status = None, PENDING

@@ -141,6 +141,7 @@ def test_camt050_funds_an_account_and_releases_its_queue() -> None:
     [report] = parsed["pacs.002.001.10"]
     assert tx_statuses(report) == ["ACSC"]  # type: ignore[arg-type]
     assert report.fito_fipmt_sts_rpt.orgnl_grp_inf_and_sts[0].orgnl_msg_nm_id == "camt.050.001.07"  # type: ignore[attr-defined]
+    assert funded.responses[0].receiver == "BKCHCNBJ"
     # The queued payment settled on the new liquidity: both agents are notified of it.
     assert len(parsed["camt.054.001.08"]) == 2
     assert balance(hub, "SABRRUMM") == 200_000
