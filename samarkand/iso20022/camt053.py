@@ -88,24 +88,24 @@ def build_statement(
         )
     if len(entries) > ENTRIES_MAX:
         raise ValueError(f"{len(entries)} entries, more than the {ENTRIES_MAX} of one statement")
-    _require_text("account id", account_id_text, 34)
+    require_text("account id", account_id_text, 34)
     for label, text in (("msg_id", msg_id), ("statement_id", statement_id)):
-        _require_text(label, text, 35)
+        require_text(label, text, 35)
 
     root = etree.Element(_NS + "Document", nsmap={None: schemas.namespace(MESSAGE_ID)})
-    message = _sub(root, "BkToCstmrStmt")
-    header = _sub(message, "GrpHdr")
-    _sub(header, "MsgId", msg_id)
-    _sub(header, "CreDtTm", created_at)
-    statement = _sub(message, "Stmt")
-    _sub(statement, "Id", statement_id)
-    _sub(statement, "CreDtTm", created_at)
-    period = _sub(statement, "FrToDt")
-    _sub(period, "FrDtTm", f"{from_date}T00:00:00Z")
-    _sub(period, "ToDtTm", f"{to_date}T23:59:59Z")
-    account = _sub(statement, "Acct")
-    _sub(_sub(_sub(account, "Id"), "Othr"), "Id", account_id_text)
-    _sub(account, "Ccy", currency)
+    message = sub(root, "BkToCstmrStmt")
+    header = sub(message, "GrpHdr")
+    sub(header, "MsgId", msg_id)
+    sub(header, "CreDtTm", created_at)
+    statement = sub(message, "Stmt")
+    sub(statement, "Id", statement_id)
+    sub(statement, "CreDtTm", created_at)
+    period = sub(statement, "FrToDt")
+    sub(period, "FrDtTm", f"{from_date}T00:00:00Z")
+    sub(period, "ToDtTm", f"{to_date}T23:59:59Z")
+    account = sub(statement, "Acct")
+    sub(sub(sub(account, "Id"), "Othr"), "Id", account_id_text)
+    sub(account, "Ccy", currency)
     _balance(statement, OPENING_BOOKED, opening_balance, money, from_date)
     _balance(statement, CLOSING_BOOKED, closing_balance, money, to_date)
     for entry in entries:
@@ -114,11 +114,11 @@ def build_statement(
 
 
 def _balance(parent: etree._Element, code: str, minor: int, money: Currency, day: str) -> None:
-    balance = _sub(parent, "Bal")
-    _sub(_sub(_sub(balance, "Tp"), "CdOrPrtry"), "Cd", code)
+    balance = sub(parent, "Bal")
+    sub(sub(sub(balance, "Tp"), "CdOrPrtry"), "Cd", code)
     _amount(balance, abs(minor), money)
-    _sub(balance, "CdtDbtInd", DEBIT if minor < 0 else CREDIT)
-    _sub(_sub(balance, "Dt"), "Dt", day)
+    sub(balance, "CdtDbtInd", DEBIT if minor < 0 else CREDIT)
+    sub(sub(balance, "Dt"), "Dt", day)
 
 
 def add_entry(parent: etree._Element, entry: StatementEntry, money: Currency) -> None:
@@ -126,10 +126,10 @@ def add_entry(parent: etree._Element, entry: StatementEntry, money: Currency) ->
     if type(entry.amount) is not int or entry.amount <= 0:
         raise ValueError(f"an entry amount must be a positive int, got {entry.amount!r}")
     is_uetr = _UETR.fullmatch(entry.reference) is not None
-    _require_text("reference", entry.reference, 36 if is_uetr else 35)
+    require_text("reference", entry.reference, 36 if is_uetr else 35)
     is_bic = _BIC.fullmatch(entry.counterparty) is not None
     if not is_bic:
-        _require_text("counterparty", entry.counterparty, 140)
+        require_text("counterparty", entry.counterparty, 140)
     if not amount_fits(entry.amount):
         raise ValueError(f"{entry.amount} minor units has more than {AMOUNT_DIGITS_MAX} digits")
     # A copy of a prepared entry with its values filled in: about four times faster than
@@ -161,34 +161,34 @@ def _entry_template(ns: str, credit: bool, is_uetr: bool, is_bic: bool) -> etree
     """An Ntry with every fixed text set; the varying ones are filled by ``add_entry``."""
     node = etree.Element(ns + "Ntry", nsmap={None: ns[1:-1]})
     indicator = CREDIT if credit else DEBIT
-    _sub(node, "Amt")
-    _sub(node, "CdtDbtInd", indicator)
-    _sub(_sub(node, "Sts"), "Cd", BOOKED)
-    _sub(_sub(node, "BookgDt"), "DtTm")
-    code = _sub(_sub(node, "BkTxCd"), "Prtry")
-    _sub(code, "Cd")
-    _sub(code, "Issr", CODE_ISSUER)
-    details = _sub(_sub(node, "NtryDtls"), "TxDtls")
-    _sub(_sub(details, "Refs"), "UETR" if is_uetr else "AcctSvcrRef")
-    _sub(details, "Amt")
-    _sub(details, "CdtDbtInd", indicator)
-    agent = _sub(_sub(details, "RltdAgts"), "DbtrAgt" if credit else "CdtrAgt")
-    _sub(_sub(agent, "FinInstnId"), "BICFI" if is_bic else "Nm")
+    sub(node, "Amt")
+    sub(node, "CdtDbtInd", indicator)
+    sub(sub(node, "Sts"), "Cd", BOOKED)
+    sub(sub(node, "BookgDt"), "DtTm")
+    code = sub(sub(node, "BkTxCd"), "Prtry")
+    sub(code, "Cd")
+    sub(code, "Issr", CODE_ISSUER)
+    details = sub(sub(node, "NtryDtls"), "TxDtls")
+    sub(sub(details, "Refs"), "UETR" if is_uetr else "AcctSvcrRef")
+    sub(details, "Amt")
+    sub(details, "CdtDbtInd", indicator)
+    agent = sub(sub(details, "RltdAgts"), "DbtrAgt" if credit else "CdtrAgt")
+    sub(sub(agent, "FinInstnId"), "BICFI" if is_bic else "Nm")
     return node
 
 
 def _amount(parent: etree._Element, minor: int, money: Currency) -> None:
     if not amount_fits(minor):
         raise ValueError(f"{minor} minor units has more than {AMOUNT_DIGITS_MAX} digits")
-    _sub(parent, "Amt", format_amount(minor, money)).set("Ccy", money.code)
+    sub(parent, "Amt", format_amount(minor, money)).set("Ccy", money.code)
 
 
-def _require_text(label: str, text: str, length_max: int) -> None:
+def require_text(label: str, text: str, length_max: int) -> None:
     if not isinstance(text, str) or not 1 <= len(text) <= length_max:
         raise ValueError(f"{label} must be 1 to {length_max} characters, got {text!r}")
 
 
-def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
+def sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
     # In the parent's namespace: camt.054 builds its entries with these same helpers.
     tag = parent.tag
     element = etree.SubElement(parent, tag[: tag.index("}") + 1] + name)

@@ -16,7 +16,7 @@ from lxml import etree
 from samarkand.money.currency import Currency
 
 from . import schemas
-from .camt053 import StatementEntry, _require_text, _sub, add_entry
+from .camt053 import StatementEntry, add_entry, require_text, sub
 
 MESSAGE_ID = schemas.CAMT_054
 _NS = "{" + schemas.namespace(MESSAGE_ID) + "}"
@@ -38,23 +38,23 @@ def build_notification(
     """Return the UTF-8 camt.054.001.08 with one Ntfctn per account (``msg_id``-n ids)."""
     if not accounts or any(not account.entries for account in accounts):
         raise ValueError("a notification needs at least one account, each with an entry")
-    _require_text("msg_id", msg_id, 35)
+    require_text("msg_id", msg_id, 35)
     root = etree.Element(_NS + "Document", nsmap={None: schemas.namespace(MESSAGE_ID)})
-    message = _sub(root, "BkToCstmrDbtCdtNtfctn")
-    header = _sub(message, "GrpHdr")
-    _sub(header, "MsgId", msg_id)
-    _sub(header, "CreDtTm", created_at)
+    message = sub(root, "BkToCstmrDbtCdtNtfctn")
+    header = sub(message, "GrpHdr")
+    sub(header, "MsgId", msg_id)
+    sub(header, "CreDtTm", created_at)
     for number, account in enumerate(accounts, start=1):
         money = Currency(
             account.currency, 1, account.exponent, account.exponent, account.currency, True
         )
-        _require_text("account id", account.account_id_text, 34)
-        notification = _sub(message, "Ntfctn")
-        _sub(notification, "Id", f"{msg_id[:30]}-{number}")
-        _sub(notification, "CreDtTm", created_at)
-        node = _sub(notification, "Acct")
-        _sub(_sub(_sub(node, "Id"), "Othr"), "Id", account.account_id_text)
-        _sub(node, "Ccy", account.currency)
+        require_text("account id", account.account_id_text, 34)
+        notification = sub(message, "Ntfctn")
+        sub(notification, "Id", f"{msg_id[:30]}-{number}")
+        sub(notification, "CreDtTm", created_at)
+        node = sub(notification, "Acct")
+        sub(sub(sub(node, "Id"), "Othr"), "Id", account.account_id_text)
+        sub(node, "Ccy", account.currency)
         for entry in account.entries:
             add_entry(notification, entry, money)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

@@ -24,9 +24,9 @@ from . import schemas
 from .pacs008 import (
     CreditTransferMessage,
     CreditTransferTx,
+    MinorUnits,
     TxRejection,
-    _amount_refusal,
-    _MinorUnits,
+    amount_refusal,
     check_group,
     decimal_or_none,
     uetr_number,
@@ -47,7 +47,7 @@ def read_return(root: etree._Element, registry: CurrencyRegistry) -> CreditTrans
     header = body.find(ns + "GrpHdr")
     assert header is not None  # validated: mandatory
     group_agent = header.findtext(f"{ns}InstgAgt/{ns}FinInstnId/{ns}BICFI")
-    minor_units = _MinorUnits(registry)
+    minor_units = MinorUnits(registry)
     transactions = []
     for index, tx in enumerate(body.iterfind(ns + "TxInf"), start=1):
         amount = tx.find(ns + "RtrdIntrBkSttlmAmt")
@@ -110,6 +110,6 @@ def check_return_rules(
         else:
             seen.add(tx.uetr)
         if tx.amount is None:
-            code, reason = _amount_refusal(tx, registry)
+            code, reason = amount_refusal(tx, registry)
             reject(code, reason, path + "/RtrdIntrBkSttlmAmt")
     return rejections

@@ -236,7 +236,7 @@ def read_credit_transfer(root: etree._Element, registry: CurrencyRegistry) -> Cr
     group_priority = header.findtext(tags.priority)
     group_date = header.findtext(tags.sttlm_dt)
     control_sum = header.findtext(tags.ctrl_sum)
-    minor_units = _MinorUnits(registry)
+    minor_units = MinorUnits(registry)
     institutions = tags is _INSTITUTION
     transactions = tuple(
         _read_tx(index, element, group_priority, group_date, minor_units, tags, institutions)
@@ -260,7 +260,7 @@ def _read_tx(
     tx: etree._Element,
     group_priority: str | None,
     group_date: str | None,
-    minor_units: _MinorUnits,
+    minor_units: MinorUnits,
     tags: _Tags,
     institutions: bool,
 ) -> CreditTransferTx:
@@ -345,7 +345,7 @@ def _agent_bic(agent: etree._Element, bicfi: str) -> str | None:
     return _first_text(agent[0], bicfi) if len(agent) else None
 
 
-class _MinorUnits:
+class MinorUnits:
     """Converts amounts with one registry lookup per currency per message (the data path)."""
 
     __slots__ = ("_currencies", "_registry")
@@ -436,7 +436,7 @@ def _check_tx(
     else:
         seen_uetrs.add(tx.uetr)
     if tx.amount is None:
-        code, reason = _amount_refusal(tx, registry)
+        code, reason = amount_refusal(tx, registry)
         reject(code, reason, "/IntrBkSttlmAmt")
     if tx.debtor_agent not in known_bics:
         reason = f"debtor agent {tx.debtor_agent or '(no BICFI)'} is not a participant of the hub"
@@ -448,7 +448,7 @@ def _check_tx(
     return rejections
 
 
-def _amount_refusal(tx: CreditTransferTx, registry: CurrencyRegistry) -> tuple[str, str]:
+def amount_refusal(tx: CreditTransferTx, registry: CurrencyRegistry) -> tuple[str, str]:
     # Only on the rare refused amount: run the conversion again to get MoneyError's words.
     if tx.amount_decimal is None:
         return ELEMENT_CONTENT_INCORRECT, "IntrBkSttlmAmt is not a decimal number"
