@@ -33,6 +33,7 @@ re-sent pacs.008/009 still never settles twice: the engine refuses a known UETR 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -89,6 +90,7 @@ INCORRECT_AGENT = "AGNT"
 NOT_SETTLED = "AG01"  # TransactionForbidden: only a settled payment can be returned
 WRONG_AMOUNT = "AM09"
 _MSG_ID_TAGS = ("GrpHdr", "MsgHdr", "Assgnmt")
+_BIC = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,8 +220,13 @@ def _identity(opened: Incoming) -> tuple[str | None, str | None]:
             "string(*[local-name()='InstgAgt' or local-name()='Assgnr']"
             "//*[local-name()='BICFI'][1])"
         )
-        return sender or (str(agent) or None), (str(msg_id).strip() or None)
-    return sender, None
+        # Read before validation: only values the answer can carry are used (a MsgId of 1 to
+        # 35 characters, a well-formed BIC); anything else is as if absent.
+        text = str(msg_id)
+        usable_id = text if 1 <= len(text) <= 35 and text.strip() == text else None
+        bic = sender or str(agent)
+        return (bic if _BIC.fullmatch(bic) else None), usable_id
+    return (sender if sender and _BIC.fullmatch(sender) else None), None
 
 
 class _Reply:

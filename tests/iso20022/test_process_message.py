@@ -325,3 +325,21 @@ def test_damaged_messages_never_raise_and_every_answer_validates(
     if processed.message_id != "camt.050.001.07":  # only liquidity changes the total
         total = balance(hub, "BKCHCNBJ") + balance(hub, "SABRRUMM") + balance(hub, "SBININBB")
         assert total == 150_000
+
+
+def test_values_read_before_validation_never_reach_the_answer_unchecked() -> None:
+    long_id = pacs009([(uetr(1), "1.00", "CNY", A, B)], msg_id="X" * 40)
+    processed = process_message(make_hub(), long_id, 10)
+    assert processed.responses == () and processed.problems[0].code == "CH16"
+    bad_sender = envelope(
+        pacs009([(uetr(1), "1.00", "CNY", A, B)]), sender="not a bic", message_id="pacs.009.001.08"
+    )
+    refused = process_message(make_hub(), bad_sender, 10)
+    assert refused.responses == () and refused.problems  # the AppHdr itself is invalid
+    spoofed = pacs008([Tx(number=1)]).replace(
+        b"<SttlmInf>",
+        b"<InstgAgt><FinInstnId><BICFI>bad bic</BICFI></FinInstnId></InstgAgt><SttlmInf>",
+    )
+    answered = process_message(make_hub(), spoofed, 10)
+    [report] = checked(answered)["pacs.002.001.10"]  # the AppHdr goes to the hub, not "bad bic"
+    assert answered.responses[0].receiver == "SMRKUZ2TXXX"
