@@ -177,6 +177,10 @@ def process_message(
             IsoRejection("CH21", "the message has no readable MsgId"),
         )
         return Processed(opened.message_id, None, (), {}, problems)
+    if opened.header is not None and participant_bic(opened.header.to_bic) != HUB_BIC[:8]:
+        reason = f"AppHdr/To {opened.header.to_bic} is not the hub {HUB_BIC}"
+        problem = IsoRejection(INCORRECT_AGENT, reason, path="/AppHdr/To")
+        return reply.refusal(opened.message_id, msg_id, (problem,))
     key = participant_bic(sender) or ""
     recovering = False
     if log is not None:
@@ -346,6 +350,12 @@ class _Returns:
     def prepare(opened: Incoming, hub: SettlementHub) -> Any:
         registry = default_registry()
         message = read_return(opened.document, registry)
+        if opened.header is not None and opened.header.from_bic:
+            # No InstgAgt: the AppHdr's sender is who returns (checked against the payment).
+            sent_by = opened.header.from_bic
+            message = replace(message, transactions=tuple(
+                replace(tx, debtor_agent=tx.debtor_agent or sent_by) for tx in message.transactions
+            ))  # fmt: skip
         return _checked(opened, message, check_return_rules(message, registry))
 
     @staticmethod
@@ -447,6 +457,15 @@ class _LiquidityTransfers:
         else:
             reason = f"one side must be a participant, the other {central.bic} or absent"
             problem = (INCORRECT_AGENT, reason, "/Cdtr")
+        sent_by = participant_bic(reply.related.from_bic) if reply.related else None
+        if (
+            item is not None
+            and central is not None
+            and sent_by not in (None, item.bic, central.bic)
+        ):
+            # Only the participant itself or its central bank moves its liquidity.
+            reason = f"{sent_by} may not move the liquidity of {item.bic}"
+            item, problem = None, (INCORRECT_AGENT, reason, "/Cdtr")
         status = ACCEPTED_SETTLEMENT_COMPLETED
         rejections = []
         if reply.receiver == HUB_BIC:  # no AppHdr: the answer goes to the participant

@@ -343,3 +343,30 @@ def test_values_read_before_validation_never_reach_the_answer_unchecked() -> Non
     answered = process_message(make_hub(), spoofed, 10)
     [report] = checked(answered)["pacs.002.001.10"]  # the AppHdr goes to the hub, not "bad bic"
     assert answered.responses[0].receiver == "SMRKUZ2TXXX"
+
+
+def test_the_app_header_names_the_hub_and_a_sender_allowed_to_act() -> None:
+    hub = make_hub()
+    elsewhere = envelope(pacs008([Tx(number=1)]), sender=A, message_id="pacs.008.001.08")
+    elsewhere = elsewhere.replace(b"SMRKUZ2TXXX", b"SABRRUMMXXX")
+    [report] = checked(process_message(hub, elsewhere, 10))["pacs.002.001.10"]
+    group = report.fito_fipmt_sts_rpt.orgnl_grp_inf_and_sts[0]  # type: ignore[attr-defined]
+    assert (
+        group.sts_rsn_inf[0].rsn.cd == "AGNT" and "AppHdr/To" in group.sts_rsn_inf[0].addtl_inf[0]
+    )
+    # camt.050: only the participant or its central bank moves its liquidity.
+    other = envelope(camt050("5.00", "CNY", creditor=A, debtor=None), sender=C,
+                     message_id="camt.050.001.07")  # fmt: skip
+    assert process_message(hub, other, 11).statuses == {"RJCT": 1}
+    own = envelope(camt050("5.00", "CNY", creditor=A, debtor=None, msg_id="LQ-2"), sender=A,
+                   message_id="camt.050.001.07")  # fmt: skip
+    assert process_message(hub, own, 12).statuses == {"ACSC": 1}
+    # pacs.004 without InstgAgt: the AppHdr's sender must be the payment's creditor agent.
+    process_message(hub, pacs008([Tx(number=1)], msg_id="PAY"), 13)
+    by_c = envelope(pacs004([(uetr(1), "1.00", "CNY")], sender=None), sender=C,
+                    message_id="pacs.004.001.09")  # fmt: skip
+    [report] = checked(process_message(hub, by_c, 14))["pacs.002.001.10"]
+    assert report.fito_fipmt_sts_rpt.tx_inf_and_sts[0].sts_rsn_inf[0].rsn.cd == "AGNT"  # type: ignore[attr-defined]
+    by_b = envelope(pacs004([(uetr(1), "1.00", "CNY")], sender=None, msg_id="RTR-2"), sender=B,
+                    message_id="pacs.004.001.09")  # fmt: skip
+    assert process_message(hub, by_b, 15).statuses == {"ACSC": 1}
