@@ -93,6 +93,7 @@ def validate_with_model(root: etree._Element, message_id: str) -> list[IsoReject
     return problems[:PROBLEMS_MAX]
 
 
+_CONVERSION = re.compile(r"Failed to convert value for `(\w+)\.(\w+)`\s*(.*)", re.DOTALL)
 _MISSING = re.compile(r"(\w+)\.__init__\(\) missing \d+ required keyword-only arguments?: (.*)")
 
 
@@ -110,6 +111,13 @@ def _parser_problem(text: str, message_id: str) -> IsoRejection:
         names = [_xml_name(message_id, type_name, a) for a in re.findall(r"'(\w+)'", arguments)]
         reason = f"mandatory {', '.join(names)} missing in a {type_name}"
         return IsoRejection(REQUIRED_ELEMENT_MISSING, clip(reason))
+    converted = _CONVERSION.search(text)
+    if converted:
+        # "Failed to convert value for `GroupHeader93.cre_dt_tm`\n  `x` is not a valid ..."
+        type_name, attribute, detail = converted.groups()
+        name = _xml_name(message_id, type_name, attribute)
+        reason = f"{name} in a {type_name}: {detail.replace('`', '')}"
+        return IsoRejection(ELEMENT_CONTENT_INCORRECT, clip(reason))
     return IsoRejection(ELEMENT_CONTENT_INCORRECT, clip(readable))
 
 

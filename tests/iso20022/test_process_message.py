@@ -370,3 +370,22 @@ def test_the_app_header_names_the_hub_and_a_sender_allowed_to_act() -> None:
     by_b = envelope(pacs004([(uetr(1), "1.00", "CNY")], sender=None, msg_id="RTR-2"), sender=B,
                     message_id="pacs.004.001.09")  # fmt: skip
     assert process_message(hub, by_b, 15).statuses == {"ACSC": 1}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code", "words"),
+    [
+        (b"CLRG", b"XXXX", "CH16", "SttlmMtd in a SettlementInstruction7: XXXX is not a valid"),
+        (b"2026-11-28T10:00:00Z", b"yesterday", "CH16", "CreDtTm in a GroupHeader93"),
+        (b">1.00<", b">1.123456<", "CH16", "IntrBkSttlmAmt: 1.123456 has 6 decimals"),
+        (b"<ns0:NbOfTxs>1</ns0:NbOfTxs>", b"", "CH21", "mandatory NbOfTxs missing"),
+    ],
+)
+def test_model_checked_refusals_name_the_element(
+    old: bytes, new: bytes, code: str, words: str
+) -> None:
+    data = pacs009([(uetr(1), "1.00", "CNY", A, B)]).replace(old, new)
+    processed = process_message(make_hub(), data, 10)
+    [report] = checked(processed)["pacs.002.001.10"]
+    [reason] = report.fito_fipmt_sts_rpt.orgnl_grp_inf_and_sts[0].sts_rsn_inf  # type: ignore[attr-defined]
+    assert reason.rsn.cd == code and words in reason.addtl_inf[0]
