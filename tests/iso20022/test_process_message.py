@@ -389,3 +389,27 @@ def test_model_checked_refusals_name_the_element(
     [report] = checked(processed)["pacs.002.001.10"]
     [reason] = report.fito_fipmt_sts_rpt.orgnl_grp_inf_and_sts[0].sts_rsn_inf  # type: ignore[attr-defined]
     assert reason.rsn.cd == code and words in reason.addtl_inf[0]
+
+
+VALUES = ["", "X" * 40, "-1", "0", "9" * 20, A, "NOPE", "2026-13-01", "1.005", "cny", "ZZZ",
+          uetr(1), "Ω", "&", "<"]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sample=st.sampled_from(SAMPLES),
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(VALUES)), min_size=1,
+                   max_size=3),
+)  # fmt: skip
+def test_wrong_values_get_a_valid_answer_or_a_clear_refusal(
+    sample: bytes, edits: list[tuple[int, str]]
+) -> None:
+    root = etree.fromstring(sample)
+    leaves = [e for e in root.iter() if isinstance(e.tag, str) and len(e) == 0]
+    for position, value in edits:
+        leaves[position % len(leaves)].text = value
+    processed = process_message(make_hub(), etree.tostring(root), 10)
+    if processed.responses:
+        checked(processed)
+    else:
+        assert processed.problems
