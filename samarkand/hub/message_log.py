@@ -8,7 +8,9 @@ response cannot go out unrecorded. Then:
 - the same message again gets its recorded responses back, byte for byte;
 - another message under a recorded (sender, MsgId) is refused (AM05, duplication);
 - a message begun but never finished (the process stopped in between) is answered from the
-  hub's state when re-sent: what it already did is reported, never done twice.
+  hub's state when re-sent: what it already did is reported, never done twice. When the
+  hub's command log has not grown since the message was begun, nothing of it ran: it is
+  simply processed.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ MESSAGES_SUFFIX = ".messages"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS message (
     sender TEXT NOT NULL, msg_id TEXT NOT NULL, kind TEXT NOT NULL, digest TEXT NOT NULL,
-    received_ns INTEGER NOT NULL, responses TEXT,
+    received_ns INTEGER NOT NULL, hub_commands INTEGER, responses TEXT,
     PRIMARY KEY (sender, msg_id)
 ) STRICT;
 """
@@ -39,6 +41,7 @@ class MessageRecord:
     kind: str
     digest: str
     received_ns: int
+    hub_commands: int | None  # the hub's command count when begun (a DurableHub's), if known
     responses: list[tuple[str, str, bytes]] | None  # (name, receiver, data); None: unfinished
 
 
@@ -61,24 +64,30 @@ class MessageLog:
 
     def get(self, sender: str, msg_id: str) -> MessageRecord | None:
         row = self._connection.execute(
-            "SELECT kind, digest, received_ns, responses FROM message"
+            "SELECT kind, digest, received_ns, hub_commands, responses FROM message"
             " WHERE sender = ? AND msg_id = ?",
             (sender, msg_id),
         ).fetchone()
         if row is None:
             return None
-        kind, digest, received_ns, responses = row
-        return MessageRecord(sender, msg_id, kind, digest, received_ns, _decode(responses))
+        kind, digest, received_ns, commands, responses = row
+        return MessageRecord(
+            sender, msg_id, kind, digest, received_ns, commands, _decode(responses)
+        )
 
-    def begin(self, sender: str, msg_id: str, kind: str, digest: str, now: int) -> None:
-        """Record the message as taken in; a (sender, MsgId) already recorded is a bug of
-        the caller (it should have looked first) and raises ``StoreError``."""
+    def begin(
+        self, sender: str, msg_id: str, kind: str, digest: str, now: int,
+        hub_commands: int | None = None,
+    ) -> None:  # fmt: skip
+        """Record the message as taken in (with the hub's command count, when the hub keeps
+        a command log: a later look tells whether anything ran since); a (sender, MsgId)
+        already recorded is a bug of the caller (it should have looked first): StoreError."""
         try:
             with transaction(self._connection) as connection:
                 connection.execute(
-                    "INSERT INTO message (sender, msg_id, kind, digest, received_ns)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (sender, msg_id, kind, digest, now),
+                    "INSERT INTO message (sender, msg_id, kind, digest, received_ns,"
+                    " hub_commands) VALUES (?, ?, ?, ?, ?, ?)",
+                    (sender, msg_id, kind, digest, now, hub_commands),
                 )
         except sqlite3.IntegrityError as error:
             raise StoreError(f"{self.path}: message {sender}/{msg_id} recorded twice") from error

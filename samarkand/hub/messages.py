@@ -182,7 +182,7 @@ def process_message(
         problem = IsoRejection(INCORRECT_AGENT, reason, path="/AppHdr/To")
         return reply.refusal(opened.message_id, msg_id, (problem,))
     key = participant_bic(sender) or ""
-    recovering = False
+    begun = recovering = False
     if log is not None:
         record = log.get(key, msg_id)
         if record is not None and record.digest != digest:
@@ -192,20 +192,31 @@ def process_message(
         if record is not None and record.responses is not None:
             responses = tuple(Response(n, r, d) for n, r, d in record.responses)
             return Processed(opened.message_id, msg_id, responses, {}, replayed=True)
-        recovering = record is not None  # begun, never finished: answer from the hub's state
+        # Begun, never finished: answer from the hub's state, unless the hub's command log
+        # shows that nothing ran since it was begun.
+        begun = record is not None
+        recovering = begun and (
+            record.hub_commands is None or record.hub_commands != _commands(target)
+        )
     handler = _HANDLERS[opened.message_id]
     problems = validate_document(opened.document, opened.message_id)
     prepared = problems or handler.prepare(opened, ops.hub)
     if isinstance(prepared, list):  # refused as a whole: nothing to record
         return reply.refusal(opened.message_id, msg_id, prepared)
-    if log is not None and not recovering:
-        log.begin(key, msg_id, opened.message_id, digest, now)
+    if log is not None and not begun:
+        log.begin(key, msg_id, opened.message_id, digest, now, _commands(target))
     events_before = len(ops.hub.events)
     responses, statuses = handler.apply(prepared, ops, reply, now, recovering)
     responses += reply.notifications(reply.earlier + ops.hub.events[events_before:])
     if log is not None:
         log.finish(key, msg_id, [(r.name, r.receiver, r.data) for r in responses])
     return Processed(opened.message_id, msg_id, tuple(responses), statuses)
+
+
+def _commands(target: Any) -> int | None:
+    """The length of a ``DurableHub``'s command log; None for a hub that keeps none."""
+    count = getattr(target, "commands", None)
+    return count if isinstance(count, int) else None
 
 
 def _identity(opened: Incoming) -> tuple[str | None, str | None]:

@@ -73,3 +73,53 @@ def test_a_message_cut_short_by_a_stop_is_answered_from_the_hub(tmp_path: Path) 
         again = process_message(durable, MESSAGE, 30, log=log)
         assert again.replayed and again.responses == answer.responses
         assert durable.commands == commands and settled_to_b(durable) == 100_200
+
+
+def durable_hub(store: Path) -> DurableHub:
+    from samarkand.hub.settlement import Liquidity
+    from tests.iso20022.iso_builders import small_hub
+
+    durable = DurableHub.open(store)
+    durable.configure(small_hub().directory, cut_off_ns={"CNY": 10**15, "RUB": 10**15})
+    durable.open_accounts(1)
+    durable.liquidity([Liquidity("BKCHCNBJ", "CNY", 150_000)], 2)
+    return durable
+
+
+def funds_of_a(durable: DurableHub) -> int:
+    directory = durable.hub.directory
+    account = directory.settlement_account(directory.get("BKCHCNBJ"), "CNY")
+    return durable.durable_ledger.state.balance(account).net_credit
+
+
+def test_a_liquidity_transfer_begun_but_never_run_is_run_when_sent_again(tmp_path: Path) -> None:
+    from tests.iso20022.iso_builders import camt050
+
+    data = camt050("10.00", "CNY", creditor="BKCHCNBJXXX", debtor=None)
+    store = tmp_path / "hub.db"
+    with durable_hub(store) as durable, MessageLog.beside(store) as log:
+        # Stopped right after the message was recorded: the hub's log did not grow.
+        log.begin("", "LQ-1", "camt.050.001.07", _digest(data), 5, durable.commands)
+        answer = process_message(durable, data, 10, log=log)
+        assert answer.statuses == {"ACSC": 1} and funds_of_a(durable) == 151_000
+    with DurableHub.open(store) as durable, MessageLog.beside(store) as log:
+        again = process_message(durable, data, 20, log=log)
+        assert again.replayed and funds_of_a(durable) == 151_000
+
+
+def test_a_liquidity_transfer_that_may_have_run_is_not_run_again(tmp_path: Path) -> None:
+    from samarkand.hub.settlement import Liquidity
+    from tests.iso20022.iso_builders import camt050
+
+    data = camt050("10.00", "CNY", creditor="BKCHCNBJXXX", debtor=None)
+    with durable_hub(tmp_path / "hub.db") as durable, MessageLog.beside(tmp_path / "hub.db") as log:
+        log.begin("", "LQ-1", "camt.050.001.07", _digest(data), 5, durable.commands)
+        durable.liquidity([Liquidity("BKCHCNBJ", "CNY", 1_000)], 6)  # it ran, then a stop
+        answer = process_message(durable, data, 10, log=log)
+        assert answer.statuses == {"PDNG": 1} and funds_of_a(durable) == 151_000
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
