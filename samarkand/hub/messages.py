@@ -23,8 +23,8 @@ XML, a bomb, another message type) gets no response: ``Processed.problems`` says
 
 Bulk rule: the transactions that pass the message rules go to the hub in one batch; each is
 then settled, queued or refused on its own (a refusal of one does not undo another). A group
-rule (NbOfTxs, CtrlSum) refuses every transaction: a bulk message is never half-taken for a
-header that does not add up.
+rule (NbOfTxs, CtrlSum, the AppHdr) refuses the message as a whole before anything reaches
+the hub: a bulk message is never half-taken for a header that does not add up.
 
 Idempotency (with a ``MessageLog``): see ``samarkand.hub.message_log``. Without a log, a
 re-sent pacs.008/009 still never settles twice: the engine refuses a known UETR (DUPL).
