@@ -33,7 +33,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from samarkand.hub.settlement import Liquidity, SettlementHub
+from samarkand.fx.routing import Quote
+from samarkand.hub.settlement import Liquidity, QuoteRequest, SettlementHub, TierPost
 from samarkand.ledger.columns import FIELD_NAMES
 from samarkand.ledger.journal import BatchRecord
 from samarkand.settlement.participants import (
@@ -42,7 +43,7 @@ from samarkand.settlement.participants import (
     ParticipantKind,
     ParticipantStatus,
 )
-from samarkand.settlement.payments import Method, Payment, Priority, Reason
+from samarkand.settlement.payments import FxPayment, Method, Payment, Priority, Reason
 from samarkand.store import DurableLedger, MemoryStore, SqliteStore, StoreCorrupted, StoreError
 from samarkand.store.sqlite_file import open_durable, transaction
 
@@ -197,6 +198,91 @@ class _Reader:
 # ---------------------------------------------------------------------- the commands
 
 
+# ---------------------------------------------------------------------- FX commands
+
+FX_OPS = frozenset({"post_tiers", "quote", "submit_fx"})
+
+
+def _opt_int(value: int | None) -> str | None:
+    return None if value is None else _int(value)
+
+
+def _encode_tier(t: TierPost) -> list[Any]:
+    return [
+        _str(t.provider),
+        _str(t.sell),
+        _str(t.buy),
+        _int(t.min_amount),
+        _int(t.max_amount),
+        _str(t.rate),
+        _int(t.liquidity),
+        _int(t.valid_from_ns),
+        _int(t.valid_until_ns),
+    ]
+
+
+def _encode_fx_payment(p: FxPayment) -> list[Any]:
+    return [
+        _int(p.uetr),
+        _str(p.debtor_agent),
+        _str(p.creditor_agent),
+        _int(p.quote_id),
+        _int(int(Priority(p.priority))),
+    ]
+
+
+def _run_fx(hub: SettlementHub, op: str, read: _Reader) -> Any:
+    """The FX commands: providers' tiers, quote requests, cross-currency payments."""
+    if op == "post_tiers":
+        posts = []
+        for item in read.list(read.get("tiers")):
+            row = read.list(item)
+            if len(row) != 9:
+                raise read.fail(f"a tier has 9 fields, got {len(row)}")
+            posts.append(
+                TierPost(
+                    read.str(row[0]),
+                    read.str(row[1]),
+                    read.str(row[2]),
+                    read.int(row[3]),
+                    read.int(row[4]),
+                    read.str(row[5]),
+                    read.int(row[6]),
+                    read.int(row[7]),
+                    read.int(row[8]),
+                )
+            )
+        return hub.post_tiers(posts, read.now())
+    if op == "quote":
+        send, deliver = read.get("send_amount"), read.get("deliver_amount")
+        request = QuoteRequest(
+            read.str(read.get("bic")),
+            read.str(read.get("source")),
+            read.str(read.get("destination")),
+            None if send is None else read.int(send),
+            None if deliver is None else read.int(deliver),
+            read.int(read.get("ttl_ns")),
+        )
+        return hub.request_quote(request, read.now())
+    if op == "submit_fx":
+        payments = []
+        for item in read.list(read.get("payments")):
+            row = read.list(item)
+            if len(row) != 5:
+                raise read.fail(f"a cross-currency payment has 5 fields, got {len(row)}")
+            payments.append(
+                FxPayment(
+                    read.int(row[0]),
+                    read.str(row[1]),
+                    read.str(row[2]),
+                    read.int(row[3]),
+                    read.enum(Priority, read.int(row[4])),
+                )
+            )
+        return hub.submit_fx(payments, read.now())
+    raise read.fail(f"unknown command {op!r}")
+
+
 class _Runner:
     """Runs decoded commands against one `SettlementHub` (live or replaying)."""
 
@@ -231,6 +317,8 @@ class _Runner:
             )
             return None
         hub = self.configured()
+        if op in FX_OPS:
+            return _run_fx(hub, op, read)
         if op == "open_accounts":
             return hub.open_accounts(read.now(), self.credit)
         if op == "liquidity":
@@ -508,6 +596,30 @@ class DurableHub:
                 "now": _int(now),
             }
         )
+
+    # ------------------------------------------------------------------ FX commands
+
+    def post_tiers(self, posts: Sequence[TierPost], now: int) -> list[Reason | None]:
+        tiers = [_encode_tier(t) for t in posts]
+        return self._command({"op": "post_tiers", "tiers": tiers, "now": _int(now)})
+
+    def request_quote(self, request: QuoteRequest, now: int) -> Quote | Reason:
+        return self._command(
+            {
+                "op": "quote",
+                "bic": _str(request.bic),
+                "source": _str(request.source),
+                "destination": _str(request.destination),
+                "send_amount": _opt_int(request.send_amount),
+                "deliver_amount": _opt_int(request.deliver_amount),
+                "ttl_ns": _int(request.ttl_ns),
+                "now": _int(now),
+            }
+        )
+
+    def submit_fx(self, payments: Sequence[FxPayment], now: int) -> list[Reason | None]:
+        encoded = [_encode_fx_payment(p) for p in payments]
+        return self._command({"op": "submit_fx", "payments": encoded, "now": _int(now)})
 
 
 # ---------------------------------------------------------------------- catching up

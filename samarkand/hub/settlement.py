@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from samarkand.fx.book import PostResult, RateBook
+from samarkand.fx.rates import RateError, RateTier, parse_rate
+from samarkand.fx.routing import Quote, QuoteRefusal, QuoteResult, quote
 from samarkand.hub.quiet import quiet_stdout
 from samarkand.ledger import Account, AccountFlags, CreateAccountResult, Transfer
 from samarkand.ledger.types import (
@@ -26,9 +29,15 @@ from samarkand.ledger.types import (
     TransferCode,
     TransferFlags,
 )
+from samarkand.money import default_registry
 from samarkand.settlement.engine import SettlementEngine
-from samarkand.settlement.participants import Directory, ParticipantKind, account_id
-from samarkand.settlement.payments import Event, Payment, Reason
+from samarkand.settlement.participants import (
+    Directory,
+    ParticipantKind,
+    ParticipantStatus,
+    account_id,
+)
+from samarkand.settlement.payments import Event, FxPayment, Payment, Reason
 from samarkand.store import DurableLedger
 
 # A balance would pass 2**128 - 1: the amount is too large for the account, not a bug.
@@ -57,6 +66,51 @@ class Liquidity:
     into_hub: bool = True  # True: funds the settlement account; False: drains it
 
 
+QUOTE_TTL_NS_DEFAULT = 60 * 1_000_000_000  # a quote binds a payment for a minute
+QUOTE_TTL_NS_MAX = 24 * 3600 * 1_000_000_000
+
+# How a refused quote request reads to the participant (ISO 20022 codes in `Reason`).
+QUOTE_REASONS: dict[QuoteResult, Reason] = {
+    QuoteResult.BOTH_OR_NEITHER_AMOUNT: Reason.FX_AMOUNT_INVALID,
+    QuoteResult.NOT_POSITIVE: Reason.FX_AMOUNT_INVALID,
+    QuoteResult.AMOUNT_TOO_LARGE: Reason.AMOUNT_TOO_LARGE,
+    QuoteResult.UNKNOWN_CURRENCY: Reason.CURRENCY_NOT_ALLOWED,
+    QuoteResult.SAME_CURRENCY: Reason.FX_SAME_CURRENCY,
+    QuoteResult.NO_ROUTE: Reason.FX_NO_ROUTE,
+    QuoteResult.FORBIDDEN_VEHICLE: Reason.FX_FORBIDDEN_VEHICLE,
+    QuoteResult.AMOUNT_OUTSIDE_TIERS: Reason.FX_AMOUNT_OUTSIDE_TIERS,
+    QuoteResult.INSUFFICIENT_PROVIDER_LIQUIDITY: Reason.FX_PROVIDER_LIQUIDITY,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TierPost:
+    """An FX provider's offer as it sends it: the rate as decimal text (see `parse_rate`),
+    amounts in minor units (band in `sell`, liquidity in `buy`), validity in ns."""
+
+    provider: str
+    sell: str
+    buy: str
+    min_amount: int
+    max_amount: int
+    rate: str
+    liquidity: int
+    valid_from_ns: int
+    valid_until_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteRequest:
+    """ "Send `send_amount` of `source`" or "deliver `deliver_amount` of `destination`"."""
+
+    bic: str
+    source: str
+    destination: str
+    send_amount: int | None = None
+    deliver_amount: int | None = None
+    ttl_ns: int = QUOTE_TTL_NS_DEFAULT
+
+
 class SettlementHub:
     def __init__(
         self, directory: Directory, ledger: DurableLedger, *, cut_off_ns: dict[str, int]
@@ -70,6 +124,8 @@ class SettlementHub:
         )
         self.events: list[Event] = []
         self.clock = 0  # the latest `now` any operation ran at
+        self.book = RateBook(default_registry())
+        self.quotes_issued = 0  # quote ids are 1, 2, ... in the order quotes are given
 
     # ------------------------------------------------------------------ set-up
 
@@ -241,6 +297,103 @@ class SettlementHub:
         reason = self.engine.reorder(uetr, by_bic, to_front=to_front, now=now)
         self._commit(now)
         return reason
+
+    # ------------------------------------------------------------------ FX
+
+    def post_tiers(self, posts: Sequence[TierPost], now: int) -> list[Reason | None]:
+        """Providers' rate tiers: each posted (None; a provider's tier for the same pair and
+        band replaces its earlier one) or refused with a reason. A provider is an active
+        direct participant with settlement accounts in both currencies."""
+        outcome: list[Reason | None] = []
+        for post in posts:
+            reason = self._check_provider(post.provider, (post.sell, post.buy))
+            if reason is None:
+                try:
+                    rate = parse_rate(post.rate) if type(post.rate) is str else None
+                except RateError:
+                    rate = None
+                if rate is None:
+                    reason = Reason.RATE_INVALID
+            if reason is None:
+                assert rate is not None
+                try:
+                    tier = RateTier(
+                        post.provider,
+                        post.sell,
+                        post.buy,
+                        post.min_amount,
+                        post.max_amount,
+                        rate,
+                        post.liquidity,
+                        post.valid_from_ns,
+                        post.valid_until_ns,
+                    )
+                except ValueError:
+                    reason = Reason.TIER_INVALID
+                else:
+                    if self.book.post(tier) not in (PostResult.POSTED, PostResult.REPLACED):
+                        reason = Reason.TIER_INVALID
+            outcome.append(reason)
+        self.clock = max(self.clock, now)
+        return outcome
+
+    def _check_provider(self, bic: str, currencies: Sequence[str]) -> Reason | None:
+        participant = self.directory.get(bic) if type(bic) is str else None
+        if (
+            participant is None
+            or participant.kind is not ParticipantKind.DIRECT
+            or participant.status is ParticipantStatus.SUSPENDED
+        ):
+            return Reason.PROVIDER_NOT_DIRECT
+        for currency in currencies:
+            if type(currency) is not str or currency not in self.directory.central_bank_of:
+                return Reason.CURRENCY_NOT_ALLOWED
+            account = self.directory.settlement_account(participant, currency)
+            if self.ledger.state.account(account) is None:
+                return Reason.NO_SETTLEMENT_ACCOUNT
+        if len(set(currencies)) != len(currencies):
+            return Reason.FX_SAME_CURRENCY
+        return None
+
+    def request_quote(self, request: QuoteRequest, now: int) -> Quote | Reason:
+        """The best route for the request, as a quote bound to the requesting agent until
+        `now + ttl_ns`; or why none is given. Issuing a quote moves no money."""
+        participant = self.directory.settling_participant(request.bic)
+        if participant is None:
+            return Reason.DEBTOR_AGENT_UNKNOWN
+        if participant.status is ParticipantStatus.SUSPENDED:
+            return Reason.PARTICIPANT_SUSPENDED
+        for currency in (request.source, request.destination):
+            if currency not in self.directory.central_bank_of:
+                return Reason.CURRENCY_NOT_ALLOWED
+        for amount in (request.send_amount, request.deliver_amount):
+            if amount is not None and (type(amount) is not int or amount <= 0):
+                return Reason.FX_AMOUNT_INVALID
+        if type(request.ttl_ns) is not int or not 0 < request.ttl_ns <= QUOTE_TTL_NS_MAX:
+            return Reason.SETTLEMENT_WINDOW_INVALID
+        self.clock = max(self.clock, now)
+        found = quote(
+            self.book,
+            source=request.source,
+            destination=request.destination,
+            send_amount=request.send_amount,
+            deliver_amount=request.deliver_amount,
+            now=now,
+            quote_id=self.quotes_issued + 1,
+            ttl_ns=request.ttl_ns,
+        )
+        if isinstance(found, QuoteRefusal):
+            return QUOTE_REASONS[found.result]
+        if not self.engine.register_quote(found, request.bic):
+            return Reason.QUEUE_FULL
+        self.quotes_issued += 1
+        return found
+
+    def submit_fx(self, payments: Sequence[FxPayment], now: int) -> list[Reason | None]:
+        """Cross-currency payments, each citing a quote (see `SettlementEngine.submit_fx`)."""
+        outcome = self.engine.submit_fx(payments, now)
+        self._commit(now)
+        return outcome
 
     # ------------------------------------------------------------------ commit
 

@@ -20,25 +20,38 @@ How a payment settles (DESIGN §5):
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
+from samarkand.fx.pvp import route_legs
+from samarkand.fx.quotes import IssueResult, QuoteRegistry
+from samarkand.fx.routing import Quote
 from samarkand.ledger.state import CPO, DP, DPO, LIMIT, LedgerState
 from samarkand.ledger.types import INT64_MAX, U128_MAX, AccountCode, Transfer, TransferCode
 from samarkand.settlement import lsm
-from samarkand.settlement.netting import Leg, net_positions, settle_window, settlement_transfers
+from samarkand.settlement.crosscurrency import FxRoute, covered, make_route, offset_prefixes
+from samarkand.settlement.netting import (
+    Leg,
+    linked_chain,
+    net_positions,
+    settle_window,
+    settlement_transfers,
+)
 from samarkand.settlement.optimise import nonfifo_optimise
 from samarkand.settlement.participants import (
     Directory,
     Participant,
+    ParticipantKind,
     ParticipantStatus,
     account_id,
 )
 from samarkand.settlement.payments import (
     FINAL,
     Event,
+    FxPayment,
     Method,
     Payment,
     Priority,
@@ -59,6 +72,8 @@ class Via:
     FIFO = "multilateral offsetting (FIFO)"
     NON_FIFO = "multilateral optimisation (non-FIFO)"
     DNS = "deferred net settlement"
+    FX = "cross-currency (all legs in one linked chain)"
+    FX_OFFSET = "cross-currency offsetting"
 
 
 @dataclass(slots=True, eq=False)
@@ -75,6 +90,7 @@ class Entry:
     settled_ns: int = 0
     via: str = ""
     history: list[Event] = field(default_factory=list)
+    fx: FxRoute | None = None  # the quote's route, for a cross-currency payment
 
     @property
     def priority(self) -> Priority:
@@ -93,6 +109,11 @@ class Stats:
     lsm_runs: int = 0
     gridlocks_resolved: int = 0  # offsetting runs that settled what no payment could alone
     settled_by: dict[str, int] = field(default_factory=dict)
+    # Cross-currency: what providers paid out leg by leg (gross) and what they needed on net
+    # (the residual, less than gross when offsetting settled payments together), per ledger.
+    fx_provider_gross: dict[int, int] = field(default_factory=dict)
+    fx_provider_net: dict[int, int] = field(default_factory=dict)
+    fx_offset_sets: int = 0
 
 
 class SettlementEngine:
@@ -130,6 +151,13 @@ class SettlementEngine:
         # and a debit only shrinks what can), so a run on an unchanged ledger is skipped.
         self._changed: set[int] = set()
         self.currency_of_ledger = {ledger: code for code, ledger in directory.ledgers.items()}
+        # Cross-currency payments: the quotes they cite, and their own FIFO queues per sender.
+        self.quotes = QuoteRegistry()
+        self.quote_owner: dict[int, str] = {}  # quote id -> settling BIC it was issued to
+        self.fx_queues: dict[int, tuple[list[Entry], list[Entry]]] = {}
+        self.fx_queued = 0
+        self.fx_deadlines: list[tuple[int, int, int]] = []  # (rates end, sequence, uetr)
+        self._fx_changed = False
 
     # ------------------------------------------------------------------ output
 
@@ -159,6 +187,7 @@ class SettlementEngine:
         self._overlay[debit] = self._overlay.get(debit, 0) - amount
         self._overlay[credit] = self._overlay.get(credit, 0) + amount
         self._dirty.append(credit)
+        self._fx_changed = True
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -171,6 +200,7 @@ class SettlementEngine:
     def liquidity_increased(self, account: int) -> None:
         """The hub moved funds into `account` outside the engine: retry its queue head."""
         self._dirty.append(account)
+        self._fx_changed = True
         if account in self.queues:
             self._changed.add(account >> 64)
 
@@ -350,7 +380,13 @@ class SettlementEngine:
         self._dirty.append(entry.sender)
 
     def _release_dirty(self, now: int) -> None:
-        """Retry the queue heads of every account whose liquidity grew, until none can go."""
+        """Retry the queue heads of every account whose liquidity grew, and the heads of the
+        cross-currency queues, until none can go."""
+        self._release_single(now)
+        while self.fx_queues and self._release_fx(now):
+            self._release_single(now)
+
+    def _release_single(self, now: int) -> None:
         while self._dirty:
             account = self._dirty.pop()
             queues = self.queues.get(account)
@@ -385,6 +421,7 @@ class SettlementEngine:
                 self._changed.add(ledger)
             if net > 0:
                 self._dirty.append(account)
+                self._fx_changed = True
         for entry in entries:
             self._settled(entry, now, via)
 
@@ -416,10 +453,16 @@ class SettlementEngine:
                 self._dequeue(entry)
                 self._changed.add(entry.ledger)  # what queued behind it may now offset
                 self._reject(entry, now, Reason.LATEST_TIME_PASSED)
+        while self.fx_deadlines and self.fx_deadlines[0][0] <= now:
+            _, _, uetr = heapq.heappop(self.fx_deadlines)
+            entry = self.entries[uetr]
+            if entry.status is Status.QUEUED and self._in_queue(entry):
+                self._dequeue_fx(entry)
+                self._reject(entry, now, Reason.RATES_EXPIRED)
         self._release_dirty(now)
 
     def _in_queue(self, entry: Entry) -> bool:
-        queues = self.queues.get(entry.sender)
+        queues = (self.fx_queues if entry.fx is not None else self.queues).get(entry.sender)
         return queues is not None and entry in queues[int(entry.priority)]
 
     # ------------------------------------------------------------------ LSM
@@ -438,6 +481,8 @@ class SettlementEngine:
                 settled += self._offset(ledger, now, non_fifo=False)
             if non_fifo:
                 settled += self._offset(ledger, now, non_fifo=True, budget=budget)
+        self._release_dirty(now)
+        settled += self._offset_fx(now)
         self._release_dirty(now)
         return settled
 
@@ -476,6 +521,268 @@ class SettlementEngine:
             self._dequeue(entry)
         self._settle_set(chosen, now, Via.NON_FIFO if non_fifo else Via.FIFO)
         return len(chosen)
+
+    # ------------------------------------------------------------------ cross-currency
+
+    def register_quote(self, quote: Quote, bic: str) -> bool:
+        """Hold a quote the hub issued to `bic`, for the payment that will cite it. False if
+        the registry is full (the hub then refuses to quote)."""
+        settling = self.directory.settling_participant(bic)
+        if settling is None:
+            raise ValueError(f"a quote for {bic}, which is not a participant")
+        if self.quotes.issue(quote) not in (IssueResult.ISSUED, IssueResult.EXISTS):
+            return False
+        self.quote_owner[quote.id] = settling.bic
+        return True
+
+    def submit_fx(self, payments: Sequence[FxPayment], now: int) -> list[Reason | None]:
+        """Receive cross-currency payments, each citing a quote it redeems: rejected with a
+        reason (the quote stays unused), or accepted (None) and then settled at once with all
+        its legs, or queued in its sender's cross-currency queue (FIFO by priority)."""
+        outcome: list[Reason | None] = []
+        for payment in payments:
+            checked = self._validate_fx(payment, now)
+            if isinstance(checked, Reason):
+                self._event(payment.uetr, Status.REJECTED, now, checked)
+                self.stats.rejected += 1
+                outcome.append(checked)
+                continue
+            redeemed = self.quotes.redeem(payment.quote_id, now)
+            if not isinstance(redeemed, Quote):  # _validate_fx checked every way it can fail
+                raise AssertionError(f"quote {payment.quote_id}: {redeemed}")
+            self._accept_fx(payment, checked, now)
+            outcome.append(None)
+        self._release_dirty(now)
+        return outcome
+
+    def _validate_fx(self, payment: FxPayment, now: int) -> Reason | FxRoute:
+        if type(payment.uetr) is not int or not 0 <= payment.uetr <= U128_MAX:
+            return Reason.UETR_INVALID
+        if payment.uetr in self.entries:
+            return Reason.DUPLICATE_UETR
+        debtor = self.directory.settling_participant(payment.debtor_agent)
+        if debtor is None:
+            return Reason.DEBTOR_AGENT_UNKNOWN
+        creditor = self.directory.settling_participant(payment.creditor_agent)
+        if creditor is None:
+            return Reason.CREDITOR_AGENT_UNKNOWN
+        if _suspended(self.directory, payment.debtor_agent, debtor) or _suspended(
+            self.directory, payment.creditor_agent, creditor
+        ):
+            return Reason.PARTICIPANT_SUSPENDED
+        if debtor.bic == creditor.bic:
+            return Reason.SAME_AGENTS
+        quote = self.quotes.get(payment.quote_id) if type(payment.quote_id) is int else None
+        if quote is None:
+            return Reason.QUOTE_UNKNOWN
+        if self.quote_owner.get(quote.id) != debtor.bic:
+            return Reason.QUOTE_NOT_OWNER
+        if self.quotes.is_used(quote.id):
+            return Reason.QUOTE_USED
+        if not quote.created_ns <= now < quote.expires_ns:
+            return Reason.QUOTE_EXPIRED
+        if quote.rates_valid_until_ns and now >= quote.rates_valid_until_ns:
+            return Reason.RATES_EXPIRED
+        currencies = {hop.sell for hop in quote.hops} | {quote.destination}
+        if any(c not in self.directory.ledgers for c in currencies):
+            return Reason.CURRENCY_NOT_ALLOWED
+        provider_accounts: dict[tuple[str, str], int] = {}
+        for hop in quote.hops:
+            provider = self.directory.get(hop.provider)
+            if (
+                provider is None
+                or provider.kind is not ParticipantKind.DIRECT
+                or (provider.status is ParticipantStatus.SUSPENDED)
+            ):
+                return Reason.PROVIDER_NOT_DIRECT
+            for currency in (hop.sell, hop.buy):
+                account = self.directory.settlement_account(provider, currency)
+                if account not in self.ledger.account_slot:
+                    return Reason.NO_SETTLEMENT_ACCOUNT
+                provider_accounts[(hop.provider, currency)] = account
+        payer_account = self.directory.settlement_account(debtor, quote.source)
+        payee_account = self.directory.settlement_account(creditor, quote.destination)
+        for account in (payer_account, payee_account):
+            if account not in self.ledger.account_slot:
+                return Reason.NO_SETTLEMENT_ACCOUNT
+        if any(now >= self.cut_off_ns.get(c, 0) for c in currencies):
+            return Reason.AFTER_CUT_OFF
+        if self.fx_queued >= self.queue_limit:
+            return Reason.QUEUE_FULL
+        legs = route_legs(
+            quote,
+            payer=debtor.bic,
+            payee=creditor.bic,
+            payer_account=payer_account,
+            payee_account=payee_account,
+            provider_accounts=provider_accounts,
+            ledgers=self.directory.ledgers,
+        )
+        return make_route(quote, legs)
+
+    def _accept_fx(self, payment: FxPayment, route: FxRoute, now: int) -> None:
+        quote = route.quote
+        self._sequence += 1
+        debtor = self.directory.settling_participant(payment.debtor_agent)
+        creditor = self.directory.settling_participant(payment.creditor_agent)
+        assert debtor is not None and creditor is not None
+        entry = Entry(
+            # The payment as its debtor sees it: the amount and currency it pays.
+            payment=Payment(
+                payment.uetr,
+                payment.debtor_agent,
+                payment.creditor_agent,
+                quote.send_amount,
+                quote.source,
+                priority=payment.priority,
+            ),
+            sequence=self._sequence,
+            sender=self.directory.settlement_account(debtor, quote.source),
+            receiver=self.directory.settlement_account(creditor, quote.destination),
+            ledger=self.directory.ledgers[quote.source],
+            received_ns=now,
+            fx=route,
+        )
+        self.entries[payment.uetr] = entry
+        self._record(entry, Status.RECEIVED, now, detail=describe_route(route))
+        queues = self.fx_queues.get(entry.sender)
+        blocked = queues is not None and any(queues[p] for p in range(int(entry.priority) + 1))
+        if not blocked and covered(route.net, self.available):
+            self._settle_fx_gross(entry, now)
+            return
+        queues = self.fx_queues.setdefault(entry.sender, ([], []))
+        queues[int(entry.priority)].append(entry)
+        self.fx_queued += 1
+        self._fx_changed = True
+        if route.deadline_ns:
+            heapq.heappush(self.fx_deadlines, (route.deadline_ns, entry.sequence, payment.uetr))
+        self._record(entry, Status.QUEUED, now, detail="waiting for liquidity on its legs")
+
+    def _dequeue_fx(self, entry: Entry) -> None:
+        queues = self.fx_queues[entry.sender]
+        queues[int(entry.priority)].remove(entry)
+        self.fx_queued -= 1
+        if not queues[0] and not queues[1]:
+            del self.fx_queues[entry.sender]
+        self._fx_changed = True
+
+    def _settle_fx_gross(self, entry: Entry, now: int) -> None:
+        route = entry.fx
+        assert route is not None
+        chain = [
+            Transfer(
+                self._new_id(),
+                leg.debit_account_id,
+                leg.credit_account_id,
+                leg.amount,
+                leg.ledger,
+                TransferCode.FX,
+                user_data=entry.payment.uetr,
+            )
+            for leg in route.legs
+        ]
+        self._transfers.extend(linked_chain(chain))
+        for leg in route.legs:
+            self._move(leg.debit_account_id, leg.credit_account_id, leg.amount)
+        self._count_providers([route], route.net)
+        self._settled(entry, now, Via.FX)
+
+    def _release_fx(self, now: int) -> int:
+        """Settle the heads of the cross-currency queues whose legs are covered; each
+        sender's queue in FIFO order. Returns payments settled."""
+        settled = 0
+        for sender in sorted(self.fx_queues):
+            queues = self.fx_queues.get(sender)
+            while queues is not None:
+                head = queues[0][0] if queues[0] else queues[1][0]
+                assert head.fx is not None
+                if not covered(head.fx.net, self.available):
+                    break
+                self._dequeue_fx(head)
+                self._settle_fx_gross(head, now)
+                settled += 1
+                queues = self.fx_queues.get(sender)
+        return settled
+
+    def _offset_fx(self, now: int) -> int:
+        """Cross-currency offsetting of the queued cross-currency payments (see
+        `samarkand.settlement.crosscurrency`). Returns payments settled."""
+        if not self.fx_queues or not self._fx_changed:
+            return 0
+        self._fx_changed = False
+        self.stats.lsm_runs += 1
+        queues = {s: [*self.fx_queues[s][0], *self.fx_queues[s][1]] for s in sorted(self.fx_queues)}
+        chosen = offset_prefixes(queues, _route_net, self.available)
+        if not chosen:
+            return 0
+        for entry in chosen:
+            self._dequeue_fx(entry)
+        self._settle_fx_set(chosen, now)
+        return len(chosen)
+
+    def _settle_fx_set(self, entries: list[Entry], now: int) -> None:
+        """Settle cross-currency payments together: per currency ledger, the net position of
+        every account over all their legs, paid in and out through the clearing account;
+        all ledgers' transfers in one linked chain."""
+        by_ledger: dict[int, dict[int, int]] = {}
+        total: dict[int, int] = {}
+        for entry in entries:
+            assert entry.fx is not None
+            for leg in entry.fx.legs:
+                positions = by_ledger.setdefault(leg.ledger, {})
+                for account, delta in (
+                    (leg.debit_account_id, -leg.amount),
+                    (leg.credit_account_id, leg.amount),
+                ):
+                    positions[account] = positions.get(account, 0) + delta
+                    total[account] = total.get(account, 0) + delta
+        self._reference += 1
+        chain: list[Transfer] = []
+        for ledger in sorted(by_ledger):
+            positions = {a: n for a, n in by_ledger[ledger].items() if n}
+            if positions:
+                chain.extend(
+                    settlement_transfers(
+                        positions,
+                        self.clearing_account(self.currency_of_ledger[ledger]),
+                        ledger,
+                        self._new_id,
+                        self._reference,
+                    )
+                )
+        if chain:
+            self._transfers.extend(linked_chain(chain))
+        for account, net in total.items():
+            if not net:
+                continue
+            self._overlay[account] = self._overlay.get(account, 0) + net
+            if net > 0:
+                self._dirty.append(account)
+                if account in self.queues:
+                    self._changed.add(account >> 64)
+        routes = [e.fx for e in entries if e.fx is not None]
+        self._count_providers(routes, total)
+        if len(entries) > 1:
+            self.stats.fx_offset_sets += 1
+            self.stats.gridlocks_resolved += 1
+        via = Via.FX_OFFSET if len(entries) > 1 else Via.FX
+        for entry in entries:
+            self._settled(entry, now, via)
+
+    def _count_providers(self, routes: list[FxRoute], net: Mapping[int, int]) -> None:
+        """Providers' gross outflow (leg by leg) and net need (what their accounts paid on
+        net), per ledger, for the liquidity cross-currency offsetting saves."""
+        stats = self.stats
+        providers: set[int] = set()
+        for route in routes:
+            providers |= route.provider_accounts
+            for ledger, amount in route.provider_gross.items():
+                stats.fx_provider_gross[ledger] = stats.fx_provider_gross.get(ledger, 0) + amount
+        for account in providers:
+            need = -net.get(account, 0)
+            if need > 0:
+                ledger = account >> 64
+                stats.fx_provider_net[ledger] = stats.fx_provider_net.get(ledger, 0) + need
 
     # ------------------------------------------------------------------ DNS
 
@@ -519,7 +826,10 @@ class SettlementEngine:
         if reason is not None:
             return reason
         assert entry is not None
-        if self._in_queue(entry):
+        if entry.fx is not None:
+            if self._in_queue(entry):
+                self._dequeue_fx(entry)
+        elif self._in_queue(entry):
             self._dequeue(entry)
             self._changed.add(entry.ledger)  # what queued behind it may now offset
         elif entry.payment.method is Method.DNS:
@@ -539,7 +849,8 @@ class SettlementEngine:
         assert entry is not None
         if not self._in_queue(entry):
             return Reason.NOT_QUEUED
-        queue = self.queues[entry.sender][int(entry.priority)]
+        queues = self.fx_queues if entry.fx is not None else self.queues
+        queue = queues[entry.sender][int(entry.priority)]
         queue.remove(entry)
         if to_front:
             queue.insert(0, entry)
@@ -552,6 +863,7 @@ class SettlementEngine:
         )
         self._dirty.append(entry.sender)
         self._changed.add(entry.ledger)  # a new order is a new set of queue prefixes
+        self._fx_changed = True
         self._release_dirty(now)
         return None
 
@@ -590,6 +902,13 @@ class SettlementEngine:
                     self._dequeue(entry)
                     self._reject(entry, now, Reason.NOT_SETTLED_BY_CUT_OFF)
                     rejected += 1
+        for sender in sorted(self.fx_queues):
+            for queue in self.fx_queues[sender]:
+                for entry in list(queue):
+                    self._dequeue_fx(entry)
+                    self._reject(entry, now, Reason.NOT_SETTLED_BY_CUT_OFF)
+                    rejected += 1
+        self.fx_deadlines.clear()
         for _, _, uetr in sorted(self.warehouse):
             entry = self.entries[uetr]
             if entry.status is Status.QUEUED:
@@ -606,7 +925,7 @@ class SettlementEngine:
 
     def open_day(self, cut_off_ns: dict[str, int]) -> None:
         """Start the next business day: balances carry over in the ledger; new cut-offs."""
-        if self.queues or self.warehouse or self.dns_pending:
+        if self.queues or self.fx_queues or self.warehouse or self.dns_pending:
             raise RuntimeError("open_day before end_of_day: payments are still queued")
         self.cut_off_ns = dict(cut_off_ns)
 
@@ -650,6 +969,35 @@ class SettlementEngine:
         for sender in sorted(self.queues):
             for queue in self.queues[sender]:
                 yield from queue
+
+
+def _route_net(entry: Entry) -> Mapping[int, int]:
+    assert entry.fx is not None
+    return entry.fx.net
+
+
+def describe_route(route: FxRoute) -> str:
+    """The legs of a cross-currency payment, for its history: currency, amount, who pays
+    whom, and each provider's rate."""
+    quote = route.quote
+    rates = ", ".join(f"{h.provider} {h.sell}/{h.buy} {_rate_text(h.rate)}" for h in quote.hops)
+    legs = "; ".join(
+        f"leg {leg.index} {leg.currency} {leg.amount} minor units {leg.debtor} -> {leg.creditor}"
+        for leg in route.legs
+    )
+    return f"quote {quote.id}: {legs}; rates {rates}"
+
+
+def _rate_text(rate: Fraction) -> str:
+    whole, rest = divmod(rate.numerator, rate.denominator)
+    digits = ""
+    for _ in range(10):
+        if not rest:
+            break
+        rest *= 10
+        digits += str(rest // rate.denominator)
+        rest %= rate.denominator
+    return f"{whole}.{digits}" if digits else str(whole)
 
 
 def _suspended(directory: Directory, bic: str, settling: Participant) -> bool:
