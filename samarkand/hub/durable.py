@@ -200,7 +200,7 @@ class _Reader:
 
 # ---------------------------------------------------------------------- FX commands
 
-FX_OPS = frozenset({"post_tiers", "quote", "submit_fx"})
+FX_OPS = frozenset({"post_tiers", "quotes", "submit_fx"})
 
 
 def _opt_int(value: int | None) -> str | None:
@@ -253,17 +253,23 @@ def _run_fx(hub: SettlementHub, op: str, read: _Reader) -> Any:
                 )
             )
         return hub.post_tiers(posts, read.now())
-    if op == "quote":
-        send, deliver = read.get("send_amount"), read.get("deliver_amount")
-        request = QuoteRequest(
-            read.str(read.get("bic")),
-            read.str(read.get("source")),
-            read.str(read.get("destination")),
-            None if send is None else read.int(send),
-            None if deliver is None else read.int(deliver),
-            read.int(read.get("ttl_ns")),
-        )
-        return hub.request_quote(request, read.now())
+    if op == "quotes":
+        requests = []
+        for item in read.list(read.get("requests")):
+            row = read.list(item)
+            if len(row) != 6:
+                raise read.fail(f"a quote request has 6 fields, got {len(row)}")
+            requests.append(
+                QuoteRequest(
+                    read.str(row[0]),
+                    read.str(row[1]),
+                    read.str(row[2]),
+                    None if row[3] is None else read.int(row[3]),
+                    None if row[4] is None else read.int(row[4]),
+                    read.int(row[5]),
+                )
+            )
+        return hub.request_quotes(requests, read.now())
     if op == "submit_fx":
         payments = []
         for item in read.list(read.get("payments")):
@@ -603,19 +609,22 @@ class DurableHub:
         tiers = [_encode_tier(t) for t in posts]
         return self._command({"op": "post_tiers", "tiers": tiers, "now": _int(now)})
 
+    def request_quotes(self, requests: Sequence[QuoteRequest], now: int) -> list[Quote | Reason]:
+        encoded = [
+            [
+                _str(r.bic),
+                _str(r.source),
+                _str(r.destination),
+                _opt_int(r.send_amount),
+                _opt_int(r.deliver_amount),
+                _int(r.ttl_ns),
+            ]
+            for r in requests
+        ]
+        return self._command({"op": "quotes", "requests": encoded, "now": _int(now)})
+
     def request_quote(self, request: QuoteRequest, now: int) -> Quote | Reason:
-        return self._command(
-            {
-                "op": "quote",
-                "bic": _str(request.bic),
-                "source": _str(request.source),
-                "destination": _str(request.destination),
-                "send_amount": _opt_int(request.send_amount),
-                "deliver_amount": _opt_int(request.deliver_amount),
-                "ttl_ns": _int(request.ttl_ns),
-                "now": _int(now),
-            }
-        )
+        return self.request_quotes([request], now)[0]
 
     def submit_fx(self, payments: Sequence[FxPayment], now: int) -> list[Reason | None]:
         encoded = [_encode_fx_payment(p) for p in payments]

@@ -126,6 +126,7 @@ class SettlementHub:
         self.clock = 0  # the latest `now` any operation ran at
         self.book = RateBook(default_registry())
         self.quotes_issued = 0  # quote ids are 1, 2, ... in the order quotes are given
+        self.last_quotes: list[Quote | Reason] = []
 
     # ------------------------------------------------------------------ set-up
 
@@ -355,9 +356,19 @@ class SettlementHub:
             return Reason.FX_SAME_CURRENCY
         return None
 
+    def request_quotes(self, requests: Sequence[QuoteRequest], now: int) -> list[Quote | Reason]:
+        """Answer quote requests in order (see `request_quote`); the answers are also kept in
+        `last_quotes` until the next call."""
+        self.clock = max(self.clock, now)
+        self.last_quotes = [self._quote(request, now) for request in requests]
+        return self.last_quotes
+
     def request_quote(self, request: QuoteRequest, now: int) -> Quote | Reason:
         """The best route for the request, as a quote bound to the requesting agent until
         `now + ttl_ns`; or why none is given. Issuing a quote moves no money."""
+        return self.request_quotes([request], now)[0]
+
+    def _quote(self, request: QuoteRequest, now: int) -> Quote | Reason:
         participant = self.directory.settling_participant(request.bic)
         if participant is None:
             return Reason.DEBTOR_AGENT_UNKNOWN
@@ -371,7 +382,6 @@ class SettlementHub:
                 return Reason.FX_AMOUNT_INVALID
         if type(request.ttl_ns) is not int or not 0 < request.ttl_ns <= QUOTE_TTL_NS_MAX:
             return Reason.SETTLEMENT_WINDOW_INVALID
-        self.clock = max(self.clock, now)
         found = quote(
             self.book,
             source=request.source,

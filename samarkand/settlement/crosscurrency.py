@@ -17,11 +17,12 @@ FIFO queue prefix: while some account is uncovered on net, cut the prefix holdin
 recently received payment that debits that account, just before it (so the set stays a
 union of queue prefixes: FIFO holds); recompute; repeat. What remains is covered; it need not
 be the largest such set (the problem across currencies is no longer a single-currency FIFO
-one), but it is found in at most one cut per queued payment.
+one), but it is found in at most one cut per queued payment, each found from a heap per account.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -97,27 +98,35 @@ def offset_prefixes(
     """
     prefixes: dict[K, list[Q]] = {sender: list(items) for sender, items in queues.items()}
     net: dict[int, int] = {}
-    for items in prefixes.values():
-        for item in items:
+    # account -> heap of (-sequence, order, sender, index) of the payments debiting it; an
+    # entry whose payment was cut since is skipped when it comes to the top.
+    debits: dict[int, list[tuple[int, int, K, int]]] = {}
+    order = 0
+    for sender, items in prefixes.items():
+        for index, item in enumerate(items):
             for account, amount in net_of(item).items():
                 net[account] = net.get(account, 0) + amount
-    while True:
-        uncovered = sorted(a for a, n in net.items() if n < 0 and available(a) + n < 0)
-        if not uncovered:
-            break
-        account = uncovered[0]
-        cut: tuple[int, K, int] | None = None  # (sequence, sender, index)
-        for sender, items in prefixes.items():
-            for index in range(len(items) - 1, -1, -1):
-                if net_of(items[index]).get(account, 0) < 0:
-                    if cut is None or items[index].sequence > cut[0]:
-                        cut = (items[index].sequence, sender, index)
-                    break
-        if cut is None:  # cannot happen: a net debit has a payment that debits
-            raise AssertionError(f"account {account} pays on net but no payment debits it")
-        _, sender, index = cut
+                if amount < 0:
+                    order += 1
+                    debits.setdefault(account, []).append((-item.sequence, order, sender, index))
+    for heap in debits.values():
+        heapq.heapify(heap)
+    room = {account: available(account) for account in net}
+    uncovered = {a for a, n in net.items() if n < 0 and room[a] + n < 0}
+    while uncovered:
+        account = min(uncovered)
+        heap = debits[account]
+        while True:  # the most recent payment still chosen that debits the account
+            _, _, sender, index = heap[0]
+            if index < len(prefixes[sender]):
+                break
+            heapq.heappop(heap)
         for item in prefixes[sender][index:]:
             for acct, amount in net_of(item).items():
                 net[acct] -= amount
+                if net[acct] < 0 and room[acct] + net[acct] < 0:
+                    uncovered.add(acct)
+                else:
+                    uncovered.discard(acct)
         del prefixes[sender][index:]
     return [item for items in prefixes.values() for item in items]

@@ -158,6 +158,9 @@ class SettlementEngine:
         self.fx_queued = 0
         self.fx_deadlines: list[tuple[int, int, int]] = []  # (rates end, sequence, uetr)
         self._fx_changed = False
+        # Accounts of the queued cross-currency payments (how many touch each): only more
+        # liquidity in one of them can let cross-currency offsetting find something new.
+        self._fx_watch: dict[int, int] = {}
 
     # ------------------------------------------------------------------ output
 
@@ -187,7 +190,8 @@ class SettlementEngine:
         self._overlay[debit] = self._overlay.get(debit, 0) - amount
         self._overlay[credit] = self._overlay.get(credit, 0) + amount
         self._dirty.append(credit)
-        self._fx_changed = True
+        if credit in self._fx_watch:
+            self._fx_changed = True
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -200,7 +204,8 @@ class SettlementEngine:
     def liquidity_increased(self, account: int) -> None:
         """The hub moved funds into `account` outside the engine: retry its queue head."""
         self._dirty.append(account)
-        self._fx_changed = True
+        if account in self._fx_watch:
+            self._fx_changed = True
         if account in self.queues:
             self._changed.add(account >> 64)
 
@@ -421,7 +426,8 @@ class SettlementEngine:
                 self._changed.add(ledger)
             if net > 0:
                 self._dirty.append(account)
-                self._fx_changed = True
+                if account in self._fx_watch:
+                    self._fx_changed = True
         for entry in entries:
             self._settled(entry, now, via)
 
@@ -654,6 +660,8 @@ class SettlementEngine:
         queues[int(entry.priority)].append(entry)
         self.fx_queued += 1
         self._fx_changed = True
+        for account in route.net:
+            self._fx_watch[account] = self._fx_watch.get(account, 0) + 1
         if route.deadline_ns:
             heapq.heappush(self.fx_deadlines, (route.deadline_ns, entry.sequence, payment.uetr))
         self._record(entry, Status.QUEUED, now, detail="waiting for liquidity on its legs")
@@ -665,6 +673,13 @@ class SettlementEngine:
         if not queues[0] and not queues[1]:
             del self.fx_queues[entry.sender]
         self._fx_changed = True
+        assert entry.fx is not None
+        for account in entry.fx.net:
+            left = self._fx_watch[account] - 1
+            if left:
+                self._fx_watch[account] = left
+            else:
+                del self._fx_watch[account]
 
     def _settle_fx_gross(self, entry: Entry, now: int) -> None:
         route = entry.fx

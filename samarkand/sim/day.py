@@ -21,15 +21,25 @@ import datetime
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 from types import MappingProxyType
 
 import numpy as np
 
+from samarkand.hub.settlement import TierPost
 from samarkand.money import default_registry
 from samarkand.settlement.participants import Directory, Participant, ParticipantKind
 from samarkand.settlement.payments import Method, Payment, Priority
 from samarkand.sim.data import Country, TradeFlow, members, trade_flows
+from samarkand.sim.fx import (
+    FxIntent,
+    currency_ranking,
+    fx_providers,
+    market_maker,
+    provider_tiers,
+    reference_rate,
+)
 from samarkand.sim.rates import UNITS_PER_USD_MILLI
 
 PAYMENTS_MAX = 10_000_000
@@ -76,7 +86,8 @@ LATEST_AFTER_ARRIVAL_MINUTES = (30, 120)
     STREAM_TIMED,
     STREAM_UETR,
     STREAM_INTERBANK,
-) = range(11)
+    STREAM_FX,
+) = range(12)
 
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")  # ASCII digits only, not \d
 _TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
@@ -98,7 +109,7 @@ class DayConfig:
     urgent_pct: int = 5
     dns_pct: int = 0  # sent for deferred net settlement
     timed_pct: int = 2  # carrying an earliest and/or latest settlement time
-    cross_currency_pct: int = 0  # reserved for FX; must be 0 for now
+    cross_currency_pct: int = 10  # paid in the debtor's currency, received in the creditor's
     interbank_pct: int = 50  # interbank flows (money market, FX legs) in both directions
 
     def problems(self) -> list[str]:
@@ -114,16 +125,12 @@ class DayConfig:
             "dns_pct": (0, PERCENT_MAX),
             "timed_pct": (0, PERCENT_MAX),
             "interbank_pct": (0, PERCENT_MAX),
+            "cross_currency_pct": (0, PERCENT_MAX),
         }
-        for field, (low, high) in ranges.items():
-            value = getattr(self, field)
+        for name, (low, high) in ranges.items():
+            value = getattr(self, name)
             if not _is_int(value) or not low <= value <= high:
-                found.append(f"DayConfig.{field} must be an int in {low}..{high}, not {value!r}")
-        if not _is_int(self.cross_currency_pct) or self.cross_currency_pct != 0:
-            found.append(
-                "DayConfig.cross_currency_pct must be 0 (cross-currency payments need FX, not "
-                f"built yet), not {self.cross_currency_pct!r}"
-            )
+                found.append(f"DayConfig.{name} must be an int in {low}..{high}, not {value!r}")
         if _is_int(self.dns_pct) and 0 <= self.dns_pct <= PERCENT_MAX:
             # Urgent and timed payments are drawn among the RTGS ones (DNS has no priority).
             for field in ("urgent_pct", "timed_pct"):
@@ -171,6 +178,11 @@ class SimulatedDay:
     upper_bound: Mapping[tuple[str, str], int]  # (direct BIC, currency) -> need with no queue
     start_ns: int
     cut_off_ns: int
+    # Cross-currency payments (their own arrival times) and the FX providers' tiers.
+    fx_payments: tuple[FxIntent, ...] = ()
+    fx_arrival_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    tiers: tuple[TierPost, ...] = ()
+    fx_providers: Mapping[str, str] = field(default_factory=dict)  # currency -> provider BIC
 
 
 def simulate_day(config: DayConfig) -> SimulatedDay:
@@ -200,15 +212,45 @@ def simulate_day(config: DayConfig) -> SimulatedDay:
         earliest_ns,
         latest_ns,
     )
-    lower_bound, upper_bound = liquidity_bounds(payments, directory)
+    usd = _usd_cents(_rng(config, STREAM_AMOUNT), count)
+    providers = fx_providers(directory, countries)
+    ranking = currency_ranking(countries)
+    fx_index = _cross_currency(config, directory, payments, rtgs)
+    fx_payments = tuple(_fx_intent(payments[i], directory, int(usd[i])) for i in fx_index.tolist())
+    keep = np.ones(count, dtype=bool)
+    keep[fx_index] = False
+    fx_arrival_ns = arrival_ns[fx_index]
+    arrival_ns = arrival_ns[keep]
+    payments = tuple(p for p, k in zip(payments, keep.tolist(), strict=True) if k)
+    # Each cross-currency payment's direct route sizes the liquidity: the debtor pays the
+    # pair's market maker in the source currency, which pays the creditor in the destination.
+    legs = []
+    for f in fx_payments:
+        maker = market_maker(providers, ranking, f.source, f.destination)
+        received = _convert(f.send_amount, f.source, f.destination)
+        for payer, payee, amount, currency in (
+            (f.debtor_agent, maker, f.send_amount, f.source),
+            (maker, f.creditor_agent, received, f.destination),
+        ):
+            if _settling(directory, payer) != _settling(directory, payee) and amount > 0:
+                legs.append(Payment(f.uetr, payer, payee, amount, currency))
+    lower_bound, upper_bound = liquidity_bounds(payments + tuple(legs), directory)
     registry = default_registry()
+    # FX providers fund their positions in full (the upper bound): they sell currencies
+    # all day, and the scarcity knob is about the banks' own payments.
+    makers = set(providers.values()) if fx_payments else set()
     opening_balance = {
         key: opening_liquidity(
-            lower_bound[key], need, config.liquidity_pct, registry.get(key[1]).exponent
+            lower_bound[key],
+            need,
+            PERCENT_MAX if key[0] in makers else config.liquidity_pct,
+            registry.get(key[1]).exponent,
         )
         for key, need in upper_bound.items()
     }
     arrival_ns.setflags(write=False)
+    fx_arrival_ns.setflags(write=False)
+    tiers = provider_tiers(providers, ranking, start_ns - 60 * NS_PER_MINUTE, cut_off_ns + 1)
     return SimulatedDay(
         config=config,
         directory=directory,
@@ -220,7 +262,67 @@ def simulate_day(config: DayConfig) -> SimulatedDay:
         upper_bound=MappingProxyType(upper_bound),
         start_ns=start_ns,
         cut_off_ns=cut_off_ns,
+        fx_payments=fx_payments,
+        fx_arrival_ns=fx_arrival_ns,
+        tiers=tuple(tiers),
+        fx_providers=MappingProxyType(providers),
     )
+
+
+def _cross_currency(
+    config: DayConfig, directory: Directory, payments: Sequence[Payment], rtgs: np.ndarray
+) -> np.ndarray:
+    """Indices of the cross-currency payments: an exact share of all payments (capped by
+    those eligible), drawn among the untimed RTGS ones whose two agents have different home
+    currencies."""
+    eligible = np.array(
+        [
+            i
+            for i in rtgs.tolist()
+            if not payments[i].earliest_ns
+            and not payments[i].latest_ns
+            and _home(directory, payments[i].debtor_agent)
+            != _home(directory, payments[i].creditor_agent)
+        ],
+        dtype=np.int64,
+    )
+    return _exact_share(_rng(config, STREAM_FX), eligible, len(payments), config.cross_currency_pct)
+
+
+def _settling(directory: Directory, bic: str) -> str:
+    participant = directory.settling_participant(bic)
+    assert participant is not None
+    return participant.bic
+
+
+def _home(directory: Directory, bic: str) -> str:
+    participant = directory.get(bic)
+    assert participant is not None
+    return participant.home_currency
+
+
+def _fx_intent(payment: Payment, directory: Directory, usd_cents: int) -> FxIntent:
+    source = _home(directory, payment.debtor_agent)
+    (amount,) = _minor_amounts(
+        np.array([usd_cents], dtype=np.int64), np.zeros(1, dtype=np.int64), (source,)
+    )
+    return FxIntent(
+        payment.uetr,
+        payment.debtor_agent,
+        payment.creditor_agent,
+        source,
+        _home(directory, payment.creditor_agent),
+        amount,
+        payment.priority,
+    )
+
+
+def _convert(amount: int, source: str, destination: str) -> int:
+    """`amount` minor units of `source` in `destination` at the reference rate (sizing)."""
+    registry = default_registry()
+    shift = registry.get(destination).exponent - registry.get(source).exponent
+    value = Fraction(amount) * reference_rate(source, destination) * Fraction(10) ** shift
+    return value.numerator // value.denominator
 
 
 # --- participants -------------------------------------------------------------------------
