@@ -63,6 +63,14 @@ def demo(
         int, typer.Option(min=0, max=100, help="Share settled in DNS windows.")
     ] = _DAY.dns_pct,
     direct_banks: Annotated[int, typer.Option(min=20, max=1000)] = _DAY.direct_banks,
+    fx_pct: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=100,
+            help="Share of cross-currency payments (paid in one currency, received in another).",
+        ),
+    ] = _DAY.cross_currency_pct,
     non_fifo_every: Annotated[
         int, typer.Option(min=0, max=1440, help="Minutes between non-FIFO runs (0: never).")
     ] = _RUN.non_fifo_every_minutes,
@@ -79,6 +87,7 @@ def demo(
         urgent_pct=urgent_pct,
         dns_pct=dns_pct,
         direct_banks=direct_banks,
+        cross_currency_pct=fx_pct,
     )
     problems = config.problems()
     if problems:
@@ -155,6 +164,8 @@ def track(
                 f"{format_amount(payment.amount, currency)} {payment.currency}, "
                 f"{payment.priority.name.lower()}, {payment.method.value}"
             )
+            if entry.fx is not None:
+                _print_fx_legs(entry.fx)
         table = Table()
         for column in ("time (UTC)", "status", "reason", "detail"):
             table.add_column(column)
@@ -174,6 +185,38 @@ def track(
             console.print(f"ledger transfers carrying this UETR: {', '.join(map(str, rows))}")
     finally:
         durable.close()
+
+
+def _print_fx_legs(route) -> None:
+    """The legs of a cross-currency payment: currency, amount, who pays whom, the rate."""
+    from rich.table import Table
+
+    from samarkand.money import default_registry, format_amount
+    from samarkand.settlement.engine import rate_text
+
+    quote = route.quote
+    console.print(
+        f"cross-currency, quote {quote.id}: {quote.source} -> {quote.destination}, "
+        f"effective rate {rate_text(quote.effective_rate)} {quote.destination} per {quote.source}"
+    )
+    hops = {hop.sell: hop for hop in quote.hops}
+    table = Table(title="FX legs (all settle together)")
+    for column in ("leg", "currency", "amount", "from", "to", "provider", "rate"):
+        table.add_column(column)
+    for leg in route.legs:
+        hop = hops.get(leg.currency)  # the hop this leg pays into, if a provider receives it
+        table.add_row(
+            str(leg.index),
+            leg.currency,
+            format_amount(leg.amount, default_registry().get(leg.currency)),
+            leg.debtor,
+            leg.creditor,
+            hop.provider if hop is not None and leg.creditor == hop.provider else "",
+            f"{rate_text(hop.rate)} {hop.buy}/{hop.sell}"
+            if hop is not None and leg.creditor == hop.provider
+            else "",
+        )
+    console.print(table)
 
 
 @app.command()

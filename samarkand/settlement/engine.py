@@ -995,7 +995,7 @@ def describe_route(route: FxRoute) -> str:
     """The legs of a cross-currency payment, for its history: currency, amount, who pays
     whom, and each provider's rate."""
     quote = route.quote
-    rates = ", ".join(f"{h.provider} {h.sell}/{h.buy} {_rate_text(h.rate)}" for h in quote.hops)
+    rates = ", ".join(f"{h.provider} {h.sell}/{h.buy} {rate_text(h.rate)}" for h in quote.hops)
     legs = "; ".join(
         f"leg {leg.index} {leg.currency} {leg.amount} minor units {leg.debtor} -> {leg.creditor}"
         for leg in route.legs
@@ -1003,7 +1003,8 @@ def describe_route(route: FxRoute) -> str:
     return f"quote {quote.id}: {legs}; rates {rates}"
 
 
-def _rate_text(rate: Fraction) -> str:
+def rate_text(rate: Fraction) -> str:
+    """A rate as decimal text, cut after 10 fraction digits (display only)."""
     whole, rest = divmod(rate.numerator, rate.denominator)
     digits = ""
     for _ in range(10):

@@ -22,7 +22,6 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from types import MappingProxyType
 
 import numpy as np
@@ -36,9 +35,8 @@ from samarkand.sim.fx import (
     FxIntent,
     currency_ranking,
     fx_providers,
-    market_maker,
     provider_tiers,
-    reference_rate,
+    route_legs_as_payments,
 )
 from samarkand.sim.rates import UNITS_PER_USD_MILLI
 
@@ -216,41 +214,27 @@ def simulate_day(config: DayConfig) -> SimulatedDay:
     providers = fx_providers(directory, countries)
     ranking = currency_ranking(countries)
     fx_index = _cross_currency(config, directory, payments, rtgs)
-    fx_payments = tuple(_fx_intent(payments[i], directory, int(usd[i])) for i in fx_index.tolist())
+    fx_payments = _fx_intents(
+        [payments[i] for i in fx_index.tolist()], directory, usd[fx_index], currencies
+    )
     keep = np.ones(count, dtype=bool)
     keep[fx_index] = False
     fx_arrival_ns = arrival_ns[fx_index]
     arrival_ns = arrival_ns[keep]
     payments = tuple(p for p, k in zip(payments, keep.tolist(), strict=True) if k)
-    # Each cross-currency payment's direct route sizes the liquidity: the debtor pays the
-    # pair's market maker in the source currency, which pays the creditor in the destination.
-    legs = []
-    for f in fx_payments:
-        maker = market_maker(providers, ranking, f.source, f.destination)
-        received = _convert(f.send_amount, f.source, f.destination)
-        for payer, payee, amount, currency in (
-            (f.debtor_agent, maker, f.send_amount, f.source),
-            (maker, f.creditor_agent, received, f.destination),
-        ):
-            if _settling(directory, payer) != _settling(directory, payee) and amount > 0:
-                legs.append(Payment(f.uetr, payer, payee, amount, currency))
+    # Each cross-currency payment's legs, on the route the hub will quote, size the liquidity.
+    tiers = provider_tiers(providers, ranking, start_ns - 60 * NS_PER_MINUTE, cut_off_ns + 1)
+    legs = route_legs_as_payments(fx_payments, tiers, start_ns)
     lower_bound, upper_bound = liquidity_bounds(payments + tuple(legs), directory)
     registry = default_registry()
-    # FX providers fund their positions in full (the upper bound): they sell currencies
-    # all day, and the scarcity knob is about the banks' own payments.
-    makers = set(providers.values()) if fx_payments else set()
     opening_balance = {
         key: opening_liquidity(
-            lower_bound[key],
-            need,
-            PERCENT_MAX if key[0] in makers else config.liquidity_pct,
-            registry.get(key[1]).exponent,
+            lower_bound[key], need, config.liquidity_pct, registry.get(key[1]).exponent
         )
         for key, need in upper_bound.items()
     }
     arrival_ns.setflags(write=False)
     fx_arrival_ns.setflags(write=False)
-    tiers = provider_tiers(providers, ranking, start_ns - 60 * NS_PER_MINUTE, cut_off_ns + 1)
     return SimulatedDay(
         config=config,
         directory=directory,
@@ -301,28 +285,26 @@ def _home(directory: Directory, bic: str) -> str:
     return participant.home_currency
 
 
-def _fx_intent(payment: Payment, directory: Directory, usd_cents: int) -> FxIntent:
-    source = _home(directory, payment.debtor_agent)
-    (amount,) = _minor_amounts(
-        np.array([usd_cents], dtype=np.int64), np.zeros(1, dtype=np.int64), (source,)
+def _fx_intents(
+    chosen: list[Payment], directory: Directory, usd: np.ndarray, currencies: tuple[str, ...]
+) -> tuple[FxIntent, ...]:
+    """The chosen payments as cross-currency ones: the same value, sent in the debtor's home
+    currency, delivered in the creditor's."""
+    sources = [_home(directory, p.debtor_agent) for p in chosen]
+    index = {c: k for k, c in enumerate(currencies)}
+    amounts = _minor_amounts(usd, np.array([index[c] for c in sources], dtype=np.int64), currencies)
+    return tuple(
+        FxIntent(
+            p.uetr,
+            p.debtor_agent,
+            p.creditor_agent,
+            source,
+            _home(directory, p.creditor_agent),
+            amount,
+            p.priority,
+        )
+        for p, source, amount in zip(chosen, sources, amounts, strict=True)
     )
-    return FxIntent(
-        payment.uetr,
-        payment.debtor_agent,
-        payment.creditor_agent,
-        source,
-        _home(directory, payment.creditor_agent),
-        amount,
-        payment.priority,
-    )
-
-
-def _convert(amount: int, source: str, destination: str) -> int:
-    """`amount` minor units of `source` in `destination` at the reference rate (sizing)."""
-    registry = default_registry()
-    shift = registry.get(destination).exponent - registry.get(source).exponent
-    value = Fraction(amount) * reference_rate(source, destination) * Fraction(10) ** shift
-    return value.numerator // value.denominator
 
 
 # --- participants -------------------------------------------------------------------------

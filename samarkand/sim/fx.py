@@ -22,10 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from samarkand.fx.book import RateBook
+from samarkand.fx.rates import RateTier, parse_rate
+from samarkand.fx.routing import Quote, quote
 from samarkand.hub.settlement import TierPost
-from samarkand.money import AMOUNT_MAX
+from samarkand.money import AMOUNT_MAX, default_registry
 from samarkand.settlement.participants import Directory, ParticipantKind
-from samarkand.settlement.payments import Priority
+from samarkand.settlement.payments import Payment, Priority
 from samarkand.sim.data import Country, trade_flows
 from samarkand.sim.rates import UNITS_PER_USD_MILLI
 
@@ -127,3 +130,47 @@ def provider_tiers(
                     )
                 )
     return tiers
+
+
+def route_legs_as_payments(
+    intents: Sequence[FxIntent], tiers: Sequence[TierPost], now: int
+) -> list[Payment]:
+    """The legs each intent will settle as, priced now on `tiers` the way the hub prices
+    it (the tiers stand all day and their liquidity never binds, so the hub finds the same
+    route): for sizing the day's liquidity. Legs between one agent and itself are left out."""
+    book = RateBook(default_registry())
+    for t in tiers:
+        book.post(
+            RateTier(
+                t.provider,
+                t.sell,
+                t.buy,
+                t.min_amount,
+                t.max_amount,
+                parse_rate(t.rate),
+                t.liquidity,
+                t.valid_from_ns,
+                t.valid_until_ns,
+            )
+        )
+    legs: list[Payment] = []
+    for number, intent in enumerate(intents, start=1):
+        found = quote(
+            book,
+            source=intent.source,
+            destination=intent.destination,
+            send_amount=intent.send_amount,
+            now=now,
+            quote_id=number,
+            ttl_ns=1,
+        )
+        if not isinstance(found, Quote):
+            continue
+        payers = [intent.debtor_agent] + [hop.provider for hop in found.hops]
+        payees = [hop.provider for hop in found.hops] + [intent.creditor_agent]
+        amounts = [hop.sell_amount for hop in found.hops] + [found.deliver_amount]
+        currencies = [hop.sell for hop in found.hops] + [found.destination]
+        for payer, payee, amount, currency in zip(payers, payees, amounts, currencies, strict=True):
+            if payer != payee:
+                legs.append(Payment(intent.uetr, payer, payee, amount, currency))
+    return legs

@@ -17,7 +17,7 @@ from samarkand.fx.routing import Quote
 from samarkand.hub.durable import DurableHub
 from samarkand.hub.settlement import Liquidity, QuoteRequest, SettlementHub
 from samarkand.settlement.engine import Entry
-from samarkand.settlement.payments import FxPayment, Reason, Status
+from samarkand.settlement.payments import FxPayment, Payment, Reason, Status
 from samarkand.sim.day import SimulatedDay, upper_bound_need
 from samarkand.store import DurableLedger
 
@@ -229,6 +229,14 @@ def _measure_liquidity(run: DayRun, ledger: DurableLedger) -> None:
         if run.hub.engine.entries.get(p.uetr) is not None
         and run.hub.engine.entries[p.uetr].status is Status.SETTLED
     ]
+    # A settled cross-currency payment moved its legs: each counts as a payment in its
+    # currency for the pure gross need, as it did for the liquidity drawn down.
+    for entry in run.fx_entries():
+        if entry.status is Status.SETTLED and entry.fx is not None:
+            settled.extend(
+                Payment(0, leg.debtor, leg.creditor, leg.amount, leg.currency)
+                for leg in entry.fx.legs
+            )
     run.upper_bound_settled = upper_bound_need(settled, directory)
 
 
