@@ -541,7 +541,11 @@ def benchmark_fx(
         f"({100 * result['quoted_share']:.1f} % quoted, {result['mean_hops']:.2f} hops on "
         f"average, {100 * result['vehicle_currency_share']:.1f} % through a vehicle "
         f"currency); PvP {result['pvp_inmem_per_s']:,.0f}/s in memory, "
-        f"{result['pvp_durable_per_s']:,.0f}/s durable ({int(result['pvps']):,} PvPs)"
+        f"{result['pvp_durable_per_s']:,.0f}/s durable ({int(result['pvps']):,} PvPs); "
+        f"cross-currency offsetting: {int(result['fx_offset_settled']):,} of "
+        f"{int(result['fx_offset_queued']):,} gridlocked payments settled in one run, "
+        f"{result['fx_offset_per_s']:,.0f}/s, provider liquidity saved "
+        f"{result['fx_offset_provider_saved_pct']:.1f} %"
     )
     _print_json(result, as_json)
 

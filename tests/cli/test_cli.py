@@ -227,6 +227,12 @@ def test_benchmark_fx_json_has_the_agreed_keys(tmp_path: Path) -> None:
     assert result["quotes_per_s"] > 0 and result["pvp_durable_per_s"] > 0
     assert result["vehicle_currency_share"] == 0.0
     assert result["quoted_share"] > 0.9
+    # Gridlocked cross-currency cycles: one offsetting run settles them all, and providers
+    # need only the residual.
+    assert result["fx_offset_queued"] > 0
+    assert result["fx_offset_settled"] == result["fx_offset_queued"]
+    assert result["fx_offset_settled_share"] == 1.0
+    assert 50.0 < result["fx_offset_provider_saved_pct"] < 100.0
     assert not list(tmp_path.iterdir()), "benchmark left its files behind"
 
 
