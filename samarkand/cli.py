@@ -191,10 +191,10 @@ def _print_fx_legs(route) -> None:
     """The legs of a cross-currency payment: currency, amount, who pays whom, the rate."""
     from rich.table import Table
 
+    from samarkand.fx.rates import format_rate as rate_text
     from samarkand.money import default_registry, format_amount
-    from samarkand.settlement.engine import rate_text
 
-    quote = route.quote
+    quote = route.quote  # the Quote the hub kept with the route
     console.print(
         f"cross-currency, quote {quote.id}: {quote.source} -> {quote.destination}, "
         f"effective rate {rate_text(quote.effective_rate)} {quote.destination} per {quote.source}"

@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
 from samarkand.analytics.day import usd_cents
-from samarkand.fx.pvp import PartyRole
+from samarkand.fx.routing import Quote
 from samarkand.money import default_registry
 from samarkand.settlement.engine import Entry
 from samarkand.settlement.payments import Status
@@ -94,6 +94,7 @@ def summarise_fx(run: DayRun) -> FxSummary:
         if entry.status is not Status.SETTLED or entry.fx is None:
             continue
         quote = entry.fx.quote
+        assert isinstance(quote, Quote)
         summary.settled += 1
         summary.by_mechanism[entry.via] += 1
         value = usd(quote.send_amount, quote.source)
@@ -136,7 +137,7 @@ def _add_provider_net(entry: Entry, day_net: dict[int, int]) -> None:
     """Add what the entry's legs move on every provider account, paid or received."""
     assert entry.fx is not None
     for leg in entry.fx.legs:
-        if leg.debtor_role is PartyRole.PROVIDER:
+        if leg.provider_pays:
             day_net[leg.debit_account_id] = day_net.get(leg.debit_account_id, 0) - leg.amount
-        if leg.creditor_role is PartyRole.PROVIDER:
+        if leg.provider_receives:
             day_net[leg.credit_account_id] = day_net.get(leg.credit_account_id, 0) + leg.amount

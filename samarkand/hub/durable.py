@@ -141,6 +141,12 @@ class _Reader:
             raise self.fail(f"not a list: {value!r}")
         return value
 
+    def row(self, value: object, fields: int, what: str) -> list[Any]:
+        row = self.list(value)
+        if len(row) != fields:
+            raise self.fail(f"{what} has {fields} fields, got {len(row)}")
+        return row
+
     def dict(self, value: object) -> dict[str, Any]:
         if type(value) is not dict:
             raise self.fail(f"not an object: {value!r}")
@@ -236,9 +242,7 @@ def _run_fx(hub: SettlementHub, op: str, read: _Reader) -> Any:
     if op == "post_tiers":
         posts = []
         for item in read.list(read.get("tiers")):
-            row = read.list(item)
-            if len(row) != 9:
-                raise read.fail(f"a tier has 9 fields, got {len(row)}")
+            row = read.row(item, 9, "a tier")
             posts.append(
                 TierPost(
                     read.str(row[0]),
@@ -256,9 +260,7 @@ def _run_fx(hub: SettlementHub, op: str, read: _Reader) -> Any:
     if op == "quotes":
         requests = []
         for item in read.list(read.get("requests")):
-            row = read.list(item)
-            if len(row) != 6:
-                raise read.fail(f"a quote request has 6 fields, got {len(row)}")
+            row = read.row(item, 6, "a quote request")
             requests.append(
                 QuoteRequest(
                     read.str(row[0]),
@@ -273,9 +275,7 @@ def _run_fx(hub: SettlementHub, op: str, read: _Reader) -> Any:
     if op == "submit_fx":
         payments = []
         for item in read.list(read.get("payments")):
-            row = read.list(item)
-            if len(row) != 5:
-                raise read.fail(f"a cross-currency payment has 5 fields, got {len(row)}")
+            row = read.row(item, 5, "a cross-currency payment")
             payments.append(
                 FxPayment(
                     read.int(row[0]),
@@ -580,7 +580,7 @@ class DurableHub:
 
     def open_day(self, cut_off_ns: dict[str, int]) -> None:
         engine = self.hub.engine
-        if engine.queues or engine.warehouse or engine.dns_pending:
+        if engine.queues or engine.fx_queues or engine.warehouse or engine.dns_pending:
             # Checked before logging: a refused open_day must not enter the log.
             raise RuntimeError("open_day before end_of_day: payments are still queued")
         self._command(

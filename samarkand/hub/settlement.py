@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from samarkand.fx.book import PostResult, RateBook
-from samarkand.fx.rates import RateError, RateTier, parse_rate
+from samarkand.fx.pvp import PartyRole, route_legs
+from samarkand.fx.quotes import IssueResult, QuoteRegistry
+from samarkand.fx.rates import RateError, RateTier, format_rate, parse_rate
 from samarkand.fx.routing import Quote, QuoteRefusal, QuoteResult, quote
 from samarkand.hub.quiet import quiet_stdout
 from samarkand.ledger import Account, AccountFlags, CreateAccountResult, Transfer
@@ -30,6 +32,7 @@ from samarkand.ledger.types import (
     TransferFlags,
 )
 from samarkand.money import default_registry
+from samarkand.settlement.crosscurrency import FxRoute, RouteLeg, make_route
 from samarkand.settlement.engine import SettlementEngine
 from samarkand.settlement.participants import (
     Directory,
@@ -125,6 +128,8 @@ class SettlementHub:
         self.events: list[Event] = []
         self.clock = 0  # the latest `now` any operation ran at
         self.book = RateBook(default_registry())
+        self.quotes = QuoteRegistry()
+        self.quote_owner: dict[int, str] = {}  # quote id -> settling BIC it was issued to
         self.quotes_issued = 0  # quote ids are 1, 2, ... in the order quotes are given
         self.last_quotes: list[Quote | Reason] = []
 
@@ -287,6 +292,9 @@ class SettlementHub:
         with quiet_stdout() if non_fifo else contextlib.nullcontext():
             rejected = self.engine.end_of_day(now, non_fifo=non_fifo)
         self._commit(now)
+        # Quotes that expired by the cut-off bind nothing any more: forget them.
+        self.quotes.prune(now)
+        self.quote_owner = {q: bic for q, bic in self.quote_owner.items() if self.quotes.get(q)}
         return rejected
 
     def cancel(self, uetr: int, by_bic: str, now: int) -> Reason | None:
@@ -394,16 +402,95 @@ class SettlementHub:
         )
         if isinstance(found, QuoteRefusal):
             return QUOTE_REASONS[found.result]
-        if not self.engine.register_quote(found, request.bic):
-            return Reason.QUEUE_FULL
+        if self.quotes.issue(found) is not IssueResult.ISSUED:
+            return Reason.QUEUE_FULL  # the registry is full: no quote until it is pruned
+        self.quote_owner[found.id] = participant.bic
         self.quotes_issued += 1
         return found
 
     def submit_fx(self, payments: Sequence[FxPayment], now: int) -> list[Reason | None]:
-        """Cross-currency payments, each citing a quote (see `SettlementEngine.submit_fx`)."""
-        outcome = self.engine.submit_fx(payments, now)
+        """Cross-currency payments, each citing a quote: refused with a reason (the quote
+        stays unused), or accepted (None) and the quote redeemed, then settled at once or
+        queued by the engine (`SettlementEngine.submit_fx`)."""
+        outcome: list[Reason | None] = []
+        for payment in payments:
+            checked = self.engine.check_fx(payment) or self._fx_route(payment, now)
+            if isinstance(checked, Reason):
+                self.engine.refuse(payment.uetr, checked, now)
+                outcome.append(checked)
+                continue
+            (reason,) = self.engine.submit_fx([(payment, checked)], now)
+            if reason is None:
+                redeemed = self.quotes.redeem(checked.quote_id, now)
+                if not isinstance(redeemed, Quote):  # _fx_route checked every way it fails
+                    raise AssertionError(f"quote {checked.quote_id}: {redeemed}")
+            outcome.append(reason)
         self._commit(now)
         return outcome
+
+    def _fx_route(self, payment: FxPayment, now: int) -> Reason | FxRoute:
+        """The route of the quote `payment` cites, between the agents' accounts; or why the
+        quote may not bind it."""
+        found = self.quotes.get(payment.quote_id) if type(payment.quote_id) is int else None
+        if found is None:
+            return Reason.QUOTE_UNKNOWN
+        debtor = self.directory.settling_participant(payment.debtor_agent)
+        creditor = self.directory.settling_participant(payment.creditor_agent)
+        assert debtor is not None and creditor is not None  # check_fx passed
+        if self.quote_owner.get(found.id) != debtor.bic:
+            return Reason.QUOTE_NOT_OWNER
+        if self.quotes.is_used(found.id):
+            return Reason.QUOTE_USED
+        if not found.created_ns <= now < found.expires_ns:
+            return Reason.QUOTE_EXPIRED
+        provider_accounts: dict[tuple[str, str], int] = {}
+        for hop in found.hops:
+            reason = self._check_provider(hop.provider, (hop.sell, hop.buy))
+            if reason is not None:
+                return reason
+            provider = self.directory.get(hop.provider)
+            assert provider is not None
+            for currency in (hop.sell, hop.buy):
+                provider_accounts[(hop.provider, currency)] = self.directory.settlement_account(
+                    provider, currency
+                )
+        if not {found.source, found.destination} <= self.directory.central_bank_of.keys():
+            return Reason.CURRENCY_NOT_ALLOWED
+        legs = route_legs(
+            found,
+            payer=debtor.bic,
+            payee=creditor.bic,
+            payer_account=self.directory.settlement_account(debtor, found.source),
+            payee_account=self.directory.settlement_account(creditor, found.destination),
+            provider_accounts=provider_accounts,
+            ledgers=self.directory.ledgers,
+        )
+        route_legs_ = [
+            RouteLeg(
+                leg.index,
+                leg.currency,
+                leg.ledger,
+                leg.debit_account_id,
+                leg.credit_account_id,
+                leg.amount,
+                leg.debtor,
+                leg.creditor,
+                provider_pays=leg.debtor_role is PartyRole.PROVIDER,
+                provider_receives=leg.creditor_role is PartyRole.PROVIDER,
+            )
+            for leg in legs
+        ]
+        return make_route(
+            found.id,
+            found.source,
+            found.destination,
+            found.send_amount,
+            found.deliver_amount,
+            route_legs_,
+            found.rates_valid_until_ns,
+            description=describe_route(found, route_legs_),
+            quote=found,
+        )
 
     # ------------------------------------------------------------------ commit
 
@@ -419,6 +506,17 @@ class SettlementHub:
                     f"{CreateTransferResult(int(results[first])).name}"
                 )
         self.events.extend(events)
+
+
+def describe_route(found: Quote, legs: Sequence[RouteLeg]) -> str:
+    """The legs of a cross-currency payment, for its history: currency, amount, who pays
+    whom, and each provider's rate."""
+    rates = ", ".join(f"{h.provider} {h.sell}/{h.buy} {format_rate(h.rate)}" for h in found.hops)
+    text = "; ".join(
+        f"leg {leg.index} {leg.currency} {leg.amount} minor units {leg.debtor} -> {leg.creditor}"
+        for leg in legs
+    )
+    return f"quote {found.id}: {text}; rates {rates}"
 
 
 def chain_batches(transfers: list[Transfer]) -> list[list[Transfer]]:

@@ -1,10 +1,10 @@
 """Cross-currency payments in the settlement engine: routes, cover and offsetting.
 
-A cross-currency payment settles as the legs of its quote (`samarkand.fx.pvp.route_legs`):
-the debtor's bank pays the first provider in the source currency, each provider pays the next
-in the currency it bought, the last pays the creditor's bank in the destination currency. All
-legs post as one linked chain across the currency ledgers, so they settle together or not at
-all, in one durable ledger batch.
+A cross-currency payment settles as the legs of its quote (the hub turns the quote into
+`RouteLeg`s; the engine knows nothing of rates): the debtor's bank pays the first provider in
+the source currency, each provider pays the next in the currency it bought, the last pays the
+creditor's bank in the destination currency. All legs post as one linked chain across the
+currency ledgers, so they settle together or not at all, in one durable ledger batch.
 
 Cover is checked on net per account: a payment (or a set of them) may settle when every
 account it debits on net, banks and providers in every currency, can pay its net debit.
@@ -27,49 +27,88 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from samarkand.fx.pvp import Leg, PartyRole
-from samarkand.fx.routing import Quote
+from samarkand.settlement import netting
+from samarkand.settlement.netting import net_positions
+
+
+@dataclass(frozen=True, slots=True)
+class RouteLeg:
+    """One currency's transfer of a cross-currency payment: `debtor` pays `amount` minor
+    units to `creditor` in `ledger`. `index` is the leg's place on the route (payer's leg 0)."""
+
+    index: int
+    currency: str
+    ledger: int
+    debit_account_id: int
+    credit_account_id: int
+    amount: int
+    debtor: str
+    creditor: str
+    provider_pays: bool  # the debtor is an FX provider paying out what it bought
+    provider_receives: bool  # the creditor is an FX provider receiving what it sells against
 
 
 @dataclass(frozen=True, slots=True)
 class FxRoute:
-    """What the engine keeps of a redeemed quote for the payment it binds."""
+    """What the engine keeps of a cross-currency payment's quote: its legs, when its rates
+    stop standing, and, opaque to the engine, the quote itself (for the tracker and the
+    statistics) and a description of the route for the payment's history."""
 
-    quote: Quote
-    legs: tuple[Leg, ...]
+    quote_id: int
+    source: str
+    destination: str
+    send_amount: int  # what the debtor pays, in source minor units
+    deliver_amount: int  # what the creditor receives, in destination minor units
+    legs: tuple[RouteLeg, ...]
     net: Mapping[int, int]  # account -> net credit (+) or debit (-) when every leg posts
     provider_accounts: frozenset[int]  # the providers' accounts the legs debit
     deadline_ns: int  # the quoted rates stand until then (0: no end)
+    description: str = ""
+    quote: object = None
 
     @property
     def provider_gross(self) -> dict[int, int]:
         """Ledger -> what the providers pay out in it, leg by leg."""
         out: dict[int, int] = {}
         for leg in self.legs:
-            if leg.debtor_role is PartyRole.PROVIDER:
+            if leg.provider_pays:
                 out[leg.ledger] = out.get(leg.ledger, 0) + leg.amount
         return out
 
 
-def make_route(quote: Quote, legs: Sequence[Leg]) -> FxRoute:
+def make_route(
+    quote_id: int,
+    source: str,
+    destination: str,
+    send_amount: int,
+    deliver_amount: int,
+    legs: Sequence[RouteLeg],
+    deadline_ns: int,
+    *,
+    description: str = "",
+    quote: object = None,
+) -> FxRoute:
     return FxRoute(
-        quote=quote,
+        quote_id=quote_id,
+        source=source,
+        destination=destination,
+        send_amount=send_amount,
+        deliver_amount=deliver_amount,
         legs=tuple(legs),
         net=leg_net(legs),
-        provider_accounts=frozenset(
-            leg.debit_account_id for leg in legs if leg.debtor_role is PartyRole.PROVIDER
-        ),
-        deadline_ns=quote.rates_valid_until_ns,
+        provider_accounts=frozenset(leg.debit_account_id for leg in legs if leg.provider_pays),
+        deadline_ns=deadline_ns,
+        description=description,
+        quote=quote,
     )
 
 
-def leg_net(legs: Iterable[Leg]) -> dict[int, int]:
+def leg_net(legs: Iterable[RouteLeg]) -> dict[int, int]:
     """Net credit (positive) or debit (negative) of every account the legs touch."""
-    net: dict[int, int] = {}
-    for leg in legs:
-        net[leg.debit_account_id] = net.get(leg.debit_account_id, 0) - leg.amount
-        net[leg.credit_account_id] = net.get(leg.credit_account_id, 0) + leg.amount
-    return net
+    return net_positions(
+        netting.Leg(leg.index, leg.debit_account_id, leg.credit_account_id, leg.amount)
+        for leg in legs
+    )
 
 
 def covered(net: Mapping[int, int], available: Callable[[int], int]) -> bool:

@@ -22,17 +22,13 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 
-from samarkand.fx.pvp import route_legs
-from samarkand.fx.quotes import IssueResult, QuoteRegistry
-from samarkand.fx.routing import Quote
 from samarkand.ledger.state import CPO, DP, DPO, LIMIT, LedgerState
 from samarkand.ledger.types import INT64_MAX, U128_MAX, AccountCode, Transfer, TransferCode
 from samarkand.settlement import lsm
-from samarkand.settlement.crosscurrency import FxRoute, covered, make_route, offset_prefixes
+from samarkand.settlement.crosscurrency import FxRoute, covered, offset_prefixes
 from samarkand.settlement.netting import (
     Leg,
     linked_chain,
@@ -44,7 +40,6 @@ from samarkand.settlement.optimise import nonfifo_optimise
 from samarkand.settlement.participants import (
     Directory,
     Participant,
-    ParticipantKind,
     ParticipantStatus,
     account_id,
 )
@@ -151,9 +146,7 @@ class SettlementEngine:
         # and a debit only shrinks what can), so a run on an unchanged ledger is skipped.
         self._changed: set[int] = set()
         self.currency_of_ledger = {ledger: code for code, ledger in directory.ledgers.items()}
-        # Cross-currency payments: the quotes they cite, and their own FIFO queues per sender.
-        self.quotes = QuoteRegistry()
-        self.quote_owner: dict[int, str] = {}  # quote id -> settling BIC it was issued to
+        # Cross-currency payments: their own FIFO queues per sender.
         self.fx_queues: dict[int, tuple[list[Entry], list[Entry]]] = {}
         self.fx_queued = 0
         self.fx_deadlines: list[tuple[int, int, int]] = []  # (rates end, sequence, uetr)
@@ -251,18 +244,10 @@ class SettlementEngine:
             return Reason.DUPLICATE_UETR
         if payment.currency not in self.directory.ledgers:
             return Reason.CURRENCY_NOT_ALLOWED
-        debtor = self.directory.settling_participant(payment.debtor_agent)
-        if debtor is None:
-            return Reason.DEBTOR_AGENT_UNKNOWN
-        creditor = self.directory.settling_participant(payment.creditor_agent)
-        if creditor is None:
-            return Reason.CREDITOR_AGENT_UNKNOWN
-        if _suspended(self.directory, payment.debtor_agent, debtor) or _suspended(
-            self.directory, payment.creditor_agent, creditor
-        ):
-            return Reason.PARTICIPANT_SUSPENDED
-        if debtor.bic == creditor.bic:
-            return Reason.SAME_AGENTS
+        agents = self._agents(payment.debtor_agent, payment.creditor_agent)
+        if isinstance(agents, Reason):
+            return agents
+        debtor, creditor = agents
         for participant in (debtor, creditor):
             account = self.directory.settlement_account(participant, payment.currency)
             if account not in self.ledger.account_slot:
@@ -280,6 +265,24 @@ class SettlementEngine:
         ):
             return Reason.QUEUE_FULL
         return None
+
+    def _agents(
+        self, debtor_agent: str, creditor_agent: str
+    ) -> Reason | tuple[Participant, Participant]:
+        """The settling participants of both agents, or why they may not pay each other."""
+        debtor = self.directory.settling_participant(debtor_agent)
+        if debtor is None:
+            return Reason.DEBTOR_AGENT_UNKNOWN
+        creditor = self.directory.settling_participant(creditor_agent)
+        if creditor is None:
+            return Reason.CREDITOR_AGENT_UNKNOWN
+        if _suspended(self.directory, debtor_agent, debtor) or _suspended(
+            self.directory, creditor_agent, creditor
+        ):
+            return Reason.PARTICIPANT_SUSPENDED
+        if debtor.bic == creditor.bic:
+            return Reason.SAME_AGENTS
+        return debtor, creditor
 
     def _accept(self, payment: Payment, now: int) -> Entry:
         debtor = self.directory.settling_participant(payment.debtor_agent)
@@ -530,104 +533,57 @@ class SettlementEngine:
 
     # ------------------------------------------------------------------ cross-currency
 
-    def register_quote(self, quote: Quote, bic: str) -> bool:
-        """Hold a quote the hub issued to `bic`, for the payment that will cite it. False if
-        the registry is full (the hub then refuses to quote)."""
-        settling = self.directory.settling_participant(bic)
-        if settling is None:
-            raise ValueError(f"a quote for {bic}, which is not a participant")
-        if self.quotes.issue(quote) not in (IssueResult.ISSUED, IssueResult.EXISTS):
-            return False
-        self.quote_owner[quote.id] = settling.bic
-        return True
-
-    def submit_fx(self, payments: Sequence[FxPayment], now: int) -> list[Reason | None]:
-        """Receive cross-currency payments, each citing a quote it redeems: rejected with a
-        reason (the quote stays unused), or accepted (None) and then settled at once with all
-        its legs, or queued in its sender's cross-currency queue (FIFO by priority)."""
-        outcome: list[Reason | None] = []
-        for payment in payments:
-            checked = self._validate_fx(payment, now)
-            if isinstance(checked, Reason):
-                self._event(payment.uetr, Status.REJECTED, now, checked)
-                self.stats.rejected += 1
-                outcome.append(checked)
-                continue
-            redeemed = self.quotes.redeem(payment.quote_id, now)
-            if not isinstance(redeemed, Quote):  # _validate_fx checked every way it can fail
-                raise AssertionError(f"quote {payment.quote_id}: {redeemed}")
-            self._accept_fx(payment, checked, now)
-            outcome.append(None)
-        self._release_dirty(now)
-        return outcome
-
-    def _validate_fx(self, payment: FxPayment, now: int) -> Reason | FxRoute:
+    def check_fx(self, payment: FxPayment) -> Reason | None:
+        """What the engine refuses in a cross-currency payment before its quote is looked
+        at: its UETR, a duplicate, its agents."""
         if type(payment.uetr) is not int or not 0 <= payment.uetr <= U128_MAX:
             return Reason.UETR_INVALID
         if payment.uetr in self.entries:
             return Reason.DUPLICATE_UETR
-        debtor = self.directory.settling_participant(payment.debtor_agent)
-        if debtor is None:
-            return Reason.DEBTOR_AGENT_UNKNOWN
-        creditor = self.directory.settling_participant(payment.creditor_agent)
-        if creditor is None:
-            return Reason.CREDITOR_AGENT_UNKNOWN
-        if _suspended(self.directory, payment.debtor_agent, debtor) or _suspended(
-            self.directory, payment.creditor_agent, creditor
-        ):
-            return Reason.PARTICIPANT_SUSPENDED
-        if debtor.bic == creditor.bic:
-            return Reason.SAME_AGENTS
-        quote = self.quotes.get(payment.quote_id) if type(payment.quote_id) is int else None
-        if quote is None:
-            return Reason.QUOTE_UNKNOWN
-        if self.quote_owner.get(quote.id) != debtor.bic:
-            return Reason.QUOTE_NOT_OWNER
-        if self.quotes.is_used(quote.id):
-            return Reason.QUOTE_USED
-        if not quote.created_ns <= now < quote.expires_ns:
-            return Reason.QUOTE_EXPIRED
-        if quote.rates_valid_until_ns and now >= quote.rates_valid_until_ns:
+        agents = self._agents(payment.debtor_agent, payment.creditor_agent)
+        return agents if isinstance(agents, Reason) else None
+
+    def refuse(self, uetr: int, reason: Reason, now: int) -> None:
+        """Record a payment the hub refused before it reached the engine (a bad quote)."""
+        self._event(uetr, Status.REJECTED, now, reason)
+        self.stats.rejected += 1
+
+    def submit_fx(
+        self, payments: Sequence[tuple[FxPayment, FxRoute]], now: int
+    ) -> list[Reason | None]:
+        """Receive cross-currency payments with the routes of the quotes they cite (the hub
+        checked and redeems the quotes): each is rejected with a reason, or accepted (None)
+        and then settled at once with all its legs, or queued in its sender's
+        cross-currency queue (FIFO by priority)."""
+        outcome: list[Reason | None] = []
+        for payment, route in payments:
+            reason = self.check_fx(payment) or self._check_route(route, now)
+            if reason is not None:
+                self.refuse(payment.uetr, reason, now)
+                outcome.append(reason)
+                continue
+            self._accept_fx(payment, route, now)
+            outcome.append(None)
+        self._release_dirty(now)
+        return outcome
+
+    def _check_route(self, route: FxRoute, now: int) -> Reason | None:
+        if route.deadline_ns and now >= route.deadline_ns:
             return Reason.RATES_EXPIRED
-        currencies = {hop.sell for hop in quote.hops} | {quote.destination}
-        if any(c not in self.directory.ledgers for c in currencies):
-            return Reason.CURRENCY_NOT_ALLOWED
-        provider_accounts: dict[tuple[str, str], int] = {}
-        for hop in quote.hops:
-            provider = self.directory.get(hop.provider)
-            if (
-                provider is None
-                or provider.kind is not ParticipantKind.DIRECT
-                or (provider.status is ParticipantStatus.SUSPENDED)
-            ):
-                return Reason.PROVIDER_NOT_DIRECT
-            for currency in (hop.sell, hop.buy):
-                account = self.directory.settlement_account(provider, currency)
+        for leg in route.legs:
+            if leg.currency not in self.directory.ledgers:
+                return Reason.CURRENCY_NOT_ALLOWED
+            for account in (leg.debit_account_id, leg.credit_account_id):
                 if account not in self.ledger.account_slot:
                     return Reason.NO_SETTLEMENT_ACCOUNT
-                provider_accounts[(hop.provider, currency)] = account
-        payer_account = self.directory.settlement_account(debtor, quote.source)
-        payee_account = self.directory.settlement_account(creditor, quote.destination)
-        for account in (payer_account, payee_account):
-            if account not in self.ledger.account_slot:
-                return Reason.NO_SETTLEMENT_ACCOUNT
+        currencies = {leg.currency for leg in route.legs} | {route.source, route.destination}
         if any(now >= self.cut_off_ns.get(c, 0) for c in currencies):
             return Reason.AFTER_CUT_OFF
         if self.fx_queued >= self.queue_limit:
             return Reason.QUEUE_FULL
-        legs = route_legs(
-            quote,
-            payer=debtor.bic,
-            payee=creditor.bic,
-            payer_account=payer_account,
-            payee_account=payee_account,
-            provider_accounts=provider_accounts,
-            ledgers=self.directory.ledgers,
-        )
-        return make_route(quote, legs)
+        return None
 
     def _accept_fx(self, payment: FxPayment, route: FxRoute, now: int) -> None:
-        quote = route.quote
         self._sequence += 1
         debtor = self.directory.settling_participant(payment.debtor_agent)
         creditor = self.directory.settling_participant(payment.creditor_agent)
@@ -638,19 +594,19 @@ class SettlementEngine:
                 payment.uetr,
                 payment.debtor_agent,
                 payment.creditor_agent,
-                quote.send_amount,
-                quote.source,
+                route.send_amount,
+                route.source,
                 priority=payment.priority,
             ),
             sequence=self._sequence,
-            sender=self.directory.settlement_account(debtor, quote.source),
-            receiver=self.directory.settlement_account(creditor, quote.destination),
-            ledger=self.directory.ledgers[quote.source],
+            sender=self.directory.settlement_account(debtor, route.source),
+            receiver=self.directory.settlement_account(creditor, route.destination),
+            ledger=self.directory.ledgers[route.source],
             received_ns=now,
             fx=route,
         )
         self.entries[payment.uetr] = entry
-        self._record(entry, Status.RECEIVED, now, detail=describe_route(route))
+        self._record(entry, Status.RECEIVED, now, detail=route.description)
         queues = self.fx_queues.get(entry.sender)
         blocked = queues is not None and any(queues[p] for p in range(int(entry.priority) + 1))
         if not blocked and covered(route.net, self.available):
@@ -989,31 +945,6 @@ class SettlementEngine:
 def _route_net(entry: Entry) -> Mapping[int, int]:
     assert entry.fx is not None
     return entry.fx.net
-
-
-def describe_route(route: FxRoute) -> str:
-    """The legs of a cross-currency payment, for its history: currency, amount, who pays
-    whom, and each provider's rate."""
-    quote = route.quote
-    rates = ", ".join(f"{h.provider} {h.sell}/{h.buy} {rate_text(h.rate)}" for h in quote.hops)
-    legs = "; ".join(
-        f"leg {leg.index} {leg.currency} {leg.amount} minor units {leg.debtor} -> {leg.creditor}"
-        for leg in route.legs
-    )
-    return f"quote {quote.id}: {legs}; rates {rates}"
-
-
-def rate_text(rate: Fraction) -> str:
-    """A rate as decimal text, cut after 10 fraction digits (display only)."""
-    whole, rest = divmod(rate.numerator, rate.denominator)
-    digits = ""
-    for _ in range(10):
-        if not rest:
-            break
-        rest *= 10
-        digits += str(rest // rate.denominator)
-        rest %= rate.denominator
-    return f"{whole}.{digits}" if digits else str(whole)
 
 
 def _suspended(directory: Directory, bic: str, settling: Participant) -> bool:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from samarkand.fx.book import RateBook
-from samarkand.fx.rates import RateTier, parse_rate
+from samarkand.fx.rates import RateTier, format_rate, parse_rate
 from samarkand.fx.routing import Quote, quote
 from samarkand.hub.settlement import TierPost
 from samarkand.money import AMOUNT_MAX, default_registry
@@ -91,13 +91,6 @@ def spread_bps(source: str, destination: str, majors: frozenset[str]) -> int:
     return (SPREAD_BPS_MINOR, SPREAD_BPS_MIXED, SPREAD_BPS_MAJOR)[count]
 
 
-def rate_text(rate: Fraction) -> str:
-    """`rate` cut to RATE_DIGITS fraction digits, as the decimal text a provider posts."""
-    scaled = rate.numerator * 10**RATE_DIGITS // rate.denominator
-    whole, fraction = divmod(scaled, 10**RATE_DIGITS)
-    return f"{whole}.{fraction:0{RATE_DIGITS}d}"
-
-
 def provider_tiers(
     providers: dict[str, str],
     ranking: Sequence[str],
@@ -123,7 +116,7 @@ def provider_tiers(
                         destination,
                         1,
                         AMOUNT_MAX,
-                        rate_text(rate),
+                        format_rate(rate, RATE_DIGITS),
                         AMOUNT_MAX,
                         valid_from_ns,
                         valid_until_ns,

@@ -10,11 +10,11 @@ import pytest
 
 from samarkand.analytics.fx import summarise_fx
 from samarkand.analytics.report import fx_markdown
-from samarkand.fx.rates import parse_rate
+from samarkand.fx.rates import format_rate, parse_rate
 from samarkand.ledger.invariants import problems
 from samarkand.settlement.payments import FINAL, Status
 from samarkand.sim.day import DayConfig, simulate_day
-from samarkand.sim.fx import SPREAD_BPS_MAJOR, SPREAD_BPS_MINOR, rate_text, reference_rate
+from samarkand.sim.fx import SPREAD_BPS_MAJOR, SPREAD_BPS_MINOR, reference_rate
 from samarkand.sim.run import run_day
 from samarkand.store import DurableLedger, MemoryStore
 
@@ -61,9 +61,11 @@ def test_every_provider_posts_both_ways_against_every_other_member_below_the_ref
         assert SPREAD_BPS_MAJOR <= spread < SPREAD_BPS_MINOR + 10
 
 
-def test_rate_text_cuts_and_never_rounds_up():
-    assert rate_text(Fraction(2, 3)) == "0.6666666666"
-    assert rate_text(Fraction(25, 2)) == "12.5000000000"
+def test_format_rate_cuts_and_never_rounds_up():
+    assert format_rate(Fraction(2, 3)) == "0.6666666666"
+    assert format_rate(Fraction(25, 2)) == "12.5"
+    assert format_rate(Fraction(7)) == "7"
+    assert parse_rate(format_rate(Fraction(1, 7))) <= Fraction(1, 7)
 
 
 def test_a_run_settles_cross_currency_payments_and_the_statistics_add_up(run, day):
