@@ -101,6 +101,29 @@ class TierPost:
     valid_from_ns: int
     valid_until_ns: int
 
+    def tier(self) -> RateTier | Reason:
+        """The tier this post offers, with its rate parsed exactly; or why it is refused."""
+        try:
+            rate = parse_rate(self.rate) if type(self.rate) is str else None
+        except RateError:
+            rate = None
+        if rate is None:
+            return Reason.RATE_INVALID
+        try:
+            return RateTier(
+                self.provider,
+                self.sell,
+                self.buy,
+                self.min_amount,
+                self.max_amount,
+                rate,
+                self.liquidity,
+                self.valid_from_ns,
+                self.valid_until_ns,
+            )
+        except ValueError:
+            return Reason.TIER_INVALID
+
 
 @dataclass(frozen=True, slots=True)
 class QuoteRequest:
@@ -317,31 +340,11 @@ class SettlementHub:
         for post in posts:
             reason = self._check_provider(post.provider, (post.sell, post.buy))
             if reason is None:
-                try:
-                    rate = parse_rate(post.rate) if type(post.rate) is str else None
-                except RateError:
-                    rate = None
-                if rate is None:
-                    reason = Reason.RATE_INVALID
-            if reason is None:
-                assert rate is not None
-                try:
-                    tier = RateTier(
-                        post.provider,
-                        post.sell,
-                        post.buy,
-                        post.min_amount,
-                        post.max_amount,
-                        rate,
-                        post.liquidity,
-                        post.valid_from_ns,
-                        post.valid_until_ns,
-                    )
-                except ValueError:
+                tier = post.tier()
+                if isinstance(tier, Reason):
+                    reason = tier
+                elif self.book.post(tier) not in (PostResult.POSTED, PostResult.REPLACED):
                     reason = Reason.TIER_INVALID
-                else:
-                    if self.book.post(tier) not in (PostResult.POSTED, PostResult.REPLACED):
-                        reason = Reason.TIER_INVALID
             outcome.append(reason)
         self.clock = max(self.clock, now)
         return outcome

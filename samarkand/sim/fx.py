@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from samarkand.fx.book import RateBook
-from samarkand.fx.rates import RateTier, format_rate, parse_rate
+from samarkand.fx.rates import RateTier, format_rate
 from samarkand.fx.routing import Quote, quote
 from samarkand.hub.settlement import TierPost
 from samarkand.money import AMOUNT_MAX, default_registry
@@ -132,20 +132,11 @@ def route_legs_as_payments(
     it (the tiers stand all day and their liquidity never binds, so the hub finds the same
     route): for sizing the day's liquidity. Legs between one agent and itself are left out."""
     book = RateBook(default_registry())
-    for t in tiers:
-        book.post(
-            RateTier(
-                t.provider,
-                t.sell,
-                t.buy,
-                t.min_amount,
-                t.max_amount,
-                parse_rate(t.rate),
-                t.liquidity,
-                t.valid_from_ns,
-                t.valid_until_ns,
-            )
-        )
+    for post in tiers:
+        tier = post.tier()
+        if not isinstance(tier, RateTier):
+            raise ValueError(f"a simulated tier is refused: {tier} ({post})")
+        book.post(tier)
     legs: list[Payment] = []
     for number, intent in enumerate(intents, start=1):
         found = quote(
