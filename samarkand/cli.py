@@ -199,22 +199,28 @@ def _print_fx_legs(route) -> None:
         f"cross-currency, quote {quote.id}: {quote.source} -> {quote.destination}, "
         f"effective rate {rate_text(quote.effective_rate)} {quote.destination} per {quote.source}"
     )
-    hops = {hop.sell: hop for hop in quote.hops}
+    registry = default_registry()
+    conversions = Table(title="conversions (quoted)")
+    for column in ("provider", "sells", "buys", "rate"):
+        conversions.add_column(column)
+    for hop in quote.hops:
+        conversions.add_row(
+            hop.provider,
+            f"{format_amount(hop.sell_amount, registry.get(hop.sell))} {hop.sell}",
+            f"{format_amount(hop.buy_amount, registry.get(hop.buy))} {hop.buy}",
+            f"{rate_text(hop.rate)} {hop.buy} per {hop.sell}",
+        )
+    console.print(conversions)
     table = Table(title="FX legs (all settle together)")
-    for column in ("leg", "currency", "amount", "from", "to", "provider", "rate"):
+    for column in ("leg", "currency", "amount", "from", "to"):
         table.add_column(column)
     for leg in route.legs:
-        hop = hops.get(leg.currency)  # the hop this leg pays into, if a provider receives it
         table.add_row(
             str(leg.index),
             leg.currency,
-            format_amount(leg.amount, default_registry().get(leg.currency)),
+            format_amount(leg.amount, registry.get(leg.currency)),
             leg.debtor,
             leg.creditor,
-            hop.provider if hop is not None and leg.creditor == hop.provider else "",
-            f"{rate_text(hop.rate)} {hop.buy}/{hop.sell}"
-            if hop is not None and leg.creditor == hop.provider
-            else "",
         )
     console.print(table)
 
