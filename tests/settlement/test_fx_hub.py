@@ -351,3 +351,16 @@ def test_a_bad_quote_lifetime_is_refused(ttl):
     day.post(*CYCLE_TIERS)
     request = QuoteRequest(A, CNY, RUB, 100, None, ttl)
     assert day.hub.request_quote(request, day.clock()) is Reason.SETTLEMENT_WINDOW_INVALID
+
+
+def test_a_refused_payment_is_in_the_hubs_events_and_after_cut_off_nothing_is_accepted():
+    day = FxDay()
+    day.post(*CYCLE_TIERS)
+    day.fund(A, CNY, 1_000_00)
+    late = quoted(day, A, CNY, RUB, 10_00, ttl=2 * CUT_OFF_NS)
+    assert day.pay(7, A, B, 424242) is Reason.QUOTE_UNKNOWN
+    assert [(e.uetr, e.status, e.reason) for e in day.hub.events if e.uetr == 7] == [
+        (7, Status.REJECTED, Reason.QUOTE_UNKNOWN)
+    ]
+    assert day.hub.submit_fx([FxPayment(8, A, B, late.id)], CUT_OFF_NS) == [Reason.AFTER_CUT_OFF]
+    assert not day.hub.quotes.is_used(late.id)  # a refused payment burns no quote
