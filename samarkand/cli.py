@@ -63,6 +63,14 @@ def demo(
         int, typer.Option(min=0, max=100, help="Share settled in DNS windows.")
     ] = _DAY.dns_pct,
     direct_banks: Annotated[int, typer.Option(min=20, max=1000)] = _DAY.direct_banks,
+    fx_pct: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=100,
+            help="Share of cross-currency payments (paid in one currency, received in another).",
+        ),
+    ] = _DAY.cross_currency_pct,
     non_fifo_every: Annotated[
         int, typer.Option(min=0, max=1440, help="Minutes between non-FIFO runs (0: never).")
     ] = _RUN.non_fifo_every_minutes,
@@ -79,6 +87,7 @@ def demo(
         urgent_pct=urgent_pct,
         dns_pct=dns_pct,
         direct_banks=direct_banks,
+        cross_currency_pct=fx_pct,
     )
     problems = config.problems()
     if problems:
@@ -155,6 +164,8 @@ def track(
                 f"{format_amount(payment.amount, currency)} {payment.currency}, "
                 f"{payment.priority.name.lower()}, {payment.method.value}"
             )
+            if entry.fx is not None:
+                _print_fx_legs(entry.fx)
         table = Table()
         for column in ("time (UTC)", "status", "reason", "detail"):
             table.add_column(column)
@@ -174,6 +185,44 @@ def track(
             console.print(f"ledger transfers carrying this UETR: {', '.join(map(str, rows))}")
     finally:
         durable.close()
+
+
+def _print_fx_legs(route) -> None:
+    """The legs of a cross-currency payment: currency, amount, who pays whom, the rate."""
+    from rich.table import Table
+
+    from samarkand.fx.rates import format_rate as rate_text
+    from samarkand.money import default_registry, format_amount
+
+    quote = route.quote  # the Quote the hub kept with the route
+    console.print(
+        f"cross-currency, quote {quote.id}: {quote.source} -> {quote.destination}, "
+        f"effective rate {rate_text(quote.effective_rate)} {quote.destination} per {quote.source}"
+    )
+    registry = default_registry()
+    conversions = Table(title="conversions (quoted)")
+    for column in ("provider", "sells", "buys", "rate"):
+        conversions.add_column(column)
+    for hop in quote.hops:
+        conversions.add_row(
+            hop.provider,
+            f"{format_amount(hop.sell_amount, registry.get(hop.sell))} {hop.sell}",
+            f"{format_amount(hop.buy_amount, registry.get(hop.buy))} {hop.buy}",
+            f"{rate_text(hop.rate)} {hop.buy} per {hop.sell}",
+        )
+    console.print(conversions)
+    table = Table(title="FX legs (all settle together)")
+    for column in ("leg", "currency", "amount", "from", "to"):
+        table.add_column(column)
+    for leg in route.legs:
+        table.add_row(
+            str(leg.index),
+            leg.currency,
+            format_amount(leg.amount, registry.get(leg.currency)),
+            leg.debtor,
+            leg.creditor,
+        )
+    console.print(table)
 
 
 @app.command()
@@ -527,7 +576,11 @@ def benchmark_fx(
         f"({100 * result['quoted_share']:.1f} % quoted, {result['mean_hops']:.2f} hops on "
         f"average, {100 * result['vehicle_currency_share']:.1f} % through a vehicle "
         f"currency); PvP {result['pvp_inmem_per_s']:,.0f}/s in memory, "
-        f"{result['pvp_durable_per_s']:,.0f}/s durable ({int(result['pvps']):,} PvPs)"
+        f"{result['pvp_durable_per_s']:,.0f}/s durable ({int(result['pvps']):,} PvPs); "
+        f"cross-currency offsetting: {int(result['fx_offset_settled']):,} of "
+        f"{int(result['fx_offset_queued']):,} gridlocked payments settled in one run, "
+        f"{result['fx_offset_per_s']:,.0f}/s, provider liquidity saved "
+        f"{result['fx_offset_provider_saved_pct']:.1f} %"
     )
     _print_json(result, as_json)
 

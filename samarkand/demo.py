@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from samarkand.analytics.day import summarise, usd_cents
+from samarkand.analytics.fx import summarise_fx
 from samarkand.analytics.report import usd_text, write_report
 from samarkand.hub.durable import COMMANDS_SUFFIX, DurableHub
 from samarkand.ledger.invariants import problems
@@ -102,6 +103,7 @@ def run_demo(
             "rejected: "
             + "; ".join(f"{n:,} × {reason}" for reason, n in summary.rejections.most_common())
         )
+    _fx_line(console, run)
     _balances(console, run, ledger)
     path = write_report(run, summary, report)
     console.print(f"report: {path} (with charts beside it)")
@@ -110,8 +112,31 @@ def run_demo(
         f"every command is in {db}{COMMANDS_SUFFIX}; follow a payment with "
         f"`samarkand track {uuid.UUID(int=sample)} --db {db}`"
     )
+    fx_entries = run.fx_entries()
+    if fx_entries:
+        fx_sample = fx_entries[len(fx_entries) // 2].payment.uetr
+        console.print(
+            "a cross-currency one, with its legs: "
+            f"`samarkand track {uuid.UUID(int=fx_sample)} --db {db}`"
+        )
     durable.close()
     _verify_reopened(console, db, ledger)
+
+
+def _fx_line(console: Console, run) -> None:
+    fx = summarise_fx(run)
+    if not fx.payments:
+        return
+    saved = "n/a" if fx.provider_saved_pct is None else f"{fx.provider_saved_pct} %"
+    spread = "n/a" if fx.spread_bps is None else f"{fx.spread_bps} bps"
+    console.print(
+        f"cross-currency: {fx.settled:,} of {fx.payments:,} settled "
+        f"({usd_text(fx.settled_usd_cents)}), {fx.routes['direct']:,} direct and "
+        f"{fx.routes['through a third currency']:,} through a third national currency, "
+        f"{fx.vehicle_routes:,} through USD/EUR; average spread {spread} against the "
+        f"reference rates; provider liquidity saved by cross-currency offsetting: "
+        f"[bold]{saved}[/bold] (ceiling for the day: {fx.provider_day_saved_pct} %)"
+    )
 
 
 def _balances(console: Console, run, ledger: DurableLedger) -> None:

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from samarkand.analytics.day import DaySummary, usd_cents  # noqa: E402
+from samarkand.analytics.fx import FxSummary, summarise_fx  # noqa: E402
+from samarkand.money import default_registry, format_amount  # noqa: E402
 from samarkand.settlement.payments import Status  # noqa: E402
 from samarkand.sim.run import DayRun  # noqa: E402
 
@@ -40,7 +42,8 @@ def write_report(run: DayRun, summary: DaySummary, folder: Path) -> Path:
         figure.savefig(folder / name, dpi=110, bbox_inches="tight")
         plt.close(figure)
     path = folder / "report.md"
-    path.write_text(_markdown(run, summary), encoding="utf-8")
+    text = _markdown(run, summary) + fx_markdown(summarise_fx(run))
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -109,6 +112,74 @@ def _markdown(run: DayRun, s: DaySummary) -> str:
         "![Queue delays](delays.png)",
         "",
     ]
+    return "\n".join(lines)
+
+
+PAIRS_SHOWN = 15
+
+
+def fx_markdown(fx: FxSummary) -> str:
+    """The report's section on cross-currency payments."""
+    if not fx.payments:
+        return "\n## Cross-currency payments\n\nNone on this day (cross_currency_pct = 0).\n"
+    registry = default_registry()
+    spread = "n/a" if fx.spread_bps is None else f"{fx.spread_bps} bps"
+
+    def saved(value) -> str:
+        return "n/a" if value is None else f"{value} %"
+
+    lines = [
+        "",
+        "## Cross-currency payments",
+        "",
+        "The debtor's bank pays in its own currency and the creditor's bank is paid in its own; "
+        "a quote from the FX providers' tiers fixes the route and both amounts, and all legs "
+        "settle together in one linked chain across the currency ledgers. Reference rates "
+        "(statistics only) are the scenario's illustrative rates, as in the rest of the report.",
+        "",
+        f"- cross-currency payments: {fx.payments:,}; quoted {fx.quoted:,}; settled "
+        f"{fx.settled:,} ({usd_text(fx.settled_usd_cents)}); rejected {fx.rejected:,}",
+        "- settled by: "
+        + "; ".join(f"{name} {count:,}" for name, count in fx.by_mechanism.most_common()),
+        f"- routes: direct {fx.routes['direct']:,}; through a third national currency "
+        f"{fx.routes['through a third currency']:,}"
+        + (
+            " (" + ", ".join(f"{c} {n:,}" for c, n in fx.through.most_common()) + ")"
+            if fx.through
+            else ""
+        ),
+        f"- routes through a vehicle currency (USD, EUR): {fx.vehicle_routes:,}",
+        f"- average spread against the reference rates, weighted by value: {spread}",
+        f"- provider liquidity: paid out {usd_text(fx.provider_gross_usd_cents)} leg by leg, "
+        f"needed {usd_text(fx.provider_net_usd_cents)} with cross-currency offsetting: "
+        f"**{saved(fx.provider_saved_pct)} saved**; offsetting the whole day at once would "
+        f"need {usd_text(fx.provider_day_net_usd_cents)} ({saved(fx.provider_day_saved_pct)} "
+        "saved), the ceiling",
+    ]
+    if fx.refusals:
+        lines.append(
+            "- refused: " + "; ".join(f"{n:,} × {r}" for r, n in fx.refusals.most_common())
+        )
+    lines += [
+        "",
+        "| pair | payments | sent | delivered | value (US$) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for pair in fx.pairs[:PAIRS_SHOWN]:
+        source, destination = registry.get(pair.source), registry.get(pair.destination)
+        lines.append(
+            f"| {pair.source}→{pair.destination} | {pair.settled:,} | "
+            f"{format_amount(pair.sent, source)} {pair.source} | "
+            f"{format_amount(pair.delivered, destination)} {pair.destination} | "
+            f"{usd_text(pair.usd_cents)} |"
+        )
+    if len(fx.pairs) > PAIRS_SHOWN:
+        rest = fx.pairs[PAIRS_SHOWN:]
+        lines.append(
+            f"| {len(rest)} other pairs | {sum(p.settled for p in rest):,} | | | "
+            f"{usd_text(sum(p.usd_cents for p in rest))} |"
+        )
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -167,6 +167,33 @@ def plan(
     _check_ids(pvp_id, 0)
     if type(timeout_s) is not int or not 0 < timeout_s <= U32_MAX:
         raise ValueError(f"timeout_s must be a positive int of seconds, got {timeout_s!r}")
+    legs = route_legs(
+        quote,
+        payer=payer,
+        payee=payee,
+        payer_account=payer_account,
+        payee_account=payee_account,
+        provider_accounts=provider_accounts,
+        ledgers=ledgers,
+    )
+    return PvpPlan(pvp_id, quote.id, legs, timeout_s, uetr)
+
+
+def route_legs(
+    quote: Quote,
+    *,
+    payer: str,
+    payee: str,
+    payer_account: int,
+    payee_account: int,
+    provider_accounts: Mapping[tuple[str, str], int],
+    ledgers: Mapping[str, int],
+) -> tuple[Leg, ...]:
+    """The legs of `quote` between the given accounts (see the module docstring), whether
+    they settle as a PvP of pending transfers or as one linked chain.
+
+    A quote whose hops do not chain, or a missing account, is a caller bug and raises.
+    """
     hops = quote.hops
     if not 0 < len(hops) < LEGS_MAX:
         raise ValueError(f"quote {quote.id}: {len(hops)} hops")
@@ -208,7 +235,7 @@ def plan(
                 creditor[1],
             )
         )
-    return PvpPlan(pvp_id, quote.id, tuple(legs), timeout_s, uetr)
+    return tuple(legs)
 
 
 def reserve_transfers(pvp: PvpPlan) -> list[Transfer]:

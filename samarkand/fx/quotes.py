@@ -82,6 +82,10 @@ class QuoteRegistry:
         self._used.add(quote_id)
         return quote
 
+    def get(self, quote_id: int) -> Quote | None:
+        """The quote issued under ``quote_id``, used or not, without redeeming it."""
+        return self._quotes.get(quote_id)
+
     def is_used(self, quote_id: int) -> bool:
         return quote_id in self._used
 

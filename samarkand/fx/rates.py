@@ -166,3 +166,11 @@ class ReferenceRate:
         _check_rate(self.rate, "ReferenceRate")
         if not _is_int(self.as_of_ns) or self.as_of_ns < 0:
             raise ValueError(f"ReferenceRate.as_of_ns must be a non-negative int: {self.as_of_ns}")
+
+
+def format_rate(rate: Fraction, digits: int = RATE_DECIMALS_MAX) -> str:
+    """``rate`` as decimal text, cut (never rounded up) after ``digits`` fraction digits, with
+    trailing zeros dropped: display only; parse posted text with ``parse_rate``."""
+    whole, rest = divmod(rate.numerator * 10**digits // rate.denominator, 10**digits)
+    fraction = f"{rest:0{digits}d}".rstrip("0") if digits else ""
+    return f"{whole}.{fraction}" if fraction else str(whole)

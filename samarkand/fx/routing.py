@@ -81,6 +81,7 @@ class QuoteHop:
     sell_amount: int
     buy_amount: int
     rate: Fraction
+    valid_until_ns: int = 0  # the end of the tier's validity (0: not recorded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,13 @@ class Quote:
     effective_rate: Fraction
     created_ns: int
     expires_ns: int
+
+    @property
+    def rates_valid_until_ns(self) -> int:
+        """When the first of the route's tiers stops standing (0: none recorded). A payment
+        bound to the quote may settle at the quoted rates only before then."""
+        ends = [hop.valid_until_ns for hop in self.hops if hop.valid_until_ns]
+        return min(ends) if ends else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +447,7 @@ def _build(
             sell_amount=amounts[index],
             buy_amount=amounts[index + 1],
             rate=offer.tier.rate,
+            valid_until_ns=offer.valid_until_ns,
         )
         for index, offer in enumerate(path)
     )

@@ -33,7 +33,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from samarkand.hub.settlement import Liquidity, SettlementHub
+from samarkand.fx.routing import Quote
+from samarkand.hub.settlement import Liquidity, QuoteRequest, SettlementHub, TierPost
 from samarkand.ledger.columns import FIELD_NAMES
 from samarkand.ledger.journal import BatchRecord
 from samarkand.settlement.participants import (
@@ -42,7 +43,7 @@ from samarkand.settlement.participants import (
     ParticipantKind,
     ParticipantStatus,
 )
-from samarkand.settlement.payments import Method, Payment, Priority, Reason
+from samarkand.settlement.payments import FxPayment, Method, Payment, Priority, Reason
 from samarkand.store import DurableLedger, MemoryStore, SqliteStore, StoreCorrupted, StoreError
 from samarkand.store.sqlite_file import open_durable, transaction
 
@@ -140,6 +141,12 @@ class _Reader:
             raise self.fail(f"not a list: {value!r}")
         return value
 
+    def row(self, value: object, fields: int, what: str) -> list[Any]:
+        row = self.list(value)
+        if len(row) != fields:
+            raise self.fail(f"{what} has {fields} fields, got {len(row)}")
+        return row
+
     def dict(self, value: object) -> dict[str, Any]:
         if type(value) is not dict:
             raise self.fail(f"not an object: {value!r}")
@@ -197,6 +204,91 @@ class _Reader:
 # ---------------------------------------------------------------------- the commands
 
 
+# ---------------------------------------------------------------------- FX commands
+
+FX_OPS = frozenset({"post_tiers", "quotes", "submit_fx"})
+
+
+def _opt_int(value: int | None) -> str | None:
+    return None if value is None else _int(value)
+
+
+def _encode_tier(t: TierPost) -> list[Any]:
+    return [
+        _str(t.provider),
+        _str(t.sell),
+        _str(t.buy),
+        _int(t.min_amount),
+        _int(t.max_amount),
+        _str(t.rate),
+        _int(t.liquidity),
+        _int(t.valid_from_ns),
+        _int(t.valid_until_ns),
+    ]
+
+
+def _encode_fx_payment(p: FxPayment) -> list[Any]:
+    return [
+        _int(p.uetr),
+        _str(p.debtor_agent),
+        _str(p.creditor_agent),
+        _int(p.quote_id),
+        _int(int(Priority(p.priority))),
+    ]
+
+
+def _run_fx(hub: SettlementHub, op: str, read: _Reader) -> Any:
+    """The FX commands: providers' tiers, quote requests, cross-currency payments."""
+    if op == "post_tiers":
+        posts = []
+        for item in read.list(read.get("tiers")):
+            row = read.row(item, 9, "a tier")
+            posts.append(
+                TierPost(
+                    read.str(row[0]),
+                    read.str(row[1]),
+                    read.str(row[2]),
+                    read.int(row[3]),
+                    read.int(row[4]),
+                    read.str(row[5]),
+                    read.int(row[6]),
+                    read.int(row[7]),
+                    read.int(row[8]),
+                )
+            )
+        return hub.post_tiers(posts, read.now())
+    if op == "quotes":
+        requests = []
+        for item in read.list(read.get("requests")):
+            row = read.row(item, 6, "a quote request")
+            requests.append(
+                QuoteRequest(
+                    read.str(row[0]),
+                    read.str(row[1]),
+                    read.str(row[2]),
+                    None if row[3] is None else read.int(row[3]),
+                    None if row[4] is None else read.int(row[4]),
+                    read.int(row[5]),
+                )
+            )
+        return hub.request_quotes(requests, read.now())
+    if op == "submit_fx":
+        payments = []
+        for item in read.list(read.get("payments")):
+            row = read.row(item, 5, "a cross-currency payment")
+            payments.append(
+                FxPayment(
+                    read.int(row[0]),
+                    read.str(row[1]),
+                    read.str(row[2]),
+                    read.int(row[3]),
+                    read.enum(Priority, read.int(row[4])),
+                )
+            )
+        return hub.submit_fx(payments, read.now())
+    raise read.fail(f"unknown command {op!r}")
+
+
 class _Runner:
     """Runs decoded commands against one `SettlementHub` (live or replaying)."""
 
@@ -231,6 +323,8 @@ class _Runner:
             )
             return None
         hub = self.configured()
+        if op in FX_OPS:
+            return _run_fx(hub, op, read)
         if op == "open_accounts":
             return hub.open_accounts(read.now(), self.credit)
         if op == "liquidity":
@@ -486,7 +580,7 @@ class DurableHub:
 
     def open_day(self, cut_off_ns: dict[str, int]) -> None:
         engine = self.hub.engine
-        if engine.queues or engine.warehouse or engine.dns_pending:
+        if engine.queues or engine.fx_queues or engine.warehouse or engine.dns_pending:
             # Checked before logging: a refused open_day must not enter the log.
             raise RuntimeError("open_day before end_of_day: payments are still queued")
         self._command(
@@ -508,6 +602,33 @@ class DurableHub:
                 "now": _int(now),
             }
         )
+
+    # ------------------------------------------------------------------ FX commands
+
+    def post_tiers(self, posts: Sequence[TierPost], now: int) -> list[Reason | None]:
+        tiers = [_encode_tier(t) for t in posts]
+        return self._command({"op": "post_tiers", "tiers": tiers, "now": _int(now)})
+
+    def request_quotes(self, requests: Sequence[QuoteRequest], now: int) -> list[Quote | Reason]:
+        encoded = [
+            [
+                _str(r.bic),
+                _str(r.source),
+                _str(r.destination),
+                _opt_int(r.send_amount),
+                _opt_int(r.deliver_amount),
+                _int(r.ttl_ns),
+            ]
+            for r in requests
+        ]
+        return self._command({"op": "quotes", "requests": encoded, "now": _int(now)})
+
+    def request_quote(self, request: QuoteRequest, now: int) -> Quote | Reason:
+        return self.request_quotes([request], now)[0]
+
+    def submit_fx(self, payments: Sequence[FxPayment], now: int) -> list[Reason | None]:
+        encoded = [_encode_fx_payment(p) for p in payments]
+        return self._command({"op": "submit_fx", "payments": encoded, "now": _int(now)})
 
 
 # ---------------------------------------------------------------------- catching up

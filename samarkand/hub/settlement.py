@@ -14,6 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from samarkand.fx.book import PostResult, RateBook
+from samarkand.fx.pvp import PartyRole, route_legs
+from samarkand.fx.quotes import IssueResult, QuoteRegistry
+from samarkand.fx.rates import RateError, RateTier, format_rate, parse_rate
+from samarkand.fx.routing import Quote, QuoteRefusal, QuoteResult, quote
 from samarkand.hub.quiet import quiet_stdout
 from samarkand.ledger import Account, AccountFlags, CreateAccountResult, Transfer
 from samarkand.ledger.types import (
@@ -26,9 +31,16 @@ from samarkand.ledger.types import (
     TransferCode,
     TransferFlags,
 )
+from samarkand.money import default_registry
+from samarkand.settlement.crosscurrency import FxRoute, RouteLeg, make_route
 from samarkand.settlement.engine import SettlementEngine
-from samarkand.settlement.participants import Directory, ParticipantKind, account_id
-from samarkand.settlement.payments import Event, Payment, Reason
+from samarkand.settlement.participants import (
+    Directory,
+    ParticipantKind,
+    ParticipantStatus,
+    account_id,
+)
+from samarkand.settlement.payments import Event, FxPayment, Payment, Reason
 from samarkand.store import DurableLedger
 
 # A balance would pass 2**128 - 1: the amount is too large for the account, not a bug.
@@ -57,6 +69,74 @@ class Liquidity:
     into_hub: bool = True  # True: funds the settlement account; False: drains it
 
 
+QUOTE_TTL_NS_DEFAULT = 60 * 1_000_000_000  # a quote binds a payment for a minute
+QUOTE_TTL_NS_MAX = 24 * 3600 * 1_000_000_000
+
+# How a refused quote request reads to the participant (ISO 20022 codes in `Reason`).
+QUOTE_REASONS: dict[QuoteResult, Reason] = {
+    QuoteResult.BOTH_OR_NEITHER_AMOUNT: Reason.FX_AMOUNT_INVALID,
+    QuoteResult.NOT_POSITIVE: Reason.FX_AMOUNT_INVALID,
+    QuoteResult.AMOUNT_TOO_LARGE: Reason.AMOUNT_TOO_LARGE,
+    QuoteResult.UNKNOWN_CURRENCY: Reason.CURRENCY_NOT_ALLOWED,
+    QuoteResult.SAME_CURRENCY: Reason.FX_SAME_CURRENCY,
+    QuoteResult.NO_ROUTE: Reason.FX_NO_ROUTE,
+    QuoteResult.FORBIDDEN_VEHICLE: Reason.FX_FORBIDDEN_VEHICLE,
+    QuoteResult.AMOUNT_OUTSIDE_TIERS: Reason.FX_AMOUNT_OUTSIDE_TIERS,
+    QuoteResult.INSUFFICIENT_PROVIDER_LIQUIDITY: Reason.FX_PROVIDER_LIQUIDITY,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TierPost:
+    """An FX provider's offer as it sends it: the rate as decimal text (see `parse_rate`),
+    amounts in minor units (band in `sell`, liquidity in `buy`), validity in ns."""
+
+    provider: str
+    sell: str
+    buy: str
+    min_amount: int
+    max_amount: int
+    rate: str
+    liquidity: int
+    valid_from_ns: int
+    valid_until_ns: int
+
+    def tier(self) -> RateTier | Reason:
+        """The tier this post offers, with its rate parsed exactly; or why it is refused."""
+        try:
+            rate = parse_rate(self.rate) if type(self.rate) is str else None
+        except RateError:
+            rate = None
+        if rate is None:
+            return Reason.RATE_INVALID
+        try:
+            return RateTier(
+                self.provider,
+                self.sell,
+                self.buy,
+                self.min_amount,
+                self.max_amount,
+                rate,
+                self.liquidity,
+                self.valid_from_ns,
+                self.valid_until_ns,
+            )
+        except ValueError:
+            return Reason.TIER_INVALID
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteRequest:
+    """ "Send `send_amount` of `source`" or "deliver `deliver_amount` of `destination`"."""
+
+    bic: str
+    source: str
+    destination: str
+    send_amount: int | None = None
+    deliver_amount: int | None = None
+    ttl_ns: int = QUOTE_TTL_NS_DEFAULT
+
+
 class SettlementHub:
     def __init__(
         self, directory: Directory, ledger: DurableLedger, *, cut_off_ns: dict[str, int]
@@ -70,6 +150,11 @@ class SettlementHub:
         )
         self.events: list[Event] = []
         self.clock = 0  # the latest `now` any operation ran at
+        self.book = RateBook(default_registry())
+        self.quotes = QuoteRegistry()
+        self.quote_owner: dict[int, str] = {}  # quote id -> settling BIC it was issued to
+        self.quotes_issued = 0  # quote ids are 1, 2, ... in the order quotes are given
+        self.last_quotes: list[Quote | Reason] = []
 
     # ------------------------------------------------------------------ set-up
 
@@ -230,6 +315,9 @@ class SettlementHub:
         with quiet_stdout() if non_fifo else contextlib.nullcontext():
             rejected = self.engine.end_of_day(now, non_fifo=non_fifo)
         self._commit(now)
+        # Quotes that expired by the cut-off bind nothing any more: forget them.
+        self.quotes.prune(now)
+        self.quote_owner = {q: bic for q, bic in self.quote_owner.items() if self.quotes.get(q)}
         return rejected
 
     def cancel(self, uetr: int, by_bic: str, now: int) -> Reason | None:
@@ -241,6 +329,171 @@ class SettlementHub:
         reason = self.engine.reorder(uetr, by_bic, to_front=to_front, now=now)
         self._commit(now)
         return reason
+
+    # ------------------------------------------------------------------ FX
+
+    def post_tiers(self, posts: Sequence[TierPost], now: int) -> list[Reason | None]:
+        """Providers' rate tiers: each posted (None; a provider's tier for the same pair and
+        band replaces its earlier one) or refused with a reason. A provider is an active
+        direct participant with settlement accounts in both currencies."""
+        outcome: list[Reason | None] = []
+        for post in posts:
+            reason = self._check_provider(post.provider, (post.sell, post.buy))
+            if reason is None:
+                tier = post.tier()
+                if isinstance(tier, Reason):
+                    reason = tier
+                elif self.book.post(tier) not in (PostResult.POSTED, PostResult.REPLACED):
+                    reason = Reason.TIER_INVALID
+            outcome.append(reason)
+        self.clock = max(self.clock, now)
+        return outcome
+
+    def _check_provider(self, bic: str, currencies: Sequence[str]) -> Reason | None:
+        participant = self.directory.get(bic) if type(bic) is str else None
+        if (
+            participant is None
+            or participant.kind is not ParticipantKind.DIRECT
+            or participant.status is ParticipantStatus.SUSPENDED
+        ):
+            return Reason.PROVIDER_NOT_DIRECT
+        for currency in currencies:
+            if type(currency) is not str or currency not in self.directory.central_bank_of:
+                return Reason.CURRENCY_NOT_ALLOWED
+            account = self.directory.settlement_account(participant, currency)
+            if self.ledger.state.account(account) is None:
+                return Reason.NO_SETTLEMENT_ACCOUNT
+        if len(set(currencies)) != len(currencies):
+            return Reason.FX_SAME_CURRENCY
+        return None
+
+    def request_quotes(self, requests: Sequence[QuoteRequest], now: int) -> list[Quote | Reason]:
+        """Answer quote requests in order (see `request_quote`); the answers are also kept in
+        `last_quotes` until the next call."""
+        self.clock = max(self.clock, now)
+        self.last_quotes = [self._quote(request, now) for request in requests]
+        return self.last_quotes
+
+    def request_quote(self, request: QuoteRequest, now: int) -> Quote | Reason:
+        """The best route for the request, as a quote bound to the requesting agent until
+        `now + ttl_ns`; or why none is given. Issuing a quote moves no money."""
+        return self.request_quotes([request], now)[0]
+
+    def _quote(self, request: QuoteRequest, now: int) -> Quote | Reason:
+        participant = self.directory.settling_participant(request.bic)
+        if participant is None:
+            return Reason.DEBTOR_AGENT_UNKNOWN
+        if participant.status is ParticipantStatus.SUSPENDED:
+            return Reason.PARTICIPANT_SUSPENDED
+        for currency in (request.source, request.destination):
+            if currency not in self.directory.central_bank_of:
+                return Reason.CURRENCY_NOT_ALLOWED
+        for amount in (request.send_amount, request.deliver_amount):
+            if amount is not None and (type(amount) is not int or amount <= 0):
+                return Reason.FX_AMOUNT_INVALID
+        if type(request.ttl_ns) is not int or not 0 < request.ttl_ns <= QUOTE_TTL_NS_MAX:
+            return Reason.SETTLEMENT_WINDOW_INVALID
+        found = quote(
+            self.book,
+            source=request.source,
+            destination=request.destination,
+            send_amount=request.send_amount,
+            deliver_amount=request.deliver_amount,
+            now=now,
+            quote_id=self.quotes_issued + 1,
+            ttl_ns=request.ttl_ns,
+        )
+        if isinstance(found, QuoteRefusal):
+            return QUOTE_REASONS[found.result]
+        if self.quotes.issue(found) is not IssueResult.ISSUED:
+            return Reason.QUEUE_FULL  # the registry is full: no quote until it is pruned
+        self.quote_owner[found.id] = participant.bic
+        self.quotes_issued += 1
+        return found
+
+    def submit_fx(self, payments: Sequence[FxPayment], now: int) -> list[Reason | None]:
+        """Cross-currency payments, each citing a quote: refused with a reason (the quote
+        stays unused), or accepted (None) and the quote redeemed, then settled at once or
+        queued by the engine (`SettlementEngine.submit_fx`)."""
+        outcome: list[Reason | None] = []
+        for payment in payments:
+            checked = self.engine.check_fx(payment) or self._fx_route(payment, now)
+            if isinstance(checked, Reason):
+                self.engine.refuse(payment.uetr, checked, now)
+                outcome.append(checked)
+                continue
+            (reason,) = self.engine.submit_fx([(payment, checked)], now)
+            if reason is None:
+                redeemed = self.quotes.redeem(checked.quote_id, now)
+                if not isinstance(redeemed, Quote):  # _fx_route checked every way it fails
+                    raise AssertionError(f"quote {checked.quote_id}: {redeemed}")
+            outcome.append(reason)
+        self._commit(now)
+        return outcome
+
+    def _fx_route(self, payment: FxPayment, now: int) -> Reason | FxRoute:
+        """The route of the quote `payment` cites, between the agents' accounts; or why the
+        quote may not bind it."""
+        found = self.quotes.get(payment.quote_id) if type(payment.quote_id) is int else None
+        if found is None:
+            return Reason.QUOTE_UNKNOWN
+        debtor = self.directory.settling_participant(payment.debtor_agent)
+        creditor = self.directory.settling_participant(payment.creditor_agent)
+        assert debtor is not None and creditor is not None  # check_fx passed
+        if self.quote_owner.get(found.id) != debtor.bic:
+            return Reason.QUOTE_NOT_OWNER
+        if self.quotes.is_used(found.id):
+            return Reason.QUOTE_USED
+        if not found.created_ns <= now < found.expires_ns:
+            return Reason.QUOTE_EXPIRED
+        provider_accounts: dict[tuple[str, str], int] = {}
+        for hop in found.hops:
+            reason = self._check_provider(hop.provider, (hop.sell, hop.buy))
+            if reason is not None:
+                return reason
+            provider = self.directory.get(hop.provider)
+            assert provider is not None
+            for currency in (hop.sell, hop.buy):
+                provider_accounts[(hop.provider, currency)] = self.directory.settlement_account(
+                    provider, currency
+                )
+        if not {found.source, found.destination} <= self.directory.central_bank_of.keys():
+            return Reason.CURRENCY_NOT_ALLOWED
+        legs = route_legs(
+            found,
+            payer=debtor.bic,
+            payee=creditor.bic,
+            payer_account=self.directory.settlement_account(debtor, found.source),
+            payee_account=self.directory.settlement_account(creditor, found.destination),
+            provider_accounts=provider_accounts,
+            ledgers=self.directory.ledgers,
+        )
+        route_legs_ = [
+            RouteLeg(
+                leg.index,
+                leg.currency,
+                leg.ledger,
+                leg.debit_account_id,
+                leg.credit_account_id,
+                leg.amount,
+                leg.debtor,
+                leg.creditor,
+                provider_pays=leg.debtor_role is PartyRole.PROVIDER,
+                provider_receives=leg.creditor_role is PartyRole.PROVIDER,
+            )
+            for leg in legs
+        ]
+        return make_route(
+            found.id,
+            found.source,
+            found.destination,
+            found.send_amount,
+            found.deliver_amount,
+            route_legs_,
+            found.rates_valid_until_ns,
+            description=describe_route(found, route_legs_),
+            quote=found,
+        )
 
     # ------------------------------------------------------------------ commit
 
@@ -256,6 +509,17 @@ class SettlementHub:
                     f"{CreateTransferResult(int(results[first])).name}"
                 )
         self.events.extend(events)
+
+
+def describe_route(found: Quote, legs: Sequence[RouteLeg]) -> str:
+    """The legs of a cross-currency payment, for its history: currency, amount, who pays
+    whom, and each provider's rate."""
+    rates = ", ".join(f"{h.provider} {h.sell}/{h.buy} {format_rate(h.rate)}" for h in found.hops)
+    text = "; ".join(
+        f"leg {leg.index} {leg.currency} {leg.amount} minor units {leg.debtor} -> {leg.creditor}"
+        for leg in legs
+    )
+    return f"quote {found.id}: {text}; rates {rates}"
 
 
 def chain_batches(transfers: list[Transfer]) -> list[list[Transfer]]:

@@ -20,7 +20,7 @@ How a payment settles (DESIGN §5):
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +28,14 @@ import numpy as np
 from samarkand.ledger.state import CPO, DP, DPO, LIMIT, LedgerState
 from samarkand.ledger.types import INT64_MAX, U128_MAX, AccountCode, Transfer, TransferCode
 from samarkand.settlement import lsm
-from samarkand.settlement.netting import Leg, net_positions, settle_window, settlement_transfers
+from samarkand.settlement.crosscurrency import FxRoute, covered, offset_prefixes
+from samarkand.settlement.netting import (
+    Leg,
+    linked_chain,
+    net_positions,
+    settle_window,
+    settlement_transfers,
+)
 from samarkand.settlement.optimise import nonfifo_optimise
 from samarkand.settlement.participants import (
     Directory,
@@ -39,6 +46,7 @@ from samarkand.settlement.participants import (
 from samarkand.settlement.payments import (
     FINAL,
     Event,
+    FxPayment,
     Method,
     Payment,
     Priority,
@@ -59,6 +67,8 @@ class Via:
     FIFO = "multilateral offsetting (FIFO)"
     NON_FIFO = "multilateral optimisation (non-FIFO)"
     DNS = "deferred net settlement"
+    FX = "cross-currency (all legs in one linked chain)"
+    FX_OFFSET = "cross-currency offsetting"
 
 
 @dataclass(slots=True, eq=False)
@@ -75,6 +85,7 @@ class Entry:
     settled_ns: int = 0
     via: str = ""
     history: list[Event] = field(default_factory=list)
+    fx: FxRoute | None = None  # the quote's route, for a cross-currency payment
 
     @property
     def priority(self) -> Priority:
@@ -93,6 +104,11 @@ class Stats:
     lsm_runs: int = 0
     gridlocks_resolved: int = 0  # offsetting runs that settled what no payment could alone
     settled_by: dict[str, int] = field(default_factory=dict)
+    # Cross-currency: what providers paid out leg by leg (gross) and what they needed on net
+    # (the residual, less than gross when offsetting settled payments together), per ledger.
+    fx_provider_gross: dict[int, int] = field(default_factory=dict)
+    fx_provider_net: dict[int, int] = field(default_factory=dict)
+    fx_offset_sets: int = 0
 
 
 class SettlementEngine:
@@ -130,6 +146,14 @@ class SettlementEngine:
         # and a debit only shrinks what can), so a run on an unchanged ledger is skipped.
         self._changed: set[int] = set()
         self.currency_of_ledger = {ledger: code for code, ledger in directory.ledgers.items()}
+        # Cross-currency payments: their own FIFO queues per sender.
+        self.fx_queues: dict[int, tuple[list[Entry], list[Entry]]] = {}
+        self.fx_queued = 0
+        self.fx_deadlines: list[tuple[int, int, int]] = []  # (rates end, sequence, uetr)
+        self._fx_changed = False
+        # Accounts of the queued cross-currency payments (how many touch each): only more
+        # liquidity in one of them can let cross-currency offsetting find something new.
+        self._fx_watch: dict[int, int] = {}
 
     # ------------------------------------------------------------------ output
 
@@ -159,6 +183,8 @@ class SettlementEngine:
         self._overlay[debit] = self._overlay.get(debit, 0) - amount
         self._overlay[credit] = self._overlay.get(credit, 0) + amount
         self._dirty.append(credit)
+        if credit in self._fx_watch:
+            self._fx_changed = True
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -171,6 +197,8 @@ class SettlementEngine:
     def liquidity_increased(self, account: int) -> None:
         """The hub moved funds into `account` outside the engine: retry its queue head."""
         self._dirty.append(account)
+        if account in self._fx_watch:
+            self._fx_changed = True
         if account in self.queues:
             self._changed.add(account >> 64)
 
@@ -216,18 +244,10 @@ class SettlementEngine:
             return Reason.DUPLICATE_UETR
         if payment.currency not in self.directory.ledgers:
             return Reason.CURRENCY_NOT_ALLOWED
-        debtor = self.directory.settling_participant(payment.debtor_agent)
-        if debtor is None:
-            return Reason.DEBTOR_AGENT_UNKNOWN
-        creditor = self.directory.settling_participant(payment.creditor_agent)
-        if creditor is None:
-            return Reason.CREDITOR_AGENT_UNKNOWN
-        if _suspended(self.directory, payment.debtor_agent, debtor) or _suspended(
-            self.directory, payment.creditor_agent, creditor
-        ):
-            return Reason.PARTICIPANT_SUSPENDED
-        if debtor.bic == creditor.bic:
-            return Reason.SAME_AGENTS
+        agents = self._agents(payment.debtor_agent, payment.creditor_agent)
+        if isinstance(agents, Reason):
+            return agents
+        debtor, creditor = agents
         for participant in (debtor, creditor):
             account = self.directory.settlement_account(participant, payment.currency)
             if account not in self.ledger.account_slot:
@@ -245,6 +265,24 @@ class SettlementEngine:
         ):
             return Reason.QUEUE_FULL
         return None
+
+    def _agents(
+        self, debtor_agent: str, creditor_agent: str
+    ) -> Reason | tuple[Participant, Participant]:
+        """The settling participants of both agents, or why they may not pay each other."""
+        debtor = self.directory.settling_participant(debtor_agent)
+        if debtor is None:
+            return Reason.DEBTOR_AGENT_UNKNOWN
+        creditor = self.directory.settling_participant(creditor_agent)
+        if creditor is None:
+            return Reason.CREDITOR_AGENT_UNKNOWN
+        if _suspended(self.directory, debtor_agent, debtor) or _suspended(
+            self.directory, creditor_agent, creditor
+        ):
+            return Reason.PARTICIPANT_SUSPENDED
+        if debtor.bic == creditor.bic:
+            return Reason.SAME_AGENTS
+        return debtor, creditor
 
     def _accept(self, payment: Payment, now: int) -> Entry:
         debtor = self.directory.settling_participant(payment.debtor_agent)
@@ -350,7 +388,13 @@ class SettlementEngine:
         self._dirty.append(entry.sender)
 
     def _release_dirty(self, now: int) -> None:
-        """Retry the queue heads of every account whose liquidity grew, until none can go."""
+        """Retry the queue heads of every account whose liquidity grew, and the heads of the
+        cross-currency queues, until none can go."""
+        self._release_single(now)
+        while self.fx_queues and self._release_fx(now):
+            self._release_single(now)
+
+    def _release_single(self, now: int) -> None:
         while self._dirty:
             account = self._dirty.pop()
             queues = self.queues.get(account)
@@ -385,6 +429,8 @@ class SettlementEngine:
                 self._changed.add(ledger)
             if net > 0:
                 self._dirty.append(account)
+                if account in self._fx_watch:
+                    self._fx_changed = True
         for entry in entries:
             self._settled(entry, now, via)
 
@@ -416,10 +462,16 @@ class SettlementEngine:
                 self._dequeue(entry)
                 self._changed.add(entry.ledger)  # what queued behind it may now offset
                 self._reject(entry, now, Reason.LATEST_TIME_PASSED)
+        while self.fx_deadlines and self.fx_deadlines[0][0] <= now:
+            _, _, uetr = heapq.heappop(self.fx_deadlines)
+            entry = self.entries[uetr]
+            if entry.status is Status.QUEUED and self._in_queue(entry):
+                self._dequeue_fx(entry)
+                self._reject(entry, now, Reason.RATES_EXPIRED)
         self._release_dirty(now)
 
     def _in_queue(self, entry: Entry) -> bool:
-        queues = self.queues.get(entry.sender)
+        queues = (self.fx_queues if entry.fx is not None else self.queues).get(entry.sender)
         return queues is not None and entry in queues[int(entry.priority)]
 
     # ------------------------------------------------------------------ LSM
@@ -438,6 +490,8 @@ class SettlementEngine:
                 settled += self._offset(ledger, now, non_fifo=False)
             if non_fifo:
                 settled += self._offset(ledger, now, non_fifo=True, budget=budget)
+        self._release_dirty(now)
+        settled += self._offset_fx(now)
         self._release_dirty(now)
         return settled
 
@@ -476,6 +530,230 @@ class SettlementEngine:
             self._dequeue(entry)
         self._settle_set(chosen, now, Via.NON_FIFO if non_fifo else Via.FIFO)
         return len(chosen)
+
+    # ------------------------------------------------------------------ cross-currency
+
+    def check_fx(self, payment: FxPayment) -> Reason | None:
+        """What the engine refuses in a cross-currency payment before its quote is looked
+        at: its UETR, a duplicate, its agents."""
+        if type(payment.uetr) is not int or not 0 <= payment.uetr <= U128_MAX:
+            return Reason.UETR_INVALID
+        if payment.uetr in self.entries:
+            return Reason.DUPLICATE_UETR
+        agents = self._agents(payment.debtor_agent, payment.creditor_agent)
+        return agents if isinstance(agents, Reason) else None
+
+    def refuse(self, uetr: int, reason: Reason, now: int) -> None:
+        """Record a payment the hub refused before it reached the engine (a bad quote)."""
+        self._event(uetr, Status.REJECTED, now, reason)
+        self.stats.rejected += 1
+
+    def submit_fx(
+        self, payments: Sequence[tuple[FxPayment, FxRoute]], now: int
+    ) -> list[Reason | None]:
+        """Receive cross-currency payments with the routes of the quotes they cite (the hub
+        checked and redeems the quotes): each is rejected with a reason, or accepted (None)
+        and then settled at once with all its legs, or queued in its sender's
+        cross-currency queue (FIFO by priority)."""
+        outcome: list[Reason | None] = []
+        for payment, route in payments:
+            reason = self.check_fx(payment) or self._check_route(route, now)
+            if reason is not None:
+                self.refuse(payment.uetr, reason, now)
+                outcome.append(reason)
+                continue
+            self._accept_fx(payment, route, now)
+            outcome.append(None)
+        self._release_dirty(now)
+        return outcome
+
+    def _check_route(self, route: FxRoute, now: int) -> Reason | None:
+        if route.deadline_ns and now >= route.deadline_ns:
+            return Reason.RATES_EXPIRED
+        for leg in route.legs:
+            if leg.currency not in self.directory.ledgers:
+                return Reason.CURRENCY_NOT_ALLOWED
+            for account in (leg.debit_account_id, leg.credit_account_id):
+                if account not in self.ledger.account_slot:
+                    return Reason.NO_SETTLEMENT_ACCOUNT
+        currencies = {leg.currency for leg in route.legs} | {route.source, route.destination}
+        if any(now >= self.cut_off_ns.get(c, 0) for c in currencies):
+            return Reason.AFTER_CUT_OFF
+        if self.fx_queued >= self.queue_limit:
+            return Reason.QUEUE_FULL
+        return None
+
+    def _accept_fx(self, payment: FxPayment, route: FxRoute, now: int) -> None:
+        self._sequence += 1
+        debtor = self.directory.settling_participant(payment.debtor_agent)
+        creditor = self.directory.settling_participant(payment.creditor_agent)
+        assert debtor is not None and creditor is not None
+        entry = Entry(
+            # The payment as its debtor sees it: the amount and currency it pays.
+            payment=Payment(
+                payment.uetr,
+                payment.debtor_agent,
+                payment.creditor_agent,
+                route.send_amount,
+                route.source,
+                priority=payment.priority,
+            ),
+            sequence=self._sequence,
+            sender=self.directory.settlement_account(debtor, route.source),
+            receiver=self.directory.settlement_account(creditor, route.destination),
+            ledger=self.directory.ledgers[route.source],
+            received_ns=now,
+            fx=route,
+        )
+        self.entries[payment.uetr] = entry
+        self._record(entry, Status.RECEIVED, now, detail=route.description)
+        queues = self.fx_queues.get(entry.sender)
+        blocked = queues is not None and any(queues[p] for p in range(int(entry.priority) + 1))
+        if not blocked and covered(route.net, self.available):
+            self._settle_fx_gross(entry, now)
+            return
+        queues = self.fx_queues.setdefault(entry.sender, ([], []))
+        queues[int(entry.priority)].append(entry)
+        self.fx_queued += 1
+        self._fx_changed = True
+        for account in route.net:
+            self._fx_watch[account] = self._fx_watch.get(account, 0) + 1
+        if route.deadline_ns:
+            heapq.heappush(self.fx_deadlines, (route.deadline_ns, entry.sequence, payment.uetr))
+        self._record(entry, Status.QUEUED, now, detail="waiting for liquidity on its legs")
+
+    def _dequeue_fx(self, entry: Entry) -> None:
+        queues = self.fx_queues[entry.sender]
+        queues[int(entry.priority)].remove(entry)
+        self.fx_queued -= 1
+        if not queues[0] and not queues[1]:
+            del self.fx_queues[entry.sender]
+        self._fx_changed = True
+        assert entry.fx is not None
+        for account in entry.fx.net:
+            left = self._fx_watch[account] - 1
+            if left:
+                self._fx_watch[account] = left
+            else:
+                del self._fx_watch[account]
+
+    def _settle_fx_gross(self, entry: Entry, now: int) -> None:
+        route = entry.fx
+        assert route is not None
+        chain = [
+            Transfer(
+                self._new_id(),
+                leg.debit_account_id,
+                leg.credit_account_id,
+                leg.amount,
+                leg.ledger,
+                TransferCode.FX,
+                user_data=entry.payment.uetr,
+            )
+            for leg in route.legs
+        ]
+        self._transfers.extend(linked_chain(chain))
+        for leg in route.legs:
+            self._move(leg.debit_account_id, leg.credit_account_id, leg.amount)
+        self._count_providers([route], route.net)
+        self._settled(entry, now, Via.FX)
+
+    def _release_fx(self, now: int) -> int:
+        """Settle the heads of the cross-currency queues whose legs are covered; each
+        sender's queue in FIFO order. Returns payments settled."""
+        settled = 0
+        for sender in sorted(self.fx_queues):
+            queues = self.fx_queues.get(sender)
+            while queues is not None:
+                head = queues[0][0] if queues[0] else queues[1][0]
+                assert head.fx is not None
+                if not covered(head.fx.net, self.available):
+                    break
+                self._dequeue_fx(head)
+                self._settle_fx_gross(head, now)
+                settled += 1
+                queues = self.fx_queues.get(sender)
+        return settled
+
+    def _offset_fx(self, now: int) -> int:
+        """Cross-currency offsetting of the queued cross-currency payments (see
+        `samarkand.settlement.crosscurrency`). Returns payments settled."""
+        if not self.fx_queues or not self._fx_changed:
+            return 0
+        self._fx_changed = False
+        self.stats.lsm_runs += 1
+        queues = {s: [*self.fx_queues[s][0], *self.fx_queues[s][1]] for s in sorted(self.fx_queues)}
+        chosen = offset_prefixes(queues, _route_net, self.available)
+        if not chosen:
+            return 0
+        for entry in chosen:
+            self._dequeue_fx(entry)
+        self._settle_fx_set(chosen, now)
+        return len(chosen)
+
+    def _settle_fx_set(self, entries: list[Entry], now: int) -> None:
+        """Settle cross-currency payments together: per currency ledger, the net position of
+        every account over all their legs, paid in and out through the clearing account;
+        all ledgers' transfers in one linked chain."""
+        by_ledger: dict[int, dict[int, int]] = {}
+        total: dict[int, int] = {}
+        for entry in entries:
+            assert entry.fx is not None
+            for leg in entry.fx.legs:
+                positions = by_ledger.setdefault(leg.ledger, {})
+                for account, delta in (
+                    (leg.debit_account_id, -leg.amount),
+                    (leg.credit_account_id, leg.amount),
+                ):
+                    positions[account] = positions.get(account, 0) + delta
+                    total[account] = total.get(account, 0) + delta
+        self._reference += 1
+        chain: list[Transfer] = []
+        for ledger in sorted(by_ledger):
+            positions = {a: n for a, n in by_ledger[ledger].items() if n}
+            if positions:
+                chain.extend(
+                    settlement_transfers(
+                        positions,
+                        self.clearing_account(self.currency_of_ledger[ledger]),
+                        ledger,
+                        self._new_id,
+                        self._reference,
+                    )
+                )
+        if chain:
+            self._transfers.extend(linked_chain(chain))
+        for account, net in total.items():
+            if not net:
+                continue
+            self._overlay[account] = self._overlay.get(account, 0) + net
+            if net > 0:
+                self._dirty.append(account)
+                if account in self.queues:
+                    self._changed.add(account >> 64)
+        routes = [e.fx for e in entries if e.fx is not None]
+        self._count_providers(routes, total)
+        if len(entries) > 1:
+            self.stats.fx_offset_sets += 1
+            self.stats.gridlocks_resolved += 1
+        via = Via.FX_OFFSET if len(entries) > 1 else Via.FX
+        for entry in entries:
+            self._settled(entry, now, via)
+
+    def _count_providers(self, routes: list[FxRoute], net: Mapping[int, int]) -> None:
+        """Providers' gross outflow (leg by leg) and net need (what their accounts paid on
+        net), per ledger, for the liquidity cross-currency offsetting saves."""
+        stats = self.stats
+        providers: set[int] = set()
+        for route in routes:
+            providers |= route.provider_accounts
+            for ledger, amount in route.provider_gross.items():
+                stats.fx_provider_gross[ledger] = stats.fx_provider_gross.get(ledger, 0) + amount
+        for account in providers:
+            need = -net.get(account, 0)
+            if need > 0:
+                ledger = account >> 64
+                stats.fx_provider_net[ledger] = stats.fx_provider_net.get(ledger, 0) + need
 
     # ------------------------------------------------------------------ DNS
 
@@ -519,7 +797,10 @@ class SettlementEngine:
         if reason is not None:
             return reason
         assert entry is not None
-        if self._in_queue(entry):
+        if entry.fx is not None:
+            if self._in_queue(entry):
+                self._dequeue_fx(entry)
+        elif self._in_queue(entry):
             self._dequeue(entry)
             self._changed.add(entry.ledger)  # what queued behind it may now offset
         elif entry.payment.method is Method.DNS:
@@ -539,7 +820,8 @@ class SettlementEngine:
         assert entry is not None
         if not self._in_queue(entry):
             return Reason.NOT_QUEUED
-        queue = self.queues[entry.sender][int(entry.priority)]
+        queues = self.fx_queues if entry.fx is not None else self.queues
+        queue = queues[entry.sender][int(entry.priority)]
         queue.remove(entry)
         if to_front:
             queue.insert(0, entry)
@@ -552,6 +834,7 @@ class SettlementEngine:
         )
         self._dirty.append(entry.sender)
         self._changed.add(entry.ledger)  # a new order is a new set of queue prefixes
+        self._fx_changed = True
         self._release_dirty(now)
         return None
 
@@ -590,6 +873,13 @@ class SettlementEngine:
                     self._dequeue(entry)
                     self._reject(entry, now, Reason.NOT_SETTLED_BY_CUT_OFF)
                     rejected += 1
+        for sender in sorted(self.fx_queues):
+            for queue in self.fx_queues[sender]:
+                for entry in list(queue):
+                    self._dequeue_fx(entry)
+                    self._reject(entry, now, Reason.NOT_SETTLED_BY_CUT_OFF)
+                    rejected += 1
+        self.fx_deadlines.clear()
         for _, _, uetr in sorted(self.warehouse):
             entry = self.entries[uetr]
             if entry.status is Status.QUEUED:
@@ -606,7 +896,7 @@ class SettlementEngine:
 
     def open_day(self, cut_off_ns: dict[str, int]) -> None:
         """Start the next business day: balances carry over in the ledger; new cut-offs."""
-        if self.queues or self.warehouse or self.dns_pending:
+        if self.queues or self.fx_queues or self.warehouse or self.dns_pending:
             raise RuntimeError("open_day before end_of_day: payments are still queued")
         self.cut_off_ns = dict(cut_off_ns)
 
@@ -650,6 +940,11 @@ class SettlementEngine:
         for sender in sorted(self.queues):
             for queue in self.queues[sender]:
                 yield from queue
+
+
+def _route_net(entry: Entry) -> Mapping[int, int]:
+    assert entry.fx is not None
+    return entry.fx.net
 
 
 def _suspended(directory: Directory, bic: str, settling: Participant) -> bool:

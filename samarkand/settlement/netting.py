@@ -60,7 +60,14 @@ def settlement_transfers(
         Transfer(next_id(), clearing_account, account, amount, ledger, code, user_data=reference)
         for account, amount in pay_outs
     ]
+    return linked_chain(transfers)
+
+
+def linked_chain(transfers: Sequence[Transfer]) -> list[Transfer]:
+    """The transfers as one linked chain: every one LINKED but the last, which closes it.
+    The ledger applies a chain all or nothing, across currency ledgers too."""
     linked = int(TransferFlags.LINKED)
+    last = len(transfers) - 1
     return [
         Transfer(
             t.id,
@@ -69,7 +76,7 @@ def settlement_transfers(
             t.amount,
             t.ledger,
             t.code,
-            flags=linked if index < len(transfers) - 1 else 0,
+            flags=(t.flags | linked) if index < last else (t.flags & ~linked),
             user_data=t.user_data,
         )
         for index, t in enumerate(transfers)

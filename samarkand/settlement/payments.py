@@ -65,6 +65,21 @@ class Reason(enum.Enum):
     NOT_CENTRAL_BANK = ("AGNT", "only the central bank of the currency sets intraday credit")
     CREDIT_INVALID = ("AM12", "intraday credit must be a whole number of minor units, 0 or more")
     CREDIT_BELOW_USE = ("AM14", "the participant already uses more intraday credit than that")
+    # Cross-currency payments (DESIGN §6); the mapping is documented in docs/fx.md.
+    QUOTE_UNKNOWN = ("CH16", "no quote with this id was issued, or it expired and was forgotten")
+    QUOTE_EXPIRED = ("TM01", "the quote expired before the payment citing it arrived")
+    QUOTE_USED = ("DUPL", "the quote already binds another payment")
+    QUOTE_NOT_OWNER = ("AGNT", "the quote was issued to another agent")
+    RATES_EXPIRED = ("AB03", "the quoted rates stopped standing before the legs could settle")
+    FX_NO_ROUTE = ("AM03", "no FX provider converts between these currencies in three hops")
+    FX_FORBIDDEN_VEHICLE = ("AM03", "every route goes through a vehicle currency not allowed here")
+    FX_AMOUNT_OUTSIDE_TIERS = ("AM02", "no provider's amount band fits the amount")
+    FX_PROVIDER_LIQUIDITY = ("AM02", "the providers' committed liquidity does not cover the amount")
+    FX_AMOUNT_INVALID = ("AM12", "give exactly one positive send or deliver amount")
+    FX_SAME_CURRENCY = ("AM03", "source and destination are the same currency: no FX needed")
+    RATE_INVALID = ("CH16", "the rate is not a plain decimal of at most 10 fraction digits")
+    TIER_INVALID = ("CH16", "the tier's band, liquidity or validity is not consistent")
+    PROVIDER_NOT_DIRECT = ("AG01", "an FX provider must be an active direct participant")
 
     @property
     def iso(self) -> str:
@@ -93,6 +108,19 @@ class Payment:
     method: Method = Method.RTGS
     earliest_ns: int = 0
     latest_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FxPayment:
+    """A cross-currency payment: the debtor agent pays in the quote's source currency, the
+    creditor agent receives the quote's destination currency; the quote fixes both amounts,
+    the route and the providers, and binds this payment only."""
+
+    uetr: int
+    debtor_agent: str
+    creditor_agent: str
+    quote_id: int
+    priority: Priority = Priority.NORMAL
 
 
 @dataclass(frozen=True, slots=True)

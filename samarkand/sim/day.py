@@ -21,15 +21,23 @@ import datetime
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
 
+from samarkand.hub.settlement import TierPost
 from samarkand.money import default_registry
 from samarkand.settlement.participants import Directory, Participant, ParticipantKind
 from samarkand.settlement.payments import Method, Payment, Priority
 from samarkand.sim.data import Country, TradeFlow, members, trade_flows
+from samarkand.sim.fx import (
+    FxIntent,
+    currency_ranking,
+    fx_providers,
+    provider_tiers,
+    route_legs_as_payments,
+)
 from samarkand.sim.rates import UNITS_PER_USD_MILLI
 
 PAYMENTS_MAX = 10_000_000
@@ -76,7 +84,8 @@ LATEST_AFTER_ARRIVAL_MINUTES = (30, 120)
     STREAM_TIMED,
     STREAM_UETR,
     STREAM_INTERBANK,
-) = range(11)
+    STREAM_FX,
+) = range(12)
 
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")  # ASCII digits only, not \d
 _TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
@@ -98,7 +107,7 @@ class DayConfig:
     urgent_pct: int = 5
     dns_pct: int = 0  # sent for deferred net settlement
     timed_pct: int = 2  # carrying an earliest and/or latest settlement time
-    cross_currency_pct: int = 0  # reserved for FX; must be 0 for now
+    cross_currency_pct: int = 10  # paid in the debtor's currency, received in the creditor's
     interbank_pct: int = 50  # interbank flows (money market, FX legs) in both directions
 
     def problems(self) -> list[str]:
@@ -114,16 +123,12 @@ class DayConfig:
             "dns_pct": (0, PERCENT_MAX),
             "timed_pct": (0, PERCENT_MAX),
             "interbank_pct": (0, PERCENT_MAX),
+            "cross_currency_pct": (0, PERCENT_MAX),
         }
-        for field, (low, high) in ranges.items():
-            value = getattr(self, field)
+        for name, (low, high) in ranges.items():
+            value = getattr(self, name)
             if not _is_int(value) or not low <= value <= high:
-                found.append(f"DayConfig.{field} must be an int in {low}..{high}, not {value!r}")
-        if not _is_int(self.cross_currency_pct) or self.cross_currency_pct != 0:
-            found.append(
-                "DayConfig.cross_currency_pct must be 0 (cross-currency payments need FX, not "
-                f"built yet), not {self.cross_currency_pct!r}"
-            )
+                found.append(f"DayConfig.{name} must be an int in {low}..{high}, not {value!r}")
         if _is_int(self.dns_pct) and 0 <= self.dns_pct <= PERCENT_MAX:
             # Urgent and timed payments are drawn among the RTGS ones (DNS has no priority).
             for field in ("urgent_pct", "timed_pct"):
@@ -171,6 +176,11 @@ class SimulatedDay:
     upper_bound: Mapping[tuple[str, str], int]  # (direct BIC, currency) -> need with no queue
     start_ns: int
     cut_off_ns: int
+    # Cross-currency payments (their own arrival times) and the FX providers' tiers.
+    fx_payments: tuple[FxIntent, ...] = ()
+    fx_arrival_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    tiers: tuple[TierPost, ...] = ()
+    fx_providers: Mapping[str, str] = field(default_factory=dict)  # currency -> provider BIC
 
 
 def simulate_day(config: DayConfig) -> SimulatedDay:
@@ -200,7 +210,22 @@ def simulate_day(config: DayConfig) -> SimulatedDay:
         earliest_ns,
         latest_ns,
     )
-    lower_bound, upper_bound = liquidity_bounds(payments, directory)
+    usd = _usd_cents(_rng(config, STREAM_AMOUNT), count)
+    providers = fx_providers(directory, countries)
+    ranking = currency_ranking(countries)
+    fx_index = _cross_currency(config, directory, payments, rtgs)
+    fx_payments = _fx_intents(
+        [payments[i] for i in fx_index.tolist()], directory, usd[fx_index], currencies
+    )
+    keep = np.ones(count, dtype=bool)
+    keep[fx_index] = False
+    fx_arrival_ns = arrival_ns[fx_index]
+    arrival_ns = arrival_ns[keep]
+    payments = tuple(p for p, k in zip(payments, keep.tolist(), strict=True) if k)
+    # Each cross-currency payment's legs, on the route the hub will quote, size the liquidity.
+    tiers = provider_tiers(providers, ranking, start_ns - 60 * NS_PER_MINUTE, cut_off_ns + 1)
+    legs = route_legs_as_payments(fx_payments, tiers, start_ns)
+    lower_bound, upper_bound = liquidity_bounds(payments + tuple(legs), directory)
     registry = default_registry()
     opening_balance = {
         key: opening_liquidity(
@@ -209,6 +234,7 @@ def simulate_day(config: DayConfig) -> SimulatedDay:
         for key, need in upper_bound.items()
     }
     arrival_ns.setflags(write=False)
+    fx_arrival_ns.setflags(write=False)
     return SimulatedDay(
         config=config,
         directory=directory,
@@ -220,6 +246,64 @@ def simulate_day(config: DayConfig) -> SimulatedDay:
         upper_bound=MappingProxyType(upper_bound),
         start_ns=start_ns,
         cut_off_ns=cut_off_ns,
+        fx_payments=fx_payments,
+        fx_arrival_ns=fx_arrival_ns,
+        tiers=tuple(tiers),
+        fx_providers=MappingProxyType(providers),
+    )
+
+
+def _cross_currency(
+    config: DayConfig, directory: Directory, payments: Sequence[Payment], rtgs: np.ndarray
+) -> np.ndarray:
+    """Indices of the cross-currency payments: an exact share of all payments (capped by
+    those eligible), drawn among the untimed RTGS ones whose two agents have different home
+    currencies."""
+    eligible = np.array(
+        [
+            i
+            for i in rtgs.tolist()
+            if not payments[i].earliest_ns
+            and not payments[i].latest_ns
+            and _home(directory, payments[i].debtor_agent)
+            != _home(directory, payments[i].creditor_agent)
+        ],
+        dtype=np.int64,
+    )
+    return _exact_share(_rng(config, STREAM_FX), eligible, len(payments), config.cross_currency_pct)
+
+
+def _settling(directory: Directory, bic: str) -> str:
+    participant = directory.settling_participant(bic)
+    assert participant is not None
+    return participant.bic
+
+
+def _home(directory: Directory, bic: str) -> str:
+    participant = directory.get(bic)
+    assert participant is not None
+    return participant.home_currency
+
+
+def _fx_intents(
+    chosen: list[Payment], directory: Directory, usd: np.ndarray, currencies: tuple[str, ...]
+) -> tuple[FxIntent, ...]:
+    """The chosen payments as cross-currency ones: the same value, sent in the debtor's home
+    currency, delivered in the creditor's."""
+    sources = [_home(directory, p.debtor_agent) for p in chosen]
+    index = {c: k for k, c in enumerate(currencies)}
+    amounts = _minor_amounts(usd, np.array([index[c] for c in sources], dtype=np.int64), currencies)
+    return tuple(
+        FxIntent(
+            p.uetr,
+            p.debtor_agent,
+            p.creditor_agent,
+            source,
+            _home(directory, p.creditor_agent),
+            amount,
+            p.priority,
+        )
+        for p, source, amount in zip(chosen, sources, amounts, strict=True)
     )
 
 

@@ -1,30 +1,27 @@
-"""Approximate units of each national currency per US dollar, for sizing simulated amounts.
+"""Approximate units of each national currency per US dollar (data/fx_reference_rates.csv).
 
-These turn a trade flow measured in dollars into plausible payment sizes in each currency.
-They are rough late-2025 levels (IRR at the central bank's official rate), rounded; they are
-never used to settle anything. Stored as exact integers: thousandths of a unit per dollar.
+They size simulated amounts (a trade flow measured in dollars becomes plausible payment sizes
+in each currency), seed the simulated FX providers' tiers, and stand in for the central banks'
+reference rates in the statistics. They are rough, illustrative late-2025 levels (IRR at the
+central bank's official rate), rounded; no central bank published them, and they never settle
+anything. Held as exact integers: thousandths of a unit per dollar.
 """
 
-UNITS_PER_USD_MILLI: dict[str, int] = {
-    "CNY": 7_100,
-    "RUB": 80_000,
-    "INR": 88_000,
-    "PKR": 281_000,
-    "KZT": 520_000,
-    "KGS": 87_400,
-    "TJS": 9_300,
-    "UZS": 12_000_000,
-    "IRR": 42_000_000,
-    "BYN": 3_000,
-    "AFN": 66_000,
-    "MNT": 3_400_000,
-    "AMD": 385_000,
-    "AZN": 1_700,
-    "KHR": 4_010_000,
-    "NPR": 141_000,
-    "LKR": 300_000,
-    "TRY": 42_000,
-    "EGP": 47_500,
-    "USD": 1_000,
-    "EUR": 860,
-}
+from __future__ import annotations
+
+from decimal import Decimal
+
+from samarkand.sim.data import _rows
+
+
+def _load() -> dict[str, int]:
+    rates: dict[str, int] = {}
+    for row in _rows("fx_reference_rates.csv"):
+        milli = Decimal(row["units_per_usd"]) * 1000
+        if milli != milli.to_integral_value() or milli <= 0:
+            raise ValueError(f"fx_reference_rates.csv: {row['currency']} finer than 0.001")
+        rates[row["currency"]] = int(milli)
+    return rates
+
+
+UNITS_PER_USD_MILLI: dict[str, int] = _load()

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from samarkand.analytics.liquidity import drawdowns
+from samarkand.fx.routing import Quote
 from samarkand.hub.durable import DurableHub
-from samarkand.hub.settlement import Liquidity, SettlementHub
+from samarkand.hub.settlement import Liquidity, QuoteRequest, SettlementHub
 from samarkand.settlement.engine import Entry
-from samarkand.settlement.payments import Status
+from samarkand.settlement.payments import FxPayment, Payment, Reason, Status
 from samarkand.sim.day import SimulatedDay, upper_bound_need
 from samarkand.store import DurableLedger
 
@@ -56,6 +57,12 @@ class DayRun:
     queue_series: list[tuple[int, int]] = field(default_factory=list)  # (ns, queued payments)
     used: dict[tuple[str, str], int] = field(default_factory=dict)  # liquidity drawn down
     upper_bound_settled: dict[tuple[str, str], int] = field(default_factory=dict)
+    fx_quotes: dict[int, Quote] = field(default_factory=dict)  # uetr -> the quote it cited
+    fx_refused: dict[int, Reason] = field(default_factory=dict)  # uetr -> why no quote/payment
+
+    def fx_entries(self) -> list[Entry]:
+        entries = self.hub.engine.entries
+        return [entries[f.uetr] for f in self.day.fx_payments if f.uetr in entries]
 
     def entries(self) -> list[Entry]:
         return [
@@ -102,6 +109,12 @@ def run_day(
     refused = [r for r in hub.liquidity(funding, day.start_ns - 60 * NS_PER_MINUTE) if r]
     if refused:
         raise RuntimeError(f"opening liquidity refused: {refused[:3]}")
+    if day.tiers:
+        refused_tiers = [
+            r for r in hub.post_tiers(day.tiers, day.start_ns - 30 * NS_PER_MINUTE) if r
+        ]
+        if refused_tiers:
+            raise RuntimeError(f"FX tiers refused: {refused_tiers[:3]}")
     run = DayRun(day, hub.hub, journal_start_row=len(ledger.state.journal))
 
     windows = sorted(
@@ -111,7 +124,7 @@ def run_day(
     windows = [w for w in windows if day.start_ns < w < day.cut_off_ns]
     arrivals = day.arrival_ns
     step_ns = config.step_minutes * NS_PER_MINUTE
-    done = 0
+    done = fx_done = 0
     now = day.start_ns
     minute = 0
     while now < day.cut_off_ns:
@@ -123,6 +136,10 @@ def run_day(
             if progress is not None:
                 progress(upto - done)
             done = upto
+        fx_upto = bisect.bisect_right(day.fx_arrival_ns, now)
+        if fx_upto > fx_done:
+            submit_cross_currency(hub, run, day.fx_payments[fx_done:fx_upto], now)
+            fx_done = fx_upto
         hub.tick(now)
         hub.optimise(
             now,
@@ -136,6 +153,8 @@ def run_day(
         run.queue_series.append((now, sum(run.hub.engine.queued_per_ledger.values())))
         if now >= day.cut_off_ns - 1:
             break
+    if fx_done < len(day.fx_payments):
+        submit_cross_currency(hub, run, day.fx_payments[fx_done:], day.cut_off_ns - 1)
     if done < len(day.payments):  # arrivals at the very end of the day
         hub.submit(day.payments[done:], day.cut_off_ns - 1)
         if progress is not None:
@@ -144,6 +163,34 @@ def run_day(
     run.queue_series.append((day.cut_off_ns, 0))
     _measure_liquidity(run, ledger)
     return run
+
+
+def fx_requests(intents) -> list[QuoteRequest]:
+    return [QuoteRequest(f.debtor_agent, f.source, f.destination, f.send_amount) for f in intents]
+
+
+def fx_payments(intents, quotes) -> list[FxPayment]:
+    """The payments citing the quotes given (a refused quote request sends no payment)."""
+    return [
+        FxPayment(f.uetr, f.debtor_agent, f.creditor_agent, q.id, f.priority)
+        for f, q in zip(intents, quotes, strict=True)
+        if isinstance(q, Quote)
+    ]
+
+
+def submit_cross_currency(hub, run: DayRun, intents, now: int) -> None:
+    """Two commands: the quote requests of the step, then the payments citing the quotes."""
+    quotes = hub.request_quotes(fx_requests(intents), now)
+    for intent, found in zip(intents, quotes, strict=True):
+        if isinstance(found, Quote):
+            run.fx_quotes[intent.uetr] = found
+        else:
+            run.fx_refused[intent.uetr] = found
+    payments = fx_payments(intents, quotes)
+    if payments:
+        for payment, reason in zip(payments, hub.submit_fx(payments, now), strict=True):
+            if reason is not None:
+                run.fx_refused[payment.uetr] = reason
 
 
 def _opening_liquidity(
@@ -182,6 +229,14 @@ def _measure_liquidity(run: DayRun, ledger: DurableLedger) -> None:
         if run.hub.engine.entries.get(p.uetr) is not None
         and run.hub.engine.entries[p.uetr].status is Status.SETTLED
     ]
+    # A settled cross-currency payment moved its legs: each counts as a payment in its
+    # currency for the pure gross need, as it did for the liquidity drawn down.
+    for entry in run.fx_entries():
+        if entry.status is Status.SETTLED and entry.fx is not None:
+            settled.extend(
+                Payment(0, leg.debtor, leg.creditor, leg.amount, leg.currency)
+                for leg in entry.fx.legs
+            )
     run.upper_bound_settled = upper_bound_need(settled, directory)
 
 

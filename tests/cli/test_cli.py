@@ -51,7 +51,11 @@ def test_demo_runs_a_business_day_durably_and_verify_agrees(tmp_path: Path) -> N
     out = " ".join(done.stdout.split())
     assert "invariants hold" in out
     assert "held = issued" in out and "NO" not in done.stdout
-    assert re.search(r"settled [0-9,]+ of 3,000 payments", out)
+    assert re.search(r"settled [0-9,]+ of 2,700 payments", out)  # single-currency
+    assert re.search(r"cross-currency: [0-9,]+ of 300 settled", out)
+    assert "0 through USD/EUR" in out
+    assert re.search(r"provider liquidity saved by cross-currency offsetting: [0-9.]+ %", out)
+    assert "## Cross-currency payments" in (report / "report.md").read_text()
     assert re.search(r"[0-9.]+ % saved", out)
     assert "gridlocks resolved by offsetting" in out
     assert (report / "report.md").is_file() and (report / "queue.png").is_file()
@@ -70,6 +74,15 @@ def test_demo_runs_a_business_day_durably_and_verify_agrees(tmp_path: Path) -> N
     assert f"payment {sample.group(1)}" in history
     assert "received" in history
     assert "settled" in history or "rejected" in history
+    fx_sample = re.search(r"with its legs: `samarkand track ([0-9a-f-]{36})", out)
+    assert fx_sample is not None
+    fx_tracked = run("track", fx_sample.group(1), "--db", str(db))
+    assert fx_tracked.returncode == 0, fx_tracked.stderr
+    legs = " ".join(fx_tracked.stdout.split())
+    assert "cross-currency, quote" in legs and "FX legs" in legs
+    pair = re.search(r"cross-currency, quote [0-9]+: ([A-Z]{3}) -> ([A-Z]{3})", legs)
+    assert pair is not None and pair.group(1) != pair.group(2)
+    assert legs.count(pair.group(2)) >= 3  # header, rate and the leg paying it out
     unknown = run("track", "00000000-0000-4000-8000-000000000000", "--db", str(db))
     assert unknown.returncode == 1 and "NOOR" in unknown.stderr
     _submit_against_the_demo_store(db, tmp_path)
@@ -247,6 +260,12 @@ def test_benchmark_fx_json_has_the_agreed_keys(tmp_path: Path) -> None:
     assert result["quotes_per_s"] > 0 and result["pvp_durable_per_s"] > 0
     assert result["vehicle_currency_share"] == 0.0
     assert result["quoted_share"] > 0.9
+    # Gridlocked cross-currency cycles: one offsetting run settles them all, and providers
+    # need only the residual.
+    assert result["fx_offset_queued"] > 0
+    assert result["fx_offset_settled"] == result["fx_offset_queued"]
+    assert result["fx_offset_settled_share"] == 1.0
+    assert 50.0 < result["fx_offset_provider_saved_pct"] < 100.0
     assert not list(tmp_path.iterdir()), "benchmark left its files behind"
 
 

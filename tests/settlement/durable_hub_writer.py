@@ -21,7 +21,14 @@ if __name__ == "__main__":  # run as a script: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from samarkand.sim.day import DayConfig, SimulatedDay, simulate_day  # noqa: E402
-from samarkand.sim.run import NS_PER_MINUTE, RunConfig, _minutes, _opening_liquidity  # noqa: E402
+from samarkand.sim.run import (  # noqa: E402
+    NS_PER_MINUTE,
+    RunConfig,
+    _minutes,
+    _opening_liquidity,
+    fx_payments,
+    fx_requests,
+)
 
 Step = Callable[[Any], Any]  # runs one command on a hub (a DurableHub)
 
@@ -42,7 +49,10 @@ def plan(day: SimulatedDay, config: RunConfig | None = None) -> list[tuple[str, 
     )
     windows = [w for w in windows if day.start_ns < w < day.cut_off_ns]
     step_ns = config.step_minutes * NS_PER_MINUTE
-    done, now, minute = 0, day.start_ns, 0
+    if day.tiers:
+        tiers_at = day.start_ns - 30 * NS_PER_MINUTE
+        steps.append(("post_tiers", lambda h: h.post_tiers(day.tiers, tiers_at)))
+    done, fx_done, now, minute = 0, 0, day.start_ns, 0
     while now < day.cut_off_ns:
         now = min(now + step_ns, day.cut_off_ns - 1)
         minute += config.step_minutes
@@ -51,6 +61,10 @@ def plan(day: SimulatedDay, config: RunConfig | None = None) -> list[tuple[str, 
             batch = day.payments[done:upto]
             steps.append(("submit", lambda h, b=batch, t=now: (b, h.submit(b, t))))
             done = upto
+        fx_upto = bisect.bisect_right(day.fx_arrival_ns, now)
+        if fx_upto > fx_done:
+            steps.extend(_cross_currency(day.fx_payments[fx_done:fx_upto], now))
+            fx_done = fx_upto
         steps.append(("tick", lambda h, t=now: h.tick(t)))
         non_fifo = bool(config.non_fifo_every_minutes) and (
             minute % config.non_fifo_every_minutes == 0
@@ -62,11 +76,23 @@ def plan(day: SimulatedDay, config: RunConfig | None = None) -> list[tuple[str, 
                 steps.append(("close_window", lambda h, c=currency, t=now: h.close_window(c, t)))
         if now >= day.cut_off_ns - 1:
             break
+    if fx_done < len(day.fx_payments):
+        steps.extend(_cross_currency(day.fx_payments[fx_done:], day.cut_off_ns - 1))
     if done < len(day.payments):
         batch = day.payments[done:]
         steps.append(("submit", lambda h, b=batch: (b, h.submit(b, day.cut_off_ns - 1))))
     steps.append(("end_of_day", lambda h: h.end_of_day(day.cut_off_ns)))
     return steps
+
+
+def _cross_currency(intents, now: int) -> list[tuple[str, Step]]:
+    """The quote requests, then the payments citing the quotes the hub gave (kept in
+    `last_quotes`, which the replay of the quote command restores after a crash)."""
+    requests = fx_requests(intents)
+    return [
+        ("quotes", lambda h: h.request_quotes(requests, now)),
+        ("submit_fx", lambda h: h.submit_fx(fx_payments(intents, h.hub.last_quotes), now)),
+    ]
 
 
 def main(argv: list[str]) -> int:

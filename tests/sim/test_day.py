@@ -39,13 +39,17 @@ HOUR_NS = 60 * MINUTE_NS
 def day() -> SimulatedDay:
     """The default day without interbank flows (trade only): 200,000 payments, 40 direct
     banks, 40 indirect ones."""
-    return simulate_day(DayConfig(interbank_pct=0))
+    return simulate_day(DayConfig(cross_currency_pct=0, interbank_pct=0))
 
 
 @pytest.fixture(scope="module")
 def mixed_day() -> SimulatedDay:
     """A smaller day with every kind of payment: DNS, urgent and timed."""
-    return simulate_day(DayConfig(seed=7, payments=20_000, urgent_pct=5, dns_pct=10, timed_pct=20))
+    return simulate_day(
+        DayConfig(
+            cross_currency_pct=0, seed=7, payments=20_000, urgent_pct=5, dns_pct=10, timed_pct=20
+        )
+    )
 
 
 def country_of(day: SimulatedDay, bic: str) -> str:
@@ -58,7 +62,7 @@ def country_of(day: SimulatedDay, bic: str) -> str:
 
 
 def test_the_same_config_gives_an_identical_day() -> None:
-    config = DayConfig(seed=11, payments=20_000, dns_pct=5, timed_pct=10)
+    config = DayConfig(cross_currency_pct=0, seed=11, payments=20_000, dns_pct=5, timed_pct=10)
     first, second = simulate_day(config), simulate_day(config)
     assert first.payments == second.payments
     assert np.array_equal(first.arrival_ns, second.arrival_ns)
@@ -70,8 +74,8 @@ def test_the_same_config_gives_an_identical_day() -> None:
 
 
 def test_a_different_seed_gives_a_different_day() -> None:
-    first = simulate_day(DayConfig(seed=1, payments=5_000))
-    second = simulate_day(DayConfig(seed=2, payments=5_000))
+    first = simulate_day(DayConfig(cross_currency_pct=0, seed=1, payments=5_000))
+    second = simulate_day(DayConfig(cross_currency_pct=0, seed=2, payments=5_000))
     assert [p.amount for p in first.payments] != [p.amount for p in second.payments]
     assert not np.array_equal(first.arrival_ns, second.arrival_ns)
     assert {p.uetr for p in first.payments}.isdisjoint(p.uetr for p in second.payments)
@@ -79,8 +83,8 @@ def test_a_different_seed_gives_a_different_day() -> None:
 
 def test_changing_one_share_redraws_only_what_it_governs() -> None:
     """Each aspect has its own random stream, so scenarios differ only where they should."""
-    base = simulate_day(DayConfig(payments=5_000, urgent_pct=5))
-    more_urgent = simulate_day(DayConfig(payments=5_000, urgent_pct=30))
+    base = simulate_day(DayConfig(cross_currency_pct=0, payments=5_000, urgent_pct=5))
+    more_urgent = simulate_day(DayConfig(cross_currency_pct=0, payments=5_000, urgent_pct=30))
     strip = [dataclasses.replace(p, priority=Priority.NORMAL) for p in base.payments]
     assert strip == [dataclasses.replace(p, priority=Priority.NORMAL) for p in more_urgent.payments]
     assert np.array_equal(base.arrival_ns, more_urgent.arrival_ns)
@@ -440,9 +444,9 @@ def test_opening_balances_are_the_liquidity_share_of_the_need(day: SimulatedDay)
 
 
 def test_full_and_no_liquidity() -> None:
-    full = simulate_day(DayConfig(payments=2_000, liquidity_pct=100))
+    full = simulate_day(DayConfig(cross_currency_pct=0, payments=2_000, liquidity_pct=100))
     assert all(full.opening_balance[key] >= need for key, need in full.upper_bound.items())
-    none = simulate_day(DayConfig(payments=2_000, liquidity_pct=0))
+    none = simulate_day(DayConfig(cross_currency_pct=0, payments=2_000, liquidity_pct=0))
     registry = default_registry()
     for key, lower in none.lower_bound.items():
         major = 10 ** registry.get(key[1]).exponent
@@ -451,7 +455,7 @@ def test_full_and_no_liquidity() -> None:
 
 
 def test_an_empty_day_is_a_valid_day() -> None:
-    empty = simulate_day(DayConfig(payments=0))
+    empty = simulate_day(DayConfig(cross_currency_pct=0, payments=0))
     assert empty.payments == () and len(empty.arrival_ns) == 0
     assert set(empty.upper_bound.values()) == {0}
 
@@ -481,7 +485,7 @@ BAD_VALUES = [
     ("urgent_pct", 101),
     ("dns_pct", -5),
     ("timed_pct", "2"),
-    ("cross_currency_pct", 10),
+    ("cross_currency_pct", 101),
 ]
 
 
@@ -508,7 +512,7 @@ def test_validate_rejects_shares_that_overlap_dns_past_everything() -> None:
 
 
 def test_validate_names_every_bad_field_at_once() -> None:
-    config = DayConfig(payments=-1, cut_off="late", cross_currency_pct=5)
+    config = DayConfig(payments=-1, cut_off="late", cross_currency_pct=101)
     with pytest.raises(ValueError) as raised:
         config.validate()
     for field in ("payments", "cut_off", "cross_currency_pct"):
@@ -521,14 +525,16 @@ def test_the_default_config_and_the_edges_are_valid() -> None:
     DayConfig(
         opening="00:00", cut_off="23:59", date="2024-02-29", dns_pct=95, urgent_pct=5
     ).validate()
-    all_deferred = simulate_day(DayConfig(payments=100, dns_pct=100, urgent_pct=0, timed_pct=0))
+    all_deferred = simulate_day(
+        DayConfig(cross_currency_pct=0, payments=100, dns_pct=100, urgent_pct=0, timed_pct=0)
+    )
     assert {p.method for p in all_deferred.payments} == {Method.DNS}
 
 
 def test_interbank_flows_are_an_exact_two_way_share_between_direct_banks() -> None:
-    config = DayConfig(seed=3, payments=20_000, interbank_pct=50)
+    config = DayConfig(cross_currency_pct=0, seed=3, payments=20_000, interbank_pct=50)
     mixed = simulate_day(config)
-    trade = simulate_day(DayConfig(seed=3, payments=20_000, interbank_pct=0))
+    trade = simulate_day(DayConfig(cross_currency_pct=0, seed=3, payments=20_000, interbank_pct=0))
     changed = [
         (m, t)
         for m, t in zip(mixed.payments, trade.payments, strict=True)

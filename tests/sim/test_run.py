@@ -16,7 +16,9 @@ from samarkand.sim.day import DayConfig, simulate_day
 from samarkand.sim.run import RunConfig, run_day
 from samarkand.store import DurableLedger, MemoryStore
 
-SMALL = DayConfig(payments=3_000, seed=11, dns_pct=10, urgent_pct=10, timed_pct=5)
+SMALL = DayConfig(
+    cross_currency_pct=0, payments=3_000, seed=11, dns_pct=10, urgent_pct=10, timed_pct=5
+)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +84,7 @@ def test_dns_and_offsetting_took_part(run) -> None:
 
 
 def test_same_seed_same_journal_byte_for_byte() -> None:
-    config = DayConfig(payments=1_500, seed=5)
+    config = DayConfig(cross_currency_pct=0, payments=1_500, seed=5)
     journals = []
     for _ in range(2):
         ledger = DurableLedger.open(MemoryStore())
@@ -100,20 +102,24 @@ def test_same_seed_same_journal_byte_for_byte() -> None:
     ):
         assert np.array_equal(getattr(first, name), getattr(second, name)), name
     other = DurableLedger.open(MemoryStore())
-    run_day(simulate_day(DayConfig(payments=1_500, seed=6)), other)
+    run_day(simulate_day(DayConfig(cross_currency_pct=0, payments=1_500, seed=6)), other)
     assert not np.array_equal(other.state.journal.columns().amount[-100:], first.amount[-100:])
 
 
 def test_less_liquidity_means_more_queueing() -> None:
     scarce = summarise(
         run_day(
-            simulate_day(DayConfig(payments=2_000, liquidity_pct=0, timed_pct=0)),
+            simulate_day(
+                DayConfig(cross_currency_pct=0, payments=2_000, liquidity_pct=0, timed_pct=0)
+            ),
             DurableLedger.open(MemoryStore()),
         )
     )
     ample = summarise(
         run_day(
-            simulate_day(DayConfig(payments=2_000, liquidity_pct=100, timed_pct=0)),
+            simulate_day(
+                DayConfig(cross_currency_pct=0, payments=2_000, liquidity_pct=100, timed_pct=0)
+            ),
             DurableLedger.open(MemoryStore()),
         )
     )
@@ -144,7 +150,7 @@ def test_run_config_rejects_bad_values() -> None:
 def test_a_day_through_the_durable_hub_survives_a_reopen(tmp_path: Path) -> None:
     from samarkand.hub.durable import DurableHub
 
-    config = DayConfig(payments=1_200, seed=4, dns_pct=5)
+    config = DayConfig(cross_currency_pct=0, payments=1_200, seed=4, dns_pct=5)
     memory = DurableLedger.open(MemoryStore())
     expected = run_day(simulate_day(config), memory)
     path = tmp_path / "day.db"

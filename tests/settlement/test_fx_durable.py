@@ -1,0 +1,80 @@
+"""The FX commands (tiers, quote requests, cross-currency payments) are logged before they
+run: a reopened hub has the same rate book, quotes, queues, histories and balances, and a
+quote used before the close stays used after it."""
+
+from __future__ import annotations
+
+from samarkand.fx.routing import Quote
+from samarkand.hub.durable import DurableHub
+from samarkand.hub.settlement import Liquidity, QuoteRequest, TierPost
+from samarkand.ledger.invariants import problems
+from samarkand.settlement.payments import FxPayment, Reason, Status
+from tests.settlement.fx_world import (
+    CNY,
+    CUT_OFF_NS,
+    CYCLE_TIERS,
+    INR,
+    LEDGERS,
+    RUB,
+    START_NS,
+    A,
+    B,
+    C,
+    P,
+    fx_directory,
+)
+
+
+def _quote(hub: DurableHub, bic: str, source: str, destination: str, send: int, now: int):
+    found = hub.request_quote(QuoteRequest(bic, source, destination, send, None, 10**9), now)
+    assert isinstance(found, Quote), found
+    return found
+
+
+def _state(hub: DurableHub):
+    engine = hub.hub.engine
+    state = hub.durable_ledger.state
+    return (
+        {u: (e.status, e.via, tuple(e.history)) for u, e in engine.entries.items()},
+        {s: [[e.payment.uetr for e in q] for q in qs] for s, qs in engine.fx_queues.items()},
+        [(a.id, state.balance(a.id)) for a in state.accounts],
+        list(hub.hub.book.tiers()),
+        hub.hub.quotes_issued,
+        hub.hub.events,
+        dict(engine.stats.fx_provider_net),
+    )
+
+
+def test_a_reopened_hub_replays_tiers_quotes_and_cross_currency_payments(tmp_path):
+    store = str(tmp_path / "hub.db")
+    now = START_NS
+    with DurableHub.open(store) as hub:
+        hub.configure(fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, CUT_OFF_NS))
+        hub.open_accounts(now)
+        hub.liquidity([Liquidity(A, CNY, 20_00), Liquidity(P, RUB, 250_00)], now + 1)
+        assert hub.post_tiers(CYCLE_TIERS, now + 2) == [None, None, None]
+        too_precise = TierPost(P, CNY, RUB, 1, 9, "1.1234567890123", 10, 0, 5)
+        assert hub.post_tiers([too_precise], now + 2) == [Reason.RATE_INVALID]
+        first = _quote(hub, A, CNY, RUB, 100_00, now + 3)
+        second = _quote(hub, B, RUB, INR, 1_000_00, now + 3)
+        third = _quote(hub, C, INR, CNY, 1_280_00, now + 3)
+        spare = _quote(hub, A, CNY, RUB, 1_00, now + 3)
+        outcome = hub.submit_fx(
+            [FxPayment(1, A, B, first.id), FxPayment(2, B, C, second.id)], now + 4
+        )
+        assert outcome == [None, None]
+        assert hub.submit_fx([FxPayment(9, A, B, first.id)], now + 4) == [Reason.QUOTE_USED]
+        assert hub.hub.engine.fx_queued == 2
+        assert hub.submit_fx([FxPayment(3, C, A, third.id)], now + 5) == [None]
+        assert hub.optimise(now + 6) == 3
+        before = _state(hub)
+    with DurableHub.open(store) as hub:
+        assert hub.replay_errors == []
+        assert _state(hub) == before
+        assert [hub.hub.engine.entries[u].status for u in (1, 2, 3)] == [Status.SETTLED] * 3
+        assert problems(hub.durable_ledger.state) == []
+        # The quote registry came back with the replay: a used quote stays used, an unused
+        # one issued before the close binds a payment after it.
+        assert hub.submit_fx([FxPayment(10, A, B, first.id)], now + 7) == [Reason.QUOTE_USED]
+        assert hub.submit_fx([FxPayment(11, A, B, spare.id)], now + 7) == [None]
+        assert _quote(hub, A, CNY, RUB, 2_00, now + 8).id == spare.id + 1
