@@ -525,6 +525,32 @@ def benchmark_iso(
     _print_json(result, as_json)
 
 
+@app.command()
+def serve(
+    db: Annotated[
+        str, typer.Option(help="SQLite store of the hub (created with a development hub if new).")
+    ] = "out/hub.db",
+    host: Annotated[str, typer.Option(help="Loopback address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65_535)] = 8_020,
+    keyring: Annotated[
+        Path | None,
+        typer.Option(help="Keyring of public keys (default <db>.keys.json, made if missing)."),
+    ] = None,
+) -> None:
+    """Run the hub as an HTTP service on a loopback address: participant and operator API,
+    Ed25519-signed requests, OpenAPI at /openapi.json."""
+    from samarkand.service.server import ServeError
+    from samarkand.service.server import serve as run_service
+
+    if db.startswith(("postgresql://", "postgres://")):
+        raise UserError("--db: the service runs on an SQLite store only so far")
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        run_service(db, host, port, keyring, console.print)
+    except ServeError as error:
+        raise UserError(str(error)) from None
+
+
 def _print_json(result: dict, as_json: bool) -> None:
     """`--json`: the benchmark's one JSON object on stdout (tables went to stderr)."""
     if as_json:

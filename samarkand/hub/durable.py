@@ -31,11 +31,13 @@ import os
 import re
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from samarkand.hub.settlement import Liquidity, SettlementHub
 from samarkand.ledger.columns import FIELD_NAMES
 from samarkand.ledger.journal import BatchRecord
+from samarkand.money import MoneyError, default_registry
 from samarkand.settlement.participants import (
     Directory,
     Participant,
@@ -194,6 +196,34 @@ class _Reader:
         return {self.str(k): self.int(v) for k, v in self.dict(value).items()}
 
 
+# ---------------------------------------------------------------------- admissions
+
+_SERVICE_OPS = frozenset({"set_status", "propose_admission", "approve_admission"})
+
+
+@dataclass(slots=True)
+class Admission:
+    """A proposed participant waiting for the central banks in `needs` to approve it."""
+
+    id: int
+    participant: Participant
+    ledger: int
+    needs: tuple[str, ...]
+    approved: list[str] = field(default_factory=list)
+    admitted: bool = False
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "bic": self.participant.bic,
+            "kind": self.participant.kind.value,
+            "currency": self.participant.home_currency,
+            "needs": list(self.needs),
+            "approved": list(self.approved),
+            "status": "admitted" if self.admitted else "pending",
+        }
+
+
 # ---------------------------------------------------------------------- the commands
 
 
@@ -204,6 +234,7 @@ class _Runner:
         self.ledger = ledger
         self.hub: SettlementHub | None = None
         self.credit: dict[tuple[str, str], int] = {}
+        self.admissions: dict[int, Admission] = {}
 
     def configured(self) -> SettlementHub:
         if self.hub is None:
@@ -266,6 +297,37 @@ class _Runner:
                 to_front=read.bool(read.get("to_front")),
                 now=read.now(),
             )
+        if op in _SERVICE_OPS:
+            return self.run_service(op, read, hub)
+        raise read.fail(f"unknown command {op!r}")
+
+    # Commands of the HTTP service: participant status and admissions.
+
+    def run_service(self, op: str, read: _Reader, hub: SettlementHub) -> Any:
+        if op == "set_status":
+            hub.set_status(
+                read.str(read.get("bic")), read.enum(ParticipantStatus, read.get("status"))
+            )
+            return None
+        if op == "propose_admission":
+            participant = read.participant(read.get("participant"))
+            proposal = Admission(
+                len(self.admissions) + 1,
+                participant,
+                read.int(read.get("ledger")),
+                tuple(read.str(b) for b in read.list(read.get("needs"))),
+            )
+            self.admissions[proposal.id] = proposal
+            return proposal.view()
+        if op == "approve_admission":
+            proposal = self.admissions.get(read.int(read.get("id")))
+            if proposal is None or proposal.admitted:
+                raise read.fail("approval of no pending admission")
+            proposal.approved.append(read.str(read.get("by")))
+            if set(proposal.needs) <= set(proposal.approved):
+                hub.admit(proposal.participant, proposal.ledger, read.now())
+                proposal.admitted = True
+            return proposal.view()
         raise read.fail(f"unknown command {op!r}")
 
 
@@ -505,6 +567,86 @@ class DurableHub:
                 "uetr": _int(uetr),
                 "bic": _str(by_bic),
                 "to_front": bool(to_front),
+                "now": _int(now),
+            }
+        )
+
+    # ------------------------------------------------------------------ service commands
+    # Each checks its request before logging it: a refused request never enters the log
+    # (the refusal is returned as text); what is logged always applies.
+
+    def set_participant_status(self, bic: str, status: ParticipantStatus, now: int) -> str | None:
+        participant = self.hub.directory.get(bic)
+        if participant is None:
+            return f"no participant {bic}"
+        if participant.status is not status:
+            self._command(
+                {"op": "set_status", "bic": _str(bic), "status": status.value, "now": _int(now)}
+            )
+        return None
+
+    def admissions(self) -> list[dict[str, Any]]:
+        return [a.view() for a in self._runner.admissions.values()]
+
+    def propose_admission(
+        self, *, bic: str, name: str, country: str, kind: ParticipantKind, currency: str, now: int
+    ) -> dict[str, Any] | str:
+        directory = self.hub.directory
+        pending = [a for a in self._runner.admissions.values() if not a.admitted]
+        if directory.get(bic) is not None or any(a.participant.bic == bic for a in pending):
+            return f"{bic} is already a participant or proposed"
+        try:
+            ledger = default_registry().get(currency).ledger
+        except MoneyError:
+            return f"currency {currency} is not one the hub can carry"
+        central_bank = directory.central_bank_of.get(currency)
+        if kind is ParticipantKind.CENTRAL_BANK:
+            if central_bank is not None or any(
+                a.participant.home_currency == currency for a in pending
+            ):
+                return f"{currency} already has a central bank (or one is proposed)"
+            needs = sorted(p.bic for p in directory.central_bank_of.values())
+        elif kind is ParticipantKind.DIRECT:
+            if central_bank is None:
+                return f"{currency} has no central bank in the hub: admit the country first"
+            if central_bank.country != country:
+                return f"a direct participant of {country} settles in its own currency"
+            needs = [central_bank.bic]
+        else:
+            return "only central banks and direct participants are admitted here"
+        numbers = [*directory.by_number, *(a.participant.number for a in pending)]
+        participant = Participant(bic, name, country, kind, max(numbers, default=0) + 1, currency)
+        try:
+            Directory([], {currency: ledger})._check(participant)
+        except ValueError as error:
+            return str(error)
+        return self._command(
+            {
+                "op": "propose_admission",
+                "participant": _encode_participant(participant),
+                "ledger": _int(ledger),
+                "needs": needs,
+                "now": _int(now),
+            }
+        )
+
+    def approve_admission(
+        self, proposal_id: int, by_central_bank: str, now: int
+    ) -> dict[str, Any] | tuple[int, str]:
+        proposal = self._runner.admissions.get(proposal_id)
+        if proposal is None:
+            return 404, f"no admission proposal {proposal_id}"
+        if proposal.admitted:
+            return 409, f"proposal {proposal_id} is already admitted"
+        if by_central_bank not in proposal.needs:
+            return 403, f"{by_central_bank} is not asked to approve proposal {proposal_id}"
+        if by_central_bank in proposal.approved:
+            return 409, f"{by_central_bank} already approved proposal {proposal_id}"
+        return self._command(
+            {
+                "op": "approve_admission",
+                "id": _int(proposal_id),
+                "by": _str(by_central_bank),
                 "now": _int(now),
             }
         )
