@@ -129,7 +129,11 @@ def _iso_time(ns: int) -> str:
 
 def _minor(text: str, code: str, field: str) -> int:
     try:
-        return parse_amount(text, default_registry().get(code), field=field)
+        money = default_registry().get(code)
+    except MoneyError as error:
+        raise E.ApiError(422, "invalid", "currency", str(error)) from None
+    try:
+        return parse_amount(text, money, field=field)
     except MoneyError as error:
         raise E.ApiError(422, "invalid", field, str(error)) from None
 
@@ -609,8 +613,7 @@ def create_app(engine: Engine, verifier: Verifier) -> Any:
         result = await _run(engine, run)
         if isinstance(result, tuple):
             status, message = result
-            raise E.ApiError(status, "not_found" if status == 404 else "conflict",
-                             "proposal", message)  # fmt: skip
+            raise E.ApiError(status, E.http_code(status), "proposal", message)
         return result
 
     return Gate(app, verifier)

@@ -43,6 +43,10 @@ _HTTP_CODES = {
 }
 
 
+def http_code(status: int) -> str:
+    return _HTTP_CODES.get(status, "error")
+
+
 class ApiError(Exception):
     """A refusal with its HTTP status, code, field and message."""
 
@@ -107,9 +111,7 @@ async def http_error(_request: Request, error: Exception) -> JSONResponse:
     message = str(error.detail) if error.detail else "error"
     if status == 404 and message == "Not Found":
         message = "no such route"
-    return JSONResponse(
-        error_body(_HTTP_CODES.get(status, "error"), None, message), status, headers=error.headers
-    )
+    return JSONResponse(error_body(http_code(status), None, message), status, headers=error.headers)
 
 
 async def unexpected_error(_request: Request, _error: Exception) -> JSONResponse:

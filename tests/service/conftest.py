@@ -12,7 +12,7 @@ import pytest
 
 with warnings.catch_warnings():
     # Starlette's test client names a successor of httpx; httpx is what is pinned here.
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from samarkand.service.auth import load_private_keys, sign_headers
