@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from samarkand.money import MoneyError, default_registry, format_amount, parse_amount
@@ -40,6 +40,9 @@ BIC_REGEX = BIC_PATTERN.pattern
 AMOUNT_REGEX = r"^[0-9]{1,40}(\.[0-9]{1,18})?$"
 CURRENCY_REGEX = r"^[A-Z]{3}$"
 XML_TYPES = ("application/xml", "text/xml")
+
+# One registry for the process: building it reads every ISO 4217 currency (about a ms).
+REGISTRY = default_registry()
 
 Bic = Annotated[str, Field(pattern=BIC_REGEX, examples=["SMAACN22"])]
 Amount = Annotated[
@@ -129,7 +132,7 @@ def _iso_time(ns: int) -> str:
 
 def _minor(text: str, code: str, field: str) -> int:
     try:
-        money = default_registry().get(code)
+        money = REGISTRY.get(code)
     except MoneyError as error:
         raise E.ApiError(422, "invalid", "currency", str(error)) from None
     try:
@@ -201,11 +204,9 @@ def create_app(engine: Engine, verifier: Verifier) -> Any:
 
     # ------------------------------------------------------------------ payments
 
-    @app.post("/v1/payments", response_model=PaymentStatusOut, tags=["payments"])
-    async def submit_payment(request: Request, payment: PaymentIn) -> PaymentStatusOut:
-        """Submit one payment (JSON). Answered once it is durable: ACSC settled, ACSP
-        accepted and waiting (queue, DNS window), RJCT with the ISO reason."""
-        caller = _require(request, Role.PARTICIPANT)
+    async def pay(caller: Principal, payment: PaymentIn) -> PaymentStatusOut:
+        if caller.role is not Role.PARTICIPANT:
+            raise E.ApiError(403, "forbidden", None, "this route needs the participant role")
         if not _owns(directory(), caller.key_id, payment.debtor_agent):
             raise E.ApiError(
                 403, "forbidden", "debtor_agent", "only the debtor agent submits its payments"
@@ -222,6 +223,26 @@ def create_app(engine: Engine, verifier: Verifier) -> Any:
         ((reason, status),) = await asyncio.wrap_future(engine.submit([item]))
         code = "RJCT" if reason is not None else "ACSC" if status is Status.SETTLED else "ACSP"
         return PaymentStatusOut(uetr=str(payment.uetr), status=code, reason=_reason(reason))
+
+    @app.post("/v1/payments", response_model=PaymentStatusOut, tags=["payments"])
+    async def submit_payment(request: Request, payment: PaymentIn) -> PaymentStatusOut:
+        """Submit one payment (JSON). Answered once it is durable: ACSC settled, ACSP
+        accepted and waiting (queue, DNS window), RJCT with the ISO reason."""
+        return await pay(_principal(request), payment)
+
+    async def submit_payment_fast(
+        caller: Principal, content_type: str, body: bytes
+    ) -> tuple[int, bytes] | None:
+        """The same route without the framework's per-request work, for a well-formed
+        request; anything else (to be refused) takes the full route, which words the error."""
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            return None
+        try:
+            payment = PaymentIn.model_validate_json(body)
+            answer = await pay(caller, payment)
+        except (ValidationError, E.ApiError):
+            return None
+        return 200, answer.model_dump_json().encode()
 
     @app.post(
         "/v1/messages",
@@ -279,7 +300,7 @@ def create_app(engine: Engine, verifier: Verifier) -> Any:
                 or _owns(hub.directory, caller.key_id, payment.creditor_agent)
             ):
                 return None
-            money = default_registry().get(payment.currency)
+            money = REGISTRY.get(payment.currency)
             return TrackerOut(
                 uetr=str(uetr),
                 debtor_agent=payment.debtor_agent,
@@ -388,7 +409,7 @@ def create_app(engine: Engine, verifier: Verifier) -> Any:
                 account = state.account(account_id)
                 if account is None:
                     continue
-                money = default_registry().get(code)
+                money = REGISTRY.get(code)
                 balance = state.balance(account_id).net_credit
                 rows.append(
                     {
@@ -503,9 +524,7 @@ def create_app(engine: Engine, verifier: Verifier) -> Any:
                         "uetr": str(uuid.UUID(int=payment.uetr)),
                         "debtor_agent": payment.debtor_agent,
                         "creditor_agent": payment.creditor_agent,
-                        "amount": format_amount(
-                            payment.amount, default_registry().get(payment.currency)
-                        ),
+                        "amount": format_amount(payment.amount, REGISTRY.get(payment.currency)),
                         "currency": payment.currency,
                         "priority": payment.priority.name.lower(),
                         "received": _iso_time(entry.received_ns),
@@ -616,4 +635,4 @@ def create_app(engine: Engine, verifier: Verifier) -> Any:
             raise E.ApiError(status, E.http_code(status), "proposal", message)
         return result
 
-    return Gate(app, verifier)
+    return Gate(app, verifier, fast_paths={("POST", "/v1/payments"): submit_payment_fast})
