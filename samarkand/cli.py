@@ -525,6 +525,35 @@ def benchmark_iso(
     _print_json(result, as_json)
 
 
+@benchmark_app.command("api")
+def benchmark_api(
+    seconds: Annotated[float, typer.Option(min=1, max=600, help="Single-payment phase.")] = 10.0,
+    connections: Annotated[int, typer.Option(min=1, max=1_000)] = 32,
+    bulk_messages: Annotated[int, typer.Option(min=1, max=10_000)] = 40,
+    bulk_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1_000,
+    bulk_connections: Annotated[int, typer.Option(min=1, max=64)] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The HTTP service driven from this process over loopback: single JSON payments/s with
+    p50/p99 latency, and bulk pacs.008 payments/s (the service runs in a subprocess on a
+    fresh store)."""
+    from samarkand.bench.api import ApiBenchmark, run_api_benchmark
+
+    out = errors if as_json else console
+    config = ApiBenchmark(seconds, connections, bulk_messages, bulk_size, bulk_connections)
+    with out.status("driving the service"):
+        result = run_api_benchmark(config)
+    out.print(
+        f"single payments: {result['single_per_s']:,.0f}/s, p50 {result['single_p50_ms']:.1f} "
+        f"ms, p99 {result['single_p99_ms']:.1f} ms ({connections} connections, "
+        f"{result['payments_per_submit_command']:.1f} payments per durable command); bulk "
+        f"pacs.008 of {bulk_size:,}: {result['bulk_per_s']:,.0f} payments/s, message p50 "
+        f"{result['bulk_message_p50_ms']:.0f} ms; client and service on "
+        f"{int(result['cores'])} cores"
+    )
+    _print_json(result, as_json)
+
+
 @app.command()
 def serve(
     db: Annotated[
