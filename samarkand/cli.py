@@ -563,19 +563,24 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65_535)] = 8_020,
     keyring: Annotated[
         Path | None,
-        typer.Option(help="Keyring of public keys (default <db>.keys.json, made if missing)."),
+        typer.Option(
+            help="Keyring (default <db>.keys.json); made with development keys if missing."
+        ),
     ] = None,
+    schema: Annotated[
+        str, typer.Option(help="PostgreSQL schema for ledger, command log and mailbox.")
+    ] = "samarkand",
 ) -> None:
     """Run the hub as an HTTP service on a loopback address: participant and operator API,
-    Ed25519-signed requests, OpenAPI at /openapi.json."""
-    from samarkand.service.server import ServeError
+    Ed25519-signed requests, OpenAPI at /openapi.json. --db is an SQLite path or a
+    postgresql:// DSN."""
+    from samarkand.service.server import ServeError, is_postgres
     from samarkand.service.server import serve as run_service
 
-    if db.startswith(("postgresql://", "postgres://")):
-        raise UserError("--db: the service runs on an SQLite store only so far")
-    Path(db).parent.mkdir(parents=True, exist_ok=True)
+    if not is_postgres(db):
+        Path(db).parent.mkdir(parents=True, exist_ok=True)
     try:
-        run_service(db, host, port, keyring, console.print)
+        run_service(db, host, port, keyring, console.print, schema)
     except ServeError as error:
         raise UserError(str(error)) from None
 

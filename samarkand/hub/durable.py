@@ -45,7 +45,16 @@ from samarkand.settlement.participants import (
     ParticipantStatus,
 )
 from samarkand.settlement.payments import Method, Payment, Priority, Reason
-from samarkand.store import DurableLedger, MemoryStore, SqliteStore, StoreCorrupted, StoreError
+from samarkand.store import (
+    DurableLedger,
+    LedgerStore,
+    MemoryStore,
+    StoreCorrupted,
+    StoreError,
+    open_store,
+)
+from samarkand.store.factory import POSTGRES_PREFIXES
+from samarkand.store.postgres import DEFAULT_SCHEMA
 from samarkand.store.sqlite_file import open_durable, transaction
 
 COMMANDS_SUFFIX = ".commands"
@@ -335,10 +344,16 @@ class _Runner:
 
 
 class CommandLog:
-    """The `hub_commands` table in its own SQLite file."""
+    """The `hub_commands` table: in its own SQLite file, or in a schema of the PostgreSQL
+    database that holds the ledger (`address` a postgresql:// DSN). Each append is its own
+    committed transaction (fsynced: SQLite `synchronous=FULL`, PostgreSQL's commit)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
+    def __init__(self, address: str | os.PathLike[str], *, schema: str | None = None) -> None:
+        self.path = os.fspath(address)
+        self.postgres = self.path.startswith(POSTGRES_PREFIXES)
+        if self.postgres:
+            self._open_postgres(schema or DEFAULT_SCHEMA)
+            return
         self._connection = open_durable(self.path, "a hub command log")
         try:
             self._connection.execute(SCHEMA)
@@ -349,11 +364,47 @@ class CommandLog:
             self._connection.close()
             raise StoreError(f"{self.path}: not a hub command log ({error})") from error
 
+    def _open_postgres(self, schema: str) -> None:
+        import psycopg
+        from psycopg import sql
+
+        self._table = sql.Identifier(schema, "hub_commands")
+        try:
+            self._pg = psycopg.connect(self.path, autocommit=True)
+        except psycopg.OperationalError as error:
+            raise StoreError(
+                f"cannot connect to PostgreSQL for the hub command log ({type(error).__name__})"
+            ) from None
+        try:
+            with self._pg.transaction():
+                self._pg.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+                )
+                self._pg.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {} (sequence BIGINT PRIMARY KEY, "
+                        "body TEXT NOT NULL)"
+                    ).format(self._table)
+                )
+            row = self._pg.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table))
+            self.length = int(row.fetchone()[0])
+        except BaseException:
+            self._pg.close()
+            raise
+
+    def _rows(self) -> Any:
+        if self.postgres:
+            from psycopg import sql
+
+            return self._pg.execute(
+                sql.SQL("SELECT sequence, body FROM {} ORDER BY sequence").format(self._table)
+            )
+        return self._connection.execute("SELECT sequence, body FROM hub_commands ORDER BY sequence")
+
     def read(self) -> list[tuple[int, str, _Reader]]:
         """Every command, checked: sequences 1..n in order, each body a JSON object with an op."""
         commands = []
-        rows = self._connection.execute("SELECT sequence, body FROM hub_commands ORDER BY sequence")
-        for expected, (sequence, body) in enumerate(rows, start=1):
+        for expected, (sequence, body) in enumerate(self._rows(), start=1):
             if sequence != expected:
                 raise CommandLogCorrupted(
                     f"hub command {expected}: missing (the next stored is {sequence})"
@@ -374,13 +425,23 @@ class CommandLog:
         """Make one command durable (its own transaction); return its sequence."""
         text = json.dumps(body, separators=(",", ":"), sort_keys=True)
         sequence = self.length + 1
-        with transaction(self._connection) as connection:
-            connection.execute("INSERT INTO hub_commands VALUES (?, ?)", (sequence, text))
+        if self.postgres:
+            from psycopg import sql
+
+            self._pg.execute(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(self._table), (sequence, text)
+            )
+        else:
+            with transaction(self._connection) as connection:
+                connection.execute("INSERT INTO hub_commands VALUES (?, ?)", (sequence, text))
         self.length = sequence
         return sequence
 
     def close(self) -> None:
-        self._connection.close()
+        if self.postgres:
+            self._pg.close()
+        else:
+            self._connection.close()
 
 
 class _RecordingStore(MemoryStore):
@@ -411,9 +472,12 @@ class DurableHub:
         self.caught_up = 0  # batches the open appended to the real store from the replay
 
     @classmethod
-    def open(cls, store_path: str | os.PathLike[str]) -> DurableHub:
+    def open(cls, store_path: str | os.PathLike[str], *, schema: str | None = None) -> DurableHub:
+        """Open the hub of an SQLite store (log in `<store>.commands`) or of a PostgreSQL
+        database (`postgresql://…`: ledger and log in `schema`)."""
         store_path = os.fspath(store_path)
-        log = CommandLog(store_path + COMMANDS_SUFFIX)
+        postgres = store_path.startswith(POSTGRES_PREFIXES)
+        log = CommandLog(store_path if postgres else store_path + COMMANDS_SUFFIX, schema=schema)
         try:
             commands = log.read()
             replay_store = _RecordingStore()
@@ -426,7 +490,7 @@ class DurableHub:
                     raise
                 except Exception as error:  # noqa: BLE001 - the live run failed the same way
                     errors.append((sequence, repr(error)))
-            store = SqliteStore(store_path)
+            store = open_store(store_path, schema=schema)
             try:
                 stored = store.load().batch_count
                 ledger = _catch_up(store, replay_store.records, runner.ledger)
@@ -656,7 +720,7 @@ class DurableHub:
 
 
 def _catch_up(
-    store: SqliteStore, records: list[BatchRecord], replayed: DurableLedger
+    store: LedgerStore, records: list[BatchRecord], replayed: DurableLedger
 ) -> DurableLedger:
     """Check the real store holds a prefix of the replay's records, append the rest, open
     the durable ledger on it and check it against the replay."""

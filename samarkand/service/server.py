@@ -21,6 +21,7 @@ from samarkand.service.auth import Role, Verifier, load_keys, write_dev_keyring
 from samarkand.service.engine import Engine
 from samarkand.service.mailbox import MAILBOX_SUFFIX, Mailbox
 from samarkand.settlement.participants import ParticipantKind
+from samarkand.store.postgres import DEFAULT_SCHEMA
 
 OPERATOR_ID = "OPERATOR"
 DEV_DIRECT_BANKS = 20
@@ -84,24 +85,40 @@ class Service:
     app: object
 
 
-def open_service(db: str, keyring: Path | None = None, *, clock=time.time_ns) -> Service:
-    """Open (or create) the hub at `db`, start its engine thread and build the app. With no
-    keyring given, `<db>.keys.json` is used, and made with development keys if missing."""
+def is_postgres(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def open_service(
+    db: str,
+    keyring: Path | None = None,
+    *,
+    schema: str = DEFAULT_SCHEMA,
+    clock=time.time_ns,
+) -> Service:
+    """Open (or create) the hub at `db` (an SQLite path, or a PostgreSQL DSN with everything
+    in `schema`), start its engine thread and build the app. The keyring (by default
+    `<db>.keys.json`, for PostgreSQL `out/<schema>.keys.json`) is made with development keys
+    if it does not exist."""
     from samarkand.service.app import create_app
 
+    postgres = is_postgres(db)
+
     def open_hub() -> DurableHub:
-        durable = DurableHub.open(db)
+        durable = DurableHub.open(db, schema=schema if postgres else None)
         if not durable.configured:
             bootstrap_dev_hub(durable, clock())
         return durable
 
-    engine = Engine(open_hub, lambda: Mailbox(db + MAILBOX_SUFFIX), clock=clock)
+    def open_mailbox() -> Mailbox:
+        return Mailbox(db, schema=schema) if postgres else Mailbox(db + MAILBOX_SUFFIX)
+
+    engine = Engine(open_hub, open_mailbox, clock=clock)
     engine.start()
-    path = Path(keyring) if keyring is not None else Path(db + ".keys.json")
+    default = Path("out") / f"{schema}.keys.json" if postgres else Path(db + ".keys.json")
+    path = Path(keyring) if keyring is not None else default
     try:
         if not path.exists():
-            if keyring is not None:
-                raise ServeError(f"--keyring: no such file {path}")
             assert engine.durable is not None
             write_dev_keyring(path, dev_identities(engine.durable))
         verifier = Verifier(load_keys(path))
@@ -111,14 +128,17 @@ def open_service(db: str, keyring: Path | None = None, *, clock=time.time_ns) ->
     return Service(engine, verifier, path, create_app(engine, verifier))
 
 
-def serve(db: str, host: str, port: int, keyring: Path | None, announce) -> None:
+def serve(
+    db: str, host: str, port: int, keyring: Path | None, announce, schema: str = DEFAULT_SCHEMA
+) -> None:
     """Run the service until interrupted."""
     import uvicorn
 
     require_loopback(host)
-    service = open_service(db, keyring)
+    service = open_service(db, keyring, schema=schema)
+    where = f"PostgreSQL schema {schema}" if is_postgres(db) else db
     announce(
-        f"hub {db} on http://{host}:{port} (OpenAPI at /openapi.json); keyring "
+        f"hub {where} on http://{host}:{port} (OpenAPI at /openapi.json); keyring "
         f"{service.keyring} (mode {oct(os.stat(service.keyring).st_mode & 0o777)})"
     )
     try:

@@ -100,7 +100,7 @@ def test_events_not_yet_published_are_published_after_a_crash(tmp_path):
     service.engine.call(lambda e, now: e.durable.submit([_payment(2)], now)).result(10)
     # The call's round published it already; roll the published count back as a crash would.
     service.engine.call(
-        lambda e, now: e.mailbox._connection.execute("UPDATE published SET events = 2")
+        lambda e, now: e.mailbox._db.connection.execute("UPDATE published SET events = 2")
     ).result(10)
     service.engine.stop()
     reopened = open_service(db)
