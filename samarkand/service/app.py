@@ -28,6 +28,7 @@ from samarkand.service.engine import Engine, EngineBusy, EngineStopped
 from samarkand.service.gate import Gate
 from samarkand.service.mailbox import AckBeyondLast
 from samarkand.service.messages import submit_message
+from samarkand.service.webhook import Pusher, WebhookRefused, check_url
 from samarkand.settlement.participants import (
     BIC_PATTERN,
     Directory,
@@ -96,6 +97,10 @@ class TrackerOut(BaseModel):
 
 class AckIn(_In):
     upto: int = Field(ge=0, le=2**62)
+
+
+class WebhookIn(_In):
+    url: str | None = Field(max_length=2_000, examples=["http://127.0.0.1:9000/hook"])
 
 
 class LiquidityIn(_In):
@@ -168,7 +173,7 @@ async def _run(engine: Engine, function: Callable[[Engine, int], Any]) -> Any:
     return await asyncio.wrap_future(engine.call(function))
 
 
-def create_app(engine: Engine, verifier: Verifier) -> Any:
+def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None) -> Any:
     """The ASGI application: the FastAPI routes behind the gate (body limit + signatures)."""
     app = FastAPI(
         title="Samarkand hub",
@@ -388,6 +393,26 @@ def create_app(engine: Engine, verifier: Verifier) -> Any:
         except AckBeyondLast as error:
             raise E.ApiError(409, "conflict", "upto", str(error)) from None
         return {"acked": acked}
+
+    @app.put("/v1/mailbox/webhook", tags=["mailbox"])
+    async def webhook(request: Request, hook: WebhookIn) -> dict[str, str | None]:
+        """Have new messages POSTed to a loopback URL (null: stop). A 2xx answer
+        acknowledges what was sent; otherwise the push is retried and the messages stay."""
+        caller = _principal(request)
+        if pusher is None:
+            raise E.ApiError(404, "not_found", None, "this hub pushes no webhooks")
+        try:
+            url = None if hook.url is None else check_url(hook.url)
+        except WebhookRefused as error:
+            raise E.ApiError(422, "invalid", "url", str(error)) from None
+
+        def run(engine: Engine, _now: int):
+            assert engine.mailbox is not None
+            engine.mailbox.set_webhook(caller.key_id, url)
+
+        await _run(engine, run)
+        pusher.register(caller.key_id, url)
+        return {"url": url}
 
     # ------------------------------------------------------------------ accounts
 

@@ -4,6 +4,7 @@ One SQLite file next to the store (`<store>.mailbox`, WAL, synchronous=FULL):
 
     mailbox(participant, sequence, kind, created_ns, body)   one row per message
     cursors(participant, last, acked)                         per participant
+    webhooks(participant, url)                                optional push (see webhook)
     published(id = 1, events)                                 hub events turned into messages
 
 A participant reads its messages after a cursor and acknowledges up to a sequence; a message
@@ -34,7 +35,9 @@ _SCHEMA = (
     " acked BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {published} (id INTEGER PRIMARY KEY CHECK (id = 1),"
     " events BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {webhooks} (participant TEXT PRIMARY KEY, url TEXT NOT NULL)",
 )
+_TABLES = ("mailbox", "cursors", "published", "webhooks")
 
 
 class _Sqlite:
@@ -42,7 +45,7 @@ class _Sqlite:
 
     def __init__(self, path: str) -> None:
         self.connection = open_durable(path, "a mailbox")
-        self.names = {"mailbox": "mailbox", "cursors": "cursors", "published": "published"}
+        self.names = {n: n for n in _TABLES}
         self.blob, self.rowid = "BLOB", " WITHOUT ROWID"
 
     def query(self, statement: str, rows: tuple = ()) -> list[tuple]:
@@ -72,7 +75,7 @@ class _Postgres:
                 f"cannot connect to PostgreSQL for the mailbox ({type(error).__name__})"
             ) from None
         self.connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        self.names = {n: f'"{schema}"."{n}"' for n in ("mailbox", "cursors", "published")}
+        self.names = {n: f'"{schema}"."{n}"' for n in _TABLES}
         self.blob, self.rowid = "BYTEA", ""
 
     def query(self, statement: str, rows: tuple = ()) -> list[tuple]:
@@ -188,6 +191,20 @@ class Mailbox:
             )
         self._cursors[participant] = [last, upto]
         return upto
+
+    def webhooks(self) -> dict[str, str]:
+        return dict(self._db.query("SELECT participant, url FROM {webhooks}"))
+
+    def set_webhook(self, participant: str, url: str | None) -> None:
+        with self._db.transaction() as run:
+            if url is None:
+                run("DELETE FROM {webhooks} WHERE participant = ?", [(participant,)])
+            else:
+                run(
+                    "INSERT INTO {webhooks} VALUES (?, ?) ON CONFLICT (participant) DO UPDATE "
+                    "SET url = excluded.url",
+                    [(participant, url)],
+                )
 
     def close(self) -> None:
         self._db.close()

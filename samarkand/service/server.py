@@ -20,6 +20,7 @@ from samarkand.hub.settlement import Liquidity
 from samarkand.service.auth import Role, Verifier, load_keys, write_dev_keyring
 from samarkand.service.engine import Engine
 from samarkand.service.mailbox import MAILBOX_SUFFIX, Mailbox
+from samarkand.service.webhook import Pusher
 from samarkand.settlement.participants import ParticipantKind
 from samarkand.store.postgres import DEFAULT_SCHEMA
 
@@ -83,6 +84,11 @@ class Service:
     verifier: Verifier
     keyring: Path
     app: object
+    pusher: Pusher
+
+    def close(self) -> None:
+        self.pusher.stop()
+        self.engine.stop()
 
 
 def is_postgres(db: str) -> bool:
@@ -125,7 +131,12 @@ def open_service(
     except BaseException:
         engine.stop()
         raise
-    return Service(engine, verifier, path, create_app(engine, verifier))
+    pusher = Pusher(engine)
+    pusher.urls.update(engine.call(lambda e, _now: e.mailbox.webhooks()).result())
+    engine.on_published = pusher.wake
+    pusher.start()
+    pusher.wake(set(pusher.urls))  # what waited while the hub was down
+    return Service(engine, verifier, path, create_app(engine, verifier, pusher), pusher)
 
 
 def serve(
@@ -152,4 +163,4 @@ def serve(
             http="auto",
         )
     finally:
-        service.engine.stop()
+        service.close()

@@ -71,7 +71,7 @@ class Signed:
 def service(tmp_path):
     opened = open_service(str(tmp_path / "hub.db"))
     yield opened
-    opened.engine.stop()
+    opened.close()
 
 
 @pytest.fixture

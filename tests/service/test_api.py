@@ -232,7 +232,7 @@ def test_admissions_survive_a_restart(tmp_path):
             now,
         )
     ).result(10)  # fmt: skip
-    service.engine.stop()
+    service.close()
     reopened = open_service(db)
     try:
         directory = reopened.engine.durable.hub.directory
@@ -240,7 +240,7 @@ def test_admissions_survive_a_restart(tmp_path):
         assert directory.get(OTHER).status.value == "suspended"
         assert reopened.engine.durable.admissions()[0]["status"] == "admitted"
     finally:
-        reopened.engine.stop()
+        reopened.close()
 
 
 def test_end_of_day_and_open_day(api):

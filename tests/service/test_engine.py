@@ -64,7 +64,7 @@ def test_mailbox_redelivers_until_acknowledged_across_a_restart(tmp_path):
     notices = [json.loads(m.body)["notices"][0] for m in messages]
     assert [n["status"] for n in notices] == ["settled"] * 3
     assert service.engine.call(lambda e, _now: e.mailbox.ack(CREDITOR, 2)).result(10) == 2
-    service.engine.stop()
+    service.close()
 
     reopened = open_service(db)
     try:
@@ -87,7 +87,7 @@ def test_mailbox_redelivers_until_acknowledged_across_a_restart(tmp_path):
         other, _, _ = reopened.engine.call(lambda e, _now: e.mailbox.read(OTHER, 0, 9)).result(10)
         assert other == []
     finally:
-        reopened.engine.stop()
+        reopened.close()
 
 
 def test_events_not_yet_published_are_published_after_a_crash(tmp_path):
@@ -102,7 +102,7 @@ def test_events_not_yet_published_are_published_after_a_crash(tmp_path):
     service.engine.call(
         lambda e, now: e.mailbox._db.connection.execute("UPDATE published SET events = 2")
     ).result(10)
-    service.engine.stop()
+    service.close()
     reopened = open_service(db)
     try:
         messages, _, _ = reopened.engine.call(
@@ -111,4 +111,4 @@ def test_events_not_yet_published_are_published_after_a_crash(tmp_path):
         uetrs = [json.loads(m.body)["notices"][0]["uetr"] for m in messages]
         assert str(uuid.UUID(int=2)) in uetrs
     finally:
-        reopened.engine.stop()
+        reopened.close()

@@ -68,7 +68,7 @@ class SigningClient:
 def opened(tmp_path_factory):
     service = open_service(str(tmp_path_factory.mktemp("fuzz") / "hub.db"))
     yield service
-    service.engine.stop()
+    service.close()
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ def test_service_on_postgres_survives_a_restart(tmp_path, schema):
         commands = service.engine.durable.commands
         service.engine.call(lambda e, _now: e.mailbox.ack(CREDITOR, 1)).result(30)
     finally:
-        service.engine.stop()
+        service.close()
     reopened = open_service(PG_DSN, keyring, schema=schema)
     try:
         durable = reopened.engine.durable
@@ -55,4 +55,4 @@ def test_service_on_postgres_survives_a_restart(tmp_path, schema):
         notices = [n for m in messages for n in json.loads(m.body)["notices"]]
         assert {n["status"] for n in notices} == {"settled"}
     finally:
-        reopened.engine.stop()
+        reopened.close()
