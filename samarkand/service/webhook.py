@@ -127,7 +127,9 @@ class Pusher:
                 ok = False
             if ok:
                 upto = messages[-1].sequence
-                self.engine.call(lambda e, _now: e.mailbox.ack(participant, upto)).result()
+                self.engine.call(
+                    lambda e, _now, upto=upto: e.mailbox.ack(participant, upto)
+                ).result()
                 self.delivered += len(messages)
                 delay = self.retry_s_first
                 continue  # more may be waiting
