@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from lxml import etree
 
@@ -260,3 +261,19 @@ def test_end_of_day_and_open_day(api):
         "POST", "/v1/operator/open-day", OPERATOR, {"cut_off": "2001-01-01T18:00:00Z"}
     )
     assert past.status_code == 409
+
+
+def test_liquidity_in_and_out_of_the_settlement_account(api):
+    before = _balance(api, DEBTOR, "RUB")
+    moved = api.request("POST", "/v1/liquidity", DEBTOR, {"currency": "RUB", "amount": "500.00"})
+    assert moved.status_code == 200
+    after = _balance(api, DEBTOR, "RUB")
+    assert Decimal(after) - Decimal(before) == Decimal("500.00")
+    drained = api.request(
+        "POST", "/v1/liquidity", DEBTOR,
+        {"currency": "RUB", "amount": "99999999999999.00", "direction": "out"},
+    )  # fmt: skip
+    assert drained.status_code == 409 and _error(drained)["code"] == "AM04"
+    assert _balance(api, DEBTOR, "RUB") == after  # a refusal changes nothing
+    operator = api.request("POST", "/v1/liquidity", OPERATOR, {"currency": "RUB", "amount": "1"})
+    assert operator.status_code == 403
