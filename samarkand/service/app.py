@@ -332,16 +332,22 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
     @app.post("/v1/payments/{uetr}/cancel", tags=["payments"])
     async def cancel(request: Request, uetr: UetrPath) -> dict[str, str]:
         """Cancel one of the caller's queued payments."""
-        caller = _require(request, Role.PARTICIPANT)
+        return await cancel_queued(uetr, _require(request, Role.PARTICIPANT).key_id)
+
+    async def cancel_queued(uetr: uuid.UUID, by_participant: str | None) -> dict[str, str]:
+        """Cancel a queued payment: a participant's own (another's is NOT_FOUND), or any
+        payment on the operator's decision (`by_participant` None)."""
 
         def run(engine: Engine, now: int):
             assert engine.durable is not None
             entry = engine.durable.hub.engine.entries.get(uetr.int)
-            if entry is None or not _owns(
-                engine.durable.hub.directory, caller.key_id, entry.payment.debtor_agent
+            debtor = None if entry is None else entry.payment.debtor_agent
+            if debtor is None or (
+                by_participant is not None
+                and not _owns(engine.durable.hub.directory, by_participant, debtor)
             ):
                 return Reason.NOT_FOUND
-            return engine.durable.cancel(uetr.int, entry.payment.debtor_agent, now)
+            return engine.durable.cancel(uetr.int, debtor, now)
 
         reason = await _run(engine, run)
         if reason is not None:
@@ -563,18 +569,7 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
     async def operator_cancel(request: Request, uetr: UetrPath) -> dict[str, str]:
         """Cancel a queued payment on the operator's decision."""
         _require(request, Role.OPERATOR)
-
-        def run(engine: Engine, now: int):
-            assert engine.durable is not None
-            entry = engine.durable.hub.engine.entries.get(uetr.int)
-            if entry is None:
-                return Reason.NOT_FOUND
-            return engine.durable.cancel(uetr.int, entry.payment.debtor_agent, now)
-
-        reason = await _run(engine, run)
-        if reason is not None:
-            raise E.reason_error(reason, "uetr")
-        return {"uetr": str(uetr), "status": "cancelled"}
+        return await cancel_queued(uetr, None)
 
     @app.post("/v1/operator/end-of-day", tags=["operator"])
     async def end_of_day(request: Request) -> dict[str, int]:

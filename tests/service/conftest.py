@@ -57,14 +57,19 @@ class Signed:
         return self.client.request(method, path, content=data, headers=signed)
 
     def pay(self, key: str = DEBTOR, **fields: Any):
-        payment = {
-            "uetr": str(uuid.uuid4()),
-            "debtor_agent": DEBTOR,
-            "creditor_agent": CREDITOR,
-            "amount": "100.00",
-            "currency": "CNY",
-        } | fields
+        payment = new_payment(**fields)
         return payment, self.request("POST", "/v1/payments", key, payment)
+
+
+def new_payment(**fields: Any) -> dict[str, Any]:
+    """A JSON payment of 100.00 CNY from DEBTOR to CREDITOR with a fresh UETR."""
+    return {
+        "uetr": str(uuid.uuid4()),
+        "debtor_agent": DEBTOR,
+        "creditor_agent": CREDITOR,
+        "amount": "100.00",
+        "currency": "CNY",
+    } | fields
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import stat
 import time
-import uuid
 
 from samarkand.service.auth import (
     NONCE_HEADER,
@@ -14,7 +14,7 @@ from samarkand.service.auth import (
     TIMESTAMP_HEADER,
     sign_headers,
 )
-from tests.service.conftest import CENTRAL_BANK_CN, CREDITOR, DEBTOR, OTHER
+from tests.service.conftest import CENTRAL_BANK_CN, CREDITOR, DEBTOR, OTHER, new_payment
 
 
 def _error(response) -> dict:
@@ -59,15 +59,7 @@ def test_bad_signature_is_refused(api):
 
 
 def test_tampered_body_is_refused_and_changes_nothing(api):
-    payment = {
-        "uetr": str(uuid.uuid4()),
-        "debtor_agent": DEBTOR,
-        "creditor_agent": CREDITOR,
-        "amount": "100.00",
-        "currency": "CNY",
-    }
-    import json
-
+    payment = new_payment()
     signed_for = json.dumps(payment | {"amount": "1.00"}).encode()
     response = api.request("POST", "/v1/payments", DEBTOR, payment, sign_body=signed_for)
     assert response.status_code == 401

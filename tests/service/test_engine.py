@@ -15,6 +15,11 @@ def _payment(number: int, amount: int = 100, debtor: str = DEBTOR) -> Payment:
     return Payment(uuid.UUID(int=number).int, debtor, CREDITOR, amount, "CNY")
 
 
+def _read(service, participant: str, after: int = 0):
+    """(messages, last, acked) of a mailbox, read on the hub's thread."""
+    return service.engine.call(lambda e, _now: e.mailbox.read(participant, after, 100)).result(10)
+
+
 def test_concurrent_submits_share_one_command_and_each_gets_its_answer(service):
     engine = service.engine
     gate = threading.Event()
@@ -58,8 +63,7 @@ def test_mailbox_redelivers_until_acknowledged_across_a_restart(tmp_path):
     service = open_service(db)
     for n in range(1, 4):  # three rounds: three status messages to the creditor
         service.engine.submit([_payment(n)]).result(10)
-    mailbox = service.engine.call(lambda e, _now: e.mailbox.read(CREDITOR, 0, 100)).result(10)
-    messages, last, acked = mailbox
+    messages, last, acked = _read(service, CREDITOR)
     assert [m.sequence for m in messages] == [1, 2, 3] and (last, acked) == (3, 0)
     notices = [json.loads(m.body)["notices"][0] for m in messages]
     assert [n["status"] for n in notices] == ["settled"] * 3
@@ -68,23 +72,17 @@ def test_mailbox_redelivers_until_acknowledged_across_a_restart(tmp_path):
 
     reopened = open_service(db)
     try:
-        messages, last, acked = reopened.engine.call(
-            lambda e, _now: e.mailbox.read(CREDITOR, 0, 100)
-        ).result(10)
+        messages, last, acked = _read(reopened, CREDITOR)
         assert [m.sequence for m in messages] == [3]  # 1 and 2 never come back, 3 does
         assert (last, acked) == (3, 2)
         # The same message again on the next read: delivered until acknowledged.
-        again, _, _ = reopened.engine.call(lambda e, _now: e.mailbox.read(CREDITOR, 2, 100)).result(
-            10
-        )
+        again, _, _ = _read(reopened, CREDITOR, after=2)
         assert [m.body for m in again] == [m.body for m in messages]
         # New messages carry on the sequence; none is sent twice.
         reopened.engine.submit([_payment(4)]).result(10)
-        messages, last, _ = reopened.engine.call(
-            lambda e, _now: e.mailbox.read(CREDITOR, 0, 100)
-        ).result(10)
+        messages, last, _ = _read(reopened, CREDITOR)
         assert [m.sequence for m in messages] == [3, 4] and last == 4
-        other, _, _ = reopened.engine.call(lambda e, _now: e.mailbox.read(OTHER, 0, 9)).result(10)
+        other, _, _ = _read(reopened, OTHER)
         assert other == []
     finally:
         reopened.close()
@@ -105,9 +103,7 @@ def test_events_not_yet_published_are_published_after_a_crash(tmp_path):
     service.close()
     reopened = open_service(db)
     try:
-        messages, _, _ = reopened.engine.call(
-            lambda e, _now: e.mailbox.read(CREDITOR, 0, 100)
-        ).result(10)
+        messages, _, _ = _read(reopened, CREDITOR)
         uetrs = [json.loads(m.body)["notices"][0]["uetr"] for m in messages]
         assert str(uuid.UUID(int=2)) in uetrs
     finally:
