@@ -329,14 +329,14 @@ class _Runner:
             self.admissions[proposal.id] = proposal
             return proposal.view()
         if op == "approve_admission":
-            proposal = self.admissions.get(read.int(read.get("id")))
-            if proposal is None or proposal.admitted:
+            pending = self.admissions.get(read.int(read.get("id")))
+            if pending is None or pending.admitted:
                 raise read.fail("approval of no pending admission")
-            proposal.approved.append(read.str(read.get("by")))
-            if set(proposal.needs) <= set(proposal.approved):
-                hub.admit(proposal.participant, proposal.ledger, read.now())
-                proposal.admitted = True
-            return proposal.view()
+            pending.approved.append(read.str(read.get("by")))
+            if set(pending.needs) <= set(pending.approved):
+                hub.admit(pending.participant, pending.ledger, read.now())
+                pending.admitted = True
+            return pending.view()
         raise read.fail(f"unknown command {op!r}")
 
 

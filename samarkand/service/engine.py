@@ -195,9 +195,9 @@ class Engine:
         self.stats.round_sizes.append(len(items))
         if len(self.stats.round_sizes) > 10_000:
             del self.stats.round_sizes[:5_000]
-        for future, result, error in outcomes:
-            if error is not None:
-                future.set_exception(error)
+        for future, result, failure in outcomes:
+            if failure is not None:
+                future.set_exception(failure)
             else:
                 future.set_result(result)
 

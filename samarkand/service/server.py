@@ -37,7 +37,7 @@ class ServeError(ValueError):
 def require_loopback(host: str) -> None:
     """Refuse any address but loopback: the hub is not exposed to a network."""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
     except socket.gaierror:
         raise ServeError(f"--host: cannot resolve {host!r}") from None
     for address in addresses:
