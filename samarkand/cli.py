@@ -269,17 +269,15 @@ def statement(
 
     `samarkand statement --db out/demo.db --list-accounts` lists them.
     """
-    import hashlib
-    import uuid
     from datetime import UTC, datetime
 
-    import numpy as np
-
-    from samarkand.iso20022.camt053 import StatementEntry, amount_fits, build_statement
-    from samarkand.ledger.state import PENDING, VOID
-    from samarkand.ledger.types import AccountCode, TransferCode
-    from samarkand.money import default_registry
-    from samarkand.settlement.participants import account_parts
+    from samarkand.hub.statements import (
+        StatementInconsistent,
+        StatementRefused,
+        account_owner,
+        settlement_statement,
+    )
+    from samarkand.ledger.types import AccountCode
 
     account_id = None
     day = None
@@ -296,104 +294,25 @@ def statement(
             raise UserError(f"--date: {date!r} is not a date such as 2026-01-05") from None
     durable = _open_hub(db)
     try:
-        state = durable.durable_ledger.state
-        directory = durable.hub.directory
-        currency_of = {ledger: code for code, ledger in directory.ledgers.items()}
-
-        def owner(account_number: int) -> str:
-            _, number, _ = account_parts(account_number)
-            participant = directory.by_number.get(number)
-            return participant.bic if participant else f"account {account_number}"
-
         if list_accounts:
-            for item in state.accounts:
+            currency_of = {ledger: code for code, ledger in durable.hub.directory.ledgers.items()}
+            for item in durable.durable_ledger.state.accounts:
                 if item.code == AccountCode.SETTLEMENT:
                     console.print(
-                        f"{item.id} ({item.id:#x}) {owner(item.id)} "
+                        f"{item.id} ({item.id:#x}) {account_owner(durable, item.id)} "
                         f"{currency_of.get(item.ledger, item.ledger)}",
                         highlight=False,
                     )
             return
         assert account_id is not None and day is not None
-        found = state.account(account_id) if account_id >= 0 else None
-        if found is None:
-            raise UserError(f"--account: no account {account} in {db} (try --list-accounts)")
-        if found.code != AccountCode.SETTLEMENT or found.ledger not in currency_of:
-            raise UserError(f"--account: {account} is not a settlement account (code {found.code})")
-        currency = default_registry().get(currency_of[found.ledger])
-        start_ns = int(day.timestamp()) * 10**9
-        end_ns = start_ns + 86_400 * 10**9
-        journal = state.journal.columns()
-        code_names = {int(c): c.name for c in TransferCode}
-        posting = (journal.flags.astype(np.int64) & (PENDING | VOID)) == 0
-        debit = np.asarray(journal.debit_account_id == account_id, dtype=bool)
-        credit = np.asarray(journal.credit_account_id == account_id, dtype=bool)
-        rows = np.flatnonzero(posting & (debit | credit)).tolist()
-        opening = 0
-        later = 0
-        entries = []
-        for row in rows:
-            at_ns = int(journal.timestamp[row])
-            amount = int(journal.amount[row])
-            is_credit = bool(credit[row])
-            if at_ns < start_ns:
-                opening += amount if is_credit else -amount
-                continue
-            if at_ns >= end_ns:
-                later += 1
-                continue
-            transfer_id = int(journal.id[row])
-            code = int(journal.code[row])
-            user_data = int(journal.user_data[row])
-            # A UETR when the payment carries a valid one; else the hub's transfer id, in
-            # hex when the decimal would not fit the 35 characters of Max35Text.
-            reference = f"transfer {transfer_id}"
-            if len(reference) > 35:
-                reference = f"{transfer_id:#x}"
-            if code == TransferCode.PAYMENT and user_data:
-                uetr = str(uuid.UUID(int=user_data))
-                if uuid.UUID(uetr).version == 4 and uetr[19] in "89ab":
-                    reference = uetr
-            other = int(
-                journal.debit_account_id[row] if is_credit else journal.credit_account_id[row]
-            )
-            booked = datetime.fromtimestamp(at_ns // 10**9, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            entries.append(
-                StatementEntry(
-                    amount=amount,
-                    credit=is_credit,
-                    booked_at=f"{booked}.{at_ns % 10**9:09d}Z",
-                    reference=reference,
-                    counterparty=owner(other),
-                    transaction_code=code_names.get(code, str(code)),
-                )
-            )
-        closing = opening + sum(e.amount if e.credit else -e.amount for e in entries)
-        if later == 0 and closing != state.balance(account_id).net_credit:
-            errors.print(
-                f"[red]consistency check failed:[/red] closing balance {closing} != the "
-                f"ledger's balance {state.balance(account_id).net_credit} of account {account_id}"
-            )
-            raise typer.Exit(1)
-        for value in [opening, closing, *(e.amount for e in entries)]:
-            if not amount_fits(value):
-                raise UserError(f"--account: amount {value} is beyond the 18 digits of camt.053")
-        latest_ns = max(durable.hub.clock, state.timestamp)
-        created = datetime.fromtimestamp(latest_ns // 10**9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        digest = hashlib.sha256(f"{account_id}:{date}:{latest_ns}".encode()).hexdigest()
-        document = build_statement(
-            account_id_text=str(account_id),
-            currency=currency.code,
-            exponent=currency.exponent,
-            opening_balance=opening,
-            entries=entries,
-            closing_balance=closing,
-            msg_id="SMKSTMT" + digest[:20].upper(),
-            created_at=created,
-            statement_id=f"{day:%Y%m%d}-{account_id:x}",
-            from_date=f"{day:%Y-%m-%d}",
-            to_date=f"{day:%Y-%m-%d}",
-        )
+        try:
+            document, entries = settlement_statement(durable, account_id, day)
+        except StatementRefused as error:
+            hint = " in " + db + " (try --list-accounts)" if "no account" in str(error) else ""
+            raise UserError(f"--{error.field}: {error}{hint}") from None
+        except StatementInconsistent as error:
+            errors.print(f"[red]consistency check failed:[/red] {error}")
+            raise typer.Exit(1) from None
     finally:
         durable.close()
     if out is None:
@@ -403,7 +322,7 @@ def statement(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(document)
     console.print(
-        f"{len(entries):,} entries for account {account_id} on {day:%Y-%m-%d}; "
+        f"{entries:,} entries for account {account_id} on {day:%Y-%m-%d}; "
         f"camt.053 written to {out}",
         highlight=False,
     )

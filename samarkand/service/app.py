@@ -474,6 +474,43 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
             raise E.reason_error(reason, "amount")
         return {"status": "done"}
 
+    @app.get(
+        "/v1/statements/{currency}",
+        tags=["accounts"],
+        responses={200: {"content": {"application/xml": {}}, "description": "the camt.053"}},
+    )
+    async def statement(
+        request: Request,
+        currency: Annotated[str, Path(pattern=CURRENCY_REGEX)],
+        date: Annotated[dt.date, Query(description="the business day (UTC)")],
+    ) -> Response:
+        """The camt.053.001.08 statement of the caller's settlement account in `currency`
+        for one day."""
+        from samarkand.hub.statements import StatementRefused, settlement_statement
+
+        caller = _require(request, Role.PARTICIPANT)
+        if not dt.date(1970, 1, 1) <= date <= dt.date(2262, 4, 10):
+            raise E.ApiError(422, "invalid", "date", "the date must be in 1970..2262")
+        day = dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC)
+
+        def run(engine: Engine, _now: int):
+            assert engine.durable is not None
+            hub = engine.durable.hub
+            participant = hub.directory.get(caller.key_id)
+            if participant is None or currency not in hub.directory.central_bank_of:
+                return None
+            account_id = hub.directory.settlement_account(participant, currency)
+            try:
+                return settlement_statement(engine.durable, account_id, day)[0]
+            except StatementRefused:
+                return None
+
+        document = await _run(engine, run)
+        if document is None:
+            raise E.ApiError(404, "not_found", "currency",
+                             f"no settlement account of {caller.key_id} in {currency}")  # fmt: skip
+        return Response(document, media_type="application/xml")
+
     # ------------------------------------------------------------------ operator
 
     @app.get("/v1/operator/participants", tags=["operator"])

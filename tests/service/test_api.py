@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from lxml import etree
@@ -277,3 +278,22 @@ def test_liquidity_in_and_out_of_the_settlement_account(api):
     assert _balance(api, DEBTOR, "RUB") == after  # a refusal changes nothing
     operator = api.request("POST", "/v1/liquidity", OPERATOR, {"currency": "RUB", "amount": "1"})
     assert operator.status_code == 403
+
+
+def test_statement_of_the_callers_own_account(api):
+    payment, _ = api.pay(amount="75.25")
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    response = api.request("GET", f"/v1/statements/CNY?date={today}", CREDITOR)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/xml")
+    document = etree.fromstring(response.content)
+    camt = "{urn:iso:std:iso:20022:tech:xsd:camt.053.001.08}"
+    references = [e.text for e in document.iter(camt + "UETR")]
+    assert payment["uetr"] in references
+    # Another participant's statement holds none of this one's payments.
+    other = etree.fromstring(api.request("GET", f"/v1/statements/CNY?date={today}", OTHER).content)
+    assert payment["uetr"] not in [e.text for e in other.iter(camt + "UETR")]
+    assert api.request("GET", "/v1/statements/XXX?date=2026-01-05", DEBTOR).status_code == 404
+    assert api.request("GET", "/v1/statements/CNY?date=yesterday", DEBTOR).status_code == 422
+    assert api.request("GET", "/v1/statements/CNY?date=0001-01-01", DEBTOR).status_code == 422
+    assert api.request("GET", "/v1/statements/CNY?date=2026-01-05", OPERATOR).status_code == 403
