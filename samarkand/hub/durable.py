@@ -220,6 +220,7 @@ class Admission:
     needs: tuple[str, ...]
     approved: list[str] = field(default_factory=list)
     admitted: bool = False
+    public_key: str | None = None  # base64 Ed25519 key the participant will sign with
 
     def view(self) -> dict[str, Any]:
         return {
@@ -230,6 +231,7 @@ class Admission:
             "needs": list(self.needs),
             "approved": list(self.approved),
             "status": "admitted" if self.admitted else "pending",
+            "public_key": self.public_key,
         }
 
 
@@ -320,11 +322,13 @@ class _Runner:
             return None
         if op == "propose_admission":
             participant = read.participant(read.get("participant"))
+            key = read.body.get("public_key")
             proposal = Admission(
                 len(self.admissions) + 1,
                 participant,
                 read.int(read.get("ledger")),
                 tuple(read.str(b) for b in read.list(read.get("needs"))),
+                public_key=None if key is None else read.str(key),
             )
             self.admissions[proposal.id] = proposal
             return proposal.view()
@@ -653,7 +657,15 @@ class DurableHub:
         return [a.view() for a in self._runner.admissions.values()]
 
     def propose_admission(
-        self, *, bic: str, name: str, country: str, kind: ParticipantKind, currency: str, now: int
+        self,
+        *,
+        bic: str,
+        name: str,
+        country: str,
+        kind: ParticipantKind,
+        currency: str,
+        now: int,
+        public_key: str | None = None,
     ) -> dict[str, Any] | str:
         directory = self.hub.directory
         pending = [a for a in self._runner.admissions.values() if not a.admitted]
@@ -684,15 +696,16 @@ class DurableHub:
             Directory([], {currency: ledger})._check(participant)
         except ValueError as error:
             return str(error)
-        return self._command(
-            {
-                "op": "propose_admission",
-                "participant": _encode_participant(participant),
-                "ledger": _int(ledger),
-                "needs": needs,
-                "now": _int(now),
-            }
-        )
+        command = {
+            "op": "propose_admission",
+            "participant": _encode_participant(participant),
+            "ledger": _int(ledger),
+            "needs": needs,
+            "now": _int(now),
+        }
+        if public_key is not None:
+            command["public_key"] = _str(public_key)
+        return self._command(command)
 
     def approve_admission(
         self, proposal_id: int, by_central_bank: str, now: int

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from samarkand.money import MoneyError, default_registry, format_amount, parse_amount
 from samarkand.service import errors as E
-from samarkand.service.auth import Principal, Role, Verifier
+from samarkand.service.auth import Principal, Role, Verifier, admitted_key, parse_public_key
 from samarkand.service.engine import Engine, EngineBusy, EngineStopped
 from samarkand.service.gate import Gate
 from samarkand.service.mailbox import AckBeyondLast
@@ -121,6 +121,9 @@ class AdmissionIn(_In):
     country: str = Field(pattern=r"^[A-Z]{2}$")
     kind: Literal["direct", "central_bank"]
     currency: Currency
+    public_key: str | None = Field(
+        default=None, max_length=100, description="base64 raw Ed25519 key it will sign with"
+    )
 
 
 class OpenDayIn(_In):
@@ -648,6 +651,11 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
         the approval of every member's central bank; a bank of a member country, the approval
         of that country's central bank."""
         _require(request, Role.OPERATOR)
+        if admission.public_key is not None:
+            try:
+                parse_public_key(admission.public_key)
+            except ValueError as error:
+                raise E.ApiError(422, "invalid", "public_key", str(error)) from None
 
         def run(engine: Engine, now: int):
             assert engine.durable is not None
@@ -658,6 +666,7 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
                 kind=ParticipantKind(admission.kind),
                 currency=admission.currency,
                 now=now,
+                public_key=admission.public_key,
             )
 
         result = await _run(engine, run)
@@ -690,6 +699,9 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
         if isinstance(result, tuple):
             status, message = result
             raise E.ApiError(status, E.http_code(status), "proposal", message)
+        key = admitted_key(result)
+        if key is not None:
+            verifier.add(key)
         return result
 
     return Gate(app, verifier, fast_paths={("POST", "/v1/payments"): submit_payment_fast})

@@ -118,6 +118,10 @@ class Verifier:
         self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._lock = threading.Lock()
 
+    def add(self, entry: KeyEntry) -> None:
+        """Accept a key from now on (a participant admitted while the hub runs)."""
+        self.keys[entry.key_id] = entry
+
     def verify(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
     ) -> Principal:
@@ -177,6 +181,24 @@ class Verifier:
 
 
 # ---------------------------------------------------------------------- keyring files
+
+
+def admitted_key(view: dict) -> KeyEntry | None:
+    """The key an admitted participant signs with, from an admission's view."""
+    if view.get("status") != "admitted" or not view.get("public_key"):
+        return None
+    role = Role.CENTRAL_BANK if view["kind"] == "central_bank" else Role.PARTICIPANT
+    raw = base64.b64decode(view["public_key"])
+    return KeyEntry(view["bic"], role, Ed25519PublicKey.from_public_bytes(raw))
+
+
+def parse_public_key(text: str) -> str:
+    """Check a base64 raw Ed25519 public key (32 bytes); return it as given."""
+    try:
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
+    except ValueError:
+        raise ValueError("not a base64 Ed25519 public key (32 bytes)") from None
+    return text
 
 
 def _public_bytes(key: Ed25519PublicKey) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from samarkand.hub.durable import DurableHub
 from samarkand.hub.settlement import Liquidity
-from samarkand.service.auth import Role, Verifier, load_keys, write_dev_keyring
+from samarkand.service.auth import Role, Verifier, admitted_key, load_keys, write_dev_keyring
 from samarkand.service.engine import Engine
 from samarkand.service.mailbox import MAILBOX_SUFFIX, Mailbox
 from samarkand.service.webhook import Pusher
@@ -128,6 +128,11 @@ def open_service(
             assert engine.durable is not None
             write_dev_keyring(path, dev_identities(engine.durable))
         verifier = Verifier(load_keys(path))
+        # Participants admitted through the API sign with the key their admission carried.
+        for view in engine.call(lambda e, _now: e.durable.admissions()).result():
+            key = admitted_key(view)
+            if key is not None:
+                verifier.add(key)
     except BaseException:
         engine.stop()
         raise

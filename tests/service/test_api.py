@@ -214,26 +214,28 @@ def test_bank_of_a_member_needs_its_own_central_bank(api):
 
 
 def test_admissions_survive_a_restart(tmp_path):
-    from samarkand.service.server import open_service
-    from samarkand.settlement.participants import ParticipantKind
+    import base64
 
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from samarkand.service.server import open_service
+    from samarkand.settlement.participants import ParticipantKind, ParticipantStatus
+
+    public = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
     db = str(tmp_path / "hub.db")
     service = open_service(db)
     result = service.engine.call(
         lambda e, now: e.durable.propose_admission(
             bic="SMZZCN22", name="New", country="CN", kind=ParticipantKind.DIRECT,
-            currency="CNY", now=now,
+            currency="CNY", now=now, public_key=base64.b64encode(public).decode(),
         )
     ).result(10)  # fmt: skip
     service.engine.call(
         lambda e, now: e.durable.approve_admission(result["id"], CENTRAL_BANK_CN, now)
     ).result(10)
     service.engine.call(
-        lambda e, now: e.durable.set_participant_status(
-            OTHER, __import__("samarkand").settlement.participants.ParticipantStatus.SUSPENDED,
-            now,
-        )
-    ).result(10)  # fmt: skip
+        lambda e, now: e.durable.set_participant_status(OTHER, ParticipantStatus.SUSPENDED, now)
+    ).result(10)
     service.close()
     reopened = open_service(db)
     try:
@@ -241,6 +243,8 @@ def test_admissions_survive_a_restart(tmp_path):
         assert directory.get("SMZZCN22") is not None
         assert directory.get(OTHER).status.value == "suspended"
         assert reopened.engine.durable.admissions()[0]["status"] == "admitted"
+        key = reopened.verifier.keys["SMZZCN22"]  # its key is accepted again after the restart
+        assert key.public_key.public_bytes_raw() == public
     finally:
         reopened.close()
 
@@ -297,3 +301,29 @@ def test_statement_of_the_callers_own_account(api):
     assert api.request("GET", "/v1/statements/CNY?date=yesterday", DEBTOR).status_code == 422
     assert api.request("GET", "/v1/statements/CNY?date=0001-01-01", DEBTOR).status_code == 422
     assert api.request("GET", "/v1/statements/CNY?date=2026-01-05", OPERATOR).status_code == 403
+
+
+def test_an_admitted_bank_signs_with_the_key_of_its_admission(api, service):
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    public = base64.b64encode(key.public_key().public_bytes_raw()).decode()
+    bad = api.request(
+        "POST", "/v1/operator/admissions", OPERATOR,
+        {"bic": "SMZYCN22", "name": "Z", "country": "CN", "kind": "direct", "currency": "CNY",
+         "public_key": "bm90IGEga2V5"},
+    )  # fmt: skip
+    assert bad.status_code == 422 and _error(bad)["field"] == "public_key"
+    proposal = api.request(
+        "POST", "/v1/operator/admissions", OPERATOR,
+        {"bic": "SMZYCN22", "name": "Z", "country": "CN", "kind": "direct", "currency": "CNY",
+         "public_key": public},
+    ).json()  # fmt: skip
+    api.keys["SMZYCN22"] = key
+    assert api.request("GET", "/v1/accounts", "SMZYCN22").status_code == 401  # not yet
+    api.request("POST", f"/v1/operator/admissions/{proposal['id']}/approve", CENTRAL_BANK_CN)
+    accounts = api.request("GET", "/v1/accounts", "SMZYCN22")
+    assert accounts.status_code == 200
+    assert {a["currency"] for a in accounts.json()["accounts"]} >= {"CNY", "RUB"}
