@@ -611,6 +611,26 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
         _require(request, Role.OPERATOR)
         return await cancel_queued(uetr, None)
 
+    @app.post("/v1/operator/windows/{currency}/close", tags=["operator"])
+    async def close_window(
+        request: Request, currency: Annotated[str, Path(pattern=CURRENCY_REGEX)]
+    ) -> dict[str, Any]:
+        """Close the currency's deferred net settlement window now: net positions settle;
+        a participant that cannot pay in its net debit is unwound (AM04)."""
+        _require(request, Role.OPERATOR)
+
+        def run(engine: Engine, now: int):
+            assert engine.durable is not None
+            if currency not in engine.durable.hub.directory.central_bank_of:
+                return None
+            return engine.durable.close_window(currency, now)
+
+        result = await _run(engine, run)
+        if result is None:
+            raise E.reason_error(Reason.CURRENCY_NOT_ALLOWED, "currency")
+        settled, defaulted = result
+        return {"settled": settled, "defaulted_accounts": [str(a) for a in defaulted]}
+
     @app.post("/v1/operator/end-of-day", tags=["operator"])
     async def end_of_day(request: Request) -> dict[str, int]:
         """Close the business day: what is still queued is rejected (AB03)."""

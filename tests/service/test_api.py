@@ -327,3 +327,15 @@ def test_an_admitted_bank_signs_with_the_key_of_its_admission(api, service):
     accounts = api.request("GET", "/v1/accounts", "SMZYCN22")
     assert accounts.status_code == 200
     assert {a["currency"] for a in accounts.json()["accounts"]} >= {"CNY", "RUB"}
+
+
+def test_dns_payment_settles_when_the_operator_closes_the_window(api):
+    payment, answer = api.pay(method="dns")
+    assert answer.json()["status"] == "ACSP"
+    closed = api.request("POST", "/v1/operator/windows/CNY/close", OPERATOR)
+    assert closed.json() == {"settled": 1, "defaulted_accounts": []}
+    track = api.request("GET", f"/v1/payments/{payment['uetr']}", DEBTOR).json()
+    assert track["status"] == "settled"
+    unknown = api.request("POST", "/v1/operator/windows/USD/close", OPERATOR)
+    assert unknown.status_code == 422 and _error(unknown)["code"] == "AM03"
+    assert api.request("POST", "/v1/operator/windows/CNY/close", DEBTOR).status_code == 403
