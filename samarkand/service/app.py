@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -36,6 +37,7 @@ from samarkand.settlement.participants import (
     ParticipantStatus,
 )
 from samarkand.settlement.payments import Method, Payment, Priority, Reason, Status
+from samarkand.store import StoreError
 
 BIC_REGEX = BIC_PATTERN.pattern
 AMOUNT_REGEX = r"^[0-9]{1,40}(\.[0-9]{1,18})?$"
@@ -149,6 +151,13 @@ def _minor(text: str, code: str, field: str) -> int:
         raise E.ApiError(422, "invalid", field, str(error)) from None
 
 
+def _unavailable(error: Exception) -> str:
+    """What a caller is told when the hub cannot take requests (never the store's details)."""
+    if isinstance(error, EngineBusy | EngineStopped):
+        return str(error)
+    return "the hub's store failed: the request was not done; the operator must reopen the hub"
+
+
 def _principal(request: Request) -> Principal:
     principal = getattr(request.state, "principal", None)
     if principal is None:  # the gate authenticates every /v1/ path before a route runs
@@ -197,8 +206,9 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
 
     @app.exception_handler(EngineBusy)
     @app.exception_handler(EngineStopped)
+    @app.exception_handler(StoreError)
     async def _busy(_request: Request, error: Exception) -> JSONResponse:
-        return JSONResponse(E.error_body("unavailable", None, str(error)), 503)
+        return JSONResponse(E.error_body("unavailable", None, _unavailable(error)), 503)
 
     def directory() -> Directory:
         assert engine.durable is not None
@@ -249,7 +259,9 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
             payment = PaymentIn.model_validate_json(body)
             answer = await pay(caller, payment)
         except (ValidationError, E.ApiError):
-            return None
+            return None  # refused before anything ran: the full route words the refusal
+        except (EngineBusy, EngineStopped, StoreError) as error:
+            return 503, json.dumps(E.error_body("unavailable", None, _unavailable(error))).encode()
         return 200, answer.model_dump_json().encode()
 
     @app.post(

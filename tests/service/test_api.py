@@ -339,3 +339,16 @@ def test_dns_payment_settles_when_the_operator_closes_the_window(api):
     unknown = api.request("POST", "/v1/operator/windows/USD/close", OPERATOR)
     assert unknown.status_code == 422 and _error(unknown)["code"] == "AM03"
     assert api.request("POST", "/v1/operator/windows/CNY/close", DEBTOR).status_code == 403
+
+
+def test_a_broken_store_answers_503_not_500(api, service):
+    from samarkand.store import StoreError
+
+    def broken(payments, now):
+        raise StoreError("disk full at /secret/path")
+
+    service.engine.durable.submit = broken  # the next durable command fails
+    _, response = api.pay()
+    assert response.status_code == 503
+    assert "/secret/path" not in response.text  # the store's details stay in the hub
+    assert _error(response)["code"] == "unavailable"
