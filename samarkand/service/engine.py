@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from samarkand.hub.durable import DurableHub
+from samarkand.money import default_registry, format_amount
 from samarkand.service.mailbox import Mailbox
 from samarkand.settlement.payments import FINAL, Payment, Reason, Status
 
@@ -74,6 +75,7 @@ class Engine:
         self.mailbox: Mailbox | None = None
         self._last_now = 0
         self.on_published: Callable[[set[str]], None] | None = None
+        self.registry = default_registry()
 
     # ------------------------------------------------------------------ life
 
@@ -220,6 +222,7 @@ class Engine:
             start = len(events)
         notices: dict[str, list[dict[str, Any]]] = {}
         entries = hub.engine.entries
+        registry = self.registry
         for event in events[start:]:
             if event.status not in NOTICE_STATUSES:
                 continue
@@ -234,7 +237,7 @@ class Engine:
                 "status": event.status.value,
                 "at_ns": event.at_ns,
                 "reason": None if event.reason is None else event.reason.iso,
-                "amount": str(payment.amount),
+                "amount": format_amount(payment.amount, registry.get(payment.currency)),
                 "currency": payment.currency,
                 "debtor_agent": payment.debtor_agent,
                 "creditor_agent": payment.creditor_agent,

@@ -67,6 +67,7 @@ def test_mailbox_redelivers_until_acknowledged_across_a_restart(tmp_path):
     assert [m.sequence for m in messages] == [1, 2, 3] and (last, acked) == (3, 0)
     notices = [json.loads(m.body)["notices"][0] for m in messages]
     assert [n["status"] for n in notices] == ["settled"] * 3
+    assert notices[0]["amount"] == "1.00" and notices[0]["currency"] == "CNY"  # 100 fen
     assert service.engine.call(lambda e, _now: e.mailbox.ack(CREDITOR, 2)).result(10) == 2
     service.close()
 
