@@ -12,7 +12,8 @@ Every request carries four headers:
 A request is refused (401) when the key is unknown, the signature does not verify (the body,
 path, method, timestamp or nonce was changed), the timestamp is outside the window, or the
 nonce was already seen within the window (a replay). Nonces are kept for twice the window, so
-a replayed request is refused for as long as its timestamp would pass.
+a replayed request is refused for as long as its timestamp would pass; they are kept in
+memory, so a request signed before the service started is refused too.
 
 Keys live in a keyring file (JSON). Only public keys are read by the service; a development
 keyring made by `samarkand serve --dev-keyring` also holds the private keys, for clients,
@@ -117,6 +118,9 @@ class Verifier:
         self._clock = clock
         self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._lock = threading.Lock()
+        # Nonces live in memory: a request signed before this process started could be
+        # replayed after a restart, so such requests are refused (the client signs again).
+        self.started_ms = int(clock() * 1000)
 
     def add(self, entry: KeyEntry) -> None:
         """Accept a key from now on (a participant admitted while the hub runs)."""
@@ -152,6 +156,8 @@ class Verifier:
                 TIMESTAMP_HEADER,
                 f"timestamp is more than {self.window_ms // 1000} s from the hub's clock",
             )
+        if sent_ms < self.started_ms:
+            raise AuthError(TIMESTAMP_HEADER, "signed before the hub started: sign it again")
         try:
             raw = base64.b64decode(signature, validate=True)
         except ValueError:

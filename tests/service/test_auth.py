@@ -8,10 +8,13 @@ import os
 import stat
 import time
 
+import pytest
+
 from samarkand.service.auth import (
     NONCE_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    AuthError,
     sign_headers,
 )
 from tests.service.conftest import CENTRAL_BANK_CN, CREDITOR, DEBTOR, OTHER, new_payment
@@ -181,3 +184,17 @@ def test_secrets_never_reach_the_log(api, caplog):
     assert headers[SIGNATURE_HEADER] not in text
     private = api.keys[DEBTOR].private_bytes_raw()
     assert base64.b64encode(private).decode() not in text
+
+
+def test_a_request_signed_before_a_restart_cannot_be_replayed_after_it(api, service):
+    from samarkand.service.auth import Verifier
+
+    headers = sign_headers(api.keys[DEBTOR], DEBTOR, "GET", "/v1/accounts")
+    assert api.client.get("/v1/accounts", headers=headers).status_code == 200
+    # A new process: its nonce memory is empty, so it refuses what was signed before it.
+    later = time.time() + 1
+    restarted = Verifier(service.verifier.keys.values(), clock=lambda: later)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    with pytest.raises(AuthError) as refused:
+        restarted.verify("GET", "/v1/accounts", lowered, b"")
+    assert refused.value.field == TIMESTAMP_HEADER
