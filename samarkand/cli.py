@@ -336,20 +336,15 @@ def statement(
 
     `samarkand statement --db out/demo.db --list-accounts` lists them.
     """
-    import hashlib
-    import uuid
     from datetime import UTC, datetime
 
-    import numpy as np
-
-    from samarkand.hub.messages import HUB_BIC, message_bic
-    from samarkand.iso20022.camt053 import StatementEntry, amount_fits, build_statement
-    from samarkand.iso20022.envelope import app_header, wrap
-    from samarkand.iso20022.schemas import CAMT_053
-    from samarkand.ledger.state import PENDING, VOID
-    from samarkand.ledger.types import AccountCode, TransferCode
-    from samarkand.money import default_registry
-    from samarkand.settlement.participants import account_parts
+    from samarkand.hub.statements import (
+        StatementInconsistent,
+        StatementRefused,
+        account_owner,
+        settlement_statement,
+    )
+    from samarkand.ledger.types import AccountCode
 
     account_id = None
     day = None
@@ -366,112 +361,25 @@ def statement(
             raise UserError(f"--date: {date!r} is not a date such as 2026-01-05") from None
     durable = _open_hub(db)
     try:
-        state = durable.durable_ledger.state
-        directory = durable.hub.directory
-        currency_of = {ledger: code for code, ledger in directory.ledgers.items()}
-
-        def owner(account_number: int) -> str:
-            _, number, _ = account_parts(account_number)
-            participant = directory.by_number.get(number)
-            return participant.bic if participant else f"account {account_number}"
-
         if list_accounts:
-            for item in state.accounts:
+            currency_of = {ledger: code for code, ledger in durable.hub.directory.ledgers.items()}
+            for item in durable.durable_ledger.state.accounts:
                 if item.code == AccountCode.SETTLEMENT:
                     console.print(
-                        f"{item.id} ({item.id:#x}) {owner(item.id)} "
+                        f"{item.id} ({item.id:#x}) {account_owner(durable, item.id)} "
                         f"{currency_of.get(item.ledger, item.ledger)}",
                         highlight=False,
                     )
             return
         assert account_id is not None and day is not None
-        found = state.account(account_id) if account_id >= 0 else None
-        if found is None:
-            raise UserError(f"--account: no account {account} in {db} (try --list-accounts)")
-        if found.code != AccountCode.SETTLEMENT or found.ledger not in currency_of:
-            raise UserError(f"--account: {account} is not a settlement account (code {found.code})")
-        currency = default_registry().get(currency_of[found.ledger])
-        start_ns = int(day.timestamp()) * 10**9
-        end_ns = start_ns + 86_400 * 10**9
-        journal = state.journal.columns()
-        code_names = {int(c): c.name for c in TransferCode}
-        posting = (journal.flags.astype(np.int64) & (PENDING | VOID)) == 0
-        debit = np.asarray(journal.debit_account_id == account_id, dtype=bool)
-        credit = np.asarray(journal.credit_account_id == account_id, dtype=bool)
-        rows = np.flatnonzero(posting & (debit | credit)).tolist()
-        opening = 0
-        later = 0
-        entries = []
-        for row in rows:
-            at_ns = int(journal.timestamp[row])
-            amount = int(journal.amount[row])
-            is_credit = bool(credit[row])
-            if at_ns < start_ns:
-                opening += amount if is_credit else -amount
-                continue
-            if at_ns >= end_ns:
-                later += 1
-                continue
-            transfer_id = int(journal.id[row])
-            code = int(journal.code[row])
-            user_data = int(journal.user_data[row])
-            # A UETR when the payment carries a valid one; else the hub's transfer id, in
-            # hex when the decimal would not fit the 35 characters of Max35Text.
-            reference = f"transfer {transfer_id}"
-            if len(reference) > 35:
-                reference = f"{transfer_id:#x}"
-            if code == TransferCode.PAYMENT and user_data:
-                uetr = str(uuid.UUID(int=user_data))
-                if uuid.UUID(uetr).version == 4 and uetr[19] in "89ab":
-                    reference = uetr
-            other = int(
-                journal.debit_account_id[row] if is_credit else journal.credit_account_id[row]
-            )
-            booked = datetime.fromtimestamp(at_ns // 10**9, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            entries.append(
-                StatementEntry(
-                    amount=amount,
-                    credit=is_credit,
-                    booked_at=f"{booked}.{at_ns % 10**9:09d}Z",
-                    reference=reference,
-                    counterparty=owner(other),
-                    transaction_code=code_names.get(code, str(code)),
-                )
-            )
-        closing = opening + sum(e.amount if e.credit else -e.amount for e in entries)
-        if later == 0 and closing != state.balance(account_id).net_credit:
-            errors.print(
-                f"[red]consistency check failed:[/red] closing balance {closing} != the "
-                f"ledger's balance {state.balance(account_id).net_credit} of account {account_id}"
-            )
-            raise typer.Exit(1)
-        for value in [opening, closing, *(e.amount for e in entries)]:
-            if not amount_fits(value):
-                raise UserError(f"--account: amount {value} is beyond the 18 digits of camt.053")
-        latest_ns = max(durable.hub.clock, state.timestamp)
-        created = datetime.fromtimestamp(latest_ns // 10**9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        digest = hashlib.sha256(f"{account_id}:{date}:{latest_ns}".encode()).hexdigest()
-        document = build_statement(
-            account_id_text=str(account_id),
-            currency=currency.code,
-            exponent=currency.exponent,
-            opening_balance=opening,
-            entries=entries,
-            closing_balance=closing,
-            msg_id="SMKSTMT" + digest[:20].upper(),
-            created_at=created,
-            statement_id=f"{day:%Y%m%d}-{account_id:x}",
-            from_date=f"{day:%Y-%m-%d}",
-            to_date=f"{day:%Y-%m-%d}",
-        )
-        header = app_header(
-            from_bic=HUB_BIC,
-            to_bic=message_bic(owner(account_id)),
-            business_message_id="SMKSTMT" + digest[:20].upper(),
-            message_id=CAMT_053,
-            created=created,
-        )
-        document = wrap(header, document)
+        try:
+            document, entries = settlement_statement(durable, account_id, day)
+        except StatementRefused as error:
+            hint = " in " + db + " (try --list-accounts)" if "no account" in str(error) else ""
+            raise UserError(f"--{error.field}: {error}{hint}") from None
+        except StatementInconsistent as error:
+            errors.print(f"[red]consistency check failed:[/red] {error}")
+            raise typer.Exit(1) from None
     finally:
         durable.close()
     if out is None:
@@ -481,7 +389,7 @@ def statement(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(document)
     console.print(
-        f"{len(entries):,} entries for account {account_id} on {day:%Y-%m-%d}; "
+        f"{entries:,} entries for account {account_id} on {day:%Y-%m-%d}; "
         f"camt.053 written to {out}",
         highlight=False,
     )
@@ -605,6 +513,66 @@ def benchmark_iso(
         f"{result['baseline_tx_per_s']:,.0f}/s; ratio {result['ratio']:.2f}"
     )
     _print_json(result, as_json)
+
+
+@benchmark_app.command("api")
+def benchmark_api(
+    seconds: Annotated[float, typer.Option(min=1, max=600, help="Single-payment phase.")] = 10.0,
+    connections: Annotated[int, typer.Option(min=1, max=1_000)] = 32,
+    bulk_messages: Annotated[int, typer.Option(min=1, max=10_000)] = 40,
+    bulk_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1_000,
+    bulk_connections: Annotated[int, typer.Option(min=1, max=64)] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The HTTP service driven from this process over loopback: single JSON payments/s with
+    p50/p99 latency, and bulk pacs.008 payments/s (the service runs in a subprocess on a
+    fresh store)."""
+    from samarkand.bench.api import ApiBenchmark, run_api_benchmark
+
+    out = errors if as_json else console
+    config = ApiBenchmark(seconds, connections, bulk_messages, bulk_size, bulk_connections)
+    with out.status("driving the service"):
+        result = run_api_benchmark(config)
+    out.print(
+        f"single payments: {result['single_per_s']:,.0f}/s, p50 {result['single_p50_ms']:.1f} "
+        f"ms, p99 {result['single_p99_ms']:.1f} ms ({connections} connections, "
+        f"{result['payments_per_submit_command']:.1f} payments per durable command); bulk "
+        f"pacs.008 of {bulk_size:,}: {result['bulk_per_s']:,.0f} payments/s, message p50 "
+        f"{result['bulk_message_p50_ms']:.0f} ms; client and service on "
+        f"{int(result['cores'])} cores"
+    )
+    _print_json(result, as_json)
+
+
+@app.command()
+def serve(
+    db: Annotated[
+        str, typer.Option(help="SQLite store of the hub (created with a development hub if new).")
+    ] = "out/hub.db",
+    host: Annotated[str, typer.Option(help="Loopback address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65_535)] = 8_020,
+    keyring: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keyring (default <db>.keys.json); made with development keys if missing."
+        ),
+    ] = None,
+    schema: Annotated[
+        str, typer.Option(help="PostgreSQL schema for ledger, command log and mailbox.")
+    ] = "samarkand",
+) -> None:
+    """Run the hub as an HTTP service on a loopback address: participant and operator API,
+    Ed25519-signed requests, OpenAPI at /openapi.json. --db is an SQLite path or a
+    postgresql:// DSN."""
+    from samarkand.service.server import ServeError, is_postgres
+    from samarkand.service.server import serve as run_service
+
+    if not is_postgres(db):
+        Path(db).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        run_service(db, host, port, keyring, console.print, schema)
+    except ServeError as error:
+        raise UserError(str(error)) from None
 
 
 def _print_json(result: dict, as_json: bool) -> None:

@@ -22,8 +22,17 @@ BICS = ("PBOCCNBJXXX", "CBRFRUMMXXX", "RBISINBBXXX", "SMAACN22XXX", "SMAARU22XXX
 CURRENCIES = ("CNY", "RUB", "INR")
 
 
-def bulk_pacs008(count: int) -> bytes:
-    """A valid bulk pacs.008.001.08 with `count` transactions (deterministic)."""
+def bulk_pacs008(
+    count: int,
+    *,
+    debtor: str | None = None,
+    creditors: tuple[str, ...] = BICS,
+    first_uetr: int = 0,
+    msg_id: str | None = None,
+) -> bytes:
+    """A valid bulk pacs.008.001.08 with `count` transactions (deterministic). By default the
+    agents cycle through `BICS`; with `debtor`, every transaction is that agent's, paid to the
+    `creditors` in turn. UETRs are made from `first_uetr` + 1, 2, ..."""
     ns = "{" + NAMESPACE + "}"
 
     def sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
@@ -36,7 +45,7 @@ def bulk_pacs008(count: int) -> bytes:
     root = etree.Element(ns + "Document", nsmap={None: NAMESPACE})
     document = sub(root, "FIToFICstmrCdtTrf")
     header = sub(document, "GrpHdr")
-    sub(header, "MsgId", f"BENCH-{count}")
+    sub(header, "MsgId", msg_id or f"BENCH-{count}")
     sub(header, "CreDtTm", "2026-11-27T10:00:00+03:00")
     sub(header, "NbOfTxs", str(count))
     sub(header, "CtrlSum", str(sum(Decimal(a) for a in amounts)))
@@ -46,13 +55,16 @@ def bulk_pacs008(count: int) -> bytes:
         ids = sub(tx, "PmtId")
         sub(ids, "InstrId", f"I-{n}")
         sub(ids, "EndToEndId", f"E-{n}")
-        sub(ids, "UETR", f"{n % 16**8:08x}-{n % 16**4:04x}-4abc-8def-{n:012x}")
+        u = first_uetr + n
+        sub(ids, "UETR", f"{u % 16**8:08x}-{u % 16**4:04x}-4abc-8def-{u % 16**12:012x}")
         sub(tx, "IntrBkSttlmAmt", amount).set("Ccy", CURRENCIES[n % 3])
         sub(tx, "IntrBkSttlmDt", "2026-11-27")
         sub(tx, "ChrgBr", "SHAR")
         sub(sub(tx, "Dbtr"), "Nm", f"Debtor {n}")
-        sub(sub(sub(tx, "DbtrAgt"), "FinInstnId"), "BICFI", BICS[n % 5])
-        sub(sub(sub(tx, "CdtrAgt"), "FinInstnId"), "BICFI", BICS[(n + 1) % 5])
+        paying = BICS[n % 5] if debtor is None else debtor
+        paid = BICS[(n + 1) % 5] if debtor is None else creditors[n % len(creditors)]
+        sub(sub(sub(tx, "DbtrAgt"), "FinInstnId"), "BICFI", paying)
+        sub(sub(sub(tx, "CdtrAgt"), "FinInstnId"), "BICFI", paid)
         sub(sub(tx, "Cdtr"), "Nm", f"Creditor {n}")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 

@@ -31,12 +31,14 @@ import os
 import re
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from samarkand.fx.routing import Quote
 from samarkand.hub.settlement import Liquidity, QuoteRequest, SettlementHub, TierPost
 from samarkand.ledger.columns import FIELD_NAMES
 from samarkand.ledger.journal import BatchRecord
+from samarkand.money import MoneyError, default_registry
 from samarkand.settlement.participants import (
     Directory,
     Participant,
@@ -44,7 +46,16 @@ from samarkand.settlement.participants import (
     ParticipantStatus,
 )
 from samarkand.settlement.payments import FxPayment, Method, Payment, Priority, Reason
-from samarkand.store import DurableLedger, MemoryStore, SqliteStore, StoreCorrupted, StoreError
+from samarkand.store import (
+    DurableLedger,
+    LedgerStore,
+    MemoryStore,
+    StoreCorrupted,
+    StoreError,
+    open_store,
+)
+from samarkand.store.factory import POSTGRES_PREFIXES
+from samarkand.store.postgres import DEFAULT_SCHEMA
 from samarkand.store.sqlite_file import open_durable, transaction
 
 COMMANDS_SUFFIX = ".commands"
@@ -201,6 +212,36 @@ class _Reader:
         return {self.str(k): self.int(v) for k, v in self.dict(value).items()}
 
 
+# ---------------------------------------------------------------------- admissions
+
+_SERVICE_OPS = frozenset({"set_status", "propose_admission", "approve_admission"})
+
+
+@dataclass(slots=True)
+class Admission:
+    """A proposed participant waiting for the central banks in `needs` to approve it."""
+
+    id: int
+    participant: Participant
+    ledger: int
+    needs: tuple[str, ...]
+    approved: list[str] = field(default_factory=list)
+    admitted: bool = False
+    public_key: str | None = None  # base64 Ed25519 key the participant will sign with
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "bic": self.participant.bic,
+            "kind": self.participant.kind.value,
+            "currency": self.participant.home_currency,
+            "needs": list(self.needs),
+            "approved": list(self.approved),
+            "status": "admitted" if self.admitted else "pending",
+            "public_key": self.public_key,
+        }
+
+
 # ---------------------------------------------------------------------- the commands
 
 
@@ -296,6 +337,7 @@ class _Runner:
         self.ledger = ledger
         self.hub: SettlementHub | None = None
         self.credit: dict[tuple[str, str], int] = {}
+        self.admissions: dict[int, Admission] = {}
 
     def configured(self) -> SettlementHub:
         if self.hub is None:
@@ -360,6 +402,39 @@ class _Runner:
                 to_front=read.bool(read.get("to_front")),
                 now=read.now(),
             )
+        if op in _SERVICE_OPS:
+            return self.run_service(op, read, hub)
+        raise read.fail(f"unknown command {op!r}")
+
+    # Commands of the HTTP service: participant status and admissions.
+
+    def run_service(self, op: str, read: _Reader, hub: SettlementHub) -> Any:
+        if op == "set_status":
+            hub.set_status(
+                read.str(read.get("bic")), read.enum(ParticipantStatus, read.get("status"))
+            )
+            return None
+        if op == "propose_admission":
+            participant = read.participant(read.get("participant"))
+            key = read.body.get("public_key")
+            proposal = Admission(
+                len(self.admissions) + 1,
+                participant,
+                read.int(read.get("ledger")),
+                tuple(read.str(b) for b in read.list(read.get("needs"))),
+                public_key=None if key is None else read.str(key),
+            )
+            self.admissions[proposal.id] = proposal
+            return proposal.view()
+        if op == "approve_admission":
+            pending = self.admissions.get(read.int(read.get("id")))
+            if pending is None or pending.admitted:
+                raise read.fail("approval of no pending admission")
+            pending.approved.append(read.str(read.get("by")))
+            if set(pending.needs) <= set(pending.approved):
+                hub.admit(pending.participant, pending.ledger, read.now())
+                pending.admitted = True
+            return pending.view()
         raise read.fail(f"unknown command {op!r}")
 
 
@@ -367,10 +442,16 @@ class _Runner:
 
 
 class CommandLog:
-    """The `hub_commands` table in its own SQLite file."""
+    """The `hub_commands` table: in its own SQLite file, or in a schema of the PostgreSQL
+    database that holds the ledger (`address` a postgresql:// DSN). Each append is its own
+    committed transaction (fsynced: SQLite `synchronous=FULL`, PostgreSQL's commit)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
+    def __init__(self, address: str | os.PathLike[str], *, schema: str | None = None) -> None:
+        self.path = os.fspath(address)
+        self.postgres = self.path.startswith(POSTGRES_PREFIXES)
+        if self.postgres:
+            self._open_postgres(schema or DEFAULT_SCHEMA)
+            return
         self._connection = open_durable(self.path, "a hub command log")
         try:
             self._connection.execute(SCHEMA)
@@ -381,11 +462,47 @@ class CommandLog:
             self._connection.close()
             raise StoreError(f"{self.path}: not a hub command log ({error})") from error
 
+    def _open_postgres(self, schema: str) -> None:
+        import psycopg
+        from psycopg import sql
+
+        self._table = sql.Identifier(schema, "hub_commands")
+        try:
+            self._pg = psycopg.connect(self.path, autocommit=True)
+        except psycopg.OperationalError as error:
+            raise StoreError(
+                f"cannot connect to PostgreSQL for the hub command log ({type(error).__name__})"
+            ) from None
+        try:
+            with self._pg.transaction():
+                self._pg.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+                )
+                self._pg.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {} (sequence BIGINT PRIMARY KEY, "
+                        "body TEXT NOT NULL)"
+                    ).format(self._table)
+                )
+            row = self._pg.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table))
+            self.length = int(row.fetchone()[0])
+        except BaseException:
+            self._pg.close()
+            raise
+
+    def _rows(self) -> Any:
+        if self.postgres:
+            from psycopg import sql
+
+            return self._pg.execute(
+                sql.SQL("SELECT sequence, body FROM {} ORDER BY sequence").format(self._table)
+            )
+        return self._connection.execute("SELECT sequence, body FROM hub_commands ORDER BY sequence")
+
     def read(self) -> list[tuple[int, str, _Reader]]:
         """Every command, checked: sequences 1..n in order, each body a JSON object with an op."""
         commands = []
-        rows = self._connection.execute("SELECT sequence, body FROM hub_commands ORDER BY sequence")
-        for expected, (sequence, body) in enumerate(rows, start=1):
+        for expected, (sequence, body) in enumerate(self._rows(), start=1):
             if sequence != expected:
                 raise CommandLogCorrupted(
                     f"hub command {expected}: missing (the next stored is {sequence})"
@@ -406,13 +523,23 @@ class CommandLog:
         """Make one command durable (its own transaction); return its sequence."""
         text = json.dumps(body, separators=(",", ":"), sort_keys=True)
         sequence = self.length + 1
-        with transaction(self._connection) as connection:
-            connection.execute("INSERT INTO hub_commands VALUES (?, ?)", (sequence, text))
+        if self.postgres:
+            from psycopg import sql
+
+            self._pg.execute(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(self._table), (sequence, text)
+            )
+        else:
+            with transaction(self._connection) as connection:
+                connection.execute("INSERT INTO hub_commands VALUES (?, ?)", (sequence, text))
         self.length = sequence
         return sequence
 
     def close(self) -> None:
-        self._connection.close()
+        if self.postgres:
+            self._pg.close()
+        else:
+            self._connection.close()
 
 
 class _RecordingStore(MemoryStore):
@@ -443,9 +570,12 @@ class DurableHub:
         self.caught_up = 0  # batches the open appended to the real store from the replay
 
     @classmethod
-    def open(cls, store_path: str | os.PathLike[str]) -> DurableHub:
+    def open(cls, store_path: str | os.PathLike[str], *, schema: str | None = None) -> DurableHub:
+        """Open the hub of an SQLite store (log in `<store>.commands`) or of a PostgreSQL
+        database (`postgresql://…`: ledger and log in `schema`)."""
         store_path = os.fspath(store_path)
-        log = CommandLog(store_path + COMMANDS_SUFFIX)
+        postgres = store_path.startswith(POSTGRES_PREFIXES)
+        log = CommandLog(store_path if postgres else store_path + COMMANDS_SUFFIX, schema=schema)
         try:
             commands = log.read()
             replay_store = _RecordingStore()
@@ -458,7 +588,7 @@ class DurableHub:
                     raise
                 except Exception as error:  # noqa: BLE001 - the live run failed the same way
                     errors.append((sequence, repr(error)))
-            store = SqliteStore(store_path)
+            store = open_store(store_path, schema=schema)
             try:
                 stored = store.load().batch_count
                 ledger = _catch_up(store, replay_store.records, runner.ledger)
@@ -630,12 +760,101 @@ class DurableHub:
         encoded = [_encode_fx_payment(p) for p in payments]
         return self._command({"op": "submit_fx", "payments": encoded, "now": _int(now)})
 
+    # ------------------------------------------------------------------ service commands
+    # Each checks its request before logging it: a refused request never enters the log
+    # (the refusal is returned as text); what is logged always applies.
+
+    def set_participant_status(self, bic: str, status: ParticipantStatus, now: int) -> str | None:
+        participant = self.hub.directory.get(bic)
+        if participant is None:
+            return f"no participant {bic}"
+        if participant.status is not status:
+            self._command(
+                {"op": "set_status", "bic": _str(bic), "status": status.value, "now": _int(now)}
+            )
+        return None
+
+    def admissions(self) -> list[dict[str, Any]]:
+        return [a.view() for a in self._runner.admissions.values()]
+
+    def propose_admission(
+        self,
+        *,
+        bic: str,
+        name: str,
+        country: str,
+        kind: ParticipantKind,
+        currency: str,
+        now: int,
+        public_key: str | None = None,
+    ) -> dict[str, Any] | str:
+        directory = self.hub.directory
+        pending = [a for a in self._runner.admissions.values() if not a.admitted]
+        if directory.get(bic) is not None or any(a.participant.bic == bic for a in pending):
+            return f"{bic} is already a participant or proposed"
+        try:
+            ledger = default_registry().get(currency).ledger
+        except MoneyError:
+            return f"currency {currency} is not one the hub can carry"
+        central_bank = directory.central_bank_of.get(currency)
+        if kind is ParticipantKind.CENTRAL_BANK:
+            if central_bank is not None or any(
+                a.participant.home_currency == currency for a in pending
+            ):
+                return f"{currency} already has a central bank (or one is proposed)"
+            needs = sorted(p.bic for p in directory.central_bank_of.values())
+        elif kind is ParticipantKind.DIRECT:
+            if central_bank is None:
+                return f"{currency} has no central bank in the hub: admit the country first"
+            if central_bank.country != country:
+                return f"a direct participant of {country} settles in its own currency"
+            needs = [central_bank.bic]
+        else:
+            return "only central banks and direct participants are admitted here"
+        numbers = [*directory.by_number, *(a.participant.number for a in pending)]
+        participant = Participant(bic, name, country, kind, max(numbers, default=0) + 1, currency)
+        try:
+            Directory([], {currency: ledger})._check(participant)
+        except ValueError as error:
+            return str(error)
+        command = {
+            "op": "propose_admission",
+            "participant": _encode_participant(participant),
+            "ledger": _int(ledger),
+            "needs": needs,
+            "now": _int(now),
+        }
+        if public_key is not None:
+            command["public_key"] = _str(public_key)
+        return self._command(command)
+
+    def approve_admission(
+        self, proposal_id: int, by_central_bank: str, now: int
+    ) -> dict[str, Any] | tuple[int, str]:
+        proposal = self._runner.admissions.get(proposal_id)
+        if proposal is None:
+            return 404, f"no admission proposal {proposal_id}"
+        if proposal.admitted:
+            return 409, f"proposal {proposal_id} is already admitted"
+        if by_central_bank not in proposal.needs:
+            return 403, f"{by_central_bank} is not asked to approve proposal {proposal_id}"
+        if by_central_bank in proposal.approved:
+            return 409, f"{by_central_bank} already approved proposal {proposal_id}"
+        return self._command(
+            {
+                "op": "approve_admission",
+                "id": _int(proposal_id),
+                "by": _str(by_central_bank),
+                "now": _int(now),
+            }
+        )
+
 
 # ---------------------------------------------------------------------- catching up
 
 
 def _catch_up(
-    store: SqliteStore, records: list[BatchRecord], replayed: DurableLedger
+    store: LedgerStore, records: list[BatchRecord], replayed: DurableLedger
 ) -> DurableLedger:
     """Check the real store holds a prefix of the replay's records, append the rest, open
     the durable ledger on it and check it against the replay."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from samarkand.settlement.crosscurrency import FxRoute, RouteLeg, make_route
 from samarkand.settlement.engine import SettlementEngine
 from samarkand.settlement.participants import (
     Directory,
+    Participant,
     ParticipantKind,
     ParticipantStatus,
     account_id,
@@ -494,6 +495,34 @@ class SettlementHub:
             description=describe_route(found, route_legs_),
             quote=found,
         )
+
+    # ------------------------------------------------------------------ participants
+
+    def set_status(self, bic: str, status: ParticipantStatus) -> None:
+        """Suspend or reinstate a participant: a suspended one's new payments are refused
+        (AG01); what it already queued stays queued."""
+        before = self.directory.by_bic[bic]
+        after = replace(before, status=status)
+        self.directory.by_bic[bic] = after
+        self.directory.by_number[before.number] = after
+
+    def admit(self, participant: Participant, ledger: int, now: int) -> int:
+        """Add an approved participant to the directory and open its accounts; a central bank
+        brings its currency (ledger `ledger`, the same cut-off as the others). Returns how many
+        accounts were opened."""
+        directory = self.directory
+        if participant.kind is ParticipantKind.CENTRAL_BANK:
+            directory.ledgers[participant.home_currency] = ledger
+        directory._check(participant)
+        directory.by_bic[participant.bic] = participant
+        directory.by_number[participant.number] = participant
+        if participant.kind is ParticipantKind.CENTRAL_BANK:
+            directory.central_bank_of[participant.home_currency] = participant
+            self.engine.currency_of_ledger[ledger] = participant.home_currency
+            self.engine.cut_off_ns[participant.home_currency] = max(
+                self.engine.cut_off_ns.values(), default=now
+            )
+        return self.open_accounts(now)
 
     # ------------------------------------------------------------------ commit
 

@@ -1,0 +1,277 @@
+"""`samarkand benchmark api`: the running service driven over loopback from another process.
+
+The benchmark starts `samarkand serve` in a subprocess on a free loopback port with a fresh
+store (a development hub), and drives it from this process with a small HTTP/1.1 client on
+asyncio (keep-alive connections, every request Ed25519-signed like a participant's):
+
+- single payments: `connections` clients each send JSON payments one after another for
+  `seconds`; payments/s and the latency of each request (sent to answered: signed, checked,
+  group-committed with the others waiting, durable, answered);
+- bulk: pacs.008 messages of `bulk_size` transactions each, `bulk_connections` at a time;
+  transactions/s and the latency of each message.
+
+Client and server share the machine's cores; the report says how many there are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvloop
+
+from samarkand.bench.iso import bulk_pacs008
+from samarkand.service.auth import load_private_keys, sign_headers
+
+STARTUP_S_MAX = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ApiBenchmark:
+    seconds: float = 10.0
+    connections: int = 32
+    bulk_messages: int = 40
+    bulk_size: int = 1_000
+    bulk_connections: int = 2
+
+
+class HttpError(RuntimeError):
+    pass
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: a request, then its whole response."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]:
+        assert self.reader is not None and self.writer is not None
+        lines = [f"{method} {path} HTTP/1.1", f"host: {self.host}:{self.port}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines.append(f"content-length: {len(body)}")
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(db: Path, port: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "samarkand", "serve", "--db", str(db), "--port", str(port)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    deadline = time.monotonic() + STARTUP_S_MAX
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the service exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    stop_server(process)
+    raise RuntimeError("the service did not start listening in time")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc), 0.0 where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(pct / 100 * len(ordered)))]
+
+
+async def _singles(port: int, keys, banks: list[str], config: ApiBenchmark) -> dict:
+    latencies: list[float] = []
+    counts = {"ACSC": 0, "ACSP": 0, "RJCT": 0}
+    stop_at = time.perf_counter() + config.seconds
+
+    async def client(index: int) -> None:
+        debtor = banks[index % len(banks)]
+        creditors = [b for b in banks if b != debtor]
+        connection = Connection("127.0.0.1", port)
+        await connection.open()
+        key = keys[debtor]
+        n = 0
+        try:
+            while time.perf_counter() < stop_at:
+                n += 1
+                body = json.dumps(
+                    {
+                        "uetr": str(uuid.uuid4()),
+                        "debtor_agent": debtor,
+                        "creditor_agent": creditors[n % len(creditors)],
+                        "amount": "1.00",
+                        "currency": "CNY",
+                    }
+                ).encode()
+                started = time.perf_counter()
+                headers = sign_headers(key, debtor, "POST", "/v1/payments", body)
+                headers["content-type"] = "application/json"
+                status, answer = await connection.request("POST", "/v1/payments", headers, body)
+                latencies.append(time.perf_counter() - started)
+                if status != 200:
+                    raise HttpError(f"payment answered {status}: {answer[:300]!r}")
+                counts[json.loads(answer)["status"]] += 1
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(config.connections)))
+    elapsed = time.perf_counter() - started
+    return {
+        "single_payments": len(latencies),
+        "single_per_s": len(latencies) / elapsed,
+        "single_p50_ms": 1000 * _percentile(latencies, 50),
+        "single_p99_ms": 1000 * _percentile(latencies, 99),
+        "single_mean_ms": 1000 * statistics.fmean(latencies) if latencies else 0.0,
+        "single_settled": counts["ACSC"],
+        "single_rejected": counts["RJCT"],
+    }
+
+
+async def _bulk(port: int, keys, banks: list[str], config: ApiBenchmark) -> dict:
+    messages = []
+    for m in range(config.bulk_messages):
+        debtor = banks[m % len(banks)]
+        creditors = tuple(b + "XXX" for b in banks if b != debtor)
+        messages.append(
+            (
+                debtor,
+                bulk_pacs008(
+                    config.bulk_size,
+                    debtor=debtor + "XXX",
+                    creditors=creditors,
+                    first_uetr=(m + 1) << 40,
+                    msg_id=f"BULK-{m}",
+                ),
+            )
+        )
+    latencies: list[float] = []
+    accepted = 0
+    work = list(reversed(messages))
+
+    async def client() -> None:
+        nonlocal accepted
+        connection = Connection("127.0.0.1", port)
+        await connection.open()
+        try:
+            while work:
+                debtor, data = work.pop()
+                started = time.perf_counter()
+                headers = sign_headers(keys[debtor], debtor, "POST", "/v1/messages", data)
+                headers["content-type"] = "application/xml"
+                status, answer = await connection.request("POST", "/v1/messages", headers, data)
+                latencies.append(time.perf_counter() - started)
+                if status != 200:
+                    raise HttpError(f"message answered {status}: {answer[:300]!r}")
+                accepted += answer.count(b"<TxSts>ACS")
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(config.bulk_connections)))
+    elapsed = time.perf_counter() - started
+    total = config.bulk_messages * config.bulk_size
+    return {
+        "bulk_payments": total,
+        "bulk_accepted": accepted,
+        "bulk_per_s": total / elapsed,
+        "bulk_message_p50_ms": 1000 * _percentile(latencies, 50),
+        "bulk_message_p99_ms": 1000 * _percentile(latencies, 99),
+    }
+
+
+def _submit_commands(db: Path) -> int:
+    with sqlite3.connect(f"file:{db}.commands?mode=ro", uri=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM hub_commands WHERE json_extract(body, '$.op') = 'submit'"
+        ).fetchone()
+    return int(row[0])
+
+
+def run_api_benchmark(config: ApiBenchmark, folder: Path | None = None) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        db = Path(scratch) / "hub.db"
+        port = free_port()
+        server = start_server(db, port)
+        try:
+            keys = load_private_keys(f"{db}.keys.json")
+            banks = sorted(k for k in keys if k.startswith("SM"))
+            # uvloop: the client's own share of the shared cores stays small.
+            server_before, client_before = cpu_seconds(server.pid), time.process_time()
+            singles = uvloop.run(_singles(port, keys, banks, config))
+            server_cpu = cpu_seconds(server.pid) - server_before
+            client_cpu = time.process_time() - client_before
+            bulk = uvloop.run(_bulk(port, keys, banks, config))
+        finally:
+            stop_server(server)
+        commands = _submit_commands(db)
+    result: dict[str, float] = {
+        **singles,
+        **bulk,
+        "connections": config.connections,
+        "bulk_connections": config.bulk_connections,
+        "bulk_size": config.bulk_size,
+        "submit_commands": commands,
+        "payments_per_submit_command": singles["single_payments"]
+        / max(1, commands - config.bulk_messages),
+        "cores": os.cpu_count() or 0,
+        # CPU per single payment, whatever else runs on the machine: where the time goes.
+        "single_server_cpu_us": 1e6 * server_cpu / max(1, singles["single_payments"]),
+        "single_client_cpu_us": 1e6 * client_cpu / max(1, singles["single_payments"]),
+    }
+    return result

@@ -1,0 +1,60 @@
+"""The HTTP service: participant and operator routes over the hub's engine thread.
+
+`create_app(engine, verifier)` builds the FastAPI application; `samarkand serve` runs it on
+uvicorn on a loopback address. Every `/v1/` route is signed (see `auth`); participants see
+and act on their own payments, accounts and mailbox only; operator routes need the operator
+role, intraday credit and admission approvals the central bank role.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from samarkand.service import errors as E
+from samarkand.service.auth import Verifier
+from samarkand.service.engine import Engine, EngineBusy, EngineStopped
+from samarkand.service.gate import Gate
+from samarkand.service.operator_routes import add_operator_routes
+from samarkand.service.participant_routes import add_participant_routes
+from samarkand.service.shared import unavailable
+from samarkand.service.webhook import Pusher
+from samarkand.store import StoreError
+
+
+def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None) -> Any:
+    """The ASGI application: the FastAPI routes behind the gate (body limit + signatures)."""
+    app = FastAPI(
+        title="Samarkand hub",
+        version="1",
+        description=(
+            "Cross-border interbank payments in national currencies. Every /v1/ request is "
+            "signed with Ed25519: headers X-Samarkand-Key, X-Samarkand-Timestamp (ms), "
+            "X-Samarkand-Nonce and X-Samarkand-Signature over METHOD\\nPATH?QUERY\\n"
+            "TIMESTAMP\\nNONCE\\nhex(sha256(body))."
+        ),
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_exception_handler(E.ApiError, E.api_error)
+    app.add_exception_handler(RequestValidationError, E.validation_error)
+    app.add_exception_handler(StarletteHTTPException, E.http_error)
+    app.add_exception_handler(Exception, E.unexpected_error)
+
+    @app.exception_handler(EngineBusy)
+    @app.exception_handler(EngineStopped)
+    @app.exception_handler(StoreError)
+    async def _busy(_request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse(E.error_body("unavailable", None, unavailable(error)), 503)
+
+    @app.get("/health", tags=["service"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    fast = add_participant_routes(app, engine, pusher)
+    add_operator_routes(app, engine, verifier)
+    return Gate(app, verifier, fast_paths={("POST", "/v1/payments"): fast})

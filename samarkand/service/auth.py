@@ -1,0 +1,279 @@
+"""Who is calling: Ed25519-signed requests.
+
+Every request carries four headers:
+
+    X-Samarkand-Key        key id: the participant's BIC, or an operator id
+    X-Samarkand-Timestamp  Unix time in milliseconds
+    X-Samarkand-Nonce      16..64 characters of [A-Za-z0-9_-], never reused within the window
+    X-Samarkand-Signature  base64 Ed25519 signature of the canonical string
+
+    canonical = METHOD \\n PATH?QUERY \\n TIMESTAMP \\n NONCE \\n hex(sha256(body))
+
+A request is refused (401) when the key is unknown, the signature does not verify (the body,
+path, method, timestamp or nonce was changed), the timestamp is outside the window, or the
+nonce was already seen within the window (a replay). Nonces are kept for twice the window, so
+a replayed request is refused for as long as its timestamp would pass; they are kept in
+memory, so a request signed before the service started is refused too.
+
+Keys live in a keyring file (JSON). Only public keys are read by the service; a development
+keyring made by `samarkand serve --dev-keyring` also holds the private keys, for clients,
+and is written with mode 0600. Neither private keys nor signatures are ever logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import json
+import os
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+KEY_HEADER = "x-samarkand-key"
+TIMESTAMP_HEADER = "x-samarkand-timestamp"
+NONCE_HEADER = "x-samarkand-nonce"
+SIGNATURE_HEADER = "x-samarkand-signature"
+WINDOW_MS = 30_000
+NONCES_MAX = 1_000_000  # bounded: beyond it the oldest are dropped early (requests refused)
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_TIMESTAMP = re.compile(r"[0-9]{1,15}")
+
+
+class Role(enum.Enum):
+    PARTICIPANT = "participant"
+    CENTRAL_BANK = "central_bank"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: its key id (a BIC for participants) and role."""
+
+    key_id: str
+    role: Role
+
+
+class AuthError(Exception):
+    """A request that does not prove who sent it. `field` names the header at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    key_id: str
+    role: Role
+    public_key: Ed25519PublicKey
+
+
+def canonical(method: str, target: str, timestamp: str, nonce: str, body: bytes) -> bytes:
+    """The bytes a request's signature covers."""
+    digest = hashlib.sha256(body).hexdigest()
+    return f"{method.upper()}\n{target}\n{timestamp}\n{nonce}\n{digest}".encode()
+
+
+def sign_headers(
+    private_key: Ed25519PrivateKey,
+    key_id: str,
+    method: str,
+    target: str,
+    body: bytes = b"",
+    *,
+    now_ms: int | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
+    """The four auth headers for one request (client side)."""
+    timestamp = str(int(time.time() * 1000) if now_ms is None else now_ms)
+    nonce = nonce or secrets.token_urlsafe(18)
+    signature = private_key.sign(canonical(method, target, timestamp, nonce, body))
+    return {
+        KEY_HEADER: key_id,
+        TIMESTAMP_HEADER: timestamp,
+        NONCE_HEADER: nonce,
+        SIGNATURE_HEADER: base64.b64encode(signature).decode(),
+    }
+
+
+class Verifier:
+    """Checks signed requests against a keyring and remembers nonces within the window."""
+
+    def __init__(
+        self, keys: Iterable[KeyEntry], *, window_ms: int = WINDOW_MS, clock=time.time
+    ) -> None:
+        self.keys = {k.key_id: k for k in keys}
+        self.window_ms = window_ms
+        self._clock = clock
+        self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._lock = threading.Lock()
+        # Nonces live in memory: a request signed before this process started could be
+        # replayed after a restart, so such requests are refused (the client signs again).
+        self.started_ms = int(clock() * 1000)
+
+    def add(self, entry: KeyEntry) -> None:
+        """Accept a key from now on (a participant admitted while the hub runs)."""
+        self.keys[entry.key_id] = entry
+
+    def verify(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> Principal:
+        key_id = headers.get(KEY_HEADER)
+        timestamp = headers.get(TIMESTAMP_HEADER)
+        nonce = headers.get(NONCE_HEADER)
+        signature = headers.get(SIGNATURE_HEADER)
+        for name, value in (
+            (KEY_HEADER, key_id),
+            (TIMESTAMP_HEADER, timestamp),
+            (NONCE_HEADER, nonce),
+            (SIGNATURE_HEADER, signature),
+        ):
+            if not value:
+                raise AuthError(name, f"header {name} is missing")
+        assert key_id and timestamp and nonce and signature
+        entry = self.keys.get(key_id)
+        if entry is None:
+            raise AuthError(KEY_HEADER, "unknown key id")
+        if not _TIMESTAMP.fullmatch(timestamp):
+            raise AuthError(TIMESTAMP_HEADER, "timestamp must be Unix time in milliseconds")
+        if not _NONCE.fullmatch(nonce):
+            raise AuthError(NONCE_HEADER, "nonce must be 16 to 64 characters of [A-Za-z0-9_-]")
+        now_ms = int(self._clock() * 1000)
+        sent_ms = int(timestamp)
+        if abs(now_ms - sent_ms) > self.window_ms:
+            raise AuthError(
+                TIMESTAMP_HEADER,
+                f"timestamp is more than {self.window_ms // 1000} s from the hub's clock",
+            )
+        if sent_ms < self.started_ms:
+            raise AuthError(TIMESTAMP_HEADER, "signed before the hub started: sign it again")
+        try:
+            raw = base64.b64decode(signature, validate=True)
+        except ValueError:
+            raise AuthError(SIGNATURE_HEADER, "signature is not base64") from None
+        try:
+            entry.public_key.verify(raw, canonical(method, target, timestamp, nonce, body))
+        except InvalidSignature:
+            raise AuthError(
+                SIGNATURE_HEADER, "signature does not match the request and the key"
+            ) from None
+        self._remember(key_id, nonce, now_ms)
+        return Principal(key_id, entry.role)
+
+    def _remember(self, key_id: str, nonce: str, now_ms: int) -> None:
+        with self._lock:
+            seen = self._seen
+            # Expire what is older than twice the window: its timestamp no longer passes.
+            horizon = now_ms - 2 * self.window_ms
+            while seen:
+                oldest = next(iter(seen.values()))
+                if oldest >= horizon and len(seen) < NONCES_MAX:
+                    break
+                seen.popitem(last=False)
+            if (key_id, nonce) in seen:
+                raise AuthError(NONCE_HEADER, "nonce already used: the request is a replay")
+            seen[(key_id, nonce)] = now_ms
+
+
+# ---------------------------------------------------------------------- keyring files
+
+
+def admitted_key(view: dict) -> KeyEntry | None:
+    """The key an admitted participant signs with, from an admission's view."""
+    if view.get("status") != "admitted" or not view.get("public_key"):
+        return None
+    role = Role.CENTRAL_BANK if view["kind"] == "central_bank" else Role.PARTICIPANT
+    raw = base64.b64decode(view["public_key"])
+    return KeyEntry(view["bic"], role, Ed25519PublicKey.from_public_bytes(raw))
+
+
+def parse_public_key(text: str) -> str:
+    """Check a base64 raw Ed25519 public key (32 bytes); return it as given."""
+    try:
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
+    except ValueError:
+        raise ValueError("not a base64 Ed25519 public key (32 bytes)") from None
+    return text
+
+
+def _public_bytes(key: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return base64.b64encode(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+
+def _private_bytes(key: Ed25519PrivateKey) -> str:
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return base64.b64encode(raw).decode()
+
+
+class KeyringError(ValueError):
+    """A keyring file that cannot be read."""
+
+
+def load_keys(path: str | os.PathLike[str]) -> list[KeyEntry]:
+    """The public keys of a keyring file."""
+    try:
+        document = json.loads(Path(path).read_text())
+        entries = []
+        for item in document["keys"]:
+            raw = base64.b64decode(item["public_key"], validate=True)
+            entries.append(
+                KeyEntry(item["id"], Role(item["role"]), Ed25519PublicKey.from_public_bytes(raw))
+            )
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise KeyringError(f"{path}: not a keyring ({type(error).__name__})") from None
+    return entries
+
+
+def load_private_keys(path: str | os.PathLike[str]) -> dict[str, Ed25519PrivateKey]:
+    """Key id -> private key, from a development keyring (client side)."""
+    document = json.loads(Path(path).read_text())
+    return {
+        item["id"]: Ed25519PrivateKey.from_private_bytes(base64.b64decode(item["private_key"]))
+        for item in document["keys"]
+        if "private_key" in item
+    }
+
+
+def write_dev_keyring(
+    path: str | os.PathLike[str], identities: Iterable[tuple[str, Role]]
+) -> dict[str, Ed25519PrivateKey]:
+    """Make a key pair for each (id, role) and write them all, mode 0600, to `path`."""
+    keys: dict[str, Ed25519PrivateKey] = {}
+    items = []
+    for key_id, role in identities:
+        private = Ed25519PrivateKey.generate()
+        keys[key_id] = private
+        items.append(
+            {
+                "id": key_id,
+                "role": role.value,
+                "public_key": _public_bytes(private.public_key()),
+                "private_key": _private_bytes(private),
+            }
+        )
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        json.dump({"keys": items}, handle, indent=1)
+    return keys

@@ -1,0 +1,261 @@
+"""The hub's one thread: every command and every read runs here, in order.
+
+Requests put work on a queue and wait on a future. The thread takes everything waiting (up to
+`ROUND_ITEMS_MAX` items) as one round: all single payments of the round go to the hub as ONE
+durable `submit` command (one log row, one fsync, one ledger batch), the other work runs in
+arrival order, the notices the round caused are written to the mailboxes in one transaction,
+and only then is each request answered with its own outcome. So a burst of concurrent
+payments costs a few fsyncs, not one per payment, and nothing is answered before it is
+durable. The event loop never runs hub code: it only waits on futures.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from samarkand.hub.durable import DurableHub
+from samarkand.money import default_registry, format_amount
+from samarkand.service.mailbox import Mailbox
+from samarkand.settlement.payments import FINAL, Payment, Reason, Status
+
+ROUND_ITEMS_MAX = 4_096
+QUEUE_ITEMS_MAX = 65_536  # beyond this, requests are refused with 503 rather than queued
+NOTICE_STATUSES = FINAL | {Status.QUEUED}
+
+
+class EngineBusy(RuntimeError):
+    """The engine's queue is full: the request was not taken (retry later)."""
+
+
+class EngineStopped(RuntimeError):
+    """The engine is not running (stopped, or failed to open its store)."""
+
+
+@dataclass(slots=True)
+class _Work:
+    future: Future
+    payments: Sequence[Payment] | None = None
+    call: Callable[[Any, int], Any] | None = None
+
+
+@dataclass(slots=True)
+class EngineStats:
+    rounds: int = 0
+    submit_commands: int = 0
+    payment_requests: int = 0
+    round_sizes: list[int] = field(default_factory=list)
+
+
+class Engine:
+    """Owns the `DurableHub` and the mailboxes; runs them on one thread."""
+
+    def __init__(
+        self,
+        open_hub: Callable[[], DurableHub],
+        open_mailbox: Callable[[], Mailbox],
+        *,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._open_hub = open_hub
+        self._open_mailbox = open_mailbox
+        self._clock = clock
+        self._queue: queue.Queue[_Work | None] = queue.Queue(QUEUE_ITEMS_MAX)
+        self._thread = threading.Thread(target=self._main, name="samarkand-hub", daemon=True)
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self.stats = EngineStats()
+        self.durable: DurableHub | None = None
+        self.mailbox: Mailbox | None = None
+        self._last_now = 0
+        self.on_published: Callable[[set[str]], None] | None = None
+        self.registry = default_registry()
+
+    # ------------------------------------------------------------------ life
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            raise self._failure
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    # ------------------------------------------------------------------ asking
+
+    def submit(self, payments: Sequence[Payment]) -> Future:
+        """Future of [(reason or None, status or None)] per payment, once durable."""
+        return self._put(_Work(Future(), payments=payments))
+
+    def call(self, function: Callable[[Any, int], Any]) -> Future:
+        """Run `function(engine_context, now)` on the hub's thread (after what is queued)."""
+        return self._put(_Work(Future(), call=function))
+
+    def _put(self, work: _Work) -> Future:
+        if not self._thread.is_alive():
+            raise EngineStopped("the hub is not running")
+        try:
+            self._queue.put_nowait(work)
+        except queue.Full:
+            raise EngineBusy("the hub's queue is full") from None
+        return work.future
+
+    # ------------------------------------------------------------------ the thread
+
+    def now(self) -> int:
+        """The hub's time for a round: the wall clock, but never before the last round's."""
+        now = max(self._clock(), self._last_now + 1)
+        self._last_now = now
+        return now
+
+    def _main(self) -> None:
+        try:
+            self.durable = self._open_hub()
+            self.mailbox = self._open_mailbox()
+            hub_clock = self.durable.hub.clock if self.durable.configured else 0
+            self._last_now = max(hub_clock, self.durable.durable_ledger.state.timestamp)
+            self.publish(self.now())  # events the last run made but did not publish
+        except BaseException as error:  # noqa: BLE001 - reported to start()
+            self._failure = error
+            self._ready.set()
+            self._close()
+            return
+        self._ready.set()
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                items = [first]
+                stop = False
+                while len(items) < ROUND_ITEMS_MAX:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        stop = True
+                        break
+                    items.append(item)
+                self._round(items)
+                if stop:
+                    return
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self.durable is not None:
+            self.durable.close()
+        if self.mailbox is not None:
+            self.mailbox.close()
+
+    def _round(self, items: list[_Work]) -> None:
+        durable = self.durable
+        assert durable is not None
+        now = self.now()
+        outcomes: list[tuple[Future, Any, BaseException | None]] = []
+        paying = [w for w in items if w.payments is not None]
+        if paying:
+            payments = [p for w in paying for p in w.payments or ()]
+            self.stats.payment_requests += len(paying)
+            try:
+                reasons = durable.submit(payments, now) if payments else []
+                self.stats.submit_commands += 1
+                entries = durable.hub.engine.entries
+                answers = [
+                    (reason, None if reason is not None else entries[p.uetr].status)
+                    for p, reason in zip(payments, reasons, strict=True)
+                ]
+                start = 0
+                for work in paying:
+                    count = len(work.payments or ())
+                    outcomes.append((work.future, answers[start : start + count], None))
+                    start += count
+            except BaseException as error:  # noqa: BLE001 - each request is told
+                outcomes.extend((w.future, None, error) for w in paying)
+        for work in items:
+            if work.call is None:
+                continue
+            try:
+                outcomes.append((work.future, work.call(self, now), None))
+            except BaseException as error:  # noqa: BLE001 - the request is told
+                outcomes.append((work.future, None, error))
+        try:
+            self.publish(now)
+        except BaseException as error:  # noqa: BLE001 - nothing is answered as done
+            outcomes = [(f, None, error) for f, _, _ in outcomes]
+        self.stats.rounds += 1
+        self.stats.round_sizes.append(len(items))
+        if len(self.stats.round_sizes) > 10_000:
+            del self.stats.round_sizes[:5_000]
+        for future, result, failure in outcomes:
+            if failure is not None:
+                future.set_exception(failure)
+            else:
+                future.set_result(result)
+
+    # ------------------------------------------------------------------ mailboxes
+
+    def publish(self, now: int, extra: Sequence[tuple[str, str, bytes]] = ()) -> None:
+        """Turn the hub's new events into status notices, one message per participant per
+        round: to the debtor agent for every final or queued status, and to the creditor
+        agent for settlements. `extra` messages (pacs.002) go in the same transaction."""
+        durable, mailbox = self.durable, self.mailbox
+        assert durable is not None and mailbox is not None
+        if not durable.configured:
+            if extra:
+                mailbox.publish(extra, now, events_published=mailbox.events_published)
+            return
+        hub = durable.hub
+        events = hub.events
+        start = mailbox.events_published
+        if start > len(events):  # cannot happen unless the mailbox outlived its store
+            start = len(events)
+        notices: dict[str, list[dict[str, Any]]] = {}
+        entries = hub.engine.entries
+        registry = self.registry
+        for event in events[start:]:
+            if event.status not in NOTICE_STATUSES:
+                continue
+            entry = entries.get(event.uetr)
+            if entry is None or entry.payment.uetr != event.uetr:
+                continue
+            if event.reason is Reason.DUPLICATE_UETR:
+                continue  # a refused resend: the original payment is unaffected
+            payment = entry.payment
+            notice = {
+                "uetr": str(_uuid(event.uetr)),
+                "status": event.status.value,
+                "at_ns": event.at_ns,
+                "reason": None if event.reason is None else event.reason.iso,
+                "amount": format_amount(payment.amount, registry.get(payment.currency)),
+                "currency": payment.currency,
+                "debtor_agent": payment.debtor_agent,
+                "creditor_agent": payment.creditor_agent,
+            }
+            notices.setdefault(payment.debtor_agent, []).append(notice)
+            if event.status is Status.SETTLED:
+                notices.setdefault(payment.creditor_agent, []).append(notice)
+        messages = list(extra)
+        for participant, items in sorted(notices.items()):
+            body = json.dumps({"notices": items}, separators=(",", ":")).encode()
+            messages.append((participant, "status", body))
+        if messages or len(events) != mailbox.events_published:
+            mailbox.publish(messages, now, events_published=len(events))
+            if self.on_published is not None and messages:
+                self.on_published({m[0] for m in messages})
+
+
+def _uuid(number: int):
+    import uuid
+
+    return uuid.UUID(int=number)

@@ -1,0 +1,210 @@
+"""Store-and-forward mailboxes: the messages the hub sends each participant.
+
+One SQLite file next to the store (`<store>.mailbox`, WAL, synchronous=FULL):
+
+    mailbox(participant, sequence, kind, created_ns, body)   one row per message
+    cursors(participant, last, acked)                         per participant
+    webhooks(participant, url)                                optional push (see webhook)
+    published(id = 1, events)                                 hub events turned into messages
+
+A participant reads its messages after a cursor and acknowledges up to a sequence; a message
+is delivered again on every read until it is acknowledged, and acknowledged messages are
+deleted, so none is lost and none comes back once acknowledged. Sequences per participant
+start at 1 and never repeat. `events` is how many of the hub's events have been turned into
+messages: the hub's events are rebuilt by replaying its command log, so after a crash the
+notices of events that were not yet published are made again and nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from samarkand.store.port import StoreError
+from samarkand.store.sqlite_file import open_durable, transaction
+
+MAILBOX_SUFFIX = ".mailbox"
+READ_LIMIT_MAX = 1_000
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS {mailbox} (participant TEXT NOT NULL, sequence BIGINT NOT NULL,"
+    " kind TEXT NOT NULL, created_ns BIGINT NOT NULL, body {blob} NOT NULL,"
+    " PRIMARY KEY (participant, sequence)){rowid}",
+    "CREATE TABLE IF NOT EXISTS {cursors} (participant TEXT PRIMARY KEY, last BIGINT NOT NULL,"
+    " acked BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {published} (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " events BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {webhooks} (participant TEXT PRIMARY KEY, url TEXT NOT NULL)",
+)
+_TABLES = ("mailbox", "cursors", "published", "webhooks")
+
+
+class _Sqlite:
+    """The mailbox's tables in their own SQLite file."""
+
+    def __init__(self, path: str) -> None:
+        self.connection = open_durable(path, "a mailbox")
+        self.names = {n: n for n in _TABLES}
+        self.blob, self.rowid = "BLOB", " WITHOUT ROWID"
+
+    def query(self, statement: str, rows: tuple = ()) -> list[tuple]:
+        return self.connection.execute(statement.format(**self.names), rows).fetchall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Callable[[str, list[tuple]], None]]:
+        with transaction(self.connection) as connection:
+            yield lambda statement, rows: connection.executemany(
+                statement.format(**self.names), rows
+            )
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class _Postgres:
+    """The mailbox's tables in a schema of the hub's PostgreSQL database."""
+
+    def __init__(self, dsn: str, schema: str) -> None:
+        import psycopg
+
+        try:
+            self.connection = psycopg.connect(dsn, autocommit=True)
+        except psycopg.OperationalError as error:
+            raise StoreError(
+                f"cannot connect to PostgreSQL for the mailbox ({type(error).__name__})"
+            ) from None
+        self.connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        self.names = {n: f'"{schema}"."{n}"' for n in _TABLES}
+        self.blob, self.rowid = "BYTEA", ""
+
+    def query(self, statement: str, rows: tuple = ()) -> list[tuple]:
+        text = statement.format(**self.names).replace("?", "%s")
+        return self.connection.execute(text, rows).fetchall()  # type: ignore[arg-type]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Callable[[str, list[tuple]], None]]:
+        with self.connection.transaction(), self.connection.cursor() as cursor:
+            yield lambda statement, rows: cursor.executemany(
+                statement.format(**self.names).replace("?", "%s"), rows
+            )
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    sequence: int
+    kind: str  # "pacs.002" (XML) or "status" (JSON)
+    created_ns: int
+    body: bytes
+
+
+class AckBeyondLast(ValueError):
+    """An acknowledgement of a sequence the mailbox never delivered."""
+
+
+class Mailbox:
+    def __init__(self, address: str | os.PathLike[str], *, schema: str = "samarkand") -> None:
+        """`address`: an SQLite path, or a postgresql:// DSN (tables in `schema`)."""
+        self.path = os.fspath(address)
+        if self.path.startswith(("postgresql://", "postgres://")):
+            self._db: _Sqlite | _Postgres = _Postgres(self.path, schema)
+        else:
+            self._db = _Sqlite(self.path)
+        try:
+            with self._db.transaction() as run:
+                for statement in _SCHEMA:
+                    names = dict(self._db.names, blob=self._db.blob, rowid=self._db.rowid)
+                    run(statement.format(**names).replace("{", "{{").replace("}", "}}"), [()])
+            self._cursors: dict[str, list[int]] = {
+                participant: [int(last), int(acked)]
+                for participant, last, acked in self._db.query(
+                    "SELECT participant, last, acked FROM {cursors}"
+                )
+            }
+            row = self._db.query("SELECT events FROM {published} WHERE id = 1")
+        except BaseException:
+            self._db.close()
+            raise
+        self.events_published = int(row[0][0]) if row else 0
+
+    def publish(
+        self, messages: Iterable[tuple[str, str, bytes]], now: int, *, events_published: int
+    ) -> int:
+        """Append messages (participant, kind, body) in one transaction; record how many hub
+        events are now published. Returns how many messages were appended."""
+        rows = []
+        touched: dict[str, list[int]] = {}
+        for participant, kind, body in messages:
+            cursor = touched.get(participant)
+            if cursor is None:
+                cursor = list(self._cursors.get(participant, [0, 0]))
+                touched[participant] = cursor
+            cursor[0] += 1
+            rows.append((participant, cursor[0], kind, now, body))
+        with self._db.transaction() as run:
+            if rows:
+                run("INSERT INTO {mailbox} VALUES (?, ?, ?, ?, ?)", rows)
+                run(
+                    "INSERT INTO {cursors} VALUES (?, ?, ?) ON CONFLICT (participant) DO UPDATE "
+                    "SET last = excluded.last",
+                    [(p, c[0], c[1]) for p, c in touched.items()],
+                )
+            run(
+                "INSERT INTO {published} VALUES (1, ?) ON CONFLICT (id) DO UPDATE "
+                "SET events = excluded.events",
+                [(events_published,)],
+            )
+        self._cursors.update(touched)
+        self.events_published = events_published
+        return len(rows)
+
+    def read(self, participant: str, after: int, limit: int) -> tuple[list[Message], int, int]:
+        """Messages after `after` (never those already acknowledged), at most `limit`; with
+        the last sequence and the acknowledged one."""
+        last, acked = self._cursors.get(participant, [0, 0])
+        rows = self._db.query(
+            "SELECT sequence, kind, created_ns, body FROM {mailbox} WHERE participant = ? AND "
+            "sequence > ? ORDER BY sequence LIMIT ?",
+            (participant, max(after, acked), min(limit, READ_LIMIT_MAX)),
+        )
+        return [Message(s, k, c, bytes(b)) for s, k, c, b in rows], last, acked
+
+    def ack(self, participant: str, upto: int) -> int:
+        """Acknowledge every message up to `upto`; they are never delivered again."""
+        last, acked = self._cursors.get(participant, [0, 0])
+        if upto > last:
+            raise AckBeyondLast(f"upto {upto} is beyond the last message sent ({last})")
+        if upto <= acked:
+            return acked
+        with self._db.transaction() as run:
+            run(
+                "DELETE FROM {mailbox} WHERE participant = ? AND sequence <= ?",
+                [(participant, upto)],
+            )
+            run(
+                "INSERT INTO {cursors} VALUES (?, ?, ?) ON CONFLICT (participant) DO UPDATE "
+                "SET acked = excluded.acked",
+                [(participant, last, upto)],
+            )
+        self._cursors[participant] = [last, upto]
+        return upto
+
+    def webhooks(self) -> dict[str, str]:
+        return dict(self._db.query("SELECT participant, url FROM {webhooks}"))
+
+    def set_webhook(self, participant: str, url: str | None) -> None:
+        with self._db.transaction() as run:
+            if url is None:
+                run("DELETE FROM {webhooks} WHERE participant = ?", [(participant,)])
+            else:
+                run(
+                    "INSERT INTO {webhooks} VALUES (?, ?) ON CONFLICT (participant) DO UPDATE "
+                    "SET url = excluded.url",
+                    [(participant, url)],
+                )
+
+    def close(self) -> None:
+        self._db.close()

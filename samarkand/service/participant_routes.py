@@ -1,0 +1,340 @@
+"""Participant routes: payments (JSON and ISO 20022), tracker, cancel, mailbox, webhook,
+accounts, liquidity and statements."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+
+from samarkand.money import format_amount
+from samarkand.service import errors as E
+from samarkand.service.auth import Principal, Role
+from samarkand.service.engine import Engine, EngineBusy, EngineStopped
+from samarkand.service.gate import FastPath
+from samarkand.service.mailbox import AckBeyondLast
+from samarkand.service.messages import submit_message
+from samarkand.service.shared import (
+    CURRENCY_REGEX,
+    REGISTRY,
+    XML_TYPES,
+    AckIn,
+    EventOut,
+    LiquidityIn,
+    PaymentIn,
+    PaymentStatusOut,
+    TrackerOut,
+    UetrPath,
+    WebhookIn,
+    cancel_queued,
+    hub_directory,
+    iso_time,
+    minor_units,
+    owns,
+    principal_of,
+    reason_out,
+    require_role,
+    run_on_hub,
+    unavailable,
+)
+from samarkand.service.webhook import Pusher, WebhookRefused, check_url
+from samarkand.settlement.participants import ParticipantKind
+from samarkand.settlement.payments import Method, Payment, Priority, Reason, Status
+from samarkand.store import StoreError
+
+
+def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) -> FastPath:
+    """Add the participant routes to `app`; return the payment route's fast path."""
+    # ------------------------------------------------------------------ payments
+
+    async def pay(caller: Principal, payment: PaymentIn) -> PaymentStatusOut:
+        if caller.role is not Role.PARTICIPANT:
+            raise E.ApiError(403, "forbidden", None, "this route needs the participant role")
+        if not owns(hub_directory(engine), caller.key_id, payment.debtor_agent):
+            raise E.ApiError(
+                403, "forbidden", "debtor_agent", "only the debtor agent submits its payments"
+            )
+        item = Payment(
+            uetr=payment.uetr.int,
+            debtor_agent=payment.debtor_agent,
+            creditor_agent=payment.creditor_agent,
+            amount=minor_units(payment.amount, payment.currency, "amount"),
+            currency=payment.currency,
+            priority=Priority[payment.priority.upper()],
+            method=Method(payment.method),
+        )
+        ((reason, status),) = await asyncio.wrap_future(engine.submit([item]))
+        code = "RJCT" if reason is not None else "ACSC" if status is Status.SETTLED else "ACSP"
+        return PaymentStatusOut(uetr=str(payment.uetr), status=code, reason=reason_out(reason))
+
+    @app.post("/v1/payments", response_model=PaymentStatusOut, tags=["payments"])
+    async def submit_payment(request: Request, payment: PaymentIn) -> PaymentStatusOut:
+        """Submit one payment (JSON). Answered once it is durable: ACSC settled, ACSP
+        accepted and waiting (queue, DNS window), RJCT with the ISO reason."""
+        return await pay(principal_of(request), payment)
+
+    async def submit_payment_fast(
+        caller: Principal, content_type: str, body: bytes
+    ) -> tuple[int, bytes] | None:
+        """The same route without the framework's per-request work, for a well-formed
+        request; anything else (to be refused) takes the full route, which words the error."""
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            return None
+        try:
+            payment = PaymentIn.model_validate_json(body)
+            answer = await pay(caller, payment)
+        except (ValidationError, E.ApiError):
+            return None  # refused before anything ran: the full route words the refusal
+        except (EngineBusy, EngineStopped, StoreError) as error:
+            return 503, json.dumps(E.error_body("unavailable", None, unavailable(error))).encode()
+        return 200, answer.model_dump_json().encode()
+
+    @app.post(
+        "/v1/messages",
+        tags=["payments"],
+        responses={200: {"content": {"application/xml": {}}, "description": "the pacs.002"}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/xml": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    async def submit_iso_message(request: Request) -> Response:
+        """Submit an ISO 20022 pacs.008.001.08 message (one or many transactions); the answer
+        is its pacs.002, also left in the sender's mailbox."""
+        caller = require_role(request, Role.PARTICIPANT)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in XML_TYPES:
+            raise E.ApiError(415, "unsupported_media_type", "content-type",
+                             "the body must be application/xml")  # fmt: skip
+        data = await request.body()
+        digest = hashlib.sha256(data).hexdigest()
+
+        def run(engine: Engine, now: int):
+            return submit_message(engine, data, now, sender=caller.key_id, digest=digest)
+
+        outcome = await run_on_hub(engine, run)
+        if outcome.report is None:
+            problems = [
+                {"code": p.code, "field": p.path, "message": p.message}
+                for p in outcome.file_problems[:20]
+            ]
+            first = problems[0] if problems else {"code": "FF01", "field": "body", "message": ""}
+            return JSONResponse(
+                E.error_body("invalid_message", first["field"],
+                             f"{first['code']}: {first['message']}", problems=problems),
+                400,
+            )  # fmt: skip
+        return Response(outcome.report, media_type="application/xml")
+
+    @app.get("/v1/payments/{uetr}", response_model=TrackerOut, tags=["payments"])
+    async def track(request: Request, uetr: UetrPath) -> TrackerOut:
+        """A payment's status and history (debtor or creditor agent only)."""
+        caller = require_role(request, Role.PARTICIPANT)
+
+        def run(engine: Engine, _now: int):
+            assert engine.durable is not None
+            hub = engine.durable.hub
+            entry = hub.engine.entries.get(uetr.int)
+            if entry is None:
+                return None
+            payment = entry.payment
+            if not (
+                owns(hub.directory, caller.key_id, payment.debtor_agent)
+                or owns(hub.directory, caller.key_id, payment.creditor_agent)
+            ):
+                return None
+            money = REGISTRY.get(payment.currency)
+            return TrackerOut(
+                uetr=str(uetr),
+                debtor_agent=payment.debtor_agent,
+                creditor_agent=payment.creditor_agent,
+                amount=format_amount(payment.amount, money),
+                currency=payment.currency,
+                status=entry.status.value,
+                events=[
+                    EventOut(
+                        status=e.status.value,
+                        at=iso_time(e.at_ns),
+                        reason=reason_out(e.reason),
+                        detail=e.detail,
+                    )
+                    for e in entry.history
+                ],
+            )
+
+        found = await run_on_hub(engine, run)
+        if found is None:  # another participant's payment looks exactly like no payment
+            raise E.reason_error(Reason.NOT_FOUND, "uetr")
+        return found
+
+    @app.post("/v1/payments/{uetr}/cancel", tags=["payments"])
+    async def cancel(request: Request, uetr: UetrPath) -> dict[str, str]:
+        """Cancel one of the caller's queued payments."""
+        return await cancel_queued(engine, uetr, require_role(request, Role.PARTICIPANT).key_id)
+
+    # ------------------------------------------------------------------ mailbox
+
+    @app.get("/v1/mailbox", tags=["mailbox"])
+    async def mailbox(
+        request: Request,
+        after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """Messages for the caller after `after`, oldest first; delivered again on every read
+        until acknowledged."""
+        caller = principal_of(request)
+
+        def run(engine: Engine, _now: int):
+            assert engine.mailbox is not None
+            return engine.mailbox.read(caller.key_id, after, limit)
+
+        messages, last, acked = await run_on_hub(engine, run)
+        return {
+            "messages": [
+                {
+                    "sequence": m.sequence,
+                    "kind": m.kind,
+                    "created": iso_time(m.created_ns),
+                    "body": m.body.decode(),
+                }
+                for m in messages
+            ],
+            "last": last,
+            "acked": acked,
+        }
+
+    @app.post("/v1/mailbox/ack", tags=["mailbox"])
+    async def mailbox_ack(request: Request, ack: AckIn) -> dict[str, int]:
+        """Acknowledge every message up to `upto`: they are never delivered again."""
+        caller = principal_of(request)
+
+        def run(engine: Engine, _now: int):
+            assert engine.mailbox is not None
+            return engine.mailbox.ack(caller.key_id, ack.upto)
+
+        try:
+            acked = await run_on_hub(engine, run)
+        except AckBeyondLast as error:
+            raise E.ApiError(409, "conflict", "upto", str(error)) from None
+        return {"acked": acked}
+
+    @app.put("/v1/mailbox/webhook", tags=["mailbox"])
+    async def webhook(request: Request, hook: WebhookIn) -> dict[str, str | None]:
+        """Have new messages POSTed to a loopback URL (null: stop). A 2xx answer
+        acknowledges what was sent; otherwise the push is retried and the messages stay."""
+        caller = principal_of(request)
+        if pusher is None:
+            raise E.ApiError(404, "not_found", None, "this hub pushes no webhooks")
+        try:
+            url = None if hook.url is None else check_url(hook.url)
+        except WebhookRefused as error:
+            raise E.ApiError(422, "invalid", "url", str(error)) from None
+
+        def run(engine: Engine, _now: int):
+            assert engine.mailbox is not None
+            engine.mailbox.set_webhook(caller.key_id, url)
+
+        await run_on_hub(engine, run)
+        pusher.register(caller.key_id, url)
+        return {"url": url}
+
+    # ------------------------------------------------------------------ accounts
+
+    @app.get("/v1/accounts", tags=["accounts"])
+    async def accounts(request: Request) -> dict[str, Any]:
+        """The caller's settlement accounts: balance, intraday credit, available."""
+        caller = require_role(request, Role.PARTICIPANT)
+
+        def run(engine: Engine, _now: int):
+            assert engine.durable is not None
+            hub = engine.durable.hub
+            participant = hub.directory.get(caller.key_id)
+            rows = []
+            if participant is None or participant.kind is not ParticipantKind.DIRECT:
+                return rows
+            state = engine.durable.durable_ledger.state
+            for code in sorted(hub.directory.central_bank_of):
+                account_id = hub.directory.settlement_account(participant, code)
+                account = state.account(account_id)
+                if account is None:
+                    continue
+                money = REGISTRY.get(code)
+                balance = state.balance(account_id).net_credit
+                rows.append(
+                    {
+                        "currency": code,
+                        "account": str(account_id),
+                        "balance": format_amount(balance, money),
+                        "credit_limit": format_amount(account.limit, money),
+                        "available": format_amount(hub.engine.available(account_id), money),
+                    }
+                )
+            return rows
+
+        return {"accounts": await run_on_hub(engine, run)}
+
+    @app.post("/v1/liquidity", tags=["accounts"])
+    async def liquidity(request: Request, transfer: LiquidityIn) -> dict[str, str]:
+        """A liquidity transfer between the caller's account at its central bank and its
+        settlement account at the hub (camt.050): `in` funds the hub account, `out` drains."""
+        from samarkand.hub.settlement import Liquidity
+
+        caller = require_role(request, Role.PARTICIPANT)
+        minor = minor_units(transfer.amount, transfer.currency, "amount")
+        item = Liquidity(caller.key_id, transfer.currency, minor, transfer.direction == "in")
+
+        def run(engine: Engine, now: int):
+            assert engine.durable is not None
+            return engine.durable.liquidity([item], now)[0]
+
+        reason = await run_on_hub(engine, run)
+        if reason is not None:
+            raise E.reason_error(reason, "amount")
+        return {"status": "done"}
+
+    @app.get(
+        "/v1/statements/{currency}",
+        tags=["accounts"],
+        responses={200: {"content": {"application/xml": {}}, "description": "the camt.053"}},
+    )
+    async def statement(
+        request: Request,
+        currency: Annotated[str, Path(pattern=CURRENCY_REGEX)],
+        date: Annotated[dt.date, Query(description="the business day (UTC)")],
+    ) -> Response:
+        """The camt.053.001.08 statement of the caller's settlement account in `currency`
+        for one day."""
+        from samarkand.hub.statements import StatementRefused, settlement_statement
+
+        caller = require_role(request, Role.PARTICIPANT)
+        if not dt.date(1970, 1, 1) <= date <= dt.date(2262, 4, 10):
+            raise E.ApiError(422, "invalid", "date", "the date must be in 1970..2262")
+        day = dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC)
+
+        def run(engine: Engine, _now: int):
+            assert engine.durable is not None
+            hub = engine.durable.hub
+            participant = hub.directory.get(caller.key_id)
+            if participant is None or currency not in hub.directory.central_bank_of:
+                return None
+            account_id = hub.directory.settlement_account(participant, currency)
+            try:
+                return settlement_statement(engine.durable, account_id, day)[0]
+            except StatementRefused:
+                return None
+
+        document = await run_on_hub(engine, run)
+        if document is None:
+            raise E.ApiError(404, "not_found", "currency",
+                             f"no settlement account of {caller.key_id} in {currency}")  # fmt: skip
+        return Response(document, media_type="application/xml")
+
+    return submit_payment_fast

@@ -1,0 +1,171 @@
+"""`samarkand serve`: the hub, its mailboxes and the HTTP service in one process.
+
+A fresh store gets a development hub: the member countries' central banks and direct banks of
+the simulated scenario, every settlement account funded, the cut-off 24 hours after start,
+and a development keyring (mode 0600) with a key for every central bank, every direct bank
+and the operator. An existing store is replayed from its command log and carries on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from samarkand.hub.durable import DurableHub
+from samarkand.hub.settlement import Liquidity
+from samarkand.service.auth import Role, Verifier, admitted_key, load_keys, write_dev_keyring
+from samarkand.service.engine import Engine
+from samarkand.service.mailbox import MAILBOX_SUFFIX, Mailbox
+from samarkand.service.webhook import Pusher
+from samarkand.settlement.participants import ParticipantKind
+from samarkand.store.postgres import DEFAULT_SCHEMA
+
+OPERATOR_ID = "OPERATOR"
+DEV_DIRECT_BANKS = 20
+DEV_FUNDING_MAJOR = 10**9  # each direct bank's opening balance in every currency, major units
+NS_PER_HOUR = 3_600 * 10**9
+
+
+class ServeError(ValueError):
+    """A `serve` setting that cannot work (printed as one line)."""
+
+
+def require_loopback(host: str) -> None:
+    """Refuse any address but loopback: the hub is not exposed to a network."""
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except socket.gaierror:
+        raise ServeError(f"--host: cannot resolve {host!r}") from None
+    for address in addresses:
+        if not ipaddress.ip_address(address.split("%")[0]).is_loopback:
+            raise ServeError(
+                f"--host: {host} is not a loopback address; the hub listens on loopback only "
+                "(127.0.0.1 or ::1)"
+            )
+
+
+def bootstrap_dev_hub(durable: DurableHub, now: int) -> None:
+    """Configure an empty hub with the scenario's members and fund every direct bank."""
+    from samarkand.money import default_registry
+    from samarkand.sim.day import DayConfig, build_directory
+
+    directory = build_directory(DayConfig(direct_banks=DEV_DIRECT_BANKS, indirect_per_direct=0))
+    currencies = sorted(directory.central_bank_of)
+    durable.configure(directory, cut_off_ns=dict.fromkeys(currencies, now + 24 * NS_PER_HOUR))
+    durable.open_accounts(now)
+    registry = default_registry()
+    funding = [
+        Liquidity(p.bic, c, DEV_FUNDING_MAJOR * 10 ** registry.get(c).exponent)
+        for p in directory.direct()
+        for c in currencies
+    ]
+    refused = [r for r in durable.liquidity(funding, now + 1) if r is not None]
+    if refused:
+        raise ServeError(f"opening liquidity refused: {refused[:3]}")
+
+
+def dev_identities(durable: DurableHub) -> list[tuple[str, Role]]:
+    identities = [(OPERATOR_ID, Role.OPERATOR)]
+    for participant in durable.hub.directory:
+        if participant.kind is ParticipantKind.CENTRAL_BANK:
+            identities.append((participant.bic, Role.CENTRAL_BANK))
+        elif participant.kind is ParticipantKind.DIRECT:
+            identities.append((participant.bic, Role.PARTICIPANT))
+    return identities
+
+
+@dataclass
+class Service:
+    engine: Engine
+    verifier: Verifier
+    keyring: Path
+    app: object
+    pusher: Pusher
+
+    def close(self) -> None:
+        self.pusher.stop()
+        self.engine.stop()
+
+
+def is_postgres(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def open_service(
+    db: str,
+    keyring: Path | None = None,
+    *,
+    schema: str = DEFAULT_SCHEMA,
+    clock=time.time_ns,
+) -> Service:
+    """Open (or create) the hub at `db` (an SQLite path, or a PostgreSQL DSN with everything
+    in `schema`), start its engine thread and build the app. The keyring (by default
+    `<db>.keys.json`, for PostgreSQL `out/<schema>.keys.json`) is made with development keys
+    if it does not exist."""
+    from samarkand.service.app import create_app
+
+    postgres = is_postgres(db)
+
+    def open_hub() -> DurableHub:
+        durable = DurableHub.open(db, schema=schema if postgres else None)
+        if not durable.configured:
+            bootstrap_dev_hub(durable, clock())
+        return durable
+
+    def open_mailbox() -> Mailbox:
+        return Mailbox(db, schema=schema) if postgres else Mailbox(db + MAILBOX_SUFFIX)
+
+    engine = Engine(open_hub, open_mailbox, clock=clock)
+    engine.start()
+    default = Path("out") / f"{schema}.keys.json" if postgres else Path(db + ".keys.json")
+    path = Path(keyring) if keyring is not None else default
+    try:
+        if not path.exists():
+            assert engine.durable is not None
+            write_dev_keyring(path, dev_identities(engine.durable))
+        verifier = Verifier(load_keys(path))
+        # Participants admitted through the API sign with the key their admission carried.
+        for view in engine.call(lambda e, _now: e.durable.admissions()).result():
+            key = admitted_key(view)
+            if key is not None:
+                verifier.add(key)
+    except BaseException:
+        engine.stop()
+        raise
+    pusher = Pusher(engine)
+    pusher.urls.update(engine.call(lambda e, _now: e.mailbox.webhooks()).result())
+    engine.on_published = pusher.wake
+    pusher.start()
+    pusher.wake(set(pusher.urls))  # what waited while the hub was down
+    return Service(engine, verifier, path, create_app(engine, verifier, pusher), pusher)
+
+
+def serve(
+    db: str, host: str, port: int, keyring: Path | None, announce, schema: str = DEFAULT_SCHEMA
+) -> None:
+    """Run the service until interrupted."""
+    import uvicorn
+
+    require_loopback(host)
+    service = open_service(db, keyring, schema=schema)
+    where = f"PostgreSQL schema {schema}" if is_postgres(db) else db
+    announce(
+        f"hub {where} on http://{host}:{port} (OpenAPI at /openapi.json); keyring "
+        f"{service.keyring} (mode {oct(os.stat(service.keyring).st_mode & 0o777)})"
+    )
+    try:
+        uvicorn.run(
+            service.app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            loop="auto",
+            http="auto",
+        )
+    finally:
+        service.close()

@@ -1,0 +1,193 @@
+"""What the service's routes share: request and answer models, the caller's role and
+ownership checks, and running work on the hub's thread."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from samarkand.money import MoneyError, default_registry, parse_amount
+from samarkand.service import errors as E
+from samarkand.service.auth import Principal, Role
+from samarkand.service.engine import Engine, EngineBusy, EngineStopped
+from samarkand.settlement.participants import BIC_PATTERN, Directory
+from samarkand.settlement.payments import Reason
+
+BIC_REGEX = BIC_PATTERN.pattern
+AMOUNT_REGEX = r"^[0-9]{1,40}(\.[0-9]{1,18})?$"
+CURRENCY_REGEX = r"^[A-Z]{3}$"
+XML_TYPES = ("application/xml", "text/xml")
+
+# One registry for the process: building it reads every ISO 4217 currency (about a ms).
+REGISTRY = default_registry()
+
+Bic = Annotated[str, Field(pattern=BIC_REGEX, examples=["SMAACN22"])]
+Amount = Annotated[
+    str, Field(pattern=AMOUNT_REGEX, description="decimal, in major units", examples=["1250.00"])
+]
+Currency = Annotated[str, Field(pattern=CURRENCY_REGEX, examples=["CNY"])]
+UetrPath = Annotated[uuid.UUID, Path(description="the payment's UETR")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PaymentIn(_In):
+    uetr: uuid.UUID
+    debtor_agent: Bic
+    creditor_agent: Bic
+    amount: Amount
+    currency: Currency
+    priority: Literal["normal", "urgent"] = "normal"
+    method: Literal["rtgs", "dns"] = "rtgs"
+
+
+class ReasonOut(BaseModel):
+    code: str
+    text: str
+
+
+class PaymentStatusOut(BaseModel):
+    uetr: str
+    status: Literal["ACSC", "ACSP", "RJCT"]
+    reason: ReasonOut | None = None
+
+
+class EventOut(BaseModel):
+    status: str
+    at: str
+    reason: ReasonOut | None = None
+    detail: str = ""
+
+
+class TrackerOut(BaseModel):
+    uetr: str
+    debtor_agent: str
+    creditor_agent: str
+    amount: str
+    currency: str
+    status: str
+    events: list[EventOut]
+
+
+class AckIn(_In):
+    upto: int = Field(ge=0, le=2**62)
+
+
+class WebhookIn(_In):
+    url: str | None = Field(max_length=2_000, examples=["http://127.0.0.1:9000/hook"])
+
+
+class LiquidityIn(_In):
+    currency: Currency
+    amount: Amount
+    direction: Literal["in", "out"] = "in"
+
+
+class CreditIn(_In):
+    bic: Bic
+    currency: Currency
+    limit: Amount
+
+
+class AdmissionIn(_In):
+    bic: Bic
+    name: str = Field(min_length=1, max_length=140)
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    kind: Literal["direct", "central_bank"]
+    currency: Currency
+    public_key: str | None = Field(
+        default=None, max_length=100, description="base64 raw Ed25519 key it will sign with"
+    )
+
+
+class OpenDayIn(_In):
+    cut_off: dt.datetime = Field(description="the new cut-off of every currency, with a zone")
+
+
+def reason_out(reason: Reason | None) -> ReasonOut | None:
+    return None if reason is None else ReasonOut(code=reason.iso, text=reason.text)
+
+
+def iso_time(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns // 10**9, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def minor_units(text: str, code: str, field: str) -> int:
+    try:
+        money = REGISTRY.get(code)
+    except MoneyError as error:
+        raise E.ApiError(422, "invalid", "currency", str(error)) from None
+    try:
+        return parse_amount(text, money, field=field)
+    except MoneyError as error:
+        raise E.ApiError(422, "invalid", field, str(error)) from None
+
+
+def unavailable(error: Exception) -> str:
+    """What a caller is told when the hub cannot take requests (never the store's details)."""
+    if isinstance(error, EngineBusy | EngineStopped):
+        return str(error)
+    return "the hub's store failed: the request was not done; the operator must reopen the hub"
+
+
+def principal_of(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # the gate authenticates every /v1/ path before a route runs
+        raise E.ApiError(401, "unauthenticated", None, "not authenticated")
+    return principal
+
+
+def require_role(request: Request, *roles: Role) -> Principal:
+    principal = principal_of(request)
+    if principal.role not in roles:
+        names = " or ".join(r.value for r in roles)
+        raise E.ApiError(403, "forbidden", None, f"this route needs the {names} role")
+    return principal
+
+
+def owns(directory: Directory, caller: str, agent: str) -> bool:
+    """`caller` acts for `agent`: it is the agent, or the direct participant it settles via."""
+    if agent == caller:
+        return True
+    settling = directory.settling_participant(agent)
+    return settling is not None and settling.bic == caller
+
+
+async def run_on_hub(engine: Engine, function: Callable[[Engine, int], Any]) -> Any:
+    return await asyncio.wrap_future(engine.call(function))
+
+
+def hub_directory(engine: Engine) -> Directory:
+    assert engine.durable is not None
+    return engine.durable.hub.directory
+
+
+async def cancel_queued(
+    engine: Engine, uetr: uuid.UUID, by_participant: str | None
+) -> dict[str, str]:
+    """Cancel a queued payment: a participant's own (another's is NOT_FOUND), or any
+    payment on the operator's decision (`by_participant` None)."""
+
+    def run(engine: Engine, now: int):
+        assert engine.durable is not None
+        entry = engine.durable.hub.engine.entries.get(uetr.int)
+        debtor = None if entry is None else entry.payment.debtor_agent
+        if debtor is None or (
+            by_participant is not None
+            and not owns(engine.durable.hub.directory, by_participant, debtor)
+        ):
+            return Reason.NOT_FOUND
+        return engine.durable.cancel(uetr.int, debtor, now)
+
+    reason = await run_on_hub(engine, run)
+    if reason is not None:
+        raise E.reason_error(reason, "uetr")
+    return {"uetr": str(uetr), "status": "cancelled"}

@@ -1,0 +1,354 @@
+"""The routes: payments in JSON and ISO 20022, bad input, operator actions, admissions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from lxml import etree
+
+from samarkand.bench.iso import bulk_pacs008
+from samarkand.service.gate import BODY_BYTES_MAX
+from tests.service.conftest import CENTRAL_BANK_CN, CREDITOR, DEBTOR, OTHER
+
+OPERATOR = "OPERATOR"
+PACS002 = "{urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10}"
+
+
+def _error(response) -> dict:
+    body = response.json()
+    assert set(body["error"]) >= {"code", "field", "message"}
+    return body["error"]
+
+
+def _balance(api, bic: str, currency: str) -> str:
+    accounts = api.request("GET", "/v1/accounts", bic).json()["accounts"]
+    return {a["currency"]: a["balance"] for a in accounts}[currency]
+
+
+# ---------------------------------------------------------------------- payments
+
+
+def test_json_payment_settles_and_moves_the_money(api):
+    before = _balance(api, CREDITOR, "CNY")
+    payment, response = api.pay(amount="250.50")
+    assert response.json() == {"uetr": payment["uetr"], "status": "ACSC", "reason": None}
+    assert _balance(api, CREDITOR, "CNY") != before
+    track = api.request("GET", f"/v1/payments/{payment['uetr']}", CREDITOR).json()
+    assert track["status"] == "settled" and track["amount"] == "250.50"
+    assert [e["status"] for e in track["events"]] == ["received", "settled"]
+
+
+def test_business_refusals_are_answered_rjct_with_the_iso_code(api):
+    payment, first = api.pay()
+    assert first.json()["status"] == "ACSC"
+    _, again = api.pay(uetr=payment["uetr"])
+    assert again.status_code == 200
+    assert again.json()["status"] == "RJCT" and again.json()["reason"]["code"] == "DUPL"
+    _, unknown = api.pay(creditor_agent="SMZZRU22")
+    assert unknown.json()["reason"]["code"] == "CNOR"
+    _, too_much = api.pay(amount="99999999999999.00")  # more than funded: waits in the queue
+    assert too_much.json()["status"] == "ACSP"
+
+
+def test_pacs008_message_is_answered_with_its_pacs002(api):
+    message = bulk_pacs008(6, debtor="SMAACN22XXX", creditors=("SMAARU22XXX", "SMAAIN22XXX"),
+                           first_uetr=10_000)  # fmt: skip
+    response = api.request("POST", "/v1/messages", DEBTOR, message,
+                           content_type="application/xml")  # fmt: skip
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/xml")
+    report = etree.fromstring(response.content)
+    statuses = [e.text for e in report.iter(PACS002 + "TxSts")]
+    assert statuses == ["ACSC"] * 6
+    mailbox = api.request("GET", "/v1/mailbox", DEBTOR).json()["messages"]
+    assert [m["kind"] for m in mailbox][:1] == ["pacs.002"]
+    assert "pacs.002" in mailbox[0]["body"]
+
+
+def test_pacs008_of_another_debtor_agent_is_rejected_agnt(api):
+    message = bulk_pacs008(3, debtor="SMAACN22XXX", creditors=("SMAARU22XXX",),
+                           first_uetr=20_000)  # fmt: skip
+    response = api.request("POST", "/v1/messages", OTHER, message,
+                           content_type="application/xml")  # fmt: skip
+    assert response.status_code == 200
+    report = etree.fromstring(response.content)
+    assert [e.text for e in report.iter(PACS002 + "TxSts")] == ["RJCT"] * 3
+    assert {e.text for e in report.iter(PACS002 + "Cd")} == {"AGNT"}
+    assert api.request("GET", f"/v1/payments/{uuid.UUID(int=0)}", DEBTOR).status_code == 404
+
+
+# ---------------------------------------------------------------------- bad input
+
+
+def test_malformed_xml_is_400_naming_the_problem(api):
+    response = api.request("POST", "/v1/messages", DEBTOR, b"<Document><unclosed>",
+                           content_type="application/xml")  # fmt: skip
+    assert response.status_code == 400
+    assert _error(response)["code"] == "invalid_message"
+
+
+def test_wrong_content_types_are_415(api):
+    response = api.request("POST", "/v1/messages", DEBTOR, b"{}", content_type="application/json")
+    assert response.status_code == 415
+    payment = {"uetr": str(uuid.uuid4())}
+    response = api.request("POST", "/v1/payments", DEBTOR, payment, content_type="text/plain")
+    assert response.status_code == 415
+    assert _error(response)["field"] == "content-type"
+
+
+def test_malformed_json_is_400_and_invalid_fields_422(api):
+    response = api.request("POST", "/v1/payments", DEBTOR, b'{"uetr": ')
+    assert response.status_code == 400 and _error(response)["code"] == "malformed_json"
+    _, response = api.pay(amount="-5")
+    assert response.status_code == 422 and _error(response)["field"] == "amount"
+    _, response = api.pay(currency="XYZ")
+    assert response.status_code == 422 and _error(response)["field"] == "currency"
+    _, response = api.pay(amount="1.001")  # CNY has two decimals
+    assert response.status_code == 422 and _error(response)["field"] == "amount"
+    _, response = api.pay(uetr="not-a-uuid")
+    assert response.status_code == 422 and _error(response)["field"] == "uetr"
+    _, response = api.pay(surprise=1)
+    assert response.status_code == 422 and _error(response)["field"] == "surprise"
+
+
+def test_out_of_range_ids_and_unknown_routes_are_4xx(api):
+    assert api.request("GET", "/v1/payments/12", DEBTOR).status_code == 422
+    assert api.request("GET", "/v1/mailbox?after=-1", DEBTOR).status_code == 422
+    assert api.request("GET", f"/v1/mailbox?after={2**70}", DEBTOR).status_code == 422
+    response = api.request("POST", "/v1/operator/admissions/99999999999/approve", CENTRAL_BANK_CN)
+    assert response.status_code == 422
+    missing = api.request("GET", "/v1/nowhere", DEBTOR)
+    assert missing.status_code == 404 and _error(missing)["code"] == "not_found"
+    assert api.client.get("/nowhere").status_code == 404
+    wrong_method = api.request("DELETE", "/v1/accounts", DEBTOR)
+    assert wrong_method.status_code == 405 and _error(wrong_method)["code"] == "method_not_allowed"
+
+
+def test_oversized_body_is_413_and_changes_nothing(api):
+    big = b"<" + b"x" * BODY_BYTES_MAX + b"/>"
+    response = api.request("POST", "/v1/messages", DEBTOR, big, content_type="application/xml")
+    assert response.status_code == 413 and _error(response)["code"] == "body_too_large"
+    commands = api.request("GET", "/v1/mailbox", DEBTOR).json()["last"]
+    assert commands == 0
+
+
+def test_ack_beyond_the_last_message_is_refused(api):
+    api.pay()
+    assert api.request("POST", "/v1/mailbox/ack", DEBTOR, {"upto": 5}).status_code == 409
+    assert api.request("POST", "/v1/mailbox/ack", DEBTOR, {"upto": 1}).json() == {"acked": 1}
+    assert api.request("GET", "/v1/mailbox", DEBTOR).json()["messages"] == []
+
+
+# ---------------------------------------------------------------------- operator
+
+
+def test_suspended_participant_cannot_pay_until_reinstated(api):
+    path = f"/v1/operator/participants/{DEBTOR}"
+    assert api.request("POST", path + "/suspend", OPERATOR).status_code == 200
+    _, response = api.pay()
+    assert response.json()["reason"]["code"] == "AG01"
+    assert api.request("POST", path + "/unsuspend", OPERATOR).status_code == 200
+    _, response = api.pay()
+    assert response.json()["status"] == "ACSC"
+    unknown = api.request("POST", "/v1/operator/participants/SMZZCN22/suspend", OPERATOR)
+    assert unknown.status_code == 404
+
+
+def test_queued_payment_is_listed_and_cancelled(api):
+    payment, response = api.pay(amount="99999999999999.00")
+    assert response.json()["status"] == "ACSP"
+    queue = api.request("GET", "/v1/operator/queue", OPERATOR).json()["queued"]
+    assert [q["uetr"] for q in queue] == [payment["uetr"]]
+    cancelled = api.request("POST", f"/v1/operator/payments/{payment['uetr']}/cancel", OPERATOR)
+    assert cancelled.status_code == 200
+    again = api.request("POST", f"/v1/payments/{payment['uetr']}/cancel", DEBTOR)
+    assert again.status_code == 409 and _error(again)["code"] == "ARDT"
+    assert api.request("GET", "/v1/operator/queue", OPERATOR).json()["queued"] == []
+
+
+def test_participant_cancels_its_own_queued_payment(api):
+    payment, _ = api.pay(amount="99999999999999.00")
+    assert api.request("POST", f"/v1/payments/{payment['uetr']}/cancel", DEBTOR).status_code == 200
+    track = api.request("GET", f"/v1/payments/{payment['uetr']}", DEBTOR).json()
+    assert track["status"] == "cancelled"
+
+
+def test_new_country_needs_every_central_bank(api, service):
+    proposal = api.request(
+        "POST", "/v1/operator/admissions", OPERATOR,
+        {"bic": "CBMNMNUB", "name": "Bank of Mongolia", "country": "MN",
+         "kind": "central_bank", "currency": "MNT"},
+    ).json()  # fmt: skip
+    central_banks = proposal["needs"]
+    assert len(central_banks) == 10 and proposal["status"] == "pending"
+    approve = f"/v1/operator/admissions/{proposal['id']}/approve"
+    assert api.request("POST", approve, OPERATOR).status_code == 403
+    assert api.request("POST", approve, DEBTOR).status_code == 403
+    for bank in central_banks[:-1]:
+        assert api.request("POST", approve, bank).json()["status"] == "pending"
+    assert api.request("POST", approve, central_banks[0]).status_code == 409  # twice
+    directory = service.engine.durable.hub.directory
+    assert directory.get("CBMNMNUB") is None
+    done = api.request("POST", approve, central_banks[-1]).json()
+    assert done["status"] == "admitted"
+    assert directory.get("CBMNMNUB") is not None and "MNT" in directory.central_bank_of
+    # Every direct bank now holds an MNT settlement account.
+    accounts = api.request("GET", "/v1/accounts", DEBTOR).json()["accounts"]
+    assert "MNT" in {a["currency"] for a in accounts}
+
+
+def test_bank_of_a_member_needs_its_own_central_bank(api):
+    proposal = api.request(
+        "POST", "/v1/operator/admissions", OPERATOR,
+        {"bic": "SMZZCN22", "name": "New bank", "country": "CN", "kind": "direct",
+         "currency": "CNY"},
+    ).json()  # fmt: skip
+    assert proposal["needs"] == [CENTRAL_BANK_CN]
+    approve = f"/v1/operator/admissions/{proposal['id']}/approve"
+    assert api.request("POST", approve, "CBRFRUMM").status_code == 403
+    assert api.request("POST", approve, CENTRAL_BANK_CN).json()["status"] == "admitted"
+    _, response = api.pay(creditor_agent="SMZZCN22")
+    assert response.json()["status"] in ("ACSC", "ACSP")
+
+
+def test_admissions_survive_a_restart(tmp_path):
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from samarkand.service.server import open_service
+    from samarkand.settlement.participants import ParticipantKind, ParticipantStatus
+
+    public = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    db = str(tmp_path / "hub.db")
+    service = open_service(db)
+    result = service.engine.call(
+        lambda e, now: e.durable.propose_admission(
+            bic="SMZZCN22", name="New", country="CN", kind=ParticipantKind.DIRECT,
+            currency="CNY", now=now, public_key=base64.b64encode(public).decode(),
+        )
+    ).result(10)  # fmt: skip
+    service.engine.call(
+        lambda e, now: e.durable.approve_admission(result["id"], CENTRAL_BANK_CN, now)
+    ).result(10)
+    service.engine.call(
+        lambda e, now: e.durable.set_participant_status(OTHER, ParticipantStatus.SUSPENDED, now)
+    ).result(10)
+    service.close()
+    reopened = open_service(db)
+    try:
+        directory = reopened.engine.durable.hub.directory
+        assert directory.get("SMZZCN22") is not None
+        assert directory.get(OTHER).status.value == "suspended"
+        assert reopened.engine.durable.admissions()[0]["status"] == "admitted"
+        key = reopened.verifier.keys["SMZZCN22"]  # its key is accepted again after the restart
+        assert key.public_key.public_bytes_raw() == public
+    finally:
+        reopened.close()
+
+
+def test_end_of_day_and_open_day(api):
+    payment, _ = api.pay(amount="99999999999999.00")
+    early = api.request(
+        "POST", "/v1/operator/open-day", OPERATOR, {"cut_off": "2099-01-01T18:00:00Z"}
+    )
+    assert early.status_code == 409
+    assert api.request("POST", "/v1/operator/end-of-day", OPERATOR).json() == {"rejected": 1}
+    track = api.request("GET", f"/v1/payments/{payment['uetr']}", DEBTOR).json()
+    assert track["status"] == "rejected"
+    opened = api.request(
+        "POST", "/v1/operator/open-day", OPERATOR, {"cut_off": "2099-01-01T18:00:00Z"}
+    )
+    assert opened.status_code == 200
+    past = api.request(
+        "POST", "/v1/operator/open-day", OPERATOR, {"cut_off": "2001-01-01T18:00:00Z"}
+    )
+    assert past.status_code == 409
+
+
+def test_liquidity_in_and_out_of_the_settlement_account(api):
+    before = _balance(api, DEBTOR, "RUB")
+    moved = api.request("POST", "/v1/liquidity", DEBTOR, {"currency": "RUB", "amount": "500.00"})
+    assert moved.status_code == 200
+    after = _balance(api, DEBTOR, "RUB")
+    assert Decimal(after) - Decimal(before) == Decimal("500.00")
+    drained = api.request(
+        "POST", "/v1/liquidity", DEBTOR,
+        {"currency": "RUB", "amount": "99999999999999.00", "direction": "out"},
+    )  # fmt: skip
+    assert drained.status_code == 409 and _error(drained)["code"] == "AM04"
+    assert _balance(api, DEBTOR, "RUB") == after  # a refusal changes nothing
+    operator = api.request("POST", "/v1/liquidity", OPERATOR, {"currency": "RUB", "amount": "1"})
+    assert operator.status_code == 403
+
+
+def test_statement_of_the_callers_own_account(api):
+    payment, _ = api.pay(amount="75.25")
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    response = api.request("GET", f"/v1/statements/CNY?date={today}", CREDITOR)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/xml")
+    document = etree.fromstring(response.content)
+    camt = "{urn:iso:std:iso:20022:tech:xsd:camt.053.001.08}"
+    references = [e.text for e in document.iter(camt + "UETR")]
+    assert payment["uetr"] in references
+    # Another participant's statement holds none of this one's payments.
+    other = etree.fromstring(api.request("GET", f"/v1/statements/CNY?date={today}", OTHER).content)
+    assert payment["uetr"] not in [e.text for e in other.iter(camt + "UETR")]
+    assert api.request("GET", "/v1/statements/XXX?date=2026-01-05", DEBTOR).status_code == 404
+    assert api.request("GET", "/v1/statements/CNY?date=yesterday", DEBTOR).status_code == 422
+    assert api.request("GET", "/v1/statements/CNY?date=0001-01-01", DEBTOR).status_code == 422
+    assert api.request("GET", "/v1/statements/CNY?date=2026-01-05", OPERATOR).status_code == 403
+
+
+def test_an_admitted_bank_signs_with_the_key_of_its_admission(api, service):
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    public = base64.b64encode(key.public_key().public_bytes_raw()).decode()
+    bad = api.request(
+        "POST", "/v1/operator/admissions", OPERATOR,
+        {"bic": "SMZYCN22", "name": "Z", "country": "CN", "kind": "direct", "currency": "CNY",
+         "public_key": "bm90IGEga2V5"},
+    )  # fmt: skip
+    assert bad.status_code == 422 and _error(bad)["field"] == "public_key"
+    proposal = api.request(
+        "POST", "/v1/operator/admissions", OPERATOR,
+        {"bic": "SMZYCN22", "name": "Z", "country": "CN", "kind": "direct", "currency": "CNY",
+         "public_key": public},
+    ).json()  # fmt: skip
+    api.keys["SMZYCN22"] = key
+    assert api.request("GET", "/v1/accounts", "SMZYCN22").status_code == 401  # not yet
+    api.request("POST", f"/v1/operator/admissions/{proposal['id']}/approve", CENTRAL_BANK_CN)
+    accounts = api.request("GET", "/v1/accounts", "SMZYCN22")
+    assert accounts.status_code == 200
+    assert {a["currency"] for a in accounts.json()["accounts"]} >= {"CNY", "RUB"}
+
+
+def test_dns_payment_settles_when_the_operator_closes_the_window(api):
+    payment, answer = api.pay(method="dns")
+    assert answer.json()["status"] == "ACSP"
+    closed = api.request("POST", "/v1/operator/windows/CNY/close", OPERATOR)
+    assert closed.json() == {"settled": 1, "defaulted_accounts": []}
+    track = api.request("GET", f"/v1/payments/{payment['uetr']}", DEBTOR).json()
+    assert track["status"] == "settled"
+    unknown = api.request("POST", "/v1/operator/windows/USD/close", OPERATOR)
+    assert unknown.status_code == 422 and _error(unknown)["code"] == "AM03"
+    assert api.request("POST", "/v1/operator/windows/CNY/close", DEBTOR).status_code == 403
+
+
+def test_a_broken_store_answers_503_not_500(api, service):
+    from samarkand.store import StoreError
+
+    def broken(payments, now):
+        raise StoreError("disk full at /secret/path")
+
+    service.engine.durable.submit = broken  # the next durable command fails
+    _, response = api.pay()
+    assert response.status_code == 503
+    assert "/secret/path" not in response.text  # the store's details stay in the hub
+    assert _error(response)["code"] == "unavailable"

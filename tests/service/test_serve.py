@@ -1,0 +1,80 @@
+"""`samarkand serve` as a real process on loopback, and the API benchmark against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import uuid
+
+import httpx
+import pytest
+
+from samarkand.bench.api import free_port, start_server, stop_server
+from samarkand.service.auth import load_private_keys, sign_headers
+
+SAMARKAND = [sys.executable, "-m", "samarkand"]
+
+
+def test_serve_refuses_a_non_loopback_host(tmp_path):
+    done = subprocess.run(
+        [*SAMARKAND, "serve", "--db", str(tmp_path / "hub.db"), "--host", "0.0.0.0"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "not a loopback address" in done.stderr
+    assert not (tmp_path / "hub.db").exists()
+
+
+def test_serve_answers_signed_requests_over_loopback(tmp_path):
+    db = tmp_path / "hub.db"
+    port = free_port()
+    server = start_server(db, port)
+    try:
+        keyring = f"{db}.keys.json"
+        assert stat.S_IMODE(os.stat(keyring).st_mode) == 0o600
+        keys = load_private_keys(keyring)
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base) as client:
+            assert client.get("/openapi.json").json()["info"]["title"] == "Samarkand hub"
+            body = json.dumps(
+                {
+                    "uetr": str(uuid.uuid4()),
+                    "debtor_agent": "SMAACN22",
+                    "creditor_agent": "SMAARU22",
+                    "amount": "10.00",
+                    "currency": "CNY",
+                }
+            ).encode()
+            headers = sign_headers(keys["SMAACN22"], "SMAACN22", "POST", "/v1/payments", body)
+            headers["content-type"] = "application/json"
+            answer = client.post("/v1/payments", content=body, headers=headers)
+            assert answer.status_code == 200 and answer.json()["status"] == "ACSC"
+            replay = client.post("/v1/payments", content=body, headers=headers)
+            assert replay.status_code == 401
+            assert client.get("/v1/accounts").status_code == 401
+    finally:
+        stop_server(server)
+    assert server.returncode == 0
+    log = server.stderr.read().decode()
+    for private in keys.values():  # no private key and no signature reaches the output
+        assert private.private_bytes_raw().hex() not in log
+    assert headers["x-samarkand-signature"] not in log
+
+
+@pytest.mark.slow
+def test_benchmark_api_reports_json(tmp_path):
+    done = subprocess.run(
+        [*SAMARKAND, "benchmark", "api", "--seconds", "2", "--connections", "8",
+         "--bulk-messages", "2", "--bulk-size", "200", "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["single_per_s"] > 0 and result["single_p99_ms"] >= result["single_p50_ms"]
+    assert result["bulk_per_s"] > 0 and result["bulk_accepted"] == 400
+    assert result["single_rejected"] == 0
+    # Group commit: fewer durable submit commands than single-payment requests.
+    assert result["submit_commands"] - 2 < result["single_payments"]
