@@ -340,3 +340,52 @@ def test_statement_lists_accounts_and_writes_a_camt053_that_adds_up(tmp_path: Pa
         assert bad.returncode == 2, (args, bad.stdout, bad.stderr)
         assert message in " ".join(bad.stderr.split())
         assert "Traceback" not in bad.stderr + bad.stdout
+
+
+def test_submit_takes_a_cross_currency_pacs008_into_a_store(tmp_path: Path) -> None:
+    from samarkand.fx.routing import Quote
+    from samarkand.hub.durable import DurableHub
+    from samarkand.hub.settlement import Liquidity, QuoteRequest
+    from tests.iso20022.builders import uetr
+    from tests.iso20022.iso_builders import fx_pacs008
+    from tests.settlement.fx_world import (
+        CNY,
+        CUT_OFF_NS,
+        CYCLE_TIERS,
+        LEDGERS,
+        RUB,
+        A,
+        B,
+        P,
+        fx_directory,
+    )
+
+    db = tmp_path / "fx.db"
+    with DurableHub.open(db) as hub:
+        hub.configure(fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, CUT_OFF_NS))
+        hub.open_accounts(100)
+        assert hub.post_tiers(CYCLE_TIERS, 101) == [None, None, None]
+        funding = [Liquidity(A, CNY, 1_000_00), Liquidity(P, RUB, 5_000_00)]
+        assert hub.liquidity(funding, 102) == [None, None]
+        [found] = hub.request_quotes([QuoteRequest(A, CNY, RUB, 100_00, None, 10**12)], 103)
+        assert isinstance(found, Quote)
+    transaction = {
+        "uetr": uetr(1), "debtor": A + "XXX", "creditor": B + "XXX",
+        "settled": ("1250.00", RUB), "instructed": ("100.00", CNY), "rate": "12.5",
+        "quote": f"/FXQT/{found.id}",
+    }  # fmt: skip
+    message = tmp_path / "fx.xml"
+    message.write_bytes(fx_pacs008([transaction, {**transaction, "uetr": uetr(2)}]))
+    done = run("submit", str(message), "--db", str(db), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert "1 ACSC, 1 RJCT" in " ".join(done.stdout.split())
+    report = next((tmp_path / "out").glob("*.pacs.002.xml")).read_text()
+    assert "DUPL" in report and "CdtTrfTxInf[2]/InstrForNxtAgt/InstrInf" in report
+    notifications = list((tmp_path / "out").glob("*.camt.054.xml"))
+    assert len(notifications) == 3  # A (CNY), B (RUB) and the provider P (both)
+    with DurableHub.open(db) as reopened:
+        state = reopened.hub
+        account = state.directory.settlement_account(state.directory.get(B), RUB)
+        assert state.ledger.balance(account).net_credit == 1_250_00
+    tracked = run("track", uetr(1), "--db", str(db))
+    assert tracked.returncode == 0 and "FX legs" in tracked.stdout
