@@ -205,12 +205,12 @@ def process_message(
         # Begun, never finished: answer from the hub's state, unless the hub's command log
         # shows that nothing ran since it was begun.
         begun = record is not None
-        recovering = begun and (
+        recovering = record is not None and (
             record.hub_commands is None or record.hub_commands != _commands(target)
         )
     handler = _HANDLERS[opened.message_id]
-    problems = validate_document(opened.document, opened.message_id)
-    prepared = problems or handler.prepare(opened, ops.hub)
+    invalid = validate_document(opened.document, opened.message_id)
+    prepared = invalid or handler.prepare(opened, ops.hub)
     if isinstance(prepared, list):  # refused as a whole: nothing to record
         return reply.refusal(opened.message_id, msg_id, prepared)
     if log is not None and not begun:
