@@ -214,13 +214,32 @@ def process_message(
     if isinstance(prepared, list):  # refused as a whole: nothing to record
         return reply.refusal(opened.message_id, msg_id, prepared)
     if log is not None and not begun:
-        log.begin(key, msg_id, opened.message_id, digest, now, _commands(target))
+        uetrs = _uetrs_named(prepared)
+        log.begin(key, msg_id, opened.message_id, digest, now, _commands(target), uetrs)
     events_before = len(ops.hub.events)
     responses, statuses = handler.apply(prepared, ops, reply, now, recovering)
     responses += reply.notifications(reply.earlier + ops.hub.events[events_before:])
     if log is not None:
         log.finish(key, msg_id, [(r.name, r.receiver, r.data) for r in responses])
     return Processed(opened.message_id, msg_id, tuple(responses), statuses)
+
+
+def _uetrs_named(prepared: Any) -> list[int]:
+    """The UETRs of the payments a message names: its transactions' (a pacs.004's: the
+    original's and the return's), or the payments a camt.056 asks to cancel."""
+    found: list[int] = []
+    if isinstance(prepared, tuple):
+        message = prepared[0]
+        for tx in message.transactions:
+            if tx.uetr is not None:
+                found.append(tx.uetr)
+                if message.message_id == schemas.PACS_004:
+                    found.append(return_uetr(tx.uetr))
+    for item in getattr(prepared, "items", ()):
+        number = uetr_number(item.original_uetr)
+        if number is not None:
+            found.append(number)
+    return found
 
 
 def _commands(target: Any) -> int | None:

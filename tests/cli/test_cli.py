@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,19 @@ def _submit_against_the_demo_store(db: Path, tmp_path: Path) -> None:
     assert returned.returncode == 0, returned.stderr
     assert "pacs.004.001.09 RTR-1: 1 ACSC" in " ".join(returned.stdout.split())
     assert len(list((tmp_path / "return").glob("*.camt.054.xml"))) == 2
+    # The tracker links the payment and its return, and names the messages that carried them.
+    from samarkand.hub.messages import return_uetr
+
+    back_uetr = str(uuid.UUID(int=return_uetr(uuid.UUID(uetr(1)).int)))
+    original = " ".join(run("track", uetr(1), "--db", str(db)).stdout.split())
+    assert f"returned by {back_uetr} (settled)" in original
+    messages = re.search(r"messages: (.*)", original)
+    assert messages is not None
+    names = messages.group(1)
+    assert [names.find(m) >= 0 for m in ("CLI-1", "CLI-2", "CLI-3", "pacs.004 RTR-1")] == [True] * 4
+    assert names.find("CLI-1") < names.find("CLI-2") < names.find("RTR-1")
+    the_return = " ".join(run("track", back_uetr, "--db", str(db)).stdout.split())
+    assert f"return of {uetr(1)}" in the_return and "pacs.004 RTR-1" in the_return
     # Parsed far enough to have a MsgId but broken: a group RJCT, exit status 1.
     broken = tmp_path / "broken.xml"
     broken.write_bytes(pacs008(transactions, msg_id="CLI-4", number_of_transactions=7))
