@@ -94,6 +94,7 @@ INCORRECT_AGENT = "AGNT"
 NOT_SETTLED = "AG01"  # TransactionForbidden: only a settled payment can be returned
 WRONG_AMOUNT = "AM09"
 INCORRECT_CURRENCY = "CURR"
+INVALID_DATE = "DT01"
 # A cross-currency payment refused for its quote: the path names where the quote is cited.
 _QUOTE_REASONS = frozenset(
     {Reason.QUOTE_UNKNOWN, Reason.QUOTE_EXPIRED, Reason.QUOTE_USED, Reason.QUOTE_NOT_OWNER}
@@ -386,10 +387,39 @@ class _CreditTransfers:
         if reply.receiver == HUB_BIC and message.transactions:
             # No AppHdr, no InstgAgt: the report goes to the debtor agent (who instructed).
             reply.receiver = participant_bic(message.transactions[0].debtor_agent) or HUB_BIC
-        rejections = list(rejections) + _quote_problems(ops.hub, message, rejections, recovering)
+        rejections = list(rejections) + date_problems(message, rejections, now)
+        rejections += _quote_problems(ops.hub, message, rejections, recovering)
         statuses = _settle(ops, message, rejections, now, recovering, _payment)
         reply.earlier.extend(statuses.earlier)
         return [reply.status_report(message, rejections, statuses.accepted)], statuses.counts
+
+
+def business_day(now: int) -> str:
+    """The hub's business day of ``now`` (ns): its UTC date, ISO 8601."""
+    return datetime.fromtimestamp(now // 1_000_000_000, UTC).date().isoformat()
+
+
+def date_problems(
+    message: CreditTransferMessage, rejections: Sequence[TxRejection], now: int
+) -> list[TxRejection]:
+    """DESIGN §7 "settlement date valid": a transaction's IntrBkSttlmDt (its own, or the
+    group header's), when given, is the hub's business day of ``now``; else DT01."""
+    refused = {r.index for r in rejections}
+    today = business_day(now)
+    several = len(message.transactions) > 1
+    problems = []
+    for tx in message.transactions:
+        date = tx.settlement_date
+        if date is None or date == today or tx.index in refused:
+            continue
+        if date == message.settlement_date:
+            path = f"{message.document_path}/GrpHdr/IntrBkSttlmDt"
+        else:
+            where = f"/CdtTrfTxInf[{tx.index}]" if several else "/CdtTrfTxInf"
+            path = f"{message.document_path}{where}/IntrBkSttlmDt"
+        reason = f"IntrBkSttlmDt {date} is not the hub's business day {today}"
+        problems.append(TxRejection(tx.index, tx.end_to_end_id, INVALID_DATE, reason, path))
+    return problems
 
 
 def _quote_problems(
@@ -795,6 +825,7 @@ def submit_credit_transfers(
     if intake.message is None:
         return MessageOutcome(None, intake.file_problems, {})
     rejections = list(intake.rejections)
+    rejections += date_problems(intake.message, rejections, now)
     settled = _settle(ops, intake.message, rejections, now, False, _payment)
     report = build_status_report(
         intake.message, rejections, msg_id=msg_id, created_at=created_at,

@@ -209,6 +209,7 @@ class CreditTransferMessage:
     message_id: str = MESSAGE_ID  # pacs.008.001.08 or pacs.009.001.08 (or pacs.004.001.09)
     instructing_agent: str | None = None  # GrpHdr/InstgAgt BICFI, when given
     document_path: str = "/Document/FIToFICstmrCdtTrf"
+    settlement_date: str | None = None  # GrpHdr/IntrBkSttlmDt, when given
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +286,7 @@ def read_credit_transfer(root: etree._Element, registry: CurrencyRegistry) -> Cr
         message_id=tags.message_id,
         instructing_agent=header.findtext(tags.instg_agt_bic),
         document_path=tags.document_path,
+        settlement_date=group_date,
     )
 
 

@@ -90,6 +90,8 @@ def test_demo_runs_a_business_day_durably_and_verify_agrees(tmp_path: Path) -> N
 
 
 def _submit_against_the_demo_store(db: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
     from tests.iso20022.builders import Tx, pacs008, uetr
     from tests.iso20022.iso_builders import envelope, pacs004
 
@@ -109,7 +111,9 @@ def _submit_against_the_demo_store(db: Path, tmp_path: Path) -> None:
     # The next business day opens with yesterday's balances: sent again under a new MsgId,
     # the payment settles.
     retry = tmp_path / "retry.xml"
-    retry.write_bytes(pacs008(transactions, msg_id="CLI-2"))
+    # IntrBkSttlmDt must be the hub's business day: that of --at.
+    dated = [replace(tx, settlement_date="2026-01-06") for tx in transactions]
+    retry.write_bytes(pacs008(dated, msg_id="CLI-2"))
     done = run("submit", str(retry), "--db", str(db), "--out", str(tmp_path / "next"),
                "--next-day", "--at", "2026-01-06T09:00:00Z")  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -188,3 +188,31 @@ def test_a_quote_reference_that_is_not_an_id_is_ch16(text: str) -> None:
     processed = process_message(day.hub, fx_pacs008([fx_tx(1, 0, quote=text)]), day.clock())
     assert reasons(processed) == [("CH16", reasons(processed)[0][1])]
     assert f"{TX}/InstrForNxtAgt/InstrInf" in reasons(processed)[0][1]
+
+
+def test_the_settlement_date_is_the_hubs_business_day_or_dt01() -> None:
+    from samarkand.hub.messages import business_day
+    from tests.iso20022.builders import Tx, pacs008
+
+    from .iso_builders import small_hub
+
+    hub = small_hub()
+    noon = 43_200 * 10**9  # 1970-01-01T12:00:00Z, before the small hub's cut-off
+    assert business_day(noon) == "1970-01-01"
+    today, yesterday = "1970-01-01", "1969-12-31"
+    data = pacs008([
+        Tx(number=1, amount="1.00", settlement_date=today),
+        Tx(number=2, amount="1.00", settlement_date=yesterday),
+        Tx(number=3, amount="1.00"),  # no date: today
+    ])  # fmt: skip
+    processed = process_message(hub, data, noon)
+    assert processed.statuses == {"ACSC": 2, "RJCT": 1}
+    [(code, text)] = reasons(processed)
+    assert code == "DT01" and f"{TX}[2]/IntrBkSttlmDt" in text and yesterday in text
+    # A date in the group header applies to every transaction; refused there, it says so.
+    day, found = day_with_quote()
+    late = fx_pacs008([fx_tx(4, found.id)], msg_id="FX-9", settlement_date="2026-11-28")
+    processed = process_message(day.hub, late, day.clock())
+    [(code, text)] = reasons(processed)
+    assert code == "DT01" and "/Document/FIToFICstmrCdtTrf/GrpHdr/IntrBkSttlmDt" in text
+    assert not day.hub.quotes.is_used(found.id)
