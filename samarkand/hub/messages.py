@@ -91,7 +91,8 @@ HUB_BIC = "SMRKUZ2TXXX"  # the hub's own BIC in the AppHdr of what it sends
 TX_PATH = "/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[{index}]"
 DUPLICATION = "AM05"  # ExternalStatusReason1Code Duplication: a MsgId reused
 INCORRECT_AGENT = "AGNT"
-NOT_SETTLED = "AG01"  # TransactionForbidden: only a settled payment can be returned
+TRANSACTION_FORBIDDEN = "AG01"
+NOT_SETTLED = TRANSACTION_FORBIDDEN  # only a settled payment can be returned
 WRONG_AMOUNT = "AM09"
 INCORRECT_CURRENCY = "CURR"
 INVALID_DATE = "DT01"
@@ -552,6 +553,12 @@ def _return_problem(tx: CreditTransferTx, original: Any, path: str) -> TxRejecti
     if original.status is not Status.SETTLED:
         reason = f"payment {tx.uetr_text} is {original.status.value}: only a settled one returns"
         return refuse(NOT_SETTLED, reason, "/OrgnlUETR")
+    if original.fx is not None:
+        reason = (
+            f"payment {tx.uetr_text} was cross-currency: its return is a new cross-currency "
+            "payment (a pacs.008 citing a quote)"
+        )
+        return refuse(TRANSACTION_FORBIDDEN, reason, "/OrgnlUETR")
     if tx.currency != payment.currency:
         reason = f"returned in {tx.currency}, the payment was in {payment.currency}"
         return refuse(WRONG_AMOUNT, reason, "/RtrdIntrBkSttlmAmt")

@@ -216,3 +216,18 @@ def test_the_settlement_date_is_the_hubs_business_day_or_dt01() -> None:
     [(code, text)] = reasons(processed)
     assert code == "DT01" and "/Document/FIToFICstmrCdtTrf/GrpHdr/IntrBkSttlmDt" in text
     assert not day.hub.quotes.is_used(found.id)
+
+
+def test_a_cross_currency_payment_is_not_returned_by_pacs004() -> None:
+    from .iso_builders import pacs004
+
+    day, found = day_with_quote()
+    assert process_message(day.hub, fx_pacs008([fx_tx(1, found.id)]), day.clock()).statuses == {
+        "ACSC": 1
+    }
+    for amount, currency in (("1250.00", RUB), ("100.00", CNY)):
+        back = pacs004([(uetr(1), amount, currency)], sender=B + "XXX", msg_id=f"R-{currency}")
+        processed = process_message(day.hub, back, day.clock())
+        [(code, text)] = reasons(processed)
+        assert code == "AG01" and "/OrgnlUETR" in text and "cross-currency" in text
+    assert (day.balance(B, RUB), day.balance(A, CNY)) == (1_250_00, 900_00)
