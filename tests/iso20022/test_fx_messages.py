@@ -231,3 +231,25 @@ def test_a_cross_currency_payment_is_not_returned_by_pacs004() -> None:
         [(code, text)] = reasons(processed)
         assert code == "AG01" and "/OrgnlUETR" in text and "cross-currency" in text
     assert (day.balance(B, RUB), day.balance(A, CNY)) == (1_250_00, 900_00)
+
+
+def test_an_interrupted_cross_currency_message_is_answered_from_the_hub_never_twice(
+    tmp_path: Path,
+) -> None:
+    import hashlib
+
+    from samarkand.settlement.payments import FxPayment
+
+    day, found = day_with_quote()
+    data = fx_pacs008([fx_tx(1, found.id), fx_tx(2, found.id)])
+    with MessageLog(tmp_path / "m.messages") as log:
+        # The first attempt stopped after the hub took the payment, before the answers.
+        log.begin("", "FX-1", "pacs.008.001.08", hashlib.sha256(data).hexdigest(), day.now)
+        number = int(uetr(1).replace("-", ""), 16)
+        assert day.hub.submit_fx([FxPayment(number, A, B, found.id)], day.clock()) == [None]
+        processed = process_message(day.hub, data, day.clock(), log=log)
+        assert processed.statuses == {"ACSC": 1, "RJCT": 1}  # the second cites a used quote
+        assert [code for code, _ in reasons(processed)] == ["DUPL"]
+        notified = {r.receiver for r in processed.responses if ".camt.054." in r.name}
+        assert notified == {A, B, P}  # what the first attempt settled is still notified
+    assert (day.balance(A, CNY), day.balance(B, RUB)) == (900_00, 1_250_00)
