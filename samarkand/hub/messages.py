@@ -451,7 +451,6 @@ def _quote_problems(
 
 
 def _against_quote(tx: CreditTransferTx, found: Quote) -> list[tuple[str, str, str]]:
-    registry = default_registry()
     problems = []
     sides = (
         ("/InstdAmt", tx.instructed_currency, tx.instructed_amount, found.source,
@@ -463,7 +462,7 @@ def _against_quote(tx: CreditTransferTx, found: Quote) -> list[tuple[str, str, s
             reason = f"{where[1:]} is in {currency}; quote {found.id} is in {quoted_currency}"
             problems.append((INCORRECT_CURRENCY, reason, where))
         elif amount != quoted:
-            text = format_amount(quoted, registry.get(quoted_currency))
+            text = format_amount(quoted, default_registry().get(quoted_currency))
             reason = f"{where[1:]} is not quote {found.id}'s {text} {quoted_currency}"
             problems.append((WRONG_AMOUNT, reason, where))
     if tx.exchange_rate is not None and not rate_agrees(tx.exchange_rate, found):
