@@ -122,7 +122,10 @@ class MessageLog:
             " WHERE p.uetr = ? ORDER BY m.received_ns, m.rowid",
             (f"{uetr:032x}",),
         ).fetchall()
-        return [MessageRecord(*row, responses=None) for row in rows]
+        return [
+            MessageRecord(sender, msg_id, kind, digest, received_ns, commands, None)
+            for sender, msg_id, kind, digest, received_ns, commands in rows
+        ]
 
     def count(self) -> int:
         return int(self._connection.execute("SELECT count(*) FROM message").fetchone()[0])
