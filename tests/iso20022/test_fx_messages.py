@@ -253,3 +253,36 @@ def test_an_interrupted_cross_currency_message_is_answered_from_the_hub_never_tw
         notified = {r.receiver for r in processed.responses if ".camt.054." in r.name}
         assert notified == {A, B, P}  # what the first attempt settled is still notified
     assert (day.balance(A, CNY), day.balance(B, RUB)) == (900_00, 1_250_00)
+
+
+FX_VALUES = ["", "X" * 40, "-1", "0", "9" * 20, "/FXQT/1", "/FXQT/2", "/FXQT/x", "12.5",
+             "12.50000000001", "100.00", "1250.00", "CNY", "RUB", "USD", A + "XXX", P + "XXX",
+             "1969-12-31", "1970-01-01", uetr(9), "Ω", "<"]  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(FX_VALUES)), min_size=1,
+                   max_size=3),
+)  # fmt: skip
+def test_wrong_values_in_a_cross_currency_pacs008_never_raise_nor_move_money_wrongly(
+    edits: list[tuple[int, str]],
+) -> None:
+    from lxml import etree
+
+    day, found = day_with_quote()
+    totals = {c: sum(day.balance(b, c) for b in (A, B, P)) for c in (CNY, RUB)}
+    root = etree.fromstring(fx_pacs008([fx_tx(1, found.id), fx_tx(2, found.id + 1)]))
+    leaves = [e for e in root.iter() if isinstance(e.tag, str) and len(e) == 0]
+    for position, value in edits:
+        leaves[position % len(leaves)].text = value
+    processed = process_message(day.hub, etree.tostring(root), day.clock())
+    if processed.responses:
+        checked(processed)
+    else:
+        assert processed.problems
+    assert {c: sum(day.balance(b, c) for b in (A, B, P)) for c in (CNY, RUB)} == totals
+    settled = processed.statuses.get("ACSC", 0)
+    assert settled <= 1  # one quote: at most one payment converts with it
+    assert day.balance(A, CNY) == 1_000_00 - settled * 100_00  # the quote's send amount
+    assert day.hub.quotes.is_used(found.id) == (settled == 1)
