@@ -22,7 +22,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check samarkand tests
 	$(BIN)/ruff format --check samarkand tests
-	$(BIN)/mypy samarkand/money samarkand/ledger samarkand/settlement samarkand/fx
+	$(BIN)/mypy samarkand/money samarkand/ledger samarkand/settlement samarkand/fx samarkand/iso20022 samarkand/hub
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

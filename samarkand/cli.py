@@ -183,8 +183,47 @@ def track(
                 if u == number]  # fmt: skip
         if rows:
             console.print(f"ledger transfers carrying this UETR: {', '.join(map(str, rows))}")
+        _print_links(durable.hub.engine.entries, number, db)
     finally:
         durable.close()
+
+
+def _print_links(entries, number: int, db: str) -> None:
+    """A payment's return (pacs.004) or, for a return, the payment it returns; and the
+    messages (MsgId) that named it, when the store has a message log."""
+    import uuid
+
+    from samarkand.hub.message_log import MESSAGES_SUFFIX, MessageLog
+    from samarkand.hub.messages import return_uetr
+
+    returned = entries.get(return_uetr(number))
+    if returned is not None:
+        console.print(
+            f"returned by {uuid.UUID(int=returned.payment.uetr)} ({returned.status.value})"
+        )
+    this = entries.get(number)
+    if this is not None:
+        payment = this.payment
+        # A return runs from the original's creditor agent back to its debtor agent.
+        for entry in entries.values():
+            original = entry.payment
+            if (original.creditor_agent, original.debtor_agent) == (
+                payment.debtor_agent, payment.creditor_agent,
+            ) and return_uetr(original.uetr) == number:  # fmt: skip
+                console.print(f"return of {uuid.UUID(int=original.uetr)}")
+                break
+    if db.startswith(("postgresql://", "postgres://", "memory:")):
+        return
+    if not Path(db + MESSAGES_SUFFIX).is_file():
+        return  # no log: none is created just to look
+    with MessageLog.beside(db) as log:
+        records = log.messages_of(number)
+    if records:
+        names = ", ".join(
+            f"{r.kind.rsplit('.', 2)[0]} {r.msg_id}" + (f" from {r.sender}" if r.sender else "")
+            for r in records
+        )
+        console.print(f"messages: {names}")
 
 
 def _print_fx_legs(route) -> None:

@@ -26,6 +26,7 @@ DUPLICATE_UETR for what was in fact accepted.
 
 from __future__ import annotations
 
+import builtins  # _Reader's methods int/str/list/dict shadow the builtins in its body
 import json
 import os
 import re
@@ -152,18 +153,18 @@ class _Reader:
             raise self.fail(f"not a list: {value!r}")
         return value
 
-    def row(self, value: object, fields: int, what: str) -> list[Any]:
+    def row(self, value: object, fields: builtins.int, what: builtins.str) -> builtins.list[Any]:
         row = self.list(value)
         if len(row) != fields:
             raise self.fail(f"{what} has {fields} fields, got {len(row)}")
         return row
 
-    def dict(self, value: object) -> dict[str, Any]:
+    def dict(self, value: object) -> builtins.dict[builtins.str, Any]:
         if type(value) is not dict:
             raise self.fail(f"not an object: {value!r}")
         return value
 
-    def now(self) -> int:
+    def now(self) -> builtins.int:
         return self.int(self.get("now"))
 
     def enum(self, kind: type, value: object) -> Any:
@@ -208,7 +209,7 @@ class _Reader:
             raise self.fail(f"a liquidity transfer has 4 fields, got {len(row)}")
         return Liquidity(self.str(row[0]), self.str(row[1]), self.int(row[2]), self.bool(row[3]))
 
-    def int_map(self, value: object) -> dict[str, int]:
+    def int_map(self, value: object) -> builtins.dict[builtins.str, builtins.int]:
         return {self.str(k): self.int(v) for k, v in self.dict(value).items()}
 
 

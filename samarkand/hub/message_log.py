@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from samarkand.store.port import StoreError
@@ -30,6 +31,10 @@ CREATE TABLE IF NOT EXISTS message (
     sender TEXT NOT NULL, msg_id TEXT NOT NULL, kind TEXT NOT NULL, digest TEXT NOT NULL,
     received_ns INTEGER NOT NULL, hub_commands INTEGER, responses TEXT,
     PRIMARY KEY (sender, msg_id)
+) STRICT;
+CREATE TABLE IF NOT EXISTS message_payment (
+    uetr TEXT NOT NULL, sender TEXT NOT NULL, msg_id TEXT NOT NULL,
+    PRIMARY KEY (uetr, sender, msg_id)
 ) STRICT;
 """
 
@@ -77,17 +82,22 @@ class MessageLog:
 
     def begin(
         self, sender: str, msg_id: str, kind: str, digest: str, now: int,
-        hub_commands: int | None = None,
+        hub_commands: int | None = None, uetrs: Iterable[int] = (),
     ) -> None:  # fmt: skip
         """Record the message as taken in (with the hub's command count, when the hub keeps
-        a command log: a later look tells whether anything ran since); a (sender, MsgId)
-        already recorded is a bug of the caller (it should have looked first): StoreError."""
+        a command log: a later look tells whether anything ran since), and the UETRs of the
+        payments it names; a (sender, MsgId) already recorded is a bug of the caller (it
+        should have looked first): StoreError."""
         try:
             with transaction(self._connection) as connection:
                 connection.execute(
                     "INSERT INTO message (sender, msg_id, kind, digest, received_ns,"
                     " hub_commands) VALUES (?, ?, ?, ?, ?, ?)",
                     (sender, msg_id, kind, digest, now, hub_commands),
+                )
+                connection.executemany(
+                    "INSERT OR IGNORE INTO message_payment VALUES (?, ?, ?)",
+                    [(f"{uetr:032x}", sender, msg_id) for uetr in uetrs],
                 )
         except sqlite3.IntegrityError as error:
             raise StoreError(f"{self.path}: message {sender}/{msg_id} recorded twice") from error
@@ -103,6 +113,19 @@ class MessageLog:
             ).rowcount
         if changed != 1:
             raise StoreError(f"{self.path}: message {sender}/{msg_id} was never begun")
+
+    def messages_of(self, uetr: int) -> list[MessageRecord]:
+        """The messages that named payment ``uetr``, in the order they were received."""
+        rows = self._connection.execute(
+            "SELECT m.sender, m.msg_id, m.kind, m.digest, m.received_ns, m.hub_commands"
+            " FROM message_payment p JOIN message m USING (sender, msg_id)"
+            " WHERE p.uetr = ? ORDER BY m.received_ns, m.rowid",
+            (f"{uetr:032x}",),
+        ).fetchall()
+        return [
+            MessageRecord(sender, msg_id, kind, digest, received_ns, commands, None)
+            for sender, msg_id, kind, digest, received_ns, commands in rows
+        ]
 
     def count(self) -> int:
         return int(self._connection.execute("SELECT count(*) FROM message").fetchone()[0])

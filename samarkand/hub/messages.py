@@ -7,6 +7,7 @@ head.001 AppHdr; the type told by the Document's namespace) -> the handler of th
 | in | hub operation | out |
 |---|---|---|
 | pacs.008.001.08, pacs.009.001.08 | ``submit`` (one batch per message) | pacs.002.001.10 |
+| pacs.008.001.08 citing an FX quote | ``submit_fx`` (a second batch) | pacs.002.001.10 |
 | camt.050.001.07 | ``liquidity`` | pacs.002.001.10 |
 | pacs.004.001.09 | ``submit`` of the return: creditor agent -> debtor agent | pacs.002.001.10 |
 | camt.056.001.08 | ``cancel`` of each named payment | camt.029.001.09 |
@@ -37,10 +38,13 @@ import re
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from lxml import etree
 
+from samarkand.fx.routing import Quote
 from samarkand.hub.message_log import MessageLog
 from samarkand.hub.settlement import Liquidity, SettlementHub
 from samarkand.iso20022 import schemas
@@ -78,17 +82,24 @@ from samarkand.iso20022.pacs008 import (
 )
 from samarkand.iso20022.problems import IsoRejection
 from samarkand.iso20022.validate import validate_document
-from samarkand.money import default_registry
+from samarkand.money import default_registry, format_amount
 from samarkand.settlement.participants import account_parts
-from samarkand.settlement.payments import Payment, Priority, Reason, Status
+from samarkand.settlement.payments import FxPayment, Payment, Priority, Reason, Status
 
 BRANCH_PRIMARY_OFFICE = "XXX"
 HUB_BIC = "SMRKUZ2TXXX"  # the hub's own BIC in the AppHdr of what it sends
 TX_PATH = "/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[{index}]"
 DUPLICATION = "AM05"  # ExternalStatusReason1Code Duplication: a MsgId reused
 INCORRECT_AGENT = "AGNT"
-NOT_SETTLED = "AG01"  # TransactionForbidden: only a settled payment can be returned
+TRANSACTION_FORBIDDEN = "AG01"
+NOT_SETTLED = TRANSACTION_FORBIDDEN  # only a settled payment can be returned
 WRONG_AMOUNT = "AM09"
+INCORRECT_CURRENCY = "CURR"
+INVALID_DATE = "DT01"
+# A cross-currency payment refused for its quote: the path names where the quote is cited.
+_QUOTE_REASONS = frozenset(
+    {Reason.QUOTE_UNKNOWN, Reason.QUOTE_EXPIRED, Reason.QUOTE_USED, Reason.QUOTE_NOT_OWNER}
+)
 _MSG_ID_TAGS = ("GrpHdr", "MsgHdr", "Assgnmt")
 _BIC = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?")
 
@@ -147,11 +158,12 @@ class _Ops:
     submit: Callable[[Sequence[Payment], int], list[Reason | None]]
     cancel: Callable[[int, str, int], Reason | None]
     liquidity: Callable[[Sequence[Liquidity], int], list[Reason | None]]
+    submit_fx: Callable[[Sequence[FxPayment], int], list[Reason | None]]
 
     @classmethod
     def of(cls, target: Any) -> _Ops:
         hub = target if isinstance(target, SettlementHub) else target.hub
-        return cls(hub, target.submit, target.cancel, target.liquidity)
+        return cls(hub, target.submit, target.cancel, target.liquidity, target.submit_fx)
 
 
 def process_message(
@@ -195,22 +207,41 @@ def process_message(
         # Begun, never finished: answer from the hub's state, unless the hub's command log
         # shows that nothing ran since it was begun.
         begun = record is not None
-        recovering = begun and (
+        recovering = record is not None and (
             record.hub_commands is None or record.hub_commands != _commands(target)
         )
     handler = _HANDLERS[opened.message_id]
-    problems = validate_document(opened.document, opened.message_id)
-    prepared = problems or handler.prepare(opened, ops.hub)
+    invalid = validate_document(opened.document, opened.message_id)
+    prepared = invalid or handler.prepare(opened, ops.hub)
     if isinstance(prepared, list):  # refused as a whole: nothing to record
         return reply.refusal(opened.message_id, msg_id, prepared)
     if log is not None and not begun:
-        log.begin(key, msg_id, opened.message_id, digest, now, _commands(target))
+        uetrs = _uetrs_named(prepared)
+        log.begin(key, msg_id, opened.message_id, digest, now, _commands(target), uetrs)
     events_before = len(ops.hub.events)
     responses, statuses = handler.apply(prepared, ops, reply, now, recovering)
     responses += reply.notifications(reply.earlier + ops.hub.events[events_before:])
     if log is not None:
         log.finish(key, msg_id, [(r.name, r.receiver, r.data) for r in responses])
     return Processed(opened.message_id, msg_id, tuple(responses), statuses)
+
+
+def _uetrs_named(prepared: Any) -> list[int]:
+    """The UETRs of the payments a message names: its transactions' (a pacs.004's: the
+    original's and the return's), or the payments a camt.056 asks to cancel."""
+    found: list[int] = []
+    if isinstance(prepared, tuple):
+        message = prepared[0]
+        for tx in message.transactions:
+            if tx.uetr is not None:
+                found.append(tx.uetr)
+                if message.message_id == schemas.PACS_004:
+                    found.append(return_uetr(tx.uetr))
+    for item in getattr(prepared, "items", ()):
+        number = uetr_number(item.original_uetr)
+        if number is not None:
+            found.append(number)
+    return found
 
 
 def _commands(target: Any) -> int | None:
@@ -301,17 +332,28 @@ class _Reply:
             payment = entry.payment
             reference = _uuid_text(payment.uetr)
             booked = _iso_time(event.at_ns)
+            # (account, amount, credit?, counterparty): both sides of the payment, or of
+            # each leg of a cross-currency one (the providers' accounts move too).
             sides = (
-                (entry.sender, False, payment.creditor_agent),
-                (entry.receiver, True, payment.debtor_agent),
+                [
+                    side
+                    for leg in entry.fx.legs
+                    for side in (
+                        (leg.debit_account_id, leg.amount, False, leg.creditor),
+                        (leg.credit_account_id, leg.amount, True, leg.debtor),
+                    )
+                ]
+                if entry.fx is not None
+                else [
+                    (entry.sender, payment.amount, False, payment.creditor_agent),
+                    (entry.receiver, payment.amount, True, payment.debtor_agent),
+                ]
             )
-            for account, credit, counterparty in sides:
+            for account, amount, credit, counterparty in sides:
                 owner = directory.by_number.get(account_parts(account)[1])
                 if owner is None:
                     continue
-                item = StatementEntry(
-                    payment.amount, credit, booked, reference, message_bic(counterparty)
-                )
+                item = StatementEntry(amount, credit, booked, reference, message_bic(counterparty))
                 by_owner.setdefault(owner.bic, {}).setdefault(account, []).append(item)
         registry = default_registry()
         currency_of = {ledger: code for code, ledger in directory.ledgers.items()}
@@ -346,9 +388,102 @@ class _CreditTransfers:
         if reply.receiver == HUB_BIC and message.transactions:
             # No AppHdr, no InstgAgt: the report goes to the debtor agent (who instructed).
             reply.receiver = participant_bic(message.transactions[0].debtor_agent) or HUB_BIC
+        rejections = list(rejections) + date_problems(message, rejections, now)
+        rejections += _quote_problems(ops.hub, message, rejections, recovering)
         statuses = _settle(ops, message, rejections, now, recovering, _payment)
         reply.earlier.extend(statuses.earlier)
         return [reply.status_report(message, rejections, statuses.accepted)], statuses.counts
+
+
+def business_day(now: int) -> str:
+    """The hub's business day of ``now`` (ns): its UTC date, ISO 8601."""
+    return datetime.fromtimestamp(now // 1_000_000_000, UTC).date().isoformat()
+
+
+def date_problems(
+    message: CreditTransferMessage, rejections: Sequence[TxRejection], now: int
+) -> list[TxRejection]:
+    """DESIGN §7 "settlement date valid": a transaction's IntrBkSttlmDt (its own, or the
+    group header's), when given, is the hub's business day of ``now``; else DT01."""
+    refused = {r.index for r in rejections}
+    today = business_day(now)
+    several = len(message.transactions) > 1
+    problems = []
+    for tx in message.transactions:
+        date = tx.settlement_date
+        if date is None or date == today or tx.index in refused:
+            continue
+        if date == message.settlement_date:
+            path = f"{message.document_path}/GrpHdr/IntrBkSttlmDt"
+        else:
+            where = f"/CdtTrfTxInf[{tx.index}]" if several else "/CdtTrfTxInf"
+            path = f"{message.document_path}{where}/IntrBkSttlmDt"
+        reason = f"IntrBkSttlmDt {date} is not the hub's business day {today}"
+        problems.append(TxRejection(tx.index, tx.end_to_end_id, INVALID_DATE, reason, path))
+    return problems
+
+
+def _quote_problems(
+    hub: SettlementHub,
+    message: CreditTransferMessage,
+    rejections: Sequence[TxRejection],
+    recovering: bool,
+) -> list[TxRejection]:
+    """Each cross-currency transaction's amounts against the quote it cites: InstdAmt is the
+    quote's send amount in its source currency, IntrBkSttlmAmt its deliver amount in its
+    destination currency, XchgRate (optional) its effective rate. Whether the quote may bind
+    the payment at all (unknown, expired, used, another agent's) is the hub's to say."""
+    refused = {r.index for r in rejections}
+    several = len(message.transactions) > 1
+    problems = []
+    for tx in message.transactions:
+        if tx.quote_id is None or tx.index in refused:
+            continue
+        if recovering and tx.uetr in hub.engine.entries:
+            continue  # submitted by the interrupted attempt: its quote is used by it
+        found = hub.quotes.get(tx.quote_id)
+        if found is None:
+            continue
+        path = f"{message.document_path}/CdtTrfTxInf" + (f"[{tx.index}]" if several else "")
+        for code, reason, where in _against_quote(tx, found):
+            problems.append(TxRejection(tx.index, tx.end_to_end_id, code, reason, path + where))
+    return problems
+
+
+def _against_quote(tx: CreditTransferTx, found: Quote) -> list[tuple[str, str, str]]:
+    problems = []
+    sides = (
+        ("/InstdAmt", tx.instructed_currency, tx.instructed_amount, found.source,
+         found.send_amount),
+        ("/IntrBkSttlmAmt", tx.currency, tx.amount, found.destination, found.deliver_amount),
+    )  # fmt: skip
+    for where, currency, amount, quoted_currency, quoted in sides:
+        if currency != quoted_currency:
+            reason = f"{where[1:]} is in {currency}; quote {found.id} is in {quoted_currency}"
+            problems.append((INCORRECT_CURRENCY, reason, where))
+        elif amount != quoted:
+            text = format_amount(quoted, default_registry().get(quoted_currency))
+            reason = f"{where[1:]} is not quote {found.id}'s {text} {quoted_currency}"
+            problems.append((WRONG_AMOUNT, reason, where))
+    if tx.exchange_rate is not None and not rate_agrees(tx.exchange_rate, found):
+        reason = f"XchgRate {tx.exchange_rate} is not quote {found.id}'s rate"
+        problems.append((WRONG_AMOUNT, reason, "/XchgRate"))
+    return problems
+
+
+def rate_agrees(given: Decimal, found: Quote) -> bool:
+    """``given`` (a BaseOneRate: at most 11 digits, 10 after the point) states the quote's
+    effective rate: exactly, or rounded half-even to as many fraction digits as the type
+    allows for its integer part."""
+    effective = found.effective_rate
+    if Fraction(given) == effective:
+        return True
+    whole = len(str(int(effective))) if effective >= 1 else 0
+    places = max(0, min(10, 11 - whole))
+    exponent = given.as_tuple().exponent
+    if not isinstance(exponent, int) or -exponent != places:
+        return False
+    return given == Decimal(round(effective * 10**places)).scaleb(-places)
 
 
 class _Returns:
@@ -417,6 +552,12 @@ def _return_problem(tx: CreditTransferTx, original: Any, path: str) -> TxRejecti
     if original.status is not Status.SETTLED:
         reason = f"payment {tx.uetr_text} is {original.status.value}: only a settled one returns"
         return refuse(NOT_SETTLED, reason, "/OrgnlUETR")
+    if original.fx is not None:
+        reason = (
+            f"payment {tx.uetr_text} was cross-currency: its return is a new cross-currency "
+            "payment (a pacs.008 citing a quote)"
+        )
+        return refuse(TRANSACTION_FORBIDDEN, reason, "/OrgnlUETR")
     if tx.currency != payment.currency:
         reason = f"returned in {tx.currency}, the payment was in {payment.currency}"
         return refuse(WRONG_AMOUNT, reason, "/RtrdIntrBkSttlmAmt")
@@ -622,8 +763,15 @@ def _settle(
         fresh = [tx for tx in candidates if tx.uetr not in engine.entries]
     else:
         fresh = candidates
-    reasons = dict(zip((tx.index for tx in fresh),
-                       ops.submit([to_payment(tx) for tx in fresh], now), strict=True))  # fmt: skip
+    # One batch per kind: the single-currency payments, then the cross-currency ones.
+    plain = [tx for tx in fresh if tx.quote_id is None]
+    converted = [tx for tx in fresh if tx.quote_id is not None]
+    reasons = dict(zip((tx.index for tx in plain),
+                       ops.submit([to_payment(tx) for tx in plain], now), strict=True))  # fmt: skip
+    if converted:
+        reasons.update(zip((tx.index for tx in converted),
+                           ops.submit_fx([_fx_payment(tx) for tx in converted], now),
+                           strict=True))  # fmt: skip
     statuses: dict[int, str] = {}
     for tx in candidates:
         reason = reasons.get(tx.index)
@@ -631,6 +779,8 @@ def _settle(
             path = f"{message.document_path}/CdtTrfTxInf[{tx.index}]"
             if message.message_id == schemas.PACS_004:
                 path = f"{message.document_path}/TxInf[{tx.index}]"
+            elif reason in _QUOTE_REASONS:
+                path += "/InstrForNxtAgt/InstrInf"
             rejections.append(TxRejection(tx.index, tx.end_to_end_id, reason.iso, reason.text,
                                           path))  # fmt: skip
             continue
@@ -676,11 +826,12 @@ def submit_credit_transfers(
     """Take in one pacs.008 file, settle what may settle, and build the bare pacs.002 (no
     envelope): the pacs.008-only path, kept for callers that choose their own ids."""
 
-    ops = _Ops(hub, submit or hub.submit, hub.cancel, hub.liquidity)
+    ops = _Ops(hub, submit or hub.submit, hub.cancel, hub.liquidity, hub.submit_fx)
     intake = intake_pacs008(data, registry=default_registry(), known_bics=known_bics(hub))
     if intake.message is None:
         return MessageOutcome(None, intake.file_problems, {})
     rejections = list(intake.rejections)
+    rejections += date_problems(intake.message, rejections, now)
     settled = _settle(ops, intake.message, rejections, now, False, _payment)
     report = build_status_report(
         intake.message, rejections, msg_id=msg_id, created_at=created_at,
@@ -697,6 +848,17 @@ def _payment(tx: CreditTransferTx) -> Payment:
         creditor_agent=participant_bic(tx.creditor_agent) or "",
         amount=tx.amount,
         currency=tx.currency,
+        priority=Priority[tx.priority],
+    )
+
+
+def _fx_payment(tx: CreditTransferTx) -> FxPayment:
+    assert tx.uetr is not None and tx.quote_id is not None  # the rules refused the others
+    return FxPayment(
+        uetr=tx.uetr,
+        debtor_agent=participant_bic(tx.debtor_agent) or "",
+        creditor_agent=participant_bic(tx.creditor_agent) or "",
+        quote_id=tx.quote_id,
         priority=Priority[tx.priority],
     )
 

@@ -124,7 +124,7 @@ def _parser_problem(text: str, message_id: str) -> IsoRejection:
 def _xml_name(message_id: str, type_name: str, attribute: str) -> str:
     module = sys.modules[document_class(message_id).__module__]
     cls = getattr(module, type_name, None)
-    if cls is not None and dataclasses.is_dataclass(cls):
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls):
         for name, xml_name, _, _ in _fields(cls):
             if name == attribute and xml_name:
                 return str(xml_name)
@@ -135,14 +135,21 @@ def _readable(text: str) -> str:
     return _NAMESPACE.sub("", text)
 
 
-@functools.cache
-def _fields(cls: Any) -> tuple[tuple[str, str, str, dict[str, Any]], ...]:
+_Fields = tuple[tuple[str, str, str, dict[str, Any]], ...]
+_FIELDS: dict[type, _Fields] = {}
+
+
+def _fields(cls: type) -> _Fields:
     """(attribute, XML name, kind, metadata) of each field of a generated dataclass."""
-    result = []
-    for item in dataclasses.fields(cls):
-        meta = dict(item.metadata)
-        result.append((item.name, meta.get("name", ""), meta.get("type", "Element"), meta))
-    return tuple(result)
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = tuple(
+            (item.name, item.metadata.get("name", ""), item.metadata.get("type", "Element"),
+             dict(item.metadata))
+            for item in dataclasses.fields(cls)
+        )  # fmt: skip
+        _FIELDS[cls] = found
+    return found
 
 
 def _walk(node: Any, path: str, problems: list[IsoRejection]) -> None:

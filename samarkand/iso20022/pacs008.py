@@ -61,6 +61,11 @@ from .validate import validate_document
 
 MESSAGE_ID = schemas.PACS_008
 FI_MESSAGE_ID = schemas.PACS_009
+# A cross-currency pacs.008 cites the hub's FX quote as CdtTrfTxInf/InstrForNxtAgt/InstrInf
+# "/FXQT/<id>" (the hub is the next agent), with InstdAmt in the source currency (the quote's
+# send amount) and IntrBkSttlmAmt in the destination currency (its deliver amount).
+FX_QUOTE_PREFIX = "/FXQT/"
+_QUOTE_ID = re.compile(r"[1-9][0-9]{0,17}")
 _UETR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 # Sums of up to 10**6 amounts of 18 digits stay exact at this precision.
 _SUM_CONTEXT = Context(prec=60)
@@ -96,6 +101,10 @@ class _Tags(NamedTuple):
     cdtr_agt: str
     nm: str
     bicfi: str
+    instd_amt: str
+    xchg_rate: str
+    instr_for_nxt_agt: str
+    instr_inf: str
 
 
 def _tags(message_id: str, body: str) -> _Tags:
@@ -127,6 +136,10 @@ def _tags(message_id: str, body: str) -> _Tags:
         cdtr_agt=ns + "CdtrAgt",
         nm=ns + "Nm",
         bicfi=ns + "BICFI",
+        instd_amt=ns + "InstdAmt",
+        xchg_rate=ns + "XchgRate",
+        instr_for_nxt_agt=ns + "InstrForNxtAgt",
+        instr_inf=ns + "InstrInf",
     )
 
 
@@ -161,6 +174,26 @@ class CreditTransferTx:
     creditor_name: str | None
     priority: str
     settlement_date: str | None
+    # A cross-currency payment (see ``FX_QUOTE_PREFIX``): InstdAmt as given, its amount in
+    # minor units (None when refused), XchgRate, and the text after /FXQT/ in InstrForNxtAgt.
+    instructed_decimal: Decimal | None = None
+    instructed_currency: str = ""
+    instructed_amount: int | None = None
+    exchange_rate: Decimal | None = None
+    quote_reference: str | None = None
+
+    @property
+    def quote_id(self) -> int | None:
+        """The FX quote id cited, or None when none is cited or it is not a quote id."""
+        text = self.quote_reference
+        return int(text) if text is not None and _QUOTE_ID.fullmatch(text) else None
+
+    @property
+    def cross_currency(self) -> bool:
+        """The transaction cites a quote or instructs an amount in another currency."""
+        return self.quote_reference is not None or (
+            self.instructed_currency not in ("", self.currency)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +209,7 @@ class CreditTransferMessage:
     message_id: str = MESSAGE_ID  # pacs.008.001.08 or pacs.009.001.08 (or pacs.004.001.09)
     instructing_agent: str | None = None  # GrpHdr/InstgAgt BICFI, when given
     document_path: str = "/Document/FIToFICstmrCdtTrf"
+    settlement_date: str | None = None  # GrpHdr/IntrBkSttlmDt, when given
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +286,7 @@ def read_credit_transfer(root: etree._Element, registry: CurrencyRegistry) -> Cr
         message_id=tags.message_id,
         instructing_agent=header.findtext(tags.instg_agt_bic),
         document_path=tags.document_path,
+        settlement_date=group_date,
     )
 
 
@@ -275,6 +310,12 @@ def _read_tx(
     _DBTR, _CDTR, _DBTR_AGT, _CDTR_AGT, _NM, _BICFI = (
         tags.dbtr, tags.cdtr, tags.dbtr_agt, tags.cdtr_agt, tags.nm, tags.bicfi
     )  # fmt: skip
+    _INSTD_AMT, _XCHG_RATE, _INSTR_FOR_NXT_AGT = (
+        tags.instd_amt, tags.xchg_rate, tags.instr_for_nxt_agt
+    )  # fmt: skip
+    instructed_text, instructed_currency = "", ""
+    exchange_rate: Decimal | None = None
+    quote_reference: str | None = None
     debtor_bic = creditor_bic = None
     instruction_id = end_to_end_id = uetr_text = None
     debtor_agent = creditor_agent = debtor_name = creditor_name = None
@@ -311,10 +352,20 @@ def _read_tx(
             debtor_agent = _agent_bic(child, _BICFI)
         elif tag == _CDTR_AGT:
             creditor_agent = _agent_bic(child, _BICFI)
+        elif tag == _INSTD_AMT:
+            instructed_text = child.text or ""
+            instructed_currency = child.get("Ccy", "")
+        elif tag == _XCHG_RATE:
+            exchange_rate = decimal_or_none(child.text)
+        elif tag == _INSTR_FOR_NXT_AGT and quote_reference is None:
+            text = child.findtext(tags.instr_inf) or ""
+            if text.startswith(FX_QUOTE_PREFIX):
+                quote_reference = text[len(FX_QUOTE_PREFIX) :]
     if institutions:
         # The institutions themselves are the hub's participants here.
         debtor_agent, creditor_agent = debtor_bic, creditor_bic
     amount_decimal = decimal_or_none(amount_text)
+    instructed_decimal = decimal_or_none(instructed_text)
     return CreditTransferTx(
         index=index,
         instruction_id=instruction_id,
@@ -330,6 +381,13 @@ def _read_tx(
         creditor_name=creditor_name,
         priority="URGENT" if priority == "HIGH" else "NORMAL",
         settlement_date=settlement_date,
+        instructed_decimal=instructed_decimal,
+        instructed_currency=instructed_currency,
+        instructed_amount=(
+            minor_units.of(instructed_decimal, instructed_currency) if instructed_text else None
+        ),
+        exchange_rate=exchange_rate,
+        quote_reference=quote_reference,
     )
 
 
@@ -438,6 +496,9 @@ def _check_tx(
     if tx.amount is None:
         code, reason = amount_refusal(tx, registry)
         reject(code, reason, "/IntrBkSttlmAmt")
+    if tx.cross_currency:
+        for code, reason, where in _conversion_problems(tx, registry):
+            reject(code, reason, where)
     if tx.debtor_agent not in known_bics:
         reason = f"debtor agent {tx.debtor_agent or '(no BICFI)'} is not a participant of the hub"
         reject(DEBTOR_BANK_NOT_REGISTERED, reason, debtor + "/FinInstnId/BICFI")
@@ -448,15 +509,45 @@ def _check_tx(
     return rejections
 
 
-def amount_refusal(tx: CreditTransferTx, registry: CurrencyRegistry) -> tuple[str, str]:
+def _conversion_problems(
+    tx: CreditTransferTx, registry: CurrencyRegistry
+) -> list[tuple[str, str, str]]:
+    """The message rules of a cross-currency transaction (the quote itself is the hub's to
+    check): a well-formed /FXQT/ quote id, and an acceptable InstdAmt."""
+    problems = []
+    quote_path = "/InstrForNxtAgt/InstrInf"
+    if tx.quote_reference is None:
+        reason = (
+            f"InstdAmt in {tx.instructed_currency} and IntrBkSttlmAmt in {tx.currency}: a "
+            f"conversion cites the hub's FX quote as InstrForNxtAgt/InstrInf {FX_QUOTE_PREFIX}<id>"
+        )
+        problems.append((REQUIRED_ELEMENT_MISSING, reason, "/InstrForNxtAgt"))
+    elif tx.quote_id is None:
+        reason = f"{FX_QUOTE_PREFIX}{tx.quote_reference} does not cite a quote id (1 to 18 digits)"
+        problems.append((ELEMENT_CONTENT_INCORRECT, reason, quote_path))
+    if not tx.instructed_currency:
+        reason = "a cross-currency payment gives InstdAmt: the quote's send amount and currency"
+        problems.append((REQUIRED_ELEMENT_MISSING, reason, "/InstdAmt"))
+    elif tx.instructed_amount is None:
+        code, reason = amount_refusal(tx, registry, instructed=True)
+        problems.append((code, reason, "/InstdAmt"))
+    return problems
+
+
+def amount_refusal(
+    tx: CreditTransferTx, registry: CurrencyRegistry, *, instructed: bool = False
+) -> tuple[str, str]:
     # Only on the rare refused amount: run the conversion again to get MoneyError's words.
-    if tx.amount_decimal is None:
-        return ELEMENT_CONTENT_INCORRECT, "IntrBkSttlmAmt is not a decimal number"
+    name = "InstdAmt" if instructed else "IntrBkSttlmAmt"
+    amount = tx.instructed_decimal if instructed else tx.amount_decimal
+    currency = tx.instructed_currency if instructed else tx.currency
+    if amount is None:
+        return ELEMENT_CONTENT_INCORRECT, f"{name} is not a decimal number"
     try:
-        to_minor(tx.amount_decimal, registry.settlement_currency(tx.currency))
+        to_minor(amount, registry.settlement_currency(currency))
     except MoneyError as error:
         return error.code, f"{error.reason}"
-    raise AssertionError(f"amount of transaction {tx.index} was refused, now accepted")
+    raise AssertionError(f"{name} of transaction {tx.index} was refused, now accepted")
 
 
 def decimal_or_none(text: str | None) -> Decimal | None:

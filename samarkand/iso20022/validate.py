@@ -11,6 +11,8 @@ is not allowed there, CH21 for a missing mandatory element, FF01 for anything el
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from . import schemas
@@ -27,6 +29,7 @@ from .problems import (
 )
 
 PROBLEMS_MAX = 100
+_PREFIX = re.compile(r"/[A-Za-z_][\w.-]*:")
 
 
 def validate_document(
@@ -56,9 +59,16 @@ def validate_document(
 
 def _problem(tree: etree._ElementTree, entry: etree._LogEntry) -> IsoRejection:
     path = entry.path or ""
-    found = tree.xpath(path) if path.startswith("/") else []
+    # libxml2 writes the path with the document's prefixes (e.g. /ns0:Document/...).
+    prefixes = {k: v for k, v in tree.getroot().nsmap.items() if k}
+    try:
+        found = tree.xpath(path, namespaces=prefixes) if path.startswith("/") else []
+    except etree.XPathError:
+        found = []
     if found and isinstance(found, list) and isinstance(found[0], etree._Element):
         path = element_path(found[0])
+    else:
+        path = _PREFIX.sub("/", path)
     return IsoRejection(_code(entry), _readable(entry.message), path=path, line=entry.line)
 
 

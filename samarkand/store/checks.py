@@ -117,7 +117,7 @@ def after_read(rows: StoredRows) -> LoadedJournal:
     elif not _increasing_within(clocks, 0, U64_MAX):
         found.append("batch clocks are not strictly increasing")
     else:
-        tables = [
+        tables: list[tuple[str, str, Sequence[int] | np.ndarray, Sequence[int] | np.ndarray]] = [
             ("account", "accounts", rows.account_batches, [a.timestamp for a in rows.accounts]),
             ("expiry", "expiries", rows.expiry_batches, rows.expiry_timestamps),
             ("limit change", "limits", rows.limit_batches, [c.timestamp for c in rows.limits]),

@@ -229,7 +229,7 @@ class SqliteStore(JournalStore):
         columns: list[Sequence] = list(zip(*transfers, strict=True))
         if not columns:
             columns = [()] * (len(FIELD_NAMES) + 1)
-        values = {}
+        values: dict[str, Sequence[int] | np.ndarray] = {}
         for index, name in enumerate(FIELD_NAMES):
             stored = columns[index + 1]
             # Only a column holding BLOBs (values of 2**63 and more) needs decoding.

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,8 @@ def test_demo_runs_a_business_day_durably_and_verify_agrees(tmp_path: Path) -> N
 
 
 def _submit_against_the_demo_store(db: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
     from tests.iso20022.builders import Tx, pacs008, uetr
     from tests.iso20022.iso_builders import envelope, pacs004
 
@@ -108,7 +111,9 @@ def _submit_against_the_demo_store(db: Path, tmp_path: Path) -> None:
     # The next business day opens with yesterday's balances: sent again under a new MsgId,
     # the payment settles.
     retry = tmp_path / "retry.xml"
-    retry.write_bytes(pacs008(transactions, msg_id="CLI-2"))
+    # IntrBkSttlmDt must be the hub's business day: that of --at.
+    dated = [replace(tx, settlement_date="2026-01-06") for tx in transactions]
+    retry.write_bytes(pacs008(dated, msg_id="CLI-2"))
     done = run("submit", str(retry), "--db", str(db), "--out", str(tmp_path / "next"),
                "--next-day", "--at", "2026-01-06T09:00:00Z")  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -140,6 +145,19 @@ def _submit_against_the_demo_store(db: Path, tmp_path: Path) -> None:
     assert returned.returncode == 0, returned.stderr
     assert "pacs.004.001.09 RTR-1: 1 ACSC" in " ".join(returned.stdout.split())
     assert len(list((tmp_path / "return").glob("*.camt.054.xml"))) == 2
+    # The tracker links the payment and its return, and names the messages that carried them.
+    from samarkand.hub.messages import return_uetr
+
+    back_uetr = str(uuid.UUID(int=return_uetr(uuid.UUID(uetr(1)).int)))
+    original = " ".join(run("track", uetr(1), "--db", str(db)).stdout.split())
+    assert f"returned by {back_uetr} (settled)" in original
+    messages = re.search(r"messages: (.*)", original)
+    assert messages is not None
+    names = messages.group(1)
+    assert [names.find(m) >= 0 for m in ("CLI-1", "CLI-2", "CLI-3", "pacs.004 RTR-1")] == [True] * 4
+    assert names.find("CLI-1") < names.find("CLI-2") < names.find("RTR-1")
+    the_return = " ".join(run("track", back_uetr, "--db", str(db)).stdout.split())
+    assert f"return of {uetr(1)}" in the_return and "pacs.004 RTR-1" in the_return
     # Parsed far enough to have a MsgId but broken: a group RJCT, exit status 1.
     broken = tmp_path / "broken.xml"
     broken.write_bytes(pacs008(transactions, msg_id="CLI-4", number_of_transactions=7))
@@ -340,3 +358,52 @@ def test_statement_lists_accounts_and_writes_a_camt053_that_adds_up(tmp_path: Pa
         assert bad.returncode == 2, (args, bad.stdout, bad.stderr)
         assert message in " ".join(bad.stderr.split())
         assert "Traceback" not in bad.stderr + bad.stdout
+
+
+def test_submit_takes_a_cross_currency_pacs008_into_a_store(tmp_path: Path) -> None:
+    from samarkand.fx.routing import Quote
+    from samarkand.hub.durable import DurableHub
+    from samarkand.hub.settlement import Liquidity, QuoteRequest
+    from tests.iso20022.builders import uetr
+    from tests.iso20022.iso_builders import fx_pacs008
+    from tests.settlement.fx_world import (
+        CNY,
+        CUT_OFF_NS,
+        CYCLE_TIERS,
+        LEDGERS,
+        RUB,
+        A,
+        B,
+        P,
+        fx_directory,
+    )
+
+    db = tmp_path / "fx.db"
+    with DurableHub.open(db) as hub:
+        hub.configure(fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, CUT_OFF_NS))
+        hub.open_accounts(100)
+        assert hub.post_tiers(CYCLE_TIERS, 101) == [None, None, None]
+        funding = [Liquidity(A, CNY, 1_000_00), Liquidity(P, RUB, 5_000_00)]
+        assert hub.liquidity(funding, 102) == [None, None]
+        [found] = hub.request_quotes([QuoteRequest(A, CNY, RUB, 100_00, None, 10**12)], 103)
+        assert isinstance(found, Quote)
+    transaction = {
+        "uetr": uetr(1), "debtor": A + "XXX", "creditor": B + "XXX",
+        "settled": ("1250.00", RUB), "instructed": ("100.00", CNY), "rate": "12.5",
+        "quote": f"/FXQT/{found.id}",
+    }  # fmt: skip
+    message = tmp_path / "fx.xml"
+    message.write_bytes(fx_pacs008([transaction, {**transaction, "uetr": uetr(2)}]))
+    done = run("submit", str(message), "--db", str(db), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert "1 ACSC, 1 RJCT" in " ".join(done.stdout.split())
+    report = next((tmp_path / "out").glob("*.pacs.002.xml")).read_text()
+    assert "DUPL" in report and "CdtTrfTxInf[2]/InstrForNxtAgt/InstrInf" in report
+    notifications = list((tmp_path / "out").glob("*.camt.054.xml"))
+    assert len(notifications) == 3  # A (CNY), B (RUB) and the provider P (both)
+    with DurableHub.open(db) as reopened:
+        state = reopened.hub
+        account = state.directory.settlement_account(state.directory.get(B), RUB)
+        assert state.ledger.balance(account).net_credit == 1_250_00
+    tracked = run("track", uetr(1), "--db", str(db))
+    assert tracked.returncode == 0 and "FX legs" in tracked.stdout

@@ -26,6 +26,7 @@ class Tx:
     creditor_agent: str = "SABRRUMMXXX"
     uetr: str | None = "default"
     priority: str | None = None
+    settlement_date: str | None = None  # IntrBkSttlmDt; the hub wants the UTC date of its now
 
     def uetr_text(self) -> str | None:
         return uetr(self.number) if self.uetr == "default" else self.uetr
@@ -84,7 +85,8 @@ def add_tx(document: etree._Element, tx: Tx) -> None:
         sub(sub(element, "PmtTpInf"), "InstrPrty", tx.priority)
     amount = sub(element, "IntrBkSttlmAmt", tx.amount)
     amount.set("Ccy", tx.currency)
-    sub(element, "IntrBkSttlmDt", "2026-11-27")
+    if tx.settlement_date is not None:
+        sub(element, "IntrBkSttlmDt", tx.settlement_date)
     sub(element, "ChrgBr", "SHAR")
     sub(sub(element, "Dbtr"), "Nm", f"Debtor {tx.number}")
     sub(sub(sub(element, "DbtrAgt"), "FinInstnId"), "BICFI", tx.debtor_agent)

@@ -196,3 +196,65 @@ def envelope(document: bytes, *, sender: str, message_id: str, msg_id: str = "BA
     root.append(etree.fromstring(_render(header)))
     root.append(etree.fromstring(document))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def fx_pacs008(
+    transactions: list[dict[str, object]], *, msg_id: str = "FX-1",
+    settlement_date: str | None = None,
+) -> bytes:  # fmt: skip
+    """A pacs.008.001.08 of cross-currency payments. Each dict: uetr, debtor, creditor (BICs),
+    settled=(amount, currency) for IntrBkSttlmAmt, and optionally instructed=(amount,
+    currency) for InstdAmt, rate (XchgRate text), quote (the InstrForNxtAgt/InstrInf text)."""
+    from pyiso20022.pacs.pacs_008_001_08 import pacs_008_001_08 as m
+    from xsdata.models.datatype import XmlDate
+
+    def agent(bic: object) -> m.BranchAndFinancialInstitutionIdentification6:
+        return m.BranchAndFinancialInstitutionIdentification6(
+            fin_instn_id=m.FinancialInstitutionIdentification18(bicfi=str(bic))
+        )
+
+    items = []
+    for n, tx in enumerate(transactions, start=1):
+        amount, currency = tx["settled"]  # type: ignore[misc]
+        instructed = tx.get("instructed")
+        quote = tx.get("quote")
+        rate = tx.get("rate")
+        items.append(
+            m.CreditTransferTransaction39(
+                pmt_id=m.PaymentIdentification7(
+                    instr_id=f"I-{n}", end_to_end_id=f"E-{n}", uetr=str(tx["uetr"])
+                ),
+                intr_bk_sttlm_amt=m.ActiveCurrencyAndAmount(value=Decimal(amount), ccy=currency),
+                instd_amt=(
+                    m.ActiveOrHistoricCurrencyAndAmount(
+                        value=Decimal(instructed[0]),
+                        ccy=instructed[1],  # type: ignore[index]
+                    )
+                    if instructed is not None
+                    else None
+                ),
+                xchg_rate=Decimal(str(rate)) if rate is not None else None,
+                chrg_br=m.ChargeBearerType1Code.SHAR,
+                dbtr=m.PartyIdentification135(nm="Debtor"),
+                dbtr_agt=agent(tx["debtor"]),
+                cdtr_agt=agent(tx["creditor"]),
+                cdtr=m.PartyIdentification135(nm="Creditor"),
+                instr_for_nxt_agt=(
+                    [m.InstructionForNextAgent1(instr_inf=str(quote))] if quote is not None else []
+                ),
+            )
+        )
+    return _render(
+        m.Document(
+            fito_ficstmr_cdt_trf=m.FitoFicustomerCreditTransferV08(
+                grp_hdr=m.GroupHeader93(
+                    msg_id=msg_id, cre_dt_tm=CREATED, nb_of_txs=str(len(items)),
+                    intr_bk_sttlm_dt=(
+                        XmlDate.from_string(settlement_date) if settlement_date else None
+                    ),
+                    sttlm_inf=m.SettlementInstruction7(sttlm_mtd=m.SettlementMethod1Code.CLRG),
+                ),
+                cdt_trf_tx_inf=items,
+            )
+        )
+    )  # fmt: skip

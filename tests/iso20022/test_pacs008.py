@@ -30,7 +30,7 @@ def only(result: Intake) -> TxRejection:
 
 
 def test_a_single_transfer_is_read_exactly() -> None:
-    result = intake(pacs008([Tx(amount="1234.56", priority="HIGH")]))
+    result = intake(pacs008([Tx(amount="1234.56", priority="HIGH", settlement_date="2026-11-27")]))
     assert result.rejections == ()
     message = result.message
     assert message is not None

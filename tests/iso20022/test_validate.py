@@ -91,3 +91,17 @@ def test_element_path_uses_an_index_only_among_same_named_siblings() -> None:
     assert element_path(root[2][1]) == "/a/c[2]/d[2]"
     assert element_path(root[1][0]) == "/a/c[1]/d"
     assert element_path(root[0]) == "/a/b"
+
+
+def test_a_prefixed_document_gets_its_problem_paths_without_prefixes() -> None:
+    from tests.iso20022.iso_builders import fx_pacs008
+
+    from .builders import uetr
+
+    tx = {"uetr": uetr(1), "debtor": "BKCHCNBJXXX", "creditor": "SABRRUMMXXX",
+          "settled": ("1.00", "CNY")}  # fmt: skip
+    data = fx_pacs008([tx]).replace(b"<ns0:MsgId>FX-1</ns0:MsgId>", b"<ns0:MsgId></ns0:MsgId>")
+    assert b"ns0:Document" in data  # the serializer names the namespace with a prefix
+    [problem] = validate_document(etree.fromstring(data), "pacs.008.001.08")
+    assert problem.path == "/Document/FIToFICstmrCdtTrf/GrpHdr/MsgId"
+    assert problem.code == "CH16"
