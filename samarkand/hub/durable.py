@@ -485,8 +485,9 @@ class CommandLog:
                         "body TEXT NOT NULL)"
                     ).format(self._table)
                 )
-            row = self._pg.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table))
-            self.length = int(row.fetchone()[0])
+            count = self._pg.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table))
+            (length,) = count.fetchone() or (0,)
+            self.length = int(length)
         except BaseException:
             self._pg.close()
             raise
