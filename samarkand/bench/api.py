@@ -197,6 +197,7 @@ async def _bulk(port: int, keys, banks: list[str], config: ApiBenchmark) -> dict
                     creditors=creditors,
                     first_uetr=(m + 1) << 40,
                     msg_id=f"BULK-{m}",
+                    settlement_date=None,
                 ),
             )
         )

@@ -29,10 +29,12 @@ def bulk_pacs008(
     creditors: tuple[str, ...] = BICS,
     first_uetr: int = 0,
     msg_id: str | None = None,
+    settlement_date: str | None = "2026-11-27",
 ) -> bytes:
     """A valid bulk pacs.008.001.08 with `count` transactions (deterministic). By default the
     agents cycle through `BICS`; with `debtor`, every transaction is that agent's, paid to the
-    `creditors` in turn. UETRs are made from `first_uetr` + 1, 2, ..."""
+    `creditors` in turn. UETRs are made from `first_uetr` + 1, 2, ... With
+    `settlement_date=None` the transactions carry no IntrBkSttlmDt (the hub's day applies)."""
     ns = "{" + NAMESPACE + "}"
 
     def sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
@@ -58,7 +60,8 @@ def bulk_pacs008(
         u = first_uetr + n
         sub(ids, "UETR", f"{u % 16**8:08x}-{u % 16**4:04x}-4abc-8def-{u % 16**12:012x}")
         sub(tx, "IntrBkSttlmAmt", amount).set("Ccy", CURRENCIES[n % 3])
-        sub(tx, "IntrBkSttlmDt", "2026-11-27")
+        if settlement_date is not None:
+            sub(tx, "IntrBkSttlmDt", settlement_date)
         sub(tx, "ChrgBr", "SHAR")
         sub(sub(tx, "Dbtr"), "Nm", f"Debtor {n}")
         paying = BICS[n % 5] if debtor is None else debtor

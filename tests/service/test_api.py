@@ -54,7 +54,7 @@ def test_business_refusals_are_answered_rjct_with_the_iso_code(api):
 
 def test_pacs008_message_is_answered_with_its_pacs002(api):
     message = bulk_pacs008(6, debtor="SMAACN22XXX", creditors=("SMAARU22XXX", "SMAAIN22XXX"),
-                           first_uetr=10_000)  # fmt: skip
+                           first_uetr=10_000, settlement_date=None)  # fmt: skip
     response = api.request("POST", "/v1/messages", DEBTOR, message,
                            content_type="application/xml")  # fmt: skip
     assert response.status_code == 200
@@ -69,7 +69,7 @@ def test_pacs008_message_is_answered_with_its_pacs002(api):
 
 def test_pacs008_of_another_debtor_agent_is_rejected_agnt(api):
     message = bulk_pacs008(3, debtor="SMAACN22XXX", creditors=("SMAARU22XXX",),
-                           first_uetr=20_000)  # fmt: skip
+                           first_uetr=20_000, settlement_date=None)  # fmt: skip
     response = api.request("POST", "/v1/messages", OTHER, message,
                            content_type="application/xml")  # fmt: skip
     assert response.status_code == 200
