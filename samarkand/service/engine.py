@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from samarkand.hub.durable import DurableHub
+from samarkand.hub.message_log import MessageLog
 from samarkand.money import default_registry, format_amount
 from samarkand.service.mailbox import Mailbox
 from samarkand.settlement.payments import FINAL, Payment, Reason, Status
@@ -62,9 +63,11 @@ class Engine:
         open_mailbox: Callable[[], Mailbox],
         *,
         clock: Callable[[], int] = time.time_ns,
+        open_messages: Callable[[], MessageLog] | None = None,
     ) -> None:
         self._open_hub = open_hub
         self._open_mailbox = open_mailbox
+        self._open_messages = open_messages
         self._clock = clock
         self._queue: queue.Queue[_Work | None] = queue.Queue(QUEUE_ITEMS_MAX)
         self._thread = threading.Thread(target=self._main, name="samarkand-hub", daemon=True)
@@ -73,6 +76,9 @@ class Engine:
         self.stats = EngineStats()
         self.durable: DurableHub | None = None
         self.mailbox: Mailbox | None = None
+        # The ISO 20022 message log: opened, used and closed on the hub's thread only.
+        self.messages: MessageLog | None = None
+        self._posted: list[tuple[str, str, bytes]] = []  # for the round's mailbox transaction
         self._last_now = 0
         self.on_published: Callable[[set[str]], None] | None = None
         self.registry = default_registry()
@@ -121,6 +127,8 @@ class Engine:
         try:
             self.durable = self._open_hub()
             self.mailbox = self._open_mailbox()
+            if self._open_messages is not None:
+                self.messages = self._open_messages()
             hub_clock = self.durable.hub.clock if self.durable.configured else 0
             self._last_now = max(hub_clock, self.durable.durable_ledger.state.timestamp)
             self.publish(self.now())  # events the last run made but did not publish
@@ -157,6 +165,8 @@ class Engine:
             self.durable.close()
         if self.mailbox is not None:
             self.mailbox.close()
+        if self.messages is not None:
+            self.messages.close()
 
     def _round(self, items: list[_Work]) -> None:
         durable = self.durable
@@ -205,15 +215,32 @@ class Engine:
 
     # ------------------------------------------------------------------ mailboxes
 
-    def publish(self, now: int, extra: Sequence[tuple[str, str, bytes]] = ()) -> None:
+    def post(self, messages: Sequence[tuple[str, str, bytes]]) -> None:
+        """Messages (participant, kind, body) for the mailboxes, written with this round's
+        notices in one transaction (kept for the next round if that transaction fails)."""
+        self._posted.extend(messages)
+
+    def publish(self, now: int) -> None:
         """Turn the hub's new events into status notices, one message per participant per
         round: to the debtor agent for every final or queued status, and to the creditor
-        agent for settlements. `extra` messages (pacs.002) go in the same transaction."""
+        agent for settlements. The messages posted this round go in the same transaction."""
         durable, mailbox = self.durable, self.mailbox
         assert durable is not None and mailbox is not None
+        posted, self._posted = self._posted, []
+        try:
+            self._publish(durable, mailbox, now, posted)
+        except BaseException:
+            self._posted[:0] = posted
+            raise
+
+    def _publish(
+        self, durable: DurableHub, mailbox: Mailbox, now: int, extra: list[tuple[str, str, bytes]]
+    ) -> None:
         if not durable.configured:
             if extra:
                 mailbox.publish(extra, now, events_published=mailbox.events_published)
+                if self.on_published is not None:
+                    self.on_published({m[0] for m in extra})
             return
         hub = durable.hub
         events = hub.events
