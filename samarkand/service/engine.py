@@ -22,9 +22,10 @@ from typing import Any
 
 from samarkand.hub.durable import DurableHub
 from samarkand.hub.message_log import MessageLog
+from samarkand.hub.settlement import QuoteRequest
 from samarkand.money import default_registry, format_amount
 from samarkand.service.mailbox import Mailbox
-from samarkand.settlement.payments import FINAL, Payment, Reason, Status
+from samarkand.settlement.payments import FINAL, FxPayment, Payment, Reason, Status
 
 ROUND_ITEMS_MAX = 4_096
 QUEUE_ITEMS_MAX = 65_536  # beyond this, requests are refused with 503 rather than queued
@@ -42,7 +43,8 @@ class EngineStopped(RuntimeError):
 @dataclass(slots=True)
 class _Work:
     future: Future
-    payments: Sequence[Payment] | None = None
+    kind: str  # "submit", "submit_fx", "quotes": batched per round; "call": run in order
+    batch: Sequence[Any] = ()
     call: Callable[[Any, int], Any] | None = None
 
 
@@ -100,11 +102,19 @@ class Engine:
 
     def submit(self, payments: Sequence[Payment]) -> Future:
         """Future of [(reason or None, status or None)] per payment, once durable."""
-        return self._put(_Work(Future(), payments=payments))
+        return self._put(_Work(Future(), "submit", payments))
+
+    def submit_fx(self, payments: Sequence[FxPayment]) -> Future:
+        """The same for cross-currency payments: one `submit_fx` command per round."""
+        return self._put(_Work(Future(), "submit_fx", payments))
+
+    def request_quotes(self, requests: Sequence[QuoteRequest]) -> Future:
+        """Future of [Quote or Reason] per request: one `quotes` command per round."""
+        return self._put(_Work(Future(), "quotes", requests))
 
     def call(self, function: Callable[[Any, int], Any]) -> Future:
         """Run `function(engine_context, now)` on the hub's thread (after what is queued)."""
-        return self._put(_Work(Future(), call=function))
+        return self._put(_Work(Future(), "call", call=function))
 
     def _put(self, work: _Work) -> Future:
         if not self._thread.is_alive():
@@ -173,27 +183,30 @@ class Engine:
         assert durable is not None
         now = self.now()
         outcomes: list[tuple[Future, Any, BaseException | None]] = []
-        paying = [w for w in items if w.payments is not None]
+        paying = [w for w in items if w.kind == "submit"]
         if paying:
-            payments = [p for w in paying for p in w.payments or ()]
             self.stats.payment_requests += len(paying)
+            self.stats.submit_commands += 1
+        for kind, run in (
+            ("submit", self._payments),
+            ("submit_fx", self._payments),
+            ("quotes", lambda _kind, batch, at: durable.request_quotes(batch, at)),
+        ):
+            batched = [w for w in items if w.kind == kind]
+            if not batched:
+                continue
+            batch = [x for w in batched for x in w.batch]
             try:
-                reasons = durable.submit(payments, now) if payments else []
-                self.stats.submit_commands += 1
-                entries = durable.hub.engine.entries
-                answers = [
-                    (reason, None if reason is not None else entries[p.uetr].status)
-                    for p, reason in zip(payments, reasons, strict=True)
-                ]
+                answers = run(kind, batch, now)
                 start = 0
-                for work in paying:
-                    count = len(work.payments or ())
+                for work in batched:
+                    count = len(work.batch)
                     outcomes.append((work.future, answers[start : start + count], None))
                     start += count
             except BaseException as error:  # noqa: BLE001 - each request is told
-                outcomes.extend((w.future, None, error) for w in paying)
+                outcomes.extend((w.future, None, error) for w in batched)
         for work in items:
-            if work.call is None:
+            if work.kind != "call" or work.call is None:
                 continue
             try:
                 outcomes.append((work.future, work.call(self, now), None))
@@ -212,6 +225,21 @@ class Engine:
                 future.set_exception(failure)
             else:
                 future.set_result(result)
+
+    def _payments(self, kind: str, payments: Sequence[Any], now: int) -> list[Any]:
+        """One durable command for the round's payments (or cross-currency payments):
+        [(reason, None) or (None, status)] per payment."""
+        durable = self.durable
+        assert durable is not None
+        if not payments:
+            return []
+        submit = durable.submit if kind == "submit" else durable.submit_fx
+        reasons = submit(payments, now)
+        entries = durable.hub.engine.entries
+        return [
+            (reason, None if reason is not None else entries[p.uetr].status)
+            for p, reason in zip(payments, reasons, strict=True)
+        ]
 
     # ------------------------------------------------------------------ mailboxes
 
