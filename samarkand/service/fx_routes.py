@@ -37,15 +37,16 @@ from samarkand.service.shared import (
     PaymentStatusOut,
     ReasonOut,
     _In,
-    hub_directory,
     iso_time,
     minor_units,
     owns,
+    payment_status,
     reason_out,
+    require_debtor,
     require_role,
     run_on_hub,
 )
-from samarkand.settlement.payments import FxPayment, Priority, Reason, Status
+from samarkand.settlement.payments import FxPayment, Priority, Reason
 
 TIERS_MAX = 1_000
 NS = 10**9
@@ -241,10 +242,7 @@ def add_fx_routes(app: FastAPI, engine: Engine) -> None:
         once durable: ACSC settled (all legs), ACSP queued, RJCT with the ISO reason (the
         quote then stays unused). Track it with GET /v1/payments/{uetr}."""
         caller = require_role(request, Role.PARTICIPANT)
-        if not owns(hub_directory(engine), caller.key_id, payment.debtor_agent):
-            raise E.ApiError(
-                403, "forbidden", "debtor_agent", "only the debtor agent submits its payments"
-            )
+        require_debtor(engine, caller.key_id, payment.debtor_agent)
         item = FxPayment(
             uetr=payment.uetr.int,
             debtor_agent=payment.debtor_agent,
@@ -252,6 +250,5 @@ def add_fx_routes(app: FastAPI, engine: Engine) -> None:
             quote_id=payment.quote_id,
             priority=Priority[payment.priority.upper()],
         )
-        ((reason, status),) = await asyncio.wrap_future(engine.submit_fx([item]))
-        code = "RJCT" if reason is not None else "ACSC" if status is Status.SETTLED else "ACSP"
-        return PaymentStatusOut(uetr=str(payment.uetr), status=code, reason=reason_out(reason))
+        (answer,) = await asyncio.wrap_future(engine.submit_fx([item]))
+        return payment_status(payment.uetr, answer)

@@ -32,19 +32,20 @@ from samarkand.service.shared import (
     UetrPath,
     WebhookIn,
     cancel_queued,
-    hub_directory,
     iso_time,
     minor_units,
     owns,
+    payment_status,
     principal_of,
     reason_out,
+    require_debtor,
     require_role,
     run_on_hub,
     unavailable,
 )
 from samarkand.service.webhook import Pusher, WebhookRefused, check_url
 from samarkand.settlement.participants import ParticipantKind
-from samarkand.settlement.payments import Method, Payment, Priority, Reason, Status
+from samarkand.settlement.payments import Method, Payment, Priority, Reason
 from samarkand.store import StoreError
 
 
@@ -55,10 +56,7 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
     async def pay(caller: Principal, payment: PaymentIn) -> PaymentStatusOut:
         if caller.role is not Role.PARTICIPANT:
             raise E.ApiError(403, "forbidden", None, "this route needs the participant role")
-        if not owns(hub_directory(engine), caller.key_id, payment.debtor_agent):
-            raise E.ApiError(
-                403, "forbidden", "debtor_agent", "only the debtor agent submits its payments"
-            )
+        require_debtor(engine, caller.key_id, payment.debtor_agent)
         item = Payment(
             uetr=payment.uetr.int,
             debtor_agent=payment.debtor_agent,
@@ -68,9 +66,8 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
             priority=Priority[payment.priority.upper()],
             method=Method(payment.method),
         )
-        ((reason, status),) = await asyncio.wrap_future(engine.submit([item]))
-        code = "RJCT" if reason is not None else "ACSC" if status is Status.SETTLED else "ACSP"
-        return PaymentStatusOut(uetr=str(payment.uetr), status=code, reason=reason_out(reason))
+        (answer,) = await asyncio.wrap_future(engine.submit([item]))
+        return payment_status(payment.uetr, answer)
 
     @app.post("/v1/payments", response_model=PaymentStatusOut, tags=["payments"])
     async def submit_payment(request: Request, payment: PaymentIn) -> PaymentStatusOut:

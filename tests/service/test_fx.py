@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-import warnings
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from samarkand.service.server import open_service
-from tests.service.conftest import CENTRAL_BANK_CN, CREDITOR, DEBTOR, OTHER, Signed
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from tests.service.conftest import CENTRAL_BANK_CN, CREDITOR, DEBTOR, OTHER, signed_client
 
 PROVIDER = OTHER  # a Chinese direct bank with accounts in every currency of the hub
 SECOND = "SMAAIN22"  # an Indian direct bank
@@ -156,8 +151,7 @@ def test_an_expired_quote_is_tm01_and_pays_nothing(tmp_path):
     offset = [0]
     service = open_service(str(tmp_path / "hub.db"), clock=lambda: time.time_ns() + offset[0])
     try:
-        with TestClient(service.app) as client:
-            api = Signed(client, service.keyring)
+        with signed_client(service) as api:
             assert _post(api, _tier("CNY", "RUB", "12.5")).status_code == 200
             quote = _quote(api, ttl_seconds=5).json()
             before = _balances(api, DEBTOR)
@@ -173,8 +167,7 @@ def test_quotes_and_payments_survive_a_restart(tmp_path):
     db = str(tmp_path / "hub.db")
     service = open_service(db)
     try:
-        with TestClient(service.app) as client:
-            api = Signed(client, service.keyring)
+        with signed_client(service) as api:
             _post(api, _tier("CNY", "RUB", "12.5"))
             used = _quote(api).json()
             assert _pay(api, used["id"])[1].json()["status"] == "ACSC"
@@ -183,8 +176,7 @@ def test_quotes_and_payments_survive_a_restart(tmp_path):
         service.close()
     reopened = open_service(db)
     try:
-        with TestClient(reopened.app) as client:
-            api = Signed(client, reopened.keyring)
+        with signed_client(reopened) as api:
             assert _pay(api, used["id"])[1].json()["reason"]["code"] == "DUPL"
             assert api.request("GET", f"/v1/fx/quotes/{fresh['id']}", DEBTOR).json() == fresh
             assert _pay(api, fresh["id"])[1].json()["status"] == "ACSC"

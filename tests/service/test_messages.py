@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import uuid
-import warnings
 
 from lxml import etree
 
 from samarkand.bench.iso import bulk_pacs008
 from samarkand.service.server import open_service
 from tests.iso20022.iso_builders import camt050, camt056, envelope, pacs004, pacs009
-from tests.service.conftest import CREDITOR, DEBTOR, OTHER, Signed
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from tests.service.conftest import CREDITOR, DEBTOR, OTHER, signed_client
 
 XML = "application/xml"
 
@@ -135,8 +130,7 @@ def test_a_message_resent_after_a_restart_is_answered_the_same(tmp_path):
                       msg_id="FI-RESTART")  # fmt: skip
     service = open_service(db)
     try:
-        with TestClient(service.app) as client:
-            api = Signed(client, service.keyring)
+        with signed_client(service) as api:
             before = _balance(api, CREDITOR, "CNY")
             first = _send(api, message)
             assert _texts(first.content, "TxSts") == ["ACSC"]
@@ -144,8 +138,7 @@ def test_a_message_resent_after_a_restart_is_answered_the_same(tmp_path):
         service.close()
     reopened = open_service(db)
     try:
-        with TestClient(reopened.app) as client:
-            api = Signed(client, reopened.keyring)
+        with signed_client(reopened) as api:
             again = _send(api, message)
             assert again.status_code == 200 and again.content == first.content
             assert float(_balance(api, CREDITOR, "CNY")) - float(before) == 900.0
