@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from samarkand.service import errors as E
 from samarkand.service.auth import Verifier
 from samarkand.service.engine import Engine, EngineBusy, EngineStopped
+from samarkand.service.fx_routes import add_fx_routes
 from samarkand.service.gate import Gate
 from samarkand.service.operator_routes import add_operator_routes
 from samarkand.service.participant_routes import add_participant_routes
@@ -56,5 +57,6 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
         return {"status": "ok"}
 
     fast = add_participant_routes(app, engine, pusher)
+    add_fx_routes(app, engine)
     add_operator_routes(app, engine, verifier)
     return Gate(app, verifier, fast_paths={("POST", "/v1/payments"): fast})

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from samarkand.hub.durable import DurableHub
+from samarkand.hub.message_log import MessageLog
+from samarkand.hub.settlement import QuoteRequest
 from samarkand.money import default_registry, format_amount
 from samarkand.service.mailbox import Mailbox
-from samarkand.settlement.payments import FINAL, Payment, Reason, Status
+from samarkand.settlement.payments import FINAL, FxPayment, Payment, Reason, Status
 
 ROUND_ITEMS_MAX = 4_096
 QUEUE_ITEMS_MAX = 65_536  # beyond this, requests are refused with 503 rather than queued
@@ -41,7 +43,8 @@ class EngineStopped(RuntimeError):
 @dataclass(slots=True)
 class _Work:
     future: Future
-    payments: Sequence[Payment] | None = None
+    kind: str  # "submit", "submit_fx", "quotes": batched per round; "call": run in order
+    batch: Sequence[Any] = ()
     call: Callable[[Any, int], Any] | None = None
 
 
@@ -62,9 +65,11 @@ class Engine:
         open_mailbox: Callable[[], Mailbox],
         *,
         clock: Callable[[], int] = time.time_ns,
+        open_messages: Callable[[], MessageLog] | None = None,
     ) -> None:
         self._open_hub = open_hub
         self._open_mailbox = open_mailbox
+        self._open_messages = open_messages
         self._clock = clock
         self._queue: queue.Queue[_Work | None] = queue.Queue(QUEUE_ITEMS_MAX)
         self._thread = threading.Thread(target=self._main, name="samarkand-hub", daemon=True)
@@ -73,6 +78,9 @@ class Engine:
         self.stats = EngineStats()
         self.durable: DurableHub | None = None
         self.mailbox: Mailbox | None = None
+        # The ISO 20022 message log: opened, used and closed on the hub's thread only.
+        self.messages: MessageLog | None = None
+        self._posted: list[tuple[str, str, bytes]] = []  # for the round's mailbox transaction
         self._last_now = 0
         self.on_published: Callable[[set[str]], None] | None = None
         self.registry = default_registry()
@@ -94,11 +102,19 @@ class Engine:
 
     def submit(self, payments: Sequence[Payment]) -> Future:
         """Future of [(reason or None, status or None)] per payment, once durable."""
-        return self._put(_Work(Future(), payments=payments))
+        return self._put(_Work(Future(), "submit", payments))
+
+    def submit_fx(self, payments: Sequence[FxPayment]) -> Future:
+        """The same for cross-currency payments: one `submit_fx` command per round."""
+        return self._put(_Work(Future(), "submit_fx", payments))
+
+    def request_quotes(self, requests: Sequence[QuoteRequest]) -> Future:
+        """Future of [Quote or Reason] per request: one `quotes` command per round."""
+        return self._put(_Work(Future(), "quotes", requests))
 
     def call(self, function: Callable[[Any, int], Any]) -> Future:
         """Run `function(engine_context, now)` on the hub's thread (after what is queued)."""
-        return self._put(_Work(Future(), call=function))
+        return self._put(_Work(Future(), "call", call=function))
 
     def _put(self, work: _Work) -> Future:
         if not self._thread.is_alive():
@@ -121,6 +137,8 @@ class Engine:
         try:
             self.durable = self._open_hub()
             self.mailbox = self._open_mailbox()
+            if self._open_messages is not None:
+                self.messages = self._open_messages()
             hub_clock = self.durable.hub.clock if self.durable.configured else 0
             self._last_now = max(hub_clock, self.durable.durable_ledger.state.timestamp)
             self.publish(self.now())  # events the last run made but did not publish
@@ -157,33 +175,38 @@ class Engine:
             self.durable.close()
         if self.mailbox is not None:
             self.mailbox.close()
+        if self.messages is not None:
+            self.messages.close()
 
     def _round(self, items: list[_Work]) -> None:
         durable = self.durable
         assert durable is not None
         now = self.now()
         outcomes: list[tuple[Future, Any, BaseException | None]] = []
-        paying = [w for w in items if w.payments is not None]
+        paying = [w for w in items if w.kind == "submit"]
         if paying:
-            payments = [p for w in paying for p in w.payments or ()]
             self.stats.payment_requests += len(paying)
+            self.stats.submit_commands += 1
+        for kind, run in (
+            ("submit", self._payments),
+            ("submit_fx", self._payments),
+            ("quotes", lambda _kind, batch, at: durable.request_quotes(batch, at)),
+        ):
+            batched = [w for w in items if w.kind == kind]
+            if not batched:
+                continue
+            batch = [x for w in batched for x in w.batch]
             try:
-                reasons = durable.submit(payments, now) if payments else []
-                self.stats.submit_commands += 1
-                entries = durable.hub.engine.entries
-                answers = [
-                    (reason, None if reason is not None else entries[p.uetr].status)
-                    for p, reason in zip(payments, reasons, strict=True)
-                ]
+                answers = run(kind, batch, now)
                 start = 0
-                for work in paying:
-                    count = len(work.payments or ())
+                for work in batched:
+                    count = len(work.batch)
                     outcomes.append((work.future, answers[start : start + count], None))
                     start += count
             except BaseException as error:  # noqa: BLE001 - each request is told
-                outcomes.extend((w.future, None, error) for w in paying)
+                outcomes.extend((w.future, None, error) for w in batched)
         for work in items:
-            if work.call is None:
+            if work.kind != "call" or work.call is None:
                 continue
             try:
                 outcomes.append((work.future, work.call(self, now), None))
@@ -203,17 +226,49 @@ class Engine:
             else:
                 future.set_result(result)
 
+    def _payments(self, kind: str, payments: Sequence[Any], now: int) -> list[Any]:
+        """One durable command for the round's payments (or cross-currency payments):
+        [(reason, None) or (None, status)] per payment."""
+        durable = self.durable
+        assert durable is not None
+        if not payments:
+            return []
+        submit = durable.submit if kind == "submit" else durable.submit_fx
+        reasons = submit(payments, now)
+        entries = durable.hub.engine.entries
+        return [
+            (reason, None if reason is not None else entries[p.uetr].status)
+            for p, reason in zip(payments, reasons, strict=True)
+        ]
+
     # ------------------------------------------------------------------ mailboxes
 
-    def publish(self, now: int, extra: Sequence[tuple[str, str, bytes]] = ()) -> None:
+    def post(self, messages: Sequence[tuple[str, str, bytes]]) -> None:
+        """Messages (participant, kind, body) for the mailboxes, written with this round's
+        notices in one transaction (kept for the next round if that transaction fails)."""
+        self._posted.extend(messages)
+
+    def publish(self, now: int) -> None:
         """Turn the hub's new events into status notices, one message per participant per
         round: to the debtor agent for every final or queued status, and to the creditor
-        agent for settlements. `extra` messages (pacs.002) go in the same transaction."""
+        agent for settlements. The messages posted this round go in the same transaction."""
         durable, mailbox = self.durable, self.mailbox
         assert durable is not None and mailbox is not None
+        posted, self._posted = self._posted, []
+        try:
+            self._publish(durable, mailbox, now, posted)
+        except BaseException:
+            self._posted[:0] = posted
+            raise
+
+    def _publish(
+        self, durable: DurableHub, mailbox: Mailbox, now: int, extra: list[tuple[str, str, bytes]]
+    ) -> None:
         if not durable.configured:
             if extra:
                 mailbox.publish(extra, now, events_published=mailbox.events_published)
+                if self.on_published is not None:
+                    self.on_published({m[0] for m in extra})
             return
         hub = durable.hub
         events = hub.events

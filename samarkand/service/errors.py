@@ -19,6 +19,7 @@ from samarkand.settlement.payments import Reason
 
 REASON_STATUS: dict[Reason, int] = {
     Reason.NOT_FOUND: 404,
+    Reason.QUOTE_UNKNOWN: 404,
     Reason.NOT_OWNER: 403,
     Reason.NOT_CENTRAL_BANK: 403,
     Reason.ALREADY_SETTLED: 409,

@@ -96,7 +96,7 @@ class _Postgres:
 @dataclass(frozen=True, slots=True)
 class Message:
     sequence: int
-    kind: str  # "pacs.002" (XML) or "status" (JSON)
+    kind: str  # "status" (JSON), or an ISO 20022 message: "pacs.002", "camt.029", "camt.054"
     created_ns: int
     body: bytes
 

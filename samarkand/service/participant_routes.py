@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import json
 from typing import Annotated, Any
 
@@ -19,7 +18,7 @@ from samarkand.service.auth import Principal, Role
 from samarkand.service.engine import Engine, EngineBusy, EngineStopped
 from samarkand.service.gate import FastPath
 from samarkand.service.mailbox import AckBeyondLast
-from samarkand.service.messages import submit_message
+from samarkand.service.messages import NotSender, submit_message
 from samarkand.service.shared import (
     CURRENCY_REGEX,
     REGISTRY,
@@ -33,19 +32,20 @@ from samarkand.service.shared import (
     UetrPath,
     WebhookIn,
     cancel_queued,
-    hub_directory,
     iso_time,
     minor_units,
     owns,
+    payment_status,
     principal_of,
     reason_out,
+    require_debtor,
     require_role,
     run_on_hub,
     unavailable,
 )
 from samarkand.service.webhook import Pusher, WebhookRefused, check_url
 from samarkand.settlement.participants import ParticipantKind
-from samarkand.settlement.payments import Method, Payment, Priority, Reason, Status
+from samarkand.settlement.payments import Method, Payment, Priority, Reason
 from samarkand.store import StoreError
 
 
@@ -56,10 +56,7 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
     async def pay(caller: Principal, payment: PaymentIn) -> PaymentStatusOut:
         if caller.role is not Role.PARTICIPANT:
             raise E.ApiError(403, "forbidden", None, "this route needs the participant role")
-        if not owns(hub_directory(engine), caller.key_id, payment.debtor_agent):
-            raise E.ApiError(
-                403, "forbidden", "debtor_agent", "only the debtor agent submits its payments"
-            )
+        require_debtor(engine, caller.key_id, payment.debtor_agent)
         item = Payment(
             uetr=payment.uetr.int,
             debtor_agent=payment.debtor_agent,
@@ -69,9 +66,8 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
             priority=Priority[payment.priority.upper()],
             method=Method(payment.method),
         )
-        ((reason, status),) = await asyncio.wrap_future(engine.submit([item]))
-        code = "RJCT" if reason is not None else "ACSC" if status is Status.SETTLED else "ACSP"
-        return PaymentStatusOut(uetr=str(payment.uetr), status=code, reason=reason_out(reason))
+        (answer,) = await asyncio.wrap_future(engine.submit([item]))
+        return payment_status(payment.uetr, answer)
 
     @app.post("/v1/payments", response_model=PaymentStatusOut, tags=["payments"])
     async def submit_payment(request: Request, payment: PaymentIn) -> PaymentStatusOut:
@@ -98,41 +94,50 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
     @app.post(
         "/v1/messages",
         tags=["payments"],
-        responses={200: {"content": {"application/xml": {}}, "description": "the pacs.002"}},
+        responses={
+            200: {"content": {"application/xml": {}},
+                  "description": "the pacs.002 (camt.056: the camt.029) to the sender"},
+            403: {"description": "the message's sender is not the caller's (AGNT)"},
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,
                 "content": {"application/xml": {"schema": {"type": "string"}}},
             }
         },
-    )
+    )  # fmt: skip
     async def submit_iso_message(request: Request) -> Response:
-        """Submit an ISO 20022 pacs.008.001.08 message (one or many transactions); the answer
-        is its pacs.002, also left in the sender's mailbox."""
+        """Submit an ISO 20022 message: pacs.008, pacs.009, pacs.004, camt.050 or camt.056
+        (a Document, or a BizMsg envelope with its AppHdr). The answer is the response to
+        the sender (pacs.002; camt.029 for a camt.056); every response, camt.054 included,
+        is also left in its receiver's mailbox. The same message sent again is answered the
+        same, byte for byte, and changes nothing."""
         caller = require_role(request, Role.PARTICIPANT)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in XML_TYPES:
             raise E.ApiError(415, "unsupported_media_type", "content-type",
                              "the body must be application/xml")  # fmt: skip
         data = await request.body()
-        digest = hashlib.sha256(data).hexdigest()
 
         def run(engine: Engine, now: int):
-            return submit_message(engine, data, now, sender=caller.key_id, digest=digest)
+            return submit_message(engine, data, now, caller=caller.key_id)
 
-        outcome = await run_on_hub(engine, run)
-        if outcome.report is None:
+        try:
+            outcome = await run_on_hub(engine, run)
+        except NotSender as error:
+            raise E.ApiError(403, "AGNT", error.field, error.message) from None
+        if outcome.answer is None:
             problems = [
                 {"code": p.code, "field": p.path, "message": p.message}
-                for p in outcome.file_problems[:20]
+                for p in outcome.processed.problems[:20]
             ]
             first = problems[0] if problems else {"code": "FF01", "field": "body", "message": ""}
             return JSONResponse(
-                E.error_body("invalid_message", first["field"],
+                E.error_body("invalid_message", first["field"] or "body",
                              f"{first['code']}: {first['message']}", problems=problems),
                 400,
             )  # fmt: skip
-        return Response(outcome.report, media_type="application/xml")
+        return Response(outcome.answer.data, media_type="application/xml")
 
     @app.get("/v1/payments/{uetr}", response_model=TrackerOut, tags=["payments"])
     async def track(request: Request, uetr: UetrPath) -> TrackerOut:

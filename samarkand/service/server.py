@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from samarkand.hub.durable import DurableHub
+from samarkand.hub.message_log import MESSAGES_SUFFIX, MessageLog
 from samarkand.hub.settlement import Liquidity
 from samarkand.service.auth import Role, Verifier, admitted_key, load_keys, write_dev_keyring
 from samarkand.service.engine import Engine
@@ -119,7 +120,14 @@ def open_service(
     def open_mailbox() -> Mailbox:
         return Mailbox(db, schema=schema) if postgres else Mailbox(db + MAILBOX_SUFFIX)
 
-    engine = Engine(open_hub, open_mailbox, clock=clock)
+    def open_messages() -> MessageLog:
+        # The message log is an SQLite file: beside the store, or for PostgreSQL under out/.
+        if postgres:
+            Path("out").mkdir(exist_ok=True)
+            return MessageLog(Path("out") / f"{schema}{MESSAGES_SUFFIX}")
+        return MessageLog(db + MESSAGES_SUFFIX)
+
+    engine = Engine(open_hub, open_mailbox, clock=clock, open_messages=open_messages)
     engine.start()
     default = Path("out") / f"{schema}.keys.json" if postgres else Path(db + ".keys.json")
     path = Path(keyring) if keyring is not None else default

@@ -17,7 +17,7 @@ from samarkand.service import errors as E
 from samarkand.service.auth import Principal, Role
 from samarkand.service.engine import Engine, EngineBusy, EngineStopped
 from samarkand.settlement.participants import BIC_PATTERN, Directory
-from samarkand.settlement.payments import Reason
+from samarkand.settlement.payments import Reason, Status
 
 BIC_REGEX = BIC_PATTERN.pattern
 AMOUNT_REGEX = r"^[0-9]{1,40}(\.[0-9]{1,18})?$"
@@ -110,6 +110,21 @@ class AdmissionIn(_In):
 
 class OpenDayIn(_In):
     cut_off: dt.datetime = Field(description="the new cut-off of every currency, with a zone")
+
+
+def require_debtor(engine: Engine, caller: str, debtor_agent: str) -> None:
+    """Only the debtor agent (or the direct participant it settles via) submits a payment."""
+    if not owns(hub_directory(engine), caller, debtor_agent):
+        raise E.ApiError(
+            403, "forbidden", "debtor_agent", "only the debtor agent submits its payments"
+        )
+
+
+def payment_status(uetr: uuid.UUID, answer: tuple[Reason | None, Any]) -> PaymentStatusOut:
+    """A submitted payment's answer: RJCT with the reason, ACSC settled, ACSP waiting."""
+    reason, status = answer
+    code = "RJCT" if reason is not None else "ACSC" if status is Status.SETTLED else "ACSP"
+    return PaymentStatusOut(uetr=str(uetr), status=code, reason=reason_out(reason))
 
 
 def reason_out(reason: Reason | None) -> ReasonOut | None:

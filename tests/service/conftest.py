@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +81,14 @@ def service(tmp_path):
     opened.close()
 
 
-@pytest.fixture
-def api(service):
+@contextmanager
+def signed_client(service) -> Iterator[Signed]:
+    """A signing client of an opened service, for a test that opens its own."""
     with TestClient(service.app) as client:
         yield Signed(client, service.keyring)
+
+
+@pytest.fixture
+def api(service):
+    with signed_client(service) as client:
+        yield client

@@ -134,7 +134,13 @@ def test_the_spec_is_published_and_lists_the_routes(opened):
 
     with TestClient(opened.app) as client:
         spec = client.get("/openapi.json").json()
-    assert {"/v1/payments", "/v1/messages", "/v1/mailbox", "/v1/operator/admissions"} <= set(
-        spec["paths"]
-    )
+    assert {
+        "/v1/payments",
+        "/v1/messages",
+        "/v1/mailbox",
+        "/v1/operator/admissions",
+        "/v1/fx/tiers",
+        "/v1/fx/quotes",
+        "/v1/fx/payments",
+    } <= set(spec["paths"])
     assert json.dumps(spec)  # serialisable as published

@@ -1,0 +1,184 @@
+"""Cross-currency routes: tiers, quotes, payments citing them, and every refusal's code."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from samarkand.service.server import open_service
+from tests.service.conftest import CENTRAL_BANK_CN, CREDITOR, DEBTOR, OTHER, signed_client
+
+PROVIDER = OTHER  # a Chinese direct bank with accounts in every currency of the hub
+SECOND = "SMAAIN22"  # an Indian direct bank
+
+
+def _until(hours: int = 2) -> str:
+    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
+
+
+def _tier(sell: str, buy: str, rate: str, **fields) -> dict:
+    return {
+        "sell": sell, "buy": buy, "min_amount": "0.01", "max_amount": "1000000.00",
+        "rate": rate, "liquidity": "50000000.00", "valid_until": _until(),
+    } | fields  # fmt: skip
+
+
+def _post(api, *tiers: dict, key: str = PROVIDER):
+    return api.request("POST", "/v1/fx/tiers", key, {"tiers": list(tiers)})
+
+
+def _quote(api, key: str = DEBTOR, **fields):
+    body = {"source": "CNY", "destination": "RUB", "send_amount": "100.00"} | fields
+    return api.request("POST", "/v1/fx/quotes", key, body)
+
+
+def _pay(api, quote_id: int, key: str = DEBTOR, **fields):
+    body = {"uetr": str(uuid.uuid4()), "debtor_agent": DEBTOR, "creditor_agent": CREDITOR,
+            "quote_id": quote_id} | fields  # fmt: skip
+    return body, api.request("POST", "/v1/fx/payments", key, body)
+
+
+def _balances(api, bic: str) -> dict[str, str]:
+    accounts = api.request("GET", "/v1/accounts", bic).json()["accounts"]
+    return {a["currency"]: a["balance"] for a in accounts}
+
+
+@pytest.fixture
+def fx(api):
+    assert _post(api, _tier("CNY", "RUB", "12.5")).json() == {
+        "results": [{"status": "posted", "reason": None}]
+    }
+    return api
+
+
+def test_a_quote_names_every_hop_and_a_payment_citing_it_settles(fx):
+    quote = _quote(fx).json()
+    assert quote["send_amount"] == "100.00" and quote["deliver_amount"] == "1250.00"
+    assert quote["effective_rate"] == "12.5" and quote["id"] >= 1
+    assert quote["hops"] == [
+        {
+            "provider": PROVIDER,
+            "sell": "CNY",
+            "buy": "RUB",
+            "sell_amount": "100.00",
+            "buy_amount": "1250.00",
+            "rate": "12.5",
+        }
+    ]
+    assert quote["expires"] > quote["created"]
+    assert fx.request("GET", f"/v1/fx/quotes/{quote['id']}", DEBTOR).json() == quote
+    before = _balances(fx, CREDITOR)["RUB"]
+    payment, response = _pay(fx, quote["id"])
+    assert response.json() == {"uetr": payment["uetr"], "status": "ACSC", "reason": None}
+    assert float(_balances(fx, CREDITOR)["RUB"]) - float(before) == 1250.0
+    tracked = fx.request("GET", f"/v1/payments/{payment['uetr']}", DEBTOR).json()
+    assert tracked["status"] == "settled" and tracked["currency"] == "CNY"
+
+
+def test_deliver_amount_quotes_the_amount_to_send(fx):
+    quote = _quote(fx, send_amount=None, deliver_amount="2500.00").json()
+    assert quote["deliver_amount"] == "2500.00" and quote["send_amount"] == "200.00"
+
+
+def test_a_route_through_a_third_national_currency(fx):
+    assert _post(fx, _tier("RUB", "INR", "1.28"), key=SECOND).json()["results"][0]["status"] == (
+        "posted"
+    )
+    quote = _quote(fx, destination="INR").json()
+    assert [(h["provider"], h["sell"], h["buy"]) for h in quote["hops"]] == [
+        (PROVIDER, "CNY", "RUB"), (SECOND, "RUB", "INR"),
+    ]  # fmt: skip
+    assert quote["deliver_amount"] == "1600.00" and quote["effective_rate"] == "16"
+
+
+def test_a_quote_used_twice_is_dupl_and_another_participants_is_agnt(fx):
+    quote = _quote(fx).json()
+    assert _pay(fx, quote["id"])[1].json()["status"] == "ACSC"
+    _, again = _pay(fx, quote["id"])
+    assert again.status_code == 200
+    assert again.json()["status"] == "RJCT" and again.json()["reason"]["code"] == "DUPL"
+    theirs = _quote(fx, key=SECOND).json()
+    _, foreign = _pay(fx, theirs["id"])
+    assert foreign.json()["reason"]["code"] == "AGNT"
+    # ... and the quote stays the other participant's and unused: it pays with it.
+    _, own = _pay(fx, theirs["id"], key=SECOND, debtor_agent=SECOND)
+    assert own.json()["status"] == "ACSC"
+    # A participant sees only its own quotes.
+    assert fx.request("GET", f"/v1/fx/quotes/{quote['id']}", SECOND).status_code == 404
+    unknown = _pay(fx, 99_999)[1].json()
+    assert unknown["status"] == "RJCT" and unknown["reason"]["code"] == "CH16"
+
+
+def test_unknown_pair_and_bad_quote_requests_are_refused_with_their_code(fx):
+    no_route = _quote(fx, source="RUB", destination="CNY")  # nobody sells RUB for CNY
+    assert no_route.status_code == 422 and no_route.json()["error"]["code"] == "AM03"
+    same = _quote(fx, destination="CNY")
+    assert same.json()["error"]["code"] == "AM03"
+    foreign = _quote(fx, destination="EUR")  # not a currency of the hub
+    assert foreign.json()["error"]["code"] == "AM03"
+    too_big = _quote(fx, send_amount="2000000.00")  # beyond every tier's band
+    assert too_big.json()["error"]["code"] == "AM02"
+    both = _quote(fx, deliver_amount="1.00")
+    assert both.status_code == 422 and "exactly one" in both.json()["error"]["message"]
+    decimals = _quote(fx, send_amount="1.001")
+    assert decimals.status_code == 422 and decimals.json()["error"]["field"] == "send_amount"
+    # Quotes and tiers are participants' routes.
+    assert _quote(fx, key=CENTRAL_BANK_CN).status_code == 403
+
+
+def test_tier_refusals_carry_their_code(fx):
+    results = _post(
+        fx,
+        _tier("CNY", "CNY", "1"),  # same currency
+        _tier("CNY", "RUB", "12.5", min_amount="10.00", max_amount="1.00"),  # band inverted
+        _tier("CNY", "RUB", "13"),  # replaces the first tier's rate
+    ).json()["results"]
+    assert [r["status"] for r in results] == ["RJCT", "RJCT", "posted"]
+    assert [r["reason"]["code"] for r in results[:2]] == ["AM03", "CH16"]
+    assert _quote(fx).json()["deliver_amount"] == "1300.00"
+    bad_rate = _post(fx, _tier("CNY", "RUB", "1.12345678901"))
+    assert bad_rate.status_code == 422 and bad_rate.json()["error"]["field"] == "tiers.0.rate"
+    naive = _post(fx, _tier("CNY", "RUB", "1", valid_until="2030-01-01T00:00:00"))
+    assert naive.status_code == 422 and naive.json()["error"]["field"] == "tiers.0.valid_until"
+    by_central_bank = _post(fx, _tier("CNY", "RUB", "1"), key=CENTRAL_BANK_CN)
+    assert by_central_bank.status_code == 403
+
+
+def test_an_expired_quote_is_tm01_and_pays_nothing(tmp_path):
+    offset = [0]
+    service = open_service(str(tmp_path / "hub.db"), clock=lambda: time.time_ns() + offset[0])
+    try:
+        with signed_client(service) as api:
+            assert _post(api, _tier("CNY", "RUB", "12.5")).status_code == 200
+            quote = _quote(api, ttl_seconds=5).json()
+            before = _balances(api, DEBTOR)
+            offset[0] = 10 * 10**9  # ten seconds later on the hub's clock
+            _, late = _pay(api, quote["id"])
+            assert late.json()["status"] == "RJCT" and late.json()["reason"]["code"] == "TM01"
+            assert _balances(api, DEBTOR) == before
+    finally:
+        service.close()
+
+
+def test_quotes_and_payments_survive_a_restart(tmp_path):
+    db = str(tmp_path / "hub.db")
+    service = open_service(db)
+    try:
+        with signed_client(service) as api:
+            _post(api, _tier("CNY", "RUB", "12.5"))
+            used = _quote(api).json()
+            assert _pay(api, used["id"])[1].json()["status"] == "ACSC"
+            fresh = _quote(api).json()
+    finally:
+        service.close()
+    reopened = open_service(db)
+    try:
+        with signed_client(reopened) as api:
+            assert _pay(api, used["id"])[1].json()["reason"]["code"] == "DUPL"
+            assert api.request("GET", f"/v1/fx/quotes/{fresh['id']}", DEBTOR).json() == fresh
+            assert _pay(api, fresh["id"])[1].json()["status"] == "ACSC"
+    finally:
+        reopened.close()

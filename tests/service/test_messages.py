@@ -1,0 +1,181 @@
+"""ISO 20022 messages over HTTP: every inbound type, idempotency, who may send what."""
+
+from __future__ import annotations
+
+import uuid
+
+from lxml import etree
+
+from samarkand.bench.iso import bulk_pacs008
+from samarkand.service.server import open_service
+from tests.iso20022.iso_builders import camt050, camt056, envelope, pacs004, pacs009
+from tests.service.conftest import CREDITOR, DEBTOR, OTHER, signed_client
+
+XML = "application/xml"
+
+
+def _send(api, data: bytes, key: str = DEBTOR):
+    return api.request("POST", "/v1/messages", key, data, content_type=XML)
+
+
+def _texts(data: bytes, name: str) -> list[str]:
+    root = etree.fromstring(data)
+    return [e.text or "" for e in root.iter() if etree.QName(e).localname == name]
+
+
+def _kind(data: bytes) -> str:
+    """The message definition in the AppHdr of an answer (pacs.002.001.10, ...)."""
+    return _texts(data, "MsgDefIdr")[0]
+
+
+def _balance(api, bic: str, currency: str) -> str:
+    accounts = api.request("GET", "/v1/accounts", bic).json()["accounts"]
+    return {a["currency"]: a["balance"] for a in accounts}[currency]
+
+
+def _mailbox(api, bic: str) -> list[dict]:
+    return api.request("GET", "/v1/mailbox", bic).json()["messages"]
+
+
+def _uetr() -> str:
+    return str(uuid.uuid4())
+
+
+def test_pacs009_settles_and_the_creditor_gets_its_camt054(api):
+    uetr = _uetr()
+    message = pacs009([(uetr, "1500.00", "CNY", DEBTOR + "XXX", CREDITOR + "XXX")])
+    response = _send(api, message)
+    assert response.status_code == 200
+    assert _kind(response.content) == "pacs.002.001.10"
+    assert _texts(response.content, "TxSts") == ["ACSC"]
+    assert api.request("GET", f"/v1/payments/{uetr}", CREDITOR).json()["status"] == "settled"
+    notices = [m for m in _mailbox(api, CREDITOR) if m["kind"] == "camt.054"]
+    assert len(notices) == 1
+    body = notices[0]["body"].encode()
+    assert len(_texts(body, "Ntry")) == 1 and set(_texts(body, "Amt")) == {"1500.00"}
+    assert set(_texts(body, "CdtDbtInd")) == {"CRDT"}
+    assert [m["kind"] for m in _mailbox(api, DEBTOR)][:2] == ["pacs.002", "camt.054"]
+
+
+def test_pacs008_camt054_lands_in_the_creditor_mailbox(api):
+    message = bulk_pacs008(2, debtor=DEBTOR + "XXX", creditors=(CREDITOR + "XXX",),
+                           first_uetr=40_000, msg_id="P8-054")  # fmt: skip
+    assert _texts(_send(api, message).content, "TxSts") == ["ACSC", "ACSC"]
+    [notice] = [m for m in _mailbox(api, CREDITOR) if m["kind"] == "camt.054"]
+    assert len(_texts(notice["body"].encode(), "Ntry")) == 2
+    assert not [m for m in _mailbox(api, OTHER) if m["kind"] == "camt.054"]
+
+
+def test_camt050_moves_liquidity_into_the_hub(api):
+    before = _balance(api, DEBTOR, "CNY")
+    response = _send(api, camt050("250.00", "CNY", creditor=DEBTOR + "XXX", debtor=None))
+    assert response.status_code == 200
+    assert _kind(response.content) == "pacs.002.001.10"
+    assert _texts(response.content, "TxSts") == ["ACSC"]
+    after = _balance(api, DEBTOR, "CNY")
+    assert float(after) - float(before) == 250.0
+    # Draining another participant's account is refused by the hub's rule (AGNT).
+    other = _send(api, camt050("1.00", "CNY", creditor=None, debtor=OTHER + "XXX",
+                               msg_id="LQ-2"))  # fmt: skip
+    assert _texts(other.content, "TxSts") == ["RJCT"] and "AGNT" in _texts(other.content, "Cd")
+
+
+def test_camt056_cancels_a_queued_payment_with_a_camt029(api):
+    payment, queued = api.pay(amount="99999999999999.00")
+    assert queued.json()["status"] == "ACSP"
+    response = _send(api, camt056([payment["uetr"]], assigner=DEBTOR + "XXX"))
+    assert response.status_code == 200
+    assert _kind(response.content) == "camt.029.001.09"
+    assert _texts(response.content, "TxCxlSts") == ["ACCR"]
+    tracked = api.request("GET", f"/v1/payments/{payment['uetr']}", DEBTOR).json()
+    assert tracked["status"] == "cancelled"
+    assert "camt.029" in [m["kind"] for m in _mailbox(api, DEBTOR)]
+
+
+def test_pacs004_returns_a_settled_payment_to_its_debtor_agent(api):
+    payment, _ = api.pay(amount="300.00")
+    before = _balance(api, DEBTOR, "CNY")
+    message = pacs004([(payment["uetr"], "300.00", "CNY")], sender=CREDITOR + "XXX")
+    response = _send(api, message, CREDITOR)
+    assert _texts(response.content, "TxSts") == ["ACSC"]
+    assert float(_balance(api, DEBTOR, "CNY")) - float(before) == 300.0
+    # The debtor agent cannot return its own payment: AGNT, nothing moves.
+    again = pacs004([(payment["uetr"], "300.00", "CNY")], sender=DEBTOR + "XXX", msg_id="R2")
+    assert _send(api, again, DEBTOR).status_code == 200
+    assert float(_balance(api, DEBTOR, "CNY")) - float(before) == 300.0
+
+
+def test_a_resent_message_gets_the_same_bytes_and_settles_once(api):
+    uetr = _uetr()
+    message = pacs009([(uetr, "700.00", "CNY", DEBTOR + "XXX", CREDITOR + "XXX")],
+                      msg_id="FI-AGAIN")  # fmt: skip
+    before = _balance(api, CREDITOR, "CNY")
+    first = _send(api, message)
+    mailbox = _mailbox(api, CREDITOR)
+    again = _send(api, message)
+    assert again.status_code == 200 and again.content == first.content
+    assert float(_balance(api, CREDITOR, "CNY")) - float(before) == 700.0
+    assert _mailbox(api, CREDITOR) == mailbox  # nothing posted twice
+    # Another message under the same MsgId is refused as a duplication (AM05).
+    other = pacs009([(_uetr(), "1.00", "CNY", DEBTOR + "XXX", CREDITOR + "XXX")],
+                    msg_id="FI-AGAIN")  # fmt: skip
+    refused = _send(api, other)
+    assert _texts(refused.content, "GrpSts") == ["RJCT"] and "AM05" in _texts(refused.content, "Cd")
+
+
+def test_a_message_resent_after_a_restart_is_answered_the_same(tmp_path):
+    db = str(tmp_path / "hub.db")
+    uetr = _uetr()
+    message = pacs009([(uetr, "900.00", "CNY", DEBTOR + "XXX", CREDITOR + "XXX")],
+                      msg_id="FI-RESTART")  # fmt: skip
+    service = open_service(db)
+    try:
+        with signed_client(service) as api:
+            before = _balance(api, CREDITOR, "CNY")
+            first = _send(api, message)
+            assert _texts(first.content, "TxSts") == ["ACSC"]
+    finally:
+        service.close()
+    reopened = open_service(db)
+    try:
+        with signed_client(reopened) as api:
+            again = _send(api, message)
+            assert again.status_code == 200 and again.content == first.content
+            assert float(_balance(api, CREDITOR, "CNY")) - float(before) == 900.0
+    finally:
+        reopened.close()
+
+
+def test_another_participants_message_is_refused_before_the_hub(api):
+    uetr = _uetr()
+    document = pacs009([(uetr, "10.00", "CNY", DEBTOR + "XXX", CREDITOR + "XXX")],
+                       msg_id="FI-THEIRS")  # fmt: skip
+    wrapped = envelope(document, sender=DEBTOR + "XXX", message_id="pacs.009.001.08")
+    refused = _send(api, wrapped, OTHER)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "AGNT"
+    assert refused.json()["error"]["field"] == "/AppHdr/Fr"
+    assert api.request("GET", f"/v1/payments/{uetr}", DEBTOR).status_code == 404
+    # The sender's own message, then the same bytes from another: the recorded answer is
+    # never handed to it.
+    assert _texts(_send(api, wrapped, DEBTOR).content, "TxSts") == ["ACSC"]
+    assert _send(api, wrapped, OTHER).status_code == 403
+    # A cancellation assigned by another participant: refused, the payment stays queued.
+    payment, _ = api.pay(amount="99999999999999.00")
+    cancel = _send(api, camt056([payment["uetr"]], assigner=DEBTOR + "XXX"), OTHER)
+    assert cancel.status_code == 403 and cancel.json()["error"]["field"].endswith("/Assgnr")
+    tracked = api.request("GET", f"/v1/payments/{payment['uetr']}", DEBTOR).json()
+    assert tracked["status"] == "queued"
+    assert _mailbox(api, OTHER) == []
+
+
+def test_a_bare_document_is_the_callers_own_message(api):
+    """Without an AppHdr the caller is the sender: two participants may use one MsgId."""
+    mine = pacs009([(_uetr(), "5.00", "CNY", DEBTOR + "XXX", CREDITOR + "XXX")], msg_id="SAME")
+    theirs = pacs009([(_uetr(), "5.00", "CNY", OTHER + "XXX", CREDITOR + "XXX")], msg_id="SAME")
+    assert _texts(_send(api, mine, DEBTOR).content, "TxSts") == ["ACSC"]
+    assert _texts(_send(api, theirs, OTHER).content, "TxSts") == ["ACSC"]
+    # A transaction whose debtor agent is another's is refused (AGNT), never reaching the hub.
+    foreign = pacs009([(_uetr(), "5.00", "CNY", OTHER + "XXX", CREDITOR + "XXX")], msg_id="F")
+    answer = _send(api, foreign, DEBTOR).content
+    assert _texts(answer, "TxSts") == ["RJCT"] and "AGNT" in _texts(answer, "Cd")
