@@ -42,7 +42,7 @@ from samarkand.hub.messages import (
 from samarkand.iso20022.envelope import app_header, open_message, wrap
 from samarkand.service.shared import owns
 from samarkand.settlement.participants import Directory
-from samarkand.settlement.payments import Payment, Reason
+from samarkand.settlement.payments import FxPayment, Payment, Reason
 
 if TYPE_CHECKING:
     from samarkand.service.engine import Engine
@@ -167,10 +167,16 @@ class _CallerHub:
         return int(self._durable.commands)
 
     def submit(self, payments: Sequence[Payment], now: int) -> list[Reason | None]:
+        return self._owned(payments, now, self._durable.submit)
+
+    def submit_fx(self, payments: Sequence[FxPayment], now: int) -> list[Reason | None]:
+        return self._owned(payments, now, self._durable.submit_fx)
+
+    def _owned(self, payments: Sequence[Any], now: int, run: Any) -> list[Reason | None]:
         directory = self.hub.directory
         mine = [acts_for(directory, self._caller, p.debtor_agent) for p in payments]
         taken = [p for p, m in zip(payments, mine, strict=True) if m]
-        accepted = iter(self._durable.submit(taken, now) if taken else [])
+        accepted = iter(run(taken, now) if taken else [])
         return [next(accepted) if m else Reason.NOT_OWNER for m in mine]
 
 

@@ -59,7 +59,7 @@ def test_pacs009_settles_and_the_creditor_gets_its_camt054(api):
 
 def test_pacs008_camt054_lands_in_the_creditor_mailbox(api):
     message = bulk_pacs008(2, debtor=DEBTOR + "XXX", creditors=(CREDITOR + "XXX",),
-                           first_uetr=40_000, msg_id="P8-054")  # fmt: skip
+                           first_uetr=40_000, msg_id="P8-054", settlement_date=None)  # fmt: skip
     assert _texts(_send(api, message).content, "TxSts") == ["ACSC", "ACSC"]
     [notice] = [m for m in _mailbox(api, CREDITOR) if m["kind"] == "camt.054"]
     assert len(_texts(notice["body"].encode(), "Ntry")) == 2
