@@ -1,7 +1,7 @@
 """The camt.054 (bank to customer debit/credit notification) the hub sends a participant.
 
 One message per participant, one notification (Ntfctn) per settlement account touched, one
-booked entry per posting: the same entries as the camt.053 statement (``camt053.add_entry``:
+booked entry per posting: the same entries as the camt.053 statement (``camt053.entry_markup``:
 UETR in Refs, the counterparty's BIC in RltdAgts, proprietary bank transaction code), sent
 as they happen instead of at the end of the day. Pure: the caller passes ids and times.
 """
@@ -16,7 +16,7 @@ from lxml import etree
 from samarkand.money.currency import Currency
 
 from . import schemas
-from .camt053 import StatementEntry, add_entry, require_text, sub
+from .camt053 import StatementEntry, entries_slot, entry_markup, require_text, sub, with_entries
 
 MESSAGE_ID = schemas.CAMT_054
 _NS = "{" + schemas.namespace(MESSAGE_ID) + "}"
@@ -44,6 +44,7 @@ def build_notification(
     header = sub(message, "GrpHdr")
     sub(header, "MsgId", msg_id)
     sub(header, "CreDtTm", created_at)
+    slots: list[str] = []
     for number, account in enumerate(accounts, start=1):
         money = Currency(
             account.currency, 1, account.exponent, account.exponent, account.currency, True
@@ -55,6 +56,5 @@ def build_notification(
         node = sub(notification, "Acct")
         sub(sub(sub(node, "Id"), "Othr"), "Id", account.account_id_text)
         sub(node, "Ccy", account.currency)
-        for entry in account.entries:
-            add_entry(notification, entry, money)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        entries_slot(notification, slots, "".join(entry_markup(e, money) for e in account.entries))
+    return with_entries(root, slots)

@@ -101,6 +101,8 @@ def test_exponent_zero_and_three_format_exactly() -> None:
         ({"entries": [entry(10**18, True)], "closing_balance": 10**18}, "18"),
         ({"entries": [entry(1, True, "x" * 36)], "closing_balance": 1}, "reference"),
         ({"account_id_text": "9" * 35}, "account id"),
+        ({"entries": [entry(1, True, "ref\x01")], "closing_balance": 1}, "XML cannot carry"),
+        ({"entries": [entry(1, True, counterparty="Bank\x0b")], "closing_balance": 1}, "XML"),
     ],
 )
 def test_what_camt053_cannot_carry_is_refused(change: dict, message: str) -> None:
@@ -119,6 +121,17 @@ def test_what_camt053_cannot_carry_is_refused(change: dict, message: str) -> Non
     }
     with pytest.raises(ValueError, match=message):
         build_statement(**(arguments | change))
+
+
+def test_markup_characters_in_references_and_names_are_escaped() -> None:
+    tricky = [
+        entry(5, True, reference="a<b>&c", counterparty='Bank "A" & <Sons>'),
+        entry(3, False, reference="]]>", counterparty="Банк «Восток»"),
+    ]
+    root = statement(tricky)
+    assert texts(root, "//c:Ntry//c:AcctSvcrRef") == ["a<b>&c", "]]>"]
+    assert texts(root, "//c:Ntry//c:Nm") == ['Bank "A" & <Sons>', "Банк «Восток»"]
+    assert texts(root, "//c:Ntry/c:Amt") == ["0.05", "0.03"]
 
 
 def test_pyiso20022_reads_the_statement_back() -> None:
