@@ -7,8 +7,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from lxml import etree
 
 from samarkand.service.server import open_service
+from tests.iso20022.iso_builders import fx_pacs008
 from tests.service.conftest import CENTRAL_BANK_CN, CREDITOR, DEBTOR, OTHER, signed_client
 
 PROVIDER = OTHER  # a Chinese direct bank with accounts in every currency of the hub
@@ -182,3 +184,49 @@ def test_quotes_and_payments_survive_a_restart(tmp_path):
             assert _pay(api, fresh["id"])[1].json()["status"] == "ACSC"
     finally:
         reopened.close()
+
+
+def _fx_message(quote: dict, *, debtor: str = DEBTOR, msg_id: str = "FXM-1") -> bytes:
+    transaction = {
+        "uetr": str(uuid.uuid4()),
+        "debtor": debtor + "XXX",
+        "creditor": CREDITOR + "XXX",
+        "settled": (quote["deliver_amount"], "RUB"),
+        "instructed": (quote["send_amount"], "CNY"),
+        "quote": f"/FXQT/{quote['id']}",
+    }
+    return fx_pacs008([transaction], msg_id=msg_id)
+
+
+def _tx_statuses(response) -> list[tuple[str, str | None]]:
+    root = etree.fromstring(response.content)
+    out = []
+    for status in root.iter("{*}TxInfAndSts"):
+        code = status.find("{*}StsRsnInf/{*}Rsn/{*}Cd")
+        out.append((status.findtext("{*}TxSts"), None if code is None else code.text))
+    return out
+
+
+def test_a_cross_currency_pacs008_over_http_redeems_the_senders_quote(fx):
+    quote = _quote(fx).json()
+    before = _balances(fx, CREDITOR)["RUB"]
+    first = fx.request("POST", "/v1/messages", DEBTOR, _fx_message(quote),
+                       content_type="application/xml")  # fmt: skip
+    assert first.status_code == 200 and _tx_statuses(first) == [("ACSC", None)]
+    assert float(_balances(fx, CREDITOR)["RUB"]) - float(before) == 1250.0
+    # The same quote in a new message: used once already.
+    again = fx.request("POST", "/v1/messages", DEBTOR, _fx_message(quote, msg_id="FXM-2"),
+                       content_type="application/xml")  # fmt: skip
+    assert _tx_statuses(again) == [("RJCT", "DUPL")]
+
+
+def test_a_cross_currency_pacs008_for_another_debtor_agent_is_refused(fx):
+    quote = _quote(fx).json()
+    response = fx.request("POST", "/v1/messages", SECOND, _fx_message(quote),
+                          content_type="application/xml")  # fmt: skip
+    # SECOND sends it (no AppHdr): the debtor agent is not SECOND's, so it never reaches the hub.
+    assert response.status_code == 200 and _tx_statuses(response) == [("RJCT", "AGNT")]
+    # The quote was not burned: its owner can still use it.
+    used = fx.request("POST", "/v1/messages", DEBTOR, _fx_message(quote, msg_id="FXM-3"),
+                      content_type="application/xml")  # fmt: skip
+    assert _tx_statuses(used) == [("ACSC", None)]
