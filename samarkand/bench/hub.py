@@ -1,0 +1,197 @@
+"""`samarkand benchmark hub`: payments/s through `DurableHub.submit` on an SQLite store.
+
+Four workloads, each run three ways in the same process on the same payments:
+
+- durable: `DurableHub` on a fresh temporary SQLite store (command log fsynced, ledger
+  batches fsynced), what the service runs;
+- memory: the plain `SettlementHub` on an in-memory store (no command log, no fsync), so
+  durable / memory is what durability costs;
+- ledger: the ledger's own `LedgerState.apply` of the transfers the memory hub produced, in
+  the same batches, so memory / ledger is what the engine and hub add to the ledger.
+
+Workloads: rounds of 1 and of 14 payments per command (single payments as the service
+groups them), batches of 1,000 (one bulk pacs.008), all settling gross on ample liquidity;
+and a queued mix: scarce liquidity, most payments queue, and an `optimise` (multilateral
+offsetting) after every round of 100. Timings cover the commands only, not the set-up.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from samarkand.hub.durable import DurableHub
+from samarkand.hub.settlement import Liquidity, SettlementHub
+from samarkand.ledger.journal import BatchRecord
+from samarkand.ledger.state import LedgerState
+from samarkand.settlement.participants import Directory, Participant, ParticipantKind
+from samarkand.settlement.payments import Payment
+from samarkand.store import DurableLedger, MemoryStore
+
+CURRENCY = "CNY"
+LEDGER = 156
+CENTRAL_BANK = "PBOCCNBJ"
+START_NS = 1_000
+CUT_OFF_NS = 10**18
+AMPLE = 10**15  # minor units per bank: every gross payment is covered
+SCARCE = 20_000  # minor units per bank in the queued mix: most payments queue
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    name: str
+    payments: int
+    round_size: int
+    liquidity: int
+    optimise: bool = False
+
+
+def workloads(scale: float = 1.0) -> list[Workload]:
+    def n(count: int, unit: int) -> int:
+        return max(unit, int(count * scale) // unit * unit)
+
+    return [
+        Workload("round_1", n(300, 1), 1, AMPLE),
+        Workload("round_14", n(4_200, 14), 14, AMPLE),
+        Workload("batch_1000", n(20_000, 1_000), 1_000, AMPLE),
+        Workload("queued_mix", n(5_000, 100), 100, SCARCE, optimise=True),
+    ]
+
+
+def bank_bics(banks: int) -> list[str]:
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return [f"SM{letters[k // 26 % 26]}{letters[k % 26]}CN22" for k in range(banks)]
+
+
+def directory(banks: int) -> Directory:
+    kind = ParticipantKind
+    participants = [Participant(CENTRAL_BANK, "Central bank", "CN", kind.CENTRAL_BANK, 1, CURRENCY)]
+    participants += [
+        Participant(bic, bic, "CN", kind.DIRECT, 10 + k, CURRENCY)
+        for k, bic in enumerate(bank_bics(banks))
+    ]
+    return Directory(participants, {CURRENCY: LEDGER})
+
+
+def payments(count: int, banks: int, seed: int, *, first_uetr: int = 1) -> list[Payment]:
+    """`count` payments between distinct random banks, amounts 1..10,000 minor units."""
+    rng = random.Random(seed)
+    bics = bank_bics(banks)
+    made = []
+    for k in range(count):
+        debtor, creditor = rng.sample(bics, 2)
+        made.append(Payment(first_uetr + k, debtor, creditor, rng.randint(1, 10_000), CURRENCY))
+    return made
+
+
+class _Recording(MemoryStore):
+    """An in-memory store that keeps every record (for the ledger-only baseline)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[BatchRecord] = []
+
+    def append(self, record: BatchRecord) -> None:
+        super().append(record)
+        self.records.append(record)
+
+
+def _set_up(hub: SettlementHub | DurableHub, banks: int, liquidity: int) -> None:
+    hub.liquidity([Liquidity(bic, CURRENCY, liquidity) for bic in bank_bics(banks)], START_NS)
+
+
+def _drive(hub: SettlementHub | DurableHub, work: Workload, batch: list[Payment]) -> float:
+    """Seconds spent in the workload's commands."""
+    now = START_NS + 1
+    started = time.perf_counter()
+    for start in range(0, len(batch), work.round_size):
+        hub.submit(batch[start : start + work.round_size], now)
+        if work.optimise:
+            hub.optimise(now)
+        now += 1
+    return time.perf_counter() - started
+
+
+def run_durable(work: Workload, banks: int, batch: list[Payment], folder: str) -> float:
+    path = os.path.join(folder, f"{work.name}.db")
+    with DurableHub.open(path) as hub:
+        hub.configure(directory(banks), cut_off_ns={CURRENCY: CUT_OFF_NS})
+        hub.open_accounts(START_NS)
+        _set_up(hub, banks, work.liquidity)
+        return _drive(hub, work, batch)
+
+
+def run_memory(
+    work: Workload, banks: int, batch: list[Payment]
+) -> tuple[float, list[BatchRecord], list[BatchRecord]]:
+    """Seconds of the in-memory hub, with its set-up records and its payment records."""
+    store = _Recording()
+    hub = SettlementHub(
+        directory(banks), DurableLedger.open(store), cut_off_ns={CURRENCY: CUT_OFF_NS}
+    )
+    hub.open_accounts(START_NS)
+    _set_up(hub, banks, work.liquidity)
+    set_up = len(store.records)
+    seconds = _drive(hub, work, batch)
+    return seconds, store.records[:set_up], store.records[set_up:]
+
+
+def run_ledger(set_up: list[BatchRecord], records: list[BatchRecord]) -> float:
+    """The ledger alone: the memory hub's set-up replayed untimed, then its payment batches
+    applied in the same batches, timed."""
+    state = LedgerState()
+    for record in set_up:
+        if record.accounts:
+            state.create_accounts(record.accounts, record.now)
+        if len(record.transfers):
+            state.apply(record.transfers, record.now)
+    batches = [(r.transfers, r.now) for r in records if len(r.transfers)]
+    started = time.perf_counter()
+    for transfers, now in batches:
+        state.apply(transfers, now)
+    return time.perf_counter() - started
+
+
+def run_hub_benchmark(
+    *,
+    banks: int = 50,
+    seed: int = 7,
+    scale: float = 1.0,
+    repeat: int = 3,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, float]:
+    """Payments/s per workload and way (see the module docstring), flat; each time the
+    median of `repeat` runs, each on a fresh store."""
+    result: dict[str, float] = {"banks": float(banks), "repeat": float(repeat)}
+    with tempfile.TemporaryDirectory(prefix="samarkand-bench-hub-") as folder:
+        for work in workloads(scale):
+            if progress is not None:
+                progress(work.name)
+            batch = payments(work.payments, banks, seed)
+            durables, memories, ledgers = [], [], []
+            for attempt in range(repeat):
+                run_folder = os.path.join(folder, f"{work.name}-{attempt}")
+                os.mkdir(run_folder)
+                durables.append(run_durable(work, banks, batch, run_folder))
+                memory, set_up, records = run_memory(work, banks, batch)
+                memories.append(memory)
+                ledgers.append(run_ledger(set_up, records))
+            durable = statistics.median(durables)
+            memory = statistics.median(memories)
+            ledger = statistics.median(ledgers)
+            count = len(batch)
+            result[f"{work.name}_payments"] = float(count)
+            result[f"{work.name}_round"] = float(work.round_size)
+            result[f"{work.name}_durable_per_s"] = count / durable
+            result[f"{work.name}_memory_per_s"] = count / memory
+            result[f"{work.name}_ledger_per_s"] = count / ledger if ledger else 0.0
+            result[f"{work.name}_durable_us_per_payment"] = durable / count * 1e6
+            result[f"{work.name}_memory_us_per_payment"] = memory / count * 1e6
+            result[f"{work.name}_ledger_us_per_payment"] = ledger / count * 1e6
+            result[f"{work.name}_durable_over_memory"] = durable / memory
+    return result
