@@ -539,18 +539,19 @@ def benchmark_hub(
             repeat=repeat,
             progress=lambda name: status.update(name),
         )
-    table = Table(title=f"hub payment path, {banks} banks (payments/s)")
-    for column in ("workload", "payments", "durable", "memory", "ledger", "durable/memory"):
+    table = Table(title=f"hub payment path, {banks} banks: payments/s (CPU µs per payment)")
+    for column in ("workload", "payments", "durable", "memory", "ledger"):
         table.add_column(column, justify="right")
     for work in workloads(scale):
         key = work.name
         table.add_row(
             key,
             f"{result[key + '_payments']:,.0f}",
-            f"{result[key + '_durable_per_s']:,.0f}",
-            f"{result[key + '_memory_per_s']:,.0f}",
-            f"{result[key + '_ledger_per_s']:,.0f}",
-            f"{result[key + '_durable_over_memory']:.2f}",
+            *(
+                f"{result[f'{key}_{way}_per_s']:,.0f} "
+                f"({result[f'{key}_{way}_cpu_us_per_payment']:,.1f})"
+                for way in ("durable", "memory", "ledger")
+            ),
         )
     out.print(table)
     _print_json(result, as_json)
