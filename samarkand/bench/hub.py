@@ -30,13 +30,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from samarkand.hub.durable import DurableHub
+from samarkand.hub.durable import DurableHub, RecordingStore
 from samarkand.hub.settlement import Liquidity, SettlementHub
 from samarkand.ledger.journal import BatchRecord
 from samarkand.ledger.state import LedgerState
 from samarkand.settlement.participants import Directory, Participant, ParticipantKind
 from samarkand.settlement.payments import Payment
-from samarkand.store import DurableLedger, MemoryStore
+from samarkand.store import DurableLedger
 
 CURRENCY = "CNY"
 LEDGER = 156
@@ -94,18 +94,6 @@ def payments(count: int, banks: int, seed: int, *, first_uetr: int = 1) -> list[
     return made
 
 
-class _Recording(MemoryStore):
-    """An in-memory store that keeps every record (for the ledger-only baseline)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[BatchRecord] = []
-
-    def append(self, record: BatchRecord) -> None:
-        super().append(record)
-        self.records.append(record)
-
-
 def _set_up(hub: SettlementHub | DurableHub, banks: int, liquidity: int) -> None:
     hub.liquidity([Liquidity(bic, CURRENCY, liquidity) for bic in bank_bics(banks)], START_NS)
 
@@ -142,7 +130,7 @@ def run_memory(
     work: Workload, banks: int, batch: list[Payment]
 ) -> tuple[Timing, list[BatchRecord], list[BatchRecord]]:
     """Seconds of the in-memory hub, with its set-up records and its payment records."""
-    store = _Recording()
+    store = RecordingStore()
     hub = SettlementHub(
         directory(banks), DurableLedger.open(store), cut_off_ns={CURRENCY: CUT_OFF_NS}
     )

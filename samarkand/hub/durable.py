@@ -637,8 +637,9 @@ class CommandLog:
             self._connection.close()
 
 
-class _RecordingStore(MemoryStore):
-    """The replay's in-memory store, keeping each record for the real store to catch up."""
+class RecordingStore(MemoryStore):
+    """An in-memory store that keeps each record: the replay's, for the real store to catch
+    up; the benchmark's, for the ledger-only baseline."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -673,7 +674,7 @@ class DurableHub:
         log = CommandLog(store_path if postgres else store_path + COMMANDS_SUFFIX, schema=schema)
         try:
             commands = log.read()
-            replay_store = _RecordingStore()
+            replay_store = RecordingStore()
             runner = _Runner(DurableLedger.open(replay_store))
             errors: list[tuple[int, str]] = []
             for sequence, op, read in commands:

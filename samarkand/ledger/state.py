@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from samarkand.ledger.columns import TransferColumns
 from samarkand.ledger import fast as fast_path
+from samarkand.ledger.columns import TransferColumns
 from samarkand.ledger.fast import AccountIndex, apply_fast, exact_columns
 from samarkand.ledger.journal import BatchRecord, Expiries, Journal
 from samarkand.ledger.types import (

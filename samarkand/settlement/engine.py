@@ -214,7 +214,7 @@ class SettlementEngine:
         outcome: list[Reason | None] = []
         for payment in payments:
             checked = self._check(payment, now)
-            if type(checked) is not tuple:
+            if isinstance(checked, Reason):
                 self._event(payment.uetr, Status.REJECTED, now, checked)
                 self.stats.rejected += 1
                 outcome.append(checked)
@@ -230,10 +230,6 @@ class SettlementEngine:
                 self._enter(entry, now)
         self._release_dirty(now)
         return outcome
-
-    def _validate(self, payment: Payment, now: int) -> Reason | None:
-        checked = self._check(payment, now)
-        return None if type(checked) is tuple else checked
 
     def _check(self, payment: Payment, now: int) -> Reason | tuple[int, int, int]:
         """Why `payment` is refused, or its sender's and receiver's settlement accounts and
