@@ -28,15 +28,15 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from samarkand.hub.durable import DurableHub, RecordingStore
 from samarkand.hub.settlement import Liquidity, SettlementHub
 from samarkand.ledger.journal import BatchRecord
-from samarkand.ledger.state import LedgerState
 from samarkand.settlement.participants import Directory, Participant, ParticipantKind
 from samarkand.settlement.payments import Payment
-from samarkand.store import DurableLedger
+from samarkand.store import DurableLedger, MemoryStore
+from samarkand.store.ledger import state_from
 
 CURRENCY = "CNY"
 LEDGER = 156
@@ -142,18 +142,23 @@ def run_memory(
 
 
 def run_ledger(set_up: list[BatchRecord], records: list[BatchRecord]) -> Timing:
-    """The ledger alone: the memory hub's set-up replayed untimed, then its payment batches
-    applied in the same batches, timed."""
-    state = LedgerState()
+    """The ledger alone: the memory hub's set-up replayed untimed (as a store is opened),
+    then its payment transfers applied in the same batches, as Transfer values with the
+    timestamp left to the ledger, as the hub applies them; timed."""
+    store = MemoryStore()
     for record in set_up:
-        if record.accounts:
-            state.create_accounts(record.accounts, record.now)
-        if len(record.transfers):
-            state.apply(record.transfers, record.now)
-    batches = [(r.transfers, r.now) for r in records if len(r.transfers)]
+        store.append(record)
+    state = state_from(store.load())
+    batches = [
+        ([replace(t, timestamp=0) for t in r.transfers.to_transfers()], r.now)
+        for r in records
+        if len(r.transfers)
+    ]
     started, cpu = time.perf_counter(), time.thread_time()
     for transfers, now in batches:
-        state.apply(transfers, now)
+        results, _ = state.apply(transfers, now)
+        if results.any():
+            raise RuntimeError("the ledger refused a transfer the hub had applied")
     return Timing(time.perf_counter() - started, time.thread_time() - cpu)
 
 
