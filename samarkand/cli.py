@@ -554,6 +554,48 @@ def benchmark_iso(
     _print_json(result, as_json)
 
 
+@benchmark_app.command("hub")
+def benchmark_hub(
+    banks: Annotated[int, typer.Option(min=2, max=676)] = 50,
+    scale: Annotated[float, typer.Option(min=0.01, max=100, help="Payments x this.")] = 1.0,
+    seed: Annotated[int, typer.Option()] = 7,
+    repeat: Annotated[int, typer.Option(min=1, max=20, help="Median of this many runs.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The hub's payment path: payments/s through DurableHub.submit on a temporary SQLite
+    store, against the in-memory SettlementHub and the ledger's own apply of the same
+    transfers (rounds of 1 and 14, batches of 1,000, a queued mix with offsetting)."""
+    from rich.table import Table
+
+    from samarkand.bench.hub import run_hub_benchmark, workloads
+
+    out = errors if as_json else console
+    with out.status("running payments through the hub") as status:
+        result = run_hub_benchmark(
+            banks=banks,
+            seed=seed,
+            scale=scale,
+            repeat=repeat,
+            progress=lambda name: status.update(name),
+        )
+    table = Table(title=f"hub payment path, {banks} banks: payments/s (CPU µs per payment)")
+    for column in ("workload", "payments", "durable", "memory", "ledger"):
+        table.add_column(column, justify="right")
+    for work in workloads(scale):
+        key = work.name
+        table.add_row(
+            key,
+            f"{result[key + '_payments']:,.0f}",
+            *(
+                f"{result[f'{key}_{way}_per_s']:,.0f} "
+                f"({result[f'{key}_{way}_cpu_us_per_payment']:,.1f})"
+                for way in ("durable", "memory", "ledger")
+            ),
+        )
+    out.print(table)
+    _print_json(result, as_json)
+
+
 @benchmark_app.command("api")
 def benchmark_api(
     seconds: Annotated[float, typer.Option(min=1, max=600, help="Single-payment phase.")] = 10.0,

@@ -8,8 +8,15 @@ one transaction per command):
     hub_commands(sequence INTEGER PRIMARY KEY, body TEXT NOT NULL)
 
 `body` is JSON; every integer is written as a decimal string (amounts and UETRs go up to
-2**128 - 1). A command returns, and so acknowledges, only after its log row is committed and
-its ledger batches are in the store.
+2**128 - 1). A submit holds its payments as nine columns (`"columns"`: uetr, debtor agent,
+creditor agent, amount, currency, priority, method, earliest, latest); logs written before
+that hold one row of those nine fields per payment (`"payments"`), and still replay.
+
+A command returns, and so acknowledges, only after its log row is committed (fsynced) and
+its ledger batches are in the store. An SQLite ledger store under the hub is written with
+`synchronous=NORMAL`: its commits survive the process dying, and what a power loss may take
+from its end the command log replays on the next open (below), so one fsync per command
+suffices. (A PostgreSQL store commits synchronously.)
 
 Opening replays every logged command, in order, against a fresh hub on an in-memory ledger.
 The engine is deterministic (no clock of its own: `now` is in each command), so the replay
@@ -31,7 +38,7 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,18 +110,50 @@ def _encode_participant(p: Participant) -> dict[str, Any]:
     }
 
 
-def _encode_payment(p: Payment) -> list[Any]:
-    return [
-        _int(p.uetr),
-        _str(p.debtor_agent),
-        _str(p.creditor_agent),
-        _int(p.amount),
-        _str(p.currency),
-        _int(int(Priority(p.priority))),
-        Method(p.method).value,
-        _int(p.earliest_ns),
-        _int(p.latest_ns),
+def _json_copy(body: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(body))
+
+
+_PRIORITIES = {int(p): p for p in Priority}
+_METHODS = {m.value: m for m in Method}
+# A column of encoded integers, joined by commas: checked with one match, not one per value.
+_INTEGERS = re.compile(r"-?[0-9]+(?:,-?[0-9]+)*")
+
+
+def _checked(values: list[Any], kind: type, what: str) -> list[Any]:
+    if not all(type(v) is kind for v in values):
+        bad = next(v for v in values if type(v) is not kind)
+        raise TypeError(f"a durable hub takes only {kind.__name__} values as {what}, got {bad!r}")
+    return values
+
+
+def _encode_payments(payments: Sequence[Payment]) -> tuple[list[list[Any]], list[Payment]]:
+    """A batch of payments as nine columns (integers as decimal strings), and the payments as a
+    replay decodes them from those columns (priority and method as their enums)."""
+    uetr = _checked([p.uetr for p in payments], int, "uetr")
+    debtor = _checked([p.debtor_agent for p in payments], str, "debtor_agent")
+    creditor = _checked([p.creditor_agent for p in payments], str, "creditor_agent")
+    amount = _checked([p.amount for p in payments], int, "amount")
+    currency = _checked([p.currency for p in payments], str, "currency")
+    priority = [Priority(p.priority) for p in payments]
+    method = [Method(p.method) for p in payments]
+    earliest = _checked([p.earliest_ns for p in payments], int, "earliest_ns")
+    latest = _checked([p.latest_ns for p in payments], int, "latest_ns")
+    columns = [
+        list(map(str, uetr)),
+        debtor,
+        creditor,
+        list(map(str, amount)),
+        currency,
+        [str(int(p)) for p in priority],
+        [m.value for m in method],
+        list(map(str, earliest)),
+        list(map(str, latest)),
     ]
+    decoded = list(
+        map(Payment, uetr, debtor, creditor, amount, currency, priority, method, earliest, latest)
+    )
+    return columns, decoded
 
 
 class _Reader:
@@ -201,6 +240,63 @@ class _Reader:
             method=self.enum(Method, row[6]),
             earliest_ns=self.int(row[7]),
             latest_ns=self.int(row[8]),
+        )
+
+    def int_column(self, value: object, length: int) -> list[int]:
+        column = self.column(value, length)
+        try:
+            if column and not _INTEGERS.fullmatch(",".join(column)):
+                raise ValueError
+            return [int(v) for v in column]
+        except (TypeError, ValueError):
+            bad = next((v for v in column if type(v) is not str or not _INTEGER.fullmatch(v)), "")
+            raise self.fail(f"not an encoded integer: {bad!r}") from None
+
+    def str_column(self, value: object, length: int) -> list[str]:
+        column = self.column(value, length)
+        for v in column:
+            if type(v) is not str:
+                raise self.fail(f"not a string: {v!r}")
+        return column
+
+    def column(self, value: object, length: int) -> list[Any]:
+        column = self.list(value)
+        if len(column) != length:
+            raise self.fail(f"a column has {len(column)} values, expected {length}")
+        return column
+
+    def payments(self) -> list[Payment]:
+        """The payments of a submit: nine columns, or (logs written before columns) one row
+        of nine fields per payment."""
+        if "columns" not in self.body:
+            return [self.payment(x) for x in self.list(self.get("payments"))]
+        columns = self.row(self.get("columns"), 9, "the payment columns")
+        count = len(self.list(columns[0]))
+        uetr = self.int_column(columns[0], count)
+        debtor = self.str_column(columns[1], count)
+        creditor = self.str_column(columns[2], count)
+        amount = self.int_column(columns[3], count)
+        currency = self.str_column(columns[4], count)
+        try:
+            priority = [_PRIORITIES[v] for v in self.int_column(columns[5], count)]
+            method = [_METHODS[v] for v in self.column(columns[6], count)]
+        except (KeyError, TypeError):
+            raise self.fail("a payment's priority or method is not one of its kind") from None
+        earliest = self.int_column(columns[7], count)
+        latest = self.int_column(columns[8], count)
+        return list(
+            map(
+                Payment,
+                uetr,
+                debtor,
+                creditor,
+                amount,
+                currency,
+                priority,
+                method,
+                earliest,
+                latest,
+            )
         )
 
     def liquidity(self, value: object) -> Liquidity:
@@ -382,8 +478,7 @@ class _Runner:
                 by_central_bank=read.str(read.get("by_central_bank")),
             )
         if op == "submit":
-            payments = [read.payment(x) for x in read.list(read.get("payments"))]
-            return hub.submit(payments, read.now())
+            return hub.submit(read.payments(), read.now())
         if op == "tick":
             return hub.tick(read.now())
         if op == "optimise":
@@ -544,8 +639,9 @@ class CommandLog:
             self._connection.close()
 
 
-class _RecordingStore(MemoryStore):
-    """The replay's in-memory store, keeping each record for the real store to catch up."""
+class RecordingStore(MemoryStore):
+    """An in-memory store that keeps each record: the replay's, for the real store to catch
+    up; the benchmark's, for the ledger-only baseline."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -580,7 +676,7 @@ class DurableHub:
         log = CommandLog(store_path if postgres else store_path + COMMANDS_SUFFIX, schema=schema)
         try:
             commands = log.read()
-            replay_store = _RecordingStore()
+            replay_store = RecordingStore()
             runner = _Runner(DurableLedger.open(replay_store))
             errors: list[tuple[int, str]] = []
             for sequence, op, read in commands:
@@ -590,7 +686,9 @@ class DurableHub:
                     raise
                 except Exception as error:  # noqa: BLE001 - the live run failed the same way
                     errors.append((sequence, repr(error)))
-            store = open_store(store_path, schema=schema)
+            # The log is fsynced before each command runs and replays any batch the store
+            # lost, so the store's own commits need not be fsynced one by one.
+            store = open_store(store_path, schema=schema, sync_every_batch=False)
             try:
                 stored = store.load().batch_count
                 ledger = _catch_up(store, replay_store.records, runner.ledger)
@@ -636,15 +734,22 @@ class DurableHub:
 
     # ------------------------------------------------------------------ commands
 
-    def _command(self, body: dict[str, Any]) -> Any:
+    def _command(
+        self, body: dict[str, Any], decoded: Callable[[SettlementHub], Any] | None = None
+    ) -> Any:
+        """Log `body`, then run it. `decoded`, when given, runs the command on the values a
+        replay decodes from `body` (its encoder made both); otherwise the live run decodes
+        what is logged, so it takes exactly what a replay will."""
         if self._broken is not None:
             raise HubBroken("a command failed earlier: open the store again") from self._broken
         if body["op"] != "configure":
             self._runner.configured()
-        # Decode what is logged, so the live run takes exactly what a replay will.
-        read = _Reader(self._log.length + 1, json.loads(json.dumps(body)))
+        read = None if decoded is not None else _Reader(self._log.length + 1, _json_copy(body))
         self._log.append(body)
         try:
+            if decoded is not None:
+                return decoded(self._runner.configured())
+            assert read is not None
             return self._runner.run(body["op"], read)
         except BaseException as error:
             self._broken = error
@@ -695,8 +800,11 @@ class DurableHub:
         )
 
     def submit(self, payments: Sequence[Payment], now: int) -> list[Reason | None]:
-        encoded = [_encode_payment(p) for p in payments]
-        return self._command({"op": "submit", "payments": encoded, "now": _int(now)})
+        columns, decoded = _encode_payments(payments)
+        return self._command(
+            {"op": "submit", "columns": columns, "now": _int(now)},
+            lambda hub: hub.submit(decoded, now),
+        )
 
     def tick(self, now: int) -> None:
         self._command({"op": "tick", "now": _int(now)})

@@ -4,7 +4,8 @@ It gives exactly what the plain path gives (results, balances, journal rows with
 timestamps, pending statuses, expiries) and is a pure speed-up: every event it cannot prove
 simple goes to `LedgerState.apply_plain`, which produces the exact outcome one event at a time.
 
-An event is *simple* when all its fields have their narrow dtypes, its flags are 0 or
+An event is *simple* when all its fields have their narrow dtypes (account ids and user data
+may take up to 128 bits: see `CARRIED_WIDE`), its flags are 0 or
 `pending`, it is not part of a linked chain, every check before the limit checks passes (so
 the plain path would reach them), its id is new, and its ledger is narrow (int64 balances)
 with room for the whole run. A *run* is a stretch of consecutive simple events: its limit
@@ -30,6 +31,7 @@ from samarkand.ledger.types import (
     INT64_MAX,
     NS_PER_SECOND,
     U64_MAX,
+    U128_MAX,
     AccountFlags,
     CreateTransferResult,
     PendingStatus,
@@ -55,6 +57,10 @@ LIMIT_ROUNDS_MAX = 64
 
 SURE_SEARCHES_MAX = 2
 """Passes over a run looking for sure limit failures (each pass may find more, see `_limits`)."""
+
+CARRIED_WIDE = frozenset({"debit_account_id", "credit_account_id", "user_data"})
+"""Columns the fast path takes wide (object arrays of ints up to 128 bits): account ids are
+looked up one by one, user data only goes to the journal. The other fields it computes on."""
 
 _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio: spreads sequential ids
 
@@ -91,18 +97,24 @@ def apply_fast(
 
 def exact_columns(transfers: Sequence[Transfer]) -> TransferColumns | None:
     """`transfers` as columns, or None when the plain path should judge them as they are: a
-    field that is not a plain int (a bool or a float must not be silently converted), an
-    event that is not a Transfer, a batch too large."""
+    field that is not an int (a bool or a float must not be silently converted; an IntEnum
+    such as a `TransferCode` is an int to both paths), an event that is not a Transfer, a
+    batch too large."""
     rows = list(transfers)
     if len(rows) > BATCH_EVENTS_MAX or not set(map(type, rows)) <= {Transfer}:
         return None
     lists = {}
     for name in FIELD_NAMES:
         values = [getattr(t, name) for t in rows]
-        if not set(map(type, values)) <= {int}:
+        if not all(_is_int(kind) for kind in set(map(type, values))):
             return None
         lists[name] = values
     return TransferColumns.build(**lists)
+
+
+def _is_int(kind: type) -> bool:
+    """An int or a subclass of it (IntEnum) but not bool: what the plain path takes as an int."""
+    return kind is int or (issubclass(kind, int) and not issubclass(kind, bool))
 
 
 class _Events(Sequence[Transfer]):
@@ -166,7 +178,13 @@ def _screen(state: LedgerState, batch: TransferColumns, first_timestamp: int) ->
     simple = np.ones(count, dtype=bool)
     narrow = {}
     for name in FIELD_NAMES:
-        narrow[name], fits = _narrow(getattr(batch, name), NARROW_DTYPES[name])
+        values = getattr(batch, name)
+        if name in CARRIED_WIDE and values.dtype == object:
+            # Up to 128 bits: looked up or carried to the journal as they are, never summed.
+            narrow[name] = values
+            simple &= _fits_u128(values)
+            continue
+        narrow[name], fits = _narrow(values, NARROW_DTYPES[name])
         if fits is not None:
             simple &= fits
     c = TransferColumns(**narrow)
@@ -178,6 +196,9 @@ def _screen(state: LedgerState, batch: TransferColumns, first_timestamp: int) ->
     simple &= (c.timestamp == 0) & (c.id != 0) & (c.pending_id == 0)
     simple &= (c.debit_account_id != 0) & (c.credit_account_id != 0)
     simple &= c.debit_account_id != c.credit_account_id
+    for ids in (c.debit_account_id, c.credit_account_id):
+        if ids.dtype == object:
+            simple &= ids != U128_MAX  # ..._ACCOUNT_ID_MUST_NOT_BE_INT_MAX
     simple &= (c.timeout == 0) | pending
     simple &= (c.amount != 0) & (c.amount <= INT64_MAX)
     simple &= (c.ledger != 0) & (c.code != 0)
@@ -222,6 +243,15 @@ def _narrow(values: np.ndarray, dtype: type[np.generic]) -> tuple[np.ndarray, np
     return narrowed, np.array(fits, dtype=bool)
 
 
+def _fits_u128(values: np.ndarray) -> np.ndarray:
+    """Which values of an object column are ints of 0..2**128 - 1 (bools and floats are not)."""
+    return np.fromiter(
+        (type(v) is int and 0 <= v <= U128_MAX for v in values.tolist()),
+        dtype=bool,
+        count=len(values),
+    )
+
+
 def _linked(raw_flags: np.ndarray, flags: np.ndarray) -> np.ndarray:
     """Which events carry the linked bit, judged as `state.chains` judges it."""
     if raw_flags.dtype == flags.dtype:
@@ -236,14 +266,25 @@ def _account_slots(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Slots of the debit and credit accounts; an unknown account makes its event not simple."""
     count = len(c)
-    if not len(state.lookup_ids):  # every account has an id beyond 64 bits
+    ids = (c.debit_account_id, c.credit_account_id)
+    if any(column.dtype == object for column in ids):
+        # Ids beyond 64 bits (a ledger number in the high half): one dict look-up each.
+        # Only ints are looked up: a float or bool would hash like the int it equals.
+        get = state.account_slot.get
+        slots = np.fromiter(
+            (get(i, -1) if type(i) is int else -1 for column in ids for i in column.tolist()),
+            dtype=np.int64,
+            count=2 * count,
+        )
+    elif not len(state.lookup_ids):  # every account has an id beyond 64 bits
         simple[:] = False
         return np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
-    index = state._fast_account_index
-    if index is None or index.source is not state.lookup_ids:
-        index = AccountIndex(state.lookup_ids, state.lookup_slots)
-        state._fast_account_index = index
-    slots = index.find(np.concatenate((c.debit_account_id, c.credit_account_id)))
+    else:
+        index = state._fast_account_index
+        if index is None or index.source is not state.lookup_ids:
+            index = AccountIndex(state.lookup_ids, state.lookup_slots)
+            state._fast_account_index = index
+        slots = index.find(np.concatenate(ids))
     found = slots >= 0
     simple &= found[:count] & found[count:]
     slots[~found] = 0
@@ -678,6 +719,11 @@ def _commit(batch: _Batch, start: int, stop: int, failed: np.ndarray | None) -> 
     if isinstance(index, slice):
         # Slices are views: the journal must not share memory with the caller's batch.
         rows = TransferColumns(**{name: getattr(rows, name).copy() for name in FIELD_NAMES})
+    for name in CARRIED_WIDE:
+        values = getattr(rows, name)
+        if values.dtype == object:
+            # Narrow when the rows that landed all fit, as the plain path's journal rows are.
+            setattr(rows, name, column(values, NARROW_DTYPES[name]))
     first_row = state._append_columns(rows)
     state.transfer_row.update(zip(ids, range(first_row, first_row + count), strict=True))
     if has_pending:

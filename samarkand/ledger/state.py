@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from samarkand.ledger import fast as fast_path
 from samarkand.ledger.columns import TransferColumns
 from samarkand.ledger.fast import AccountIndex, apply_fast, exact_columns
 from samarkand.ledger.journal import BatchRecord, Expiries, Journal
@@ -473,7 +474,9 @@ class LedgerState:
         runs of simple transfers (`samarkand.ledger.fast`) with exactly the plain path's
         outcome; `fast=False` forces the plain path, one event at a time.
         """
-        if fast:
+        # A batch shorter than the shortest vectorised run would go plain event by event
+        # anyway: skip building its columns (the fast path's fixed cost per batch).
+        if fast and len(batch) >= fast_path.RUN_EVENTS_MIN:
             if isinstance(batch, TransferColumns):
                 return apply_fast(self, batch, now)
             batch = list(batch)

@@ -213,13 +213,13 @@ class SettlementEngine:
         settled at once, queued, warehoused until its earliest time, or held for DNS."""
         outcome: list[Reason | None] = []
         for payment in payments:
-            reason = self._validate(payment, now)
-            if reason is not None:
-                self._event(payment.uetr, Status.REJECTED, now, reason)
+            checked = self._check(payment, now)
+            if isinstance(checked, Reason):
+                self._event(payment.uetr, Status.REJECTED, now, checked)
                 self.stats.rejected += 1
-                outcome.append(reason)
+                outcome.append(checked)
                 continue
-            entry = self._accept(payment, now)
+            entry = self._accept(payment, now, *checked)
             outcome.append(None)
             if payment.method is Method.DNS:
                 self._queue_dns(entry, now)
@@ -231,7 +231,9 @@ class SettlementEngine:
         self._release_dirty(now)
         return outcome
 
-    def _validate(self, payment: Payment, now: int) -> Reason | None:
+    def _check(self, payment: Payment, now: int) -> Reason | tuple[int, int, int]:
+        """Why `payment` is refused, or its sender's and receiver's settlement accounts and
+        its ledger."""
         # The UETR becomes the ledger transfer's user_data: one the ledger cannot hold would be
         # refused there, after the engine had already reported the payment settled.
         if type(payment.uetr) is not int or not 0 <= payment.uetr <= U128_MAX:
@@ -242,16 +244,18 @@ class SettlementEngine:
             return Reason.AMOUNT_TOO_LARGE
         if payment.uetr in self.entries:
             return Reason.DUPLICATE_UETR
-        if payment.currency not in self.directory.ledgers:
+        ledger = self.directory.ledgers.get(payment.currency)
+        if ledger is None:
             return Reason.CURRENCY_NOT_ALLOWED
         agents = self._agents(payment.debtor_agent, payment.creditor_agent)
         if isinstance(agents, Reason):
             return agents
         debtor, creditor = agents
-        for participant in (debtor, creditor):
-            account = self.directory.settlement_account(participant, payment.currency)
-            if account not in self.ledger.account_slot:
-                return Reason.NO_SETTLEMENT_ACCOUNT
+        sender = account_id(ledger, debtor.number, AccountCode.SETTLEMENT)
+        receiver = account_id(ledger, creditor.number, AccountCode.SETTLEMENT)
+        slots = self.ledger.account_slot
+        if sender not in slots or receiver not in slots:
+            return Reason.NO_SETTLEMENT_ACCOUNT
         if now >= self.cut_off_ns.get(payment.currency, 0):
             return Reason.AFTER_CUT_OFF
         if payment.latest_ns and (
@@ -260,11 +264,9 @@ class SettlementEngine:
             or payment.latest_ns > self.cut_off_ns[payment.currency]
         ):
             return Reason.SETTLEMENT_WINDOW_INVALID
-        if self.queued_per_ledger.get(self.directory.ledgers[payment.currency], 0) >= (
-            self.queue_limit
-        ):
+        if self.queued_per_ledger.get(ledger, 0) >= self.queue_limit:
             return Reason.QUEUE_FULL
-        return None
+        return sender, receiver, ledger
 
     def _agents(
         self, debtor_agent: str, creditor_agent: str
@@ -284,17 +286,14 @@ class SettlementEngine:
             return Reason.SAME_AGENTS
         return debtor, creditor
 
-    def _accept(self, payment: Payment, now: int) -> Entry:
-        debtor = self.directory.settling_participant(payment.debtor_agent)
-        creditor = self.directory.settling_participant(payment.creditor_agent)
-        assert debtor is not None and creditor is not None
+    def _accept(self, payment: Payment, now: int, sender: int, receiver: int, ledger: int) -> Entry:
         self._sequence += 1
         entry = Entry(
             payment=payment,
             sequence=self._sequence,
-            sender=self.directory.settlement_account(debtor, payment.currency),
-            receiver=self.directory.settlement_account(creditor, payment.currency),
-            ledger=self.directory.ledgers[payment.currency],
+            sender=sender,
+            receiver=receiver,
+            ledger=ledger,
             received_ns=now,
         )
         self.entries[payment.uetr] = entry

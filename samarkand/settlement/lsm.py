@@ -584,6 +584,18 @@ def _best_subset(
     choice = [False] * size
     nodes = [0]
 
+    def terms(s: int, r: int) -> int:
+        # term(s) + term(r), inlined: this runs at every node.
+        reach_s, reach_r = reach[s], reach[r]
+        total = 0
+        if reach_s > 0:
+            left_s = left[s]
+            total += left_s if left_s < reach_s else reach_s
+        if reach_r > 0:
+            left_r = left[r]
+            total += left_r if left_r < reach_r else reach_r
+        return total
+
     def branch(k: int, value: int) -> None:
         nodes[0] += 1
         if k == size:
@@ -593,19 +605,23 @@ def _best_subset(
         if nodes[0] > NEIGHBOURHOOD_NODES_MAX or value + bound[0] <= best_value[0]:
             return
         a, s, r = amount[k], sender[k], receiver[k]
-        before = bound[0] - term(s) - term(r)
+        before = bound[0] - terms(s, r)
         left[s] -= a
-        for settle in (True, False):
-            # Settling lowers the sender's reach; not settling takes the receiver's hope.
-            who = s if settle else r
-            if reach[who] >= a:
-                reach[who] -= a
-                bound[0] = before + term(s) + term(r)
-                choice[k] = settle
-                branch(k + 1, value + a if settle else value)
-                reach[who] += a
+        # Settling lowers the sender's reach; not settling takes the receiver's hope.
+        if reach[s] >= a:
+            reach[s] -= a
+            bound[0] = before + terms(s, r)
+            choice[k] = True
+            branch(k + 1, value + a)
+            reach[s] += a
+        if reach[r] >= a:
+            reach[r] -= a
+            bound[0] = before + terms(s, r)
+            choice[k] = False
+            branch(k + 1, value)
+            reach[r] += a
         left[s] += a
-        bound[0] = before + term(s) + term(r)
+        bound[0] = before + terms(s, r)
 
     branch(0, 0)
     return best[0], nodes[0]

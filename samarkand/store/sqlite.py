@@ -108,12 +108,18 @@ def encode_column(values: np.ndarray) -> list:
 class SqliteStore(JournalStore):
     """A store in one SQLite file. One writer at a time (`BEGIN IMMEDIATE` takes the lock)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, sync_every_batch: bool = True) -> None:
+        """`sync_every_batch=False`: commits are not fsynced one by one (`synchronous=NORMAL`,
+        see `sqlite_file`), for a store whose batches another fsynced log can replay."""
         super().__init__()
         self.path = os.fspath(path)
         if self.path in ("", ":memory:") or self.path.startswith("file:"):
             raise StoreError(f"SqliteStore needs a file path, got {self.path!r}")
-        self._connection = open_durable(self.path, "a Samarkand SQLite store")
+        self._connection = open_durable(
+            self.path,
+            "a Samarkand SQLite store",
+            synchronous="FULL" if sync_every_batch else "NORMAL",
+        )
         try:
             self._connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA}")
             columns = self._connection.execute("PRAGMA table_info(batches)").fetchall()

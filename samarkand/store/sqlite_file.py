@@ -1,6 +1,12 @@
 """One durable SQLite file: opened in WAL mode with `synchronous=FULL`, written one
 `BEGIN IMMEDIATE` transaction at a time. The ledger store, the hub's command log and the
-PvP decision log all keep their rows this way."""
+PvP decision log all keep their rows this way.
+
+A file whose every row can be made again from another durable log may be opened with
+`synchronous=NORMAL` instead: in WAL mode a commit then survives the process dying but may
+roll back (with the commits after it, never leaving a gap) if the machine loses power before
+the next checkpoint. The ledger store under a `DurableHub` is such a file: the hub's command
+log, fsynced before each command runs, replays whatever batches the store lost."""
 
 from __future__ import annotations
 
@@ -14,9 +20,16 @@ from samarkand.store.port import StoreError
 BUSY_TIMEOUT_S = 30.0
 
 
-def open_durable(path: str | os.PathLike[str], what: str) -> sqlite3.Connection:
-    """A connection to `path` whose every COMMIT is fsynced; `StoreError` naming `what` and
-    the file otherwise."""
+SYNCHRONOUS = ("FULL", "NORMAL")
+
+
+def open_durable(
+    path: str | os.PathLike[str], what: str, *, synchronous: str = "FULL"
+) -> sqlite3.Connection:
+    """A connection to `path` whose every COMMIT is fsynced (`synchronous="NORMAL"`: see the
+    module docstring); `StoreError` naming `what` and the file otherwise."""
+    if synchronous not in SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {SYNCHRONOUS}, got {synchronous!r}")
     name = os.fspath(path)
     try:
         connection = sqlite3.connect(name, isolation_level=None, timeout=BUSY_TIMEOUT_S)
@@ -26,7 +39,7 @@ def open_durable(path: str | os.PathLike[str], what: str) -> sqlite3.Connection:
         mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode != "wal":
             raise StoreError(f"{name}: SQLite refused WAL mode (got {mode!r})")
-        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute(f"PRAGMA synchronous={synchronous}")
     except sqlite3.DatabaseError as error:
         connection.close()
         raise StoreError(f"{name}: not {what} ({error})") from error

@@ -287,6 +287,24 @@ def test_benchmark_fx_json_has_the_agreed_keys(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir()), "benchmark left its files behind"
 
 
+def test_benchmark_hub_json_has_every_workload_and_way() -> None:
+    done = run("benchmark", "hub", "--scale", "0.02", "--repeat", "1", "--banks", "8", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["banks"] == 8 and result["repeat"] == 1
+    for workload, round_size in (
+        ("round_1", 1),
+        ("round_14", 14),
+        ("batch_1000", 1_000),
+        ("queued_mix", 100),
+    ):
+        assert result[f"{workload}_round"] == round_size
+        assert result[f"{workload}_payments"] >= round_size
+        for way in ("durable", "memory", "ledger"):
+            assert result[f"{workload}_{way}_per_s"] > 0
+            assert result[f"{workload}_{way}_cpu_us_per_payment"] > 0
+
+
 def test_benchmark_iso_json_has_the_agreed_keys() -> None:
     done = run("benchmark", "iso", "--transactions", "500", "--runs", "1", "--json")
     assert done.returncode == 0, done.stderr

@@ -32,7 +32,7 @@ from samarkand.ledger import (
 from samarkand.ledger.columns import FIELD_NAMES
 from samarkand.ledger.invariants import ensure
 from samarkand.ledger.journal import BatchRecord
-from samarkand.ledger.types import INT64_MAX, NS_PER_SECOND, U64_MAX, U128_MAX
+from samarkand.ledger.types import INT64_MAX, NS_PER_SECOND, U64_MAX, U128_MAX, TransferCode
 
 R = CreateTransferResult
 LINKED = int(TransferFlags.LINKED)
@@ -379,6 +379,20 @@ def test_transfers_as_values_go_fast_unless_a_field_is_not_an_int() -> None:
     assert state.fast_events == 32
 
 
+def test_an_int_enum_code_goes_fast_and_lands_as_its_value() -> None:
+    transfers = [
+        dataclasses.replace(t, code=TransferCode.PAYMENT) for t in simple_batch(32).to_transfers()
+    ]
+    fast_state, plain_state = two_accounts(), two_accounts()
+    fast_results, fast_record = fast_state.apply(transfers, 2 * SECOND)
+    plain_results, plain_record = plain_state.apply(transfers, 2 * SECOND, fast=False)
+    assert fast_results.tolist() == plain_results.tolist() == [R.OK] * 32
+    assert fast_state.fast_events == 32
+    assert fast_record.transfers.code.tolist() == [int(TransferCode.PAYMENT)] * 32
+    assert_same_record(fast_record, plain_record)
+    assert_same(fast_state, plain_state)
+
+
 def test_amounts_near_the_int64_bound_widen_the_ledger_exactly_as_plain() -> None:
     big = np.full(32, 2**61, dtype=np.uint64)
     batch = simple_batch(32, amount=big)
@@ -417,7 +431,7 @@ def test_a_ledger_without_accounts_goes_plain() -> None:
     assert set(results) == {R.DEBIT_ACCOUNT_NOT_FOUND} and state.fast_events == 0
 
 
-def test_accounts_with_wide_ids_only_go_plain() -> None:
+def test_accounts_with_wide_ids_go_the_vectorised_route() -> None:
     def accounts(state: LedgerState) -> LedgerState:
         ids = (2**64 + 1, 2**64 + 2)
         results, _ = state.create_accounts([Account(id=i, ledger=1, code=1) for i in ids], SECOND)
@@ -433,8 +447,63 @@ def test_accounts_with_wide_ids_only_go_plain() -> None:
     fast_results, _ = fast_state.apply(batch, 2 * SECOND)
     plain_results, _ = plain_state.apply(batch, 2 * SECOND, fast=False)
     assert fast_results.tolist() == plain_results.tolist() == [R.OK] * 32
-    assert fast_state.fast_events == 0
+    assert fast_state.fast_events == 32  # looked up one by one, decided with NumPy
     assert_same(fast_state, plain_state)
+
+
+def hub_accounts(numbers: int) -> list[Account]:
+    """Settlement-shaped accounts: 128-bit ids (the ledger number in the high half), debits
+    limited by a small intraday credit; a float-exact id (2**65) among them."""
+    made = [
+        Account(id=(156 << 64) | (n << 16) | 3, ledger=156, code=3, flags=DEBITS, limit=n * 7)
+        for n in range(1, numbers + 1)
+    ]
+    return [*made, Account(id=2**65, ledger=156, code=3)]
+
+
+@given(st.randoms(use_true_random=True))
+@settings(derandomize=True, database=None, max_examples=200, deadline=None)
+def test_hub_shaped_batches_with_wide_ids_and_uetrs_equal_the_plain_path(
+    rnd: random.Random,
+) -> None:
+    accounts = hub_accounts(6)
+    ids = [a.id for a in accounts]
+
+    def ledger() -> LedgerState:
+        state = LedgerState(capacity=4)
+        results, _ = state.create_accounts(accounts, SECOND)
+        assert not any(results)
+        return state
+
+    fast_state, plain_state = ledger(), ledger()
+    next_id = 1
+    for batch_number in range(rnd.randint(1, 4)):
+        events = []
+        for _ in range(rnd.choice([1, 16, 40, 90])):
+            debit, credit = rnd.sample(ids, 2)
+            odd = rnd.random()
+            events.append(
+                Transfer(
+                    id=next_id,
+                    debit_account_id=float(debit) if odd < 0.02 else debit,
+                    credit_account_id=U128_MAX if odd > 0.98 else credit,
+                    amount=rnd.randint(1, 40),
+                    ledger=156,
+                    code=1,
+                    user_data=rnd.choice([0, rnd.getrandbits(128), rnd.getrandbits(60)]),
+                )
+            )
+            next_id += 1
+        as_columns = rnd.random() < 0.5
+        batch = TransferColumns.from_transfers(events) if as_columns else events
+        now = (batch_number + 2) * SECOND
+        with fast_knobs(rnd.choice([1, 16]), fast.LIMIT_ROUNDS_MAX):
+            fast_results, fast_record = fast_state.apply(batch, now)
+        plain_results, plain_record = plain_state.apply(batch, now, fast=False)
+        assert fast_results.tolist() == plain_results.tolist()
+        assert_same_record(fast_record, plain_record)
+        assert_same(fast_state, plain_state)
+    ensure(fast_state)
 
 
 def test_columns_of_other_dtypes_are_judged_like_the_plain_path() -> None:
