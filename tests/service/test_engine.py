@@ -22,8 +22,14 @@ def _read(service, participant: str, after: int = 0):
 
 def test_concurrent_submits_share_one_command_and_each_gets_its_answer(service):
     engine = service.engine
-    gate = threading.Event()
-    blocker = engine.call(lambda _engine, _now: gate.wait(5))  # hold the thread
+    gate, holding = threading.Event(), threading.Event()
+
+    def hold(_engine, _now) -> bool:
+        holding.set()
+        return gate.wait(5)
+
+    blocker = engine.call(hold)  # hold the thread, so that what follows waits as one round
+    assert holding.wait(5)
     before = engine.durable.commands
     futures = [engine.submit([_payment(n)]) for n in range(1, 201)]
     duplicate = engine.submit([_payment(7)])  # the same UETR as a request in the round
