@@ -242,7 +242,7 @@ class _Reader:
             latest_ns=self.int(row[8]),
         )
 
-    def int_column(self, value: object, length: int) -> list[int]:
+    def int_column(self, value: object, length: builtins.int) -> builtins.list[builtins.int]:
         column = self.column(value, length)
         try:
             if column and not _INTEGERS.fullmatch(",".join(column)):
@@ -252,20 +252,20 @@ class _Reader:
             bad = next((v for v in column if type(v) is not str or not _INTEGER.fullmatch(v)), "")
             raise self.fail(f"not an encoded integer: {bad!r}") from None
 
-    def str_column(self, value: object, length: int) -> list[str]:
+    def str_column(self, value: object, length: builtins.int) -> builtins.list[builtins.str]:
         column = self.column(value, length)
         for v in column:
             if type(v) is not str:
                 raise self.fail(f"not a string: {v!r}")
         return column
 
-    def column(self, value: object, length: int) -> list[Any]:
+    def column(self, value: object, length: builtins.int) -> builtins.list[Any]:
         column = self.list(value)
         if len(column) != length:
             raise self.fail(f"a column has {len(column)} values, expected {length}")
         return column
 
-    def payments(self) -> list[Payment]:
+    def payments(self) -> builtins.list[Payment]:
         """The payments of a submit: nine columns, or (logs written before columns) one row
         of nine fields per payment."""
         if "columns" not in self.body:
