@@ -1,7 +1,7 @@
 """DESIGN §3 for samarkand/iso20022: no I/O, clock or environment; imports only money.
 
 The one exception is ``schemas.py``, which reads the XSDs shipped inside the package with
-``importlib.resources`` (the brief for this folder allows exactly that).
+``importlib.resources`` (package data, not I/O on the outside world).
 """
 
 from __future__ import annotations
