@@ -123,6 +123,18 @@ class Processed:
     statuses: dict[str, int]
     problems: tuple[IsoRejection, ...] = ()
     replayed: bool = False
+    not_sender: bool = False  # refused because the caller does not act for the sender
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated participant handing a message in. A message whose sender (AppHdr
+    ``Fr``, else the instructing agent or assigner) the caller does not act for is refused
+    before the message log or the hub is looked at; a message naming no sender is the
+    caller's own."""
+
+    bic: str
+    acts_for: Callable[[str], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +179,12 @@ class _Ops:
 
 
 def process_message(
-    target: Any, data: bytes, now: int, *, log: MessageLog | None = None
+    target: Any,
+    data: bytes,
+    now: int,
+    *,
+    log: MessageLog | None = None,
+    caller: Caller | None = None,
 ) -> Processed:
     """Take in one message file (bytes) against ``target`` (a ``SettlementHub`` or a
     ``DurableHub``) at business time ``now`` (ns); return the responses. Never raises for
@@ -181,9 +198,15 @@ def process_message(
     opened = open_message(bytes(data))
     if isinstance(opened, list):
         return Processed(None, None, (), {}, tuple(opened))
-    sender, msg_id = _identity(opened)
+    sender, msg_id, agent_path = _identity(opened)
+    if caller is not None:
+        foreign = _foreign_sender(caller, opened, sender, agent_path)
+        if foreign is not None:
+            return Processed(opened.message_id, msg_id, (), {}, (foreign,), not_sender=True)
+        sender = sender or message_bic(caller.bic)
     reply.related = opened.header
-    reply.receiver = participant_bic(sender) or HUB_BIC
+    reply.sender = participant_bic(sender)
+    reply.receiver = reply.sender or HUB_BIC
     if msg_id is None:
         problems = tuple(validate_document(opened.document, opened.message_id)) or (
             IsoRejection("CH21", "the message has no readable MsgId"),
@@ -250,12 +273,13 @@ def _commands(target: Any) -> int | None:
     return count if isinstance(count, int) else None
 
 
-def _identity(opened: Incoming) -> tuple[str | None, str | None]:
-    """(sender BIC, MsgId) read before validation, by local names: the AppHdr's Fr, else the
-    header's InstgAgt (camt.056: the assigner); GrpHdr/MsgHdr MsgId (camt.056: Assgnmt/Id)."""
+def _identity(opened: Incoming) -> tuple[str | None, str | None, str]:
+    """(sender BIC, MsgId, path of the header's agent element) read before validation, by
+    local names: the AppHdr's Fr, else the header's InstgAgt (camt.056: the assigner);
+    GrpHdr/MsgHdr MsgId (camt.056: Assgnmt/Id)."""
     body = opened.document[0] if len(opened.document) else None
     if body is None:
-        return None, None
+        return None, None, "/Document"
     sender = opened.header.from_bic if opened.header else None
     for child in body:
         name = etree.QName(child).localname if isinstance(child.tag, str) else ""
@@ -266,13 +290,30 @@ def _identity(opened: Incoming) -> tuple[str | None, str | None]:
             "string(*[local-name()='InstgAgt' or local-name()='Assgnr']"
             "//*[local-name()='BICFI'][1])"
         )
+        agent_tag = "Assgnr" if name == "Assgnmt" else "InstgAgt"
+        path = f"/Document/{etree.QName(body).localname}/{name}/{agent_tag}"
         # Read before validation: only values the answer can carry are used (a MsgId of 1 to
         # 35 characters, a well-formed BIC); anything else is as if absent.
         text = str(msg_id)
         usable_id = text if 1 <= len(text) <= 35 and text.strip() == text else None
         bic = sender or str(agent)
-        return (bic if _BIC.fullmatch(bic) else None), usable_id
-    return (sender if sender and _BIC.fullmatch(sender) else None), None
+        return (bic if _BIC.fullmatch(bic) else None), usable_id, path
+    return (sender if sender and _BIC.fullmatch(sender) else None), None, "/Document"
+
+
+def _foreign_sender(
+    caller: Caller, opened: Incoming, sender: str | None, agent_path: str
+) -> IsoRejection | None:
+    """Why ``caller`` may not send this message (AGNT, with the sender's path), or None."""
+    named, path = sender, agent_path
+    if opened.header is not None:
+        named, path = opened.header.from_bic, "/AppHdr/Fr"
+        if not named:
+            return IsoRejection(INCORRECT_AGENT, "the AppHdr names no sender (Fr)", path=path)
+    if named is not None and not caller.acts_for(named):
+        reason = f"{named} is not {caller.bic} nor settles through it"
+        return IsoRejection(INCORRECT_AGENT, reason, path=path)
+    return None
 
 
 class _Reply:
@@ -284,6 +325,7 @@ class _Reply:
         self.base = base
         self.created = created
         self.related: AppHeader | None = None
+        self.sender: str | None = None  # who sent the message (directory BIC), if known
         self.receiver = HUB_BIC
         self.earlier: list[Any] = []  # settlements of an interrupted attempt, to notify now
 
@@ -609,7 +651,7 @@ class _LiquidityTransfers:
         else:
             reason = f"one side must be a participant, the other {central.bic} or absent"
             problem = (INCORRECT_AGENT, reason, "/Cdtr")
-        sent_by = participant_bic(reply.related.from_bic) if reply.related else None
+        sent_by = participant_bic(reply.related.from_bic) if reply.related else reply.sender
         if (
             item is not None
             and central is not None

@@ -9,8 +9,8 @@ Who may send what:
 - The message's sender is its AppHdr `Fr`, else the group header's instructing agent
   (camt.056: the assigner). It must be the authenticated participant or an agent that
   settles through it; otherwise the message is refused (403, AGNT) before the hub or its
-  message log is looked at. A Document sent without an AppHdr is taken as if wrapped in one
-  from its instructing agent, or from the caller, to the hub: the caller is its sender.
+  message log is looked at (`process_message` with a `Caller`). A Document with
+  neither AppHdr nor instructing agent is the caller's own.
 - Each payment the message would submit (a pacs.008/009 transaction, a pacs.004 return)
   must have a debtor agent the caller acts for; one that has not is refused with AGNT in
   the pacs.002 and never reaches the hub.
@@ -24,22 +24,17 @@ is the response to the sender (pacs.002 or camt.029).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lxml import etree
-
 from samarkand.hub.messages import (
-    HUB_BIC,
+    Caller,
     Processed,
     Response,
-    message_bic,
     participant_bic,
     process_message,
 )
-from samarkand.iso20022.envelope import app_header, open_message, wrap
 from samarkand.service.shared import owns
 from samarkand.settlement.participants import Directory
 from samarkand.settlement.payments import FxPayment, Payment, Reason
@@ -48,9 +43,6 @@ if TYPE_CHECKING:
     from samarkand.service.engine import Engine
 
 ANSWER_KINDS = ("pacs.002", "camt.029")
-_HEADER_TAGS = ("GrpHdr", "MsgHdr", "Assgnmt")
-_BIC = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?")
-_CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?")
 
 
 class NotSender(Exception):
@@ -84,71 +76,6 @@ def mailbox_of(directory: Directory, bic: str) -> str:
 def response_kind(response: Response) -> str:
     """`pacs.002` of a response named `<MsgId>.pacs.002.xml`."""
     return ".".join(response.name.split(".")[-3:-1])
-
-
-def addressed(data: bytes, directory: Directory, caller: str) -> bytes:
-    """The message as the hub is to read it: refused (NotSender) when its sender is not the
-    caller's; a Document alone wrapped in an AppHdr from its sender. A file that cannot be
-    opened, or has no MsgId, is passed on as it is: the hub answers with its problems."""
-    opened = open_message(data)
-    if isinstance(opened, list):
-        return data
-    header = _group_header(opened.document)
-    named = None if header is None else _text(header, "InstgAgt", "Assgnr")
-    if opened.header is not None:
-        sender, where = opened.header.from_bic, "/AppHdr/Fr"
-    else:
-        tag = "/Assgnr" if _is_assignment(header) else "/InstgAgt"
-        sender, where = named, _path(header) + tag
-    if sender is not None and not acts_for(directory, caller, sender):
-        raise NotSender(where, f"{sender} is not {caller} nor settles through it")
-    if opened.header is not None:
-        if sender is None:
-            raise NotSender(where, "the AppHdr names no sender (Fr)")
-        return data
-    msg_id = None if header is None else _text(header, "MsgId", "Id", bic=False)
-    if msg_id is None or not 1 <= len(msg_id) <= 35:
-        return data
-    created = _text(header, "CreDtTm", bic=False) if header is not None else None
-    envelope = app_header(
-        from_bic=sender if sender is not None else message_bic(caller),
-        to_bic=HUB_BIC,
-        business_message_id=msg_id,
-        message_id=opened.message_id,
-        created=created if created and _CREATED.fullmatch(created) else "1970-01-01T00:00:00Z",
-    )
-    return wrap(envelope, data)
-
-
-def _group_header(document: etree._Element) -> etree._Element | None:
-    body = document[0] if len(document) else None
-    if body is None:
-        return None
-    for child in body:
-        if isinstance(child.tag, str) and etree.QName(child).localname in _HEADER_TAGS:
-            return child
-    return None
-
-
-def _is_assignment(header: etree._Element | None) -> bool:
-    return header is not None and etree.QName(header).localname == "Assgnmt"
-
-
-def _path(header: etree._Element | None) -> str:
-    if header is None:
-        return "/Document"
-    body = header.getparent()
-    assert body is not None
-    return f"/Document/{etree.QName(body).localname}/{etree.QName(header).localname}"
-
-
-def _text(header: etree._Element, *names: str, bic: bool = True) -> str | None:
-    test = " or ".join(f"local-name()='{n}'" for n in names)
-    path = f"string(*[{test}]//*[local-name()='BICFI'][1])" if bic else f"string(*[{test}][1])"
-    text = str(header.xpath(path)).strip()
-    if not text:
-        return None
-    return text if not bic or _BIC.fullmatch(text) else None
 
 
 class _CallerHub:
@@ -186,8 +113,16 @@ def submit_message(engine: Engine, data: bytes, now: int, *, caller: str) -> Mes
     durable = engine.durable
     assert durable is not None
     directory = durable.hub.directory
-    message = addressed(data, directory, caller)
-    processed = process_message(_CallerHub(durable, caller), message, now, log=engine.messages)
+    processed = process_message(
+        _CallerHub(durable, caller),
+        data,
+        now,
+        log=engine.messages,
+        caller=Caller(caller, lambda bic: acts_for(directory, caller, bic)),
+    )
+    if processed.not_sender:
+        (problem,) = processed.problems
+        raise NotSender(problem.path or "/Document", problem.message)
     if not processed.replayed and processed.responses:
         engine.post([(mailbox_of(directory, r.receiver), response_kind(r), r.data)
                      for r in processed.responses])  # fmt: skip

@@ -16,7 +16,7 @@ from pyiso20022.pacs.pacs_002_001_10 import Document as StatusReport
 from xsdata.formats.dataclass.parsers import XmlParser
 
 from samarkand.hub.message_log import MessageLog
-from samarkand.hub.messages import Processed, process_message, return_uetr
+from samarkand.hub.messages import Caller, Processed, process_message, return_uetr
 from samarkand.hub.settlement import SettlementHub
 from samarkand.iso20022.envelope import message_id_of, unwrap
 from samarkand.iso20022.validate import validate_document
@@ -413,3 +413,25 @@ def test_wrong_values_get_a_valid_answer_or_a_clear_refusal(
         checked(processed)
     else:
         assert processed.problems
+
+
+def test_a_caller_may_send_only_what_it_acts_for() -> None:
+    hub = make_hub()
+    caller = Caller("SABRRUMM", lambda bic: bic.startswith("SABRRUMM"))
+    before = (len(hub.events), balance(hub, "BKCHCNBJ"))
+    # An AppHdr from A, handed in by B: refused before anything runs, with the header's path.
+    document = pacs009([(uetr(1), "10.00", "CNY", A, C)], msg_id="THEIRS")
+    foreign = envelope(document, sender=A, message_id="pacs.009.001.08")
+    refused = process_message(hub, foreign, 10, caller=caller)
+    assert refused.not_sender and refused.responses == ()
+    assert [(p.code, p.path) for p in refused.problems] == [("AGNT", "/AppHdr/Fr")]
+    assert (len(hub.events), balance(hub, "BKCHCNBJ")) == before
+    # A bare camt.050 naming no sender is the caller's own: draining A's account is refused.
+    drain = process_message(hub, camt050("1.00", "CNY", creditor=None, debtor=A), 10,
+                            caller=caller)  # fmt: skip
+    assert not drain.not_sender
+    assert drain.statuses == {"RJCT": 1}
+    assert balance(hub, "BKCHCNBJ") == before[1]
+    # Without a caller (the CLI) the same file is taken as the central bank's or A's doing.
+    assert process_message(hub, camt050("1.00", "CNY", creditor=None, debtor=A,
+                                        msg_id="LQ-2"), 10).statuses == {"ACSC": 1}  # fmt: skip
