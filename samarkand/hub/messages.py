@@ -76,7 +76,6 @@ from samarkand.iso20022.pacs008 import (
     CreditTransferTx,
     TxRejection,
     check_rules,
-    intake_pacs008,
     read_credit_transfer,
     uetr_number,
 )
@@ -135,13 +134,6 @@ class Caller:
 
     bic: str
     acts_for: Callable[[str], bool]
-
-
-@dataclass(frozen=True, slots=True)
-class MessageOutcome:
-    report: bytes | None  # the pacs.002, or None when the file was refused as a whole
-    file_problems: tuple[IsoRejection, ...]
-    statuses: dict[int, str]  # transaction index -> ACSC / ACSP / RJCT
 
 
 def participant_bic(bic: str | None) -> str | None:
@@ -854,32 +846,6 @@ def _settle(
         if event.status is Status.SETTLED
     ]
     return _Settled(accepted, counts, final, earlier)
-
-
-def submit_credit_transfers(
-    hub: SettlementHub,
-    data: bytes,
-    now: int,
-    *,
-    msg_id: str,
-    created_at: str,
-    submit: Callable[[Sequence[Payment], int], list[Reason | None]] | None = None,
-) -> MessageOutcome:
-    """Take in one pacs.008 file, settle what may settle, and build the bare pacs.002 (no
-    envelope): the pacs.008-only path, kept for callers that choose their own ids."""
-
-    ops = _Ops(hub, submit or hub.submit, hub.cancel, hub.liquidity, hub.submit_fx)
-    intake = intake_pacs008(data, registry=default_registry(), known_bics=known_bics(hub))
-    if intake.message is None:
-        return MessageOutcome(None, intake.file_problems, {})
-    rejections = list(intake.rejections)
-    rejections += date_problems(intake.message, rejections, now)
-    settled = _settle(ops, intake.message, rejections, now, False, _payment)
-    report = build_status_report(
-        intake.message, rejections, msg_id=msg_id, created_at=created_at,
-        accepted_status=settled.accepted,
-    )  # fmt: skip
-    return MessageOutcome(report, (), settled.final)
 
 
 def _payment(tx: CreditTransferTx) -> Payment:
