@@ -115,6 +115,7 @@ def _json_copy(body: dict[str, Any]) -> dict[str, Any]:
 
 
 _PRIORITIES = {int(p): p for p in Priority}
+_PRIORITY_TEXT = {p: str(int(p)) for p in Priority}
 _METHODS = {m.value: m for m in Method}
 # A column of encoded integers, joined by commas: checked with one match, not one per value.
 _INTEGERS = re.compile(r"-?[0-9]+(?:,-?[0-9]+)*")
@@ -129,7 +130,8 @@ def _checked(values: list[Any], kind: type, what: str) -> list[Any]:
 
 def _encode_payments(payments: Sequence[Payment]) -> tuple[list[list[Any]], list[Payment]]:
     """A batch of payments as nine columns (integers as decimal strings), and the payments as a
-    replay decodes them from those columns (priority and method as their enums)."""
+    replay decodes them from those columns (priority and method as their enums): the payments
+    themselves when they already are exactly that."""
     uetr = _checked([p.uetr for p in payments], int, "uetr")
     debtor = _checked([p.debtor_agent for p in payments], str, "debtor_agent")
     creditor = _checked([p.creditor_agent for p in payments], str, "creditor_agent")
@@ -145,13 +147,32 @@ def _encode_payments(payments: Sequence[Payment]) -> tuple[list[list[Any]], list
         creditor,
         list(map(str, amount)),
         currency,
-        [str(int(p)) for p in priority],
+        [_PRIORITY_TEXT[p] for p in priority],
         [m.value for m in method],
         list(map(str, earliest)),
         list(map(str, latest)),
     ]
-    decoded = list(
-        map(Payment, uetr, debtor, creditor, amount, currency, priority, method, earliest, latest)
+    exact = all(
+        type(p) is Payment and type(p.priority) is Priority and type(p.method) is Method
+        for p in payments
+    )
+    decoded = (
+        list(payments)
+        if exact
+        else list(
+            map(
+                Payment,
+                uetr,
+                debtor,
+                creditor,
+                amount,
+                currency,
+                priority,
+                method,
+                earliest,
+                latest,
+            )
+        )  # fmt: skip
     )
     return columns, decoded
 

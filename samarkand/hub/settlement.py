@@ -21,6 +21,7 @@ from samarkand.fx.rates import RateError, RateTier, format_rate, parse_rate
 from samarkand.fx.routing import Quote, QuoteRefusal, QuoteResult, quote
 from samarkand.hub.quiet import quiet_stdout
 from samarkand.ledger import Account, AccountFlags, CreateAccountResult, Transfer
+from samarkand.ledger.columns import TransferColumns
 from samarkand.ledger.types import (
     BATCH_EVENTS_MAX,
     U128_MAX,
@@ -533,8 +534,11 @@ class SettlementHub:
             results, _ = self.ledger.apply(batch, now)
             if np.any(results != CreateTransferResult.OK):
                 first = int(np.flatnonzero(results != CreateTransferResult.OK)[0])
+                refused = (
+                    batch.transfer_at(first) if isinstance(batch, TransferColumns) else batch[first]
+                )
                 raise LedgerRefused(
-                    f"transfer {batch[first].id} refused: "
+                    f"transfer {refused.id} refused: "
                     f"{CreateTransferResult(int(results[first])).name}"
                 )
         self.events.extend(events)
@@ -551,25 +555,66 @@ def describe_route(found: Quote, legs: Sequence[RouteLeg]) -> str:
     return f"quote {found.id}: {text}; rates {rates}"
 
 
-def chain_batches(transfers: list[Transfer]) -> list[list[Transfer]]:
-    """Split transfers into ledger batches of at most 8,190, never inside a linked chain."""
-    batches: list[list[Transfer]] = []
-    current: list[Transfer] = []
+def chain_batches(
+    transfers: Sequence[Transfer | TransferColumns],
+) -> list[list[Transfer] | TransferColumns]:
+    """Split transfers into ledger batches of at most 8,190, never inside a linked chain. A
+    block of columns (payments settled gross at once, none linked) is cut where a batch fills
+    up, exactly as its transfers one by one would be; a batch holding any of a block is one
+    set of columns."""
+    batches: list[list[Transfer | TransferColumns]] = []
+    current: list[Transfer | TransferColumns] = []
+    size = 0  # transfers in `current`
     chain: list[Transfer] = []
     linked = int(TransferFlags.LINKED)
-    for transfer in transfers:
-        chain.append(transfer)
-        if transfer.flags & linked:
+    for item in transfers:
+        if isinstance(item, TransferColumns):
+            if chain:
+                raise ValueError("a block of columns inside an open linked chain")
+            start = 0
+            while start < len(item):
+                if size == BATCH_EVENTS_MAX:
+                    batches.append(current)
+                    current, size = [], 0
+                stop = min(len(item), start + BATCH_EVENTS_MAX - size)
+                current.append(item if (start, stop) == (0, len(item)) else item.take(
+                    slice(start, stop)))  # fmt: skip
+                size += stop - start
+                start = stop
             continue
-        if len(current) + len(chain) > BATCH_EVENTS_MAX:
+        chain.append(item)
+        if item.flags & linked:
+            continue
+        if size + len(chain) > BATCH_EVENTS_MAX:
             batches.append(current)
-            current = []
+            current, size = [], 0
         if len(chain) > BATCH_EVENTS_MAX:
             raise ValueError(f"a linked chain of {len(chain)} transfers exceeds one batch")
         current.extend(chain)
+        size += len(chain)
         chain = []
     if chain:
         raise ValueError("transfers end inside an open linked chain")
     if current:
         batches.append(current)
-    return batches
+    return [_one_batch(batch) for batch in batches]
+
+
+def _one_batch(items: list[Transfer | TransferColumns]) -> list[Transfer] | TransferColumns:
+    """A batch as the ledger takes it: its transfers, or one set of columns when it holds a
+    block (the transfers around the block joined to it, in order)."""
+    if not any(isinstance(item, TransferColumns) for item in items):
+        return items  # type: ignore[return-value]
+    parts: list[TransferColumns] = []
+    singles: list[Transfer] = []
+    for item in items:
+        if isinstance(item, TransferColumns):
+            if singles:
+                parts.append(TransferColumns.from_transfers(singles))
+                singles = []
+            parts.append(item)
+        else:
+            singles.append(item)
+    if singles:
+        parts.append(TransferColumns.from_transfers(singles))
+    return TransferColumns.concat(parts)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from samarkand.ledger.columns import TransferColumns
 from samarkand.ledger.state import CPO, DP, DPO, LIMIT, LedgerState
 from samarkand.ledger.types import INT64_MAX, U128_MAX, AccountCode, Transfer, TransferCode
 from samarkand.settlement import lsm
@@ -57,6 +58,7 @@ from samarkand.settlement.payments import (
 QUEUE_LIMIT_DEFAULT = 1_000_000  # queued payments per currency
 NON_FIFO_BUDGET_DEFAULT = 200  # improvement moves per non-FIFO run on a timer
 NON_FIFO_BUDGET_END_OF_DAY = 2_000  # the last run of the day may take longer
+GROSS_BATCH_MIN = 16  # shorter batches go one payment at a time (set-up outweighs the saving)
 
 
 class Via:
@@ -137,7 +139,8 @@ class SettlementEngine:
         self._sequence = 0
         self._reference = 0
         self._overlay: dict[int, int] = {}
-        self._transfers: list[Transfer] = []
+        # Transfers in order; a batch settled gross at once is one block of columns.
+        self._transfers: list[Transfer | TransferColumns] = []
         self._events: list[Event] = []
         self._dirty: list[int] = []
         # Ledgers where offsetting may find something new since its last run: a payment
@@ -157,7 +160,7 @@ class SettlementEngine:
 
     # ------------------------------------------------------------------ output
 
-    def drain(self) -> tuple[list[Transfer], list[Event]]:
+    def drain(self) -> tuple[list[Transfer | TransferColumns], list[Event]]:
         """What the engine decided since the last drain. The caller applies the transfers to
         the ledger (all of them, in order) before it calls the engine again."""
         transfers, events = self._transfers, self._events
@@ -211,6 +214,9 @@ class SettlementEngine:
     def submit(self, payments: Sequence[Payment], now: int) -> list[Reason | None]:
         """Receive payments: each is rejected with a reason, or accepted (None) and then
         settled at once, queued, warehoused until its earliest time, or held for DNS."""
+        gross = self._submit_gross(payments, now)
+        if gross is not None:
+            return gross
         outcome: list[Reason | None] = []
         for payment in payments:
             checked = self._check(payment, now)
@@ -230,6 +236,117 @@ class SettlementEngine:
                 self._enter(entry, now)
         self._release_dirty(now)
         return outcome
+
+    def _submit_gross(self, payments: Sequence[Payment], now: int) -> list[Reason | None] | None:
+        """A batch in which every payment is accepted and settles gross on arrival, decided
+        as columns: the checks of `_check` once per distinct value (UETRs as a set, agents and
+        accounts per distinct route), and one liquidity test per sender: its debits in the
+        batch summed against what it has before the batch. Credits within the batch only add
+        to that, so each payment in turn would find its sender covered, exactly as one at a
+        time. The entries, events, stats, ledger transfers (one block of columns) and queue
+        releases are those of `submit` one payment at a time. None, with nothing done, when
+        any payment might go another way (refused, queued, warehoused, DNS, a deadline)."""
+        count = len(payments)
+        if count < GROSS_BATCH_MIN or not all(type(p) is Payment for p in payments):
+            return None
+        uetrs = [p.uetr for p in payments]
+        amounts = [p.amount for p in payments]
+        if not (all(type(u) is int for u in uetrs) and all(type(a) is int for a in amounts)):
+            return None
+        if min(uetrs) < 0 or max(uetrs) > U128_MAX or min(amounts) <= 0:
+            return None
+        if max(amounts) > U128_MAX or len(set(uetrs)) != count:
+            return None
+        if not self.entries.keys().isdisjoint(uetrs):
+            return None
+        rtgs = Method.RTGS
+        if any(p.method is not rtgs or p.earliest_ns or p.latest_ns for p in payments):
+            return None
+        keys = [(p.currency, p.debtor_agent, p.creditor_agent) for p in payments]
+        routes: dict[tuple[str, str, str], tuple[int, int, int]] = {}
+        for key in set(keys):
+            route = self._gross_route(*key, now)
+            if route is None:
+                return None
+            routes[key] = route
+        chosen = [routes[key] for key in keys]
+        debits: dict[int, int] = {}
+        for (sender, _, _), amount in zip(chosen, amounts, strict=True):
+            debits[sender] = debits.get(sender, 0) + amount
+        if any(self.available(sender) < total for sender, total in debits.items()):
+            return None
+        # Every payment settles gross: record it all as `_accept` + `_settle_gross` would.
+        senders = [route[0] for route in chosen]
+        receivers = [route[1] for route in chosen]
+        ledgers = [route[2] for route in chosen]
+        entries, events = self.entries, self._events
+        received_status, settled_status, via = Status.RECEIVED, Status.SETTLED, Via.GROSS
+        sequence = self._sequence
+        for payment, (sender, receiver, ledger) in zip(payments, chosen, strict=True):
+            sequence += 1
+            uetr = payment.uetr
+            received = Event(uetr, received_status, now, None, "")
+            settled = Event(uetr, settled_status, now, None, via)
+            entries[uetr] = Entry(
+                payment, sequence, sender, receiver, ledger, now, settled_status, now, via,
+                [received, settled],
+            )  # fmt: skip
+            events.append(received)
+            events.append(settled)
+        self._sequence = sequence
+        first_id = self._next_id
+        self._next_id += count
+        self._transfers.append(
+            TransferColumns.build(
+                id=np.arange(first_id, first_id + count, dtype=np.uint64)
+                if first_id + count <= np.iinfo(np.uint64).max
+                else list(range(first_id, first_id + count)),
+                debit_account_id=senders,
+                credit_account_id=receivers,
+                amount=amounts,
+                ledger=ledgers,
+                code=np.full(count, int(TransferCode.PAYMENT), dtype=np.uint16),
+                user_data=uetrs,
+            )
+        )
+        overlay = self._overlay
+        for sender, total in debits.items():
+            overlay[sender] = overlay.get(sender, 0) - total
+        credits: dict[int, int] = {}
+        for receiver, amount in zip(receivers, amounts, strict=True):
+            credits[receiver] = credits.get(receiver, 0) + amount
+        for receiver, total in credits.items():
+            overlay[receiver] = overlay.get(receiver, 0) + total
+            if receiver in self.queues:
+                self._changed.add(receiver >> 64)
+            if receiver in self._fx_watch:
+                self._fx_changed = True
+        self._dirty.extend(receivers)
+        self.stats.settled += count
+        self.stats.settled_by[via] = self.stats.settled_by.get(via, 0) + count
+        self._release_dirty(now)
+        return [None] * count
+
+    def _gross_route(
+        self, currency: str, debtor_agent: str, creditor_agent: str, now: int
+    ) -> tuple[int, int, int] | None:
+        """(sender, receiver, ledger) of a payment `_check` accepts and `_enter` settles gross
+        when covered (its sender has nothing queued); None when it might go another way."""
+        ledger = self.directory.ledgers.get(currency)
+        if ledger is None or now >= self.cut_off_ns.get(currency, 0):
+            return None
+        if self.queued_per_ledger.get(ledger, 0) >= self.queue_limit:
+            return None
+        agents = self._agents(debtor_agent, creditor_agent)
+        if isinstance(agents, Reason):
+            return None
+        debtor, creditor = agents
+        sender = account_id(ledger, debtor.number, AccountCode.SETTLEMENT)
+        receiver = account_id(ledger, creditor.number, AccountCode.SETTLEMENT)
+        slots = self.ledger.account_slot
+        if sender not in slots or receiver not in slots or sender in self.queues:
+            return None
+        return sender, receiver, ledger
 
     def _check(self, payment: Payment, now: int) -> Reason | tuple[int, int, int]:
         """Why `payment` is refused, or its sender's and receiver's settlement accounts and
