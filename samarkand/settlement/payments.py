@@ -132,3 +132,10 @@ class Event:
     at_ns: int
     reason: Reason | None = None
     detail: str = ""
+
+
+def uetr_text(uetr: int) -> str:
+    """A UETR held as a 128-bit int in its canonical text (what ``str(uuid.UUID(int=u))``
+    gives, at a fraction of the cost)."""
+    text = f"{uetr:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -115,3 +115,35 @@ def test_events_not_yet_published_are_published_after_a_crash(tmp_path):
         assert str(uuid.UUID(int=2)) in uetrs
     finally:
         reopened.close()
+
+
+def test_status_notices_are_the_json_of_their_fields(service):
+    """Notices are written from a template: each body is exactly what `json.dumps` makes of
+    the same fields, for settled, queued and refused payments alike."""
+    engine = service.engine
+    rich = 10**15  # more than the debtor holds: queued
+    engine.submit([_payment(n) for n in range(1, 40)]).result(10)  # a batch, settled at once
+    engine.submit([_payment(101, amount=12_345), _payment(100, amount=rich)]).result(10)
+    engine.submit([_payment(200, debtor="SMZZCN22")]).result(10)  # unknown debtor: no notice
+    messages, _, _ = _read(service, DEBTOR)
+    seen = []
+    for message in messages:
+        decoded = json.loads(message.body)
+        assert json.dumps(decoded, separators=(",", ":")).encode() == message.body
+        seen += decoded["notices"]
+    by_uetr = {n["uetr"]: n for n in seen}
+    assert len([n for n in seen if n["status"] == "settled"]) == 40
+    queued = by_uetr[str(uuid.UUID(int=100))]
+    assert (queued["status"], queued["reason"]) == ("queued", None)
+    assert queued["amount"] == "10000000000000.00"
+    settled = by_uetr[str(uuid.UUID(int=101))]
+    assert (settled["amount"], settled["currency"]) == ("123.45", "CNY")
+    assert (settled["debtor_agent"], settled["creditor_agent"]) == (DEBTOR, CREDITOR)
+    assert type(settled["at_ns"]) is int
+    engine.call(lambda e, now: e.durable.end_of_day(now)).result(10)  # the queued one: AB03
+    later, _, _ = _read(service, DEBTOR, messages[-1].sequence)
+    (body,) = [json.loads(m.body) for m in later]
+    assert json.dumps(body, separators=(",", ":")).encode() == later[0].body
+    assert [(n["uetr"], n["status"], n["reason"]) for n in body["notices"]] == [
+        (str(uuid.UUID(int=100)), "rejected", "AB03")
+    ]
