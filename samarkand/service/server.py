@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from samarkand.hub.durable import DurableHub
-from samarkand.hub.message_log import MESSAGES_SUFFIX, MessageLog
+from samarkand.hub.message_log import MessageLog
 from samarkand.hub.settlement import Liquidity
 from samarkand.service.auth import Role, Verifier, admitted_key, load_keys, write_dev_keyring
 from samarkand.service.engine import Engine
@@ -121,11 +121,8 @@ def open_service(
         return Mailbox(db, schema=schema) if postgres else Mailbox(db + MAILBOX_SUFFIX)
 
     def open_messages() -> MessageLog:
-        # The message log is an SQLite file: beside the store, or for PostgreSQL under out/.
-        if postgres:
-            Path("out").mkdir(exist_ok=True)
-            return MessageLog(Path("out") / f"{schema}{MESSAGES_SUFFIX}")
-        return MessageLog(db + MESSAGES_SUFFIX)
+        # Beside the store: the <db>.messages file, or tables of the PostgreSQL schema.
+        return MessageLog.beside(db, schema=schema)
 
     engine = Engine(open_hub, open_mailbox, clock=clock, open_messages=open_messages)
     engine.start()
