@@ -156,13 +156,18 @@ class _Postgres:
 
     def write(self, statements: Sequence[Statement]) -> list[int]:
         """Run `statements` as one query string: one round trip, one implicit transaction
-        (autocommit: committed before the answer comes back, or not at all)."""
+        (autocommit: committed before the answer comes back, or not at all). One statement
+        alone is bound by the server: for the megabyte of a bulk's responses that is twice
+        as fast as quoting it into the text."""
         import psycopg
 
         text = "; ".join(self._text(statement) for statement, _ in statements)
         parameters = [value for _, values in statements for value in values]
+        connection = self._connected()
         try:
-            with psycopg.ClientCursor(self._connected()) as cursor:
+            if len(statements) == 1:
+                return [connection.execute(text, parameters).rowcount]
+            with psycopg.ClientCursor(connection) as cursor:
                 cursor.execute(text, parameters)
                 changed = [cursor.rowcount]
                 while cursor.nextset():
