@@ -1,9 +1,10 @@
 """The hub's record of the messages it took in, for idempotency across processes.
 
-One SQLite file beside the store (``<db>.messages``: WAL, ``synchronous=FULL``). A message is
-keyed by its sender's BIC and its MsgId. ``begin`` records it (with a digest of its bytes)
-before the hub acts on it; ``finish`` stores the responses before anyone is told, so a
-response cannot go out unrecorded. Then:
+Beside an SQLite store, one SQLite file (``<db>.messages``: WAL, ``synchronous=FULL``); beside
+a PostgreSQL store, two tables of the store's schema. A message is keyed by its sender's BIC
+and its MsgId. ``begin`` records it (with a digest of its bytes) before the hub acts on it;
+``finish`` stores the responses before anyone is told, so a response cannot go out
+unrecorded. Then:
 
 - the same message again gets its recorded responses back, byte for byte;
 - another message under a recorded (sender, MsgId) is refused (AM05, duplication);
@@ -11,6 +12,11 @@ response cannot go out unrecorded. Then:
   hub's state when re-sent: what it already did is reported, never done twice. When the
   hub's command log has not grown since the message was begun, nothing of it ran: it is
   simply processed.
+
+Both databases run the same statements; only a few words differ (`_Sqlite`, `_Postgres`).
+Each write is one transaction, committed (fsynced) before the call returns. On PostgreSQL
+every call is one round trip: a write's statements go as one query string (parameters bound
+by the client), which the server runs as one implicit transaction.
 """
 
 from __future__ import annotations
@@ -18,25 +24,162 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from samarkand.store.factory import POSTGRES_PREFIXES
 from samarkand.store.port import StoreError
+from samarkand.store.postgres import DEFAULT_SCHEMA
 from samarkand.store.sqlite_file import open_durable, transaction
+
+if TYPE_CHECKING:
+    import psycopg
 
 MESSAGES_SUFFIX = ".messages"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS message (
-    sender TEXT NOT NULL, msg_id TEXT NOT NULL, kind TEXT NOT NULL, digest TEXT NOT NULL,
-    received_ns INTEGER NOT NULL, hub_commands INTEGER, responses TEXT,
-    PRIMARY KEY (sender, msg_id)
-) STRICT;
-CREATE TABLE IF NOT EXISTS message_payment (
-    uetr TEXT NOT NULL, sender TEXT NOT NULL, msg_id TEXT NOT NULL,
-    PRIMARY KEY (uetr, sender, msg_id)
-) STRICT;
-"""
+# `{integer}`, `{order}` and `{strict}` are the dialect's words. PostgreSQL has no rowid:
+# there a column of that name numbers the messages in the order they were begun, as SQLite's
+# own rowid does, so `messages_of` orders both alike.
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS {message} ("
+    " sender TEXT NOT NULL, msg_id TEXT NOT NULL, kind TEXT NOT NULL, digest TEXT NOT NULL,"
+    " received_ns {integer} NOT NULL, hub_commands {integer}, responses TEXT,{order}"
+    " PRIMARY KEY (sender, msg_id)){strict}",
+    "CREATE TABLE IF NOT EXISTS {message_payment} ("
+    " uetr TEXT NOT NULL, sender TEXT NOT NULL, msg_id TEXT NOT NULL,"
+    " PRIMARY KEY (uetr, sender, msg_id)){strict}",
+)
+INSERT_MESSAGE = (
+    "INSERT INTO {message} (sender, msg_id, kind, digest, received_ns, hub_commands)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+# The UETRs come as one JSON array: one statement however many there are.
+INSERT_PAYMENTS = (
+    "INSERT INTO {message_payment} SELECT DISTINCT value, ?, ? FROM {json_array}"
+    " WHERE true ON CONFLICT DO NOTHING"
+)
+SELECT_MESSAGE = (
+    "SELECT kind, digest, received_ns, hub_commands, responses FROM {message}"
+    " WHERE sender = ? AND msg_id = ?"
+)
+UPDATE_RESPONSES = "UPDATE {message} SET responses = ? WHERE sender = ? AND msg_id = ?"
+SELECT_OF_PAYMENT = (
+    "SELECT m.sender, m.msg_id, m.kind, m.digest, m.received_ns, m.hub_commands"
+    " FROM {message_payment} p JOIN {message} m USING (sender, msg_id)"
+    " WHERE p.uetr = ? ORDER BY m.received_ns, m.rowid"
+)
+COUNT = "SELECT count(*) FROM {message}"
+_TABLES = ("message", "message_payment")
+
+Statement = tuple[str, Sequence[Any]]
+
+
+class Duplicate(Exception):
+    """A write hit a primary key already recorded."""
+
+
+class _Sqlite:
+    """The tables in their own SQLite file."""
+
+    def __init__(self, path: str) -> None:
+        self.where = path
+        self.connection = open_durable(path, "a message log")
+        self.words = {name: name for name in _TABLES} | {
+            "integer": "INTEGER", "order": "", "strict": " STRICT", "json_array": "json_each(?)",
+        }  # fmt: skip
+
+    def query(self, statement: str, parameters: Sequence[Any]) -> list[tuple]:
+        return self.connection.execute(statement.format(**self.words), parameters).fetchall()
+
+    def write(self, statements: Sequence[Statement]) -> list[int]:
+        """Run `statements` in one transaction; the rows each changed."""
+        try:
+            with transaction(self.connection) as connection:
+                return [
+                    connection.execute(text.format(**self.words), parameters).rowcount
+                    for text, parameters in statements
+                ]
+        except sqlite3.IntegrityError as error:
+            raise Duplicate(str(error)) from error
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class _Postgres:
+    """The tables in a schema of the hub's PostgreSQL database."""
+
+    def __init__(self, dsn: str, schema: str) -> None:
+        from psycopg import sql
+
+        self.where = f"PostgreSQL schema {schema}"  # never the DSN: it may hold a password
+        self.dsn = dsn
+        self.connection = self._connect()
+        # Statements are %-formatted by the driver: a % in the name must be doubled.
+        quoted = sql.Identifier(schema).as_string(self.connection).replace("%", "%%")
+        self.words = {name: f"{quoted}.{name}" for name in _TABLES} | {
+            "integer": "BIGINT",
+            "order": " rowid BIGINT GENERATED ALWAYS AS IDENTITY,",
+            "strict": "",
+            "json_array": "json_array_elements_text(?::json)",
+        }
+        self.create_schema = f"CREATE SCHEMA IF NOT EXISTS {quoted}"
+
+    def _connect(self) -> psycopg.Connection:
+        import psycopg
+
+        try:
+            return psycopg.connect(self.dsn, autocommit=True)
+        except psycopg.OperationalError as error:
+            raise StoreError(
+                f"cannot connect to PostgreSQL for the message log ({type(error).__name__})"
+            ) from None
+
+    def _connected(self) -> psycopg.Connection:
+        """The connection, made anew if the last one broke (crash-only: just reconnect)."""
+        if self.connection.broken:
+            self.connection.close()
+            self.connection = self._connect()
+        return self.connection
+
+    def _text(self, statement: str) -> str:
+        return statement.format(**self.words).replace("?", "%s")
+
+    def query(self, statement: str, parameters: Sequence[Any]) -> list[tuple]:
+        import psycopg
+
+        try:
+            return self._connected().execute(self._text(statement), parameters).fetchall()
+        except psycopg.Error as error:
+            raise StoreError(f"{self.where}: message log ({type(error).__name__})") from error
+
+    def write(self, statements: Sequence[Statement]) -> list[int]:
+        """Run `statements` as one query string: one round trip, one implicit transaction
+        (autocommit: committed before the answer comes back, or not at all). One statement
+        alone is bound by the server: for the megabyte of a bulk's responses that is twice
+        as fast as quoting it into the text."""
+        import psycopg
+
+        text = "; ".join(self._text(statement) for statement, _ in statements)
+        parameters = [value for _, values in statements for value in values]
+        connection = self._connected()
+        try:
+            if len(statements) == 1:
+                return [connection.execute(text, parameters).rowcount]
+            with psycopg.ClientCursor(connection) as cursor:
+                cursor.execute(text, parameters)
+                changed = [cursor.rowcount]
+                while cursor.nextset():
+                    changed.append(cursor.rowcount)
+        except psycopg.errors.UniqueViolation as error:
+            raise Duplicate(str(error)) from error
+        except psycopg.Error as error:
+            raise StoreError(f"{self.where}: message log ({type(error).__name__})") from error
+        return changed
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,31 +194,45 @@ class MessageRecord:
 
 
 class MessageLog:
-    """Every message taken in, with the responses it got. Every write is fsynced."""
+    """Every message taken in, with the responses it got. Every write is durable before it
+    returns (SQLite: fsynced; PostgreSQL: committed)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
-        self._connection = open_durable(self.path, "a message log")
+    def __init__(self, address: str | os.PathLike[str], *, schema: str = DEFAULT_SCHEMA) -> None:
+        """`address`: an SQLite path, or a postgresql:// DSN (tables in `schema`)."""
+        self.path = os.fspath(address)
+        self.postgres = self.path.startswith(POSTGRES_PREFIXES)
+        self._db: _Sqlite | _Postgres
+        created: list[Statement] = [(text, ()) for text in SCHEMA]
+        if self.postgres:
+            self._db = _Postgres(self.path, schema)
+            created.insert(0, (self._db.create_schema, ()))
+        else:
+            self._db = _Sqlite(self.path)
         try:
-            self._connection.executescript(SCHEMA)
-        except sqlite3.Error as error:
-            self._connection.close()
-            raise StoreError(f"{self.path}: cannot open the message log ({error})") from error
+            self._db.write(created)
+        except (sqlite3.Error, StoreError, Duplicate) as error:
+            self._db.close()
+            raise StoreError(f"{self._db.where}: cannot open the message log ({error})") from error
+        except BaseException:
+            self._db.close()
+            raise
 
     @classmethod
-    def beside(cls, store_path: str | os.PathLike[str]) -> MessageLog:
-        """The message log of the store at ``store_path``."""
-        return cls(os.fspath(store_path) + MESSAGES_SUFFIX)
+    def beside(
+        cls, store_path: str | os.PathLike[str], *, schema: str = DEFAULT_SCHEMA
+    ) -> MessageLog:
+        """The message log of the store at ``store_path``: the ``.messages`` file beside an
+        SQLite store, the tables in ``schema`` of a PostgreSQL one."""
+        address = os.fspath(store_path)
+        if address.startswith(POSTGRES_PREFIXES):
+            return cls(address, schema=schema)
+        return cls(address + MESSAGES_SUFFIX)
 
     def get(self, sender: str, msg_id: str) -> MessageRecord | None:
-        row = self._connection.execute(
-            "SELECT kind, digest, received_ns, hub_commands, responses FROM message"
-            " WHERE sender = ? AND msg_id = ?",
-            (sender, msg_id),
-        ).fetchone()
-        if row is None:
+        rows = self._db.query(SELECT_MESSAGE, (sender, msg_id))
+        if not rows:
             return None
-        kind, digest, received_ns, commands, responses = row
+        kind, digest, received_ns, commands, responses = rows[0]
         return MessageRecord(
             sender, msg_id, kind, digest, received_ns, commands, _decode(responses)
         )
@@ -88,50 +245,38 @@ class MessageLog:
         a command log: a later look tells whether anything ran since), and the UETRs of the
         payments it names; a (sender, MsgId) already recorded is a bug of the caller (it
         should have looked first): StoreError."""
+        numbers = json.dumps([f"{uetr:032x}" for uetr in uetrs])
         try:
-            with transaction(self._connection) as connection:
-                connection.execute(
-                    "INSERT INTO message (sender, msg_id, kind, digest, received_ns,"
-                    " hub_commands) VALUES (?, ?, ?, ?, ?, ?)",
-                    (sender, msg_id, kind, digest, now, hub_commands),
-                )
-                connection.executemany(
-                    "INSERT OR IGNORE INTO message_payment VALUES (?, ?, ?)",
-                    [(f"{uetr:032x}", sender, msg_id) for uetr in uetrs],
-                )
-        except sqlite3.IntegrityError as error:
-            raise StoreError(f"{self.path}: message {sender}/{msg_id} recorded twice") from error
+            self._db.write([
+                (INSERT_MESSAGE, (sender, msg_id, kind, digest, now, hub_commands)),
+                (INSERT_PAYMENTS, (sender, msg_id, numbers)),
+            ])  # fmt: skip
+        except Duplicate as error:
+            raise StoreError(
+                f"{self._db.where}: message {sender}/{msg_id} recorded twice"
+            ) from error
 
     def finish(self, sender: str, msg_id: str, responses: list[tuple[str, str, bytes]]) -> None:
         """Store the responses of a begun message (before they are handed to anyone)."""
         encoded = json.dumps([[name, receiver, data.decode("utf-8")]
                               for name, receiver, data in responses])  # fmt: skip
-        with transaction(self._connection) as connection:
-            changed = connection.execute(
-                "UPDATE message SET responses = ? WHERE sender = ? AND msg_id = ?",
-                (encoded, sender, msg_id),
-            ).rowcount
+        [changed] = self._db.write([(UPDATE_RESPONSES, (encoded, sender, msg_id))])
         if changed != 1:
-            raise StoreError(f"{self.path}: message {sender}/{msg_id} was never begun")
+            raise StoreError(f"{self._db.where}: message {sender}/{msg_id} was never begun")
 
     def messages_of(self, uetr: int) -> list[MessageRecord]:
         """The messages that named payment ``uetr``, in the order they were received."""
-        rows = self._connection.execute(
-            "SELECT m.sender, m.msg_id, m.kind, m.digest, m.received_ns, m.hub_commands"
-            " FROM message_payment p JOIN message m USING (sender, msg_id)"
-            " WHERE p.uetr = ? ORDER BY m.received_ns, m.rowid",
-            (f"{uetr:032x}",),
-        ).fetchall()
+        rows = self._db.query(SELECT_OF_PAYMENT, (f"{uetr:032x}",))
         return [
             MessageRecord(sender, msg_id, kind, digest, received_ns, commands, None)
             for sender, msg_id, kind, digest, received_ns, commands in rows
         ]
 
     def count(self) -> int:
-        return int(self._connection.execute("SELECT count(*) FROM message").fetchone()[0])
+        return int(self._db.query(COUNT, ())[0][0])
 
     def close(self) -> None:
-        self._connection.close()
+        self._db.close()
 
     def __enter__(self) -> MessageLog:
         return self

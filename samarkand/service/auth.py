@@ -18,6 +18,9 @@ memory, so a request signed before the service started is refused too.
 Keys live in a keyring file (JSON). Only public keys are read by the service; a development
 keyring made by `samarkand serve --dev-keyring` also holds the private keys, for clients,
 and is written with mode 0600. Neither private keys nor signatures are ever logged.
+
+The hub signs what it sends on its own (webhook pushes) the same way, with a key of its own
+kept apart from every keyring handed to clients (`own_key`).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Role(enum.Enum):
     PARTICIPANT = "participant"
     CENTRAL_BANK = "central_bank"
     OPERATOR = "operator"
+    HUB = "hub"  # the hub itself: signs its webhook pushes, never calls the hub
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +255,28 @@ def load_private_keys(path: str | os.PathLike[str]) -> dict[str, Ed25519PrivateK
         for item in document["keys"]
         if "private_key" in item
     }
+
+
+def public_key_text(key: Ed25519PrivateKey) -> str:
+    """The base64 raw public key of `key`, as keyrings and admissions carry it."""
+    return _public_bytes(key.public_key())
+
+
+def public_key_of(text: str) -> Ed25519PublicKey:
+    """The key of a base64 raw Ed25519 public key (ValueError when it is none)."""
+    return Ed25519PublicKey.from_public_bytes(base64.b64decode(parse_public_key(text)))
+
+
+def own_key(path: str | os.PathLike[str], key_id: str, role: Role) -> Ed25519PrivateKey:
+    """The private key `key_id` of the keyring at `path`, which holds the signer's own key
+    only; a missing file is made with a new key (mode 0600), so the key, and what a receiver
+    was told of it, lasts across restarts."""
+    if not Path(path).exists():
+        return write_dev_keyring(path, [(key_id, role)])[key_id]
+    try:
+        return load_private_keys(path)[key_id]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise KeyringError(f"{path}: no private key {key_id} ({type(error).__name__})") from None
 
 
 def write_dev_keyring(

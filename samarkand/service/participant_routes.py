@@ -251,6 +251,15 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
         pusher.register(caller.key_id, url)
         return {"url": url}
 
+    @app.get("/v1/hub/key", tags=["mailbox"])
+    async def hub_key(request: Request) -> dict[str, str]:
+        """The hub's Ed25519 public key (base64 of the 32 raw bytes): every webhook push
+        is signed with it, like a request (`samarkand.service.webhook.verify_push`)."""
+        principal_of(request)
+        if pusher is None:
+            raise E.ApiError(404, "not_found", None, "this hub pushes no webhooks")
+        return {"key_id": pusher.key_id, "algorithm": "Ed25519", "public_key": pusher.public_key}
+
     # ------------------------------------------------------------------ accounts
 
     @app.get("/v1/accounts", tags=["accounts"])

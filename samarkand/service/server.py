@@ -3,7 +3,10 @@
 A fresh store gets a development hub: the member countries' central banks and direct banks of
 the simulated scenario, every settlement account funded, the cut-off 24 hours after start,
 and a development keyring (mode 0600) with a key for every central bank, every direct bank
-and the operator. An existing store is replayed from its command log and carries on.
+and the operator. The hub signs its webhook pushes with a key of its own, kept beside the
+keyring but in a file of its own (`hub_key_path`, mode 0600, made once), since a development
+keyring is handed to clients. An existing store is replayed from its command log and carries
+on.
 """
 
 from __future__ import annotations
@@ -16,12 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from samarkand.hub.durable import DurableHub
-from samarkand.hub.message_log import MESSAGES_SUFFIX, MessageLog
+from samarkand.hub.message_log import MessageLog
 from samarkand.hub.settlement import Liquidity
-from samarkand.service.auth import Role, Verifier, admitted_key, load_keys, write_dev_keyring
+from samarkand.service.auth import (
+    KeyringError,
+    Role,
+    Verifier,
+    admitted_key,
+    load_keys,
+    own_key,
+    write_dev_keyring,
+)
 from samarkand.service.engine import Engine
 from samarkand.service.mailbox import MAILBOX_SUFFIX, Mailbox
-from samarkand.service.webhook import Pusher
+from samarkand.service.webhook import HUB_KEY_ID, Pusher
 from samarkand.settlement.participants import ParticipantKind
 from samarkand.store.postgres import DEFAULT_SCHEMA
 
@@ -86,6 +97,7 @@ class Service:
     keyring: Path
     app: object
     pusher: Pusher
+    hub_key: Path  # the file of the hub's own key (its path only: never the key)
 
     def close(self) -> None:
         self.pusher.stop()
@@ -94,6 +106,13 @@ class Service:
 
 def is_postgres(db: str) -> bool:
     return db.startswith(("postgresql://", "postgres://"))
+
+
+def hub_key_path(keyring: Path) -> Path:
+    """Where the hub keeps its own key: beside the keyring (`<db>.keys.json` ->
+    `<db>.hub-key.json`)."""
+    stem = keyring.name.removesuffix(".json").removesuffix(".keys")
+    return keyring.with_name(f"{stem}.hub-key.json")
 
 
 def open_service(
@@ -121,11 +140,8 @@ def open_service(
         return Mailbox(db, schema=schema) if postgres else Mailbox(db + MAILBOX_SUFFIX)
 
     def open_messages() -> MessageLog:
-        # The message log is an SQLite file: beside the store, or for PostgreSQL under out/.
-        if postgres:
-            Path("out").mkdir(exist_ok=True)
-            return MessageLog(Path("out") / f"{schema}{MESSAGES_SUFFIX}")
-        return MessageLog(db + MESSAGES_SUFFIX)
+        # Beside the store: the <db>.messages file, or tables of the PostgreSQL schema.
+        return MessageLog.beside(db, schema=schema)
 
     engine = Engine(open_hub, open_mailbox, clock=clock, open_messages=open_messages)
     engine.start()
@@ -135,21 +151,29 @@ def open_service(
         if not path.exists():
             assert engine.durable is not None
             write_dev_keyring(path, dev_identities(engine.durable))
-        verifier = Verifier(load_keys(path))
+        # The hub's own key signs pushes only: a keyring entry of that role is no caller.
+        verifier = Verifier([k for k in load_keys(path) if k.role is not Role.HUB])
         # Participants admitted through the API sign with the key their admission carried.
         for view in engine.call(lambda e, _now: e.durable.admissions()).result():
             key = admitted_key(view)
             if key is not None:
                 verifier.add(key)
+        hub_key = hub_key_path(path)
+        try:
+            signing_key = own_key(hub_key, HUB_KEY_ID, Role.HUB)
+        except (OSError, KeyringError) as error:
+            reason = error.strerror if isinstance(error, OSError) else error
+            raise ServeError(f"the hub's own key {hub_key}: {reason}") from None
     except BaseException:
         engine.stop()
         raise
-    pusher = Pusher(engine)
+    pusher = Pusher(engine, signing_key)
     pusher.urls.update(engine.call(lambda e, _now: e.mailbox.webhooks()).result())
     engine.on_published = pusher.wake
     pusher.start()
     pusher.wake(set(pusher.urls))  # what waited while the hub was down
-    return Service(engine, verifier, path, create_app(engine, verifier, pusher), pusher)
+    app = create_app(engine, verifier, pusher)
+    return Service(engine, verifier, path, app, pusher, hub_key)
 
 
 def serve(
@@ -163,7 +187,8 @@ def serve(
     where = f"PostgreSQL schema {schema}" if is_postgres(db) else db
     announce(
         f"hub {where} on http://{host}:{port} (OpenAPI at /openapi.json); keyring "
-        f"{service.keyring} (mode {oct(os.stat(service.keyring).st_mode & 0o777)})"
+        f"{service.keyring} (mode {oct(os.stat(service.keyring).st_mode & 0o777)}); pushes "
+        f"signed with the hub's key in {service.hub_key}"
     )
     try:
         uvicorn.run(

@@ -9,6 +9,13 @@ Only loopback URLs are accepted: the hub makes no call to a network.
 
 One thread pushes, so the event loop and the hub's thread never wait on a receiver. It
 reads and acknowledges through the hub's thread (`Engine.call`), like any request.
+
+Every push is signed by the hub as a participant signs a request (`auth.sign_headers`: the
+four X-Samarkand- headers over method, path and query, timestamp, nonce and the body's
+hash), with the hub's own key (key id `HUB_KEY_ID`), signed anew for each attempt. The hub
+publishes the public key at `GET /v1/hub/key`; a receiver makes one `push_verifier(key)`
+and checks each push with `verify_push(verifier, path, headers, body)`, and so tells the
+hub's push from any other POST to its loopback port (and a replayed one).
 """
 
 from __future__ import annotations
@@ -18,11 +25,22 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from samarkand.hub.messages import HUB_BIC
+from samarkand.service.auth import (
+    WINDOW_MS,
+    KeyEntry,
+    Role,
+    Verifier,
+    public_key_of,
+    public_key_text,
+    sign_headers,
+)
 from samarkand.service.engine import Engine, EngineStopped
 
 TIMEOUT_S = 5.0
@@ -30,6 +48,7 @@ RETRY_S_FIRST = 1.0
 RETRY_S_MAX = 60.0
 ATTEMPTS_MAX = 8
 BATCH_MAX = 100
+HUB_KEY_ID = HUB_BIC  # the X-Samarkand-Key of a push
 
 
 class WebhookRefused(ValueError):
@@ -53,11 +72,42 @@ def check_url(url: str) -> str:
     return url
 
 
-class Pusher:
-    """Pushes to registered webhooks; `wake(participants)` after messages are published."""
+def push_verifier(
+    public_key: str, *, window_ms: int = WINDOW_MS, clock: Callable[[], float] = time.time
+) -> Verifier:
+    """A receiver's check of the hub's pushes, from the hub's public key (base64, as
+    `GET /v1/hub/key` gives it). Keep one for as long as the receiver runs: it remembers the
+    nonces it saw, so a push replayed within the window is refused."""
+    return Verifier(
+        [KeyEntry(HUB_KEY_ID, Role.HUB, public_key_of(public_key))],
+        window_ms=window_ms,
+        clock=clock,
+    )
 
-    def __init__(self, engine: Engine, *, sleep: Callable[[float], None] = time.sleep) -> None:
+
+def verify_push(verifier: Verifier, target: str, headers: Mapping[str, str], body: bytes) -> None:
+    """Return if `body`, POSTed to `target` (the path and query the receiver was called
+    on) with `headers`, is a push the hub signed; otherwise raise `auth.AuthError`, whose
+    `field` names the header at fault (another key, a changed body or path, a stale
+    timestamp, a nonce seen before)."""
+    verifier.verify("POST", target, {name.lower(): value for name, value in headers.items()}, body)
+
+
+class Pusher:
+    """Pushes to registered webhooks; `wake(participants)` after messages are published.
+    Each push is signed with `key`, the hub's own (never logged or shown)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        key: Ed25519PrivateKey,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.engine = engine
+        self._key = key
+        self.key_id = HUB_KEY_ID
+        self.public_key = public_key_text(key)
         self.urls: dict[str, str] = {}
         self._sleep = sleep
         self._wakes: queue.Queue[str | None] = queue.Queue()
@@ -118,10 +168,13 @@ class Pusher:
                     ],
                 }
             ).encode()
+            # Signed for this attempt: a retry a minute later is still within the window.
+            headers = sign_headers(
+                self._key, self.key_id, "POST", httpx.URL(url).raw_path.decode("ascii"), body
+            )
+            headers["content-type"] = "application/json"
             try:
-                answer = client.post(
-                    url, content=body, headers={"content-type": "application/json"}
-                )
+                answer = client.post(url, content=body, headers=headers)
                 ok = 200 <= answer.status_code < 300
             except httpx.HTTPError:
                 ok = False

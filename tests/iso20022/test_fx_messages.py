@@ -6,17 +6,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from samarkand.fx.routing import Quote
-from samarkand.hub.message_log import MessageLog
 from samarkand.hub.messages import Processed, process_message, rate_agrees
 from samarkand.settlement.payments import Status
 from tests.iso20022.builders import uetr
+from tests.iso20022.conftest import HubStore
 from tests.settlement.fx_world import CNY, CYCLE_TIERS, RUB, A, B, FxDay, P
 
 from .iso_builders import fx_pacs008
@@ -152,12 +151,12 @@ def test_another_agents_quote_is_agnt_and_a_refused_payment_leaves_the_quote_unu
     assert good.statuses == {"ACSC": 1}
 
 
-def test_a_cross_currency_message_and_a_plain_one_in_one_bulk(tmp_path: Path) -> None:
+def test_a_cross_currency_message_and_a_plain_one_in_one_bulk(hub_store: HubStore) -> None:
     day, found = day_with_quote()
     plain = fx_tx(2, found.id, settled=("10.00", CNY), instructed=None, rate=None, quote=None)
     plain["creditor"] = P + "XXX"
     data = fx_pacs008([fx_tx(1, found.id), plain])
-    with MessageLog(tmp_path / "m.messages") as log:
+    with hub_store.messages() as log:
         first = process_message(day.hub, data, day.clock(), log=log)
         assert first.statuses == {"ACSC": 2}
         again = process_message(day.hub, data, day.clock(), log=log)
@@ -234,7 +233,7 @@ def test_a_cross_currency_payment_is_not_returned_by_pacs004() -> None:
 
 
 def test_an_interrupted_cross_currency_message_is_answered_from_the_hub_never_twice(
-    tmp_path: Path,
+    hub_store: HubStore,
 ) -> None:
     import hashlib
 
@@ -242,7 +241,7 @@ def test_an_interrupted_cross_currency_message_is_answered_from_the_hub_never_tw
 
     day, found = day_with_quote()
     data = fx_pacs008([fx_tx(1, found.id), fx_tx(2, found.id)])
-    with MessageLog(tmp_path / "m.messages") as log:
+    with hub_store.messages() as log:
         # The first attempt stopped after the hub took the payment, before the answers.
         log.begin("", "FX-1", "pacs.008.001.08", hashlib.sha256(data).hexdigest(), day.now)
         number = int(uetr(1).replace("-", ""), 16)

@@ -3,8 +3,6 @@ response validates (XSD or pyiso20022's model) and parses back with pyiso20022."
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,13 +13,13 @@ from pyiso20022.head.head_001_001_02 import AppHdr
 from pyiso20022.pacs.pacs_002_001_10 import Document as StatusReport
 from xsdata.formats.dataclass.parsers import XmlParser
 
-from samarkand.hub.message_log import MessageLog
 from samarkand.hub.messages import Caller, Processed, process_message, return_uetr
 from samarkand.hub.settlement import SettlementHub
 from samarkand.iso20022.envelope import message_id_of, unwrap
 from samarkand.iso20022.validate import validate_document
 from samarkand.settlement.payments import Status
 from tests.iso20022.builders import Tx, pacs008, uetr
+from tests.iso20022.conftest import HubStore
 
 from .iso_builders import camt050, camt056, envelope, pacs004, pacs009
 from .iso_builders import small_hub as make_hub
@@ -248,10 +246,12 @@ def test_an_envelope_is_read_and_its_sender_checked() -> None:
     assert process_message(hub, mismatch, 12).problems[0].code == "FF01"
 
 
-def test_a_resent_message_gets_its_recorded_responses_and_settles_once(tmp_path: Path) -> None:
+def test_a_resent_message_gets_its_recorded_responses_and_settles_once(
+    hub_store: HubStore,
+) -> None:
     hub = make_hub()
     data = pacs008([Tx(number=1)])
-    with MessageLog(tmp_path / "m.messages") as log:
+    with hub_store.messages() as log:
         first = process_message(hub, data, 10, log=log)
         again = process_message(hub, data, 20, log=log)
         assert again.replayed and again.responses == first.responses
@@ -264,16 +264,18 @@ def test_a_resent_message_gets_its_recorded_responses_and_settles_once(tmp_path:
         reuse = process_message(hub, pacs008([Tx(number=1)], msg_id="MSG-2"), 22, log=log)
         assert reuse.statuses == {"RJCT": 1}
         assert b"DUPL" in reuse.responses[0].data
-    with MessageLog(tmp_path / "m.messages") as reopened:
+    with hub_store.messages() as reopened:
         assert reopened.count() == 2  # refused messages are not recorded
         replay = process_message(hub, data, 30, log=reopened)
         assert replay.replayed and replay.responses == first.responses
 
 
-def test_an_interrupted_message_is_answered_from_the_hub_never_twice(tmp_path: Path) -> None:
+def test_an_interrupted_message_is_answered_from_the_hub_never_twice(
+    hub_store: HubStore,
+) -> None:
     hub = make_hub()
     data = pacs008([Tx(number=1), Tx(number=2, amount="1.00")])
-    with MessageLog(tmp_path / "m.messages") as log:
+    with hub_store.messages() as log:
         # The first attempt stopped after the hub acted, before the responses were stored.
         log.begin("", "MSG-1", "pacs.008.001.08", _digest(data), 9)
         hub.submit([_payment(1)], 9)

@@ -1,4 +1,4 @@
-"""The service on PostgreSQL: ledger, command log and mailbox in one schema of its own."""
+"""The service on PostgreSQL: ledger, command log, mailbox and message log in one schema."""
 
 from __future__ import annotations
 
@@ -56,3 +56,46 @@ def test_service_on_postgres_survives_a_restart(tmp_path, schema):
         assert {n["status"] for n in notices} == {"settled"}
     finally:
         reopened.close()
+
+
+def test_a_message_sent_again_gets_the_same_answer_also_after_a_restart(
+    tmp_path, schema, monkeypatch
+):
+    from samarkand.bench.iso import bulk_pacs008
+    from samarkand.hub.message_log import MessageLog
+    from tests.service.conftest import signed_client
+
+    monkeypatch.chdir(tmp_path)  # where an SQLite message log used to go (out/)
+    keyring = tmp_path / "keys.json"
+    message = bulk_pacs008(3, debtor=DEBTOR + "XXX", creditors=(CREDITOR + "XXX",),
+                           first_uetr=70_000, msg_id="PG-P8-1", settlement_date=None)  # fmt: skip
+
+    def send(service):
+        with signed_client(service) as api:
+            answer = api.request(
+                "POST", "/v1/messages", DEBTOR, message, content_type="application/xml"
+            )
+            assert answer.status_code == 200
+            balances = api.request("GET", "/v1/accounts", DEBTOR).json()["accounts"]
+            return answer.content, {a["currency"]: a["balance"] for a in balances}["CNY"]
+
+    service = open_service(PG_DSN, keyring, schema=schema)
+    try:
+        first, balance = send(service)
+        assert first.count(b"<TxSts>ACSC</TxSts>") == 3
+        again, balance_again = send(service)
+        assert again == first and balance_again == balance  # answered, not run again
+        assert isinstance(service.engine.messages, MessageLog)
+        assert service.engine.messages.postgres
+    finally:
+        service.close()
+    reopened = open_service(PG_DSN, keyring, schema=schema)
+    try:
+        after_restart, balance_after = send(reopened)
+        assert after_restart == first and balance_after == balance
+    finally:
+        reopened.close()
+    with MessageLog(PG_DSN, schema=schema) as log:  # the schema's own tables
+        assert log.count() == 1 and log.get(DEBTOR, "PG-P8-1") is not None
+    made = [str(p) for p in tmp_path.rglob("*") if p.name.endswith(".messages")]
+    assert made == []

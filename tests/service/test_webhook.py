@@ -1,31 +1,56 @@
-"""Webhook push: loopback only, retried until the receiver takes it, acknowledged by a 2xx."""
+"""Webhook push: loopback only, retried until the receiver takes it, acknowledged by a 2xx,
+signed with the hub's own key, which the hub publishes."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
-from samarkand.service.webhook import WebhookRefused, check_url
+from samarkand.service.auth import AuthError, load_private_keys, sign_headers
+from samarkand.service.webhook import (
+    HUB_KEY_ID,
+    WebhookRefused,
+    check_url,
+    push_verifier,
+    verify_push,
+)
 from tests.service.conftest import CREDITOR, DEBTOR
 
 
 class Receiver:
-    """A loopback HTTP server that fails its first `failures` deliveries."""
+    """A loopback HTTP server that fails its first `failures` deliveries; given the hub's
+    public key, it takes only pushes whose signature verifies (401 otherwise)."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, hub_key: str | None = None) -> None:
         self.failures = failures
         self.received: list[dict] = []
+        self.raw: list[tuple[str, dict[str, str], bytes]] = []  # (target, headers, body)
+        self.refused: list[str] = []  # the header at fault, per refused POST
         self.attempts = 0
+        verifier = None if hub_key is None else push_verifier(hub_key)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server hook
                 body = self.rfile.read(int(self.headers["content-length"]))
                 receiver.attempts += 1
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                receiver.raw.append((self.path, headers, body))
+                if verifier is not None:
+                    try:
+                        verify_push(verifier, self.path, self.headers, body)
+                    except AuthError as error:
+                        receiver.refused.append(error.field)
+                        self.send_response(401)
+                        self.end_headers()
+                        return
                 if receiver.failures > 0:
                     receiver.failures -= 1
                     self.send_response(503)
@@ -104,5 +129,82 @@ def test_registration_survives_a_restart(tmp_path):
     reopened = open_service(db)
     try:
         assert reopened.pusher.urls == {CREDITOR: "http://127.0.0.1:1/"}
+    finally:
+        reopened.close()
+
+
+def test_a_push_is_signed_with_the_key_the_hub_publishes(api, service):
+    published = api.request("GET", "/v1/hub/key", CREDITOR)
+    assert published.status_code == 200
+    key = published.json()
+    assert (key["key_id"], key["algorithm"]) == (HUB_KEY_ID, "Ed25519")
+    assert api.client.get("/v1/hub/key").status_code == 401  # signed like any /v1/ route
+    receiver = Receiver(failures=0, hub_key=key["public_key"])
+    # Checks apart from the receiver's, made before the push (a verifier refuses what was
+    # signed before it existed, as the hub does: its nonces are in memory).
+    check, *fresh = [push_verifier(key["public_key"]) for _ in range(4)]
+    try:
+        hook = receiver.url + "?box=1"  # the query is signed too
+        assert api.request("PUT", "/v1/mailbox/webhook", CREDITOR, {"url": hook}).status_code == 200
+        payment, _ = api.pay()
+        assert _wait(lambda: receiver.received)
+        assert receiver.refused == []
+        target, headers, body = receiver.raw[0]
+        assert target == "/hook?box=1" and headers["x-samarkand-key"] == HUB_KEY_ID
+        notice = json.loads(json.loads(body)["messages"][0]["body"])["notices"][0]
+        assert notice["uetr"] == payment["uetr"]
+        # The same push passes once; the body, the path and the signature are checked.
+        verify_push(check, target, headers, body)
+        with pytest.raises(AuthError) as replayed:
+            verify_push(check, target, headers, body)
+        assert replayed.value.field == "x-samarkand-nonce"  # a replay
+        tampered = body.replace(payment["uetr"].encode(), b"0" * 8 + payment["uetr"][8:].encode())
+        assert tampered != body
+        cases = [
+            (target, headers, tampered),
+            ("/other?box=1", headers, body),
+            (target, {**headers, "x-samarkand-signature": "AAAA"}, body),
+        ]
+        for verifier, (case_target, case_headers, case_body) in zip(fresh, cases, strict=True):
+            with pytest.raises(AuthError) as refused:
+                verify_push(verifier, case_target, case_headers, case_body)
+            assert refused.value.field == "x-samarkand-signature"
+    finally:
+        receiver.close()
+
+
+def test_a_post_not_from_the_hub_is_refused_by_the_receiver(api, service):
+    key = api.request("GET", "/v1/hub/key", CREDITOR).json()["public_key"]
+    receiver = Receiver(failures=0, hub_key=key)
+    try:
+        body = json.dumps({"participant": CREDITOR, "messages": []}).encode()
+        participant = load_private_keys(service.keyring)[DEBTOR]
+        forged = sign_headers(participant, HUB_KEY_ID, "POST", "/hook", body)  # another key
+        unsigned: dict[str, str] = {}
+        for headers in (forged, unsigned):
+            answer = httpx.post(receiver.url, content=body, headers=headers)
+            assert answer.status_code == 401
+        assert receiver.refused == ["x-samarkand-signature", "x-samarkand-key"]
+        assert receiver.received == []
+    finally:
+        receiver.close()
+
+
+def test_the_hubs_key_is_its_own_and_lasts_across_a_restart(tmp_path):
+    from samarkand.service.server import open_service
+
+    db = str(tmp_path / "hub.db")
+    service = open_service(db)
+    public = service.pusher.public_key
+    hub_key = service.hub_key
+    service.close()
+    assert hub_key == tmp_path / "hub.db.hub-key.json"
+    assert stat.S_IMODE(os.stat(hub_key).st_mode) == 0o600
+    # Not in the keyring clients are given: they cannot sign as the hub.
+    assert HUB_KEY_ID not in load_private_keys(tmp_path / "hub.db.keys.json")
+    reopened = open_service(db)
+    try:
+        assert reopened.pusher.public_key == public
+        assert HUB_KEY_ID not in reopened.verifier.keys  # never a caller
     finally:
         reopened.close()
