@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -197,9 +197,19 @@ class MessageLog:
     """Every message taken in, with the responses it got. Every write is durable before it
     returns (SQLite: fsynced; PostgreSQL: committed)."""
 
-    def __init__(self, address: str | os.PathLike[str], *, schema: str = DEFAULT_SCHEMA) -> None:
-        """`address`: an SQLite path, or a postgresql:// DSN (tables in `schema`)."""
+    def __init__(
+        self,
+        address: str | os.PathLike[str],
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        keep: Collection[str] | None = None,
+    ) -> None:
+        """`address`: an SQLite path, or a postgresql:// DSN (tables in `schema`). `keep`:
+        the kinds of response to record (``pacs.002``, ...; see `response_kind`), all when
+        None. A resend is answered with what was recorded: a service whose other responses
+        went to mailboxes (kept there until acknowledged) records only its answers."""
         self.path = os.fspath(address)
+        self.keep = None if keep is None else frozenset(keep)
         self.postgres = self.path.startswith(POSTGRES_PREFIXES)
         self._db: _Sqlite | _Postgres
         created: list[Statement] = [(text, ()) for text in SCHEMA]
@@ -219,14 +229,18 @@ class MessageLog:
 
     @classmethod
     def beside(
-        cls, store_path: str | os.PathLike[str], *, schema: str = DEFAULT_SCHEMA
+        cls,
+        store_path: str | os.PathLike[str],
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        keep: Collection[str] | None = None,
     ) -> MessageLog:
         """The message log of the store at ``store_path``: the ``.messages`` file beside an
         SQLite store, the tables in ``schema`` of a PostgreSQL one."""
         address = os.fspath(store_path)
         if address.startswith(POSTGRES_PREFIXES):
-            return cls(address, schema=schema)
-        return cls(address + MESSAGES_SUFFIX)
+            return cls(address, schema=schema, keep=keep)
+        return cls(address + MESSAGES_SUFFIX, keep=keep)
 
     def get(self, sender: str, msg_id: str) -> MessageRecord | None:
         rows = self._db.query(SELECT_MESSAGE, (sender, msg_id))
@@ -257,9 +271,12 @@ class MessageLog:
             ) from error
 
     def finish(self, sender: str, msg_id: str, responses: list[tuple[str, str, bytes]]) -> None:
-        """Store the responses of a begun message (before they are handed to anyone)."""
+        """Store the responses of a begun message (before they are handed to anyone): those
+        of the kinds it keeps."""
+        keep = self.keep
         encoded = json.dumps([[name, receiver, data.decode("utf-8")]
-                              for name, receiver, data in responses])  # fmt: skip
+                              for name, receiver, data in responses
+                              if keep is None or response_kind(name) in keep])  # fmt: skip
         [changed] = self._db.write([(UPDATE_RESPONSES, (encoded, sender, msg_id))])
         if changed != 1:
             raise StoreError(f"{self._db.where}: message {sender}/{msg_id} was never begun")
@@ -283,6 +300,11 @@ class MessageLog:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def response_kind(name: str) -> str:
+    """The message kind of a response file name ``<MsgId>.pacs.002.xml``: ``pacs.002``."""
+    return ".".join(name.split(".")[-3:-1])
 
 
 def _decode(text: str | None) -> list[tuple[str, str, bytes]] | None:

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from samarkand.hub.message_log import response_kind
 from samarkand.hub.messages import (
     Caller,
     Processed,
@@ -71,11 +72,6 @@ def mailbox_of(directory: Directory, bic: str) -> str:
     """Whose mailbox a response to `bic` goes to: the direct participant it settles via."""
     settling = directory.settling_participant(participant_bic(bic) or bic)
     return settling.bic if settling is not None else participant_bic(bic) or bic
-
-
-def response_kind(response: Response) -> str:
-    """`pacs.002` of a response named `<MsgId>.pacs.002.xml`."""
-    return ".".join(response.name.split(".")[-3:-1])
 
 
 class _CallerHub:
@@ -124,7 +120,7 @@ def submit_message(engine: Engine, data: bytes, now: int, *, caller: str) -> Mes
         (problem,) = processed.problems
         raise NotSender(problem.path or "/Document", problem.message)
     if not processed.replayed and processed.responses:
-        engine.post([(mailbox_of(directory, r.receiver), response_kind(r), r.data)
+        engine.post([(mailbox_of(directory, r.receiver), response_kind(r.name), r.data)
                      for r in processed.responses])  # fmt: skip
-    answer = next((r for r in processed.responses if response_kind(r) in ANSWER_KINDS), None)
+    answer = next((r for r in processed.responses if response_kind(r.name) in ANSWER_KINDS), None)
     return MessageAnswer(processed, answer)

@@ -32,6 +32,7 @@ from samarkand.service.auth import (
 )
 from samarkand.service.engine import Engine
 from samarkand.service.mailbox import MAILBOX_SUFFIX, Mailbox
+from samarkand.service.messages import ANSWER_KINDS
 from samarkand.service.webhook import HUB_KEY_ID, Pusher
 from samarkand.settlement.participants import ParticipantKind
 from samarkand.store.postgres import DEFAULT_SCHEMA
@@ -141,7 +142,8 @@ def open_service(
 
     def open_messages() -> MessageLog:
         # Beside the store: the <db>.messages file, or tables of the PostgreSQL schema.
-        return MessageLog.beside(db, schema=schema)
+        # Only the answers are kept for a resend: every other response went to a mailbox.
+        return MessageLog.beside(db, schema=schema, keep=ANSWER_KINDS)
 
     engine = Engine(open_hub, open_mailbox, clock=clock, open_messages=open_messages)
     engine.start()

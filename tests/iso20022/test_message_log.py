@@ -75,3 +75,19 @@ def test_a_postgresql_log_that_cannot_connect_does_not_show_the_password() -> No
     with pytest.raises(StoreError) as refused:
         MessageLog("postgresql://hub:s3cret-word@127.0.0.1:1/test?connect_timeout=2")
     assert "message log" in str(refused.value) and "s3cret-word" not in str(refused.value)
+
+
+def test_a_log_that_keeps_some_kinds_records_only_those(tmp_path: Path) -> None:
+    responses = [
+        ("SMK1-002.pacs.002.xml", "BKCHCNBJ", b"<a/>"),
+        ("SMK1-054-1.camt.054.xml", "BKCHCNBJ", b"<b/>"),
+        ("SMK1-054-2.camt.054.xml", "SABRRUMM", b"<c/>"),
+    ]
+    with MessageLog(tmp_path / "kept.messages", keep=("pacs.002", "camt.029")) as log:
+        log.begin("BKCHCNBJ", "M-1", "pacs.008.001.08", "d1", 10)
+        log.finish("BKCHCNBJ", "M-1", responses)
+        assert log.get("BKCHCNBJ", "M-1").responses == responses[:1]  # type: ignore[union-attr]
+    with MessageLog(tmp_path / "all.messages") as log:
+        log.begin("BKCHCNBJ", "M-1", "pacs.008.001.08", "d1", 10)
+        log.finish("BKCHCNBJ", "M-1", responses)
+        assert log.get("BKCHCNBJ", "M-1").responses == responses  # type: ignore[union-attr]
