@@ -236,3 +236,32 @@ def test_the_settings_survive_a_restart(tmp_path):
             assert _post(api, _tier("CNY", "RUB", "12.5")) == ["AG01"]
     finally:
         reopened.close()
+
+
+def test_a_store_configured_before_the_register_stays_open(tmp_path):
+    from samarkand.hub.durable import DurableHub
+    from samarkand.service.server import DEV_DIRECT_BANKS, NS_PER_HOUR
+    from samarkand.sim.day import DayConfig, build_directory
+
+    db = str(tmp_path / "hub.db")
+    now = time.time_ns()
+    directory = build_directory(DayConfig(direct_banks=DEV_DIRECT_BANKS, indirect_per_direct=0))
+    with DurableHub.open(db) as hub:  # configured as every hub was before the register
+        hub.configure(directory, cut_off_ns=dict.fromkeys(directory.ledgers, now + NS_PER_HOUR))
+        hub.open_accounts(now)
+    service = open_service(db)
+    try:
+        with signed_client(service) as api:
+            fx = _configuration(api)["fx"]
+            assert fx["provider_policy"] == "open" and fx["providers"] == []
+            assert _post(api, _tier("CNY", "RUB", "12.5")) == ["posted"]
+            assert _post(api, _tier("RUB", "CNY", "0.08"), key=SECOND) == ["posted"]
+            for method in ("PUT", "DELETE"):
+                body = {"pairs": None} if method == "PUT" else None
+                response = api.request(method, f"/v1/operator/fx/providers/{PROVIDER}", OPERATOR,
+                                       body)  # fmt: skip
+                assert response.status_code == 409, response.text
+                assert "without a register" in response.json()["error"]["message"]
+            assert _quote(api).json()["deliver_amount"] == "1250.00"
+    finally:
+        service.close()
