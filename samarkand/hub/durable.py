@@ -989,11 +989,9 @@ class DurableHub:
         """Allow or forbid a vehicle currency on a corridor; a request that changes nothing
         (or is refused) is not logged."""
         hub = self.hub
-        for currency in (source, destination):
-            if type(currency) is not str or currency not in hub.directory.central_bank_of:
-                return Reason.CURRENCY_NOT_ALLOWED
-        if source == destination:
-            return Reason.FX_SAME_CURRENCY
+        refused = hub.corridor_refusal(source, destination)
+        if refused is not None:
+            return refused
         if ((source, destination) in hub.book.allowed_vehicle_corridors) == bool(allowed):
             return False
         return self._command(

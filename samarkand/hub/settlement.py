@@ -461,6 +461,16 @@ class SettlementHub:
         self.clock = max(self.clock, now)
         return self.book.withdraw_provider(bic)
 
+    def corridor_refusal(self, source: str, destination: str) -> Reason | None:
+        """Why (`source`, `destination`) is no corridor: both must be currencies the hub
+        settles (CURRENCY_NOT_ALLOWED), and different (FX_SAME_CURRENCY)."""
+        for currency in (source, destination):
+            if type(currency) is not str or currency not in self.directory.central_bank_of:
+                return Reason.CURRENCY_NOT_ALLOWED
+        if source == destination:
+            return Reason.FX_SAME_CURRENCY
+        return None
+
     def set_vehicle_corridor(
         self, source: str, destination: str, allowed: bool, now: int
     ) -> Reason | bool:
@@ -468,11 +478,9 @@ class SettlementHub:
         currency (USD, EUR). One direction; both currencies must be settled by the hub.
         Returns whether the policy changed, or why it is refused. Quotes already issued keep
         their routes."""
-        for currency in (source, destination):
-            if type(currency) is not str or currency not in self.directory.central_bank_of:
-                return Reason.CURRENCY_NOT_ALLOWED
-        if source == destination:
-            return Reason.FX_SAME_CURRENCY
+        refused = self.corridor_refusal(source, destination)
+        if refused is not None:
+            return refused
         try:
             changed = self.book.set_vehicle_corridor(source, destination, bool(allowed))
         except MoneyError:
