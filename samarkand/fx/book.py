@@ -151,6 +151,36 @@ class RateBook:
         self._store(sell, buy, kept)
         return WithdrawResult.WITHDRAWN
 
+    def withdraw_provider(
+        self, provider: str, *, keep: frozenset[tuple[str, str]] | None = None
+    ) -> int:
+        """Remove every tier of ``provider`` except those on a pair in ``keep`` (unordered
+        pairs, each sorted); return how many were removed. Used when the operator
+        deregisters a provider or narrows the pairs it is registered for."""
+        gone = [
+            key
+            for key in self._by_key
+            if key[0] == provider and (keep is None or tuple(sorted(key[1:3])) not in keep)
+        ]
+        for key in gone:
+            self.withdraw(*key)
+        return len(gone)
+
+    def set_vehicle_corridor(self, source: str, destination: str, allowed: bool) -> bool:
+        """Allow (or forbid again) routes from ``source`` to ``destination`` through the
+        vehicle-only currencies; the corridor is one direction. Returns whether the policy
+        changed. Quotes already issued keep the route they were given."""
+        self.registry.get(source)  # MoneyError (AM11) for a currency the hub does not know
+        self.registry.get(destination)
+        corridor = (source, destination)
+        if (corridor in self.allowed_vehicle_corridors) == allowed:
+            return False
+        if allowed:
+            self.allowed_vehicle_corridors = self.allowed_vehicle_corridors | {corridor}
+        else:
+            self.allowed_vehicle_corridors = self.allowed_vehicle_corridors - {corridor}
+        return True
+
     def withdraw_expired(self, now: int) -> int:
         """Remove every tier whose validity ended at or before ``now``; return how many."""
         expired = [key for key, o in self._by_key.items() if o.valid_until_ns <= now]

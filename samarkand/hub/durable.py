@@ -43,7 +43,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from samarkand.fx.routing import Quote
-from samarkand.hub.settlement import Liquidity, QuoteRequest, SettlementHub, TierPost
+from samarkand.hub.settlement import (
+    Liquidity,
+    QuoteRequest,
+    SettlementHub,
+    TierPost,
+    currency_pair,
+    provider_refusal,
+    queue_limit_problem,
+)
 from samarkand.ledger.columns import FIELD_NAMES
 from samarkand.ledger.journal import BatchRecord
 from samarkand.money import MoneyError, default_registry
@@ -448,6 +456,65 @@ def _run_fx(hub: SettlementHub, op: str, read: _Reader) -> Any:
     raise read.fail(f"unknown command {op!r}")
 
 
+# ---------------------------------------------------------------------- operator settings
+
+# The FX provider register, vehicle-currency corridors, one currency's cut-off and the queue
+# limit. DurableHub checks each before logging it, so what is logged applies.
+OPERATOR_OPS = frozenset(
+    {"register_provider", "deregister_provider", "vehicle_corridor", "cut_off", "queue_limit"}
+)
+
+
+def _encode_pairs(pairs: Sequence[tuple[str, str]] | None) -> list[list[str]] | None:
+    if pairs is None:
+        return None
+    return [list(p) for p in sorted({currency_pair(_str(a), _str(b)) for a, b in pairs})]
+
+
+def _read_pairs(read: _Reader, value: object) -> list[tuple[str, str]] | None:
+    if value is None:
+        return None
+    pairs = []
+    for item in read.list(value):
+        row = read.row(item, 2, "a currency pair")
+        pairs.append((read.str(row[0]), read.str(row[1])))
+    return pairs
+
+
+def _read_providers(read: _Reader) -> dict[str, list[tuple[str, str]] | None] | None:
+    """A configure's register of FX providers; absent (every log written before the register
+    existed, and hubs configured with the open policy): None."""
+    if "fx_providers" not in read.body:
+        return None
+    return {
+        read.str(bic): _read_pairs(read, pairs)
+        for bic, pairs in read.dict(read.get("fx_providers")).items()
+    }
+
+
+def _run_operator(hub: SettlementHub, op: str, read: _Reader) -> Any:
+    if op == "register_provider":
+        return hub.register_provider(
+            read.str(read.get("bic")), _read_pairs(read, read.get("pairs")), read.now()
+        )
+    if op == "deregister_provider":
+        return hub.deregister_provider(read.str(read.get("bic")), read.now())
+    if op == "vehicle_corridor":
+        return hub.set_vehicle_corridor(
+            read.str(read.get("source")),
+            read.str(read.get("destination")),
+            read.bool(read.get("allowed")),
+            read.now(),
+        )
+    if op == "cut_off":
+        return hub.set_cut_off(
+            read.str(read.get("currency")), read.int(read.get("cut_off")), read.now()
+        )
+    if op == "queue_limit":
+        return hub.set_queue_limit(read.int(read.get("limit")), read.now())
+    raise read.fail(f"unknown command {op!r}")
+
+
 class _Runner:
     """Runs decoded commands against one `SettlementHub` (live or replaying)."""
 
@@ -479,7 +546,10 @@ class _Runner:
                 credit[(read.str(row[0]), read.str(row[1]))] = read.int(row[2])
             self.credit = credit
             self.hub = SettlementHub(
-                directory, self.ledger, cut_off_ns=read.int_map(read.get("cut_offs"))
+                directory,
+                self.ledger,
+                cut_off_ns=read.int_map(read.get("cut_offs")),
+                fx_providers=_read_providers(read),
             )
             return None
         hub = self.configured()
@@ -521,6 +591,8 @@ class _Runner:
             )
         if op in _SERVICE_OPS:
             return self.run_service(op, read, hub)
+        if op in OPERATOR_OPS:
+            return _run_operator(hub, op, read)
         raise read.fail(f"unknown command {op!r}")
 
     # Commands of the HTTP service: participant status and admissions.
@@ -782,20 +854,29 @@ class DurableHub:
         *,
         cut_off_ns: dict[str, int],
         credit: dict[tuple[str, str], int] | None = None,
+        fx_providers: dict[str, Sequence[tuple[str, str]] | None] | None = None,
     ) -> None:
+        """Configure the hub once. `fx_providers` (see `SettlementHub`): None, the open
+        policy, is logged as no key at all, exactly as before the register existed; a
+        mapping is the register, checked before it is logged (ValueError)."""
         if self._runner.hub is not None:
             raise StoreError("the hub is already configured")
-        self._command(
-            {
-                "op": "configure",
-                "participants": [_encode_participant(p) for p in directory],
-                "ledgers": {_str(c): _int(n) for c, n in directory.ledgers.items()},
-                "cut_offs": {_str(c): _int(n) for c, n in cut_off_ns.items()},
-                "credit": [
-                    [_str(b), _str(c), _int(v)] for (b, c), v in sorted((credit or {}).items())
-                ],
+        body: dict[str, Any] = {
+            "op": "configure",
+            "participants": [_encode_participant(p) for p in directory],
+            "ledgers": {_str(c): _int(n) for c, n in directory.ledgers.items()},
+            "cut_offs": {_str(c): _int(n) for c, n in cut_off_ns.items()},
+            "credit": [[_str(b), _str(c), _int(v)] for (b, c), v in sorted((credit or {}).items())],
+        }
+        if fx_providers is not None:
+            for bic, pairs in sorted(fx_providers.items()):
+                refused = provider_refusal(directory, bic, pairs)
+                if refused is not None:
+                    raise ValueError(f"FX provider {bic!r}: {refused.text}")
+            body["fx_providers"] = {
+                _str(bic): _encode_pairs(pairs) for bic, pairs in sorted(fx_providers.items())
             }
-        )
+        self._command(body)
 
     def open_accounts(self, now: int) -> int:
         return self._command({"op": "open_accounts", "now": _int(now)})
@@ -890,6 +971,78 @@ class DurableHub:
     def submit_fx(self, payments: Sequence[FxPayment], now: int) -> list[Reason | None]:
         encoded = [_encode_fx_payment(p) for p in payments]
         return self._command({"op": "submit_fx", "payments": encoded, "now": _int(now)})
+
+    # ------------------------------------------------------------------ operator settings
+    # Checked before logging, like the service commands below: a refusal is returned and
+    # never enters the log. `register_provider` and `deregister_provider` need a hub
+    # configured with a register (`SettlementHub.providers` not None; else ValueError).
+
+    def register_provider(
+        self, bic: str, pairs: Sequence[tuple[str, str]] | None, now: int
+    ) -> Reason | int:
+        """Register `bic` as an FX provider (see `SettlementHub.register_provider`)."""
+        hub = self.hub
+        if hub.providers is None:
+            raise ValueError("the hub was configured without a register of FX providers")
+        refused = provider_refusal(hub.directory, bic, pairs)
+        if refused is not None:
+            return refused
+        return self._command(
+            {
+                "op": "register_provider",
+                "bic": _str(bic),
+                "pairs": _encode_pairs(pairs),
+                "now": _int(now),
+            }
+        )
+
+    def deregister_provider(self, bic: str, now: int) -> Reason | int:
+        hub = self.hub
+        if hub.providers is None:
+            raise ValueError("the hub was configured without a register of FX providers")
+        if bic not in hub.providers:
+            return Reason.PROVIDER_NOT_REGISTERED
+        return self._command({"op": "deregister_provider", "bic": _str(bic), "now": _int(now)})
+
+    def set_vehicle_corridor(
+        self, source: str, destination: str, allowed: bool, now: int
+    ) -> Reason | bool:
+        """Allow or forbid a vehicle currency on a corridor; a request that changes nothing
+        (or is refused) is not logged."""
+        hub = self.hub
+        refused = hub.corridor_refusal(source, destination)
+        if refused is not None:
+            return refused
+        if ((source, destination) in hub.book.allowed_vehicle_corridors) == bool(allowed):
+            return False
+        return self._command(
+            {
+                "op": "vehicle_corridor",
+                "source": _str(source),
+                "destination": _str(destination),
+                "allowed": bool(allowed),
+                "now": _int(now),
+            }
+        )
+
+    def set_cut_off(self, currency: str, cut_off_ns: int, now: int) -> Reason | str | None:
+        problem = self.hub.cut_off_problem(currency, cut_off_ns, now)
+        if problem is not None:
+            return problem
+        return self._command(
+            {
+                "op": "cut_off",
+                "currency": _str(currency),
+                "cut_off": _int(cut_off_ns),
+                "now": _int(now),
+            }
+        )
+
+    def set_queue_limit(self, limit: int, now: int) -> str | None:
+        problem = queue_limit_problem(limit)
+        if problem is not None:
+            return problem
+        return self._command({"op": "queue_limit", "limit": _int(limit), "now": _int(now)})
 
     # ------------------------------------------------------------------ service commands
     # Each checks its request before logging it: a refused request never enters the log

@@ -9,7 +9,7 @@ its batches are committed, so nothing it reports is lost.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -32,7 +32,7 @@ from samarkand.ledger.types import (
     TransferCode,
     TransferFlags,
 )
-from samarkand.money import default_registry
+from samarkand.money import MoneyError, default_registry
 from samarkand.settlement.crosscurrency import FxRoute, RouteLeg, make_route
 from samarkand.settlement.engine import SettlementEngine
 from samarkand.settlement.participants import (
@@ -88,6 +88,51 @@ QUOTE_REASONS: dict[QuoteResult, Reason] = {
 }
 
 
+QUEUE_LIMIT_MAX = 100_000_000  # payments waiting per currency; the engine keeps each in memory
+DAY_NS = 24 * 3600 * 1_000_000_000  # a cut-off moves within the day: at most this far ahead
+
+# A provider's register entry: the unordered currency pairs it may post tiers on, each as
+# (lower code, higher code); None: every pair of currencies it holds accounts in.
+Pairs = frozenset[tuple[str, str]]
+
+
+def currency_pair(a: str, b: str) -> tuple[str, str]:
+    """The unordered pair of two currencies, as the register keeps it."""
+    return (a, b) if a <= b else (b, a)
+
+
+def provider_refusal(
+    directory: Directory, bic: str, pairs: Collection[tuple[str, str]] | None
+) -> Reason | None:
+    """Why `bic` may not be registered as an FX provider (for `pairs`, or for all its
+    currencies when None): it must be a direct participant (PROVIDER_NOT_DIRECT, AG01),
+    and each pair two different currencies (FX_SAME_CURRENCY) that the hub settles
+    (CURRENCY_NOT_ALLOWED, AM03). A suspended participant may be registered: suspension
+    already refuses its tiers, and is lifted without registering it again."""
+    participant = directory.get(bic) if type(bic) is str else None
+    if participant is None or participant.kind is not ParticipantKind.DIRECT:
+        return Reason.PROVIDER_NOT_DIRECT
+    for pair in pairs or ():
+        if type(pair) is not tuple or len(pair) != 2:
+            return Reason.CURRENCY_NOT_ALLOWED
+        for currency in pair:
+            if type(currency) is not str or currency not in directory.central_bank_of:
+                return Reason.CURRENCY_NOT_ALLOWED
+        if pair[0] == pair[1]:
+            return Reason.FX_SAME_CURRENCY
+    return None
+
+
+def queue_limit_problem(limit: int) -> str | None:
+    if type(limit) is not int or not 1 <= limit <= QUEUE_LIMIT_MAX:
+        return f"the queue limit is a whole number from 1 to {QUEUE_LIMIT_MAX:,}"
+    return None
+
+
+def _pairs(pairs: Collection[tuple[str, str]] | None) -> Pairs | None:
+    return None if pairs is None else frozenset(currency_pair(a, b) for a, b in pairs)
+
+
 @dataclass(frozen=True, slots=True)
 class TierPost:
     """An FX provider's offer as it sends it: the rate as decimal text (see `parse_rate`),
@@ -140,8 +185,23 @@ class QuoteRequest:
 
 
 class SettlementHub:
+    """The pipeline (module docstring) with the hub's FX state: the rate book, the quotes
+    issued and, when configured with one, the operator's register of FX providers.
+
+    `fx_providers`: None is the open policy, the only one before the register existed:
+    every active direct participant with accounts in both currencies posts tiers. A mapping
+    (empty or not) is the register: only the BICs in it post tiers, each on its pairs (None:
+    on every pair of its currencies). Raises ValueError for an entry `provider_refusal`
+    refuses.
+    """
+
     def __init__(
-        self, directory: Directory, ledger: DurableLedger, *, cut_off_ns: dict[str, int]
+        self,
+        directory: Directory,
+        ledger: DurableLedger,
+        *,
+        cut_off_ns: dict[str, int],
+        fx_providers: Mapping[str, Collection[tuple[str, str]] | None] | None = None,
     ) -> None:
         self.directory = directory
         self.ledger = ledger
@@ -157,6 +217,14 @@ class SettlementHub:
         self.quote_owner: dict[int, str] = {}  # quote id -> settling BIC it was issued to
         self.quotes_issued = 0  # quote ids are 1, 2, ... in the order quotes are given
         self.last_quotes: list[Quote | Reason] = []
+        self.providers: dict[str, Pairs | None] | None = None
+        if fx_providers is not None:
+            self.providers = {}
+            for bic, pairs in sorted(fx_providers.items()):
+                refused = provider_refusal(directory, bic, pairs)
+                if refused is not None:
+                    raise ValueError(f"FX provider {bic!r}: {refused.text}")
+                self.providers[bic] = _pairs(pairs)
 
     # ------------------------------------------------------------------ set-up
 
@@ -337,10 +405,13 @@ class SettlementHub:
     def post_tiers(self, posts: Sequence[TierPost], now: int) -> list[Reason | None]:
         """Providers' rate tiers: each posted (None; a provider's tier for the same pair and
         band replaces its earlier one) or refused with a reason. A provider is an active
-        direct participant with settlement accounts in both currencies."""
+        direct participant with settlement accounts in both currencies and, on a hub with a
+        register, registered for the pair (else PROVIDER_NOT_REGISTERED, AG01)."""
         outcome: list[Reason | None] = []
         for post in posts:
             reason = self._check_provider(post.provider, (post.sell, post.buy))
+            if reason is None and not self.registered(post.provider, post.sell, post.buy):
+                reason = Reason.PROVIDER_NOT_REGISTERED
             if reason is None:
                 tier = post.tier()
                 if isinstance(tier, Reason):
@@ -350,6 +421,109 @@ class SettlementHub:
             outcome.append(reason)
         self.clock = max(self.clock, now)
         return outcome
+
+    def registered(self, bic: str, sell: str, buy: str) -> bool:
+        """Whether the register lets `bic` post tiers selling `sell` for `buy` (always, under
+        the open policy)."""
+        if self.providers is None:
+            return True
+        if bic not in self.providers:
+            return False
+        pairs = self.providers[bic]
+        return pairs is None or currency_pair(sell, buy) in pairs
+
+    def register_provider(
+        self, bic: str, pairs: Collection[tuple[str, str]] | None, now: int
+    ) -> Reason | int:
+        """Register `bic` as an FX provider on `pairs` (unordered; None: every pair of its
+        currencies), replacing an earlier registration: its standing tiers on pairs it is no
+        longer registered for are withdrawn. Returns how many were, or why it is refused.
+        Only a hub configured with a register (`fx_providers`) has one: on an open-policy
+        hub this is a caller's error (ValueError)."""
+        if self.providers is None:
+            raise ValueError("the hub was configured without a register of FX providers")
+        refused = provider_refusal(self.directory, bic, pairs)
+        if refused is not None:
+            return refused
+        kept = _pairs(pairs)
+        self.providers[bic] = kept
+        self.clock = max(self.clock, now)
+        return 0 if kept is None else self.book.withdraw_provider(bic, keep=kept)
+
+    def deregister_provider(self, bic: str, now: int) -> Reason | int:
+        """Take `bic` off the register and withdraw its standing tiers; returns how many.
+        Quotes already issued on its tiers still bind a payment until they expire (the
+        provider committed to those rates); to stop them, the operator suspends it."""
+        if self.providers is None:
+            raise ValueError("the hub was configured without a register of FX providers")
+        if bic not in self.providers:
+            return Reason.PROVIDER_NOT_REGISTERED
+        del self.providers[bic]
+        self.clock = max(self.clock, now)
+        return self.book.withdraw_provider(bic)
+
+    def corridor_refusal(self, source: str, destination: str) -> Reason | None:
+        """Why (`source`, `destination`) is no corridor: both must be currencies the hub
+        settles (CURRENCY_NOT_ALLOWED), and different (FX_SAME_CURRENCY)."""
+        for currency in (source, destination):
+            if type(currency) is not str or currency not in self.directory.central_bank_of:
+                return Reason.CURRENCY_NOT_ALLOWED
+        if source == destination:
+            return Reason.FX_SAME_CURRENCY
+        return None
+
+    def set_vehicle_corridor(
+        self, source: str, destination: str, allowed: bool, now: int
+    ) -> Reason | bool:
+        """Allow (or forbid) routes from `source` to `destination` through a vehicle-only
+        currency (USD, EUR). One direction; both currencies must be settled by the hub.
+        Returns whether the policy changed, or why it is refused. Quotes already issued keep
+        their routes."""
+        refused = self.corridor_refusal(source, destination)
+        if refused is not None:
+            return refused
+        try:
+            changed = self.book.set_vehicle_corridor(source, destination, bool(allowed))
+        except MoneyError:
+            return Reason.CURRENCY_NOT_ALLOWED
+        self.clock = max(self.clock, now)
+        return changed
+
+    def cut_off_problem(self, currency: str, cut_off_ns: int, now: int) -> Reason | str | None:
+        """Why `currency`'s cut-off may not move to `cut_off_ns` at `now`: the currency is
+        not settled here (CURRENCY_NOT_ALLOWED), or the time is not within the day ahead
+        (in words)."""
+        if type(currency) is not str or currency not in self.engine.cut_off_ns:
+            return Reason.CURRENCY_NOT_ALLOWED
+        if type(cut_off_ns) is not int or cut_off_ns <= now:
+            return "the cut-off is not in the future"
+        if cut_off_ns > now + DAY_NS:
+            return "the cut-off moves within the day: at most 24 hours ahead"
+        return None
+
+    def set_cut_off(self, currency: str, cut_off_ns: int, now: int) -> Reason | str | None:
+        """Move one currency's cut-off within the day (see `cut_off_problem`). The engine
+        reads cut-offs at intake: from the new time on, payments in the currency are refused
+        TM01 (AFTER_CUT_OFF) and a latest settlement time past it DT01. Payments already
+        queued stay queued; what is still queued at end-of-day is rejected AB03, as at every
+        cut-off."""
+        problem = self.cut_off_problem(currency, cut_off_ns, now)
+        if problem is not None:
+            return problem
+        self.engine.cut_off_ns[currency] = cut_off_ns
+        self.clock = max(self.clock, now)
+        return None
+
+    def set_queue_limit(self, limit: int, now: int) -> str | None:
+        """Set the engine's queue limit: how many payments may wait in each currency's
+        queues, and in the cross-currency queues together. A payment that would pass it is
+        refused AG01 (QUEUE_FULL); lowering it below what waits refuses new payments only."""
+        problem = queue_limit_problem(limit)
+        if problem is not None:
+            return problem
+        self.engine.queue_limit = limit
+        self.clock = max(self.clock, now)
+        return None
 
     def _check_provider(self, bic: str, currencies: Sequence[str]) -> Reason | None:
         participant = self.directory.get(bic) if type(bic) is str else None

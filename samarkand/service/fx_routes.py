@@ -1,9 +1,10 @@
 """Cross-currency routes (docs/fx.md): providers post rate tiers, participants ask for
 quotes and pay citing them.
 
-- `POST /v1/fx/tiers`: an FX provider posts its own tiers. There is no registration step:
-  any active direct participant with settlement accounts in both currencies of a pair is a
-  provider once it posts a tier (DESIGN §6: providers post rates per pair in amount tiers).
+- `POST /v1/fx/tiers`: an FX provider posts its own tiers (DESIGN §6: providers post rates
+  per pair in amount tiers): an active direct participant with settlement accounts in both
+  currencies of the pair and, on a hub with a register of providers (the dev hub), registered
+  by the operator for the pair (else RJCT AG01; docs/fx.md).
 - `POST /v1/fx/quotes`: "send X in A" or "deliver Y in B" -> the best route as a quote
   bound to the caller; `GET /v1/fx/quotes/{id}` shows one of the caller's own quotes.
 - `POST /v1/fx/payments`: a cross-currency payment citing a quote.

@@ -1,5 +1,7 @@
 """Operator routes: the directory, suspension, intraday credit (central banks), the queue,
-cancellation, settlement windows, the business day and admissions."""
+cancellation, settlement windows, the business day, admissions, and the hub's settings: the
+register of FX providers, vehicle-currency corridors, one currency's cut-off, the queue limit
+and a view of them all."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
+from pydantic import BaseModel
 
 from samarkand.money import format_amount
 from samarkand.service import errors as E
@@ -17,8 +20,12 @@ from samarkand.service.shared import (
     CURRENCY_REGEX,
     REGISTRY,
     AdmissionIn,
+    CorridorIn,
     CreditIn,
+    CutOffIn,
     OpenDayIn,
+    ProviderIn,
+    QueueLimitIn,
     UetrPath,
     cancel_queued,
     hub_directory,
@@ -32,6 +39,48 @@ from samarkand.settlement.participants import (
     ParticipantStatus,
 )
 from samarkand.settlement.payments import Reason
+
+
+class CurrencyOut(BaseModel):
+    currency: str
+    central_bank: str
+    cut_off: str
+    dns_waiting: int  # payments waiting for the currency's next DNS window
+
+
+class ProviderOut(BaseModel):
+    bic: str
+    pairs: list[str] | None  # None: every pair of its currencies
+    tiers: int  # its standing tiers
+
+
+class CorridorOut(BaseModel):
+    source: str
+    destination: str
+
+
+class FxConfigOut(BaseModel):
+    provider_policy: str  # "register": only registered providers post tiers; "open": any
+    providers: list[ProviderOut]
+    vehicle_currencies: list[str]
+    vehicle_corridors: list[CorridorOut]
+
+
+class ConfigurationOut(BaseModel):
+    currencies: list[CurrencyOut]
+    queue_limit: int
+    fx: FxConfigOut
+
+
+def _pair_text(pair: tuple[str, str]) -> str:
+    return f"{pair[0]}/{pair[1]}"
+
+
+def _seconds_ns(moment: Any, field: str) -> int:
+    """A zoned time as the hub's nanoseconds (whole seconds, as the business day's)."""
+    if moment.tzinfo is None:
+        raise E.ApiError(422, "invalid", field, "the time needs a time zone")
+    return int(moment.timestamp()) * 10**9
 
 
 def add_operator_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
@@ -245,3 +294,177 @@ def add_operator_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> Non
         if key is not None:
             verifier.add(key)
         return result
+
+    # ------------------------------------------------------------------ settings
+
+    @app.get("/v1/operator/configuration", response_model=ConfigurationOut, tags=["operator"])
+    async def configuration(request: Request) -> ConfigurationOut:
+        """The hub's settings: each currency's cut-off, central bank and DNS payments waiting
+        for its window; the queue limit; the FX provider policy and register, the
+        vehicle-only currencies and the corridors allowed to route through them."""
+        require_role(request, Role.OPERATOR)
+
+        def run(engine: Engine, _now: int) -> ConfigurationOut:
+            assert engine.durable is not None
+            hub = engine.durable.hub
+            tiers: dict[str, int] = {}
+            for tier in hub.book.tiers():
+                tiers[tier.provider] = tiers.get(tier.provider, 0) + 1
+            providers = hub.providers
+            return ConfigurationOut(
+                currencies=[
+                    CurrencyOut(
+                        currency=code,
+                        central_bank=hub.directory.central_bank_of[code].bic,
+                        cut_off=iso_time(cut_off),
+                        dns_waiting=len(hub.engine.dns_pending.get(code, ())),
+                    )
+                    for code, cut_off in sorted(hub.engine.cut_off_ns.items())
+                    if code in hub.directory.central_bank_of
+                ],
+                queue_limit=hub.engine.queue_limit,
+                fx=FxConfigOut(
+                    provider_policy="open" if providers is None else "register",
+                    providers=[
+                        ProviderOut(
+                            bic=bic,
+                            pairs=None if pairs is None else sorted(map(_pair_text, pairs)),
+                            tiers=tiers.get(bic, 0),
+                        )
+                        for bic, pairs in sorted((providers or {}).items())
+                    ],
+                    vehicle_currencies=sorted(hub.book.vehicle_only),
+                    vehicle_corridors=[
+                        CorridorOut(source=a, destination=b)
+                        for a, b in sorted(hub.book.allowed_vehicle_corridors)
+                    ],
+                ),
+            )
+
+        return await run_on_hub(engine, run)
+
+    @app.put("/v1/operator/fx/providers/{bic}", tags=["operator"])
+    async def register_provider(
+        request: Request, bic: Annotated[str, Path(pattern=BIC_REGEX)], provider: ProviderIn
+    ) -> dict[str, Any]:
+        """Register a direct participant as an FX provider, on the listed currency pairs (both
+        ways) or on every pair of its currencies; registering it again replaces its pairs
+        and withdraws its standing tiers on pairs it is no longer registered for."""
+        require_role(request, Role.OPERATOR)
+        pairs = None
+        if provider.pairs is not None:
+            pairs = [(text[:3], text[4:]) for text in provider.pairs]
+
+        def run(engine: Engine, now: int):
+            assert engine.durable is not None
+            hub = engine.durable.hub
+            if hub.directory.get(bic) is None:
+                return E.ApiError(404, "not_found", "bic", f"no participant {bic}")
+            if hub.providers is None:
+                return _OPEN_POLICY
+            return engine.durable.register_provider(bic, pairs, now)
+
+        result = await run_on_hub(engine, run)
+        if isinstance(result, E.ApiError):
+            raise result
+        if isinstance(result, Reason):
+            raise E.reason_error(result, "bic" if result is Reason.PROVIDER_NOT_DIRECT else "pairs")
+        shown = None if pairs is None else sorted({_pair_text(tuple(sorted(p))) for p in pairs})
+        return {"bic": bic, "pairs": shown, "withdrawn_tiers": result}
+
+    @app.delete("/v1/operator/fx/providers/{bic}", tags=["operator"])
+    async def deregister_provider(
+        request: Request, bic: Annotated[str, Path(pattern=BIC_REGEX)]
+    ) -> dict[str, Any]:
+        """Take a provider off the register: its standing tiers are withdrawn at once, its
+        new tiers refused AG01. Quotes already issued on its rates still bind a payment until
+        they expire (suspend the participant to stop those too)."""
+        require_role(request, Role.OPERATOR)
+
+        def run(engine: Engine, now: int):
+            assert engine.durable is not None
+            if engine.durable.hub.providers is None:
+                return _OPEN_POLICY
+            return engine.durable.deregister_provider(bic, now)
+
+        result = await run_on_hub(engine, run)
+        if isinstance(result, E.ApiError):
+            raise result
+        if isinstance(result, Reason):
+            raise E.ApiError(404, "not_found", "bic", f"{bic} is not a registered FX provider")
+        return {"bic": bic, "withdrawn_tiers": result}
+
+    @app.put("/v1/operator/fx/corridors/{source}/{destination}", tags=["operator"])
+    async def vehicle_corridor(
+        request: Request,
+        source: Annotated[str, Path(pattern=CURRENCY_REGEX)],
+        destination: Annotated[str, Path(pattern=CURRENCY_REGEX)],
+        corridor: CorridorIn,
+    ) -> dict[str, Any]:
+        """Allow or forbid routes from `source` to `destination` through a vehicle-only
+        currency (USD, EUR). One direction: the way back is its own corridor. Quotes already
+        issued keep their routes."""
+        require_role(request, Role.OPERATOR)
+
+        def run(engine: Engine, now: int):
+            assert engine.durable is not None
+            return engine.durable.set_vehicle_corridor(
+                source, destination, corridor.vehicle_allowed, now
+            )
+
+        result = await run_on_hub(engine, run)
+        if isinstance(result, Reason):
+            field = "destination" if result is Reason.FX_SAME_CURRENCY else "currency"
+            raise E.reason_error(result, field)
+        return {
+            "source": source,
+            "destination": destination,
+            "vehicle_allowed": corridor.vehicle_allowed,
+            "changed": result,
+        }
+
+    @app.put("/v1/operator/cut-offs/{currency}", tags=["operator"])
+    async def set_cut_off(
+        request: Request, currency: Annotated[str, Path(pattern=CURRENCY_REGEX)], moved: CutOffIn
+    ) -> dict[str, str]:
+        """Move one currency's cut-off within the day: later than now, at most 24 hours
+        ahead. From then on its payments are refused TM01; those still queued are rejected
+        AB03 at end-of-day, as at every cut-off."""
+        require_role(request, Role.OPERATOR)
+        cut_off_ns = _seconds_ns(moved.cut_off, "cut_off")
+
+        def run(engine: Engine, now: int):
+            assert engine.durable is not None
+            return engine.durable.set_cut_off(currency, cut_off_ns, now)
+
+        problem = await run_on_hub(engine, run)
+        if isinstance(problem, Reason):
+            raise E.reason_error(problem, "currency")
+        if problem is not None:
+            raise E.ApiError(409, "conflict", "cut_off", problem)
+        return {"currency": currency, "cut_off": iso_time(cut_off_ns)}
+
+    @app.put("/v1/operator/queue-limit", tags=["operator"])
+    async def set_queue_limit(request: Request, limit: QueueLimitIn) -> dict[str, int]:
+        """How many payments may wait in each currency's queues (and in the cross-currency
+        queues together); past it a payment is refused AG01. Lowering it below what waits
+        refuses new payments only."""
+        require_role(request, Role.OPERATOR)
+
+        def run(engine: Engine, now: int):
+            assert engine.durable is not None
+            return engine.durable.set_queue_limit(limit.limit, now)
+
+        problem = await run_on_hub(engine, run)
+        if problem is not None:
+            raise E.ApiError(422, "invalid", "limit", problem)
+        return {"limit": limit.limit}
+
+
+_OPEN_POLICY = E.ApiError(
+    409,
+    "conflict",
+    "bic",
+    "this hub was configured without a register of FX providers: any active direct "
+    "participant posts tiers",
+)

@@ -64,13 +64,21 @@ def require_loopback(host: str) -> None:
 
 
 def bootstrap_dev_hub(durable: DurableHub, now: int) -> None:
-    """Configure an empty hub with the scenario's members and fund every direct bank."""
+    """Configure an empty hub with the scenario's members and fund every direct bank.
+
+    The hub keeps a register of FX providers (only registered participants post tiers); for
+    development every direct bank starts on it, for every pair of its currencies, so that
+    any of them can make a market until the operator deregisters it."""
     from samarkand.money import default_registry
     from samarkand.sim.day import DayConfig, build_directory
 
     directory = build_directory(DayConfig(direct_banks=DEV_DIRECT_BANKS, indirect_per_direct=0))
     currencies = sorted(directory.central_bank_of)
-    durable.configure(directory, cut_off_ns=dict.fromkeys(currencies, now + 24 * NS_PER_HOUR))
+    durable.configure(
+        directory,
+        cut_off_ns=dict.fromkeys(currencies, now + 24 * NS_PER_HOUR),
+        fx_providers=dict.fromkeys((p.bic for p in directory.direct()), None),
+    )
     durable.open_accounts(now)
     registry = default_registry()
     funding = [

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from samarkand.hub.settlement import QUEUE_LIMIT_MAX
 from samarkand.money import MoneyError, default_registry, parse_amount
 from samarkand.service import errors as E
 from samarkand.service.auth import Principal, Role
@@ -22,6 +23,8 @@ from samarkand.settlement.payments import Reason, Status
 BIC_REGEX = BIC_PATTERN.pattern
 AMOUNT_REGEX = r"^[0-9]{1,40}(\.[0-9]{1,18})?$"
 CURRENCY_REGEX = r"^[A-Z]{3}$"
+PAIR_REGEX = r"^[A-Z]{3}/[A-Z]{3}$"
+PAIRS_MAX = 1_000
 XML_TYPES = ("application/xml", "text/xml")
 
 # One registry for the process: building it reads every ISO 4217 currency (about a ms).
@@ -110,6 +113,38 @@ class AdmissionIn(_In):
 
 class OpenDayIn(_In):
     cut_off: dt.datetime = Field(description="the new cut-off of every currency, with a zone")
+
+
+class ProviderIn(_In):
+    pairs: list[Annotated[str, Field(pattern=PAIR_REGEX, examples=["CNY/RUB"])]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=PAIRS_MAX,
+        description="currency pairs it may post tiers on, both ways (`CNY/RUB` is also "
+        "RUB/CNY); null: every pair of currencies it holds accounts in",
+    )
+
+
+class CorridorIn(_In):
+    vehicle_allowed: bool = Field(
+        description="whether routes from source to destination may convert through a "
+        "vehicle-only currency (USD, EUR)"
+    )
+
+
+class CutOffIn(_In):
+    cut_off: dt.datetime = Field(
+        description="the currency's new cut-off, with a zone: later than now, at most 24 h ahead"
+    )
+
+
+class QueueLimitIn(_In):
+    limit: int = Field(
+        ge=1,
+        le=QUEUE_LIMIT_MAX,
+        description="payments that may wait in each currency's queues (and in the "
+        "cross-currency queues together)",
+    )
 
 
 def require_debtor(engine: Engine, caller: str, debtor_agent: str) -> None:

@@ -80,6 +80,10 @@ class Reason(enum.Enum):
     RATE_INVALID = ("CH16", "the rate is not a plain decimal of at most 10 fraction digits")
     TIER_INVALID = ("CH16", "the tier's band, liquidity or validity is not consistent")
     PROVIDER_NOT_DIRECT = ("AG01", "an FX provider must be an active direct participant")
+    PROVIDER_NOT_REGISTERED = (
+        "AG01",
+        "the operator has not registered this participant as an FX provider for this pair",
+    )
 
     @property
     def iso(self) -> str:
