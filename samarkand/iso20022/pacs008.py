@@ -455,6 +455,27 @@ _PLAIN_COLUMN = re.compile(f"(?:(?:{_PLAIN}){_JOIN})*(?:{_PLAIN})")
 _NO_POINT = re.compile(r"\0([0-9]+)(?=\0)")  # in a column framed by NULs
 
 
+_Field = tuple[etree.XPath, etree.XPath]  # the texts of a field, the transactions holding one
+
+
+class _Fields(NamedTuple):
+    """The XPaths of the fields read as columns, one way of finding them."""
+
+    instruction_id: _Field
+    end_to_end_id: _Field
+    uetr: _Field
+    amount: _Field
+    currency: etree.XPath
+    debtor_agent: _Field
+    creditor_agent: _Field
+    names: tuple[_Field, _Field] | None  # Dbtr/Nm and Cdtr/Nm; None in a pacs.009
+
+
+# A pacs.008 CdtTrfTxInf must hold these seven, in this order (the others are optional); with
+# IntrBkSttlmDt it comes third.
+_MANDATORY = ("PmtId", "IntrBkSttlmAmt", "ChrgBr", "Dbtr", "DbtrAgt", "CdtrAgt", "Cdtr")
+
+
 class _Paths:
     """The compiled XPaths of one message (pacs.008 or pacs.009), from its body element.
 
@@ -462,7 +483,11 @@ class _Paths:
     stops at it: PmtId, first in CdtTrfTxInf, is found without a look at the rest. Where
     the reader takes an element only in first place (FinInstnId in an agent, BICFI in
     FinInstnId, Nm in a party) the XSD's sequence of pacs.008 puts it there; pyiso20022's
-    model, which checks a pacs.009, does not check the order, so there the path says so."""
+    model, which checks a pacs.009, does not check the order, so there the path says so.
+
+    ``compact``: a pacs.008 whose transactions hold only the mandatory elements (and each an
+    IntrBkSttlmDt, or none does), as a bulk message mostly is, has each field at a known
+    position: steps by position skip the name tests, and no rare field needs a look."""
 
     def __init__(self, tags: _Tags) -> None:
         namespaces = {"p": schemas.namespace(tags.message_id)}
@@ -470,33 +495,53 @@ class _Paths:
         def xpath(path: str) -> etree.XPath:
             return etree.XPath(path, namespaces=namespaces, smart_strings=False)
 
-        def field(path: str) -> tuple[etree.XPath, etree.XPath]:
-            # The texts of every transaction that has one, and those transactions.
+        def field(path: str) -> _Field:
             return xpath(f"p:CdtTrfTxInf/{path}/text()"), xpath(f"p:CdtTrfTxInf[{path}/text()]")
 
-        institutions = tags is _INSTITUTION
-        if institutions:
-            bic = "p:{}[1]/*[1][self::p:FinInstnId]/*[1][self::p:BICFI]"
-            debtor, creditor = bic.format("Dbtr"), bic.format("Cdtr")
-        else:
-            bic = "p:{}[1]/p:FinInstnId[1]/p:BICFI[1]"
-            debtor, creditor = bic.format("DbtrAgt"), bic.format("CdtrAgt")
+        def fields(
+            payment_id: str, amount: str, debtor: str, creditor: str, names: tuple[str, str] | None
+        ) -> _Fields:
+            return _Fields(
+                instruction_id=field(f"{payment_id}/p:InstrId[1]"),
+                end_to_end_id=field(f"{payment_id}/p:EndToEndId[1]"),
+                uetr=field(f"{payment_id}/p:UETR[1]"),
+                amount=field(amount),
+                currency=xpath(f"p:CdtTrfTxInf/{amount}/@Ccy"),
+                debtor_agent=field(debtor),
+                creditor_agent=field(creditor),
+                names=None if names is None else (field(names[0]), field(names[1])),
+            )
+
         self.count = xpath("count(p:CdtTrfTxInf)")
-        self.instruction_id = field("p:PmtId[1]/p:InstrId[1]")
-        self.end_to_end_id = field("p:PmtId[1]/p:EndToEndId[1]")
-        self.uetr = field("p:PmtId[1]/p:UETR[1]")
-        self.amount = field("p:IntrBkSttlmAmt[1]")
-        self.currency = xpath("p:CdtTrfTxInf/p:IntrBkSttlmAmt[1]/@Ccy")
         self.settlement_date = field("p:IntrBkSttlmDt[1]")
-        self.debtor_agent = field(debtor)
-        self.creditor_agent = field(creditor)
-        self.names = (
-            None if institutions else (field("p:Dbtr[1]/p:Nm[1]"), field("p:Cdtr[1]/p:Nm[1]"))
-        )
         # Fields that most messages leave out, read element by element where they occur.
         rare = ("p:PmtTpInf", "p:InstdAmt", "p:XchgRate", "p:InstrForNxtAgt")
         self.rare_count = xpath(f"count({' | '.join('p:CdtTrfTxInf/' + r for r in rare)})")
         self.rare = xpath(f"p:CdtTrfTxInf[{' or '.join(rare)}]")
+        self.children = xpath("count(p:CdtTrfTxInf/*)")
+        self.compact: tuple[_Fields, _Fields] | None = None
+        if tags is _INSTITUTION:
+            bic = "p:{}[1]/*[1][self::p:FinInstnId]/*[1][self::p:BICFI]"
+            self.named = fields(
+                "p:PmtId[1]", "p:IntrBkSttlmAmt[1]", bic.format("Dbtr"), bic.format("Cdtr"), None
+            )
+            return
+        bic = "p:{}[1]/p:FinInstnId[1]/p:BICFI[1]"
+        self.named = fields(
+            "p:PmtId[1]", "p:IntrBkSttlmAmt[1]", bic.format("DbtrAgt"), bic.format("CdtrAgt"),
+            ("p:Dbtr[1]/p:Nm[1]", "p:Cdtr[1]/p:Nm[1]"),
+        )  # fmt: skip
+        shapes = []
+        for dated in (0, 1):  # the position of each mandatory element, after IntrBkSttlmDt
+            at = {name: n + 1 + (dated and n >= 2) for n, name in enumerate(_MANDATORY)}
+            shapes.append(
+                fields(
+                    f"*[{at['PmtId']}]", f"*[{at['IntrBkSttlmAmt']}]",
+                    f"*[{at['DbtrAgt']}]/*[1]/p:BICFI[1]", f"*[{at['CdtrAgt']}]/*[1]/p:BICFI[1]",
+                    (f"*[{at['Dbtr']}]/p:Nm[1]", f"*[{at['Cdtr']}]/p:Nm[1]"),
+                )
+            )  # fmt: skip
+        self.compact = (shapes[0], shapes[1])
 
 
 _PATHS = {tags.message_id: _Paths(tags) for tags in (_CUSTOMER, _INSTITUTION)}
@@ -548,18 +593,27 @@ def _read_columns(
             values[positions[holder]] = text
         return values
 
-    instruction_ids = column(paths.instruction_id, None)
-    end_to_end_ids = column(paths.end_to_end_id, "")
-    uetr_texts = column(paths.uetr, None)
-    amount_texts = column(paths.amount, "")
-    currencies: list[str] = paths.currency(body)
-    dates = column(paths.settlement_date, group_date)
-    debtor_agents = column(paths.debtor_agent, None)
-    creditor_agents = column(paths.creditor_agent, None)
+    date_texts: list[str] = paths.settlement_date[0](body)
+    dated = len(date_texts)
+    fields = paths.named
+    rare = True
+    if paths.compact is not None and dated in (0, count):
+        rare = paths.children(body) != (len(_MANDATORY) + bool(dated)) * count
+        if not rare:
+            fields = paths.compact[bool(dated)]
+    dates = date_texts if dated == count else column(paths.settlement_date, group_date)
+    instruction_ids = column(fields.instruction_id, None)
+    end_to_end_ids = column(fields.end_to_end_id, "")
+    uetr_texts = column(fields.uetr, None)
+    amount_texts = column(fields.amount, "")
+    currencies: list[str] = fields.currency(body)
+    debtor_agents = column(fields.debtor_agent, None)
+    creditor_agents = column(fields.creditor_agent, None)
     debtor_names: Iterable[str | None] | None = repeat(None)
     creditor_names: Iterable[str | None] | None = repeat(None)
-    if paths.names is not None:
-        debtor_names, creditor_names = column(paths.names[0], None), column(paths.names[1], None)
+    if fields.names is not None:
+        debtor_names = column(fields.names[0], None)
+        creditor_names = column(fields.names[1], None)
     if (
         instruction_ids is None
         or end_to_end_ids is None
@@ -595,7 +649,7 @@ def _read_columns(
         "exchange_rate": repeat(None),
         "quote_reference": repeat(None),
     }
-    if paths.rare_count(body):
+    if rare and paths.rare_count(body):
         holders = paths.rare(body)
         if not positions:
             positions.update((tx, n) for n, tx in enumerate(body.iterchildren(tags.tx)))
