@@ -7,7 +7,9 @@ Three stages, each over the whole message (STYLE habit 8): ``parse_document`` an
 ``validate_document`` refuse a file as a whole (FF01/CH16/CH17/CH21); ``read_credit_transfer``
 turns a valid tree into plain values (amounts as int minor units); ``check_rules`` applies the
 hub's message rules of DESIGN §7 and returns one ``TxRejection`` per problem. ``intake_pacs008``
-strings them together.
+strings them together. A bulk message is read a field at a time, every transaction at once
+(see "Reading by columns" below), and each rule is asked of a whole column first: the
+structure the schema guarantees is what makes a column line up with the transactions.
 
 Hub rules and their ExternalStatusReason1Code (see also the table in ``problems``):
 
@@ -42,6 +44,7 @@ from dataclasses import dataclass, fields
 from decimal import Context, Decimal, InvalidOperation, localcontext
 from itertools import repeat
 from operator import attrgetter
+from types import MemberDescriptorType
 from typing import Any, NamedTuple, TypeVar
 
 from lxml import etree
@@ -443,7 +446,7 @@ class MinorUnits:
 # -- Reading by columns ------------------------------------------------------------------------
 # A bulk message is read a field at a time: one compiled XPath per field returns that field of
 # every transaction at once, in document order, in C (a Python walk over each transaction's
-# elements cost four times more). A field found in every transaction, or in none, needs nothing
+# elements cost three times more). A field found in every transaction, or in none, needs nothing
 # more; one found in only some is placed by the transactions that hold it. An element's text
 # is its one text node: ``parse_document`` merges CDATA sections into the text around them
 # and drops comments and processing instructions, so ``text()`` is lxml's ``.text``.
@@ -533,7 +536,7 @@ class _Paths:
         )  # fmt: skip
         shapes = []
         for dated in (0, 1):  # the position of each mandatory element, after IntrBkSttlmDt
-            at = {name: n + 1 + (dated and n >= 2) for n, name in enumerate(_MANDATORY)}
+            at = {name: n + 1 + (1 if dated and n >= 2 else 0) for n, name in enumerate(_MANDATORY)}
             shapes.append(
                 fields(
                     f"*[{at['PmtId']}]", f"*[{at['IntrBkSttlmAmt']}]",
@@ -554,11 +557,14 @@ def instances(cls: type[_T], count: int, columns: dict[str, Iterable[Any]]) -> l
     generated ``__init__`` costs twice as much for a wide class, since a frozen class sets
     each field through ``object.__setattr__``. ``cls`` must have no ``__post_init__``."""
     names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    slots = [getattr(cls, name, None) for name in names]
     if sorted(names) != sorted(columns) or hasattr(cls, "__post_init__"):
         raise ValueError(f"the columns of {cls.__name__} are {', '.join(names)}")
+    if not all(isinstance(slot, MemberDescriptorType) for slot in slots):
+        raise ValueError(f"{cls.__name__} is not a dataclass with slots")
     made = list(map(object.__new__, repeat(cls, count)))
-    for name in names:
-        deque(map(getattr(cls, name).__set__, made, columns[name]), maxlen=0)
+    for name, slot in zip(names, slots, strict=True):
+        deque(map(slot.__set__, made, columns[name]), maxlen=0)  # type: ignore[union-attr]
     return made
 
 
@@ -650,34 +656,28 @@ def _read_columns(
         "quote_reference": repeat(None),
     }
     if rare and paths.rare_count(body):
-        holders = paths.rare(body)
         if not positions:
             positions.update((tx, n) for n, tx in enumerate(body.iterchildren(tags.tx)))
-        _read_rare(holders, positions, columns, group_priority, minor_units, tags)
+        columns.update(_read_rare(paths.rare(body), positions, group_priority, minor_units, tags))
     return tuple(instances(CreditTransferTx, count, columns))
 
 
 def _read_rare(
     holders: list[etree._Element],
     positions: dict[etree._Element, int],
-    columns: dict[str, Iterable[Any]],
     group_priority: str | None,
     minor_units: MinorUnits,
     tags: _Tags,
-) -> None:
-    """Fill in the fields most transactions leave out (priority, InstdAmt, XchgRate, the FX
-    quote) for the ``holders`` that have one, exactly as ``_read_tx`` reads them."""
+) -> dict[str, list[Any]]:
+    """The columns of the fields most transactions leave out (priority, InstdAmt, XchgRate,
+    the FX quote), read in the ``holders`` that have one exactly as ``_read_tx`` reads them."""
     count = len(positions)
-    rare = {
-        name: [next(iter(columns[name]))] * count
-        for name in (
-            "priority", "instructed_decimal", "instructed_currency", "instructed_amount",
-            "exchange_rate", "quote_reference",
-        )
-    }  # fmt: skip
-    priority, instructed_decimal = rare["priority"], rare["instructed_decimal"]
-    instructed_currency, instructed_amount = rare["instructed_currency"], rare["instructed_amount"]
-    exchange_rate, quote_reference = rare["exchange_rate"], rare["quote_reference"]
+    priority = ["URGENT" if group_priority == "HIGH" else "NORMAL"] * count
+    instructed_decimal: list[Decimal | None] = [None] * count
+    instructed_currency = [""] * count
+    instructed_amount: list[int | None] = [None] * count
+    exchange_rate: list[Decimal | None] = [None] * count
+    quote_reference: list[str | None] = [None] * count
     for holder in holders:
         n = positions[holder]
         for child in holder:
@@ -696,7 +696,14 @@ def _read_rare(
                 text = child.findtext(tags.instr_inf) or ""
                 if text.startswith(FX_QUOTE_PREFIX):
                     quote_reference[n] = text[len(FX_QUOTE_PREFIX) :]
-    columns.update(rare)
+    return {
+        "priority": priority,
+        "instructed_decimal": instructed_decimal,
+        "instructed_currency": instructed_currency,
+        "instructed_amount": instructed_amount,
+        "exchange_rate": exchange_rate,
+        "quote_reference": quote_reference,
+    }
 
 
 def _uetr_numbers(texts: list[str | None]) -> list[int | None]:
