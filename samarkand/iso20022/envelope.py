@@ -83,7 +83,8 @@ def open_message(
         header = _read_header(app_header)
         # Detached from the envelope, the Document is the top of its paths (/Document/...)
         # and declares every namespace it uses; its elements keep their lines. Moved, not
-        # copied: a copy of a bulk message cost more than parsing it.
+        # copied: copying a bulk message's tree, then freeing the one it came from, cost
+        # more than parsing the file.
         document = children[1]
         root.remove(document)
     name = local_name(document.tag)
