@@ -30,6 +30,8 @@ from samarkand.iso20022.pacs008 import (
     MinorUnits,
     TxRejection,
     _conversion_problems,
+    _decimals,
+    _minor_units,
     _Tags,
     amount_refusal,
     check_rules,
@@ -297,9 +299,9 @@ def messages(draw: st.DrawFn) -> bytes:
 
     txs = draw(st.lists(transactions(institutions), min_size=1, max_size=12))
     if draw(st.booleans()):  # as most bulk messages are: the mandatory elements, a date or not
-        date = draw(DATES)
+        date, currency = draw(DATES), draw(st.sampled_from(CURRENCIES))
         for tx in txs:
-            tx.update(date=date, priority=None)
+            tx.update(date=date, priority=None, currency=currency)
             for rare in ("instructed", "rate", "quotes"):
                 tx.pop(rare, None)
     clean = draw(st.booleans())  # and, half the time, one no rule refuses
@@ -457,3 +459,28 @@ def test_cdata_and_entities_read_as_their_text() -> None:
     assert [tx.end_to_end_id for tx in fast.transactions] == ["a<&>bd&e", "E"]
     assert [tx.instruction_id for tx in fast.transactions] == [None, "I"]
     assert [tx.amount for tx in fast.transactions] == [100, 200]
+
+
+def test_amounts_converted_as_a_column_are_those_converted_one_by_one() -> None:
+    texts = ["1", "1.", ".5", "1.5", "1.50", "1.505", "0", "0.0", "001.20", "7", "99999999999999"]
+    odd = ["1e3", " 1", "+1", "1_0", "", "-1", "1.2.3"]
+    # UZS with no decimals and KHR with four: every exponent the hub allows; USD is carried but
+    # not settled, ZZZ unknown.
+    registry = default_registry(exponent_overrides={"UZS": 0, "KHR": 4})
+    for code in ("UZS", "CNY", "KWD", "KHR", "USD", "ZZZ"):
+        columns = [texts, [t for t in texts if "." in t], texts + odd]
+        columns += [[text, "2"] for text in texts + odd]  # each text in a column that converts
+        for column in columns:
+            minor_units = MinorUnits(registry)
+            amounts = [decimal_or_none(text) for text in column]
+            expected = [minor_units.of(amount, code) for amount in amounts]
+            codes = [code] * len(column)
+            assert _minor_units(column, _decimals(column), codes, minor_units) == expected, code
+            assert [str(a) for a in _decimals(column)] == [str(a) for a in amounts]
+    mixed = ["1.5", "2.25", "3"]
+    minor_units = MinorUnits(registry)
+    assert _minor_units(mixed, _decimals(mixed), ["UZS", "CNY", "KWD"], minor_units) == [
+        None,
+        225,
+        3000,
+    ]
