@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence, Set
-from dataclasses import dataclass, replace
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence, Set
+from dataclasses import MISSING, dataclass, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
+from itertools import repeat
 from typing import Any
 
 from lxml import etree
@@ -76,6 +78,7 @@ from samarkand.iso20022.pacs008 import (
     CreditTransferTx,
     TxRejection,
     check_rules,
+    instances,
     read_credit_transfer,
     uetr_number,
 )
@@ -424,7 +427,7 @@ class _CreditTransfers:
             reply.receiver = participant_bic(message.transactions[0].debtor_agent) or HUB_BIC
         rejections = list(rejections) + date_problems(message, rejections, now)
         rejections += _quote_problems(ops.hub, message, rejections, recovering)
-        statuses = _settle(ops, message, rejections, now, recovering, _payment)
+        statuses = _settle(ops, message, rejections, now, recovering, _payments)
         reply.earlier.extend(statuses.earlier)
         return [reply.status_report(message, rejections, statuses.accepted)], statuses.counts
 
@@ -467,6 +470,8 @@ def _quote_problems(
     quote's send amount in its source currency, IntrBkSttlmAmt its deliver amount in its
     destination currency, XchgRate (optional) its effective rate. Whether the quote may bind
     the payment at all (unknown, expired, used, another agent's) is the hub's to say."""
+    if all(tx.quote_reference is None for tx in message.transactions):
+        return []  # no transaction cites a quote (a quote id needs a reference)
     refused = {r.index for r in rejections}
     several = len(message.transactions) > 1
     problems = []
@@ -571,7 +576,7 @@ class _Returns:
             )
         # The report names the ORIGINAL UETR (OrgnlUETR); the payment runs under its own.
         settled_as = replace(message, transactions=tuple(returns))
-        statuses = _settle(ops, settled_as, rejections, now, recovering, _payment)
+        statuses = _settle(ops, settled_as, rejections, now, recovering, _payments)
         reply.earlier.extend(statuses.earlier)
         return [reply.status_report(message, rejections, statuses.accepted)], statuses.counts
 
@@ -782,26 +787,30 @@ def _settle(
     rejections: list[TxRejection],
     now: int,
     recovering: bool,
-    to_payment: Callable[[CreditTransferTx], Payment],
+    to_payments: Callable[[Sequence[CreditTransferTx]], list[Payment]],
 ) -> _Settled:
     """Submit the transactions no rule refused, in one batch; add the engine's refusals to
     ``rejections``; return the statuses. ``recovering``: a transaction whose UETR the hub
     already holds was submitted by the interrupted first attempt: report it, don't resubmit."""
-    engine = ops.hub.engine
+    entries = ops.hub.engine.entries
+    transactions = message.transactions
     group_refused = any(r.index is None for r in rejections)
     refused = {r.index for r in rejections}
     candidates = [] if group_refused else [
-        tx for tx in message.transactions if tx.index not in refused
+        tx for tx in transactions if tx.index not in refused
     ]  # fmt: skip
     if recovering:
-        fresh = [tx for tx in candidates if tx.uetr not in engine.entries]
+        fresh = [tx for tx in candidates if tx.uetr not in entries]
     else:
         fresh = candidates
     # One batch per kind: the single-currency payments, then the cross-currency ones.
-    plain = [tx for tx in fresh if tx.quote_id is None]
-    converted = [tx for tx in fresh if tx.quote_id is not None]
+    if all(tx.quote_reference is None for tx in fresh):
+        plain, converted = fresh, []
+    else:
+        plain = [tx for tx in fresh if tx.quote_id is None]
+        converted = [tx for tx in fresh if tx.quote_id is not None]
     reasons = dict(zip((tx.index for tx in plain),
-                       ops.submit([to_payment(tx) for tx in plain], now), strict=True))  # fmt: skip
+                       ops.submit(to_payments(plain), now), strict=True))  # fmt: skip
     if converted:
         reasons.update(zip((tx.index for tx in converted),
                            ops.submit_fx([_fx_payment(tx) for tx in converted], now),
@@ -819,45 +828,58 @@ def _settle(
                                           path))  # fmt: skip
             continue
         assert tx.uetr is not None
-        entry = engine.entries[tx.uetr]
-        if entry.status is Status.SETTLED:
+        status = entries[tx.uetr].status
+        if status is Status.SETTLED:
             statuses[tx.index] = ACCEPTED_SETTLEMENT_COMPLETED
-        elif entry.status in (Status.REJECTED, Status.CANCELLED):
+        elif status is Status.REJECTED or status is Status.CANCELLED:
             rejections.append(TxRejection(tx.index, tx.end_to_end_id, "NARR",
-                                          f"payment is {entry.status.value}", ""))  # fmt: skip
+                                          f"payment is {status.value}", ""))  # fmt: skip
         else:
             statuses[tx.index] = ACCEPTED_SETTLEMENT_IN_PROCESS
-    accepted = {
-        tx.index: statuses.get(tx.index, ACCEPTED_SETTLEMENT_IN_PROCESS)
-        for tx in message.transactions
-    }
-    final = {tx.index: REJECTED for tx in message.transactions}
+    indices = [tx.index for tx in transactions]
+    accepted = dict.fromkeys(indices, ACCEPTED_SETTLEMENT_IN_PROCESS)
+    accepted.update(statuses)
+    final = dict.fromkeys(indices, REJECTED)
     if not group_refused:
         final.update(statuses)
-    counts: dict[str, int] = {}
-    for status in final.values():
-        counts[status] = counts.get(status, 0) + 1
-    submitted = {tx.index for tx in fresh}
-    earlier = [
-        event
-        for tx in candidates
-        if tx.index not in submitted and tx.uetr in engine.entries
-        for event in engine.entries[tx.uetr].history
-        if event.status is Status.SETTLED
-    ]
+    counts = dict(Counter(final.values()))
+    earlier = []
+    if fresh is not candidates:
+        submitted = {tx.index for tx in fresh}
+        earlier = [
+            event
+            for tx in candidates
+            if tx.index not in submitted and tx.uetr in entries
+            for event in entries[tx.uetr].history
+            if event.status is Status.SETTLED
+        ]
     return _Settled(accepted, counts, final, earlier)
 
 
-def _payment(tx: CreditTransferTx) -> Payment:
-    assert tx.uetr is not None and tx.amount is not None  # the rules refused the others
-    return Payment(
-        uetr=tx.uetr,
-        debtor_agent=participant_bic(tx.debtor_agent) or "",
-        creditor_agent=participant_bic(tx.creditor_agent) or "",
-        amount=tx.amount,
-        currency=tx.currency,
-        priority=Priority[tx.priority],
-    )
+_PAYMENT_DEFAULTS = {f.name: f.default for f in fields(Payment) if f.default is not MISSING}
+
+
+def _payments(transactions: Sequence[CreditTransferTx]) -> list[Payment]:
+    """The payments of ``transactions`` (the rules refused those with no UETR or amount),
+    built a column at a time: each agent's directory BIC and each priority found once."""
+    uetrs = [tx.uetr for tx in transactions]
+    amounts = [tx.amount for tx in transactions]
+    assert None not in uetrs and None not in amounts  # the rules refused the others
+    debtors = [tx.debtor_agent for tx in transactions]
+    creditors = [tx.creditor_agent for tx in transactions]
+    bics = {bic: participant_bic(bic) or "" for bic in {*debtors, *creditors}}
+    priorities = [tx.priority for tx in transactions]
+    by_name = {name: Priority[name] for name in set(priorities)}
+    columns: dict[str, Iterable[Any]] = {
+        "uetr": uetrs,
+        "debtor_agent": map(bics.__getitem__, debtors),
+        "creditor_agent": map(bics.__getitem__, creditors),
+        "amount": amounts,
+        "currency": [tx.currency for tx in transactions],
+        "priority": map(by_name.__getitem__, priorities),
+    }
+    columns.update((name, repeat(value)) for name, value in _PAYMENT_DEFAULTS.items())
+    return instances(Payment, len(transactions), columns)
 
 
 def _fx_payment(tx: CreditTransferTx) -> FxPayment:

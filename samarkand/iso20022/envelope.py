@@ -81,7 +81,12 @@ def open_message(
         if problems:
             return problems
         header = _read_header(app_header)
-        document = copy.deepcopy(children[1])  # its own tree: paths start at /Document
+        # Detached from the envelope, the Document is the top of its paths (/Document/...)
+        # and declares every namespace it uses; its elements keep their lines. Moved, not
+        # copied: copying a bulk message's tree, then freeing the one it came from, cost
+        # more than parsing the file.
+        document = children[1]
+        root.remove(document)
     name = local_name(document.tag)
     if name != "Document":
         reason = f"expected an ISO 20022 Document (or a {ENVELOPE} envelope), found <{name}>"

@@ -7,7 +7,9 @@ Three stages, each over the whole message (STYLE habit 8): ``parse_document`` an
 ``validate_document`` refuse a file as a whole (FF01/CH16/CH17/CH21); ``read_credit_transfer``
 turns a valid tree into plain values (amounts as int minor units); ``check_rules`` applies the
 hub's message rules of DESIGN §7 and returns one ``TxRejection`` per problem. ``intake_pacs008``
-strings them together.
+strings them together. A bulk message is read a field at a time, every transaction at once
+(see "Reading by columns" below), and each rule is asked of a whole column first: the
+structure the schema guarantees is what makes a column line up with the transactions.
 
 Hub rules and their ExternalStatusReason1Code (see also the table in ``problems``):
 
@@ -36,14 +38,18 @@ folder may import only ``money`` (DESIGN §3), so the hub maps it with ``Priorit
 from __future__ import annotations
 
 import re
-from collections.abc import Set
-from dataclasses import dataclass
-from decimal import Context, Decimal, InvalidOperation
-from typing import NamedTuple
+from collections import deque
+from collections.abc import Iterable, Set
+from dataclasses import dataclass, fields
+from decimal import Context, Decimal, InvalidOperation, localcontext
+from itertools import repeat
+from operator import attrgetter
+from types import MemberDescriptorType
+from typing import Any, NamedTuple, TypeVar
 
 from lxml import etree
 
-from samarkand.money import Currency, CurrencyRegistry, MoneyError, to_minor
+from samarkand.money import AMOUNT_MAX, Currency, CurrencyRegistry, MoneyError, to_minor
 
 from . import schemas
 from .parse import MESSAGE_BYTES_MAX, parse_document
@@ -272,10 +278,12 @@ def read_credit_transfer(root: etree._Element, registry: CurrencyRegistry) -> Cr
     control_sum = header.findtext(tags.ctrl_sum)
     minor_units = MinorUnits(registry)
     institutions = tags is _INSTITUTION
-    transactions = tuple(
-        _read_tx(index, element, group_priority, group_date, minor_units, tags, institutions)
-        for index, element in enumerate(document.iterchildren(tags.tx), start=1)
-    )
+    transactions = _read_columns(document, tags, group_priority, group_date, minor_units)
+    if transactions is None:  # a field the columns cannot place: one transaction at a time
+        transactions = tuple(
+            _read_tx(index, element, group_priority, group_date, minor_units, tags, institutions)
+            for index, element in enumerate(document.iterchildren(tags.tx), start=1)
+        )
     return CreditTransferMessage(
         msg_id=header.findtext(tags.msg_id) or "",
         created_at=header.findtext(tags.cre_dt_tm) or "",
@@ -412,9 +420,8 @@ class MinorUnits:
         self._registry = registry
         self._currencies: dict[str, Currency | MoneyError] = {}
 
-    def of(self, amount: Decimal | None, code: str) -> int | None:
-        if amount is None:
-            return None
+    def currency(self, code: str) -> Currency | MoneyError:
+        """The settlement currency ``code``, or why ``samarkand.money`` refuses it."""
         currency = self._currencies.get(code)
         if currency is None:
             try:
@@ -422,6 +429,12 @@ class MinorUnits:
             except MoneyError as error:
                 currency = error
             self._currencies[code] = currency
+        return currency
+
+    def of(self, amount: Decimal | None, code: str) -> int | None:
+        if amount is None:
+            return None
+        currency = self.currency(code)
         if isinstance(currency, MoneyError):
             return None
         try:
@@ -430,25 +443,406 @@ class MinorUnits:
             return None
 
 
+# -- Reading by columns ------------------------------------------------------------------------
+# A bulk message is read a field at a time: one compiled XPath per field returns that field of
+# every transaction at once, in document order, in C (a Python walk over each transaction's
+# elements cost three times more). A field found in every transaction, or in none, needs nothing
+# more; one found in only some is placed by the transactions that hold it. An element's text
+# is its one text node: ``parse_document`` merges CDATA sections into the text around them
+# and drops comments and processing instructions, so ``text()`` is lxml's ``.text``.
+
+_JOIN = "\0"  # between the values of a column joined for one regex: no XML 1.0 text has it
+_UETR_COLUMN = re.compile(f"(?:{_UETR.pattern}{_JOIN})*{_UETR.pattern}")
+_PLAIN = r"[0-9]{1,30}(?:\.[0-9]*)?|\.[0-9]+"
+_PLAIN_COLUMN = re.compile(f"(?:(?:{_PLAIN}){_JOIN})*(?:{_PLAIN})")
+_NO_POINT = re.compile(r"\0([0-9]+)(?=\0)")  # in a column framed by NULs
+
+
+_Field = tuple[etree.XPath, etree.XPath]  # the texts of a field, the transactions holding one
+
+
+class _Fields(NamedTuple):
+    """The XPaths of the fields read as columns, one way of finding them."""
+
+    instruction_id: _Field
+    end_to_end_id: _Field
+    uetr: _Field
+    amount: _Field
+    currency: etree.XPath
+    debtor_agent: _Field
+    creditor_agent: _Field
+    names: tuple[_Field, _Field] | None  # Dbtr/Nm and Cdtr/Nm; None in a pacs.009
+
+
+# A pacs.008 CdtTrfTxInf must hold these seven, in this order (the others are optional); with
+# IntrBkSttlmDt it comes third.
+_MANDATORY = ("PmtId", "IntrBkSttlmAmt", "ChrgBr", "Dbtr", "DbtrAgt", "CdtrAgt", "Cdtr")
+
+
+class _Paths:
+    """The compiled XPaths of one message (pacs.008 or pacs.009), from its body element.
+
+    Each step names the one element the schema allows there, with ``[1]`` so that libxml2
+    stops at it: PmtId, first in CdtTrfTxInf, is found without a look at the rest. Where
+    the reader takes an element only in first place (FinInstnId in an agent, BICFI in
+    FinInstnId, Nm in a party) the XSD's sequence of pacs.008 puts it there; pyiso20022's
+    model, which checks a pacs.009, does not check the order, so there the path says so.
+
+    ``compact``: a pacs.008 whose transactions hold only the mandatory elements (and each an
+    IntrBkSttlmDt, or none does), as a bulk message mostly is, has each field at a known
+    position: steps by position skip the name tests, and no rare field needs a look."""
+
+    def __init__(self, tags: _Tags) -> None:
+        namespaces = {"p": schemas.namespace(tags.message_id)}
+
+        def xpath(path: str) -> etree.XPath:
+            return etree.XPath(path, namespaces=namespaces, smart_strings=False)
+
+        def field(path: str) -> _Field:
+            return xpath(f"p:CdtTrfTxInf/{path}/text()"), xpath(f"p:CdtTrfTxInf[{path}/text()]")
+
+        def fields(
+            payment_id: str, amount: str, debtor: str, creditor: str, names: tuple[str, str] | None
+        ) -> _Fields:
+            return _Fields(
+                instruction_id=field(f"{payment_id}/p:InstrId[1]"),
+                end_to_end_id=field(f"{payment_id}/p:EndToEndId[1]"),
+                uetr=field(f"{payment_id}/p:UETR[1]"),
+                amount=field(amount),
+                currency=xpath(f"p:CdtTrfTxInf/{amount}/@Ccy"),
+                debtor_agent=field(debtor),
+                creditor_agent=field(creditor),
+                names=None if names is None else (field(names[0]), field(names[1])),
+            )
+
+        self.count = xpath("count(p:CdtTrfTxInf)")
+        self.settlement_date = field("p:IntrBkSttlmDt[1]")
+        # Fields that most messages leave out, read element by element where they occur.
+        rare = ("p:PmtTpInf", "p:InstdAmt", "p:XchgRate", "p:InstrForNxtAgt")
+        self.rare_count = xpath(f"count({' | '.join('p:CdtTrfTxInf/' + r for r in rare)})")
+        self.rare = xpath(f"p:CdtTrfTxInf[{' or '.join(rare)}]")
+        self.children = xpath("count(p:CdtTrfTxInf/*)")
+        self.compact: tuple[_Fields, _Fields] | None = None
+        if tags is _INSTITUTION:
+            bic = "p:{}[1]/*[1][self::p:FinInstnId]/*[1][self::p:BICFI]"
+            self.named = fields(
+                "p:PmtId[1]", "p:IntrBkSttlmAmt[1]", bic.format("Dbtr"), bic.format("Cdtr"), None
+            )
+            return
+        bic = "p:{}[1]/p:FinInstnId[1]/p:BICFI[1]"
+        self.named = fields(
+            "p:PmtId[1]", "p:IntrBkSttlmAmt[1]", bic.format("DbtrAgt"), bic.format("CdtrAgt"),
+            ("p:Dbtr[1]/p:Nm[1]", "p:Cdtr[1]/p:Nm[1]"),
+        )  # fmt: skip
+        shapes = []
+        for dated in (0, 1):  # the position of each mandatory element, after IntrBkSttlmDt
+            at = {name: n + 1 + (1 if dated and n >= 2 else 0) for n, name in enumerate(_MANDATORY)}
+            shapes.append(
+                fields(
+                    f"*[{at['PmtId']}]", f"*[{at['IntrBkSttlmAmt']}]",
+                    f"*[{at['DbtrAgt']}]/*[1]/p:BICFI[1]", f"*[{at['CdtrAgt']}]/*[1]/p:BICFI[1]",
+                    (f"*[{at['Dbtr']}]/p:Nm[1]", f"*[{at['Cdtr']}]/p:Nm[1]"),
+                )
+            )  # fmt: skip
+        self.compact = (shapes[0], shapes[1])
+
+
+_PATHS = {tags.message_id: _Paths(tags) for tags in (_CUSTOMER, _INSTITUTION)}
+_T = TypeVar("_T")
+
+
+def instances(cls: type[_T], count: int, columns: dict[str, Iterable[Any]]) -> list[_T]:
+    """``count`` instances of the frozen slotted dataclass ``cls``, a column per field (a
+    constant column is ``itertools.repeat``). Each slot is set a column at a time, in C: the
+    generated ``__init__`` costs twice as much for a wide class, since a frozen class sets
+    each field through ``object.__setattr__``. ``cls`` must have no ``__post_init__``."""
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    slots = [getattr(cls, name, None) for name in names]
+    if sorted(names) != sorted(columns) or hasattr(cls, "__post_init__"):
+        raise ValueError(f"the columns of {cls.__name__} are {', '.join(names)}")
+    if not all(isinstance(slot, MemberDescriptorType) for slot in slots):
+        raise ValueError(f"{cls.__name__} is not a dataclass with slots")
+    made = list(map(object.__new__, repeat(cls, count)))
+    for name, slot in zip(names, slots, strict=True):
+        deque(map(slot.__set__, made, columns[name]), maxlen=0)  # type: ignore[union-attr]
+    return made
+
+
+def _read_columns(
+    body: etree._Element,
+    tags: _Tags,
+    group_priority: str | None,
+    group_date: str | None,
+    minor_units: MinorUnits,
+) -> tuple[CreditTransferTx, ...] | None:
+    """The transactions of ``body`` read by columns; None when a field cannot be placed that
+    way (``read_credit_transfer`` then reads them one by one)."""
+    paths = _PATHS[tags.message_id]
+    count = int(paths.count(body))
+    if not count:
+        return ()
+    positions: dict[etree._Element, int] = {}
+
+    def column(field: tuple[etree.XPath, etree.XPath], absent: Any) -> list[Any] | None:
+        texts: list[Any] = field[0](body)
+        if len(texts) == count:
+            return texts
+        if not texts:
+            return [absent] * count
+        if not positions:
+            positions.update((tx, n) for n, tx in enumerate(body.iterchildren(tags.tx)))
+        holders = field[1](body)
+        if len(holders) != len(texts):
+            return None
+        values = [absent] * count
+        for holder, text in zip(holders, texts, strict=True):
+            values[positions[holder]] = text
+        return values
+
+    date_texts: list[str] = paths.settlement_date[0](body)
+    dated = len(date_texts)
+    fields = paths.named
+    rare = True
+    if paths.compact is not None and dated in (0, count):
+        rare = paths.children(body) != (len(_MANDATORY) + bool(dated)) * count
+        if not rare:
+            fields = paths.compact[bool(dated)]
+    dates = date_texts if dated == count else column(paths.settlement_date, group_date)
+    instruction_ids = column(fields.instruction_id, None)
+    end_to_end_ids = column(fields.end_to_end_id, "")
+    uetr_texts = column(fields.uetr, None)
+    amount_texts = column(fields.amount, "")
+    currencies: list[str] = fields.currency(body)
+    debtor_agents = column(fields.debtor_agent, None)
+    creditor_agents = column(fields.creditor_agent, None)
+    debtor_names: Iterable[str | None] | None = repeat(None)
+    creditor_names: Iterable[str | None] | None = repeat(None)
+    if fields.names is not None:
+        debtor_names = column(fields.names[0], None)
+        creditor_names = column(fields.names[1], None)
+    if (
+        instruction_ids is None
+        or end_to_end_ids is None
+        or uetr_texts is None
+        or amount_texts is None
+        or len(currencies) != count
+        or dates is None
+        or debtor_agents is None
+        or creditor_agents is None
+        or debtor_names is None
+        or creditor_names is None
+    ):
+        return None
+    amounts_decimal = _decimals(amount_texts)
+    columns: dict[str, Iterable[Any]] = {
+        "index": range(1, count + 1),
+        "instruction_id": instruction_ids,
+        "end_to_end_id": end_to_end_ids,
+        "uetr": _uetr_numbers(uetr_texts),
+        "uetr_text": uetr_texts,
+        "amount": _minor_units(amount_texts, amounts_decimal, currencies, minor_units),
+        "amount_decimal": amounts_decimal,
+        "currency": currencies,
+        "debtor_agent": debtor_agents,
+        "creditor_agent": creditor_agents,
+        "debtor_name": debtor_names,
+        "creditor_name": creditor_names,
+        "priority": repeat("URGENT" if group_priority == "HIGH" else "NORMAL"),
+        "settlement_date": dates,
+        "instructed_decimal": repeat(None),
+        "instructed_currency": repeat(""),
+        "instructed_amount": repeat(None),
+        "exchange_rate": repeat(None),
+        "quote_reference": repeat(None),
+    }
+    if rare and paths.rare_count(body):
+        if not positions:
+            positions.update((tx, n) for n, tx in enumerate(body.iterchildren(tags.tx)))
+        columns.update(_read_rare(paths.rare(body), positions, group_priority, minor_units, tags))
+    return tuple(instances(CreditTransferTx, count, columns))
+
+
+def _read_rare(
+    holders: list[etree._Element],
+    positions: dict[etree._Element, int],
+    group_priority: str | None,
+    minor_units: MinorUnits,
+    tags: _Tags,
+) -> dict[str, list[Any]]:
+    """The columns of the fields most transactions leave out (priority, InstdAmt, XchgRate,
+    the FX quote), read in the ``holders`` that have one exactly as ``_read_tx`` reads them."""
+    count = len(positions)
+    priority = ["URGENT" if group_priority == "HIGH" else "NORMAL"] * count
+    instructed_decimal: list[Decimal | None] = [None] * count
+    instructed_currency = [""] * count
+    instructed_amount: list[int | None] = [None] * count
+    exchange_rate: list[Decimal | None] = [None] * count
+    quote_reference: list[str | None] = [None] * count
+    for holder in holders:
+        n = positions[holder]
+        for child in holder:
+            tag = child.tag
+            if tag == tags.pmt_tp_inf:
+                given = child.findtext(tags.instr_prty) or group_priority
+                priority[n] = "URGENT" if given == "HIGH" else "NORMAL"
+            elif tag == tags.instd_amt:
+                text, code = child.text or "", child.get("Ccy", "")
+                instructed_decimal[n] = amount = decimal_or_none(text)
+                instructed_currency[n] = code
+                instructed_amount[n] = minor_units.of(amount, code) if text else None
+            elif tag == tags.xchg_rate:
+                exchange_rate[n] = decimal_or_none(child.text)
+            elif tag == tags.instr_for_nxt_agt and quote_reference[n] is None:
+                text = child.findtext(tags.instr_inf) or ""
+                if text.startswith(FX_QUOTE_PREFIX):
+                    quote_reference[n] = text[len(FX_QUOTE_PREFIX) :]
+    return {
+        "priority": priority,
+        "instructed_decimal": instructed_decimal,
+        "instructed_currency": instructed_currency,
+        "instructed_amount": instructed_amount,
+        "exchange_rate": exchange_rate,
+        "quote_reference": quote_reference,
+    }
+
+
+def _uetr_numbers(texts: list[str | None]) -> list[int | None]:
+    """``uetr_number`` of each text: when all are UUIDs v4, one regex over the joined column."""
+    if None not in texts:
+        joined = _JOIN.join(texts)  # type: ignore[arg-type]
+        if _UETR_COLUMN.fullmatch(joined):
+            return list(map(int, joined.replace("-", "").split(_JOIN), repeat(16)))
+    return list(map(uetr_number, texts))
+
+
+def _decimals(texts: list[str]) -> list[Decimal | None]:
+    """``decimal_or_none`` of each text: when all are plain decimals, straight to Decimal."""
+    if _PLAIN_COLUMN.fullmatch(_JOIN.join(texts)):
+        return list(map(Decimal, texts))
+    return list(map(decimal_or_none, texts))
+
+
+def _minor_units(
+    texts: list[str],
+    amounts: list[Decimal | None],
+    codes: list[str],
+    minor_units: MinorUnits,
+) -> list[int | None]:
+    """``minor_units.of`` of each amount. When every currency is settled with one exponent
+    and every text is plain digits with at most that many decimals, the texts are turned
+    into minor units as one column: a point added where none is, fractions padded with
+    zeros to the exponent, the point removed, then one int per text."""
+    exponents = set()
+    for code in set(codes):
+        currency = minor_units.currency(code)
+        if isinstance(currency, MoneyError):
+            exponents.add(-1)
+            break
+        exponents.add(currency.exponent)
+    if len(exponents) == 1 and (exponent := exponents.pop()) >= 0:
+        plain, exact, pad = _units_patterns(exponent)
+        joined = _JOIN.join(texts)
+        if plain.fullmatch(joined):
+            if not exact.fullmatch(joined):
+                framed = _NO_POINT.sub("\0\\1.", f"{_JOIN}{joined}{_JOIN}")
+                for _ in range(exponent):
+                    framed = pad.sub(r"\g<1>0", framed)
+                joined = framed[1:-1]
+            units: list[Any] = list(map(int, joined.replace(".", "").split(_JOIN)))
+            if min(units) == 0 or max(units) > AMOUNT_MAX:  # zero (AM01), too large (AM02)
+                return [m if 0 < m <= AMOUNT_MAX else None for m in units]
+            return units
+    return list(map(minor_units.of, amounts, codes))
+
+
+_UNITS_PATTERNS: dict[int, tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]] = {}
+
+
+def _units_patterns(exponent: int) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """For a column of amounts: (each is digits with at most ``exponent`` decimals; each has
+    a point and exactly ``exponent`` decimals; a fraction short of them, to pad with a 0)."""
+    patterns = _UNITS_PATTERNS.get(exponent)
+    if patterns is None:
+        some = (
+            f"[0-9]{{1,30}}(?:\\.[0-9]{{0,{exponent}}})?|\\.[0-9]{{1,{exponent}}}"
+            if exponent
+            else r"[0-9]{1,30}\.?"
+        )
+        exact = f"[0-9]{{0,30}}\\.[0-9]{{{exponent}}}"
+        patterns = _UNITS_PATTERNS[exponent] = (
+            re.compile(f"(?:(?:{some}){_JOIN})*(?:{some})"),
+            re.compile(f"(?:{exact}{_JOIN})*{exact}"),
+            re.compile(f"(\\.[0-9]{{0,{max(exponent - 1, 0)}}})(?=\\0)"),
+        )
+    return patterns
+
+
 def check_rules(
     message: CreditTransferMessage, known_bics: Set[str], registry: CurrencyRegistry
 ) -> list[TxRejection]:
-    """Return every hub-rule problem of ``message`` (group first, then by transaction)."""
+    """Return every hub-rule problem of ``message`` (group first, then by transaction).
+
+    Each rule is first asked of a whole column (are all UETRs read, distinct; all amounts
+    accepted; all agents known?), so only the transactions that break one are looked at
+    one by one."""
     rejections = check_group(message)
-    seen_uetrs: set[int] = set()
-    several = len(message.transactions) > 1
+    transactions = message.transactions
+    several = len(transactions) > 1
     document_path = message.document_path
     debtor, creditor = (
         ("/Dbtr", "/Cdtr") if message.message_id == FI_MESSAGE_ID else ("/DbtrAgt", "/CdtrAgt")
     )
-    for tx in message.transactions:
+    duplicates, suspects = _suspects(transactions, known_bics)
+    for position in suspects:
+        tx = transactions[position]
         path = (
             f"{document_path}/CdtTrfTxInf[{tx.index}]"
             if several
             else f"{document_path}/CdtTrfTxInf"
         )
-        rejections.extend(_check_tx(tx, path, seen_uetrs, known_bics, registry, debtor, creditor))
+        duplicate = position in duplicates
+        rejections.extend(_check_tx(tx, path, duplicate, known_bics, registry, debtor, creditor))
     return rejections
+
+
+_UETRS = attrgetter("uetr")
+_AMOUNTS = attrgetter("amount")
+_DEBTOR_AGENTS = attrgetter("debtor_agent")
+_CREDITOR_AGENTS = attrgetter("creditor_agent")
+_QUOTE_REFERENCES = attrgetter("quote_reference")
+_INSTRUCTED_CURRENCIES = attrgetter("instructed_currency")
+
+
+def _suspects(
+    transactions: tuple[CreditTransferTx, ...], known_bics: Set[str]
+) -> tuple[set[int], list[int]]:
+    """(the positions of a UETR seen earlier in the message, the positions of every
+    transaction that may break a rule of ``_check_tx``, in order)."""
+    suspects: set[int] = set()
+    uetrs = list(map(_UETRS, transactions))
+    duplicates: set[int] = set()
+    if None in uetrs:
+        suspects.update(n for n, uetr in enumerate(uetrs) if uetr is None)
+    if len(set(uetrs) - {None}) != len(uetrs) - len(suspects):
+        seen: set[int] = set()
+        for n, uetr in enumerate(uetrs):
+            if uetr is not None:
+                if uetr in seen:
+                    duplicates.add(n)
+                seen.add(uetr)
+        suspects |= duplicates
+    amounts = list(map(_AMOUNTS, transactions))
+    if None in amounts:
+        suspects.update(n for n, amount in enumerate(amounts) if amount is None)
+    quotes = list(map(_QUOTE_REFERENCES, transactions))
+    if quotes.count(None) != len(quotes) or set(map(_INSTRUCTED_CURRENCIES, transactions)) - {""}:
+        suspects.update(n for n, tx in enumerate(transactions) if tx.cross_currency)
+    for agents in (map(_DEBTOR_AGENTS, transactions), map(_CREDITOR_AGENTS, transactions)):
+        column = list(agents)
+        unknown = {bic for bic in set(column) if bic not in known_bics}
+        if unknown:
+            suspects.update(n for n, bic in enumerate(column) if bic in unknown)
+    return duplicates, sorted(suspects)
 
 
 def check_group(message: CreditTransferMessage) -> list[TxRejection]:
@@ -459,10 +853,9 @@ def check_group(message: CreditTransferMessage) -> list[TxRejection]:
         path = message.document_path + "/GrpHdr/NbOfTxs"
         rejections.append(TxRejection(None, None, INVALID_NUMBER_OF_TRANSACTIONS, reason, path))
     if message.control_sum is not None:
-        total = Decimal(0)
-        for tx in message.transactions:
-            if tx.amount_decimal is not None:
-                total = _SUM_CONTEXT.add(total, tx.amount_decimal)
+        amounts = [tx.amount_decimal for tx in message.transactions]
+        with localcontext(_SUM_CONTEXT):  # the additions in order, as exact as one by one
+            total = sum((amount for amount in amounts if amount is not None), Decimal(0))
         if total != message.control_sum:
             reason = f"CtrlSum is {message.control_sum} but the amounts add up to {total}"
             path = message.document_path + "/GrpHdr/CtrlSum"
@@ -473,7 +866,7 @@ def check_group(message: CreditTransferMessage) -> list[TxRejection]:
 def _check_tx(
     tx: CreditTransferTx,
     path: str,
-    seen_uetrs: set[int],
+    duplicate: bool,
     known_bics: Set[str],
     registry: CurrencyRegistry,
     debtor: str,
@@ -488,11 +881,9 @@ def _check_tx(
         reject(REQUIRED_ELEMENT_MISSING, "UETR is missing; CBPR+ requires one", "/PmtId")
     elif tx.uetr is None:
         reject(ELEMENT_CONTENT_INCORRECT, "UETR is not a UUID version 4", "/PmtId/UETR")
-    elif tx.uetr in seen_uetrs:
+    elif duplicate:
         reason = f"UETR {tx.uetr_text} appears earlier in this message"
         reject(DUPLICATE_PAYMENT, reason, "/PmtId/UETR")
-    else:
-        seen_uetrs.add(tx.uetr)
     if tx.amount is None:
         code, reason = amount_refusal(tx, registry)
         reject(code, reason, "/IntrBkSttlmAmt")

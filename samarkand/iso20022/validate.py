@@ -50,7 +50,8 @@ def validate_document(
     schema = schemas.schema(message_id)
     if schema.validate(root):
         return []
-    tree = root.getroottree()
+    # The tree topped by ``root`` (a Document detached from its envelope has no parent).
+    tree = etree.ElementTree(root)
     problems = []
     for entry in list(schema.error_log)[:PROBLEMS_MAX]:
         problems.append(_problem(tree, entry))
