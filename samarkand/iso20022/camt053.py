@@ -20,7 +20,7 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import product, repeat
 
 from lxml import etree
 
@@ -186,7 +186,15 @@ class EntryColumns:
 
 
 def entries_markup(columns: EntryColumns, money: Currency) -> str:
-    """Every booked Ntry of ``columns``, in order, as ``entry_markup`` makes each one.
+    """Every booked Ntry of ``columns``, in order, as ``entry_markup`` makes each one."""
+    parts: list[str] = []
+    add_entries_markup(parts, columns, money)
+    return "".join(parts)
+
+
+def add_entries_markup(parts: list[str], columns: EntryColumns, money: Currency) -> None:
+    """Append the markup of every booked Ntry of ``columns`` to ``parts`` (texts to join:
+    a caller writing a whole message joins them once, not once per account).
 
     The checks run once per column (a type, a bound, one match over the joined references)
     or once per distinct value (counterparties and booking times repeat); each entry is
@@ -202,7 +210,7 @@ def entries_markup(columns: EntryColumns, money: Currency) -> str:
     if lengths != {size}:
         raise ValueError(f"entry columns of different lengths {sorted(lengths | {size})}")
     if size == 0:
-        return ""
+        return
     if set(map(type, amounts)) != {int} or min(amounts) <= 0:
         bad = next(a for a in amounts if type(a) is not int or a <= 0)
         raise ValueError(f"an entry amount must be a positive int, got {bad!r}")
@@ -210,49 +218,55 @@ def entries_markup(columns: EntryColumns, money: Currency) -> str:
         bad = next(a for a in amounts if not amount_fits(a))
         raise ValueError(f"{bad} minor units has more than {AMOUNT_DIGITS_MAX} digits")
     references, uetr_flags = _references(columns.references)
-    kinds = {
-        party: _party_pieces(money.code, party) for party in dict.fromkeys(columns.counterparties)
-    }
-    booked, booked_once = _texts("booked_at", columns.booked_at)
-    code_texts, codes_once = (
-        (repeat(PAYMENT), [PAYMENT]) if codes is None else _texts("transaction_code", codes)
-    )
+    fixed = _entry_texts(money.code)
+    tails = {}
+    for party in dict.fromkeys(columns.counterparties):
+        tails[party, False], tails[party, True] = _party_tails(money.code, party)
+    booked = _texts("booked_at", columns.booked_at)
+    code_texts = [PAYMENT] if codes is None else _texts("transaction_code", codes)
     credits = columns.credits
     if set(map(type, credits)) != {bool}:
         credits = [bool(credit) for credit in credits]
     if money.exponent:
         fractions = _fractions(money.exponent)
         unit = 10**money.exponent
-        texts = [f"{whole}.{fractions[part]}" for whole, part in map(divmod, amounts, repeat(unit))]
+        amount_texts = [
+            f"{whole}.{fractions[part]}" for whole, part in map(divmod, amounts, repeat(unit))
+        ]
     else:
-        texts = list(map(str, amounts))
-    parties = columns.counterparties
-    parts: list[str] = []
-    if len(booked_once) == len(codes_once) == 1:
-        # One booking time and one code, as in the notification of one message: both
-        # join the fixed texts, which leaves three values per entry.
-        fixed = booked_once[0], codes_once[0]
-        kinds = {party: _fold(pieces, *fixed) for party, pieces in kinds.items()}
-        for text, credit, reference, is_uetr, party in zip(
-            texts, credits, references, uetr_flags, parties, strict=False
-        ):
-            p0, p1, p4, p5 = kinds[party][credit][is_uetr]
-            parts += (p0, text, p1, reference, p4, text, p5)
+        amount_texts = list(map(str, amounts))
+    # The texts between the values, by column: the ones that depend on the credit, the
+    # kind of reference or the counterparty looked up with map, the others repeated.
+    middles = {
+        (code, is_uetr): fixed.after_booked + code + fixed.after_code[is_uetr]
+        for code in dict.fromkeys(code_texts)
+        for is_uetr in (False, True)
+    }
+    if codes is None and uetr_flags is None:
+        middle = [middles[PAYMENT, True]] * size
     else:
-        for text, credit, at, code, reference, is_uetr, party in zip(
-            texts, credits, booked, code_texts, references, uetr_flags, parties, strict=False
-        ):
-            p0, p1, p2, p3, p4, p5 = kinds[party][credit][is_uetr]
-            parts += (p0, text, p1, at, p2, code, p3, reference, p4, text, p5)
-    return "".join(parts)
-
-
-def _fold(pieces: _Pieces, booked_at: str, code: str) -> _Pieces:
-    """``pieces`` (by credit and UETR) with ``booked_at`` and ``code`` in place."""
-    return tuple(
-        tuple((p0, p1 + booked_at + p2 + code + p3, p4, p5) for p0, p1, p2, p3, p4, p5 in kind)
-        for kind in pieces
+        code_column = repeat(PAYMENT) if codes is None else code_texts
+        flag_column = repeat(True) if uetr_flags is None else uetr_flags
+        pairs = zip(code_column, flag_column, strict=False)  # one of them is a list
+        middle = list(map(middles.__getitem__, pairs))
+    after_reference = (
+        [fixed.after_reference[True]] * size
+        if uetr_flags is None
+        else list(map(fixed.after_reference.__getitem__, uetr_flags))
     )
+    block = [fixed.start] * (_SLOTS * size)
+    block[1::_SLOTS] = amount_texts
+    block[2::_SLOTS] = map(fixed.after_amount.__getitem__, credits)
+    block[3::_SLOTS] = booked
+    block[4::_SLOTS] = middle
+    block[5::_SLOTS] = references
+    block[6::_SLOTS] = after_reference
+    block[7::_SLOTS] = amount_texts
+    block[8::_SLOTS] = map(tails.__getitem__, zip(columns.counterparties, credits, strict=True))
+    parts += block
+
+
+_SLOTS = 9  # texts of an entry in add_entries_markup: 5 values, 4 between them
 
 
 @functools.cache
@@ -261,15 +275,16 @@ def _fractions(exponent: int) -> tuple[str, ...]:
     return tuple(f"{fraction:0{exponent}d}" for fraction in range(10**exponent))
 
 
-def _references(references: list[str]) -> tuple[Iterable[str], Iterable[bool]]:
-    """The references as text and whether each is a UETR, checked. The hub's are all
-    UETRs (no escaping, no XML check needed): one match over their joined text says so."""
+def _references(references: list[str]) -> tuple[list[str], list[bool] | None]:
+    """The references as text and whether each is a UETR (None: all are), checked. The
+    hub's are all UETRs (no escaping, no XML check needed): one match over their joined
+    text says so."""
     try:
         joined = "\n".join(references)
     except TypeError:
         joined = ""
     if _UETRS.fullmatch(joined):
-        return references, repeat(True)
+        return references, None
     kinds = {}
     for reference in dict.fromkeys(references):
         is_uetr = isinstance(reference, str) and _UETR.fullmatch(reference) is not None
@@ -279,31 +294,24 @@ def _references(references: list[str]) -> tuple[Iterable[str], Iterable[bool]]:
     return texts, [kinds[reference][1] for reference in references]
 
 
-# The fixed texts of an entry by [credit][is_uetr]: the texts around its values.
-_Pieces = tuple[tuple[tuple[str, ...], ...], ...]
-
-
 @functools.lru_cache(maxsize=4096)
-def _party_pieces(currency: str, party: str) -> _Pieces:
-    """The fixed texts of an Ntry in ``currency`` with ``party`` as counterparty (checked),
-    by [credit][is_uetr]: the texts between amount, booking time, code, reference, amount;
-    the counterparty is the last value, so it joins the last text."""
+def _party_tails(currency: str, party: str) -> tuple[str, str]:
+    """The end of an Ntry in ``currency`` from its second CdtDbtInd, with ``party`` as
+    counterparty (checked): as a debit, as a credit."""
     is_bic = isinstance(party, str) and _BIC.fullmatch(party) is not None
     if not is_bic:
         require_text("counterparty", party, 140)
     text = checked_text("counterparty", party)
-    return tuple(
-        tuple((*kind[:-2], kind[-2] + text + kind[-1]) for kind in by_credit)
-        for by_credit in _entry_pieces(currency)[is_bic]
-    )
+    debit, credit = _entry_texts(currency).around_party[is_bic]
+    return debit[0] + text + debit[1], credit[0] + text + credit[1]
 
 
-def _texts(label: str, column: list[str]) -> tuple[list[str], list[str]]:
-    """``column`` and its distinct values, checked and escaped once per distinct value."""
+def _texts(label: str, column: list[str]) -> list[str]:
+    """``column`` checked and escaped once per distinct value."""
     escaped = {text: checked_text(label, text) for text in dict.fromkeys(column)}
     if all(key is value for key, value in escaped.items()):
-        return column, list(escaped)
-    return [escaped[text] for text in column], list(escaped.values())
+        return column
+    return [escaped[text] for text in column]
 
 
 def entries_slot(parent: etree._Element, slots: list[str], markup: str) -> None:
@@ -327,24 +335,52 @@ _SLOT = "samarkand-entries"
 _SLOT_MARK = re.compile(rb"<\?" + _SLOT.encode() + rb" ([0-9]+)\?>")
 
 
+@dataclass(frozen=True, slots=True)
+class _EntryTexts:
+    """The fixed texts of an Ntry in one currency, between its values. Each depends on
+    one flag at most (``_entry_texts`` checks it), so they are looked up by column."""
+
+    start: str  # to the amount
+    after_amount: tuple[str, str]  # by credit: to the booking time
+    after_booked: str  # to the transaction code
+    after_code: tuple[str, str]  # by is_uetr: to the reference
+    after_reference: tuple[str, str]  # by is_uetr: to the amount again
+    around_party: tuple[tuple[tuple[str, str], ...], ...]  # by [is_bic][credit]
+
+
 @functools.lru_cache(maxsize=64)
-def _entry_pieces(currency: str) -> tuple[tuple[tuple[tuple[str, ...], ...], ...], ...]:
-    """The fixed texts of an Ntry in ``currency`` (escaped), by [is_bic][credit][is_uetr]:
-    the texts between its amount, booking time, code, reference, amount and counterparty."""
+def _entry_texts(currency: str) -> _EntryTexts:
+    """The ``_EntryTexts`` of ``currency``, cut from the markup ``_entry_format`` has for
+    every kind of entry."""
+    code = escape_text(currency, attribute=True)
 
     def pieces(credit: bool, is_uetr: bool, is_bic: bool) -> tuple[str, ...]:
-        code = escape_text(currency, attribute=True)
         text = _entry_format(credit, is_uetr, is_bic).replace("{currency}", code)
         parts = _FIELD.split(text)
         assert parts[1::2] == list(_FIELDS), parts[1::2]
         return tuple(parts[0::2])
 
-    return tuple(
-        tuple(
-            tuple(pieces(credit, uetr, bic) for uetr in (False, True)) for credit in (False, True)
-        )
-        for bic in (False, True)
+    flags = (False, True)
+    texts = _EntryTexts(
+        start=pieces(False, False, False)[0],
+        after_amount=(pieces(False, False, False)[1], pieces(True, False, False)[1]),
+        after_booked=pieces(False, False, False)[2],
+        after_code=(pieces(False, False, False)[3], pieces(False, True, False)[3]),
+        after_reference=(pieces(False, False, False)[4], pieces(False, True, False)[4]),
+        around_party=tuple(
+            tuple((pieces(c, False, b)[5], pieces(c, False, b)[6]) for c in flags) for b in flags
+        ),
     )
+    for credit, is_uetr, is_bic in product(flags, repeat=3):
+        assert pieces(credit, is_uetr, is_bic) == (
+            texts.start,
+            texts.after_amount[credit],
+            texts.after_booked,
+            texts.after_code[is_uetr],
+            texts.after_reference[is_uetr],
+            *texts.around_party[is_bic][credit],
+        ), "an entry's fixed texts depend on more than one flag each"
+    return texts
 
 
 _FIELDS = ("amount", "booked_at", "code", "reference", "amount", "counterparty")

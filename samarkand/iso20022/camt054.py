@@ -8,13 +8,14 @@ as they happen instead of at the end of the day. Pure: the caller passes ids and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from samarkand.money.currency import Currency
 
 from . import schemas
-from .camt053 import EntryColumns, StatementEntry, entries_markup, require_text
+from .camt053 import EntryColumns, StatementEntry, add_entries_markup, require_text
 from .markup import XML_DECLARATION, checked_text, escape_text
 
 MESSAGE_ID = schemas.CAMT_054
@@ -45,25 +46,29 @@ def build_notification(
     created = checked_text("created_at", created_at)
     parts = [
         _HEAD,
-        f"<GrpHdr><MsgId>{escape_text(msg_id)}</MsgId><CreDtTm>{created}</CreDtTm></GrpHdr>",
+        f"<GrpHdr><MsgId>{checked_text('msg_id', msg_id)}</MsgId>",
+        f"<CreDtTm>{created}</CreDtTm></GrpHdr>",
     ]
     for number, account in enumerate(accounts, start=1):
-        money = Currency(
-            account.currency, 1, account.exponent, account.exponent, account.currency, True
-        )
+        money = _money(account.currency, account.exponent)
         require_text("account id", account.account_id_text, 34)
         account_id = checked_text("account id", account.account_id_text)
-        notification_id = escape_text(f"{msg_id[:30]}-{number}")
+        parts += (
+            f"<Ntfctn><Id>{escape_text(msg_id[:30])}-{number}</Id><CreDtTm>{created}</CreDtTm>",
+            f"<Acct><Id><Othr><Id>{account_id}</Id></Othr></Id><Ccy>{money.code}</Ccy></Acct>",
+        )
         entries = account.entries
         columns = entries if isinstance(entries, EntryColumns) else EntryColumns.of(entries)
-        parts += (
-            f"<Ntfctn><Id>{notification_id}</Id><CreDtTm>{created}</CreDtTm>",
-            f"<Acct><Id><Othr><Id>{account_id}</Id></Othr></Id><Ccy>{money.code}</Ccy></Acct>",
-            entries_markup(columns, money),
-            "</Ntfctn>",
-        )
+        add_entries_markup(parts, columns, money)
+        parts.append("</Ntfctn>")
     parts.append("</BkToCstmrDbtCdtNtfctn></Document>")
     return "".join(parts).encode("utf-8")
+
+
+@functools.lru_cache(maxsize=64, typed=True)  # typed: an exponent True is refused
+def _money(code: str, exponent: int) -> Currency:
+    """The currency of an account's amounts (checked: three letters, exponent 0 to 4)."""
+    return Currency(code, 1, exponent, exponent, code, True)
 
 
 _HEAD = (

@@ -142,7 +142,7 @@ def entry_lists(draw: st.DrawFn) -> list[StatementEntry]:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(st.tuples(st.sampled_from(CURRENCIES), entry_lists()), min_size=1, max_size=3),
-    st.sampled_from(["SMK1-054-1", "M&<>\r", "x" * 35]),
+    st.sampled_from(["SMK1-054-1", "M&<>\r", "x" * 35, "&<" * 17 + ">"]),
     st.booleans(),
 )
 def test_a_notification_is_the_element_by_element_one(
