@@ -42,9 +42,7 @@ CODE_ISSUER = "SAMARKAND"
 PAYMENT = "PAYMENT"  # the transaction code of a payment
 
 _NS = "{" + schemas.namespace(MESSAGE_ID) + "}"
-_UETR_TEXT = r"[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}"
-_UETR = re.compile(_UETR_TEXT)
-_UETRS = re.compile(f"(?:{_UETR_TEXT}\n)*{_UETR_TEXT}")  # joined by newlines
+_UETR = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}")
 _BIC = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?")
 
 
@@ -277,13 +275,8 @@ def _fractions(exponent: int) -> tuple[str, ...]:
 
 def _references(references: list[str]) -> tuple[list[str], list[bool] | None]:
     """The references as text and whether each is a UETR (None: all are), checked. The
-    hub's are all UETRs (no escaping, no XML check needed): one match over their joined
-    text says so."""
-    try:
-        joined = "\n".join(references)
-    except TypeError:
-        joined = ""
-    if _UETRS.fullmatch(joined):
+    hub's are all UETRs (no escaping, no XML check needed): ``_all_uetrs`` says so."""
+    if _all_uetrs(references):
         return references, None
     kinds = {}
     for reference in dict.fromkeys(references):
@@ -292,6 +285,32 @@ def _references(references: list[str]) -> tuple[list[str], list[bool] | None]:
         kinds[reference] = (checked_text("reference", reference), is_uetr)
     texts = [kinds[reference][0] for reference in references]
     return texts, [kinds[reference][1] for reference in references]
+
+
+def _all_uetrs(references: list[str]) -> bool:
+    """Whether every reference is a UETR (``_UETR``), without a match per reference: their
+    joined bytes hold only hex digits and hyphens, the hyphens where a UUID has them and
+    nowhere else, then the version 4 and the variant (8, 9, a or b) in their places."""
+    count = len(references)
+    try:
+        data = "".join(references).encode("ascii")
+    except (TypeError, UnicodeEncodeError):
+        return False
+    if set(map(len, references)) != {36} or data.translate(None, _UUID_CHARACTERS):
+        return False
+    hyphens = b"-" * count
+    return (
+        data.count(b"-") == 4 * count
+        and data[8::36] == hyphens
+        and data[13::36] == hyphens
+        and data[18::36] == hyphens
+        and data[23::36] == hyphens
+        and data[14::36] == b"4" * count
+        and not data[19::36].translate(None, b"89ab")
+    )
+
+
+_UUID_CHARACTERS = b"0123456789abcdef-"
 
 
 @functools.lru_cache(maxsize=4096)

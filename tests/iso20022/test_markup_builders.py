@@ -105,7 +105,25 @@ TRICKY = st.text(
     lambda text: re.search("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", text) is None
 )
 UETRS = st.uuids(version=4).map(str)
-REFERENCES = UETRS | TRICKY | st.sampled_from(["transfer 42", "0x1f", "A&B <C>"])
+
+
+@st.composite
+def near_uetrs(draw: st.DrawFn) -> str:
+    """A UETR with one or two characters changed, dropped or added: most are no UETR."""
+    text = draw(UETRS)
+    for _ in range(draw(st.integers(1, 2))):
+        at = draw(st.integers(0, len(text) - 1))
+        other = draw(st.sampled_from("0123456789abcdefABCDEF-4g\n"))
+        change = draw(st.sampled_from(["replace", "drop", "add"]))
+        if change == "replace":
+            text = text[:at] + other + text[at + 1 :]
+        else:
+            text = text[:at] + text[at + 1 :] if change == "drop" else text[:at] + other + text[at:]
+    return text
+
+
+CARRIED = near_uetrs().filter(lambda text: len(text) <= 35 or UUID4.fullmatch(text) is not None)
+REFERENCES = UETRS | CARRIED | TRICKY | st.sampled_from(["transfer 42", "0x1f", "A&B <C>"])
 PARTIES = (
     st.from_regex(BIC, fullmatch=True)
     | st.sampled_from(["SMAACN22XXX", "SMABRU22", "mirror", 'Bank "A" & <Sons>\r'])
@@ -261,6 +279,45 @@ def test_a_uetr_among_other_references_is_still_a_uetr() -> None:
 def test_an_empty_column_set_is_no_entries() -> None:
     money = Currency("CNY", 156, 2, 2, "CNY", True)
     assert entries_markup(EntryColumns([], [], [], [], []), money) == ""
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(UETRS | near_uetrs(), min_size=1, max_size=4))
+def test_references_are_uetrs_exactly_when_each_matches_uuidv4identifier(
+    references: list[str],
+) -> None:
+    money = Currency("CNY", 156, 2, 2, "CNY", True)
+    size = len(references)
+    if any(len(r) > 35 and UUID4.fullmatch(r) is None for r in references):
+        with pytest.raises(ValueError, match="reference must be 1 to 35 characters"):
+            entries_markup(
+                EntryColumns(
+                    [1] * size, [True] * size, ["t"] * size, references, ["SMAACN22"] * size
+                ),
+                money,
+            )
+        return
+    markup = entries_markup(
+        EntryColumns([1] * size, [True] * size, ["t"] * size, references, ["SMAACN22"] * size),
+        money,
+    )
+    assert re.findall("<(UETR|AcctSvcrRef)>", markup) == [
+        "UETR" if UUID4.fullmatch(r) else "AcctSvcrRef" for r in references
+    ]
+
+
+@pytest.mark.parametrize("at", range(35))
+def test_a_uetr_with_two_neighbours_swapped_is_judged_as_the_pattern_judges_it(at: int) -> None:
+    # Moves a hyphen, the version 4 or the variant to another place, or swaps two digits.
+    money = Currency("CNY", 156, 2, 2, "CNY", True)
+    uetr = "3b0e0c2a-5f1d-4c3e-9a7b-1d2e3f405162"
+    swapped = uetr[:at] + uetr[at + 1] + uetr[at] + uetr[at + 2 :]
+    columns = EntryColumns([1, 2], [True, False], ["t"] * 2, [uetr, swapped], ["SMAACN22"] * 2)
+    if UUID4.fullmatch(swapped):
+        assert entries_markup(columns, money).count("<UETR>") == 2
+    else:
+        with pytest.raises(ValueError, match="reference must be 1 to 35 characters"):
+            entries_markup(columns, money)
 
 
 @settings(max_examples=300, deadline=None)
