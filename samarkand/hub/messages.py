@@ -344,7 +344,7 @@ class _Reply:
     ) -> Response:  # fmt: skip
         report = build_status_report(
             message, rejections, msg_id=f"{self.base}-002", created_at=self.created,
-            accepted_status=accepted, original_name=message.message_id,
+            accepted_status=accepted, original_name=message.message_id, xml_declaration=False,
         )  # fmt: skip
         return self.wrap(schemas.PACS_002, "002", report, self.receiver)
 
@@ -420,7 +420,10 @@ class _Reply:
                 columns = EntryColumns(*map(list, zip(*rows, strict=True)))
                 accounts.append(AccountEntries(str(account), code, exponent, columns))
             document = build_notification(
-                accounts, msg_id=f"{self.base}-054-{number}", created_at=self.created
+                accounts,
+                msg_id=f"{self.base}-054-{number}",
+                created_at=self.created,
+                xml_declaration=False,  # the envelope has one
             )
             responses.append(self.wrap(schemas.CAMT_054, f"054-{number}", document, bic))
         return responses

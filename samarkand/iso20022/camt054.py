@@ -33,9 +33,15 @@ class AccountEntries:
 
 
 def build_notification(
-    accounts: Sequence[AccountEntries], *, msg_id: str, created_at: str
+    accounts: Sequence[AccountEntries],
+    *,
+    msg_id: str,
+    created_at: str,
+    xml_declaration: bool = True,
 ) -> bytes:
-    """Return the UTF-8 camt.054.001.08 with one Ntfctn per account (``msg_id``-n ids).
+    """Return the UTF-8 camt.054.001.08 with one Ntfctn per account (``msg_id``-n ids);
+    without its XML declaration if ``xml_declaration`` is false (for an envelope, which has
+    its own: a large document is then not copied to drop it).
 
     Written as text around ``entries_markup`` (the bytes lxml would write for the same
     elements): a bulk message notifies every participant it touches, and building a tree
@@ -45,7 +51,7 @@ def build_notification(
     require_text("msg_id", msg_id, 35)
     created = checked_text("created_at", created_at)
     parts = [
-        _HEAD,
+        _HEAD if xml_declaration else _HEAD.removeprefix(XML_DECLARATION),
         f"<GrpHdr><MsgId>{checked_text('msg_id', msg_id)}</MsgId>",
         f"<CreDtTm>{created}</CreDtTm></GrpHdr>",
     ]

@@ -53,11 +53,14 @@ def build_status_report(
     created_at: str,
     accepted_status: str | Mapping[int, str] = ACCEPTED_TECHNICAL,
     original_name: str = PACS_008_ID,
+    xml_declaration: bool = True,
 ) -> bytes:
     """Return the UTF-8 pacs.002.001.10 reporting on every transaction of ``message``.
 
     ``accepted_status`` is one status for every accepted transaction, or one per
-    transaction index (ACSC for those settled, ACSP for those queued, ...).
+    transaction index (ACSC for those settled, ACSP for those queued, ...). Without
+    ``xml_declaration`` the report has no XML declaration (for an envelope, which has its
+    own: a large report is then not copied to drop it).
     """
     statuses = (
         dict.fromkeys((tx.index for tx in message.transactions), accepted_status)
@@ -116,7 +119,7 @@ def build_status_report(
             f"<OrgnlUETR>{uetr}</OrgnlUETR>" if uetr else "",
             f"<TxSts>{status}</TxSts>{reasons}</TxInfAndSts>",
         )
-    return _document(msg_id, created_at, *parts)
+    return _document(msg_id, created_at, *parts, xml_declaration=xml_declaration)
 
 
 def build_file_rejection(
@@ -146,11 +149,11 @@ def build_file_rejection(
     )
 
 
-def _document(msg_id: str, created_at: str, *parts: str) -> bytes:
+def _document(msg_id: str, created_at: str, *parts: str, xml_declaration: bool = True) -> bytes:
     """The UTF-8 report: its GrpHdr, then ``parts`` (markup)."""
     return "".join(
         (
-            _HEAD,
+            _HEAD if xml_declaration else _HEAD.removeprefix(XML_DECLARATION),
             "<FIToFIPmtStsRpt><GrpHdr><MsgId>",
             checked_text("MsgId", msg_id),
             "</MsgId><CreDtTm>",
