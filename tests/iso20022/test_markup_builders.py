@@ -37,6 +37,7 @@ from samarkand.money.currency import Currency
 
 from .builders import BICS, bulk, pacs008
 
+DECLARATION = b"<?xml version='1.0' encoding='UTF-8'?>\n"
 UUID4 = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}")
 BIC = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?")
 CURRENCIES = [("CNY", 2), ("JPY", 0), ("KWD", 3), ("CLF", 4), ("IRR", 2)]
@@ -177,6 +178,10 @@ def test_a_notification_is_the_element_by_element_one(
         ]
     got = build_notification(given_accounts, msg_id=msg_id, created_at="2026-01-05T18:00:00Z")
     assert got == expected
+    bare = build_notification(
+        given_accounts, msg_id=msg_id, created_at="2026-01-05T18:00:00Z", xml_declaration=False
+    )
+    assert bare == expected.removeprefix(DECLARATION)
 
 
 @settings(max_examples=200, deadline=None)
@@ -488,6 +493,16 @@ def test_a_status_report_is_the_element_by_element_one(
         original_name="pacs.009.001.08",
     )
     assert got == expected
+    bare = build_status_report(
+        message,
+        rejections,
+        msg_id=msg_id,
+        created_at="2026-11-27T10:00:01Z",
+        accepted_status=accepted,
+        original_name="pacs.009.001.08",
+        xml_declaration=False,
+    )
+    assert bare == expected.removeprefix(DECLARATION)
 
 
 @settings(max_examples=100, deadline=None)
