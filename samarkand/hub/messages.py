@@ -368,11 +368,11 @@ class _Reply:
         rows_of: dict[int, list[tuple[int, bool, str, str, str]] | None] = {}
         bics: dict[str, str] = {}
         times: dict[int, str] = {}
+        done, entry_of = Status.SETTLED, engine.entries.get
         settled = [
             (event.at_ns, entry)
             for event in events
-            if event.status is Status.SETTLED
-            and (entry := engine.entries.get(event.uetr)) is not None
+            if event.status is done and (entry := entry_of(event.uetr)) is not None
         ]
         references = uuid_texts([entry.payment.uetr for _, entry in settled])
         for (at_ns, entry), reference in zip(settled, references, strict=True):

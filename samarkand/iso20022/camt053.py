@@ -212,7 +212,7 @@ def add_entries_markup(parts: list[str], columns: EntryColumns, money: Currency)
     if set(map(type, amounts)) != {int} or min(amounts) <= 0:
         bad = next(a for a in amounts if type(a) is not int or a <= 0)
         raise ValueError(f"an entry amount must be a positive int, got {bad!r}")
-    if max(amounts) >= 10**AMOUNT_DIGITS_MAX:
+    if max(amounts) >= _AMOUNT_BOUND:
         bad = next(a for a in amounts if not amount_fits(a))
         raise ValueError(f"{bad} minor units has more than {AMOUNT_DIGITS_MAX} digits")
     references, uetr_flags = _references(columns.references)
@@ -235,14 +235,14 @@ def add_entries_markup(parts: list[str], columns: EntryColumns, money: Currency)
         amount_texts = list(map(str, amounts))
     # The texts between the values, by column: the ones that depend on the credit, the
     # kind of reference or the counterparty looked up with map, the others repeated.
-    middles = {
-        (code, is_uetr): fixed.after_booked + code + fixed.after_code[is_uetr]
-        for code in dict.fromkeys(code_texts)
-        for is_uetr in (False, True)
-    }
     if codes is None and uetr_flags is None:
-        middle = [middles[PAYMENT, True]] * size
+        middle = [fixed.after_booked + PAYMENT + fixed.after_code[True]] * size
     else:
+        middles = {
+            (code, is_uetr): fixed.after_booked + code + fixed.after_code[is_uetr]
+            for code in dict.fromkeys(code_texts)
+            for is_uetr in (False, True)
+        }
         code_column = repeat(PAYMENT) if codes is None else code_texts
         flag_column = repeat(True) if uetr_flags is None else uetr_flags
         pairs = zip(code_column, flag_column, strict=False)  # one of them is a list
@@ -265,6 +265,7 @@ def add_entries_markup(parts: list[str], columns: EntryColumns, money: Currency)
 
 
 _SLOTS = 9  # texts of an entry in add_entries_markup: 5 values, 4 between them
+_AMOUNT_BOUND = 10**AMOUNT_DIGITS_MAX
 
 
 @functools.cache
@@ -327,6 +328,10 @@ def _party_tails(currency: str, party: str) -> tuple[str, str]:
 
 def _texts(label: str, column: list[str]) -> list[str]:
     """``column`` checked and escaped once per distinct value."""
+    first = column[0]
+    if column.count(first) == len(column):  # one value, as a message's booking time
+        text = checked_text(label, first)
+        return column if text is first else [text] * len(column)
     escaped = {text: checked_text(label, text) for text in dict.fromkeys(column)}
     if all(key is value for key, value in escaped.items()):
         return column
