@@ -309,9 +309,6 @@ def _foreign_sender(
     return None
 
 
-_UNSEEN: list[Any] = []  # an account not looked up yet (its postings are None or a list)
-
-
 class _Reply:
     """Builds the responses of one message: ids derived from the message's digest (so a
     replay is identical), each wrapped with an AppHdr."""
@@ -368,6 +365,7 @@ class _Reply:
         rows_of: dict[int, list[tuple[int, bool, str, str, str]] | None] = {}
         bics: dict[str, str] = {}
         times: dict[int, str] = {}
+        unseen: list[Any] = []  # an account not looked up yet (rows_of holds None or a list)
         done, entry_of = Status.SETTLED, engine.entries.get
         settled = [
             (event.at_ns, entry)
@@ -398,8 +396,8 @@ class _Reply:
                 )
             )
             for account, amount, credit, counterparty in sides:
-                rows = rows_of.get(account, _UNSEEN)
-                if rows is _UNSEEN:
+                rows = rows_of.get(account, unseen)
+                if rows is unseen:
                     owner = directory.by_number.get(account_parts(account)[1])
                     rows = rows_of[account] = None
                     if owner is not None:
