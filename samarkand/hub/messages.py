@@ -33,6 +33,7 @@ re-sent pacs.008/009 still never settles twice: the engine refuses a known UETR 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Sequence, Set
@@ -407,16 +408,14 @@ class _Reply:
                         counterparty, message_bic(counterparty)
                     )
                     rows.append((amount, credit, booked, reference, bic))
-        registry = default_registry()
         currency_of = {ledger: code for code, ledger in directory.ledgers.items()}
         responses = []
         for number, bic in enumerate(sorted(by_owner), start=1):
             accounts = []
             for account, rows in sorted(by_owner[bic].items()):
                 code = currency_of[account_parts(account)[0]]
-                exponent = registry.get(code).exponent
                 columns = EntryColumns(*map(list, zip(*rows, strict=True)))
-                accounts.append(AccountEntries(str(account), code, exponent, columns))
+                accounts.append(AccountEntries(str(account), code, _exponent(code), columns))
             document = build_notification(
                 accounts,
                 msg_id=f"{self.base}-054-{number}",
@@ -891,6 +890,13 @@ def _fx_payment(tx: CreditTransferTx) -> FxPayment:
         quote_id=tx.quote_id,
         priority=Priority[tx.priority],
     )
+
+
+@functools.cache
+def _exponent(code: str) -> int:
+    """The exponent the hub uses for ``code``: the default registry's, which is the same
+    every time (and costs a registry to build)."""
+    return default_registry().get(code).exponent
 
 
 def _iso_time(now: int) -> str:
