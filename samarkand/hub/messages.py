@@ -33,6 +33,7 @@ re-sent pacs.008/009 still never settles twice: the engine refuses a known UETR 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import Counter
@@ -51,7 +52,7 @@ from samarkand.hub.message_log import MessageLog
 from samarkand.hub.settlement import Liquidity, SettlementHub
 from samarkand.iso20022 import schemas
 from samarkand.iso20022.camt050 import read_liquidity_transfer
-from samarkand.iso20022.camt053 import StatementEntry
+from samarkand.iso20022.camt053 import EntryColumns
 from samarkand.iso20022.camt054 import AccountEntries, build_notification
 from samarkand.iso20022.cancellation import (
     ACCEPTED,
@@ -64,6 +65,7 @@ from samarkand.iso20022.cancellation import (
 )
 from samarkand.iso20022.cancellation import REJECTED as CANCELLATION_REJECTED
 from samarkand.iso20022.envelope import AppHeader, Incoming, app_header, open_message, wrap
+from samarkand.iso20022.markup import uuid_texts
 from samarkand.iso20022.pacs002 import (
     ACCEPTED_SETTLEMENT_COMPLETED,
     ACCEPTED_SETTLEMENT_IN_PROCESS,
@@ -343,7 +345,7 @@ class _Reply:
     ) -> Response:  # fmt: skip
         report = build_status_report(
             message, rejections, msg_id=f"{self.base}-002", created_at=self.created,
-            accepted_status=accepted, original_name=message.message_id,
+            accepted_status=accepted, original_name=message.message_id, xml_declaration=False,
         )  # fmt: skip
         return self.wrap(schemas.PACS_002, "002", report, self.receiver)
 
@@ -356,19 +358,30 @@ class _Reply:
         return Processed(message_id, msg_id, (response,), {REJECTED: 1}, tuple(problems))
 
     def notifications(self, events: Sequence[Any]) -> list[Response]:
-        """One camt.054 per participant whose settlement account moved in ``events``."""
+        """One camt.054 per participant whose settlement account moved in ``events``.
+
+        The postings are gathered per account and handed over as columns, with the owner
+        of an account, a counterparty's BICFI and a booking time worked out once per
+        distinct value: a bulk message moves a few accounts many times."""
         engine = self.hub.engine
         directory = self.hub.directory
-        by_owner: dict[str, dict[int, list[StatementEntry]]] = {}
-        for event in events:
-            if event.status is not Status.SETTLED:
-                continue
-            entry = engine.entries.get(event.uetr)
-            if entry is None:
-                continue
+        by_owner: dict[str, dict[int, list[tuple[int, bool, str, str, str]]]] = {}
+        rows_of: dict[int, list[tuple[int, bool, str, str, str]] | None] = {}
+        bics: dict[str, str] = {}
+        times: dict[int, str] = {}
+        unseen: list[Any] = []  # an account not looked up yet (rows_of holds None or a list)
+        done, entry_of = Status.SETTLED, engine.entries.get
+        settled = [
+            (event.at_ns, entry)
+            for event in events
+            if event.status is done and (entry := entry_of(event.uetr)) is not None
+        ]
+        references = uuid_texts([entry.payment.uetr for _, entry in settled])
+        for (at_ns, entry), reference in zip(settled, references, strict=True):
             payment = entry.payment
-            reference = _uuid_text(payment.uetr)
-            booked = _iso_time(event.at_ns)
+            booked = times.get(at_ns // 1_000_000_000)
+            if booked is None:
+                booked = times[at_ns // 1_000_000_000] = _iso_time(at_ns)
             # (account, amount, credit?, counterparty): both sides of the payment, or of
             # each leg of a cross-currency one (the providers' accounts move too).
             sides = (
@@ -381,28 +394,36 @@ class _Reply:
                     )
                 ]
                 if entry.fx is not None
-                else [
+                else (
                     (entry.sender, payment.amount, False, payment.creditor_agent),
                     (entry.receiver, payment.amount, True, payment.debtor_agent),
-                ]
+                )
             )
             for account, amount, credit, counterparty in sides:
-                owner = directory.by_number.get(account_parts(account)[1])
-                if owner is None:
-                    continue
-                item = StatementEntry(amount, credit, booked, reference, message_bic(counterparty))
-                by_owner.setdefault(owner.bic, {}).setdefault(account, []).append(item)
-        registry = default_registry()
+                rows = rows_of.get(account, unseen)
+                if rows is unseen:
+                    owner = directory.by_number.get(account_parts(account)[1])
+                    rows = rows_of[account] = None
+                    if owner is not None:
+                        rows = rows_of[account] = by_owner.setdefault(owner.bic, {})[account] = []
+                if rows is not None:
+                    bic = bics.get(counterparty) or bics.setdefault(
+                        counterparty, message_bic(counterparty)
+                    )
+                    rows.append((amount, credit, booked, reference, bic))
         currency_of = {ledger: code for code, ledger in directory.ledgers.items()}
         responses = []
         for number, bic in enumerate(sorted(by_owner), start=1):
             accounts = []
-            for account, entries in sorted(by_owner[bic].items()):
+            for account, rows in sorted(by_owner[bic].items()):
                 code = currency_of[account_parts(account)[0]]
-                exponent = registry.get(code).exponent
-                accounts.append(AccountEntries(str(account), code, exponent, entries))
+                columns = EntryColumns(*map(list, zip(*rows, strict=True)))
+                accounts.append(AccountEntries(str(account), code, _exponent(code), columns))
             document = build_notification(
-                accounts, msg_id=f"{self.base}-054-{number}", created_at=self.created
+                accounts,
+                msg_id=f"{self.base}-054-{number}",
+                created_at=self.created,
+                xml_declaration=False,  # the envelope has one
             )
             responses.append(self.wrap(schemas.CAMT_054, f"054-{number}", document, bic))
         return responses
@@ -893,11 +914,13 @@ def _fx_payment(tx: CreditTransferTx) -> FxPayment:
     )
 
 
+@functools.cache
+def _exponent(code: str) -> int:
+    """The exponent the hub uses for ``code``: the default registry's, which is the same
+    every time (and costs a registry to build)."""
+    return default_registry().get(code).exponent
+
+
 def _iso_time(now: int) -> str:
     """ISO 8601 UTC of ``now`` (ns), to the second: the CreDtTm of what the hub sends."""
     return datetime.fromtimestamp(now // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _uuid_text(number: int) -> str:
-    text = f"{number:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from lxml import etree
-
 from . import schemas
+from .markup import XML_DECLARATION, checked_column, checked_text
 from .pacs008 import MESSAGE_ID as PACS_008_ID
 from .pacs008 import CreditTransferMessage, TxRejection
 from .problems import IsoRejection
@@ -43,7 +42,7 @@ ACCEPTED_STATUSES = frozenset(
 ADDITIONAL_INFORMATION_LENGTH_MAX = 105  # Max105Text
 GROUP_REASONS_MAX = 20  # StsRsnInf of a refused file; the CLI prints every problem
 
-_NS = "{" + schemas.namespace(MESSAGE_ID) + "}"
+_HEAD = f'{XML_DECLARATION}<Document xmlns="{schemas.namespace(MESSAGE_ID)}">'
 
 
 def build_status_report(
@@ -54,11 +53,14 @@ def build_status_report(
     created_at: str,
     accepted_status: str | Mapping[int, str] = ACCEPTED_TECHNICAL,
     original_name: str = PACS_008_ID,
+    xml_declaration: bool = True,
 ) -> bytes:
     """Return the UTF-8 pacs.002.001.10 reporting on every transaction of ``message``.
 
     ``accepted_status`` is one status for every accepted transaction, or one per
-    transaction index (ACSC for those settled, ACSP for those queued, ...).
+    transaction index (ACSC for those settled, ACSP for those queued, ...). Without
+    ``xml_declaration`` the report has no XML declaration (for an envelope, which has its
+    own: a large report is then not copied to drop it).
     """
     statuses = (
         dict.fromkeys((tx.index for tx in message.transactions), accepted_status)
@@ -75,28 +77,49 @@ def build_status_report(
         else:
             by_index.setdefault(rejection.index, []).append(rejection)
 
-    root, report = _report(msg_id, created_at)
-    original = _sub(report, "OrgnlGrpInfAndSts")
-    _sub(original, "OrgnlMsgId", message.msg_id)
-    _sub(original, "OrgnlMsgNmId", original_name)
     accepted = {statuses[tx.index] for tx in message.transactions if tx.index not in by_index}
     group_accepted = accepted.pop() if len(accepted) == 1 else ACCEPTED_SETTLEMENT_IN_PROCESS
-    _sub(original, "GrpSts", _group_status(message, group_rejections, by_index, group_accepted))
-    for problem in group_rejections:
-        _reason(original, problem.code, _additional_information(problem))
-    for tx in message.transactions:
-        problems = group_rejections + by_index.get(tx.index, [])
-        status = _sub(report, "TxInfAndSts")
-        if tx.instruction_id:
-            _sub(status, "OrgnlInstrId", tx.instruction_id)
-        if tx.end_to_end_id:
-            _sub(status, "OrgnlEndToEndId", tx.end_to_end_id)
-        if tx.uetr is not None and tx.uetr_text:
-            _sub(status, "OrgnlUETR", tx.uetr_text)
-        _sub(status, "TxSts", REJECTED if problems else statuses[tx.index])
-        for problem in problems:
-            _reason(status, problem.code, _additional_information(problem))
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    group_status = _group_status(message, group_rejections, by_index, group_accepted)
+    # Written as text, the bytes lxml writes for the same elements: a bulk message's report
+    # has a TxInfAndSts per transaction, and filling texts is many times faster than
+    # building them. Every value is checked and escaped as lxml would (``markup``), by
+    # column where values are many.
+    group_reasons = "".join(map(_rejection_markup, group_rejections))
+    parts = [
+        "<OrgnlGrpInfAndSts><OrgnlMsgId>",
+        checked_text("OrgnlMsgId", message.msg_id),
+        "</OrgnlMsgId><OrgnlMsgNmId>",
+        checked_text("OrgnlMsgNmId", original_name),
+        f"</OrgnlMsgNmId><GrpSts>{group_status}</GrpSts>{group_reasons}</OrgnlGrpInfAndSts>",
+    ]
+    transactions = message.transactions
+    instruction_ids = checked_column(
+        "OrgnlInstrId", [tx.instruction_id or "" for tx in transactions]
+    )
+    end_to_end_ids = checked_column(
+        "OrgnlEndToEndId", [tx.end_to_end_id or "" for tx in transactions]
+    )
+    uetrs = checked_column(
+        "OrgnlUETR",
+        [(tx.uetr_text or "") if tx.uetr is not None else "" for tx in transactions],
+    )
+    tx_reasons = {
+        index: group_reasons + "".join(map(_rejection_markup, problems))
+        for index, problems in by_index.items()
+    }
+    for tx, instruction_id, end_to_end_id, uetr in zip(
+        transactions, instruction_ids, end_to_end_ids, uetrs, strict=True
+    ):
+        reasons = tx_reasons.get(tx.index, group_reasons)
+        status = REJECTED if reasons else statuses[tx.index]
+        parts += (
+            "<TxInfAndSts>",
+            f"<OrgnlInstrId>{instruction_id}</OrgnlInstrId>" if instruction_id else "",
+            f"<OrgnlEndToEndId>{end_to_end_id}</OrgnlEndToEndId>" if end_to_end_id else "",
+            f"<OrgnlUETR>{uetr}</OrgnlUETR>" if uetr else "",
+            f"<TxSts>{status}</TxSts>{reasons}</TxInfAndSts>",
+        )
+    return _document(msg_id, created_at, *parts, xml_declaration=xml_declaration)
 
 
 def build_file_rejection(
@@ -109,30 +132,44 @@ def build_file_rejection(
 ) -> bytes:
     """Return the pacs.002 refusing a whole message: GrpSts RJCT with every problem's code
     and "<path>: <reason>" (at most ``GROUP_REASONS_MAX`` of them)."""
-    root, report = _report(msg_id, created_at)
-    original = _sub(report, "OrgnlGrpInfAndSts")
-    _sub(original, "OrgnlMsgId", original_msg_id)
-    _sub(original, "OrgnlMsgNmId", original_name)
-    _sub(original, "GrpSts", REJECTED)
+    reasons = []
     for problem in list(problems)[:GROUP_REASONS_MAX]:
         where = f"{problem.path}: " if problem.path else ""
-        _reason(original, problem.code, _clip(where + problem.message))
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        reasons.append(_reason_markup(problem.code, _clip(where + problem.message)))
+    return _document(
+        msg_id,
+        created_at,
+        "<OrgnlGrpInfAndSts><OrgnlMsgId>",
+        checked_text("OrgnlMsgId", original_msg_id),
+        "</OrgnlMsgId><OrgnlMsgNmId>",
+        checked_text("OrgnlMsgNmId", original_name),
+        f"</OrgnlMsgNmId><GrpSts>{REJECTED}</GrpSts>",
+        *reasons,
+        "</OrgnlGrpInfAndSts>",
+    )
 
 
-def _report(msg_id: str, created_at: str) -> tuple[etree._Element, etree._Element]:
-    root = etree.Element(_NS + "Document", nsmap={None: schemas.namespace(MESSAGE_ID)})
-    report = _sub(root, "FIToFIPmtStsRpt")
-    header = _sub(report, "GrpHdr")
-    _sub(header, "MsgId", msg_id)
-    _sub(header, "CreDtTm", created_at)
-    return root, report
+def _document(msg_id: str, created_at: str, *parts: str, xml_declaration: bool = True) -> bytes:
+    """The UTF-8 report: its GrpHdr, then ``parts`` (markup)."""
+    return "".join(
+        (
+            _HEAD if xml_declaration else _HEAD.removeprefix(XML_DECLARATION),
+            "<FIToFIPmtStsRpt><GrpHdr><MsgId>",
+            checked_text("MsgId", msg_id),
+            "</MsgId><CreDtTm>",
+            checked_text("CreDtTm", created_at),
+            "</CreDtTm></GrpHdr>",
+            *parts,
+            "</FIToFIPmtStsRpt></Document>",
+        )
+    ).encode("utf-8")
 
 
-def _reason(parent: etree._Element, code: str, text: str) -> None:
-    reason = _sub(parent, "StsRsnInf")
-    _sub(_sub(reason, "Rsn"), "Cd", code)
-    _sub(reason, "AddtlInf", text)
+def _reason_markup(code: str, text: str) -> str:
+    """A StsRsnInf: the reason ``code`` and ``text`` as AddtlInf."""
+    code = checked_text("StsRsnInf/Rsn/Cd", code)
+    text = checked_text("StsRsnInf/AddtlInf", text)
+    return f"<StsRsnInf><Rsn><Cd>{code}</Cd></Rsn><AddtlInf>{text}</AddtlInf></StsRsnInf>"
 
 
 def _group_status(
@@ -146,18 +183,11 @@ def _group_status(
     return PARTIALLY_ACCEPTED if by_index else accepted_status
 
 
-def _additional_information(problem: TxRejection) -> str:
-    return _clip(f"{problem.path}: {problem.reason}")
+def _rejection_markup(problem: TxRejection) -> str:
+    return _reason_markup(problem.code, _clip(f"{problem.path}: {problem.reason}"))
 
 
 def _clip(text: str) -> str:
     if len(text) <= ADDITIONAL_INFORMATION_LENGTH_MAX:
         return text
     return text[: ADDITIONAL_INFORMATION_LENGTH_MAX - 3] + "..."
-
-
-def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
-    element = etree.SubElement(parent, _NS + name)
-    if text is not None:
-        element.text = text
-    return element
