@@ -32,6 +32,7 @@ from samarkand.hub.message_log import response_kind
 from samarkand.hub.messages import (
     Caller,
     Processed,
+    ReadMessage,
     Response,
     participant_bic,
     process_message,
@@ -103,9 +104,12 @@ class _CallerHub:
         return [next(accepted) if m else Reason.NOT_OWNER for m in mine]
 
 
-def submit_message(engine: Engine, data: bytes, now: int, *, caller: str) -> MessageAnswer:
-    """Run one message for `caller` on the hub's thread; its responses are posted to the
-    mailboxes with the round's notices (a recorded replay posts nothing again)."""
+def submit_message(
+    engine: Engine, data: bytes | ReadMessage, now: int, *, caller: str
+) -> MessageAnswer:
+    """Run one message for `caller` on the hub's thread (read already, or to read there);
+    its responses are posted to the mailboxes with the round's notices (a recorded replay
+    posts nothing again)."""
     durable = engine.durable
     assert durable is not None
     directory = durable.hub.directory

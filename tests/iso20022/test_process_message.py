@@ -13,7 +13,13 @@ from pyiso20022.head.head_001_001_02 import AppHdr
 from pyiso20022.pacs.pacs_002_001_10 import Document as StatusReport
 from xsdata.formats.dataclass.parsers import XmlParser
 
-from samarkand.hub.messages import Caller, Processed, process_message, return_uetr
+from samarkand.hub.messages import (
+    Caller,
+    Processed,
+    process_message,
+    read_message,
+    return_uetr,
+)
 from samarkand.hub.settlement import SettlementHub
 from samarkand.iso20022.envelope import message_id_of, unwrap
 from samarkand.iso20022.validate import validate_document
@@ -437,3 +443,23 @@ def test_a_caller_may_send_only_what_it_acts_for() -> None:
     # Without a caller (the CLI) the same file is taken as the central bank's or A's doing.
     assert process_message(hub, camt050("1.00", "CNY", creditor=None, debtor=A,
                                         msg_id="LQ-2"), 10).statuses == {"ACSC": 1}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pacs008([Tx(number=1), Tx(number=2, amount="900.00"), Tx(number=3, amount="1.005")]),
+        pacs008([Tx(number=1)]).replace(b"<SttlmMtd>CLRG</SttlmMtd>", b""),
+        b"not xml at all",
+    ],
+    ids=["settles-queues-refuses", "schema-failure", "not-xml"],
+)
+def test_a_message_read_beforehand_is_processed_as_its_bytes_are(data: bytes) -> None:
+    """A service reads messages on other threads (`read_message`): the hub's answer to what
+    was read is its answer to the bytes, and the hub is left the same."""
+    by_bytes, by_read = make_hub(), make_hub()
+    first = process_message(by_bytes, data, 10)
+    second = process_message(by_read, read_message(data), 10)
+    assert first == second
+    assert by_bytes.events == by_read.events
+    assert balance(by_bytes, "SABRRUMM") == balance(by_read, "SABRRUMM")
