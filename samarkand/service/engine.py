@@ -3,10 +3,13 @@
 Requests put work on a queue and wait on a future. The thread takes everything waiting (up to
 `ROUND_ITEMS_MAX` items) as one round: all single payments of the round go to the hub as ONE
 durable `submit` command (one log row, one fsync, one ledger batch), the other work runs in
-arrival order, the notices the round caused are written to the mailboxes in one transaction,
-and only then is each request answered with its own outcome. So a burst of concurrent
-payments costs a few fsyncs, not one per payment, and nothing is answered before it is
-durable. The event loop never runs hub code: it only waits on futures.
+arrival order, and the notices the round caused are handed, with the round's answers, to the
+engine's writer thread. The writer writes them to the mailboxes in one transaction and only
+then answers each request with its own outcome, while the hub's thread goes on with the next
+round. So a burst of concurrent payments costs a few fsyncs, not one per payment; nothing is
+answered before it is durable; and the mailboxes' writes (most of a bulk message's bytes,
+written without the GIL) overlap the hub's next decisions. Rounds are written, and so
+answered, in order. The event loop never runs hub code: it only waits on futures.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +85,12 @@ class Engine:
         # The ISO 20022 message log: opened, used and closed on the hub's thread only.
         self.messages: MessageLog | None = None
         self._posted: list[tuple[str, str, bytes]] = []  # for the round's mailbox transaction
+        # The mailboxes' writer: one thread, so rounds are written and answered in order.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="samarkand-mailbox")
+        self._unwritten: list[tuple[str, str, bytes]] = []  # the writer's: kept for a retry
+        self._events_handed = 0  # hub events turned into messages and handed to the writer
+        self._last_write: Future = Future()
+        self._last_write.set_result(None)
         self._last_now = 0
         self.on_published: Callable[[set[str]], None] | None = None
         self.registry = default_registry()
@@ -142,7 +151,9 @@ class Engine:
                 self.messages = self._open_messages()
             hub_clock = self.durable.hub.clock if self.durable.configured else 0
             self._last_now = max(hub_clock, self.durable.durable_ledger.state.timestamp)
-            self.publish(self.now())  # events the last run made but did not publish
+            self._events_handed = self.mailbox.events_published
+            # Events the last run made but did not publish, before anything is taken in.
+            self._hand_over(self.now(), []).result()
         except BaseException as error:  # noqa: BLE001 - reported to start()
             self._failure = error
             self._ready.set()
@@ -172,6 +183,7 @@ class Engine:
             self._close()
 
     def _close(self) -> None:
+        self._writer.shutdown(wait=True)  # what is handed over is written (and answered)
         if self.durable is not None:
             self.durable.close()
         if self.mailbox is not None:
@@ -213,19 +225,14 @@ class Engine:
                 outcomes.append((work.future, work.call(self, now), None))
             except BaseException as error:  # noqa: BLE001 - the request is told
                 outcomes.append((work.future, None, error))
-        try:
-            self.publish(now)
-        except BaseException as error:  # noqa: BLE001 - nothing is answered as done
-            outcomes = [(f, None, error) for f, _, _ in outcomes]
         self.stats.rounds += 1
         self.stats.round_sizes.append(len(items))
         if len(self.stats.round_sizes) > 10_000:
             del self.stats.round_sizes[:5_000]
-        for future, result, failure in outcomes:
-            if failure is not None:
-                future.set_exception(failure)
-            else:
-                future.set_result(result)
+        try:
+            self._hand_over(now, outcomes)
+        except BaseException as error:  # noqa: BLE001 - nothing is answered as done
+            _answer([(f, None, error) for f, _, _ in outcomes])
 
     def _payments(self, kind: str, payments: Sequence[Any], now: int) -> list[Any]:
         """One durable command for the round's payments (or cross-currency payments):
@@ -250,32 +257,62 @@ class Engine:
         self._posted.extend(messages)
 
     def publish(self, now: int) -> None:
-        """Turn the hub's new events into status notices, one message per participant per
-        round: to the debtor agent for every final or queued status, and to the creditor
-        agent for settlements. The messages posted this round go in the same transaction."""
-        durable, mailbox = self.durable, self.mailbox
-        assert durable is not None and mailbox is not None
-        posted, self._posted = self._posted, []
-        try:
-            self._publish(durable, mailbox, now, posted)
-        except BaseException:
-            self._posted[:0] = posted
-            raise
+        """Turn the hub's new events into status notices, and write them with the messages
+        posted so far; return once written (the rounds write through `_hand_over`)."""
+        self._hand_over(now, []).result()
 
-    def _publish(
-        self, durable: DurableHub, mailbox: Mailbox, now: int, extra: list[tuple[str, str, bytes]]
+    def _hand_over(
+        self, now: int, outcomes: list[tuple[Future, Any, BaseException | None]]
+    ) -> Future:
+        """Give the writer this round's messages (its notices, one message per participant:
+        to the debtor agent for every final or queued status, to the creditor agent for
+        settlements; and the messages posted this round) and its answers."""
+        durable = self.durable
+        assert durable is not None
+        posted, self._posted = self._posted, []
+        messages, events = self._notices(durable, posted)
+        # One round written while the next is decided, no more: waiting here for the
+        # previous write lets the next round gather what arrives meanwhile (one command, one
+        # fsync for all of it) instead of running many small rounds.
+        wait([self._last_write])
+        self._last_write = self._writer.submit(self._write, now, messages, events, outcomes)
+        return self._last_write
+
+    def _write(
+        self,
+        now: int,
+        messages: list[tuple[str, str, bytes]],
+        events: int,
+        outcomes: list[tuple[Future, Any, BaseException | None]],
     ) -> None:
+        """On the writer's thread: one mailbox transaction (with what an earlier, failed one
+        held), then the answers; a failed transaction fails the round's requests and its
+        messages wait for the next."""
+        mailbox = self.mailbox
+        assert mailbox is not None
+        pending = self._unwritten + messages
+        try:
+            if pending or events != mailbox.events_published:
+                mailbox.publish(pending, now, events_published=events)
+        except BaseException as error:  # noqa: BLE001 - nothing is answered as done
+            self._unwritten = pending
+            _answer([(f, None, error) for f, _, _ in outcomes])
+            raise
+        self._unwritten = []
+        if self.on_published is not None and pending:
+            self.on_published({m[0] for m in pending})
+        _answer(outcomes)
+
+    def _notices(
+        self, durable: DurableHub, extra: list[tuple[str, str, bytes]]
+    ) -> tuple[list[tuple[str, str, bytes]], int]:
+        """The messages for the hub's events not yet handed over (after `extra`), and how
+        many events that makes handed over."""
         if not durable.configured:
-            if extra:
-                mailbox.publish(extra, now, events_published=mailbox.events_published)
-                if self.on_published is not None:
-                    self.on_published({m[0] for m in extra})
-            return
+            return list(extra), self._events_handed
         hub = durable.hub
         events = hub.events
-        start = mailbox.events_published
-        if start > len(events):  # cannot happen unless the mailbox outlived its store
-            start = len(events)
+        start = min(self._events_handed, len(events))  # more only if the mailbox outlived it
         # Each notice is JSON text made from a template: the bytes `json.dumps` would give a
         # dict of the same items, at a fraction of the cost (bulk messages make thousands).
         notices: dict[str, list[str]] = {}
@@ -311,10 +348,16 @@ class Engine:
         for participant, items in sorted(notices.items()):
             body = ('{"notices":[' + ",".join(items) + "]}").encode()
             messages.append((participant, "status", body))
-        if messages or len(events) != mailbox.events_published:
-            mailbox.publish(messages, now, events_published=len(events))
-            if self.on_published is not None and messages:
-                self.on_published({m[0] for m in messages})
+        self._events_handed = len(events)
+        return messages, len(events)
+
+
+def _answer(outcomes: list[tuple[Future, Any, BaseException | None]]) -> None:
+    for future, result, failure in outcomes:
+        if failure is not None:
+            future.set_exception(failure)
+        else:
+            future.set_result(result)
 
 
 _NOTICE = (

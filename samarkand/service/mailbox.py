@@ -17,10 +17,13 @@ notices of events that were not yet published are made again and nothing is skip
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from samarkand.store.port import StoreError
 from samarkand.store.sqlite_file import open_durable, transaction
@@ -44,7 +47,7 @@ class _Sqlite:
     """The mailbox's tables in their own SQLite file."""
 
     def __init__(self, path: str) -> None:
-        self.connection = open_durable(path, "a mailbox")
+        self.connection = open_durable(path, "a mailbox", shared=True)
         self.names = {n: n for n in _TABLES}
         self.blob, self.rowid = "BLOB", " WITHOUT ROWID"
 
@@ -105,9 +108,25 @@ class AckBeyondLast(ValueError):
     """An acknowledgement of a sequence the mailbox never delivered."""
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _locked(method: _F) -> _F:
+    """One use of the mailbox at a time: the hub's thread reads and acknowledges while the
+    engine's writer thread publishes."""
+
+    @functools.wraps(method)
+    def run(self: Mailbox, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
 class Mailbox:
     def __init__(self, address: str | os.PathLike[str], *, schema: str = "samarkand") -> None:
         """`address`: an SQLite path, or a postgresql:// DSN (tables in `schema`)."""
+        self._lock = threading.RLock()
         self.path = os.fspath(address)
         if self.path.startswith(("postgresql://", "postgres://")):
             self._db: _Sqlite | _Postgres = _Postgres(self.path, schema)
@@ -130,6 +149,7 @@ class Mailbox:
             raise
         self.events_published = int(row[0][0]) if row else 0
 
+    @_locked
     def publish(
         self, messages: Iterable[tuple[str, str, bytes]], now: int, *, events_published: int
     ) -> int:
@@ -161,6 +181,7 @@ class Mailbox:
         self.events_published = events_published
         return len(rows)
 
+    @_locked
     def read(self, participant: str, after: int, limit: int) -> tuple[list[Message], int, int]:
         """Messages after `after` (never those already acknowledged), at most `limit`; with
         the last sequence and the acknowledged one."""
@@ -172,6 +193,7 @@ class Mailbox:
         )
         return [Message(s, k, c, bytes(b)) for s, k, c, b in rows], last, acked
 
+    @_locked
     def ack(self, participant: str, upto: int) -> int:
         """Acknowledge every message up to `upto`; they are never delivered again."""
         last, acked = self._cursors.get(participant, [0, 0])
@@ -192,9 +214,11 @@ class Mailbox:
         self._cursors[participant] = [last, upto]
         return upto
 
+    @_locked
     def webhooks(self) -> dict[str, str]:
         return dict(self._db.query("SELECT participant, url FROM {webhooks}"))
 
+    @_locked
     def set_webhook(self, participant: str, url: str | None) -> None:
         with self._db.transaction() as run:
             if url is None:
@@ -206,5 +230,6 @@ class Mailbox:
                     [(participant, url)],
                 )
 
+    @_locked
     def close(self) -> None:
         self._db.close()

@@ -24,15 +24,18 @@ SYNCHRONOUS = ("FULL", "NORMAL")
 
 
 def open_durable(
-    path: str | os.PathLike[str], what: str, *, synchronous: str = "FULL"
+    path: str | os.PathLike[str], what: str, *, synchronous: str = "FULL", shared: bool = False
 ) -> sqlite3.Connection:
     """A connection to `path` whose every COMMIT is fsynced (`synchronous="NORMAL"`: see the
-    module docstring); `StoreError` naming `what` and the file otherwise."""
+    module docstring); `StoreError` naming `what` and the file otherwise. `shared`: used
+    from more than one thread (the caller serialises the uses)."""
     if synchronous not in SYNCHRONOUS:
         raise ValueError(f"synchronous must be one of {SYNCHRONOUS}, got {synchronous!r}")
     name = os.fspath(path)
     try:
-        connection = sqlite3.connect(name, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        connection = sqlite3.connect(
+            name, isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=not shared
+        )
     except sqlite3.Error as error:
         raise StoreError(f"{name}: cannot open {what} ({error})") from error
     try:
