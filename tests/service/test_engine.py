@@ -147,3 +147,34 @@ def test_status_notices_are_the_json_of_their_fields(service):
     assert [(n["uetr"], n["status"], n["reason"]) for n in body["notices"]] == [
         (str(uuid.UUID(int=100)), "rejected", "AB03")
     ]
+
+
+def test_a_failed_mailbox_write_fails_its_round_and_is_written_with_the_next(service):
+    """The writer answers a round only once its mailbox transaction is committed: when the
+    transaction fails, the round's requests get the error (the payments are settled and
+    durable, their notices not yet written) and the notices go out with the next round."""
+    from samarkand.store import StoreError
+
+    engine = service.engine
+    mailbox = engine.mailbox
+    real = type(mailbox).publish
+    calls = []
+
+    def failing_once(self, messages, now, *, events_published):
+        calls.append(len(messages))
+        if len(calls) == 1:
+            raise StoreError("disk full")
+        return real(self, messages, now, events_published=events_published)
+
+    type(mailbox).publish = failing_once
+    try:
+        first = engine.submit([_payment(1)])
+        error = first.exception(10)
+        assert isinstance(error, StoreError)
+        assert engine.submit([_payment(2)]).result(10) == [(None, Status.SETTLED)]
+    finally:
+        type(mailbox).publish = real
+    messages, _, _ = _read(service, CREDITOR)
+    uetrs = [n["uetr"] for m in messages for n in json.loads(m.body)["notices"]]
+    assert uetrs == [str(uuid.UUID(int=1)), str(uuid.UUID(int=2))]
+    assert calls == [2, 4]  # debtor and creditor notices: the first round's again with the next
