@@ -54,11 +54,14 @@ INSERT_MESSAGE = (
     "INSERT INTO {message} (sender, msg_id, kind, digest, received_ns, hub_commands)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
-# The UETRs come as one JSON array: one statement however many there are.
+# PostgreSQL: the UETRs come as one JSON array, one statement however many there are.
 INSERT_PAYMENTS = (
-    "INSERT INTO {message_payment} SELECT DISTINCT value, ?, ? FROM {json_array}"
+    "INSERT INTO {message_payment} SELECT DISTINCT value, ?, ?"
+    " FROM json_array_elements_text(?::json)"
     " WHERE true ON CONFLICT DO NOTHING"
 )
+# SQLite: row by row in one call.
+INSERT_PAYMENT_ROWS = "INSERT INTO {message_payment} VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
 SELECT_MESSAGE = (
     "SELECT kind, digest, received_ns, hub_commands, responses FROM {message}"
     " WHERE sender = ? AND msg_id = ?"
@@ -75,6 +78,10 @@ _TABLES = ("message", "message_payment")
 Statement = tuple[str, Sequence[Any]]
 
 
+class _Rows(list):
+    """The parameters of a statement run once per row (SQLite's executemany)."""
+
+
 class Duplicate(Exception):
     """A write hit a primary key already recorded."""
 
@@ -86,18 +93,25 @@ class _Sqlite:
         self.where = path
         self.connection = open_durable(path, "a message log")
         self.words = {name: name for name in _TABLES} | {
-            "integer": "INTEGER", "order": "", "strict": " STRICT", "json_array": "json_each(?)",
+            "integer": "INTEGER", "order": "", "strict": " STRICT",
         }  # fmt: skip
 
     def query(self, statement: str, parameters: Sequence[Any]) -> list[tuple]:
         return self.connection.execute(statement.format(**self.words), parameters).fetchall()
+
+    def payments(self, sender: str, msg_id: str, uetrs: list[str]) -> Statement:
+        """The statement that links a message to the UETRs it names: in SQLite, one row at
+        a time in the same call (faster here than reading a JSON array)."""
+        return INSERT_PAYMENT_ROWS, _Rows([(uetr, sender, msg_id) for uetr in uetrs])
 
     def write(self, statements: Sequence[Statement]) -> list[int]:
         """Run `statements` in one transaction; the rows each changed."""
         try:
             with transaction(self.connection) as connection:
                 return [
-                    connection.execute(text.format(**self.words), parameters).rowcount
+                    (connection.executemany if type(parameters) is _Rows else connection.execute)(
+                        text.format(**self.words), parameters
+                    ).rowcount
                     for text, parameters in statements
                 ]
         except sqlite3.IntegrityError as error:
@@ -122,7 +136,6 @@ class _Postgres:
             "integer": "BIGINT",
             "order": " rowid BIGINT GENERATED ALWAYS AS IDENTITY,",
             "strict": "",
-            "json_array": "json_array_elements_text(?::json)",
         }
         self.create_schema = f"CREATE SCHEMA IF NOT EXISTS {quoted}"
 
@@ -142,6 +155,11 @@ class _Postgres:
             self.connection.close()
             self.connection = self._connect()
         return self.connection
+
+    def payments(self, sender: str, msg_id: str, uetrs: list[str]) -> Statement:
+        """The statement that links a message to the UETRs it names: one JSON array, so one
+        statement (one round trip) however many there are."""
+        return INSERT_PAYMENTS, (sender, msg_id, json.dumps(uetrs))
 
     def _text(self, statement: str) -> str:
         return statement.format(**self.words).replace("?", "%s")
@@ -259,11 +277,11 @@ class MessageLog:
         a command log: a later look tells whether anything ran since), and the UETRs of the
         payments it names; a (sender, MsgId) already recorded is a bug of the caller (it
         should have looked first): StoreError."""
-        numbers = json.dumps([f"{uetr:032x}" for uetr in uetrs])
+        numbers = [f"{uetr:032x}" for uetr in uetrs]
         try:
             self._db.write([
                 (INSERT_MESSAGE, (sender, msg_id, kind, digest, now, hub_commands)),
-                (INSERT_PAYMENTS, (sender, msg_id, numbers)),
+                self._db.payments(sender, msg_id, numbers),
             ])  # fmt: skip
         except Duplicate as error:
             raise StoreError(
