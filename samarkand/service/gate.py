@@ -42,6 +42,7 @@ async def _send(send: Any, status: int, body: bytes) -> None:
 # answer, or None to hand the request to the full route (which also words every refusal).
 FastPath = Callable[[Principal, str, bytes], Awaitable[tuple[int, bytes] | None]]
 VERIFY_THREADS = 2
+VERIFY_INLINE_BYTES_MAX = 16_384  # larger bodies are hashed and checked on a thread
 
 
 class Gate:
@@ -56,8 +57,9 @@ class Gate:
         self.verifier = verifier
         self.body_bytes_max = body_bytes_max
         self.fast_paths = fast_paths or {}
-        # Ed25519 verification releases the GIL: on its own threads it runs beside the event
-        # loop and the hub's thread instead of holding up both.
+        # Verification (libsodium, and hashing the body) releases the GIL: a large body's is
+        # done on its own threads, beside the event loop and the hub's thread. A small
+        # body's takes less than the hand-over to a thread and back, so it is done here.
         self._verify_pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -102,10 +104,13 @@ class Gate:
             query = scope.get("query_string", b"").decode("latin-1")
             target = (raw.decode("latin-1") if raw else path) + ("?" + query if query else "")
             try:
-                principal = await asyncio.get_running_loop().run_in_executor(
-                    self._verify_pool, self.verifier.verify, scope["method"], target, headers,
-                    body,
-                )  # fmt: skip
+                if len(body) <= VERIFY_INLINE_BYTES_MAX:
+                    principal = self.verifier.verify(scope["method"], target, headers, body)
+                else:
+                    principal = await asyncio.get_running_loop().run_in_executor(
+                        self._verify_pool, self.verifier.verify, scope["method"], target,
+                        headers, body,
+                    )  # fmt: skip
             except AuthError as error:
                 await _send_error(send, 401, "unauthenticated", error.field, error.message)
                 return

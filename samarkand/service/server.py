@@ -217,6 +217,9 @@ def serve(
             access_log=False,
             loop="auto",
             http="auto",
+            # Loopback only: no proxy in front whose headers would need reading per request.
+            proxy_headers=False,
+            server_header=False,
         )
     finally:
         service.close()
