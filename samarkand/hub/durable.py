@@ -130,7 +130,7 @@ _INTEGERS = re.compile(r"-?[0-9]+(?:,-?[0-9]+)*")
 
 
 def _checked(values: list[Any], kind: type, what: str) -> list[Any]:
-    if not all(type(v) is kind for v in values):
+    if values and set(map(type, values)) != {kind}:
         bad = next(v for v in values if type(v) is not kind)
         raise TypeError(f"a durable hub takes only {kind.__name__} values as {what}, got {bad!r}")
     return values
@@ -145,8 +145,13 @@ def _encode_payments(payments: Sequence[Payment]) -> tuple[list[list[Any]], list
     creditor = _checked([p.creditor_agent for p in payments], str, "creditor_agent")
     amount = _checked([p.amount for p in payments], int, "amount")
     currency = _checked([p.currency for p in payments], str, "currency")
-    priority = [Priority(p.priority) for p in payments]
-    method = [Method(p.method) for p in payments]
+    priority = [p.priority for p in payments]
+    method = [p.method for p in payments]
+    exact = set(map(type, payments)) <= {Payment} and set(map(type, priority)) <= {Priority}
+    exact = exact and set(map(type, method)) <= {Method}
+    if not exact:  # ints and texts for the enums: as a replay will decode them
+        priority = [Priority(p) for p in priority]
+        method = [Method(m) for m in method]
     earliest = _checked([p.earliest_ns for p in payments], int, "earliest_ns")
     latest = _checked([p.latest_ns for p in payments], int, "latest_ns")
     columns = [
@@ -160,10 +165,6 @@ def _encode_payments(payments: Sequence[Payment]) -> tuple[list[list[Any]], list
         list(map(str, earliest)),
         list(map(str, latest)),
     ]
-    exact = all(
-        type(p) is Payment and type(p.priority) is Priority and type(p.method) is Method
-        for p in payments
-    )
     decoded = (
         list(payments)
         if exact
