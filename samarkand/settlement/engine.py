@@ -332,21 +332,13 @@ class SettlementEngine:
     ) -> tuple[int, int, int] | None:
         """(sender, receiver, ledger) of a payment `_check` accepts and `_enter` settles gross
         when covered (its sender has nothing queued); None when it might go another way."""
-        ledger = self.directory.ledgers.get(currency)
-        if ledger is None or now >= self.cut_off_ns.get(currency, 0):
+        route = self._route(currency, debtor_agent, creditor_agent)
+        if isinstance(route, Reason) or now >= self.cut_off_ns.get(currency, 0):
             return None
-        if self.queued_per_ledger.get(ledger, 0) >= self.queue_limit:
+        sender, _, ledger = route
+        if self.queued_per_ledger.get(ledger, 0) >= self.queue_limit or sender in self.queues:
             return None
-        agents = self._agents(debtor_agent, creditor_agent)
-        if isinstance(agents, Reason):
-            return None
-        debtor, creditor = agents
-        sender = account_id(ledger, debtor.number, AccountCode.SETTLEMENT)
-        receiver = account_id(ledger, creditor.number, AccountCode.SETTLEMENT)
-        slots = self.ledger.account_slot
-        if sender not in slots or receiver not in slots or sender in self.queues:
-            return None
-        return sender, receiver, ledger
+        return route
 
     def _check(self, payment: Payment, now: int) -> Reason | tuple[int, int, int]:
         """Why `payment` is refused, or its sender's and receiver's settlement accounts and
@@ -361,18 +353,10 @@ class SettlementEngine:
             return Reason.AMOUNT_TOO_LARGE
         if payment.uetr in self.entries:
             return Reason.DUPLICATE_UETR
-        ledger = self.directory.ledgers.get(payment.currency)
-        if ledger is None:
-            return Reason.CURRENCY_NOT_ALLOWED
-        agents = self._agents(payment.debtor_agent, payment.creditor_agent)
-        if isinstance(agents, Reason):
-            return agents
-        debtor, creditor = agents
-        sender = account_id(ledger, debtor.number, AccountCode.SETTLEMENT)
-        receiver = account_id(ledger, creditor.number, AccountCode.SETTLEMENT)
-        slots = self.ledger.account_slot
-        if sender not in slots or receiver not in slots:
-            return Reason.NO_SETTLEMENT_ACCOUNT
+        route = self._route(payment.currency, payment.debtor_agent, payment.creditor_agent)
+        if isinstance(route, Reason):
+            return route
+        sender, receiver, ledger = route
         if now >= self.cut_off_ns.get(payment.currency, 0):
             return Reason.AFTER_CUT_OFF
         if payment.latest_ns and (
@@ -383,6 +367,25 @@ class SettlementEngine:
             return Reason.SETTLEMENT_WINDOW_INVALID
         if self.queued_per_ledger.get(ledger, 0) >= self.queue_limit:
             return Reason.QUEUE_FULL
+        return sender, receiver, ledger
+
+    def _route(
+        self, currency: str, debtor_agent: str, creditor_agent: str
+    ) -> Reason | tuple[int, int, int]:
+        """The sender's and receiver's settlement accounts and the ledger of a payment
+        between these agents in this currency, or why there are none."""
+        ledger = self.directory.ledgers.get(currency)
+        if ledger is None:
+            return Reason.CURRENCY_NOT_ALLOWED
+        agents = self._agents(debtor_agent, creditor_agent)
+        if isinstance(agents, Reason):
+            return agents
+        debtor, creditor = agents
+        sender = account_id(ledger, debtor.number, AccountCode.SETTLEMENT)
+        receiver = account_id(ledger, creditor.number, AccountCode.SETTLEMENT)
+        slots = self.ledger.account_slot
+        if sender not in slots or receiver not in slots:
+            return Reason.NO_SETTLEMENT_ACCOUNT
         return sender, receiver, ledger
 
     def _agents(
