@@ -26,6 +26,22 @@ a prefix of the replay's batches (else `StoreCorrupted`); the missing ones are a
 durable ledger is opened on the real store, checked against the replay, and the hub carries on
 with it.
 
+Liquidity-saving searches (`SettlementEngine.optimise`: FIFO and non-FIFO offsetting of each
+currency's queues, cross-currency offsetting) are deterministic but slow, so a command that ran
+one is followed in the log by a decision record of their outcomes, in the order they ran:
+
+    {"op": "decided", "command": "<its sequence>", "sets": [[search, ledger, queued, [uetr...]]]}
+
+(`samarkand.settlement.engine.Decision`: the search, the ledger, how many payments it searched
+over, the UETRs it chose). A replay hands these to the engine, which takes them instead of
+searching; a recorded choice that does not fit the replayed queues (another search or queue
+length, a UETR not queued, a FIFO choice that is not a prefix, a set its accounts cannot cover)
+or left over is a `CommandLogCorrupted`, never applied and never searched around: the log and
+the replay disagree, which is what an open must report. A command with no record after it (the
+process died before the record was written, or a log written before records existed) is
+replayed by searching. Decision records are not commands: `DurableHub.commands` does not count
+them.
+
 Semantics: at least once. A command logged but cut short by a crash is completed by the next
 open, although its caller never saw an acknowledgement; a caller retrying a submit then gets
 DUPLICATE_UETR for what was in fact accepted.
@@ -38,6 +54,7 @@ import json
 import os
 import re
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +72,7 @@ from samarkand.hub.settlement import (
 from samarkand.ledger.columns import FIELD_NAMES
 from samarkand.ledger.journal import BatchRecord
 from samarkand.money import MoneyError, default_registry
+from samarkand.settlement.engine import SEARCHES, Decision, DecisionRefused
 from samarkand.settlement.participants import (
     Directory,
     Participant,
@@ -79,6 +97,7 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS hub_commands (sequence INTEGER PRIMARY KEY, body TEXT NOT NULL)"
 )
 _INTEGER = re.compile(r"-?[0-9]+")
+DECIDED = "decided"  # the op of a decision record (module docstring)
 
 
 class CommandLogCorrupted(StoreCorrupted):
@@ -337,6 +356,36 @@ class _Reader:
 
     def int_map(self, value: object) -> builtins.dict[builtins.str, builtins.int]:
         return {self.str(k): self.int(v) for k, v in self.dict(value).items()}
+
+
+# ---------------------------------------------------------------------- decision records
+
+
+def _encode_decisions(command: int, decisions: Sequence[Decision]) -> dict[str, Any]:
+    return {
+        "op": DECIDED,
+        "command": _int(command),
+        "sets": [
+            [d.search, _int(d.ledger), _int(d.queued), [_int(u) for u in d.chosen]]
+            for d in decisions
+        ],
+    }
+
+
+def _read_decisions(read: _Reader, command: int) -> deque[Decision]:
+    """The decisions of the record `read`, which must follow the command `command`."""
+    if read.int(read.get("command")) != command:
+        raise read.fail(f"a decision record that does not follow its command {command}")
+    decisions: deque[Decision] = deque()
+    for item in read.list(read.get("sets")):
+        row = read.row(item, 4, "a decision")
+        search = read.str(row[0])
+        if search not in SEARCHES:
+            raise read.fail(f"not a search: {search!r}")
+        chosen = read.list(row[3])
+        uetrs = tuple(read.int_column(chosen, len(chosen)))
+        decisions.append(Decision(search, read.int(row[1]), read.int(row[2]), uetrs))
+    return decisions
 
 
 # ---------------------------------------------------------------------- admissions
@@ -639,6 +688,7 @@ class CommandLog:
     def __init__(self, address: str | os.PathLike[str], *, schema: str | None = None) -> None:
         self.path = os.fspath(address)
         self.postgres = self.path.startswith(POSTGRES_PREFIXES)
+        self.decided = 0  # decision records among the `length` rows (counted by `read`)
         if self.postgres:
             self._open_postgres(schema or DEFAULT_SCHEMA)
             return
@@ -691,8 +741,10 @@ class CommandLog:
         return self._connection.execute("SELECT sequence, body FROM hub_commands ORDER BY sequence")
 
     def read(self) -> list[tuple[int, str, _Reader]]:
-        """Every command, checked: sequences 1..n in order, each body a JSON object with an op."""
+        """Every row (commands and decision records), checked: sequences 1..n in order, each
+        body a JSON object with an op."""
         commands = []
+        decided = 0
         for expected, (sequence, body) in enumerate(self._rows(), start=1):
             if sequence != expected:
                 raise CommandLogCorrupted(
@@ -707,11 +759,14 @@ class CommandLog:
             if type(decoded) is not dict or type(decoded.get("op")) is not str:
                 raise CommandLogCorrupted(f"hub command {sequence}: no op")
             commands.append((sequence, decoded["op"], _Reader(sequence, decoded)))
+            decided += decoded["op"] == DECIDED
         self.length = len(commands)
+        self.decided = decided
         return commands
 
     def append(self, body: dict[str, Any]) -> int:
-        """Make one command durable (its own transaction); return its sequence."""
+        """Make one command (or decision record) durable (its own transaction); return its
+        sequence."""
         text = json.dumps(body, separators=(",", ":"), sort_keys=True)
         sequence = self.length + 1
         if self.postgres:
@@ -724,6 +779,7 @@ class CommandLog:
             with transaction(self._connection) as connection:
                 connection.execute("INSERT INTO hub_commands VALUES (?, ?)", (sequence, text))
         self.length = sequence
+        self.decided += body["op"] == DECIDED
         return sequence
 
     def close(self) -> None:
@@ -772,14 +828,7 @@ class DurableHub:
             commands = log.read()
             replay_store = RecordingStore()
             runner = _Runner(DurableLedger.open(replay_store))
-            errors: list[tuple[int, str]] = []
-            for sequence, op, read in commands:
-                try:
-                    runner.run(op, read)
-                except CommandLogCorrupted:
-                    raise
-                except Exception as error:  # noqa: BLE001 - the live run failed the same way
-                    errors.append((sequence, repr(error)))
+            errors = _replay(runner, commands)
             # The log is fsynced before each command runs and replays any batch the store
             # lost, so the store's own commits need not be fsynced one by one.
             store = open_store(store_path, schema=schema, sync_every_batch=False)
@@ -813,8 +862,9 @@ class DurableHub:
 
     @property
     def commands(self) -> int:
-        """How many commands the log holds (the next one gets this + 1)."""
-        return self._log.length
+        """How many commands the log holds (decision records are not counted: this grows by
+        one per command, whatever it searched)."""
+        return self._log.length - self._log.decided
 
     def close(self) -> None:
         self._log.close()
@@ -839,15 +889,25 @@ class DurableHub:
         if body["op"] != "configure":
             self._runner.configured()
         read = None if decoded is not None else _Reader(self._log.length + 1, _json_copy(body))
-        self._log.append(body)
+        sequence = self._log.append(body)
+        engine = None if self._runner.hub is None else self._runner.hub.engine
         try:
+            if engine is not None:
+                engine.decisions = []
             if decoded is not None:
-                return decoded(self._runner.configured())
-            assert read is not None
-            return self._runner.run(body["op"], read)
+                result = decoded(self._runner.configured())
+            else:
+                assert read is not None
+                result = self._runner.run(body["op"], read)
+            if engine is not None and engine.decisions:
+                self._log.append(_encode_decisions(sequence, engine.decisions))
+            return result
         except BaseException as error:
             self._broken = error
             raise
+        finally:
+            if engine is not None:
+                engine.decisions = None
 
     def configure(
         self,
@@ -1133,6 +1193,47 @@ class DurableHub:
                 "now": _int(now),
             }
         )
+
+
+# ---------------------------------------------------------------------- replay
+
+
+def _replay(runner: _Runner, rows: list[tuple[int, str, _Reader]]) -> list[tuple[int, str]]:
+    """Run every logged command on `runner`, each with the decisions recorded after it (if
+    any) instead of its searches; return the commands that failed (as they failed live)."""
+    errors: list[tuple[int, str]] = []
+    position = 0
+    while position < len(rows):
+        sequence, op, read = rows[position]
+        position += 1
+        if op == DECIDED:
+            raise read.fail("a decision record that follows no command")
+        recorded = None
+        if position < len(rows) and rows[position][1] == DECIDED:
+            recorded = _read_decisions(rows[position][2], sequence)
+            position += 1
+            if runner.hub is None:
+                raise read.fail("decisions recorded for a command before the hub was configured")
+        engine = None if recorded is None or runner.hub is None else runner.hub.engine
+        if engine is not None:
+            engine.recorded = recorded
+        try:
+            runner.run(op, read)
+        except CommandLogCorrupted:
+            raise
+        except DecisionRefused as refused:
+            raise read.fail(f"its recorded decisions do not fit the replay: {refused}") from None
+        except Exception as error:  # noqa: BLE001 - the live run failed the same way
+            if engine is not None:  # no: a record is written only after its command ran
+                what = f"failed in its replay with recorded decisions: {error!r}"
+                raise read.fail(what) from error
+            errors.append((sequence, repr(error)))
+        finally:
+            if engine is not None:
+                engine.recorded = None
+        if recorded:
+            raise read.fail(f"{len(recorded)} recorded decisions left over by its replay")
+    return errors
 
 
 # ---------------------------------------------------------------------- catching up

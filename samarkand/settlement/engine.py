@@ -20,7 +20,8 @@ How a payment settles (DESIGN §5):
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,6 +99,30 @@ class Entry:
         return self.payment.amount
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one liquidity-saving search: which of the `queued` payments it chose
+    (their UETRs). `search` is FIFO_SEARCH or NON_FIFO_SEARCH (the queues of `ledger`) or
+    FX_SEARCH (the cross-currency queues; `ledger` 0). The searches are deterministic but
+    slow; a durable hub logs their outcomes so that its replay takes them instead of searching
+    again."""
+
+    search: str
+    ledger: int
+    queued: int
+    chosen: tuple[int, ...]
+
+
+FIFO_SEARCH = "fifo"
+NON_FIFO_SEARCH = "non_fifo"
+FX_SEARCH = "fx"
+SEARCHES = frozenset({FIFO_SEARCH, NON_FIFO_SEARCH, FX_SEARCH})
+
+
+class DecisionRefused(ValueError):
+    """A recorded decision does not fit the queues it is applied to (see `Decision`)."""
+
+
 @dataclass(slots=True)
 class Stats:
     settled: int = 0
@@ -157,6 +182,12 @@ class SettlementEngine:
         # Accounts of the queued cross-currency payments (how many touch each): only more
         # liquidity in one of them can let cross-currency offsetting find something new.
         self._fx_watch: dict[int, int] = {}
+        # Liquidity-saving searches: when `decisions` is a list, each search appends its
+        # outcome to it (for its owner to drain); when `recorded` holds decisions, each search
+        # takes the next one instead of searching, checked against the queues (else
+        # DecisionRefused). Both None: the engine searches and keeps nothing.
+        self.decisions: list[Decision] | None = None
+        self.recorded: deque[Decision] | None = None
 
     # ------------------------------------------------------------------ output
 
@@ -623,23 +654,28 @@ class SettlementEngine:
                 ordered.extend(normal)
         if not ordered:
             return 0
-        accounts = sorted({e.sender for e in ordered} | {e.receiver for e in ordered})
-        index = {account: i for i, account in enumerate(accounts)}
         amounts = [e.amount for e in ordered]
         if max(amounts) > INT64_MAX:
             return 0  # the mechanisms take int64 amounts; such a payment waits for liquidity
-        queue = lsm.Queue(
-            sender=np.array([index[e.sender] for e in ordered], dtype=np.int64),
-            receiver=np.array([index[e.receiver] for e in ordered], dtype=np.int64),
-            amount=np.array(amounts, dtype=np.int64),
-            participants=len(accounts),
-        )
-        liquidity = np.array([max(0, self.available(a)) for a in accounts], dtype=object)
-        if non_fifo:
-            mask = nonfifo_optimise(queue, liquidity, budget_iterations=budget)
+        search = NON_FIFO_SEARCH if non_fifo else FIFO_SEARCH
+        if self.recorded is not None:
+            chosen = self._recorded_choice(search, ledger, ordered, _leg_net)
         else:
-            mask = lsm.fifo_offset(queue, liquidity)
-        chosen = [e for e, keep in zip(ordered, mask.tolist(), strict=True) if keep]
+            accounts = sorted({e.sender for e in ordered} | {e.receiver for e in ordered})
+            index = {account: i for i, account in enumerate(accounts)}
+            queue = lsm.Queue(
+                sender=np.array([index[e.sender] for e in ordered], dtype=np.int64),
+                receiver=np.array([index[e.receiver] for e in ordered], dtype=np.int64),
+                amount=np.array(amounts, dtype=np.int64),
+                participants=len(accounts),
+            )
+            liquidity = np.array([max(0, self.available(a)) for a in accounts], dtype=object)
+            if non_fifo:
+                mask = nonfifo_optimise(queue, liquidity, budget_iterations=budget)
+            else:
+                mask = lsm.fifo_offset(queue, liquidity)
+            chosen = [e for e, keep in zip(ordered, mask.tolist(), strict=True) if keep]
+            self._decided(search, ledger, ordered, chosen)
         self.stats.lsm_runs += 1
         if not chosen:
             return 0
@@ -649,6 +685,59 @@ class SettlementEngine:
             self._dequeue(entry)
         self._settle_set(chosen, now, Via.NON_FIFO if non_fifo else Via.FIFO)
         return len(chosen)
+
+    def _decided(self, search: str, ledger: int, ordered: list[Entry], chosen: list[Entry]) -> None:
+        if self.decisions is not None:
+            uetrs = tuple(e.payment.uetr for e in chosen)
+            self.decisions.append(Decision(search, ledger, len(ordered), uetrs))
+
+    def _recorded_choice(
+        self,
+        search: str,
+        ledger: int,
+        ordered: list[Entry],
+        net_of: Callable[[Entry], Mapping[int, int]],
+    ) -> list[Entry]:
+        """The next recorded decision, as the entries of `ordered` it names (in that order),
+        checked: the same search over a queue of the same length; each UETR queued there,
+        once; each sender's chosen payments a prefix of its queue (FIFO and cross-currency
+        searches); the set covered by the accounts' liquidity. Else DecisionRefused."""
+        assert self.recorded is not None
+        if not self.recorded:
+            raise DecisionRefused(f"a {search} search of ledger {ledger} has no recorded decision")
+        decision = self.recorded.popleft()
+        if (decision.search, decision.ledger, decision.queued) != (search, ledger, len(ordered)):
+            raise DecisionRefused(
+                f"the recorded decision is a {decision.search} search of ledger "
+                f"{decision.ledger} over {decision.queued} payments, the replay makes a "
+                f"{search} search of ledger {ledger} over {len(ordered)}"
+            )
+        wanted = set(decision.chosen)
+        if len(wanted) != len(decision.chosen):
+            raise DecisionRefused("the recorded decision names a payment twice")
+        chosen: list[Entry] = []
+        left_out: set[int] = set()  # senders with a payment not chosen
+        prefixes = search != NON_FIFO_SEARCH
+        for entry in ordered:
+            if entry.payment.uetr not in wanted:
+                left_out.add(entry.sender)
+            elif prefixes and entry.sender in left_out:
+                raise DecisionRefused(
+                    f"the recorded {search} decision takes payment {entry.payment.uetr} "
+                    "past one of its sender's it leaves queued"
+                )
+            else:
+                chosen.append(entry)
+        if len(chosen) != len(wanted):
+            missing = min(wanted - {e.payment.uetr for e in chosen})
+            raise DecisionRefused(f"the recorded decision names payment {missing}, not queued")
+        net: dict[int, int] = {}
+        for entry in chosen:
+            for account, amount in net_of(entry).items():
+                net[account] = net.get(account, 0) + amount
+        if not covered(net, self.available):
+            raise DecisionRefused(f"the recorded {search} decision is not covered by liquidity")
+        return chosen
 
     # ------------------------------------------------------------------ cross-currency
 
@@ -802,7 +891,13 @@ class SettlementEngine:
         self._fx_changed = False
         self.stats.lsm_runs += 1
         queues = {s: [*self.fx_queues[s][0], *self.fx_queues[s][1]] for s in sorted(self.fx_queues)}
-        chosen = offset_prefixes(queues, _route_net, self.available)
+        if self.recorded is not None:
+            ordered = [e for items in queues.values() for e in items]
+            chosen = self._recorded_choice(FX_SEARCH, 0, ordered, _route_net)
+        else:
+            chosen = offset_prefixes(queues, _route_net, self.available)
+            if self.decisions is not None:
+                self._decided(FX_SEARCH, 0, [e for items in queues.values() for e in items], chosen)
         if not chosen:
             return 0
         for entry in chosen:
@@ -1059,6 +1154,12 @@ class SettlementEngine:
         for sender in sorted(self.queues):
             for queue in self.queues[sender]:
                 yield from queue
+
+
+def _leg_net(entry: Entry) -> Mapping[int, int]:
+    net = {entry.sender: -entry.amount}
+    net[entry.receiver] = net.get(entry.receiver, 0) + entry.amount
+    return net
 
 
 def _route_net(entry: Entry) -> Mapping[int, int]:
