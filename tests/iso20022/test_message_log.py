@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,40 @@ def test_a_log_that_keeps_some_kinds_records_only_those(tmp_path: Path) -> None:
         log.begin("BKCHCNBJ", "M-1", "pacs.008.001.08", "d1", 10)
         log.finish("BKCHCNBJ", "M-1", responses)
         assert log.get("BKCHCNBJ", "M-1").responses == responses  # type: ignore[union-attr]
+
+
+def test_a_uetr_is_found_only_on_its_own_boundaries(hub_store: HubStore) -> None:
+    """The UETRs a message names are one value, searched as bytes: 16 bytes that straddle
+    two UETRs are not one of them."""
+    first = int.from_bytes(b"\x00" * 8 + b"\xaa" * 8, "big")
+    second = int.from_bytes(b"\xbb" * 8 + b"\x00" * 8, "big")
+    straddling = int.from_bytes(b"\xaa" * 8 + b"\xbb" * 8, "big")
+    with hub_store.messages() as log:
+        log.begin("BKCHCNBJ", "M-1", "pacs.008.001.08", "d1", 10, uetrs=[first, second])
+        assert log.messages_of(straddling) == []
+        assert [r.msg_id for r in log.messages_of(second)] == ["M-1"]
+        # Named later on its own boundary, by another message: found there only.
+        log.begin("SABRRUMM", "M-2", "camt.056.001.08", "d2", 11, uetrs=[second, straddling])
+        assert [r.msg_id for r in log.messages_of(straddling)] == ["M-2"]
+        assert [r.msg_id for r in log.messages_of(second)] == ["M-1", "M-2"]
+
+
+def test_a_log_written_with_a_link_table_is_read_and_carries_on(tmp_path: Path) -> None:
+    """A log written before the UETRs were kept in the message's row: its links are still
+    found, and messages begun now are found beside them."""
+    path = tmp_path / "old.messages"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE message (sender TEXT NOT NULL, msg_id TEXT NOT NULL, kind TEXT NOT"
+            " NULL, digest TEXT NOT NULL, received_ns INTEGER NOT NULL, hub_commands INTEGER,"
+            " responses TEXT, PRIMARY KEY (sender, msg_id)) STRICT;"
+            "CREATE TABLE message_payment (uetr TEXT NOT NULL, sender TEXT NOT NULL, msg_id"
+            " TEXT NOT NULL, PRIMARY KEY (uetr, sender, msg_id)) STRICT;"
+            "INSERT INTO message VALUES ('BKCHCNBJ', 'OLD-1', 'pacs.008.001.08', 'd', 5, 1,"
+            " NULL);"
+            f"INSERT INTO message_payment VALUES ('{7:032x}', 'BKCHCNBJ', 'OLD-1');"
+        )
+    with MessageLog(path) as log:
+        log.begin("BKCHCNBJ", "NEW-1", "camt.056.001.08", "d2", 9, uetrs=[7])
+        assert [r.msg_id for r in log.messages_of(7)] == ["OLD-1", "NEW-1"]
+        assert log.get("BKCHCNBJ", "OLD-1").kind == "pacs.008.001.08"  # type: ignore[union-attr]
