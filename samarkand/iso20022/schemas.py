@@ -3,12 +3,14 @@
 Reading files that ship inside the package is the one exception to "no I/O" in this
 domain folder: the schemas are part of the code, not input, and are read through
 ``importlib.resources`` (never from a path the environment could point elsewhere).
-Compiling a schema takes tens of milliseconds, so each is compiled on first use and kept.
+Compiling a schema takes tens of milliseconds, so each is compiled on first use and kept (one
+per thread: see ``schema``).
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from importlib import resources
 
 from lxml import etree
@@ -35,11 +37,29 @@ def namespace(message_id: str) -> str:
     return f"urn:iso:std:iso:20022:tech:xsd:{message_id}"
 
 
-@functools.cache
 def schema(message_id: str) -> etree.XMLSchema:
-    """Return the compiled XSD of ``message_id`` (one of ``MESSAGE_IDS``)."""
-    if message_id not in MESSAGE_IDS:
-        raise ValueError(f"no vendored XSD for {message_id!r}; have {', '.join(MESSAGE_IDS)}")
+    """Return the compiled XSD of ``message_id`` (one of ``MESSAGE_IDS``), this thread's own.
+
+    An lxml ``XMLSchema`` must not validate in two threads at once: shared, it judged an
+    invalid document valid while another thread validated (a service reads messages on
+    several threads). So each thread compiles its own, once, and compiling is serialised."""
+    compiled: dict[str, etree.XMLSchema] = _THREAD.__dict__.setdefault("schemas", {})
+    found = compiled.get(message_id)
+    if found is None:
+        if message_id not in MESSAGE_IDS:
+            have = ", ".join(MESSAGE_IDS)
+            raise ValueError(f"no vendored XSD for {message_id!r}; have {have}")
+        with _COMPILING:
+            found = compiled[message_id] = etree.XMLSchema(_xsd(message_id))
+    return found
+
+
+@functools.cache
+def _xsd(message_id: str) -> etree._ElementTree:
     text = resources.files(__package__).joinpath("xsd", f"{message_id}.xsd").read_bytes()
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return etree.XMLSchema(etree.fromstring(text, parser))
+    return etree.ElementTree(etree.fromstring(text, parser))
+
+
+_THREAD = threading.local()
+_COMPILING = threading.Lock()
