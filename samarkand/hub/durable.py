@@ -1038,13 +1038,18 @@ class DurableHub:
     # never enters the log. `register_provider` and `deregister_provider` need a hub
     # configured with a register (`SettlementHub.providers` not None; else ValueError).
 
+    def _with_register(self) -> SettlementHub:
+        """The hub, which must keep a register of FX providers (not the open policy)."""
+        hub = self.hub
+        if hub.providers is None:
+            raise ValueError("the hub was configured without a register of FX providers")
+        return hub
+
     def register_provider(
         self, bic: str, pairs: Sequence[tuple[str, str]] | None, now: int
     ) -> Reason | int:
         """Register `bic` as an FX provider (see `SettlementHub.register_provider`)."""
-        hub = self.hub
-        if hub.providers is None:
-            raise ValueError("the hub was configured without a register of FX providers")
+        hub = self._with_register()
         refused = provider_refusal(hub.directory, bic, pairs)
         if refused is not None:
             return refused
@@ -1058,9 +1063,8 @@ class DurableHub:
         )
 
     def deregister_provider(self, bic: str, now: int) -> Reason | int:
-        hub = self.hub
-        if hub.providers is None:
-            raise ValueError("the hub was configured without a register of FX providers")
+        hub = self._with_register()
+        assert hub.providers is not None
         if bic not in hub.providers:
             return Reason.PROVIDER_NOT_REGISTERED
         return self._command({"op": "deregister_provider", "bic": _str(bic), "now": _int(now)})
