@@ -256,11 +256,6 @@ class Engine:
         notices in one transaction (kept for the next round if that transaction fails)."""
         self._posted.extend(messages)
 
-    def publish(self, now: int) -> None:
-        """Turn the hub's new events into status notices, and write them with the messages
-        posted so far; return once written (the rounds write through `_hand_over`)."""
-        self._hand_over(now, []).result()
-
     def _hand_over(
         self, now: int, outcomes: list[tuple[Future, Any, BaseException | None]]
     ) -> Future:
@@ -269,8 +264,8 @@ class Engine:
         settlements; and the messages posted this round) and its answers."""
         durable = self.durable
         assert durable is not None
-        posted, self._posted = self._posted, []
-        messages, events = self._notices(durable, posted)
+        messages, events = self._notices(durable, self._posted)
+        self._posted = []
         # One round written while the next is decided, no more: waiting here for the
         # previous write lets the next round gather what arrives meanwhile (one command, one
         # fsync for all of it) instead of running many small rounds.
