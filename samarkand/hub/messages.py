@@ -181,7 +181,6 @@ class ReadMessage:
     holds (or why it is not one) with the problems its schema check found. Pure work, most
     of it in libxml2 without the GIL: a service reads on other threads than the hub's."""
 
-    data: bytes
     digest: str
     opened: Incoming | list[IsoRejection]
     invalid: list[IsoRejection]
@@ -194,7 +193,7 @@ def read_message(data: bytes) -> ReadMessage:
     opened = open_message(data)
     invalid = [] if isinstance(opened, list) else validate_document(opened.document,
                                                                     opened.message_id)  # fmt: skip
-    return ReadMessage(data, digest, opened, invalid)
+    return ReadMessage(digest, opened, invalid)
 
 
 def process_message(
