@@ -112,7 +112,7 @@ def stop_server(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=30); print(process.stderr.read().decode()[-500:])
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -257,7 +257,9 @@ def run_api_benchmark(config: ApiBenchmark, folder: Path | None = None) -> dict[
             singles = uvloop.run(_singles(port, keys, banks, config))
             server_cpu = cpu_seconds(server.pid) - server_before
             client_cpu = time.process_time() - client_before
+            server_before = cpu_seconds(server.pid)
             bulk = uvloop.run(_bulk(port, keys, banks, config))
+            bulk_server_cpu = cpu_seconds(server.pid) - server_before
         finally:
             stop_server(server)
         commands = _submit_commands(db)
@@ -274,5 +276,6 @@ def run_api_benchmark(config: ApiBenchmark, folder: Path | None = None) -> dict[
         # CPU per single payment, whatever else runs on the machine: where the time goes.
         "single_server_cpu_us": 1e6 * server_cpu / max(1, singles["single_payments"]),
         "single_client_cpu_us": 1e6 * client_cpu / max(1, singles["single_payments"]),
+        "bulk_server_cpu_us": 1e6 * bulk_server_cpu / max(1, bulk["bulk_payments"]),
     }
     return result
