@@ -31,6 +31,19 @@ _RUN = RunConfig()
 errors = Console(stderr=True)
 
 
+# A hub's store: an SQLite path, or a PostgreSQL DSN with everything in --schema (as `serve`).
+HubDb = Annotated[
+    str,
+    typer.Option(
+        "--db", help="The hub's store: SQLite path (e.g. out/demo.db) or postgresql:// DSN."
+    ),
+]
+Schema = Annotated[
+    str, typer.Option(help="PostgreSQL schema of the hub (with --db postgresql://...).")
+]
+DEFAULT_SCHEMA = "samarkand"
+
+
 class UserError(Exception):
     """A problem with what the user asked for: printed as one line, never a traceback."""
 
@@ -133,7 +146,8 @@ def verify(
 @app.command()
 def track(
     uetr: Annotated[str, typer.Argument(help="The payment's UETR (a UUID).")],
-    db: Annotated[str, typer.Option(help="SQLite store of a hub (e.g. out/demo.db).")],
+    db: HubDb,
+    schema: Schema = DEFAULT_SCHEMA,
 ) -> None:
     """The status history of a payment, from intake to its final status."""
     import uuid
@@ -147,7 +161,7 @@ def track(
         number = uuid.UUID(uetr).int
     except ValueError:
         raise UserError(f"UETR: {uetr!r} is not a UUID such as 3b0e0c2a-...-...") from None
-    durable = _open_hub(db)
+    durable = _open_hub(db, schema)
     try:
         entry = durable.hub.engine.entries.get(number)
         events = entry.history if entry else [
@@ -183,17 +197,17 @@ def track(
                 if u == number]  # fmt: skip
         if rows:
             console.print(f"ledger transfers carrying this UETR: {', '.join(map(str, rows))}")
-        _print_links(durable.hub.engine.entries, number, db)
+        _print_links(durable.hub.engine.entries, number, db, schema)
     finally:
         durable.close()
 
 
-def _print_links(entries, number: int, db: str) -> None:
+def _print_links(entries, number: int, db: str, schema: str) -> None:
     """A payment's return (pacs.004) or, for a return, the payment it returns; and the
     messages (MsgId) that named it, when the store has a message log."""
     import uuid
 
-    from samarkand.hub.message_log import MESSAGES_SUFFIX, MessageLog
+    from samarkand.hub.message_log import MessageLog
     from samarkand.hub.messages import return_uetr
 
     returned = entries.get(return_uetr(number))
@@ -212,11 +226,9 @@ def _print_links(entries, number: int, db: str) -> None:
             ) and return_uetr(original.uetr) == number:  # fmt: skip
                 console.print(f"return of {uuid.UUID(int=original.uetr)}")
                 break
-    if db.startswith(("postgresql://", "postgres://", "memory:")):
-        return
-    if not Path(db + MESSAGES_SUFFIX).is_file():
+    if db.startswith("memory:") or not MessageLog.kept_beside(db, schema=schema):
         return  # no log: none is created just to look
-    with MessageLog.beside(db) as log:
+    with MessageLog.beside(db, schema=schema) as log:
         records = log.messages_of(number)
     if records:
         names = ", ".join(
@@ -273,7 +285,7 @@ def submit(
             "(a Document, or a BizMsg envelope with a head.001 AppHdr)."
         ),
     ],
-    db: Annotated[str, typer.Option(help="SQLite store of a hub (e.g. out/demo.db).")],
+    db: HubDb,
     out: Annotated[Path, typer.Option(help="Folder for the response messages.")],
     at: Annotated[
         str | None,
@@ -282,6 +294,7 @@ def submit(
     next_day: Annotated[
         bool, typer.Option(help="First open the next business day (cut-offs + 24 h).")
     ] = False,
+    schema: Schema = DEFAULT_SCHEMA,
 ) -> None:
     """Process one message file against a hub's store; write every response into --out.
 
@@ -301,7 +314,7 @@ def submit(
     if file.stat().st_size > MESSAGE_BYTES_MAX:
         raise UserError(f"FILE: {file} is larger than {MESSAGE_BYTES_MAX:,} bytes")
     data = file.read_bytes()
-    durable = _open_hub(db)
+    durable = _open_hub(db, schema)
     try:
         engine = durable.hub.engine
         if next_day:
@@ -320,7 +333,7 @@ def submit(
             now = int(when.timestamp()) * 10**9
             if now <= latest:
                 raise UserError("--at: the hub's clock is already past that time")
-        with MessageLog.beside(db) as log:
+        with MessageLog.beside(db, schema=schema) as log:
             processed = process_message(durable, data, now, log=log)
     finally:
         durable.close()
@@ -351,7 +364,7 @@ def submit(
 
 @app.command()
 def statement(
-    db: Annotated[str, typer.Option(help="SQLite store of a hub (e.g. out/demo.db).")],
+    db: HubDb,
     account: Annotated[
         str | None,
         typer.Option(help="Settlement account id, decimal or 0x hex (see above)."),
@@ -365,6 +378,7 @@ def statement(
     list_accounts: Annotated[
         bool, typer.Option("--list-accounts", help="List the settlement accounts and stop.")
     ] = False,
+    schema: Schema = DEFAULT_SCHEMA,
 ) -> None:
     """Write the camt.053.001.08 statement of one settlement account for one day, in a
     BizMsg envelope with a head.001 AppHdr (from the hub to the account's owner).
@@ -398,7 +412,7 @@ def statement(
             day = datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=UTC)
         except ValueError:
             raise UserError(f"--date: {date!r} is not a date such as 2026-01-05") from None
-    durable = _open_hub(db)
+    durable = _open_hub(db, schema)
     try:
         if list_accounts:
             currency_of = {ledger: code for code, ledger in durable.hub.directory.ledgers.items()}
@@ -640,7 +654,7 @@ def serve(
     ] = None,
     schema: Annotated[
         str, typer.Option(help="PostgreSQL schema for ledger, command log and mailbox.")
-    ] = "samarkand",
+    ] = DEFAULT_SCHEMA,
 ) -> None:
     """Run the hub as an HTTP service on a loopback address: participant and operator API,
     Ed25519-signed requests, OpenAPI at /openapi.json. --db is an SQLite path or a
@@ -662,18 +676,27 @@ def _print_json(result: dict, as_json: bool) -> None:
         print(json.dumps(result, sort_keys=True))
 
 
-def _open_hub(db: str):
-    """The durable hub of a store, replayed from its command log."""
+def _open_hub(db: str, schema: str = DEFAULT_SCHEMA):
+    """The durable hub of a store (SQLite, or PostgreSQL `schema`), replayed from its
+    command log."""
     from samarkand.hub.durable import COMMANDS_SUFFIX, DurableHub
+    from samarkand.store.factory import POSTGRES_PREFIXES
 
     _require_existing(db)
-    if not Path(db + COMMANDS_SUFFIX).is_file():
+    postgres = db.startswith(POSTGRES_PREFIXES)
+    if postgres:
+        from samarkand.store.postgres import PostgresStore
+
+        if not PostgresStore.has_table(db, schema, "hub_commands"):
+            raise UserError(f"--db: no hub in schema {schema!r} of that database (--schema)")
+    elif not Path(db + COMMANDS_SUFFIX).is_file():
         raise UserError(f"--db: {db} holds a ledger but no hub (no {db}{COMMANDS_SUFFIX})")
     with errors.status("replaying the hub's command log"):
-        durable = DurableHub.open(db)
+        durable = DurableHub.open(db, schema=schema if postgres else None)
     if not durable.configured:
         durable.close()
-        raise UserError(f"--db: {db} holds no hub (no command log beside it)")
+        where = f"schema {schema!r} of that database" if postgres else db
+        raise UserError(f"--db: no hub in {where} (its command log is empty)")
     return durable
 
 

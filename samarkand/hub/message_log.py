@@ -261,6 +261,16 @@ class MessageLog:
             return cls(address, schema=schema, keep=keep)
         return cls(address + MESSAGES_SUFFIX, keep=keep)
 
+    @staticmethod
+    def kept_beside(store_path: str | os.PathLike[str], *, schema: str = DEFAULT_SCHEMA) -> bool:
+        """Whether the store at ``store_path`` has a message log (looked at, never made)."""
+        address = os.fspath(store_path)
+        if address.startswith(POSTGRES_PREFIXES):
+            from samarkand.store.postgres import PostgresStore
+
+            return PostgresStore.has_table(address, schema, "message")
+        return os.path.isfile(address + MESSAGES_SUFFIX)
+
     def get(self, sender: str, msg_id: str) -> MessageRecord | None:
         rows = self._db.query(SELECT_MESSAGE, (sender, msg_id))
         if not rows:

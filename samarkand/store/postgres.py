@@ -142,17 +142,17 @@ class PostgresStore(JournalStore):
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
             )
 
+    @staticmethod
+    def has_table(dsn: str, schema: str, table: str) -> bool:
+        """Whether `schema` holds `table` (looked at: nothing is created)."""
+        with _connect(dsn) as connection:
+            row = connection.execute(
+                "SELECT to_regclass(%s)", (sql.Identifier(schema, table).as_string(connection),)
+            ).fetchone()
+        return row is not None and row[0] is not None
+
     def _connect(self) -> psycopg.Connection:
-        try:
-            connection = psycopg.connect(self.dsn, autocommit=True)
-        except psycopg.OperationalError as error:
-            where = psycopg.conninfo.conninfo_to_dict(self.dsn)
-            where.pop("password", None)  # never let a secret reach a message or a log
-            raise StoreError(
-                f"cannot connect to PostgreSQL ({where.get('host', 'local socket')}:"
-                f"{where.get('port', 5432)}, database {where.get('dbname', '?')}): "
-                f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
-            ) from error
+        connection = _connect(self.dsn)
         connection.adapters.register_loader("numeric", IntLoader)
         return connection
 
@@ -294,3 +294,17 @@ class PostgresRawBaseline:
 
     def close(self) -> None:
         self._connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._table))
+
+
+def _connect(dsn: str) -> psycopg.Connection:
+    """An autocommit connection; `StoreError` naming the server (never the password)."""
+    try:
+        return psycopg.connect(dsn, autocommit=True)
+    except psycopg.OperationalError as error:
+        where = psycopg.conninfo.conninfo_to_dict(dsn)
+        where.pop("password", None)  # never let a secret reach a message or a log
+        raise StoreError(
+            f"cannot connect to PostgreSQL ({where.get('host', 'local socket')}:"
+            f"{where.get('port', 5432)}, database {where.get('dbname', '?')}): "
+            f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        ) from error
