@@ -117,13 +117,14 @@ def demo(
 @app.command()
 def verify(
     db: Annotated[str, typer.Option(help="Store to check: a SQLite path or postgresql:// DSN.")],
+    schema: Schema = DEFAULT_SCHEMA,
 ) -> None:
     """Reopen a store, rebuild the ledger from its journal and check every invariant."""
     from samarkand.ledger.invariants import problems
     from samarkand.store import DurableLedger, open_store
 
-    _require_existing(db)
-    ledger = DurableLedger.open(open_store(db))
+    _require_existing(db, schema)
+    ledger = DurableLedger.open(open_store(db, schema=schema))
     try:
         found = problems(ledger.state)
     finally:
@@ -682,15 +683,16 @@ def _open_hub(db: str, schema: str = DEFAULT_SCHEMA):
     from samarkand.hub.durable import COMMANDS_SUFFIX, DurableHub
     from samarkand.store.factory import POSTGRES_PREFIXES
 
-    _require_existing(db)
     postgres = db.startswith(POSTGRES_PREFIXES)
     if postgres:
         from samarkand.store.postgres import PostgresStore
 
         if not PostgresStore.has_table(db, schema, "hub_commands"):
             raise UserError(f"--db: no hub in schema {schema!r} of that database (--schema)")
-    elif not Path(db + COMMANDS_SUFFIX).is_file():
-        raise UserError(f"--db: {db} holds a ledger but no hub (no {db}{COMMANDS_SUFFIX})")
+    else:
+        _require_existing(db)
+        if not Path(db + COMMANDS_SUFFIX).is_file():
+            raise UserError(f"--db: {db} holds a ledger but no hub (no {db}{COMMANDS_SUFFIX})")
     with errors.status("replaying the hub's command log"):
         durable = DurableHub.open(db, schema=schema if postgres else None)
     if not durable.configured:
@@ -700,8 +702,16 @@ def _open_hub(db: str, schema: str = DEFAULT_SCHEMA):
     return durable
 
 
-def _require_existing(db: str) -> None:
-    if not db.startswith(("postgresql://", "postgres://", "memory:")) and not Path(db).is_file():
+def _require_existing(db: str, schema: str = DEFAULT_SCHEMA) -> None:
+    """A store is at `db` (in `schema` of a PostgreSQL database): none is made by looking."""
+    from samarkand.store.factory import POSTGRES_PREFIXES
+
+    if db.startswith(POSTGRES_PREFIXES):
+        from samarkand.store.postgres import PostgresStore
+
+        if not PostgresStore.has_table(db, schema, "batches"):
+            raise UserError(f"--db: no store in schema {schema!r} of that database (--schema)")
+    elif not db.startswith("memory:") and not Path(db).is_file():
         raise UserError(f"--db: no store at {db} (run `samarkand demo` to create one)")
 
 

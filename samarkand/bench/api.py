@@ -90,8 +90,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(db: Path, port: int) -> subprocess.Popen:
+def start_server(db: Path | str, port: int, *options: str) -> subprocess.Popen:
+    """`samarkand serve --db db --port port [options]`, once it listens."""
     command = [sys.executable, "-m", "samarkand", "serve", "--db", str(db), "--port", str(port)]
+    command += options
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )

@@ -83,6 +83,13 @@ def test_a_schema_without_a_hub_is_named_and_not_created(schema: str) -> None:
     assert not schema_exists(schema)
 
 
+def test_verify_names_a_schema_without_a_store_and_does_not_create_it(schema: str) -> None:
+    done = run("verify", "--db", PG_DSN, "--schema", schema)
+    assert done.returncode == 2
+    assert f"no store in schema '{schema}'" in " ".join(done.stderr.split())
+    assert not schema_exists(schema)
+
+
 def test_an_unreachable_server_is_one_line_without_the_password() -> None:
     dsn = "postgresql://postgres:s3cret@127.0.0.1:9/test"
     done = run("track", "00000000-0000-4000-8000-000000000000", "--db", dsn)

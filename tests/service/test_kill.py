@@ -66,12 +66,31 @@ def payment_body(uetr: str, debtor: str, creditor: str) -> bytes:
     ).encode()  # fmt: skip
 
 
+PG_DSN = os.environ.get("SAMARKAND_TEST_PG_DSN", "")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, tmp_path: Path):
+    """(--db, the other `serve` options, the keyring) of a fresh hub."""
+    keyring = tmp_path / "keys.json"
+    if request.param == "sqlite":
+        yield str(tmp_path / "hub.db"), ("--keyring", str(keyring)), keyring
+        return
+    if not PG_DSN:
+        pytest.skip("set SAMARKAND_TEST_PG_DSN=postgresql://postgres@127.0.0.1:5432/test to run")
+    schema = f"kill_{uuid.uuid4().hex[:12]}"
+    yield PG_DSN, ("--schema", schema, "--keyring", str(keyring)), keyring
+    from samarkand.store import PostgresStore
+
+    PostgresStore.drop_schema(PG_DSN, schema)
+
+
 @pytest.mark.slow
-def test_a_killed_service_loses_nothing_it_acknowledged(tmp_path: Path) -> None:
-    db = tmp_path / "hub.db"
+def test_a_killed_service_loses_nothing_it_acknowledged(store) -> None:
+    db, options, keyring = store
     port = free_port()
-    server = start_server(db, port)
-    keys = load_private_keys(f"{db}.keys.json")
+    server = start_server(db, port, *options)
+    keys = load_private_keys(keyring)
     acknowledged: dict[str, tuple[str, str]] = {}  # uetr -> (debtor, status)
     sent: dict[str, bytes] = {}  # every single payment's body, answered or not
     messages: dict[str, tuple[str, bytes, bytes]] = {}  # msg id -> (sender, body, answer)
@@ -150,7 +169,7 @@ def test_a_killed_service_loses_nothing_it_acknowledged(tmp_path: Path) -> None:
     assert len(acknowledged) >= KILL_AFTER and len(messages) >= 2 and acked_upto > 0
     assert len(sent) > len(acknowledged)  # killed with payments in flight
 
-    server = start_server(db, port)
+    server = start_server(db, port, *options)
     try:
         client = Client(port, keys)
         for uetr, (debtor, status) in acknowledged.items():
@@ -193,7 +212,7 @@ def test_a_killed_service_loses_nothing_it_acknowledged(tmp_path: Path) -> None:
     finally:
         stop_server(server)
     verified = subprocess.run(
-        [sys.executable, "-m", "samarkand", "verify", "--db", str(db)],
+        [sys.executable, "-m", "samarkand", "verify", "--db", db, *options[:-2]],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert verified.returncode == 0, verified.stdout + verified.stderr
