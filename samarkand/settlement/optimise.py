@@ -23,10 +23,9 @@ returned value is an exact int.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-from scipy.sparse import csr_array
 
 from samarkand.settlement.lsm import (
     Queue,
@@ -36,6 +35,13 @@ from samarkand.settlement.lsm import (
     repair,
     settled_value,
 )
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_array
+
+# SciPy is imported where HiGHS is called, not with this module: importing it takes about a
+# second, which every command and every start of the service would pay for a search that
+# most of them never run.
 
 # Branch-and-bound nodes the optimiser lets HiGHS explore (deterministic work limit), the
 # largest queue it hands to HiGHS, and a wall-clock cap that only a pathological queue meets.
@@ -57,6 +63,8 @@ def lp_upper_bound(queue: Queue, liquidity: np.ndarray) -> int:
     """
     if queue.size == 0:
         return 0
+    from scipy.optimize import linprog
+
     cash, scale = _scaled_problem(queue, liquidity)
     matrix = _constraint_matrix(queue, scale)
     result = linprog(
@@ -112,6 +120,8 @@ def milp_optimum(
         raise ValueError(f"time_limit_s must be > 0: {time_limit_s}")
     if queue.size == 0:
         return np.zeros(0, dtype=bool), True
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
     cash, scale = _scaled_problem(queue, liquidity)
     matrix = _constraint_matrix(queue, scale)
     result = milp(
@@ -149,6 +159,8 @@ def _scaled_problem(queue: Queue, liquidity: np.ndarray) -> tuple[np.ndarray, fl
 
 def _constraint_matrix(queue: Queue, scale: float) -> csr_array:
     """One row per participant: +amount where it sends, −amount where it receives."""
+    from scipy.sparse import csr_array
+
     columns = np.arange(queue.size)
     amount = queue.amount / scale
     return csr_array(
