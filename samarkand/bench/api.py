@@ -115,7 +115,6 @@ def stop_server(process: subprocess.Popen) -> None:
         process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=30)
-            print(process.stderr.read().decode()[-500:])
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -10,6 +10,10 @@ problem with its ISO code and element path (CH17 not admitted, CH21 missing, CH1
 
 What it does not check that an XSD would: the order of elements (the parser accepts any
 order) and ``xs:choice`` exclusivity. ``xsd/README.md`` lists which messages this covers.
+
+A decimal is read by its ``xs:decimal`` lexical form only (``XsDecimal``): xsdata's own
+converter takes whatever Python's ``Decimal`` takes (``1E5``, ``NaN``, ``1_000``, digits
+of any script), which an XSD refuses, and an amount written ``1E5`` would settle 100,000.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from enum import Enum
 from typing import Any
 
 from lxml import etree
-from xsdata.exceptions import ParserError
+from xsdata.exceptions import ConverterError, ParserError
+from xsdata.formats.converter import DecimalConverter, converter
 from xsdata.formats.dataclass.parsers import XmlParser
 from xsdata.formats.dataclass.parsers.config import ParserConfig
 from xsdata.formats.dataclass.parsers.handlers import LxmlEventHandler
@@ -45,6 +50,19 @@ _STRICT = ParserConfig(
     fail_on_converter_warnings=True,
 )
 _NAMESPACE = re.compile(r"\{[^}]*\}")
+_XS_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+
+
+class XsDecimal(DecimalConverter):
+    """xsdata's decimal converter, taking only the ``xs:decimal`` lexical form."""
+
+    def deserialize(self, value: Any, **kwargs: Any) -> Decimal:
+        if not isinstance(value, str) or not _XS_DECIMAL.fullmatch(value.strip(" \t\r\n")):
+            raise ConverterError(f"`{clip(str(value), 40)}` is not an xs:decimal")
+        return super().deserialize(value.strip(" \t\r\n"), **kwargs)
+
+
+converter.register_converter(Decimal, XsDecimal())
 
 
 @functools.cache
@@ -205,11 +223,11 @@ def _check_value(value: Any, path: str, meta: dict[str, Any], problems: list) ->
 
 
 def _decimal_problem(value: Decimal, meta: dict[str, Any]) -> str | None:
+    if not value.is_finite():
+        return f"{value} is not a number"
     low = meta.get("min_inclusive")
     if low is not None and value < low:
         return f"{value} is below the minimum {low}"
-    if not value.is_finite():
-        return f"{value} is not a number"
     sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
     fraction = max(0, -exponent)

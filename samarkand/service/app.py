@@ -40,6 +40,9 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
         ),
         docs_url=None,
         redoc_url=None,
+        # A path with a trailing slash is no route (404), not a redirect built from the
+        # request's Host header.
+        redirect_slashes=False,
     )
     app.add_exception_handler(E.ApiError, E.api_error)
     app.add_exception_handler(RequestValidationError, E.validation_error)

@@ -106,13 +106,21 @@ async def validation_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+# What the framework's own refusals are about: an unknown path, a method the route lacks.
+_HTTP_FIELDS = {404: "path", 405: "method"}
+
+
 async def http_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     status = error.status_code
     message = str(error.detail) if error.detail else "error"
     if status == 404 and message == "Not Found":
         message = "no such route"
-    return JSONResponse(error_body(http_code(status), None, message), status, headers=error.headers)
+    if status == 405 and message == "Method Not Allowed":
+        message = "this route does not take that method"
+    field = _HTTP_FIELDS.get(status, "body" if status == 400 else None)
+    body = error_body(http_code(status), field, message)
+    return JSONResponse(body, status, headers=error.headers)
 
 
 async def unexpected_error(_request: Request, _error: Exception) -> JSONResponse:

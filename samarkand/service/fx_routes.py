@@ -37,6 +37,7 @@ from samarkand.service.shared import (
     Currency,
     PaymentStatusOut,
     ReasonOut,
+    Uetr,
     _In,
     iso_time,
     minor_units,
@@ -81,7 +82,7 @@ class QuoteIn(_In):
     destination: Currency
     send_amount: Amount | None = Field(default=None, description="in `source`")
     deliver_amount: Amount | None = Field(default=None, description="in `destination`")
-    ttl_seconds: int = Field(default=QUOTE_TTL_NS_DEFAULT // NS, ge=1, le=3_600)
+    ttl_seconds: int = Field(default=QUOTE_TTL_NS_DEFAULT // NS, ge=1, le=3_600, strict=True)
 
     @model_validator(mode="after")
     def _one_amount(self) -> QuoteIn:
@@ -112,10 +113,10 @@ class QuoteOut(BaseModel):
 
 
 class FxPaymentIn(_In):
-    uetr: uuid.UUID
+    uetr: Uetr
     debtor_agent: Bic
     creditor_agent: Bic
-    quote_id: int = Field(ge=1, le=2**62)
+    quote_id: int = Field(ge=1, le=2**62, strict=True)
     priority: Literal["normal", "urgent"] = "normal"
 
 
@@ -245,7 +246,7 @@ def add_fx_routes(app: FastAPI, engine: Engine) -> None:
         caller = require_role(request, Role.PARTICIPANT)
         require_debtor(engine, caller.key_id, payment.debtor_agent)
         item = FxPayment(
-            uetr=payment.uetr.int,
+            uetr=uuid.UUID(payment.uetr).int,
             debtor_agent=payment.debtor_agent,
             creditor_agent=payment.creditor_agent,
             quote_id=payment.quote_id,

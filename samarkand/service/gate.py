@@ -1,8 +1,17 @@
-"""The gate every request passes before a route: body size limit, then the signature.
+"""The gate every request passes before a route: body size limit, then the signature, then
+a JSON body's shape.
 
 A pure ASGI middleware: it reads the body (refusing more than `BODY_BYTES_MAX` with 413
 before reading it all), checks the request's signature over it for every `/v1/` path, puts
 the authenticated `Principal` in the request's state, and hands the body on to the route.
+
+A header the gate or a route reads once (the four signature headers, the content type) is
+refused when it comes twice: the gate and the framework would not read the same one.
+
+A JSON body must be one UTF-8 JSON text whose objects name each key once (`json_problem`).
+Parsers differ on a repeated key (the framework's keeps the last, another the first): the
+bytes a bank signed must mean one payment. What is refused here is worded here, with the
+key or `body` as the field, so no route sees such a body.
 """
 
 from __future__ import annotations
@@ -13,11 +22,66 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from samarkand.service.auth import AuthError, Principal, Verifier
+from samarkand.service.auth import (
+    KEY_HEADER,
+    NONCE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    AuthError,
+    Principal,
+    Verifier,
+)
 from samarkand.service.errors import error_body
 
 BODY_BYTES_MAX = 10 * 1024 * 1024
 PROTECTED_PREFIX = "/v1/"
+SIGNED_HEADERS = frozenset({KEY_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER})
+ONCE_HEADERS = SIGNED_HEADERS | {"content-type"}
+KEY_SHOWN_MAX = 64  # characters of a repeated JSON key named in a refusal
+
+
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return found
+
+
+_JSON = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+
+def is_json(content_type: str) -> bool:
+    """The framework reads a body of this content type as JSON."""
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def json_problem(body: bytes) -> tuple[str, str] | None:
+    """Why `body` is no JSON a route may read, as (field, reason); None when it is one."""
+    try:
+        _JSON.decode(body.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        return "body", f"the body is not UTF-8 (byte {error.start})"
+    except _RepeatedKey as error:
+        key = error.key[:KEY_SHOWN_MAX]
+        return key, f"the key {key!r} appears more than once in one object"
+    except json.JSONDecodeError as error:
+        return "body", f"malformed JSON: {error.msg} at character {error.pos}"
+    except RecursionError:
+        return "body", "malformed JSON: arrays or objects nested too deep"
+    return None
 
 
 async def _send_error(send: Any, status: int, code: str, field: str | None, message: str) -> None:
@@ -67,8 +131,12 @@ class Gate:
             await self.app(scope, receive, send)
             return
         headers: dict[str, str] = {}
+        repeated = None
         for name, value in scope["headers"]:
-            headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+            key = name.decode("latin-1").lower()
+            if key in headers and key in ONCE_HEADERS:
+                repeated = key
+            headers[key] = value.decode("latin-1")
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
@@ -103,6 +171,14 @@ class Gate:
             raw = scope.get("raw_path")
             query = scope.get("query_string", b"").decode("latin-1")
             target = (raw.decode("latin-1") if raw else path) + ("?" + query if query else "")
+            if repeated in SIGNED_HEADERS:
+                await _send_error(send, 401, "unauthenticated", repeated,
+                                  f"header {repeated} is given more than once")  # fmt: skip
+                return
+            if repeated is not None:
+                await _send_error(send, 400, "bad_request", repeated,
+                                  f"header {repeated} is given more than once")  # fmt: skip
+                return
             try:
                 if len(body) <= VERIFY_INLINE_BYTES_MAX:
                     principal = self.verifier.verify(scope["method"], target, headers, body)
@@ -115,9 +191,15 @@ class Gate:
                 await _send_error(send, 401, "unauthenticated", error.field, error.message)
                 return
             scope.setdefault("state", {})["principal"] = principal
+            content_type = headers.get("content-type", "")
+            if body and is_json(content_type):
+                problem = json_problem(body)
+                if problem is not None:
+                    await _send_error(send, 400, "malformed_json", *problem)
+                    return
             fast = self.fast_paths.get((scope["method"], path))
             if fast is not None:
-                answer = await fast(principal, headers.get("content-type", ""), body)
+                answer = await fast(principal, content_type, body)
                 if answer is not None:
                     await _send(send, answer[0], answer[1])
                     return

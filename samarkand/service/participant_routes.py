@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 from samarkand.hub.messages import read_message
 from samarkand.money import format_amount
 from samarkand.service import errors as E
-from samarkand.service.auth import Principal, Role
+from samarkand.service.auth import KEY_HEADER, Principal, Role
 from samarkand.service.engine import Engine, EngineBusy, EngineStopped
 from samarkand.service.gate import FastPath
 from samarkand.service.mailbox import AckBeyondLast
@@ -60,10 +61,10 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
 
     async def pay(caller: Principal, payment: PaymentIn) -> PaymentStatusOut:
         if caller.role is not Role.PARTICIPANT:
-            raise E.ApiError(403, "forbidden", None, "this route needs the participant role")
+            raise E.ApiError(403, "forbidden", KEY_HEADER, "this route needs the participant role")
         require_debtor(engine, caller.key_id, payment.debtor_agent)
         item = Payment(
-            uetr=payment.uetr.int,
+            uetr=uuid.UUID(payment.uetr).int,
             debtor_agent=payment.debtor_agent,
             creditor_agent=payment.creditor_agent,
             amount=minor_units(payment.amount, payment.currency, "amount"),

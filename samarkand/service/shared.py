@@ -1,5 +1,10 @@
 """What the service's routes share: request and answer models, the caller's role and
-ownership checks, and running work on the hub's thread."""
+ownership checks, and running work on the hub's thread.
+
+Request models take each field in its own JSON type only: a number where a number is due
+(`strict`: not `true`, not `"5"`, not `5.0`), a boolean where a boolean is, decimal text for
+amounts, and a UETR as ISO 20022 writes it (a lowercase version 4 UUID with its hyphens), so
+a payment made in JSON can be named in any ISO 20022 message."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from samarkand.hub.settlement import QUEUE_LIMIT_MAX
 from samarkand.money import MoneyError, default_registry, parse_amount
 from samarkand.service import errors as E
-from samarkand.service.auth import Principal, Role
+from samarkand.service.auth import KEY_HEADER, Principal, Role
 from samarkand.service.engine import Engine, EngineBusy, EngineStopped
 from samarkand.settlement.participants import BIC_PATTERN, Directory
 from samarkand.settlement.payments import Reason, Status
@@ -23,6 +28,7 @@ from samarkand.settlement.payments import Reason, Status
 BIC_REGEX = BIC_PATTERN.pattern
 AMOUNT_REGEX = r"^[0-9]{1,40}(\.[0-9]{1,18})?$"
 CURRENCY_REGEX = r"^[A-Z]{3}$"
+UETR_REGEX = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 PAIR_REGEX = r"^[A-Z]{3}/[A-Z]{3}$"
 PAIRS_MAX = 1_000
 XML_TYPES = ("application/xml", "text/xml")
@@ -35,6 +41,11 @@ Amount = Annotated[
     str, Field(pattern=AMOUNT_REGEX, description="decimal, in major units", examples=["1250.00"])
 ]
 Currency = Annotated[str, Field(pattern=CURRENCY_REGEX, examples=["CNY"])]
+Uetr = Annotated[
+    str,
+    Field(pattern=UETR_REGEX, description="ISO 20022 UUIDv4Identifier",
+          examples=["eb6305c9-1f7f-49de-aed0-16487c27b42d"]),
+]  # fmt: skip
 UetrPath = Annotated[uuid.UUID, Path(description="the payment's UETR")]
 
 
@@ -43,7 +54,7 @@ class _In(BaseModel):
 
 
 class PaymentIn(_In):
-    uetr: uuid.UUID
+    uetr: Uetr
     debtor_agent: Bic
     creditor_agent: Bic
     amount: Amount
@@ -81,7 +92,7 @@ class TrackerOut(BaseModel):
 
 
 class AckIn(_In):
-    upto: int = Field(ge=0, le=2**62)
+    upto: int = Field(ge=0, le=2**62, strict=True)
 
 
 class WebhookIn(_In):
@@ -127,8 +138,9 @@ class ProviderIn(_In):
 
 class CorridorIn(_In):
     vehicle_allowed: bool = Field(
+        strict=True,
         description="whether routes from source to destination may convert through a "
-        "vehicle-only currency (USD, EUR)"
+        "vehicle-only currency (USD, EUR)",
     )
 
 
@@ -142,6 +154,7 @@ class QueueLimitIn(_In):
     limit: int = Field(
         ge=1,
         le=QUEUE_LIMIT_MAX,
+        strict=True,
         description="payments that may wait in each currency's queues (and in the "
         "cross-currency queues together)",
     )
@@ -155,7 +168,7 @@ def require_debtor(engine: Engine, caller: str, debtor_agent: str) -> None:
         )
 
 
-def payment_status(uetr: uuid.UUID, answer: tuple[Reason | None, Any]) -> PaymentStatusOut:
+def payment_status(uetr: uuid.UUID | str, answer: tuple[Reason | None, Any]) -> PaymentStatusOut:
     """A submitted payment's answer: RJCT with the reason, ACSC settled, ACSP waiting."""
     reason, status = answer
     code = "RJCT" if reason is not None else "ACSC" if status is Status.SETTLED else "ACSP"
@@ -199,7 +212,7 @@ def require_role(request: Request, *roles: Role) -> Principal:
     principal = principal_of(request)
     if principal.role not in roles:
         names = " or ".join(r.value for r in roles)
-        raise E.ApiError(403, "forbidden", None, f"this route needs the {names} role")
+        raise E.ApiError(403, "forbidden", KEY_HEADER, f"this route needs the {names} role")
     return principal
 
 

@@ -56,9 +56,21 @@ class WebhookRefused(ValueError):
 
 
 def check_url(url: str) -> str:
+    """`url` if the pusher can call it: http(s) on loopback, no credentials, and one that
+    httpx takes as it is (no control characters or spaces, a port in range), since a URL
+    refused only when pushed to would never be pushed to."""
+    if not url.isprintable() or any(c.isspace() for c in url):
+        raise WebhookRefused("the webhook URL must not hold spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise WebhookRefused("the webhook URL must be http:// or https://")
+    try:
+        port = parts.port
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as error:
+        raise WebhookRefused(f"the webhook URL is not one the hub can call: {error}") from None
+    if port == 0:
+        raise WebhookRefused("the webhook URL's port must be 1 to 65535")
     host = parts.hostname or ""
     if host != "localhost":
         try:
@@ -168,16 +180,16 @@ class Pusher:
                     ],
                 }
             ).encode()
-            # Signed for this attempt: a retry a minute later is still within the window.
-            headers = sign_headers(
-                self._key, self.key_id, "POST", httpx.URL(url).raw_path.decode("ascii"), body
-            )
-            headers["content-type"] = "application/json"
             try:
+                # Signed for this attempt: a retry a minute later is still within the window.
+                headers = sign_headers(
+                    self._key, self.key_id, "POST", httpx.URL(url).raw_path.decode("ascii"), body
+                )
+                headers["content-type"] = "application/json"
                 answer = client.post(url, content=body, headers=headers)
                 ok = 200 <= answer.status_code < 300
-            except httpx.HTTPError:
-                ok = False
+            except (httpx.HTTPError, httpx.InvalidURL):
+                ok = False  # an unusable URL fails its own pushes, never the pusher
             if ok:
                 upto = messages[-1].sequence
                 self.engine.call(
