@@ -3,13 +3,29 @@
 Requests put work on a queue and wait on a future. The thread takes everything waiting (up to
 `ROUND_ITEMS_MAX` items) as one round: all single payments of the round go to the hub as ONE
 durable `submit` command (one log row, one fsync, one ledger batch), the other work runs in
-arrival order, and the notices the round caused are handed, with the round's answers, to the
-engine's writer thread. The writer writes them to the mailboxes in one transaction and only
-then answers each request with its own outcome, while the hub's thread goes on with the next
-round. So a burst of concurrent payments costs a few fsyncs, not one per payment; nothing is
-answered before it is durable; and the mailboxes' writes (most of a bulk message's bytes,
-written without the GIL) overlap the hub's next decisions. Rounds are written, and so
-answered, in order. The event loop never runs hub code: it only waits on futures.
+arrival order, and the notices the round caused are handed to the engine's writer thread,
+which writes them to the mailboxes in one transaction while the hub's thread goes on with the
+next round. So a burst of concurrent payments costs a few fsyncs, not one per payment, and the
+mailboxes' writes (most of a bulk message's bytes, written without the GIL) overlap the hub's
+next decisions. The event loop never runs hub code: it only waits on futures.
+
+Nothing is answered before it is durable, but what makes it durable differs:
+
+- a payment, cross-currency payment or quote request is answered as soon as its command is
+  in the command log: its status notices are made from the hub's events, which a restart
+  replays from that log, and an event not yet in a mailbox is published again then
+  (`Mailbox.events_published`). Its answer does not wait for the mailbox's fsync;
+- any other work (an ISO 20022 message, whose responses are written to mailboxes and
+  nowhere else; a mailbox read or acknowledgement) is answered by the writer, once the
+  round's mailbox transaction is committed. Rounds are written, and so answered, in order.
+
+The hub's thread does not wait for the writer: the writer takes every round handed over
+since its last transaction into its next one (one fsync for all of them), so the mailboxes
+keep up with rounds that come faster than fsyncs. At most `ROUNDS_UNWRITTEN_MAX` rounds wait
+for it; beyond that the hub's thread waits too.
+
+`mailbox` is the mailboxes with every round handed over written: a read after an answer
+sees the notices of what was answered.
 """
 
 from __future__ import annotations
@@ -19,8 +35,9 @@ import json
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +49,7 @@ from samarkand.service.mailbox import Mailbox
 from samarkand.settlement.payments import FINAL, FxPayment, Payment, Reason, Status, uetr_text
 
 ROUND_ITEMS_MAX = 4_096
+ROUNDS_UNWRITTEN_MAX = 64  # rounds handed to the writer and not yet written
 QUEUE_ITEMS_MAX = 65_536  # beyond this, requests are refused with 503 rather than queued
 NOTICE_STATUSES = FINAL | {Status.QUEUED}
 
@@ -50,6 +68,18 @@ class _Work:
     kind: str  # "submit", "submit_fx", "quotes": batched per round; "call": run in order
     batch: Sequence[Any] = ()
     call: Callable[[Any, int], Any] | None = None
+
+
+@dataclass(slots=True)
+class _Handed:
+    """A round for the writer: its messages (participant, kind, body, created_ns), how many
+    hub events they make published, the answers to give once they are written, and `done`
+    (resolved then)."""
+
+    messages: list[tuple[str, str, bytes, int]]
+    events: int
+    outcomes: list[tuple[Any, Any, BaseException | None]]
+    done: Future = field(default_factory=Future)
 
 
 @dataclass(slots=True)
@@ -81,14 +111,18 @@ class Engine:
         self._failure: BaseException | None = None
         self.stats = EngineStats()
         self.durable: DurableHub | None = None
-        self.mailbox: Mailbox | None = None
+        self._mailbox: Mailbox | None = None
         # The ISO 20022 message log: opened, used and closed on the hub's thread only.
         self.messages: MessageLog | None = None
         self._posted: list[tuple[str, str, bytes]] = []  # for the round's mailbox transaction
         # The mailboxes' writer: one thread, so rounds are written and answered in order.
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="samarkand-mailbox")
-        self._unwritten: list[tuple[str, str, bytes]] = []  # the writer's: kept for a retry
+        self._handed: queue.SimpleQueue[_Handed | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(
+            target=self._writer_main, name="samarkand-mailbox", daemon=True
+        )
+        self._unwritten: list[tuple[str, str, bytes, int]] = []  # the writer's: for a retry
         self._events_handed = 0  # hub events turned into messages and handed to the writer
+        self._in_writing: deque[Future] = deque()  # `done` of each round handed, not written
         self._last_write: Future = Future()
         self._last_write.set_result(None)
         self._last_now = 0
@@ -98,6 +132,7 @@ class Engine:
     # ------------------------------------------------------------------ life
 
     def start(self) -> None:
+        self._writer.start()
         self._thread.start()
         self._ready.wait()
         if self._failure is not None:
@@ -126,6 +161,13 @@ class Engine:
         """Run `function(engine_context, now)` on the hub's thread (after what is queued)."""
         return self._put(_Work(Future(), "call", call=function))
 
+    @property
+    def mailbox(self) -> Mailbox | None:
+        """The mailboxes, once every round handed over is written (used on the hub's
+        thread: a read there sees the notices of every payment answered before it)."""
+        wait([self._last_write])
+        return self._mailbox
+
     def _put(self, work: _Work) -> Future:
         if not self._thread.is_alive():
             raise EngineStopped("the hub is not running")
@@ -146,12 +188,12 @@ class Engine:
     def _main(self) -> None:
         try:
             self.durable = self._open_hub()
-            self.mailbox = self._open_mailbox()
+            self._mailbox = self._open_mailbox()
             if self._open_messages is not None:
                 self.messages = self._open_messages()
             hub_clock = self.durable.hub.clock if self.durable.configured else 0
             self._last_now = max(hub_clock, self.durable.durable_ledger.state.timestamp)
-            self._events_handed = self.mailbox.events_published
+            self._events_handed = self._mailbox.events_published
             # Events the last run made but did not publish, before anything is taken in.
             self._hand_over(self.now(), []).result()
         except BaseException as error:  # noqa: BLE001 - reported to start()
@@ -183,11 +225,12 @@ class Engine:
             self._close()
 
     def _close(self) -> None:
-        self._writer.shutdown(wait=True)  # what is handed over is written (and answered)
+        self._handed.put(None)  # what is handed over is written (and answered), then it stops
+        self._writer.join()
         if self.durable is not None:
             self.durable.close()
-        if self.mailbox is not None:
-            self.mailbox.close()
+        if self._mailbox is not None:
+            self._mailbox.close()
         if self.messages is not None:
             self.messages.close()
 
@@ -209,15 +252,19 @@ class Engine:
             if not batched:
                 continue
             batch = [x for w in batched for x in w.batch]
+            # Answered now: the command is durable, and its notices are made from events a
+            # restart replays (see the module docstring).
+            decided: list[tuple[Any, Any, BaseException | None]] = []
             try:
                 answers = run(kind, batch, now)
                 start = 0
                 for work in batched:
                     count = len(work.batch)
-                    outcomes.append((work.future, answers[start : start + count], None))
+                    decided.append((work.future, answers[start : start + count], None))
                     start += count
             except BaseException as error:  # noqa: BLE001 - each request is told
-                outcomes.extend((w.future, None, error) for w in batched)
+                decided = [(w.future, None, error) for w in batched]
+            _answer(decided)
         for work in items:
             if work.kind != "call" or work.call is None:
                 continue
@@ -256,47 +303,78 @@ class Engine:
         notices in one transaction (kept for the next round if that transaction fails)."""
         self._posted.extend(messages)
 
-    def _hand_over(
-        self, now: int, outcomes: list[tuple[Future, Any, BaseException | None]]
-    ) -> Future:
+    def _hand_over(self, now: int, outcomes: list[tuple[Any, Any, BaseException | None]]) -> Future:
         """Give the writer this round's messages (its notices, one message per participant:
         to the debtor agent for every final or queued status, to the creditor agent for
-        settlements; and the messages posted this round) and its answers."""
+        settlements; and the messages posted this round) and its answers; the future is
+        resolved once they are written."""
         durable = self.durable
         assert durable is not None
         messages, events = self._notices(durable, self._posted)
         self._posted = []
-        # One round written while the next is decided, no more: waiting here for the
-        # previous write lets the next round gather what arrives meanwhile (one command, one
-        # fsync for all of it) instead of running many small rounds.
-        wait([self._last_write])
-        self._last_write = self._writer.submit(self._write, now, messages, events, outcomes)
-        return self._last_write
+        while self._in_writing and self._in_writing[0].done():
+            self._in_writing.popleft()
+        if len(self._in_writing) >= ROUNDS_UNWRITTEN_MAX:
+            wait([self._in_writing.popleft()])
+        handed = _Handed([(p, k, b, now) for p, k, b in messages], events, outcomes)
+        self._in_writing.append(handed.done)
+        self._last_write = handed.done
+        self._handed.put(handed)
+        return handed.done
 
-    def _write(
-        self,
-        now: int,
-        messages: list[tuple[str, str, bytes]],
-        events: int,
-        outcomes: list[tuple[Future, Any, BaseException | None]],
-    ) -> None:
-        """On the writer's thread: one mailbox transaction (with what an earlier, failed one
-        held), then the answers; a failed transaction fails the round's requests and its
-        messages wait for the next."""
-        mailbox = self.mailbox
+    def _writer_main(self) -> None:
+        """The writer's thread: every round handed over since the last transaction goes into
+        the next one; stops at None, once what came before it is written."""
+        while True:
+            first = self._handed.get()
+            if first is None:
+                return
+            rounds = [first]
+            stop = False
+            while True:
+                try:
+                    item = self._handed.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                rounds.append(item)
+            try:
+                self._write(rounds)
+            except BaseException as error:  # noqa: BLE001 - the writer must not die silently
+                _answer([(f, None, error) for r in rounds for f, _, _ in r.outcomes
+                         if not f.done()])  # fmt: skip
+                for handed in rounds:
+                    if not handed.done.done():
+                        handed.done.set_exception(error)
+            if stop:
+                return
+
+    def _write(self, rounds: list[_Handed]) -> None:
+        """One mailbox transaction for `rounds` (with what an earlier, failed one held), then
+        their answers; a failed transaction fails their requests, and their messages wait
+        for the next."""
+        mailbox = self._mailbox
         assert mailbox is not None
-        pending = self._unwritten + messages
+        pending = self._unwritten + [m for handed in rounds for m in handed.messages]
+        outcomes = [o for handed in rounds for o in handed.outcomes]
+        events = rounds[-1].events
         try:
             if pending or events != mailbox.events_published:
-                mailbox.publish(pending, now, events_published=events)
+                mailbox.publish(pending, events_published=events)
         except BaseException as error:  # noqa: BLE001 - nothing is answered as done
             self._unwritten = pending
             _answer([(f, None, error) for f, _, _ in outcomes])
-            raise
+            for handed in rounds:
+                handed.done.set_exception(error)
+            return
         self._unwritten = []
+        _answer(outcomes)
+        for handed in rounds:
+            handed.done.set_result(None)
         if self.on_published is not None and pending:
             self.on_published({m[0] for m in pending})
-        _answer(outcomes)
 
     def _notices(
         self, durable: DurableHub, extra: list[tuple[str, str, bytes]]

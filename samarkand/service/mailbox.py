@@ -151,19 +151,19 @@ class Mailbox:
 
     @_locked
     def publish(
-        self, messages: Iterable[tuple[str, str, bytes]], now: int, *, events_published: int
+        self, messages: Iterable[tuple[str, str, bytes, int]], *, events_published: int
     ) -> int:
-        """Append messages (participant, kind, body) in one transaction; record how many hub
-        events are now published. Returns how many messages were appended."""
+        """Append messages (participant, kind, body, created_ns) in one transaction; record
+        how many hub events are now published. Returns how many messages were appended."""
         rows = []
         touched: dict[str, list[int]] = {}
-        for participant, kind, body in messages:
+        for participant, kind, body, created_ns in messages:
             cursor = touched.get(participant)
             if cursor is None:
                 cursor = list(self._cursors.get(participant, [0, 0]))
                 touched[participant] = cursor
             cursor[0] += 1
-            rows.append((participant, cursor[0], kind, now, body))
+            rows.append((participant, cursor[0], kind, created_ns, body))
         with self._db.transaction() as run:
             if rows:
                 run("INSERT INTO {mailbox} VALUES (?, ?, ?, ?, ?)", rows)

@@ -546,6 +546,7 @@ def test_a_stored_url_the_pusher_cannot_call_fails_its_pushes_not_the_pusher(ser
     pusher = service.pusher
     pusher.retry_s_first = pusher.retry_s_max = 0.001
     own.pay()  # a status notice for DEBTOR to push
+    assert own.request("GET", "/v1/mailbox", DEBTOR).json()["messages"]  # written: no wake later
     pusher.urls[DEBTOR] = "http://127.0.0.1:9/\x00"  # as a store written before the check
     pusher.wake({DEBTOR})
     deadline = time.monotonic() + 10
