@@ -34,6 +34,7 @@ from samarkand.service.auth import (
 from samarkand.service.errors import error_body
 
 BODY_BYTES_MAX = 10 * 1024 * 1024
+BODY_READ_S = 30.0  # from the request's head to the end of its body
 PROTECTED_PREFIX = "/v1/"
 SIGNED_HEADERS = frozenset({KEY_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER})
 ONCE_HEADERS = SIGNED_HEADERS | {"content-type"}
@@ -115,11 +116,13 @@ class Gate:
         app: Any,
         verifier: Verifier,
         body_bytes_max: int = BODY_BYTES_MAX,
+        body_read_s: float = BODY_READ_S,
         fast_paths: dict[tuple[str, str], FastPath] | None = None,
     ) -> None:
         self.app = app
         self.verifier = verifier
         self.body_bytes_max = body_bytes_max
+        self.body_read_s = body_read_s
         self.fast_paths = fast_paths or {}
         # Verification (libsodium, and hashing the body) releases the GIL: a large body's is
         # done on its own threads, beside the event loop and the hub's thread. A small
@@ -151,20 +154,30 @@ class Gate:
         chunks: list[bytes] = []
         size = 0
         more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.body_bytes_max:
-                await _send_error(
-                    send, 413, "body_too_large", "body",
-                    f"the body is larger than {self.body_bytes_max:,} bytes",
-                )  # fmt: skip
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        # A client that declares a body and stops sending it (or sends it a byte at a time)
+        # holds a connection, since uvicorn waits for the rest: it gets this long, then 408.
+        try:
+            async with asyncio.timeout(self.body_read_s):
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.body_bytes_max:
+                        await _send_error(
+                            send, 413, "body_too_large", "body",
+                            f"the body is larger than {self.body_bytes_max:,} bytes",
+                        )  # fmt: skip
+                        return
+                    chunks.append(chunk)
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            await _send_error(
+                send, 408, "request_timeout", "body",
+                f"the body did not arrive within {self.body_read_s:g} s",
+            )  # fmt: skip
+            return
         body = b"".join(chunks)
         path = scope["path"]
         if path.startswith(PROTECTED_PREFIX):
