@@ -40,6 +40,8 @@ from samarkand.settlement.participants import (
 )
 from samarkand.settlement.payments import Reason
 
+OPEN_DAY_AHEAD_NS = 7 * 24 * 3_600 * 10**9  # a business day opened at most this far ahead
+
 
 class CurrencyOut(BaseModel):
     currency: str
@@ -215,7 +217,8 @@ def add_operator_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> Non
 
     @app.post("/v1/operator/open-day", tags=["operator"])
     async def open_day(request: Request, day: OpenDayIn) -> dict[str, str]:
-        """Open the next business day with a new cut-off for every currency."""
+        """Open the next business day with a new cut-off for every currency: later than
+        now, at most 7 days ahead (a long weekend or holidays in between)."""
         require_role(request, Role.OPERATOR)
         if day.cut_off.tzinfo is None:
             raise E.ApiError(422, "invalid", "cut_off", "the cut-off needs a time zone")
@@ -226,6 +229,8 @@ def add_operator_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> Non
             hub = engine.durable.hub
             if cut_off_ns <= now:
                 return "the cut-off is not in the future"
+            if cut_off_ns > now + OPEN_DAY_AHEAD_NS:
+                return "the cut-off is more than 7 days ahead: open the day nearer to it"
             if hub.engine.queues or hub.engine.warehouse or hub.engine.dns_pending:
                 return "payments are still queued: run end-of-day first"
             engine.durable.open_day(dict.fromkeys(hub.engine.cut_off_ns, cut_off_ns))

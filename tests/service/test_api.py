@@ -250,17 +250,21 @@ def test_admissions_survive_a_restart(tmp_path):
 
 
 def test_end_of_day_and_open_day(api):
+    import datetime as dt
+
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     payment, _ = api.pay(amount="99999999999999.00")
-    early = api.request(
-        "POST", "/v1/operator/open-day", OPERATOR, {"cut_off": "2099-01-01T18:00:00Z"}
-    )
+    early = api.request("POST", "/v1/operator/open-day", OPERATOR, {"cut_off": tomorrow})
     assert early.status_code == 409
     assert api.request("POST", "/v1/operator/end-of-day", OPERATOR).json() == {"rejected": 1}
     track = api.request("GET", f"/v1/payments/{payment['uetr']}", DEBTOR).json()
     assert track["status"] == "rejected"
-    opened = api.request(
-        "POST", "/v1/operator/open-day", OPERATOR, {"cut_off": "2099-01-01T18:00:00Z"}
+    far = api.request(
+        "POST", "/v1/operator/open-day", OPERATOR, {"cut_off": "9999-01-01T18:00:00Z"}
     )
+    assert far.status_code == 409 and "7 days ahead" in far.json()["error"]["message"]
+    assert far.json()["error"]["field"] == "cut_off"
+    opened = api.request("POST", "/v1/operator/open-day", OPERATOR, {"cut_off": tomorrow})
     assert opened.status_code == 200
     past = api.request(
         "POST", "/v1/operator/open-day", OPERATOR, {"cut_off": "2001-01-01T18:00:00Z"}
