@@ -606,7 +606,7 @@ class _Returns:
                 continue
             assert tx.uetr is not None and tx.amount is not None
             original = engine.entries.get(tx.uetr)
-            problem = _return_problem(tx, original, path)
+            problem = _return_problem(tx, original, path, reply.sender)
             if problem is not None:
                 rejections.append(problem)
                 returns.append(tx)
@@ -627,11 +627,17 @@ class _Returns:
         return [reply.status_report(message, rejections, statuses.accepted)], statuses.counts
 
 
-def _return_problem(tx: CreditTransferTx, original: Any, path: str) -> TxRejection | None:
+def _return_problem(
+    tx: CreditTransferTx, original: Any, path: str, message_sender: str | None
+) -> TxRejection | None:
+    """Why ``tx`` cannot return ``original``. To a sender that is no agent of the payment
+    the answer is that of an unknown UETR: its status, currency and amount stay hidden."""
+
     def refuse(code: str, reason: str, where: str) -> TxRejection:
         return TxRejection(tx.index, tx.end_to_end_id, code, reason, path + where)
 
-    if original is None:
+    sender = participant_bic(tx.debtor_agent) or message_sender
+    if original is None or not _party_to(original.payment, sender):
         return refuse(NOT_FOUND, f"no payment {tx.uetr_text} was received", "/OrgnlUETR")
     payment = original.payment
     if original.status is not Status.SETTLED:
@@ -649,11 +655,16 @@ def _return_problem(tx: CreditTransferTx, original: Any, path: str) -> TxRejecti
     if tx.amount is not None and tx.amount > payment.amount:
         reason = "the returned amount is more than the payment's"
         return refuse(WRONG_AMOUNT, reason, "/RtrdIntrBkSttlmAmt")
-    sender = participant_bic(tx.debtor_agent)
     if sender is not None and sender != payment.creditor_agent:
         reason = f"{sender} is not the payment's creditor agent {payment.creditor_agent}"
         return refuse(INCORRECT_AGENT, reason, "/InstgAgt")
     return None
+
+
+def _party_to(payment: Payment, bic: str | None) -> bool:
+    """``bic`` (None: not known, as for a file the operator submits) is an agent of
+    ``payment``, which may know that it exists."""
+    return bic is None or bic in (payment.debtor_agent, payment.creditor_agent)
 
 
 def return_uetr(original: int) -> int:
@@ -764,6 +775,13 @@ class _Cancellations:
                 continue
             if recovering and entry is not None and entry.status is Status.CANCELLED:
                 outcomes.append(CancellationOutcome(item, ACCEPTED))
+                continue
+            if entry is not None and not _party_to(entry.payment, asker or None):
+                # Another bank's payment looks exactly like no payment at all.
+                unknown = Reason.NOT_FOUND.text
+                outcomes.append(
+                    CancellationOutcome(item, CANCELLATION_REJECTED, NOT_FOUND, unknown)
+                )
                 continue
             refusal = ops.cancel(uetr, asker, now)
             if refusal is None:

@@ -187,11 +187,18 @@ def test_camt056_cancels_a_queued_payment_and_refuses_the_rest() -> None:
     assert [str(i.tx_cxl_sts.value) for i in items] == ["ACCR", "RJCR", "RJCR"]
     assert [i.cxl_sts_rsn_inf[0].rsn.cd for i in items[1:]] == ["ARDT", "NOOR"]
     assert hub.engine.entries[int(uetr(2).replace("-", ""), 16)].status is Status.CANCELLED
-    other = process_message(hub, camt056([uetr(1)], assigner=C, msg_id="CXL-2"), 12)
-    [refused] = checked(other)["camt.029.001.09"]
-    body = refused.rsltn_of_invstgtn  # type: ignore[attr-defined]
-    assert body.sts.conf == "RJCR"
-    assert body.cxl_dtls[0].tx_inf_and_sts[0].cxl_sts_rsn_inf[0].rsn.cd == "AGNT"
+    # The creditor agent knows the payment: AGNT. Any other bank gets what an unknown UETR
+    # gets, word for word: the payment's existence is not its business.
+    for assigner, msg_id, code in ((B, "CXL-2", "AGNT"), (C, "CXL-3", "NOOR")):
+        other = process_message(hub, camt056([uetr(1)], assigner=assigner, msg_id=msg_id), 12)
+        [refused] = checked(other)["camt.029.001.09"]
+        body = refused.rsltn_of_invstgtn  # type: ignore[attr-defined]
+        assert body.sts.conf == "RJCR"
+        [status] = body.cxl_dtls[0].tx_inf_and_sts
+        assert status.cxl_sts_rsn_inf[0].rsn.cd == code
+    assert [str(i.cxl_sts_rsn_inf[0].addtl_inf) for i in items[2:]] == [
+        str(status.cxl_sts_rsn_inf[0].addtl_inf)
+    ]
 
 
 def test_pacs004_returns_a_settled_payment_once_and_never_more_than_it() -> None:
@@ -221,8 +228,11 @@ def test_pacs004_returns_a_settled_payment_once_and_never_more_than_it() -> None
 
 @pytest.mark.parametrize(
     ("returned", "currency", "sender", "code"),
-    [("1000.01", "CNY", B, "AM09"), ("1.00", "RUB", B, "AM09"), ("1.00", "CNY", C, "AGNT")],
-)
+    [("1000.01", "CNY", B, "AM09"), ("1.00", "RUB", B, "AM09"), ("1.00", "CNY", A, "AGNT"),
+     # Another bank learns nothing of the payment (not even that it exists): NOOR first,
+     # also where the amount or currency would be wrong.
+     ("1.00", "CNY", C, "NOOR"), ("1000.01", "RUB", C, "NOOR")],
+)  # fmt: skip
 def test_pacs004_refusals(returned: str, currency: str, sender: str, code: str) -> None:
     hub = make_hub()
     process_message(hub, pacs008([Tx(number=1)]), 10)
@@ -369,12 +379,13 @@ def test_the_app_header_names_the_hub_and_a_sender_allowed_to_act() -> None:
     own = envelope(camt050("5.00", "CNY", creditor=A, debtor=None, msg_id="LQ-2"), sender=A,
                    message_id="camt.050.001.07")  # fmt: skip
     assert process_message(hub, own, 12).statuses == {"ACSC": 1}
-    # pacs.004 without InstgAgt: the AppHdr's sender must be the payment's creditor agent.
+    # pacs.004 without InstgAgt: the AppHdr's sender must be the payment's creditor agent
+    # (another bank is answered as for an unknown payment).
     process_message(hub, pacs008([Tx(number=1)], msg_id="PAY"), 13)
     by_c = envelope(pacs004([(uetr(1), "1.00", "CNY")], sender=None), sender=C,
                     message_id="pacs.004.001.09")  # fmt: skip
     [report] = checked(process_message(hub, by_c, 14))["pacs.002.001.10"]
-    assert report.fito_fipmt_sts_rpt.tx_inf_and_sts[0].sts_rsn_inf[0].rsn.cd == "AGNT"  # type: ignore[attr-defined]
+    assert report.fito_fipmt_sts_rpt.tx_inf_and_sts[0].sts_rsn_inf[0].rsn.cd == "NOOR"  # type: ignore[attr-defined]
     by_b = envelope(pacs004([(uetr(1), "1.00", "CNY")], sender=None, msg_id="RTR-2"), sender=B,
                     message_id="pacs.004.001.09")  # fmt: skip
     assert process_message(hub, by_b, 15).statuses == {"ACSC": 1}
