@@ -604,6 +604,47 @@ def test_refusals_by_role_route_and_method_name_what_is_at_fault(api):
         _refused(response, 405, "method_not_allowed", "method")
 
 
+def test_a_body_that_stops_arriving_is_408_and_the_route_never_runs():
+    # uvicorn waits for a body as long as the client keeps the connection: one that declares
+    # 100 bytes and sends 10 held a connection (and a task) with no end.
+    import asyncio
+
+    from samarkand.service.auth import Verifier
+    from samarkand.service.gate import Gate
+
+    reached = []
+
+    async def route(scope, receive, send):
+        reached.append(scope["path"])
+
+    gate = Gate(route, Verifier([]), body_read_s=0.2)
+
+    chunks = [{"type": "http.request", "body": b"0123456789", "more_body": True}]
+
+    async def dripping():
+        if chunks:
+            return chunks.pop()
+        await asyncio.sleep(3600)
+
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def call():
+        headers = [(b"content-length", b"100"), (b"content-type", b"application/json")]
+        scope = {"type": "http", "method": "POST", "path": "/v1/payments", "headers": headers}
+        started = time.monotonic()
+        await gate(scope, dripping, send)
+        return time.monotonic() - started
+
+    took = asyncio.run(call())
+    assert 0.15 < took < 5
+    assert sent[0]["status"] == 408 and not reached
+    error = json.loads(sent[1]["body"])["error"]
+    assert (error["code"], error["field"]) == ("request_timeout", "body")
+
+
 # ------------------------------------------------------------------ HTTP: already right
 
 
@@ -689,6 +730,10 @@ def test_a_message_cannot_cancel_or_return_another_participants_payment(hub):
     assert queued.json()["status"] == "ACSP"
     cancel = _send(api, camt056([payment["uetr"]], assigner=DEBTOR + "XXX", msg_id=_msg_id()))
     assert _texts(cancel.content, "Conf") == ["RJCR"]
+    # Answered as for a UETR never received: another bank's payment does not show.
+    unknown = _send(api, camt056([str(uuid.uuid4())], assigner=DEBTOR + "XXX", msg_id=_msg_id()))
+    assert _texts(cancel.content, "Cd") == _texts(unknown.content, "Cd") == ["NOOR"]
+    assert _texts(cancel.content, "AddtlInf") == _texts(unknown.content, "AddtlInf")
     assert api.request("GET", f"/v1/payments/{payment['uetr']}", OTHER).json()["status"] == (
         "queued"
     )
@@ -699,6 +744,7 @@ def test_a_message_cannot_cancel_or_return_another_participants_payment(hub):
     returned = _send(api, pacs004([(settled["uetr"], "10.00", "RUB")], sender=None,
                                   msg_id=_msg_id()))  # fmt: skip
     assert _texts(returned.content, "TxSts") == ["RJCT"]
+    assert _texts(returned.content, "Cd") == ["NOOR"]  # its currency and amount stay hidden
     after = _state(service, api, OTHER, CREDITOR)
     assert after["accounts"] == before["accounts"]
     assert api.request("POST", f"/v1/payments/{payment['uetr']}/cancel", OTHER).status_code == 200
