@@ -7,8 +7,11 @@ the mailbox and the push is retried with a doubling delay (1 s up to 60 s), at m
 `ATTEMPTS_MAX` times per wake-up; the next message for that participant wakes it again.
 Only loopback URLs are accepted: the hub makes no call to a network.
 
-One thread pushes, so the event loop and the hub's thread never wait on a receiver. It
-reads and acknowledges through the hub's thread (`Engine.call`), like any request.
+Pushes run on a few threads of their own (`PUSH_THREADS`), so the event loop and the hub's
+thread never wait on a receiver, and one participant's at a time: a receiver that is slow,
+down or refusing holds up its own pushes only. A push waiting for its retry holds no thread
+(a scheduler thread starts it when it is due). Pushes read and acknowledge through the hub's
+thread (`Engine.call`), like any request.
 
 Every push is signed by the hub as a participant signs a request (`auth.sign_headers`: the
 four X-Samarkand- headers over method, path and query, timestamp, nonce and the body's
@@ -20,12 +23,15 @@ hub's push from any other POST to its loopback port (and a replayed one).
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
+import itertools
 import json
 import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
@@ -44,6 +50,7 @@ from samarkand.service.auth import (
 from samarkand.service.engine import Engine, EngineStopped
 
 TIMEOUT_S = 5.0
+PUSH_THREADS = 4  # participants pushed to at once
 RETRY_S_FIRST = 1.0
 RETRY_S_MAX = 60.0
 ATTEMPTS_MAX = 8
@@ -109,21 +116,22 @@ class Pusher:
     """Pushes to registered webhooks; `wake(participants)` after messages are published.
     Each push is signed with `key`, the hub's own (never logged or shown)."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        key: Ed25519PrivateKey,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, engine: Engine, key: Ed25519PrivateKey) -> None:
         self.engine = engine
         self._key = key
         self.key_id = HUB_KEY_ID
         self.public_key = public_key_text(key)
         self.urls: dict[str, str] = {}
-        self._sleep = sleep
+        # The scheduler: participants woken ("" when a retry may be due; None: stop).
         self._wakes: queue.Queue[str | None] = queue.Queue()
         self._thread = threading.Thread(target=self._main, name="samarkand-webhook", daemon=True)
+        self._pool = ThreadPoolExecutor(PUSH_THREADS, thread_name_prefix="samarkand-push")
+        self._client = httpx.Client(timeout=TIMEOUT_S)
+        self._lock = threading.Lock()
+        self._busy: set[str] = set()  # pushing, or waiting for a retry
+        self._again: set[str] = set()  # woken while busy: pushed again after
+        self._retries: list[tuple[float, int, str, int, float]] = []  # (due, n, who, try, delay)
+        self._numbers = itertools.count()
         self.delivered = 0
         self.failures = 0
         self.retry_s_first = RETRY_S_FIRST
@@ -150,27 +158,73 @@ class Pusher:
                 self._wakes.put(participant)
 
     def _main(self) -> None:
-        with httpx.Client(timeout=TIMEOUT_S) as client:
+        """The scheduler: starts the push of each participant woken (unless one of its own
+        runs or waits), and each retry when it is due."""
+        try:
             while True:
-                participant = self._wakes.get()
+                with self._lock:
+                    due_in = self._retries[0][0] - time.monotonic() if self._retries else None
+                try:
+                    participant = self._wakes.get(
+                        timeout=None if due_in is None else max(0, due_in)
+                    )
+                except queue.Empty:
+                    participant = ""
                 if participant is None:
                     return
-                try:
-                    self._push(client, participant)
-                except EngineStopped:
-                    return
+                if participant:
+                    with self._lock:
+                        start = participant not in self._busy
+                        (self._busy if start else self._again).add(participant)
+                    if start:
+                        self._pool.submit(self._attempt, participant, 0, self.retry_s_first)
+                now = time.monotonic()
+                with self._lock:
+                    due = []
+                    while self._retries and self._retries[0][0] <= now:
+                        due.append(heapq.heappop(self._retries))
+                for _, _, who, attempt, delay in due:
+                    self._pool.submit(self._attempt, who, attempt, delay)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._client.close()
 
-    def _push(self, client: httpx.Client, participant: str) -> None:
-        delay = self.retry_s_first
+    def _attempt(self, participant: str, attempt: int, delay: float) -> None:
+        """One try at `participant`'s mailbox, on a pool thread: failed, it is tried again
+        after `delay` (doubling, up to `retry_s_max`), at most `ATTEMPTS_MAX` times."""
+        try:
+            done = self._push(participant)
+        except EngineStopped:
+            done = True  # the hub is going away: nothing more to push
+        if not done:
+            with self._lock:
+                self.failures += 1
+                if attempt + 1 < ATTEMPTS_MAX:
+                    retry = (time.monotonic() + delay, next(self._numbers), participant,
+                             attempt + 1, min(delay * 2, self.retry_s_max))  # fmt: skip
+                    heapq.heappush(self._retries, retry)
+                    self._wakes.put("")  # the scheduler looks at its next retry again
+                    return
+        with self._lock:
+            self._busy.discard(participant)
+            again = participant in self._again
+            self._again.discard(participant)
+        if again:
+            self._wakes.put(participant)
+
+    def _push(self, participant: str) -> bool:
+        """Push `participant`'s messages, `BATCH_MAX` at a time, until none is left (True) or
+        a push is not taken (False). After `ATTEMPTS_MAX` batches taken it lets the others
+        have the thread, and wakes itself again."""
         for _ in range(ATTEMPTS_MAX):
             url = self.urls.get(participant)
             if url is None:
-                return
+                return True
             messages, _, _ = self.engine.call(
                 lambda e, _now: e.mailbox.read(participant, 0, BATCH_MAX)
             ).result()
             if not messages:
-                return
+                return True
             body = json.dumps(
                 {
                     "participant": participant,
@@ -186,18 +240,16 @@ class Pusher:
                     self._key, self.key_id, "POST", httpx.URL(url).raw_path.decode("ascii"), body
                 )
                 headers["content-type"] = "application/json"
-                answer = client.post(url, content=body, headers=headers)
+                answer = self._client.post(url, content=body, headers=headers)
                 ok = 200 <= answer.status_code < 300
             except (httpx.HTTPError, httpx.InvalidURL):
                 ok = False  # an unusable URL fails its own pushes, never the pusher
-            if ok:
-                upto = messages[-1].sequence
-                self.engine.call(
-                    lambda e, _now, upto=upto: e.mailbox.ack(participant, upto)
-                ).result()
+            if not ok:
+                return False
+            upto = messages[-1].sequence
+            self.engine.call(lambda e, _now, upto=upto: e.mailbox.ack(participant, upto)).result()
+            with self._lock:
                 self.delivered += len(messages)
-                delay = self.retry_s_first
-                continue  # more may be waiting
-            self.failures += 1
-            self._sleep(delay)
-            delay = min(delay * 2, self.retry_s_max)
+        with self._lock:
+            self._again.add(participant)
+        return True

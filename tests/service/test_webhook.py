@@ -26,9 +26,10 @@ from tests.service.conftest import CREDITOR, DEBTOR
 
 class Receiver:
     """A loopback HTTP server that fails its first `failures` deliveries; given the hub's
-    public key, it takes only pushes whose signature verifies (401 otherwise)."""
+    public key, it takes only pushes whose signature verifies (401 otherwise). `hold_s`: it
+    answers each push that late (a slow or hung receiver)."""
 
-    def __init__(self, failures: int, hub_key: str | None = None) -> None:
+    def __init__(self, failures: int, hub_key: str | None = None, hold_s: float = 0.0) -> None:
         self.failures = failures
         self.received: list[dict] = []
         self.raw: list[tuple[str, dict[str, str], bytes]] = []  # (target, headers, body)
@@ -41,6 +42,7 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - the http.server hook
                 body = self.rfile.read(int(self.headers["content-length"]))
                 receiver.attempts += 1
+                time.sleep(hold_s)
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 receiver.raw.append((self.path, headers, body))
                 if verifier is not None:
@@ -115,6 +117,30 @@ def test_push_is_retried_until_taken_and_then_acknowledged(api, service):
         assert len(api.request("GET", "/v1/mailbox", DEBTOR).json()["messages"]) == 1
     finally:
         receiver.close()
+
+
+def test_a_hung_receiver_holds_up_its_own_pushes_only(api, service):
+    hung = Receiver(failures=0, hold_s=3.0)
+    prompt = Receiver(failures=0)
+    try:
+        assert (
+            api.request("PUT", "/v1/mailbox/webhook", DEBTOR, {"url": hung.url}).status_code == 200
+        )
+        api.pay()  # a notice for the debtor: its push hangs
+        assert _wait(lambda: hung.attempts == 1)
+        assert (
+            api.request("PUT", "/v1/mailbox/webhook", CREDITOR, {"url": prompt.url}).status_code
+            == 200
+        )
+        started = time.monotonic()
+        api.pay()
+        assert _wait(lambda: prompt.received, seconds=2.5)
+        assert time.monotonic() - started < 2.5  # not behind the debtor's 3 s
+        assert not hung.received  # still hanging
+        assert _wait(lambda: hung.received)  # taken in the end, its two notices too
+    finally:
+        hung.close()
+        prompt.close()
 
 
 def test_registration_survives_a_restart(tmp_path):
