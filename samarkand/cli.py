@@ -618,17 +618,27 @@ def benchmark_api(
     bulk_messages: Annotated[int, typer.Option(min=1, max=10_000)] = 40,
     bulk_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1_000,
     bulk_connections: Annotated[int, typer.Option(min=1, max=64)] = 2,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="postgresql:// DSN: the service keeps its hub in a fresh schema of that "
+            "database (dropped afterwards); default: an SQLite file in a scratch folder."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """The HTTP service driven from this process over loopback: single JSON payments/s with
     p50/p99 latency, and bulk pacs.008 payments/s (the service runs in a subprocess on a
     fresh store)."""
     from samarkand.bench.api import ApiBenchmark, run_api_benchmark
+    from samarkand.store.factory import POSTGRES_PREFIXES
 
+    if db is not None and not db.startswith(POSTGRES_PREFIXES):
+        raise UserError("--db: a postgresql:// DSN (the default store is SQLite)")
     out = errors if as_json else console
     config = ApiBenchmark(seconds, connections, bulk_messages, bulk_size, bulk_connections)
     with out.status("driving the service"):
-        result = run_api_benchmark(config)
+        result = run_api_benchmark(config, postgres=db)
     out.print(
         f"single payments: {result['single_per_s']:,.0f}/s, p50 {result['single_p50_ms']:.1f} "
         f"ms, p99 {result['single_p99_ms']:.1f} ms ({connections} connections, "

@@ -1,8 +1,10 @@
 """`samarkand benchmark api`: the running service driven over loopback from another process.
 
 The benchmark starts `samarkand serve` in a subprocess on a free loopback port with a fresh
-store (a development hub), and drives it from this process with a small HTTP/1.1 client on
-asyncio (keep-alive connections, every request Ed25519-signed like a participant's):
+store (a development hub: an SQLite file in a scratch folder, or with `--db postgresql://…` a
+fresh schema of that database, dropped afterwards), and drives it from this process with a
+small HTTP/1.1 client on asyncio (keep-alive connections, every request Ed25519-signed like a
+participant's):
 
 - single payments: `connections` clients each send JSON payments one after another for
   `seconds`; payments/s and the latency of each request (sent to answered: signed, checked,
@@ -34,6 +36,7 @@ import uvloop
 
 from samarkand.bench.iso import bulk_pacs008
 from samarkand.service.auth import load_private_keys, sign_headers
+from samarkand.store.factory import POSTGRES_PREFIXES
 
 STARTUP_S_MAX = 60.0
 
@@ -238,34 +241,62 @@ async def _bulk(port: int, keys, banks: list[str], config: ApiBenchmark) -> dict
     }
 
 
-def _submit_commands(db: Path) -> int:
+def _submit_commands(db: str, schema: str) -> int:
+    """How many durable submit commands the hub logged."""
+    if db.startswith(POSTGRES_PREFIXES):
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(db, autocommit=True) as connection:
+            query = sql.SQL("SELECT count(*) FROM {} WHERE body::jsonb->>'op' = 'submit'")
+            row = connection.execute(query.format(sql.Identifier(schema, "hub_commands")))
+            return int(row.fetchone()[0])  # type: ignore[index]
     with sqlite3.connect(f"file:{db}.commands?mode=ro", uri=True) as connection:
-        row = connection.execute(
+        found = connection.execute(
             "SELECT count(*) FROM hub_commands WHERE json_extract(body, '$.op') = 'submit'"
         ).fetchone()
-    return int(row[0])
+    return int(found[0])
 
 
-def run_api_benchmark(config: ApiBenchmark, folder: Path | None = None) -> dict[str, float]:
+def run_api_benchmark(
+    config: ApiBenchmark, folder: Path | None = None, postgres: str | None = None
+) -> dict[str, float]:
+    """Run the benchmark against a fresh hub: an SQLite store in a scratch folder, or with
+    `postgres` (a DSN) a fresh schema of that database, dropped afterwards."""
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
-        db = Path(scratch) / "hub.db"
+        keyring = Path(scratch) / "keys.json"
+        schema = f"bench_api_{uuid.uuid4().hex[:12]}"
+        db = postgres or str(Path(scratch) / "hub.db")
+        options = ("--keyring", str(keyring)) + (("--schema", schema) if postgres else ())
         port = free_port()
-        server = start_server(db, port)
         try:
-            keys = load_private_keys(f"{db}.keys.json")
-            banks = sorted(k for k in keys if k.startswith("SM"))
-            # uvloop: the client's own share of the shared cores stays small.
-            server_before, client_before = cpu_seconds(server.pid), time.process_time()
-            singles = uvloop.run(_singles(port, keys, banks, config))
-            server_cpu = cpu_seconds(server.pid) - server_before
-            client_cpu = time.process_time() - client_before
-            server_before = cpu_seconds(server.pid)
-            bulk = uvloop.run(_bulk(port, keys, banks, config))
-            bulk_server_cpu = cpu_seconds(server.pid) - server_before
+            server = start_server(db, port, *options)
+            try:
+                return _measure(server, port, keyring, db, schema, config)
+            finally:
+                stop_server(server)
         finally:
-            stop_server(server)
-        commands = _submit_commands(db)
-    result: dict[str, float] = {
+            if postgres:
+                from samarkand.store.postgres import PostgresStore
+
+                PostgresStore.drop_schema(postgres, schema)
+
+
+def _measure(
+    server: subprocess.Popen, port: int, keyring: Path, db: str, schema: str, config: ApiBenchmark
+) -> dict[str, float]:
+    keys = load_private_keys(keyring)
+    banks = sorted(k for k in keys if k.startswith("SM"))
+    # uvloop: the client's own share of the shared cores stays small.
+    server_before, client_before = cpu_seconds(server.pid), time.process_time()
+    singles = uvloop.run(_singles(port, keys, banks, config))
+    server_cpu = cpu_seconds(server.pid) - server_before
+    client_cpu = time.process_time() - client_before
+    server_before = cpu_seconds(server.pid)
+    bulk = uvloop.run(_bulk(port, keys, banks, config))
+    bulk_server_cpu = cpu_seconds(server.pid) - server_before
+    commands = _submit_commands(db, schema)
+    return {
         **singles,
         **bulk,
         "connections": config.connections,
@@ -275,9 +306,8 @@ def run_api_benchmark(config: ApiBenchmark, folder: Path | None = None) -> dict[
         "payments_per_submit_command": singles["single_payments"]
         / max(1, commands - config.bulk_messages),
         "cores": os.cpu_count() or 0,
-        # CPU per single payment, whatever else runs on the machine: where the time goes.
+        # CPU per payment, whatever else runs on the machine: where the time goes.
         "single_server_cpu_us": 1e6 * server_cpu / max(1, singles["single_payments"]),
         "single_client_cpu_us": 1e6 * client_cpu / max(1, singles["single_payments"]),
         "bulk_server_cpu_us": 1e6 * bulk_server_cpu / max(1, bulk["bulk_payments"]),
     }
-    return result

@@ -78,3 +78,37 @@ def test_benchmark_api_reports_json(tmp_path):
     assert result["single_rejected"] == 0
     # Group commit: fewer durable submit commands than single-payment requests.
     assert result["submit_commands"] - 2 < result["single_payments"]
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    not os.environ.get("SAMARKAND_TEST_PG_DSN"),
+    reason="set SAMARKAND_TEST_PG_DSN=postgresql://postgres@127.0.0.1:5432/test to run",
+)
+def test_benchmark_api_on_postgresql_uses_a_fresh_schema_and_drops_it():
+    import psycopg
+
+    dsn = os.environ["SAMARKAND_TEST_PG_DSN"]
+    done = subprocess.run(
+        [*SAMARKAND, "benchmark", "api", "--seconds", "1", "--connections", "4",
+         "--bulk-messages", "2", "--bulk-size", "100", "--db", dsn, "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["single_per_s"] > 0 and result["bulk_accepted"] == 200
+    assert result["submit_commands"] - 2 < result["single_payments"]
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        left = connection.execute(
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'bench_api_%'"
+        ).fetchone()
+    assert left == (0,)
+
+
+def test_benchmark_api_takes_only_a_postgresql_dsn_for_db():
+    done = subprocess.run(
+        [*SAMARKAND, "benchmark", "api", "--db", "out/hub.db"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "--db: a postgresql:// DSN" in done.stderr
