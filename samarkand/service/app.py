@@ -61,5 +61,5 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
 
     fast = add_participant_routes(app, engine, pusher)
     add_fx_routes(app, engine)
-    add_operator_routes(app, engine, verifier)
+    add_operator_routes(app, engine, verifier, pusher)
     return Gate(app, verifier, fast_paths={("POST", "/v1/payments"): fast})

@@ -168,6 +168,16 @@ class Engine:
         wait([self._last_write])
         return self._mailbox
 
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for the hub's thread."""
+        return self._queue.qsize()
+
+    @property
+    def rounds_unwritten(self) -> int:
+        """Rounds handed to the mailbox writer and not written yet."""
+        return sum(1 for done in list(self._in_writing) if not done.done())
+
     def _put(self, work: _Work) -> Future:
         if not self._thread.is_alive():
             raise EngineStopped("the hub is not running")

@@ -215,6 +215,11 @@ class Mailbox:
         return upto
 
     @_locked
+    def backlogs(self) -> dict[str, int]:
+        """Messages not yet acknowledged, per participant that has any."""
+        return {p: last - acked for p, (last, acked) in self._cursors.items() if last > acked}
+
+    @_locked
     def webhooks(self) -> dict[str, str]:
         return dict(self._db.query("SELECT participant, url FROM {webhooks}"))
 

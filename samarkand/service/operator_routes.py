@@ -34,9 +34,11 @@ from samarkand.service.shared import (
     require_role,
     run_on_hub,
 )
+from samarkand.service.webhook import Pusher
 from samarkand.settlement.participants import (
     ParticipantKind,
     ParticipantStatus,
+    account_parts,
 )
 from samarkand.settlement.payments import Reason
 
@@ -74,6 +76,38 @@ class ConfigurationOut(BaseModel):
     fx: FxConfigOut
 
 
+class EngineStatusOut(BaseModel):
+    rounds: int  # rounds the hub's thread ran since the service started
+    submit_commands: int  # durable submit commands they made
+    payment_requests: int  # single-payment requests they took
+    round_size_mean: float  # requests per round, over the last rounds (up to 10,000)
+    waiting: int  # requests waiting for the hub's thread now
+    rounds_unwritten: int  # rounds whose mailbox transaction is not committed yet
+
+
+class HubStatusOut(BaseModel):
+    commands: int  # commands in the hub's log
+    events: int  # status events since the log began
+    payments: dict[str, int]  # payments by status
+    queued: dict[str, int]  # payments waiting in each currency's queues
+    queued_fx: int  # cross-currency payments waiting
+    warehoused: int  # payments waiting for their earliest settlement time
+    dns_waiting: dict[str, int]  # payments waiting for each currency's next DNS window
+
+
+class MailboxStatusOut(BaseModel):
+    unacknowledged: dict[str, int]  # messages waiting, per participant that has any
+    webhooks: int  # participants pushed to
+    pushed: int  # messages taken by webhooks since the service started
+    push_failures: int  # pushes not taken since the service started
+
+
+class StatusOut(BaseModel):
+    engine: EngineStatusOut
+    hub: HubStatusOut
+    mailboxes: MailboxStatusOut
+
+
 def _pair_text(pair: tuple[str, str]) -> str:
     return f"{pair[0]}/{pair[1]}"
 
@@ -85,7 +119,9 @@ def _seconds_ns(moment: Any, field: str) -> int:
     return int(moment.timestamp()) * 10**9
 
 
-def add_operator_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
+def add_operator_routes(
+    app: FastAPI, engine: Engine, verifier: Verifier, pusher: Pusher | None = None
+) -> None:
     """Add the operator and central-bank routes to `app`."""
     # ------------------------------------------------------------------ operator
 
@@ -301,6 +337,55 @@ def add_operator_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> Non
         return result
 
     # ------------------------------------------------------------------ settings
+
+    @app.get("/v1/operator/status", response_model=StatusOut, tags=["operator"])
+    async def status(request: Request) -> StatusOut:
+        """What the service is doing: the hub thread's rounds and what waits for it, the
+        payments by status and what waits in queues, the messages participants have not
+        acknowledged, and the webhook pushes. Counted when asked, on the hub's thread."""
+        require_role(request, Role.OPERATOR)
+
+        def run(engine: Engine, _now: int) -> StatusOut:
+            assert engine.durable is not None and engine.mailbox is not None
+            hub = engine.durable.hub
+            settlement = hub.engine
+            by_status: dict[str, int] = {}
+            for entry in settlement.entries.values():
+                by_status[entry.status.value] = by_status.get(entry.status.value, 0) + 1
+            currency_of = {ledger: code for code, ledger in hub.directory.ledgers.items()}
+            queued: dict[str, int] = {}
+            for account, (urgent, normal) in settlement.queues.items():
+                if urgent or normal:
+                    code = currency_of.get(account_parts(account)[0], "?")
+                    queued[code] = queued.get(code, 0) + len(urgent) + len(normal)
+            sizes = engine.stats.round_sizes
+            return StatusOut(
+                engine=EngineStatusOut(
+                    rounds=engine.stats.rounds,
+                    submit_commands=engine.stats.submit_commands,
+                    payment_requests=engine.stats.payment_requests,
+                    round_size_mean=round(sum(sizes) / len(sizes), 2) if sizes else 0.0,
+                    waiting=engine.waiting,
+                    rounds_unwritten=engine.rounds_unwritten,
+                ),
+                hub=HubStatusOut(
+                    commands=engine.durable.commands,
+                    events=len(hub.events),
+                    payments=dict(sorted(by_status.items())),
+                    queued=dict(sorted(queued.items())),
+                    queued_fx=sum(len(u) + len(n) for u, n in settlement.fx_queues.values()),
+                    warehoused=len(settlement.warehouse),
+                    dns_waiting={c: len(w) for c, w in sorted(settlement.dns_pending.items()) if w},
+                ),
+                mailboxes=MailboxStatusOut(
+                    unacknowledged=dict(sorted(engine.mailbox.backlogs().items())),
+                    webhooks=0 if pusher is None else len(pusher.urls),
+                    pushed=0 if pusher is None else pusher.delivered,
+                    push_failures=0 if pusher is None else pusher.failures,
+                ),
+            )
+
+        return await run_on_hub(engine, run)
 
     @app.get("/v1/operator/configuration", response_model=ConfigurationOut, tags=["operator"])
     async def configuration(request: Request) -> ConfigurationOut:

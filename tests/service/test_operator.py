@@ -265,3 +265,36 @@ def test_a_store_configured_before_the_register_stays_open(tmp_path):
             assert _quote(api).json()["deliver_amount"] == "1250.00"
     finally:
         service.close()
+
+
+def test_status_counts_what_the_hub_and_the_mailboxes_hold(api):
+    """`GET /v1/operator/status`: counted when asked, so each count follows what was done."""
+    before = api.request("GET", "/v1/operator/status", OPERATOR).json()
+    assert before["hub"]["queued"] == {} and before["hub"]["payments"] == {}
+    _, settled = api.pay()
+    queued, waiting = api.pay(amount="99999999999999.00")  # beyond the debtor's liquidity
+    assert (settled.json()["status"], waiting.json()["status"]) == ("ACSC", "ACSP")
+    status = api.request("GET", "/v1/operator/status", OPERATOR)
+    assert status.status_code == 200
+    after = status.json()
+    assert after["hub"]["payments"] == {"queued": 1, "settled": 1}
+    assert after["hub"]["queued"] == {"CNY": 1}
+    assert after["hub"]["commands"] == before["hub"]["commands"] + 2
+    assert after["engine"]["payment_requests"] == before["engine"]["payment_requests"] + 2
+    assert after["engine"]["submit_commands"] == before["engine"]["submit_commands"] + 2
+    # The debtor was told of both (settled, queued), the creditor of the settled one.
+    waiting_before = before["mailboxes"]["unacknowledged"]
+    assert after["mailboxes"]["unacknowledged"][DEBTOR] == waiting_before.get(DEBTOR, 0) + 2
+    assert after["mailboxes"]["unacknowledged"][CREDITOR] == waiting_before.get(CREDITOR, 0) + 1
+    read = api.request("GET", "/v1/mailbox", CREDITOR).json()
+    api.request("POST", "/v1/mailbox/ack", CREDITOR, {"upto": read["last"]})
+    later = api.request("GET", "/v1/operator/status", OPERATOR).json()
+    assert CREDITOR not in later["mailboxes"]["unacknowledged"]
+    cancelled = api.request("POST", f"/v1/payments/{queued['uetr']}/cancel", DEBTOR)
+    assert cancelled.status_code == 200
+    last = api.request("GET", "/v1/operator/status", OPERATOR).json()
+    assert last["hub"]["payments"] == {"cancelled": 1, "settled": 1}
+    assert last["hub"]["queued"] == {}
+    for key in (DEBTOR, CENTRAL_BANK_CN):
+        refused = api.request("GET", "/v1/operator/status", key)
+        assert refused.status_code == 403
