@@ -1,0 +1,69 @@
+"""`instances`: frozen slotted dataclasses made a column at a time, equal to those made one by
+one by their own ``__init__``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import repeat
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from samarkand.iso20022.pacs008 import instances
+from samarkand.settlement.payments import Method, Payment, Priority
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    number: int
+    name: str
+    note: str | None = None
+
+
+@given(st.lists(st.tuples(st.integers(), st.text(max_size=5), st.none() | st.text(max_size=3))))
+def test_made_by_columns_equals_made_one_by_one(rows):
+    columns = {
+        "number": [r[0] for r in rows],
+        "name": [r[1] for r in rows],
+        "note": [r[2] for r in rows],
+    }
+    made = instances(Row, len(rows), columns)
+    assert made == [Row(*r) for r in rows]
+    assert all(type(m) is Row for m in made)
+
+
+def test_a_constant_column_is_a_repeat_and_the_hubs_payments_are_made_so():
+    payments = instances(
+        Payment, 2,
+        {"uetr": [1, 2], "debtor_agent": repeat("SMAACN22"), "creditor_agent": ["A", "B"],
+         "amount": [5, 6], "currency": repeat("CNY"), "priority": repeat(Priority.NORMAL),
+         "method": repeat(Method.RTGS), "earliest_ns": repeat(0), "latest_ns": repeat(0)},
+    )  # fmt: skip
+    assert payments == [
+        Payment(1, "SMAACN22", "A", 5, "CNY"),
+        Payment(2, "SMAACN22", "B", 6, "CNY"),
+    ]
+
+
+def test_it_refuses_what_it_cannot_make_exactly():
+    with pytest.raises(ValueError, match="the columns of Row are number, name, note"):
+        instances(Row, 1, {"number": [1], "name": ["a"]})
+
+    @dataclass(frozen=True)
+    class NoSlots:
+        number: int
+
+    with pytest.raises(ValueError, match="not a dataclass with slots"):
+        instances(NoSlots, 1, {"number": [1]})
+
+    @dataclass(frozen=True, slots=True)
+    class Checked:
+        number: int
+
+        def __post_init__(self) -> None:
+            if self.number < 0:
+                raise ValueError("negative")
+
+    with pytest.raises(ValueError, match="the columns of Checked"):
+        instances(Checked, 1, {"number": [-1]})
