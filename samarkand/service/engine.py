@@ -214,21 +214,9 @@ class Engine:
         self._ready.set()
         try:
             while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                items = [first]
-                stop = False
-                while len(items) < ROUND_ITEMS_MAX:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        stop = True
-                        break
-                    items.append(item)
-                self._round(items)
+                items, stop = _take_waiting(self._queue, ROUND_ITEMS_MAX)
+                if items:
+                    self._round(items)
                 if stop:
                     return
         finally:
@@ -336,20 +324,9 @@ class Engine:
         """The writer's thread: every round handed over since the last transaction goes into
         the next one; stops at None, once what came before it is written."""
         while True:
-            first = self._handed.get()
-            if first is None:
+            rounds, stop = _take_waiting(self._handed, ROUNDS_UNWRITTEN_MAX)
+            if not rounds:
                 return
-            rounds = [first]
-            stop = False
-            while True:
-                try:
-                    item = self._handed.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                rounds.append(item)
             try:
                 self._write(rounds)
             except BaseException as error:  # noqa: BLE001 - the writer must not die silently
@@ -433,6 +410,24 @@ class Engine:
             messages.append((participant, "status", body))
         self._events_handed = len(events)
         return messages, len(events)
+
+
+def _take_waiting(source: Any, limit: int) -> tuple[list[Any], bool]:
+    """What waits in the queue `source`: the first item (waited for), then those already
+    there, at most `limit`; and whether a None (stop) came after them."""
+    first = source.get()
+    if first is None:
+        return [], True
+    items = [first]
+    while len(items) < limit:
+        try:
+            item = source.get_nowait()
+        except queue.Empty:
+            break
+        if item is None:
+            return items, True
+        items.append(item)
+    return items, False
 
 
 def _answer(outcomes: list[tuple[Future, Any, BaseException | None]]) -> None:
