@@ -19,10 +19,10 @@ Nothing is answered before it is durable, but what makes it durable differs:
   nowhere else; a mailbox read or acknowledgement) is answered by the writer, once the
   round's mailbox transaction is committed. Rounds are written, and so answered, in order.
 
-The hub's thread does not wait for the writer: the writer takes every round handed over
-since its last transaction into its next one (one fsync for all of them), so the mailboxes
-keep up with rounds that come faster than fsyncs. At most `ROUNDS_UNWRITTEN_MAX` rounds wait
-for it; beyond that the hub's thread waits too.
+The hub's thread hands a round to the writer and goes on deciding the next one; it waits for
+the writer only before handing over more than `ROUNDS_UNWRITTEN_MAX` unwritten rounds, and
+what arrives while it waits goes into one round, one command, one fsync. The writer takes
+every round handed over since its last transaction into its next one.
 
 `mailbox` is the mailboxes with every round handed over written: a read after an answer
 sees the notices of what was answered.
@@ -49,7 +49,10 @@ from samarkand.service.mailbox import Mailbox
 from samarkand.settlement.payments import FINAL, FxPayment, Payment, Reason, Status, uetr_text
 
 ROUND_ITEMS_MAX = 4_096
-ROUNDS_UNWRITTEN_MAX = 64  # rounds handed to the writer and not yet written
+# Rounds handed to the writer and not yet written, at most. One: while the hub's thread
+# waits for that write, requests gather, and the next round is bigger (on 2 cores about 11
+# payments per command against 7 with 64, and a tenth less service CPU per payment).
+ROUNDS_UNWRITTEN_MAX = 1
 QUEUE_ITEMS_MAX = 65_536  # beyond this, requests are refused with 503 rather than queued
 NOTICE_STATUSES = FINAL | {Status.QUEUED}
 
