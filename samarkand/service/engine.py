@@ -19,10 +19,11 @@ Nothing is answered before it is durable, but what makes it durable differs:
   nowhere else; a mailbox read or acknowledgement) is answered by the writer, once the
   round's mailbox transaction is committed. Rounds are written, and so answered, in order.
 
-The hub's thread hands a round to the writer and goes on deciding the next one; it waits for
-the writer only when `ROUNDS_UNWRITTEN_MAX` rounds are unwritten, so a slow mailbox fsync
-does not hold up the answers to payments. The writer takes every round handed over since
-its last transaction into its next one (one fsync for all of them).
+The hub's thread hands a round to the writer and goes on deciding the next one; before
+handing over another it waits for the writer if `ROUNDS_UNWRITTEN_MAX` rounds are unwritten,
+and what arrives meanwhile goes into one round, one command, one fsync. A slow mailbox
+fsync then delays the next round, never the answers to payments already decided. The writer
+takes every round handed over since its last transaction into its next one.
 
 `mailbox` is the mailboxes with every round handed over written: a read after an answer
 sees the notices of what was answered.
@@ -50,9 +51,9 @@ from samarkand.settlement.payments import FINAL, FxPayment, Payment, Reason, Sta
 
 ROUND_ITEMS_MAX = 4_096
 # Rounds handed to the writer and not yet written, at most (then the hub's thread waits).
-# With 1 the rounds were bigger (11 payments per command against 7 on 2 cores), but a
-# mailbox fsync that stalled held up every payment's answer: p99 97-115 ms in 2 of 3 runs.
-ROUNDS_UNWRITTEN_MAX = 8
+# One: what arrives during that wait makes the next round bigger (on 2 cores 10-12 payments
+# per command, against 6-7 with 8 and a tenth more service CPU per payment).
+ROUNDS_UNWRITTEN_MAX = 1
 QUEUE_ITEMS_MAX = 65_536  # beyond this, requests are refused with 503 rather than queued
 NOTICE_STATUSES = FINAL | {Status.QUEUED}
 
