@@ -283,6 +283,10 @@ def add_operator_routes(
         the approval of every member's central bank; a bank of a member country, the approval
         of that country's central bank."""
         require_role(request, Role.OPERATOR)
+        if admission.bic[4:6] != admission.country:
+            raise E.ApiError(422, "invalid", "country",
+                             f"{admission.bic} is a BIC of {admission.bic[4:6]}, "
+                             f"not of {admission.country}")  # fmt: skip
         if admission.public_key is not None:
             try:
                 parse_public_key(admission.public_key)

@@ -112,7 +112,12 @@ class CreditIn(_In):
 
 
 class AdmissionIn(_In):
-    bic: Bic
+    # A participant is an institution: its 8-character BIC (the directory's), no branch.
+    bic: str = Field(
+        pattern=r"^[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}$",
+        description="the institution's 8-character BIC",
+        examples=["SMZZCN22"],
+    )
     name: str = Field(min_length=1, max_length=140)
     country: str = Field(pattern=r"^[A-Z]{2}$")
     kind: Literal["direct", "central_bank"]

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from lxml import etree
 
 from samarkand.bench.iso import bulk_pacs008
@@ -356,3 +357,21 @@ def test_a_broken_store_answers_503_not_500(api, service):
     assert response.status_code == 503
     assert "/secret/path" not in response.text  # the store's details stay in the hub
     assert _error(response)["code"] == "unavailable"
+
+
+@pytest.mark.parametrize(
+    ("bic", "country", "field", "words"),
+    [("SMZYCN22XXX", "CN", "bic", "pattern"), ("SMZYCN22ABC", "CN", "bic", "pattern"),
+     ("SMZYRU22", "CN", "country", "SMZYRU22 is a BIC of RU, not of CN")],
+)  # fmt: skip
+def test_an_admission_names_an_institution_of_its_country(api, bic, country, field, words):
+    # An 11-character BIC was proposed and admitted, and then matched no message: every
+    # message names the participant by its 8 characters.
+    before = api.request("GET", "/v1/operator/admissions", OPERATOR).json()
+    refused = api.request(
+        "POST", "/v1/operator/admissions", OPERATOR,
+        {"bic": bic, "name": "Z", "country": country, "kind": "direct", "currency": "CNY"},
+    )  # fmt: skip
+    assert refused.status_code == 422
+    assert _error(refused)["field"] == field and words in _error(refused)["message"]
+    assert api.request("GET", "/v1/operator/admissions", OPERATOR).json() == before
