@@ -335,7 +335,7 @@ class Engine:
                 self._write(rounds)
             except BaseException as error:  # noqa: BLE001 - the writer must not die silently
                 _answer([(f, None, error) for r in rounds for f, _, _ in r.outcomes
-                         if not f.done()])  # fmt: skip
+                         if not f.running() and not f.done()])  # fmt: skip
                 for handed in rounds:
                     if not handed.done.done():
                         handed.done.set_exception(error)
@@ -435,7 +435,12 @@ def _take_waiting(source: Any, limit: int) -> tuple[list[Any], bool]:
 
 
 def _answer(outcomes: list[tuple[Future, Any, BaseException | None]]) -> None:
+    """Answer each request still waiting: one whose waiter went away (its future cancelled,
+    as `asyncio.wrap_future` does when the awaiting task is) is skipped, never an error
+    that would stop the thread answering the others."""
     for future, result, failure in outcomes:
+        if not future.set_running_or_notify_cancel():
+            continue
         if failure is not None:
             future.set_exception(failure)
         else:

@@ -186,3 +186,27 @@ def test_a_failed_mailbox_write_fails_only_what_waits_for_it(service):
     uetrs = [n["uetr"] for m in messages for n in json.loads(m.body)["notices"]]
     assert uetrs == [str(uuid.UUID(int=1)), str(uuid.UUID(int=2))]
     assert calls == [2, 4]  # debtor and creditor notices: the first round's again with the next
+
+
+def test_a_request_whose_waiter_went_away_stops_nothing(service):
+    """A client that goes away cancels its future (as `asyncio.wrap_future` does): its
+    payment is still decided, durable and told in the mailbox, and the thread answers every
+    other request of the round, and of the rounds after."""
+    engine = service.engine
+    gate = threading.Event()
+    held = engine.call(lambda _e, _now: gate.wait(5))
+    gone = engine.submit([_payment(31)])
+    kept = engine.submit([_payment(32)])
+    call_gone = engine.call(lambda _e, _now: "gone")
+    call_kept = engine.call(lambda _e, _now: "kept")
+    assert gone.cancel() and call_gone.cancel()
+    gate.set()
+    assert held.result(10) is True
+    assert kept.result(10) == [(None, Status.SETTLED)]
+    assert call_kept.result(10) == "kept"
+    assert engine.submit([_payment(33)]).result(10) == [(None, Status.SETTLED)]
+    entries = engine.call(lambda e, _now: e.durable.hub.engine.entries).result(10)
+    assert entries[31].status is Status.SETTLED  # decided all the same
+    messages, _, _ = _read(service, CREDITOR)
+    told = [n["uetr"] for m in messages for n in json.loads(m.body)["notices"]]
+    assert str(uuid.UUID(int=31)) in told
