@@ -87,7 +87,7 @@ from samarkand.iso20022.pacs008 import (
 from samarkand.iso20022.problems import IsoRejection
 from samarkand.iso20022.validate import validate_document
 from samarkand.money import default_registry, format_amount
-from samarkand.settlement.participants import account_parts
+from samarkand.settlement.participants import Directory, account_parts
 from samarkand.settlement.payments import FxPayment, Payment, Priority, Reason, Status
 
 BRANCH_PRIMARY_OFFICE = "XXX"
@@ -606,7 +606,7 @@ class _Returns:
                 continue
             assert tx.uetr is not None and tx.amount is not None
             original = engine.entries.get(tx.uetr)
-            problem = _return_problem(tx, original, path, reply.sender)
+            problem = _return_problem(tx, original, path, reply.sender, ops.hub.directory)
             if problem is not None:
                 rejections.append(problem)
                 returns.append(tx)
@@ -628,7 +628,11 @@ class _Returns:
 
 
 def _return_problem(
-    tx: CreditTransferTx, original: Any, path: str, message_sender: str | None
+    tx: CreditTransferTx,
+    original: Any,
+    path: str,
+    message_sender: str | None,
+    directory: Directory,
 ) -> TxRejection | None:
     """Why ``tx`` cannot return ``original``. To a sender that is no agent of the payment
     the answer is that of an unknown UETR: its status, currency and amount stay hidden."""
@@ -637,7 +641,7 @@ def _return_problem(
         return TxRejection(tx.index, tx.end_to_end_id, code, reason, path + where)
 
     sender = participant_bic(tx.debtor_agent) or message_sender
-    if original is None or not _party_to(original.payment, sender):
+    if original is None or not _party_to(directory, original.payment, sender):
         return refuse(NOT_FOUND, f"no payment {tx.uetr_text} was received", "/OrgnlUETR")
     payment = original.payment
     if original.status is not Status.SETTLED:
@@ -661,10 +665,17 @@ def _return_problem(
     return None
 
 
-def _party_to(payment: Payment, bic: str | None) -> bool:
+def _party_to(directory: Directory, payment: Payment, bic: str | None) -> bool:
     """``bic`` (None: not known, as for a file the operator submits) is an agent of
-    ``payment``, which may know that it exists."""
-    return bic is None or bic in (payment.debtor_agent, payment.creditor_agent)
+    ``payment`` or the direct participant one of them settles through: it may know that the
+    payment exists."""
+    if bic is None:
+        return True
+    for agent in (payment.debtor_agent, payment.creditor_agent):
+        settling = directory.settling_participant(agent)
+        if bic == agent or (settling is not None and settling.bic == bic):
+            return True
+    return False
 
 
 def return_uetr(original: int) -> int:
@@ -776,7 +787,7 @@ class _Cancellations:
             if recovering and entry is not None and entry.status is Status.CANCELLED:
                 outcomes.append(CancellationOutcome(item, ACCEPTED))
                 continue
-            if entry is not None and not _party_to(entry.payment, asker or None):
+            if entry is not None and not _party_to(ops.hub.directory, entry.payment, asker or None):
                 # Another bank's payment looks exactly like no payment at all.
                 unknown = Reason.NOT_FOUND.text
                 outcomes.append(

@@ -474,3 +474,34 @@ def test_a_message_read_beforehand_is_processed_as_its_bytes_are(data: bytes) ->
     assert first == second
     assert by_bytes.events == by_read.events
     assert balance(by_bytes, "SABRRUMM") == balance(by_read, "SABRRUMM")
+
+
+def test_a_direct_participant_cancels_for_the_indirect_agent_it_settles_for() -> None:
+    """The party check that hides another bank's payment lets the direct participant of an
+    indirect agent act, as the hub's own cancel rule does."""
+    from samarkand.hub.settlement import Liquidity
+    from samarkand.settlement.participants import Directory, Participant, ParticipantKind
+    from samarkand.store import DurableLedger, MemoryStore
+    from tests.iso20022.iso_builders import CUT_OFF
+
+    hub = make_hub()
+    indirect = Participant(
+        "BKCHCNB1", "A client bank of A", "CN", ParticipantKind.INDIRECT, 14, "CNY", via="BKCHCNBJ"
+    )
+    people = [*hub.directory, indirect]
+    hub = SettlementHub(Directory(people, {"CNY": 156, "RUB": 643}),
+                        DurableLedger.open(MemoryStore()),
+                        cut_off_ns={"CNY": CUT_OFF, "RUB": CUT_OFF})  # fmt: skip
+    hub.open_accounts(1)
+    assert hub.liquidity([Liquidity("BKCHCNBJ", "CNY", 100)], 2) == [None]
+    queued = pacs008([Tx(number=1, amount="900.00", debtor_agent="BKCHCNB1XXX")])
+    assert process_message(hub, queued, 10).statuses == {"ACSP": 1}
+    for assigner, msg_id, code in ((C, "CXL-C", "NOOR"), (A, "CXL-A", None)):
+        processed = process_message(hub, camt056([uetr(1)], assigner=assigner, msg_id=msg_id), 11)
+        [resolution] = checked(processed)["camt.029.001.09"]
+        [item] = resolution.rsltn_of_invstgtn.cxl_dtls[0].tx_inf_and_sts  # type: ignore[attr-defined]
+        if code is None:
+            assert str(item.tx_cxl_sts.value) == "ACCR"
+        else:
+            assert item.cxl_sts_rsn_inf[0].rsn.cd == code
+    assert hub.engine.entries[int(uetr(1).replace("-", ""), 16)].status is Status.CANCELLED
