@@ -158,24 +158,24 @@ class Gate:
         # holds a connection, since uvicorn waits for the rest: it gets this long, then 408.
         try:
             async with asyncio.timeout(self.body_read_s):
-                while more:
+                while more and size <= self.body_bytes_max:
                     message = await receive()
                     if message["type"] == "http.disconnect":
                         return
                     chunk = message.get("body", b"")
                     size += len(chunk)
-                    if size > self.body_bytes_max:
-                        await _send_error(
-                            send, 413, "body_too_large", "body",
-                            f"the body is larger than {self.body_bytes_max:,} bytes",
-                        )  # fmt: skip
-                        return
                     chunks.append(chunk)
                     more = message.get("more_body", False)
         except TimeoutError:
             await _send_error(
                 send, 408, "request_timeout", "body",
                 f"the body did not arrive within {self.body_read_s:g} s",
+            )  # fmt: skip
+            return
+        if size > self.body_bytes_max:
+            await _send_error(
+                send, 413, "body_too_large", "body",
+                f"the body is larger than {self.body_bytes_max:,} bytes",
             )  # fmt: skip
             return
         body = b"".join(chunks)
