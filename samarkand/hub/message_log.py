@@ -3,8 +3,9 @@
 Beside an SQLite store, one SQLite file (``<db>.messages``: WAL, ``synchronous=FULL``); beside
 a PostgreSQL store, two tables of the store's schema. A message is keyed by its sender's BIC
 and its MsgId. ``begin`` records it (with a digest of its bytes) before the hub acts on it;
-``finish`` stores the responses before anyone is told, so a response cannot go out
-unrecorded. Then:
+``finish`` stores the responses before the sender is answered (the service posts them to
+their receivers' mailboxes first, so that none of an answered message's responses can be
+lost: see ``samarkand.service.messages``). Then:
 
 - the same message again gets its recorded responses back, byte for byte;
 - another message under a recorded (sender, MsgId) is refused (AM05, duplication);
@@ -299,15 +300,26 @@ class MessageLog:
             ) from error
 
     def finish(self, sender: str, msg_id: str, responses: list[tuple[str, str, bytes]]) -> None:
-        """Store the responses of a begun message (before they are handed to anyone): those
-        of the kinds it keeps."""
+        """Store the responses of a begun message (before its sender is answered): those of
+        the kinds it keeps."""
+        self.finish_all([(sender, msg_id, responses)])
+
+    def finish_all(self, finished: Sequence[tuple[str, str, list[tuple[str, str, bytes]]]]) -> None:
+        """`finish` for several messages (sender, MsgId, responses), in one transaction."""
+        changed = self._db.write(
+            [(UPDATE_RESPONSES, (self._kept(responses), sender, msg_id))
+             for sender, msg_id, responses in finished]
+        )  # fmt: skip
+        for (sender, msg_id, _), count in zip(finished, changed, strict=True):
+            if count != 1:
+                raise StoreError(f"{self._db.where}: message {sender}/{msg_id} was never begun")
+
+    def _kept(self, responses: list[tuple[str, str, bytes]]) -> str:
+        """The responses of the kinds the log keeps, as the `responses` column holds them."""
         keep = self.keep
-        encoded = json.dumps([[name, receiver, data.decode("utf-8")]
-                              for name, receiver, data in responses
-                              if keep is None or response_kind(name) in keep])  # fmt: skip
-        [changed] = self._db.write([(UPDATE_RESPONSES, (encoded, sender, msg_id))])
-        if changed != 1:
-            raise StoreError(f"{self._db.where}: message {sender}/{msg_id} was never begun")
+        return json.dumps([[name, receiver, data.decode("utf-8")]
+                           for name, receiver, data in responses
+                           if keep is None or response_kind(name) in keep])  # fmt: skip
 
     def messages_of(self, uetr: int) -> list[MessageRecord]:
         """The messages that named payment ``uetr``, in the order they were received: a scan

@@ -17,7 +17,8 @@ Nothing is answered before it is durable, but what makes it durable differs:
   (`Mailbox.events_published`). Its answer does not wait for the mailbox's fsync;
 - any other work (an ISO 20022 message, whose responses are written to mailboxes and
   nowhere else; a mailbox read or acknowledgement) is answered by the writer, once the
-  round's mailbox transaction is committed. Rounds are written, and so answered, in order.
+  round's mailbox transaction is committed (and, for an ISO 20022 message, then its record
+  in the message log: see `post`). Rounds are written, and so answered, in order.
 
 The hub's thread hands a round to the writer and goes on deciding the next one. Before
 handing over another while one is unwritten, it waits for the writer up to `WRITER_WAIT_S`,
@@ -78,6 +79,10 @@ class _Work:
     call: Callable[[Any, int], Any] | None = None
 
 
+# An ISO 20022 message's record for the message log: (sender, MsgId, responses).
+Finished = tuple[str, str, list[tuple[str, str, bytes]]]
+
+
 @dataclass(slots=True)
 class _Handed:
     """A round for the writer: its messages (participant, kind, body, created_ns), how many
@@ -87,6 +92,7 @@ class _Handed:
     messages: list[tuple[str, str, bytes, int]]
     events: int
     outcomes: list[tuple[Any, Any, BaseException | None]]
+    finished: list[Finished] = field(default_factory=list)  # for the message log, then
     done: Future = field(default_factory=Future)
 
 
@@ -123,6 +129,11 @@ class Engine:
         # The ISO 20022 message log: opened, used and closed on the hub's thread only.
         self.messages: MessageLog | None = None
         self._posted: list[tuple[str, str, bytes]] = []  # for the round's mailbox transaction
+        self._finished: list[Finished] = []  # the round's messages, to record once posted
+        # Messages handed to the writer and not yet recorded as finished: the `done` of
+        # their round (the hub's thread's; see `wait_recorded`).
+        self._recording: dict[tuple[str, str], Future] = {}
+        self._writer_log: MessageLog | None = None  # the writer's own connection to the log
         # The mailboxes' writer: one thread, so rounds are written and answered in order.
         self._handed: queue.SimpleQueue[_Handed | None] = queue.SimpleQueue()
         self._writer = threading.Thread(
@@ -304,10 +315,25 @@ class Engine:
 
     # ------------------------------------------------------------------ mailboxes
 
-    def post(self, messages: Sequence[tuple[str, str, bytes]]) -> None:
+    def post(
+        self, messages: Sequence[tuple[str, str, bytes]], finished: Finished | None = None
+    ) -> None:
         """Messages (participant, kind, body) for the mailboxes, written with this round's
-        notices in one transaction (kept for the next round if that transaction fails)."""
+        notices in one transaction (kept for the next round if that transaction fails);
+        `finished`: the message log's record of the ISO 20022 message they answer, written
+        once they are in the mailboxes (and dropped if that transaction fails: the message
+        stays begun, and a resend is answered from the hub's state, its responses posted
+        again). So no response of a message recorded as answered can be lost."""
         self._posted.extend(messages)
+        if finished is not None:
+            self._finished.append(finished)
+
+    def wait_recorded(self, sender: str, msg_id: str) -> None:
+        """On the hub's thread, before the message log is asked about (sender, MsgId): wait
+        until what the writer was handed for that message is written (or failed)."""
+        done = self._recording.pop((sender, msg_id), None)
+        if done is not None:
+            wait([done])
 
     def _hand_over(self, now: int, outcomes: list[tuple[Any, Any, BaseException | None]]) -> Future:
         """Give the writer this round's messages (its notices, one message per participant:
@@ -324,7 +350,12 @@ class Engine:
             wait([self._in_writing[-1]], timeout=WRITER_WAIT_S)
         if len(self._in_writing) >= ROUNDS_UNWRITTEN_MAX:
             wait([self._in_writing.popleft()])
-        handed = _Handed([(p, k, b, now) for p, k, b in messages], events, outcomes)
+        handed = _Handed([(p, k, b, now) for p, k, b in messages], events, outcomes, self._finished)
+        self._finished = []
+        if self._recording:
+            self._recording = {k: f for k, f in self._recording.items() if not f.done()}
+        for sender, msg_id, _ in handed.finished:
+            self._recording[sender, msg_id] = handed.done
         self._in_writing.append(handed.done)
         self._last_write = handed.done
         self._handed.put(handed)
@@ -333,25 +364,29 @@ class Engine:
     def _writer_main(self) -> None:
         """The writer's thread: every round handed over since the last transaction goes into
         the next one; stops at None, once what came before it is written."""
-        while True:
-            rounds, stop = _take_waiting(self._handed, ROUNDS_UNWRITTEN_MAX)
-            if not rounds:
-                return
-            try:
-                self._write(rounds)
-            except BaseException as error:  # noqa: BLE001 - the writer must not die silently
-                _answer([(f, None, error) for r in rounds for f, _, _ in r.outcomes
-                         if not f.running() and not f.done()])  # fmt: skip
-                for handed in rounds:
-                    if not handed.done.done():
-                        handed.done.set_exception(error)
-            if stop:
-                return
+        try:
+            while True:
+                rounds, stop = _take_waiting(self._handed, ROUNDS_UNWRITTEN_MAX)
+                if not rounds:
+                    return
+                try:
+                    self._write(rounds)
+                except BaseException as error:  # noqa: BLE001 - the writer must not die silently
+                    _answer([(f, None, error) for r in rounds for f, _, _ in r.outcomes
+                             if not f.running() and not f.done()])  # fmt: skip
+                    for handed in rounds:
+                        if not handed.done.done():
+                            handed.done.set_exception(error)
+                if stop:
+                    return
+        finally:
+            if self._writer_log is not None:
+                self._writer_log.close()
 
     def _write(self, rounds: list[_Handed]) -> None:
-        """One mailbox transaction for `rounds` (with what an earlier, failed one held), then
-        their answers; a failed transaction fails their requests, and their messages wait
-        for the next."""
+        """One mailbox transaction for `rounds` (with what an earlier, failed one held),
+        then the message log's records of their ISO 20022 messages, then their answers; a
+        failed transaction fails their requests, and their messages wait for the next."""
         mailbox = self._mailbox
         assert mailbox is not None
         pending = self._unwritten + [m for handed in rounds for m in handed.messages]
@@ -367,6 +402,18 @@ class Engine:
                 handed.done.set_exception(error)
             return
         self._unwritten = []
+        finished = [f for handed in rounds for f in handed.finished]
+        try:
+            if finished:
+                if self._writer_log is None:
+                    assert self._open_messages is not None
+                    self._writer_log = self._open_messages()
+                self._writer_log.finish_all(finished)
+        except BaseException as error:  # noqa: BLE001 - posted, but not recorded: not answered
+            _answer([(f, None, error) for f, _, _ in outcomes])
+            for handed in rounds:
+                handed.done.set_exception(error)
+            return
         _answer(outcomes)
         for handed in rounds:
             handed.done.set_result(None)

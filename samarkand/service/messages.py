@@ -19,7 +19,10 @@ Who may send what:
 
 Every response goes to its receiver's mailbox (an agent's messages to the direct participant
 it settles through), in the same transaction as the round's status notices; the HTTP answer
-is the response to the sender (pacs.002 or camt.029).
+is the response to the sender (pacs.002 or camt.029). The message log records the message as
+answered only after that transaction: if the process stops in between, the message stays
+begun, and a resend is answered from the hub's state with its responses posted again (the
+camt.054 of what it settled included), so no response of an answered message is lost.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from samarkand.hub.message_log import response_kind
+from samarkand.hub.message_log import MessageLog, MessageRecord, response_kind
 from samarkand.hub.messages import (
     Caller,
     Processed,
@@ -42,7 +45,7 @@ from samarkand.settlement.participants import Directory
 from samarkand.settlement.payments import FxPayment, Payment, Reason
 
 if TYPE_CHECKING:
-    from samarkand.service.engine import Engine
+    from samarkand.service.engine import Engine, Finished
 
 ANSWER_KINDS = ("pacs.002", "camt.029")
 
@@ -73,6 +76,28 @@ def mailbox_of(directory: Directory, bic: str) -> str:
     """Whose mailbox a response to `bic` goes to: the direct participant it settles via."""
     settling = directory.settling_participant(participant_bic(bic) or bic)
     return settling.bic if settling is not None else participant_bic(bic) or bic
+
+
+class _RecordedByWriter:
+    """The message log as a message uses it on the hub's thread: what it finished is kept
+    for the engine's writer, which records it once the responses are in the mailboxes, so
+    a message recorded as answered has every response posted; a look at a message waits
+    for what the writer still holds of it."""
+
+    def __init__(self, engine: Engine, log: MessageLog) -> None:
+        self._engine = engine
+        self._log = log
+        self.finished: Finished | None = None
+
+    def get(self, sender: str, msg_id: str) -> MessageRecord | None:
+        self._engine.wait_recorded(sender, msg_id)
+        return self._log.get(sender, msg_id)
+
+    def begin(self, *args: Any, **kwargs: Any) -> None:
+        self._log.begin(*args, **kwargs)
+
+    def finish(self, sender: str, msg_id: str, responses: list[tuple[str, str, bytes]]) -> None:
+        self.finished = (sender, msg_id, responses)
 
 
 class _CallerHub:
@@ -113,18 +138,20 @@ def submit_message(
     durable = engine.durable
     assert durable is not None
     directory = durable.hub.directory
+    log = None if engine.messages is None else _RecordedByWriter(engine, engine.messages)
     processed = process_message(
         _CallerHub(durable, caller),
         data,
         now,
-        log=engine.messages,
+        log=log,  # type: ignore[arg-type]
         caller=Caller(caller, lambda bic: acts_for(directory, caller, bic)),
     )
     if processed.not_sender:
         (problem,) = processed.problems
         raise NotSender(problem.path or "/Document", problem.message)
-    if not processed.replayed and processed.responses:
+    finished = None if log is None else log.finished
+    if not processed.replayed and (processed.responses or finished is not None):
         engine.post([(mailbox_of(directory, r.receiver), response_kind(r.name), r.data)
-                     for r in processed.responses])  # fmt: skip
+                     for r in processed.responses], finished)  # fmt: skip
     answer = next((r for r in processed.responses if response_kind(r.name) in ANSWER_KINDS), None)
     return MessageAnswer(processed, answer)

@@ -210,3 +210,52 @@ def test_a_request_whose_waiter_went_away_stops_nothing(service):
     messages, _, _ = _read(service, CREDITOR)
     told = [n["uetr"] for m in messages for n in json.loads(m.body)["notices"]]
     assert str(uuid.UUID(int=31)) in told
+
+
+def test_a_message_stopped_before_its_mailbox_write_posts_its_camt054_when_resent(tmp_path):
+    """The process stops after a message was decided but before its responses were in the
+    mailboxes (here: their transaction fails, then the service is closed): the message was
+    not answered, and it is not recorded as answered either. Sent again after the restart,
+    it is answered from the hub's state, and the creditor gets its camt.054; sent once more,
+    it gets that answer again, byte for byte, and nothing is posted twice."""
+    from samarkand.bench.iso import bulk_pacs008
+    from samarkand.service.mailbox import Mailbox
+    from samarkand.service.messages import submit_message
+    from samarkand.store import StoreError
+
+    db = str(tmp_path / "hub.db")
+    data = bulk_pacs008(2, debtor=DEBTOR + "XXX", creditors=(CREDITOR + "XXX",),
+                        first_uetr=70_000, msg_id="LOST-054", settlement_date=None)  # fmt: skip
+
+    def send(service):
+        return service.engine.call(lambda e, now: submit_message(e, data, now, caller=DEBTOR))
+
+    def camt054s(service) -> list[bytes]:
+        messages, _, _ = _read(service, CREDITOR)
+        return [m.body for m in messages if m.kind == "camt.054"]
+
+    service = open_service(db)
+    real = Mailbox.publish
+
+    def failing(self, messages, *, events_published):
+        raise StoreError("disk full")
+
+    Mailbox.publish = failing
+    try:
+        assert isinstance(send(service).exception(10), StoreError)  # not answered
+    finally:
+        Mailbox.publish = real
+        service.close()  # what the writer still held is gone, as with a crash
+
+    reopened = open_service(db)
+    try:
+        assert camt054s(reopened) == []
+        answer = send(reopened).result(10).answer
+        assert answer is not None and answer.data.count(b"<TxSts>ACSC</TxSts>") == 2
+        [notice] = camt054s(reopened)
+        assert notice.count(b"<Ntry>") == 2 and b"DBIT" not in notice  # two credits
+        again = send(reopened).result(10)
+        assert again.processed.replayed and again.answer.data == answer.data
+        assert len(camt054s(reopened)) == 1
+    finally:
+        reopened.close()
