@@ -6,7 +6,7 @@ only at the edges (``parse_amount``, ``to_minor``, ``format_amount``). Bad input
 no I/O, clock, environment or randomness. See README.md beside this file for the policies.
 """
 
-from .amount import AMOUNT_MAX, format_amount, parse_amount, to_minor
+from .amount import AMOUNT_MAX, format_amount, format_amounts, parse_amount, to_minor
 from .currency import Currency, iso_currency
 from .errors import MoneyError
 from .participants import default_registry
@@ -19,6 +19,7 @@ __all__ = [
     "MoneyError",
     "default_registry",
     "format_amount",
+    "format_amounts",
     "iso_currency",
     "parse_amount",
     "to_minor",

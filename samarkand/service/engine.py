@@ -47,9 +47,10 @@ from typing import Any
 from samarkand.hub.durable import DurableHub
 from samarkand.hub.message_log import MessageLog
 from samarkand.hub.settlement import QuoteRequest
-from samarkand.money import Currency, default_registry, format_amount
+from samarkand.iso20022.markup import uuid_texts
+from samarkand.money import default_registry, format_amounts
 from samarkand.service.mailbox import Mailbox
-from samarkand.settlement.payments import FINAL, FxPayment, Payment, Reason, Status, uetr_text
+from samarkand.settlement.payments import FINAL, FxPayment, Payment, Reason, Status
 
 ROUND_ITEMS_MAX = 4_096
 # Before handing a round over while another is unwritten, the hub's thread waits for the
@@ -61,6 +62,7 @@ WRITER_WAIT_S = 0.005
 ROUNDS_UNWRITTEN_MAX = 8
 QUEUE_ITEMS_MAX = 65_536  # beyond this, requests are refused with 503 rather than queued
 NOTICE_STATUSES = FINAL | {Status.QUEUED}
+_NOTICE_STATUSES = tuple(NOTICE_STATUSES)  # `in` a tuple compares identities: no Enum hash
 
 
 class EngineBusy(RuntimeError):
@@ -431,35 +433,47 @@ class Engine:
         events = hub.events
         start = min(self._events_handed, len(events))  # more only if the mailbox outlived it
         # Each notice is JSON text made from a template: the bytes `json.dumps` would give a
-        # dict of the same items, at a fraction of the cost (bulk messages make thousands).
-        notices: dict[str, list[str]] = {}
+        # dict of the same items, at a fraction of the cost (bulk messages make thousands):
+        # the UETRs and amounts as columns, the quoted status, reason and parties once each.
         entries = hub.engine.entries
-        currencies: dict[str, Currency] = {}
+        duplicate = Reason.DUPLICATE_UETR
+        kept: list[tuple[Any, Payment]] = []
         for event in events[start:]:
-            if event.status not in NOTICE_STATUSES:
+            if event.status not in _NOTICE_STATUSES:
                 continue
             entry = entries.get(event.uetr)
-            if entry is None or entry.payment.uetr != event.uetr:
-                continue
-            if event.reason is Reason.DUPLICATE_UETR:
-                continue  # a refused resend: the original payment is unaffected
-            payment = entry.payment
-            currency = payment.currency
-            money = currencies.get(currency)
-            if money is None:
-                money = currencies[currency] = self.registry.get(currency)
-            notice = _NOTICE % (
-                uetr_text(event.uetr),
-                _quoted(event.status.value),
-                event.at_ns,
-                "null" if event.reason is None else _quoted(event.reason.iso),
-                format_amount(payment.amount, money),
-                _quoted(currency),
-                _quoted(payment.debtor_agent),
-                _quoted(payment.creditor_agent),
-            )
+            if entry is None or entry.payment.uetr != event.uetr or event.reason is duplicate:
+                continue  # another payment's event; a refused resend leaves the original be
+            kept.append((event, entry.payment))
+        uetrs = uuid_texts([event.uetr for event, _ in kept])
+        amounts: list[str] = [""] * len(kept)
+        by_currency: dict[str, list[int]] = {}
+        for index, (_, payment) in enumerate(kept):
+            by_currency.setdefault(payment.currency, []).append(index)
+        for currency, indices in by_currency.items():
+            money = self.registry.get(currency)
+            texts = format_amounts([kept[i][1].amount for i in indices], money)
+            for i, text in zip(indices, texts, strict=True):
+                amounts[i] = text
+        quoted: dict[int, str] = {}  # a status's or reason's JSON, by id(): no Enum hash
+        tails: dict[tuple[str, str, str], str] = {}
+        notices: dict[str, list[str]] = {}
+        settled = Status.SETTLED
+        for (event, payment), uetr, amount in zip(kept, uetrs, amounts, strict=True):
+            status, reason = event.status, event.reason
+            status_text = quoted.get(id(status))
+            if status_text is None:
+                status_text = quoted[id(status)] = _quoted(status.value)
+            reason_text = quoted.get(id(reason))
+            if reason_text is None:
+                reason_text = quoted[id(reason)] = "null" if reason is None else _quoted(reason.iso)
+            parties = (payment.currency, payment.debtor_agent, payment.creditor_agent)
+            tail = tails.get(parties)
+            if tail is None:
+                tail = tails[parties] = _NOTICE_TAIL % tuple(map(_quoted, parties))
+            notice = _NOTICE % (uetr, status_text, event.at_ns, reason_text, amount, tail)
             notices.setdefault(payment.debtor_agent, []).append(notice)
-            if event.status is Status.SETTLED:
+            if status is settled:
                 notices.setdefault(payment.creditor_agent, []).append(notice)
         messages = list(extra)
         for participant, items in sorted(notices.items()):
@@ -500,10 +514,11 @@ def _answer(outcomes: list[tuple[Future, Any, BaseException | None]]) -> None:
             future.set_result(result)
 
 
-_NOTICE = (
-    '{"uetr":"%s","status":%s,"at_ns":%d,"reason":%s,"amount":"%s","currency":%s,'
-    '"debtor_agent":%s,"creditor_agent":%s}'
-)
+# A notice as `json.dumps` writes the dict {"uetr", "status", "at_ns", "reason", "amount",
+# "currency", "debtor_agent", "creditor_agent"}; its tail (currency and parties) is made once
+# per distinct value.
+_NOTICE = '{"uetr":"%s","status":%s,"at_ns":%d,"reason":%s,"amount":"%s",%s'
+_NOTICE_TAIL = '"currency":%s,"debtor_agent":%s,"creditor_agent":%s}'
 
 
 @functools.lru_cache(maxsize=4_096)

@@ -15,6 +15,7 @@ from samarkand.money import (
     MoneyError,
     default_registry,
     format_amount,
+    format_amounts,
     parse_amount,
     to_minor,
 )
@@ -94,3 +95,17 @@ def test_to_minor_raises_only_money_error(value: Decimal, currency: Currency) ->
     else:
         assert 1 <= minor <= AMOUNT_MAX
         assert Decimal(format_amount(minor, currency)) == value
+
+
+@DETERMINISTIC
+@given(st.lists(st.integers(min_value=-AMOUNT_MAX, max_value=AMOUNT_MAX), max_size=8), currencies)
+def test_a_column_formats_as_each_amount_alone(minors: list[int], currency: Currency) -> None:
+    assert format_amounts(minors, currency) == [format_amount(m, currency) for m in minors]
+
+
+@DETERMINISTIC
+@given(st.lists(st.integers(min_value=0, max_value=10**12), min_size=1, max_size=8), currencies)
+def test_a_column_of_payment_sized_amounts_formats_as_each_alone(
+    minors: list[int], currency: Currency
+) -> None:
+    assert format_amounts(minors, currency) == [format_amount(m, currency) for m in minors]

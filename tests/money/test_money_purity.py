@@ -55,7 +55,7 @@ def test_no_float_anywhere() -> None:
 def test_public_api_is_exactly_the_agreed_names() -> None:
     assert sorted(samarkand.money.__all__) == [
         "AMOUNT_MAX", "Currency", "CurrencyRegistry", "MoneyError", "default_registry",
-        "format_amount", "iso_currency", "parse_amount", "to_minor",
+        "format_amount", "format_amounts", "iso_currency", "parse_amount", "to_minor",
     ]  # fmt: skip
     for name in samarkand.money.__all__:
         assert hasattr(samarkand.money, name), name

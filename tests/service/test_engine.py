@@ -125,6 +125,8 @@ def test_status_notices_are_the_json_of_their_fields(service):
     engine.submit([_payment(n) for n in range(1, 40)]).result(10)  # a batch, settled at once
     engine.submit([_payment(101, amount=12_345), _payment(100, amount=rich)]).result(10)
     engine.submit([_payment(200, debtor="SMZZCN22")]).result(10)  # unknown debtor: no notice
+    mixed = [(300, 1, "RUB"), (301, 250, "INR"), (302, 7, "RUB"), (303, 123_456, "KZT")]
+    engine.submit([Payment(n, DEBTOR, CREDITOR, a, c) for n, a, c in mixed]).result(10)
     messages, _, _ = _read(service, DEBTOR)
     seen = []
     for message in messages:
@@ -132,12 +134,16 @@ def test_status_notices_are_the_json_of_their_fields(service):
         assert json.dumps(decoded, separators=(",", ":")).encode() == message.body
         seen += decoded["notices"]
     by_uetr = {n["uetr"]: n for n in seen}
-    assert len([n for n in seen if n["status"] == "settled"]) == 40
+    assert len([n for n in seen if n["status"] == "settled"]) == 40 + len(mixed)
     queued = by_uetr[str(uuid.UUID(int=100))]
     assert (queued["status"], queued["reason"]) == ("queued", None)
     assert queued["amount"] == "10000000000000.00"
     settled = by_uetr[str(uuid.UUID(int=101))]
     assert (settled["amount"], settled["currency"]) == ("123.45", "CNY")
+    # Currencies mixed in one round: each amount with its own payment and currency.
+    assert [(by_uetr[str(uuid.UUID(int=n))]["amount"], by_uetr[str(uuid.UUID(int=n))]["currency"])
+            for n, _, _ in mixed] == [("0.01", "RUB"), ("2.50", "INR"), ("0.07", "RUB"),
+                                      ("1234.56", "KZT")]  # fmt: skip
     assert (settled["debtor_agent"], settled["creditor_agent"]) == (DEBTOR, CREDITOR)
     assert type(settled["at_ns"]) is int
     engine.call(lambda e, now: e.durable.end_of_day(now)).result(10)  # the queued one: AB03
