@@ -90,7 +90,7 @@ from samarkand.store import (
 )
 from samarkand.store.factory import POSTGRES_PREFIXES
 from samarkand.store.ledger import state_from
-from samarkand.store.postgres import DEFAULT_SCHEMA
+from samarkand.store.postgres import DEFAULT_SCHEMA, Reconnecting
 from samarkand.store.sqlite_file import open_durable, transaction
 
 COMMANDS_SUFFIX = ".commands"
@@ -108,6 +108,11 @@ class CommandLogCorrupted(StoreCorrupted):
 class HubBroken(StoreError):
     """A command failed while it ran: the hub in memory may not match what is durable.
     Open the store again (the replay completes the logged command)."""
+
+
+class CommandInterrupted(HubBroken):
+    """This command is logged (or may be: the answer to its log write was lost) but did not
+    run to its end, because the store failed: opening the store again completes it."""
 
 
 # ---------------------------------------------------------------------- encoding
@@ -708,37 +713,73 @@ class CommandLog:
         from psycopg import sql
 
         self._table = sql.Identifier(schema, "hub_commands")
+        self._where = f"PostgreSQL schema {schema}: hub command log"
+        self._pg = Reconnecting(self.path, "the hub command log")
+        connection = self._pg.connection
         try:
-            self._pg = psycopg.connect(self.path, autocommit=True)
-        except psycopg.OperationalError as error:
-            raise StoreError(
-                f"cannot connect to PostgreSQL for the hub command log ({type(error).__name__})"
-            ) from None
-        try:
-            with self._pg.transaction():
-                self._pg.execute(
+            with connection.transaction():
+                connection.execute(
                     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
                 )
-                self._pg.execute(
+                connection.execute(
                     sql.SQL(
                         "CREATE TABLE IF NOT EXISTS {} (sequence BIGINT PRIMARY KEY, "
                         "body TEXT NOT NULL)"
                     ).format(self._table)
                 )
-            count = self._pg.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table))
+            count = connection.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table))
             (length,) = count.fetchone() or (0,)
             self.length = int(length)
+        except psycopg.Error as error:
+            self._pg.close()
+            raise StoreError(f"{self._where} ({type(error).__name__})") from error
         except BaseException:
             self._pg.close()
             raise
 
+    def _append_postgres(self, sequence: int, text: str) -> None:
+        """INSERT the row (autocommit). If the server or the connection fails, the row may
+        have been committed all the same (the answer was lost): a new connection looks.
+        Logged: done. Not logged: tried once more on that connection (a connection broken
+        since the last command, as after a database restart, costs no request), then
+        `StoreError`, and the command never ran. Cannot tell: `CommandInterrupted` (the hub
+        in memory may be one command behind its log)."""
+        import psycopg
+        from psycopg import sql
+
+        insert = sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(self._table)
+        select = sql.SQL("SELECT body FROM {} WHERE sequence = %s").format(self._table)
+        for _attempt in (1, 2):
+            try:
+                self._pg.connection.execute(insert, (sequence, text))
+                return
+            except StoreError:
+                raise  # no connection: nothing was sent
+            except psycopg.Error as error:
+                failure = error
+            try:
+                found = self._pg.connection.execute(select, (sequence,)).fetchone()
+            except (psycopg.Error, StoreError) as error:
+                raise CommandInterrupted(
+                    f"{self._where}: command {sequence} may or may not be logged "
+                    f"({type(failure).__name__}, then {type(error).__name__})"
+                ) from failure
+            if found is not None and found[0] == text:
+                return
+            if found is not None:
+                raise CommandLogCorrupted(f"hub command {sequence}: another body is logged")
+        raise StoreError(f"{self._where} ({type(failure).__name__})") from failure
+
     def _rows(self) -> Any:
         if self.postgres:
+            import psycopg
             from psycopg import sql
 
-            return self._pg.execute(
-                sql.SQL("SELECT sequence, body FROM {} ORDER BY sequence").format(self._table)
-            )
+            query = sql.SQL("SELECT sequence, body FROM {} ORDER BY sequence").format(self._table)
+            try:
+                return self._pg.read(lambda connection: connection.execute(query).fetchall())
+            except psycopg.Error as error:
+                raise StoreError(f"{self._where} ({type(error).__name__})") from error
         return self._connection.execute("SELECT sequence, body FROM hub_commands ORDER BY sequence")
 
     def read(self) -> list[tuple[int, str, _Reader]]:
@@ -771,14 +812,13 @@ class CommandLog:
         text = json.dumps(body, separators=(",", ":"), sort_keys=True)
         sequence = self.length + 1
         if self.postgres:
-            from psycopg import sql
-
-            self._pg.execute(
-                sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(self._table), (sequence, text)
-            )
+            self._append_postgres(sequence, text)
         else:
-            with transaction(self._connection) as connection:
-                connection.execute("INSERT INTO hub_commands VALUES (?, ?)", (sequence, text))
+            try:
+                with transaction(self._connection) as connection:
+                    connection.execute("INSERT INTO hub_commands VALUES (?, ?)", (sequence, text))
+            except sqlite3.Error as error:  # rolled back: the command is not logged
+                raise StoreError(f"{self.path}: hub command log ({error})") from error
         self.length = sequence
         self.decided += body["op"] == DECIDED
         return sequence
@@ -862,6 +902,12 @@ class DurableHub:
         return self._runner.hub is not None
 
     @property
+    def broken(self) -> bool:
+        """A command failed after it was logged (or may have been): the hub in memory may not
+        match its log and store, and takes no command until the store is opened again."""
+        return self._broken is not None
+
+    @property
     def commands(self) -> int:
         """How many commands the log holds (decision records are not counted: this grows by
         one per command, whatever it searched)."""
@@ -890,7 +936,11 @@ class DurableHub:
         if body["op"] != "configure":
             self._runner.configured()
         read = None if decoded is not None else _Reader(self._log.length + 1, _json_copy(body))
-        sequence = self._log.append(body)
+        try:
+            sequence = self._log.append(body)
+        except HubBroken as error:  # logged or not, nobody can tell: replay to find out
+            self._broken = error
+            raise
         engine = None if self._runner.hub is None else self._runner.hub.engine
         try:
             if engine is not None:
@@ -903,6 +953,11 @@ class DurableHub:
             if engine is not None and engine.decisions:
                 self._log.append(_encode_decisions(sequence, engine.decisions))
             return result
+        except StoreError as error:
+            self._broken = error
+            raise CommandInterrupted(
+                f"hub command {sequence} is logged but did not run to its end: {error}"
+            ) from error
         except BaseException as error:
             self._broken = error
             raise

@@ -27,15 +27,12 @@ import os
 import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from samarkand.store.factory import POSTGRES_PREFIXES
 from samarkand.store.port import StoreError
-from samarkand.store.postgres import DEFAULT_SCHEMA
+from samarkand.store.postgres import DEFAULT_SCHEMA, Reconnecting
 from samarkand.store.sqlite_file import open_durable, transaction
-
-if TYPE_CHECKING:
-    import psycopg
 
 MESSAGES_SUFFIX = ".messages"
 UETR_BYTES = 16
@@ -114,6 +111,8 @@ class _Sqlite:
                 ]
         except sqlite3.IntegrityError as error:
             raise Duplicate(str(error)) from error
+        except sqlite3.Error as error:
+            raise StoreError(f"{self.where}: message log ({error})") from error
 
     def close(self) -> None:
         self.connection.close()
@@ -126,10 +125,9 @@ class _Postgres:
         from psycopg import sql
 
         self.where = f"PostgreSQL schema {schema}"  # never the DSN: it may hold a password
-        self.dsn = dsn
-        self.connection = self._connect()
+        self.server = Reconnecting(dsn, "the message log")
         # Statements are %-formatted by the driver: a % in the name must be doubled.
-        quoted = sql.Identifier(schema).as_string(self.connection).replace("%", "%%")
+        quoted = sql.Identifier(schema).as_string(self.server.connection).replace("%", "%%")
         self.words = {name: f"{quoted}.{name}" for name in _TABLES} | {
             "integer": "BIGINT",
             "order": " rowid BIGINT GENERATED ALWAYS AS IDENTITY,",
@@ -143,31 +141,17 @@ class _Postgres:
         """What a log written before `uetrs` needs."""
         return [("ALTER TABLE {message} ADD COLUMN IF NOT EXISTS uetrs BYTEA", ())]
 
-    def _connect(self) -> psycopg.Connection:
-        import psycopg
-
-        try:
-            return psycopg.connect(self.dsn, autocommit=True)
-        except psycopg.OperationalError as error:
-            raise StoreError(
-                f"cannot connect to PostgreSQL for the message log ({type(error).__name__})"
-            ) from None
-
-    def _connected(self) -> psycopg.Connection:
-        """The connection, made anew if the last one broke (crash-only: just reconnect)."""
-        if self.connection.broken:
-            self.connection.close()
-            self.connection = self._connect()
-        return self.connection
-
     def _text(self, statement: str) -> str:
         return statement.format(**self.words).replace("?", "%s")
 
     def query(self, statement: str, parameters: Sequence[Any]) -> list[tuple]:
         import psycopg
 
+        text = self._text(statement)
         try:
-            return self._connected().execute(self._text(statement), parameters).fetchall()
+            return self.server.read(
+                lambda connection: connection.execute(text, parameters).fetchall()
+            )
         except psycopg.Error as error:
             raise StoreError(f"{self.where}: message log ({type(error).__name__})") from error
 
@@ -180,7 +164,7 @@ class _Postgres:
 
         text = "; ".join(self._text(statement) for statement, _ in statements)
         parameters = [value for _, values in statements for value in values]
-        connection = self._connected()
+        connection = self.server.connection
         try:
             if len(statements) == 1:
                 return [connection.execute(text, parameters).rowcount]
@@ -196,7 +180,7 @@ class _Postgres:
         return changed
 
     def close(self) -> None:
-        self.connection.close()
+        self.server.close()
 
 
 @dataclass(frozen=True, slots=True)

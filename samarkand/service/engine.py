@@ -51,6 +51,7 @@ from samarkand.iso20022.markup import uuid_texts
 from samarkand.money import default_registry, format_amounts
 from samarkand.service.mailbox import Mailbox
 from samarkand.settlement.payments import FINAL, FxPayment, Payment, Reason, Status
+from samarkand.store import StoreError
 
 ROUND_ITEMS_MAX = 4_096
 # Before handing a round over while another is unwritten, the hub's thread waits for the
@@ -60,6 +61,9 @@ ROUND_ITEMS_MAX = 4_096
 # ROUNDS_UNWRITTEN_MAX rounds unwritten it waits for the writer, however long.
 WRITER_WAIT_S = 0.005
 ROUNDS_UNWRITTEN_MAX = 8
+# A hub broken by a failed store (a command logged, or maybe logged, that could not run to
+# its end: the database went away) is opened again by the next round, at most this often.
+REOPEN_INTERVAL_NS = 1_000_000_000
 QUEUE_ITEMS_MAX = 65_536  # beyond this, requests are refused with 503 rather than queued
 NOTICE_STATUSES = FINAL | {Status.QUEUED}
 _NOTICE_STATUSES = tuple(NOTICE_STATUSES)  # `in` a tuple compares identities: no Enum hash
@@ -71,6 +75,12 @@ class EngineBusy(RuntimeError):
 
 class EngineStopped(RuntimeError):
     """The engine is not running (stopped, or failed to open its store)."""
+
+
+class AnswerNotWritten(StoreError):
+    """What a request did is kept, but its round's mailbox transaction (or the message log's
+    record of its message) failed, so it is not answered as done: sent again, it gets its
+    outcome."""
 
 
 @dataclass(slots=True)
@@ -147,6 +157,8 @@ class Engine:
         self._last_write: Future = Future()
         self._last_write.set_result(None)
         self._last_now = 0
+        self._reopen_after = 0  # the clock's ns before which a broken hub is not reopened
+        self.reopened = 0  # how many times a broken hub was opened again
         self.on_published: Callable[[set[str]], None] | None = None
         self.registry = default_registry()
 
@@ -254,6 +266,8 @@ class Engine:
             self.messages.close()
 
     def _round(self, items: list[_Work]) -> None:
+        if self.durable is not None and self.durable.broken:
+            self._reopen()
         durable = self.durable
         assert durable is not None
         now = self.now()
@@ -299,6 +313,28 @@ class Engine:
             self._hand_over(now, outcomes)
         except BaseException as error:  # noqa: BLE001 - nothing is answered as done
             _answer([(f, None, error) for f, _, _ in outcomes])
+
+    def _reopen(self) -> None:
+        """Open the store again after a command failed on its way (a store or database
+        failure): the replay completes what the log holds, and the hub carries on. Until it
+        succeeds, requests get the broken hub's error (503); it is tried at most once per
+        `REOPEN_INTERVAL_NS`."""
+        now = self._clock()
+        if now < self._reopen_after:
+            return
+        self._reopen_after = now + REOPEN_INTERVAL_NS
+        broken = self.durable
+        assert broken is not None
+        try:
+            reopened = self._open_hub()
+        except BaseException:  # noqa: BLE001 - still down: the broken hub answers 503
+            return
+        try:
+            broken.close()
+        except BaseException:  # noqa: BLE001 - its connections may be gone already
+            pass
+        self.durable = reopened
+        self.reopened += 1
 
     def _payments(self, kind: str, payments: Sequence[Any], now: int) -> list[Any]:
         """One durable command for the round's payments (or cross-currency payments):
@@ -399,11 +435,11 @@ class Engine:
                 mailbox.publish(pending, events_published=events)
         except BaseException as error:  # noqa: BLE001 - nothing is answered as done
             self._unwritten = pending
-            _answer([(f, None, error) for f, _, _ in outcomes])
-            for handed in rounds:
-                handed.done.set_exception(error)
+            _not_written(rounds, outcomes, error)
             return
         self._unwritten = []
+        if self.on_published is not None and pending:
+            self.on_published({m[0] for m in pending})
         finished = [f for handed in rounds for f in handed.finished]
         try:
             if finished:
@@ -412,15 +448,11 @@ class Engine:
                     self._writer_log = self._open_messages()
                 self._writer_log.finish_all(finished)
         except BaseException as error:  # noqa: BLE001 - posted, but not recorded: not answered
-            _answer([(f, None, error) for f, _, _ in outcomes])
-            for handed in rounds:
-                handed.done.set_exception(error)
+            _not_written(rounds, outcomes, error)
             return
         _answer(outcomes)
         for handed in rounds:
             handed.done.set_result(None)
-        if self.on_published is not None and pending:
-            self.on_published({m[0] for m in pending})
 
     def _notices(
         self, durable: DurableHub, extra: list[tuple[str, str, bytes]]
@@ -499,6 +531,19 @@ def _take_waiting(source: Any, limit: int) -> tuple[list[Any], bool]:
             return items, True
         items.append(item)
     return items, False
+
+
+def _not_written(
+    rounds: list[_Handed], outcomes: list[tuple[Future, Any, BaseException | None]],
+    error: BaseException,
+) -> None:  # fmt: skip
+    """The answers of `rounds` could not be written: their requests are told so (what they
+    did is kept), and so is whoever waits for the rounds."""
+    failure = AnswerNotWritten(f"the round's answers were not written: {error}")
+    failure.__cause__ = error
+    _answer([(f, None, failure) for f, _, _ in outcomes])
+    for handed in rounds:
+        handed.done.set_exception(failure)
 
 
 def _answer(outcomes: list[tuple[Future, Any, BaseException | None]]) -> None:

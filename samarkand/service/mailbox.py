@@ -69,31 +69,43 @@ class _Postgres:
     """The mailbox's tables in a schema of the hub's PostgreSQL database."""
 
     def __init__(self, dsn: str, schema: str) -> None:
-        import psycopg
+        from samarkand.store.postgres import Reconnecting
 
-        try:
-            self.connection = psycopg.connect(dsn, autocommit=True)
-        except psycopg.OperationalError as error:
-            raise StoreError(
-                f"cannot connect to PostgreSQL for the mailbox ({type(error).__name__})"
-            ) from None
-        self.connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        self.where = f"PostgreSQL schema {schema}: mailbox"
+        self.server = Reconnecting(dsn, "the mailbox")
         self.names = {n: f'"{schema}"."{n}"' for n in _TABLES}
         self.blob, self.rowid = "BYTEA", ""
+        self.query(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
 
     def query(self, statement: str, rows: tuple = ()) -> list[tuple]:
+        import psycopg
+
         text = statement.format(**self.names).replace("?", "%s")
-        return self.connection.execute(text, rows).fetchall()  # type: ignore[arg-type]
+
+        def run(connection: Any) -> list[tuple]:
+            cursor = connection.execute(text, rows)
+            return cursor.fetchall() if cursor.description is not None else []
+
+        try:
+            return self.server.read(run)
+        except psycopg.Error as error:
+            raise StoreError(f"{self.where} ({type(error).__name__})") from error
 
     @contextmanager
     def transaction(self) -> Iterator[Callable[[str, list[tuple]], None]]:
-        with self.connection.transaction(), self.connection.cursor() as cursor:
-            yield lambda statement, rows: cursor.executemany(
-                statement.format(**self.names).replace("?", "%s"), rows
-            )
+        import psycopg
+
+        try:
+            connection = self.server.connection
+            with connection.transaction(), connection.cursor() as cursor:
+                yield lambda statement, rows: cursor.executemany(
+                    statement.format(**self.names).replace("?", "%s"), rows
+                )
+        except psycopg.Error as error:
+            raise StoreError(f"{self.where} ({type(error).__name__})") from error
 
     def close(self) -> None:
-        self.connection.close()
+        self.server.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +160,27 @@ class Mailbox:
             self._db.close()
             raise
         self.events_published = int(row[0][0]) if row else 0
+        # A `publish` whose transaction failed: (the cursors and event count it would have
+        # written, how many messages it had). Its commit may have happened all the same
+        # (the answer lost with the connection): the next `publish` looks before it writes.
+        self._attempt: tuple[dict[str, list[int]], int, int] | None = None
 
     @_locked
     def publish(
         self, messages: Iterable[tuple[str, str, bytes, int]], *, events_published: int
     ) -> int:
         """Append messages (participant, kind, body, created_ns) in one transaction; record
-        how many hub events are now published. Returns how many messages were appended."""
+        how many hub events are now published. Returns how many messages were appended.
+
+        After a call that failed, the next call must begin with that call's messages again
+        (the engine's writer retries them first): if the failed transaction was committed
+        after all, they are not appended twice."""
+        messages = list(messages)
+        if self._attempt is not None:
+            written, count = self._attempt_written(), self._attempt[2]
+            self._attempt = None
+            if written:
+                messages = messages[count:]
         rows = []
         touched: dict[str, list[int]] = {}
         for participant, kind, body, created_ns in messages:
@@ -164,22 +190,45 @@ class Mailbox:
                 touched[participant] = cursor
             cursor[0] += 1
             rows.append((participant, cursor[0], kind, created_ns, body))
-        with self._db.transaction() as run:
-            if rows:
-                run("INSERT INTO {mailbox} VALUES (?, ?, ?, ?, ?)", rows)
+        try:
+            with self._db.transaction() as run:
+                if rows:
+                    run("INSERT INTO {mailbox} VALUES (?, ?, ?, ?, ?)", rows)
+                    run(
+                        "INSERT INTO {cursors} VALUES (?, ?, ?) ON CONFLICT (participant) DO "
+                        "UPDATE SET last = excluded.last",
+                        [(p, c[0], c[1]) for p, c in touched.items()],
+                    )
                 run(
-                    "INSERT INTO {cursors} VALUES (?, ?, ?) ON CONFLICT (participant) DO UPDATE "
-                    "SET last = excluded.last",
-                    [(p, c[0], c[1]) for p, c in touched.items()],
+                    "INSERT INTO {published} VALUES (1, ?) ON CONFLICT (id) DO UPDATE "
+                    "SET events = excluded.events",
+                    [(events_published,)],
                 )
-            run(
-                "INSERT INTO {published} VALUES (1, ?) ON CONFLICT (id) DO UPDATE "
-                "SET events = excluded.events",
-                [(events_published,)],
-            )
+        except BaseException:
+            self._attempt = (touched, events_published, len(messages))
+            raise
         self._cursors.update(touched)
         self.events_published = events_published
         return len(rows)
+
+    def _attempt_written(self) -> bool:
+        """Whether the failed transaction of `_attempt` is in the database after all (only
+        this mailbox writes there): the cursors and event count are read back, and kept."""
+        assert self._attempt is not None
+        touched, events, _ = self._attempt
+        cursors = {
+            participant: [int(last), int(acked)]
+            for participant, last, acked in self._db.query(
+                "SELECT participant, last, acked FROM {cursors}"
+            )
+        }
+        row = self._db.query("SELECT events FROM {published} WHERE id = 1")
+        stored_events = int(row[0][0]) if row else 0
+        written = stored_events == events and all(
+            cursors.get(p, [0, 0])[0] == c[0] for p, c in touched.items()
+        )
+        self._cursors, self.events_published = cursors, stored_events
+        return written
 
     @_locked
     def read(self, participant: str, after: int, limit: int) -> tuple[list[Message], int, int]:

@@ -83,6 +83,8 @@ class EngineStatusOut(BaseModel):
     round_size_mean: float  # requests per round, over the last rounds (up to 10,000)
     waiting: int  # requests waiting for the hub's thread now
     rounds_unwritten: int  # rounds whose mailbox transaction is not committed yet
+    hub_broken: bool  # a command was cut off by a store failure: the hub is being reopened
+    hub_reopened: int  # times the hub was opened again after such a failure
 
 
 class HubStatusOut(BaseModel):
@@ -371,6 +373,8 @@ def add_operator_routes(
                     round_size_mean=round(sum(sizes) / len(sizes), 2) if sizes else 0.0,
                     waiting=engine.waiting,
                     rounds_unwritten=engine.rounds_unwritten,
+                    hub_broken=engine.durable.broken,
+                    hub_reopened=engine.reopened,
                 ),
                 hub=HubStatusOut(
                     commands=engine.durable.commands,

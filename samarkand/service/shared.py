@@ -17,11 +17,12 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from samarkand.hub.durable import CommandInterrupted
 from samarkand.hub.settlement import QUEUE_LIMIT_MAX
 from samarkand.money import MoneyError, default_registry, parse_amount
 from samarkand.service import errors as E
 from samarkand.service.auth import KEY_HEADER, Principal, Role
-from samarkand.service.engine import Engine, EngineBusy, EngineStopped
+from samarkand.service.engine import AnswerNotWritten, Engine, EngineBusy, EngineStopped
 from samarkand.settlement.participants import BIC_PATTERN, Directory
 from samarkand.settlement.payments import Reason, Status
 
@@ -203,7 +204,13 @@ def unavailable(error: Exception) -> str:
     """What a caller is told when the hub cannot take requests (never the store's details)."""
     if isinstance(error, EngineBusy | EngineStopped):
         return str(error)
-    return "the hub's store failed: the request was not done; the operator must reopen the hub"
+    if isinstance(error, CommandInterrupted | AnswerNotWritten):
+        return (
+            "the hub's store failed while the request ran: what it did is kept (and completed "
+            "once the hub has opened its store again, which it does by itself); send it again "
+            "for its outcome: a payment already taken is refused DUPL, a message is answered"
+        )
+    return "the hub's store failed: the request was not done; send it again"
 
 
 def principal_of(request: Request) -> Principal:

@@ -19,8 +19,9 @@ stored (true: none of them could change a limit).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 import psycopg
@@ -35,6 +36,7 @@ from samarkand.store.base import JournalStore
 from samarkand.store.checks import StoredRows
 from samarkand.store.port import BatchSummary, StoreError
 
+_T = TypeVar("_T")
 DEFAULT_SCHEMA = "samarkand"
 SCRATCH_TABLE = "raw_baseline_transfers"
 COPY_ROWS_PER_CHUNK = 1024
@@ -103,32 +105,38 @@ class PostgresStore(JournalStore):
         super().__init__()
         self.dsn = dsn
         self.schema = schema
-        self._connection = self._connect()
+        self._db = Reconnecting(
+            dsn, "the ledger store", lambda c: c.adapters.register_loader("numeric", IntLoader)
+        )
+        connection = self._db.connection
         try:
-            with self._connection.transaction():
-                self._connection.execute(
+            with connection.transaction():
+                connection.execute(
                     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
                 )
                 for table, columns in TABLES.items():
-                    self._connection.execute(
+                    connection.execute(
                         sql.SQL("CREATE TABLE IF NOT EXISTS {} (" + columns + ")").format(
                             self._table(table)
                         )
                     )
-                if not self._connection.execute(HAS_LIMITS_COUNT, (schema,)).fetchone():
-                    self._connection.execute(
+                if not connection.execute(HAS_LIMITS_COUNT, (schema,)).fetchone():
+                    connection.execute(
                         sql.SQL(
                             "ALTER TABLE {} ADD COLUMN limits INTEGER NOT NULL DEFAULT 0"
                         ).format(self._table("batches"))
                     )
-            last = self._connection.execute(
+            last = connection.execute(
                 sql.SQL(f"SELECT {BATCH_COLUMNS} FROM {{}} ORDER BY sequence DESC LIMIT 1").format(
                     self._table("batches")
                 )
             ).fetchone()
             self._resume(None if last is None else BatchSummary(*last))
+        except psycopg.Error as error:
+            self._db.close()
+            raise self._failed(error) from error
         except BaseException:
-            self._connection.close()
+            self._db.close()
             raise
         self._copy = {
             table: sql.SQL("COPY {} FROM STDIN").format(self._table(table)) for table in TABLES
@@ -151,18 +159,6 @@ class PostgresStore(JournalStore):
             ).fetchone()
         return row is not None and row[0] is not None
 
-    def _connect(self) -> psycopg.Connection:
-        connection = _connect(self.dsn)
-        connection.adapters.register_loader("numeric", IntLoader)
-        return connection
-
-    def _connected(self) -> psycopg.Connection:
-        """The connection, made anew if the last one broke (crash-only: just reconnect)."""
-        if self._connection.closed or self._connection.broken:
-            self._connection.close()
-            self._connection = self._connect()
-        return self._connection
-
     def _table(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name)
 
@@ -170,9 +166,18 @@ class PostgresStore(JournalStore):
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Cursor]:
-        connection = self._connected()
-        with connection.transaction(), connection.cursor() as cursor:
-            yield cursor
+        try:
+            connection = self._db.connection
+            with connection.transaction(), connection.cursor() as cursor:
+                yield cursor
+        except psycopg.Error as error:
+            raise self._failed(error) from error
+
+    def _failed(self, error: psycopg.Error) -> StoreError:
+        """A server or connection failure as the store's error (the next use reconnects;
+        a batch whose commit was cut off may or may not be stored: a `DurableHub` opened
+        again finds out from its command log)."""
+        return StoreError(f"PostgreSQL schema {self.schema}: ledger store ({type(error).__name__})")
 
     def _write_batch(self, transaction: psycopg.Cursor, summary: BatchSummary) -> None:
         transaction.execute(
@@ -221,7 +226,12 @@ class PostgresStore(JournalStore):
     # ------------------------------------------------------------------ reading
 
     def _read(self) -> StoredRows:
-        connection = self._connected()
+        try:
+            return self._db.read(self._read_rows)
+        except psycopg.Error as error:
+            raise self._failed(error) from error
+
+    def _read_rows(self, connection: psycopg.Connection) -> StoredRows:
         with connection.transaction():
             # One snapshot of the five tables, even while a writer goes on.
             connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -261,13 +271,13 @@ class PostgresStore(JournalStore):
         )
 
     def _disconnect(self) -> None:
-        self._connection.close()
+        self._db.close()
 
     # ------------------------------------------------------------------ benchmark
 
     def raw_baseline(self) -> PostgresRawBaseline:
         """A scratch table of the transfers' layout in this schema, for the bare COPY rate."""
-        return PostgresRawBaseline(self._connected(), self._table(SCRATCH_TABLE))
+        return PostgresRawBaseline(self._db.connection, self._table(SCRATCH_TABLE))
 
 
 class PostgresRawBaseline:
@@ -296,8 +306,9 @@ class PostgresRawBaseline:
         self._connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._table))
 
 
-def _connect(dsn: str) -> psycopg.Connection:
-    """An autocommit connection; `StoreError` naming the server (never the password)."""
+def _connect(dsn: str, what: str = "") -> psycopg.Connection:
+    """An autocommit connection; `StoreError` naming the server (never the password) and
+    what it was for."""
     try:
         return psycopg.connect(dsn, autocommit=True)
     except psycopg.OperationalError as error:
@@ -305,6 +316,47 @@ def _connect(dsn: str) -> psycopg.Connection:
         where.pop("password", None)  # never let a secret reach a message or a log
         raise StoreError(
             f"cannot connect to PostgreSQL ({where.get('host', 'local socket')}:"
-            f"{where.get('port', 5432)}, database {where.get('dbname', '?')}): "
+            f"{where.get('port', 5432)}, database {where.get('dbname', '?')})"
+            f"{' for ' + what if what else ''}: "
             f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
         ) from error
+
+
+class Reconnecting:
+    """One autocommit connection to PostgreSQL, made anew once the last one broke (the
+    server restarted, failed over, or ended the backend): the next use reconnects, and a
+    read that found the connection broken is run once more. A write is never repeated here:
+    whether a cut-off write was committed is its owner's to find out. `what` names the
+    connection in errors; `setup` runs on each new connection."""
+
+    def __init__(
+        self, dsn: str, what: str, setup: Callable[[psycopg.Connection], None] | None = None
+    ) -> None:
+        self.dsn, self.what, self._setup = dsn, what, setup
+        self._connection = self._connect()
+
+    def _connect(self) -> psycopg.Connection:
+        connection = _connect(self.dsn, self.what)
+        if self._setup is not None:
+            self._setup(connection)
+        return connection
+
+    @property
+    def connection(self) -> psycopg.Connection:
+        if self._connection.closed or self._connection.broken:
+            self._connection.close()
+            self._connection = self._connect()
+        return self._connection
+
+    def read(self, run: Callable[[psycopg.Connection], _T]) -> _T:
+        """`run(connection)`, which only reads: again on a new connection if the old one
+        turned out broken."""
+        try:
+            return run(self.connection)
+        except psycopg.OperationalError:
+            if not self._connection.broken:
+                raise
+        return run(self.connection)
+
+    def close(self) -> None:
+        self._connection.close()

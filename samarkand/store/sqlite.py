@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from itertools import repeat
 
 import numpy as np
@@ -139,8 +139,13 @@ class SqliteStore(JournalStore):
 
     # ------------------------------------------------------------------ writing
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self._connection)
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with transaction(self._connection) as connection:
+                yield connection
+        except sqlite3.Error as error:  # disk full, I/O error: the batch is not stored
+            raise StoreError(f"{self.path}: ledger store ({error})") from error
 
     def _write_batch(self, transaction: sqlite3.Connection, summary: BatchSummary) -> None:
         transaction.execute(

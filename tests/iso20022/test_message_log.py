@@ -54,7 +54,7 @@ def test_the_same_message_begun_twice_or_finished_unbegun_is_refused(hub_store: 
 def test_each_call_is_one_round_trip_on_postgresql(pg_store: HubStore, tmp_path: Path) -> None:
     trace = tmp_path / "trace.txt"
     with pg_store.messages() as log:
-        connection = log._db.connection  # type: ignore[union-attr]
+        connection = log._db.server.connection  # type: ignore[union-attr]
         calls = {
             "begin": lambda: log.begin("A", "M-1", "pacs.008.001.08", "d", 1, 2, uetrs=[1, 2]),
             "get": lambda: log.get("A", "M-1"),

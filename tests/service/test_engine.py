@@ -265,3 +265,35 @@ def test_a_message_stopped_before_its_mailbox_write_posts_its_camt054_when_resen
         assert len(camt054s(reopened)) == 1
     finally:
         reopened.close()
+
+
+def test_a_command_cut_off_by_its_store_is_completed_by_reopening_the_hub(service, monkeypatch):
+    """The ledger store fails while a logged command runs (disk I/O error): its request is
+    told that what it did is kept; the next round opens the store again, whose replay
+    completes the command, and the service carries on without a restart."""
+    import sqlite3
+
+    from samarkand.hub.durable import CommandInterrupted
+    from samarkand.store.sqlite import SqliteStore
+
+    engine = service.engine
+    real = SqliteStore._write_batch
+    failures = []
+
+    def failing_once(self, transaction, summary):
+        if not failures:
+            failures.append(summary.sequence)
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, transaction, summary)
+
+    monkeypatch.setattr(SqliteStore, "_write_batch", failing_once)
+    cut = engine.submit([_payment(61)])
+    assert isinstance(cut.exception(10), CommandInterrupted)
+    assert engine.submit([_payment(62)]).result(10) == [(None, Status.SETTLED)]
+    assert engine.reopened == 1 and failures
+    entries = engine.call(lambda e, _now: e.durable.hub.engine.entries).result(10)
+    assert entries[61].status is Status.SETTLED  # completed by the replay
+    assert engine.submit([_payment(61)]).result(10) == [(Reason.DUPLICATE_UETR, None)]
+    messages, _, _ = _read(service, CREDITOR)
+    told = [n["uetr"] for m in messages for n in json.loads(m.body)["notices"]]
+    assert told.count(str(uuid.UUID(int=61))) == 1 and str(uuid.UUID(int=62)) in told

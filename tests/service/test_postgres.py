@@ -99,3 +99,71 @@ def test_a_message_sent_again_gets_the_same_answer_also_after_a_restart(
         assert log.count() == 1 and log.get(DEBTOR, "PG-P8-1") is not None
     made = [str(p) for p in tmp_path.rglob("*") if p.name.endswith(".messages")]
     assert made == []
+
+
+def test_the_service_carries_on_after_its_database_connections_are_cut(tmp_path, schema):
+    """Every connection of the service to PostgreSQL is terminated (as a database restart or
+    a failover does): the requests in flight are answered (200, or 503 saying whether what
+    they did is kept), nothing answered is lost, and the service carries on without a
+    restart: it reconnects, and a hub whose command was cut off is opened again from its
+    log, which completes that command."""
+    import psycopg
+
+    from samarkand.hub.durable import CommandInterrupted
+    from samarkand.store import StoreError
+
+    application = f"samarkand_cut_{uuid.uuid4().hex[:8]}"  # only this service's connections
+    dsn = f"{PG_DSN}{'&' if '?' in PG_DSN else '?'}application_name={application}"
+    service = open_service(dsn, tmp_path / "keys.json", schema=schema)
+    engine = service.engine
+    outcomes: dict[int, object] = {}
+
+    def pay(number: int) -> None:
+        payment = Payment(uuid.UUID(int=number).int, DEBTOR, CREDITOR, 100, "CNY")
+        try:
+            outcomes[number] = engine.submit([payment]).result(60)
+        except StoreError as error:
+            outcomes[number] = error
+
+    try:
+        for number in range(1, 4):
+            pay(number)
+        with psycopg.connect(PG_DSN, autocommit=True) as admin:
+            cut = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (application,),
+            ).fetchone()
+        assert cut is not None and cut[0] >= 3  # ledger store, command log, mailbox, log
+        for number in range(4, 12):
+            pay(number)
+        read = engine.call(lambda e, _now: e.mailbox.read(CREDITOR, 0, 1_000)).result(60)
+        entries = engine.call(lambda e, _now: dict(e.durable.hub.engine.entries)).result(60)
+        reopened = engine.reopened
+        status = engine.call(lambda e, _now: (e.durable.broken, e.reopened)).result(60)
+    finally:
+        service.close()
+    settled = [(None, Status.SETTLED)]
+    assert [outcomes[n] for n in (1, 2, 3)] == [settled] * 3
+    refused = {n: o for n, o in outcomes.items() if not isinstance(o, list)}
+    assert len(refused) <= 2, outcomes
+    assert all(outcomes[n] == settled for n in range(8, 12)), outcomes  # carried on
+    assert reopened >= 1 and status == (False, reopened)
+    for number, outcome in outcomes.items():
+        entry = entries.get(uuid.UUID(int=number).int)
+        if outcome == settled or isinstance(outcome, CommandInterrupted):
+            # Answered, or cut off after it was logged: settled (the reopen completed it).
+            assert entry is not None and entry.status is Status.SETTLED, (number, outcome)
+        else:
+            assert entry is None, (number, outcome)  # "not done": it was not
+    told = {n["uetr"] for m in read[0] for n in json.loads(m.body)["notices"]}
+    for number, outcome in outcomes.items():
+        if outcome == settled:
+            assert str(uuid.UUID(int=number)) in told
+    # A fresh process finds the same: nothing answered was lost.
+    again = open_service(PG_DSN, tmp_path / "keys.json", schema=schema)
+    try:
+        stored = again.engine.call(lambda e, _now: dict(e.durable.hub.engine.entries)).result(60)
+        assert {u: e.status for u, e in stored.items()} == {u: e.status for u, e in entries.items()}
+    finally:
+        again.close()

@@ -189,9 +189,9 @@ def test_postgres_ledger_reconnects_after_the_server_drops_it(pg_schema: str) ->
     store = PostgresStore(PG_DSN, schema=pg_schema)
     ledger = filled(store)
     with psycopg.connect(PG_DSN, autocommit=True) as admin:
-        pid = store._connection.info.backend_pid
+        pid = store._db.connection.info.backend_pid
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    with pytest.raises(psycopg.OperationalError):
+    with pytest.raises(StoreError, match="ledger store"):
         ledger.apply([t(9001, 1, 2, 5)], START_NS + 100 * 10**9)
     assert ledger.state.transfer(9001) is None
     results, _ = ledger.apply([t(9001, 1, 2, 5)], START_NS + 100 * 10**9)

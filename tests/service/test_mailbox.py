@@ -1,0 +1,65 @@
+"""The mailbox's write after a failure: a transaction whose answer was lost (committed, then
+the connection broke) is not written twice; one that failed is written by the next call."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+
+from samarkand.service import mailbox as mailbox_module
+from samarkand.service.mailbox import Mailbox
+from samarkand.store import StoreError
+
+
+def _messages(*bodies: bytes) -> list[tuple[str, str, bytes, int]]:
+    return [("SMAACN22", "status", body, 1) for body in bodies]
+
+
+def _bodies(mailbox: Mailbox) -> list[bytes]:
+    found, _, _ = mailbox.read("SMAACN22", 0, 100)
+    return [m.body for m in found]
+
+
+@contextmanager
+def _failing(monkeypatch, *, after_commit: bool):
+    """The next mailbox transaction fails: before it commits, or once it has committed (its
+    answer lost, as when the connection breaks during COMMIT)."""
+    real = mailbox_module._Sqlite.transaction
+
+    @contextmanager
+    def transaction(self):
+        if not after_commit:
+            raise StoreError("disk I/O error")
+        with real(self) as run:
+            yield run
+        raise StoreError("connection lost during COMMIT")
+
+    monkeypatch.setattr(mailbox_module._Sqlite, "transaction", transaction)
+    yield
+    monkeypatch.setattr(mailbox_module._Sqlite, "transaction", real)
+
+
+@pytest.mark.parametrize("after_commit", [False, True], ids=["not-committed", "committed"])
+def test_a_failed_publish_is_written_once_by_the_next(tmp_path, monkeypatch, after_commit):
+    mailbox = Mailbox(tmp_path / "hub.db.mailbox")
+    try:
+        mailbox.publish(_messages(b"1"), events_published=1)
+        with _failing(monkeypatch, after_commit=after_commit):
+            with pytest.raises(StoreError):
+                mailbox.publish(_messages(b"2", b"3"), events_published=3)
+        # The engine's writer sends the failed call's messages again first, then new ones.
+        appended = mailbox.publish(_messages(b"2", b"3", b"4"), events_published=4)
+        assert appended == (1 if after_commit else 3)
+        assert _bodies(mailbox) == [b"1", b"2", b"3", b"4"]
+        found, last, _ = mailbox.read("SMAACN22", 0, 100)
+        assert [m.sequence for m in found] == [1, 2, 3, 4] and last == 4
+        assert mailbox.events_published == 4
+    finally:
+        mailbox.close()
+    reopened = Mailbox(tmp_path / "hub.db.mailbox")
+    try:
+        assert _bodies(reopened) == [b"1", b"2", b"3", b"4"]
+        assert reopened.events_published == 4
+    finally:
+        reopened.close()
