@@ -68,6 +68,9 @@ def uuid_texts(numbers: Sequence[int]) -> list[str]:
     count = len(numbers)
     if count and (min(numbers) < 0 or max(numbers) >> 128):
         raise ValueError("a UUID is a number from 0 to 2**128 - 1")
+    if count < _UUID_ARRAYS_MIN:  # a few: the arrays' set-up would cost more than it saves
+        return [f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+                for h in map("%032x".__mod__, numbers)]  # fmt: skip
     digits = (("%032x" * count) % tuple(numbers)).encode("ascii")
     texts = np.full((count, 37), ord("-"), dtype=np.uint8)
     texts[:, _UUID_DIGITS] = np.frombuffer(digits, dtype=np.uint8).reshape(count, 32)
@@ -75,5 +78,6 @@ def uuid_texts(numbers: Sequence[int]) -> list[str]:
     return texts.tobytes().decode("ascii").split("\n")[:count]
 
 
+_UUID_ARRAYS_MIN = 24
 # Where the 32 hex digits of a UUID go in its 36 characters (the others are hyphens).
 _UUID_DIGITS = np.array([*range(8), *range(9, 13), *range(14, 18), *range(19, 23), *range(24, 36)])
