@@ -35,6 +35,7 @@ from samarkand.service.shared import (
     Amount,
     Bic,
     Currency,
+    Moment,
     PaymentStatusOut,
     ReasonOut,
     Uetr,
@@ -64,8 +65,8 @@ class TierIn(_In):
         pattern=RATE_REGEX, examples=["12.5"], description="`buy` per `sell`, 10 decimals at most"
     )
     liquidity: Amount = Field(description="the most the provider pays out, in `buy`")
-    valid_from: dt.datetime | None = Field(default=None, description="default: now")
-    valid_until: dt.datetime
+    valid_from: Moment | None = Field(default=None, description="default: now")
+    valid_until: Moment
 
 
 class TiersIn(_In):

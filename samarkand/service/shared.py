@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from samarkand.hub.durable import CommandInterrupted
 from samarkand.hub.settlement import QUEUE_LIMIT_MAX
@@ -128,8 +129,25 @@ class AdmissionIn(_In):
     )
 
 
+# A moment as ISO 8601 text: a date, a time and a zone (2026-11-28T10:00:00Z, +05:00). Not a
+# number, nor a number in a string, which the framework would take as Unix seconds.
+_MOMENT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
+    r"([Zz]|[+-][0-9]{2}:?[0-9]{2})?"
+)
+
+
+def _iso_moment(value: Any) -> Any:
+    if type(value) is not str or not _MOMENT.fullmatch(value):
+        raise ValueError("give an ISO 8601 date and time with its zone, e.g. 2026-11-28T10:00:00Z")
+    return value
+
+
+Moment = Annotated[dt.datetime, BeforeValidator(_iso_moment)]
+
+
 class OpenDayIn(_In):
-    cut_off: dt.datetime = Field(description="the new cut-off of every currency, with a zone")
+    cut_off: Moment = Field(description="the new cut-off of every currency, with a zone")
 
 
 class ProviderIn(_In):
@@ -151,7 +169,7 @@ class CorridorIn(_In):
 
 
 class CutOffIn(_In):
-    cut_off: dt.datetime = Field(
+    cut_off: Moment = Field(
         description="the currency's new cut-off, with a zone: later than now, at most 24 h ahead"
     )
 

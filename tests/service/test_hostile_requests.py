@@ -461,6 +461,26 @@ def test_a_quote_is_cited_by_a_json_number_only(hub):
     assert api.request("POST", "/v1/fx/payments", DEBTOR, payment).json()["status"] == "ACSC"
 
 
+@pytest.mark.parametrize("form", [int, str, float, "day-first"])
+def test_a_time_is_iso_8601_text_only(hub, form):
+    # Unix seconds, as a number or in a string, were taken as a time (an hour ahead here:
+    # a cut-off and a tier's end the hub would have taken).
+    service, api = hub
+    ahead = int(time.time()) + 3600
+    moment = (
+        time.strftime("%d/%m/%Y %H:%M", time.gmtime(ahead)) if form == "day-first" else form(ahead)
+    )
+    before = _state(service, api, DEBTOR)
+    for method, path, key in (("POST", "/v1/operator/open-day", OPERATOR_ID),
+                              ("PUT", "/v1/operator/cut-offs/CNY", OPERATOR_ID)):  # fmt: skip
+        _refused(api.request(method, path, key, {"cut_off": moment}), 422, "invalid", "cut_off")
+    tier = {"sell": "CNY", "buy": "RUB", "min_amount": "1.00", "max_amount": "1000.00",
+            "rate": "12.5", "liquidity": "100000.00", "valid_until": moment}  # fmt: skip
+    _refused(api.request("POST", "/v1/fx/tiers", DEBTOR, {"tiers": [tier]}), 422, "invalid",
+             "tiers.0.valid_until")  # fmt: skip
+    assert _state(service, api, DEBTOR) == before
+
+
 def test_settings_take_json_numbers_and_booleans_only(hub):
     # "5", true and 5.0 set the queue limit; "yes" and 0 set a corridor.
     service, api = hub
