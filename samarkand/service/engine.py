@@ -29,6 +29,11 @@ since its last transaction into its next one.
 
 `mailbox` is the mailboxes with every round handed over written: a read after an answer
 sees the notices of what was answered.
+
+A command cut off by a failure of its store (logged, or maybe logged, but not run to its
+end) leaves the `DurableHub` broken: the next round opens the store again (`_reopen`, at
+most once per `REOPEN_INTERVAL_NS` while that fails), and the replay completes the command.
+The service so carries on through a database restart without a restart of its own.
 """
 
 from __future__ import annotations
