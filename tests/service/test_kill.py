@@ -8,6 +8,8 @@ acknowledges its mailbox, the process is killed without warning. After a restart
 - every message answered 200 is answered again, byte for byte, when sent again;
 - every acknowledged payment has its status notice in its debtor's mailbox, and every
   answered message its pacs.002 in its sender's mailbox;
+- every transaction settled by a message (answered before the kill, or in flight then and
+  sent again after it) is in a camt.054 in its creditor's mailbox;
 - what was acknowledged in a mailbox is never delivered again;
 - a payment sent again (answered or not before the kill) never settles twice: it is settled
   once or refused as a duplicate (DUPL);
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from lxml import etree
 
 from samarkand.bench.api import free_port, start_server, stop_server
 from samarkand.bench.iso import bulk_pacs008
@@ -57,6 +60,12 @@ class Client:
             if not page["messages"]:
                 return found
             after = page["messages"][-1]["sequence"]
+
+
+def _texts(xml: str | bytes, name: str) -> list[str]:
+    """The texts of the elements named `name` (any namespace), in document order."""
+    root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
+    return [e.text or "" for e in root.iter() if etree.QName(e).localname == name]
 
 
 def payment_body(uetr: str, debtor: str, creditor: str) -> bytes:
@@ -94,6 +103,7 @@ def test_a_killed_service_loses_nothing_it_acknowledged(store) -> None:
     acknowledged: dict[str, tuple[str, str]] = {}  # uetr -> (debtor, status)
     sent: dict[str, bytes] = {}  # every single payment's body, answered or not
     messages: dict[str, tuple[str, bytes, bytes]] = {}  # msg id -> (sender, body, answer)
+    in_flight: dict[str, tuple[str, bytes]] = {}  # messages sent and never answered
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -124,6 +134,8 @@ def test_a_killed_service_loses_nothing_it_acknowledged(store) -> None:
                 creditors=tuple(b + "XXX" for b in BANKS if b != sender),
                 first_uetr=number << 40, msg_id=f"KILL-{number}", settlement_date=None,
             )  # fmt: skip
+            with lock:
+                in_flight[f"KILL-{number}"] = (sender, data)
             try:
                 answer = client.send(sender, "POST", "/v1/messages", data, kind="xml")
             except httpx.HTTPError:
@@ -131,6 +143,7 @@ def test_a_killed_service_loses_nothing_it_acknowledged(store) -> None:
             assert answer.status_code == 200, answer.text
             with lock:
                 messages[f"KILL-{number}"] = (sender, data, answer.content)
+                del in_flight[f"KILL-{number}"]
 
     # SMAAKZ22 reads and acknowledges its mailbox as it goes.
     acked_upto = 0
@@ -180,8 +193,13 @@ def test_a_killed_service_loses_nothing_it_acknowledged(store) -> None:
         for msg_id, (sender, data, answer) in messages.items():
             again = client.send(sender, "POST", "/v1/messages", data, kind="xml")
             assert again.status_code == 200 and again.content == answer, msg_id
+        for msg_id, (sender, data) in in_flight.items():  # its sender never had an answer
+            again = client.send(sender, "POST", "/v1/messages", data, kind="xml")
+            assert again.status_code == 200, (msg_id, again.text)
+            messages[msg_id] = (sender, data, again.content)
         notices: dict[str, set[str]] = {}
         reports: dict[str, set[str]] = {}
+        credited: dict[str, set[str]] = {}  # UETRs in each bank's camt.054s
         for bank in BANKS:
             read = client.mailbox(bank)
             if bank == "SMAAKZ22":
@@ -193,10 +211,20 @@ def test_a_killed_service_loses_nothing_it_acknowledged(store) -> None:
                     )
                 elif item["kind"] == "pacs.002":
                     reports.setdefault(bank, set()).add(item["body"])
+                elif item["kind"] == "camt.054":
+                    credited.setdefault(bank, set()).update(_texts(item["body"], "UETR"))
         for uetr, (debtor, _) in acknowledged.items():
             if debtor != "SMAAKZ22":  # its acknowledged notices are gone, as they should be
                 assert uetr in notices.get(debtor, set()), uetr
-        for msg_id, (sender, _, answer) in messages.items():
+        for msg_id, (sender, data, answer) in messages.items():
+            creditors = dict(zip(_texts(data, "UETR"), _texts(data, "BICFI")[1::2], strict=True))
+            settled = [u for u, s in zip(_texts(answer, "OrgnlUETR"), _texts(answer, "TxSts"),
+                                         strict=True) if s == "ACSC"]  # fmt: skip
+            assert settled, msg_id
+            for uetr in settled:
+                creditor = creditors[uetr][:8]
+                if creditor != "SMAAKZ22":  # it acknowledges (and so deletes) as it goes
+                    assert uetr in credited.get(creditor, set()), (msg_id, uetr)
             if sender != "SMAAKZ22":
                 assert answer.decode() in reports.get(sender, set()), msg_id
         # Everything sent again: settled once, or refused as a duplicate; never twice.
