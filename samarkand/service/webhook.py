@@ -47,7 +47,8 @@ from samarkand.service.auth import (
     public_key_text,
     sign_headers,
 )
-from samarkand.service.engine import Engine, EngineStopped
+from samarkand.service.engine import Engine, EngineBusy, EngineStopped
+from samarkand.store import StoreError
 
 TIMEOUT_S = 5.0
 PUSH_THREADS = 4  # participants pushed to at once
@@ -196,6 +197,8 @@ class Pusher:
             done = self._push(participant)
         except EngineStopped:
             done = True  # the hub is going away: nothing more to push
+        except (StoreError, EngineBusy):
+            done = False  # the store failed, or the hub is full: tried again later
         if not done:
             with self._lock:
                 self.failures += 1

@@ -8,6 +8,7 @@ import os
 import stat
 import threading
 import time
+from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -116,6 +117,44 @@ def test_push_is_retried_until_taken_and_then_acknowledged(api, service):
         # The debtor registered nothing: its message waits in its mailbox.
         assert len(api.request("GET", "/v1/mailbox", DEBTOR).json()["messages"]) == 1
     finally:
+        receiver.close()
+
+
+def test_a_store_failure_during_a_push_is_retried_not_the_end_of_pushes(api, service):
+    """The mailbox read of a push fails (the store failed: its round's answers were not
+    written): the push is tried again later, and the participant's pushes go on."""
+    from samarkand.service.engine import AnswerNotWritten
+
+    service.pusher.retry_s_first = 0.01
+    receiver = Receiver(failures=0)
+    engine = service.engine
+    real = engine.call
+    failed = []
+
+    def failing_once(function):
+        if not failed and threading.current_thread().name.startswith("samarkand-push"):
+            failed.append(True)
+            broken: Future = Future()
+            broken.set_exception(AnswerNotWritten("the round's answers were not written"))
+            return broken
+        return real(function)
+
+    try:
+        registered = api.request("PUT", "/v1/mailbox/webhook", CREDITOR, {"url": receiver.url})
+        assert registered.status_code == 200
+        engine.call = failing_once
+        payment, answer = api.pay()
+        assert answer.json()["status"] == "ACSC"
+        assert _wait(lambda: receiver.received)
+        assert failed
+        notice = json.loads(receiver.received[0]["messages"][0]["body"])["notices"][0]
+        assert notice["uetr"] == payment["uetr"]
+        second, _ = api.pay()  # the participant's pushes go on
+        assert _wait(lambda: len(receiver.received) == 2)
+        notice = json.loads(receiver.received[1]["messages"][0]["body"])["notices"][0]
+        assert notice["uetr"] == second["uetr"]
+    finally:
+        engine.call = real
         receiver.close()
 
 
