@@ -31,8 +31,9 @@ since its last transaction into its next one.
 sees the notices of what was answered.
 
 A command cut off by a failure of its store (logged, or maybe logged, but not run to its
-end) leaves the `DurableHub` broken: the next round opens the store again (`_reopen`, at
-most once per `REOPEN_INTERVAL_NS` while that fails), and the replay completes the command.
+end) leaves the `DurableHub` broken: the next round opens the store again (`_reopen`; while
+that fails, again after `REOPEN_INTERVAL_NS`, doubling each time), and the replay completes
+the command.
 The service so carries on through a database restart without a restart of its own.
 """
 
@@ -67,8 +68,10 @@ ROUND_ITEMS_MAX = 4_096
 WRITER_WAIT_S = 0.005
 ROUNDS_UNWRITTEN_MAX = 8
 # A hub broken by a failed store (a command logged, or maybe logged, that could not run to
-# its end: the database went away) is opened again by the next round, at most this often.
+# its end: the database went away) is opened again by the next round; while that fails, it
+# is tried again after this, then after twice as long each time, up to the maximum.
 REOPEN_INTERVAL_NS = 1_000_000_000
+REOPEN_INTERVAL_NS_MAX = 60_000_000_000
 QUEUE_ITEMS_MAX = 65_536  # beyond this, requests are refused with 503 rather than queued
 NOTICE_STATUSES = FINAL | {Status.QUEUED}
 _NOTICE_STATUSES = tuple(NOTICE_STATUSES)  # `in` a tuple compares identities: no Enum hash
@@ -163,6 +166,7 @@ class Engine:
         self._last_write.set_result(None)
         self._last_now = 0
         self._reopen_after = 0  # the clock's ns before which a broken hub is not reopened
+        self._reopen_interval = REOPEN_INTERVAL_NS  # doubled by each failed reopen
         self.reopened = 0  # how many times a broken hub was opened again
         self.on_published: Callable[[set[str]], None] | None = None
         self.registry = default_registry()
@@ -322,18 +326,21 @@ class Engine:
     def _reopen(self) -> None:
         """Open the store again after a command failed on its way (a store or database
         failure): the replay completes what the log holds, and the hub carries on. Until it
-        succeeds, requests get the broken hub's error (503); it is tried at most once per
-        `REOPEN_INTERVAL_NS`."""
+        succeeds, requests get the broken hub's error (503); a failed reopen is tried again
+        after `REOPEN_INTERVAL_NS`, then twice as long each time (a replay of a long log is
+        not run over and over against a store that keeps failing)."""
         now = self._clock()
         if now < self._reopen_after:
             return
-        self._reopen_after = now + REOPEN_INTERVAL_NS
         broken = self.durable
         assert broken is not None
         try:
             reopened = self._open_hub()
         except BaseException:  # noqa: BLE001 - still down: the broken hub answers 503
+            self._reopen_after = self._clock() + self._reopen_interval
+            self._reopen_interval = min(2 * self._reopen_interval, REOPEN_INTERVAL_NS_MAX)
             return
+        self._reopen_interval = REOPEN_INTERVAL_NS
         try:
             broken.close()
         except BaseException:  # noqa: BLE001 - its connections may be gone already

@@ -297,3 +297,47 @@ def test_a_command_cut_off_by_its_store_is_completed_by_reopening_the_hub(servic
     messages, _, _ = _read(service, CREDITOR)
     told = [n["uetr"] for m in messages for n in json.loads(m.body)["notices"]]
     assert told.count(str(uuid.UUID(int=61))) == 1 and str(uuid.UUID(int=62)) in told
+
+
+def test_a_failing_reopen_is_tried_again_less_and_less_often(tmp_path, monkeypatch):
+    """While the store cannot be opened again, each failed reopen doubles the wait before
+    the next (a long log is not replayed over and over); requests meanwhile get the broken
+    hub's 503, and the first reopen that succeeds brings the service back."""
+    import sqlite3
+
+    from samarkand.hub.durable import HubBroken
+    from samarkand.service.engine import REOPEN_INTERVAL_NS
+    from samarkand.store import StoreError
+    from samarkand.store.sqlite import SqliteStore
+
+    moments = [2_000_000_000_000_000_000]
+    service = open_service(str(tmp_path / "hub.db"), clock=lambda: moments[0])
+    engine = service.engine
+    try:
+        real_write, real_open = SqliteStore._write_batch, engine._open_hub
+        attempts = []
+
+        def failing_write(self, transaction, summary):
+            raise sqlite3.OperationalError("disk I/O error")
+
+        def failing_open():
+            attempts.append(moments[0])
+            raise StoreError("disk I/O error")
+
+        monkeypatch.setattr(SqliteStore, "_write_batch", failing_write)
+        assert isinstance(engine.submit([_payment(71)]).exception(10), StoreError)
+        monkeypatch.setattr(SqliteStore, "_write_batch", real_write)
+        engine._open_hub = failing_open
+        second = REOPEN_INTERVAL_NS
+        for step in range(8):  # a request every half interval, for four intervals
+            assert isinstance(engine.submit([_payment(80 + step)]).exception(10), HubBroken)
+            moments[0] += second // 2
+        start = attempts[0]
+        # Tried at once, then 1 and 2 intervals later (the next would be 4 later).
+        assert [a - start for a in attempts] == [0, second, 3 * second]
+        engine._open_hub = real_open
+        moments[0] = start + 7 * second
+        assert engine.submit([_payment(90)]).result(10) == [(None, Status.SETTLED)]
+        assert engine.reopened == 1
+    finally:
+        service.close()
