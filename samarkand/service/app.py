@@ -55,9 +55,20 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
     async def _busy(_request: Request, error: Exception) -> JSONResponse:
         return JSONResponse(E.error_body("unavailable", None, unavailable(error)), 503)
 
-    @app.get("/health", tags=["service"])
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get(
+        "/health",
+        tags=["service"],
+        responses={503: {"description": "the hub's thread has stopped, or its store failed "
+                         "and it is opening it again"}},
+    )  # fmt: skip
+    async def health() -> JSONResponse:
+        """200 while the hub takes requests; 503 while it cannot (for a supervisor or a
+        load balancer: no signature needed, nothing but the state is told)."""
+        if not engine.running:
+            return JSONResponse({"status": "stopped"}, 503)
+        if engine.durable is not None and engine.durable.broken:
+            return JSONResponse({"status": "reopening"}, 503)
+        return JSONResponse({"status": "ok"})
 
     fast = add_participant_routes(app, engine, pusher)
     add_fx_routes(app, engine)

@@ -211,6 +211,11 @@ class Engine:
         return self._mailbox
 
     @property
+    def running(self) -> bool:
+        """The hub's thread is up and takes requests."""
+        return self._thread.is_alive() and self._ready.is_set() and self._failure is None
+
+    @property
     def waiting(self) -> int:
         """Requests waiting for the hub's thread."""
         return self._queue.qsize()

@@ -341,3 +341,43 @@ def test_a_failing_reopen_is_tried_again_less_and_less_often(tmp_path, monkeypat
         assert engine.reopened == 1
     finally:
         service.close()
+
+
+def test_health_says_whether_the_hub_takes_requests(tmp_path, monkeypatch):
+    """`/health`: 200 while the hub takes requests, 503 `reopening` while its store failed
+    and cannot be opened again yet, 503 `stopped` once its thread is gone."""
+    import sqlite3
+
+    from samarkand.store import StoreError
+    from samarkand.store.sqlite import SqliteStore
+    from tests.service.conftest import TestClient
+
+    service = open_service(str(tmp_path / "hub.db"))
+    engine = service.engine
+    client = TestClient(service.app)
+    try:
+        assert (client.get("/health").status_code, client.get("/health").json()) == (
+            200, {"status": "ok"},
+        )  # fmt: skip
+        real_open = engine._open_hub
+
+        def failing_write(self, transaction, summary):
+            raise sqlite3.OperationalError("disk I/O error")
+
+        def failing_open():
+            raise StoreError("disk I/O error")
+
+        monkeypatch.setattr(SqliteStore, "_write_batch", failing_write)
+        engine._open_hub = failing_open
+        assert isinstance(engine.submit([_payment(101)]).exception(10), StoreError)
+        monkeypatch.undo()
+        answer = client.get("/health")
+        assert (answer.status_code, answer.json()) == (503, {"status": "reopening"})
+        engine._open_hub = real_open
+        engine._reopen_after = 0  # as when the wait is over
+        assert engine.submit([_payment(102)]).result(10) == [(None, Status.SETTLED)]
+        assert client.get("/health").status_code == 200
+    finally:
+        service.close()
+    answer = client.get("/health")
+    assert (answer.status_code, answer.json()) == (503, {"status": "stopped"})
