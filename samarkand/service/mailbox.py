@@ -30,6 +30,10 @@ from samarkand.store.sqlite_file import open_durable, transaction
 
 MAILBOX_SUFFIX = ".mailbox"
 READ_LIMIT_MAX = 1_000
+# A read returns messages whose bodies add up to at most this (always at least one message):
+# a day of bulk messages leaves camt.054s of a megabyte each, and a read of a thousand of them
+# must not build a gigabyte answer.
+READ_BYTES_MAX = 16 * 2**20
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS {mailbox} (participant TEXT NOT NULL, sequence BIGINT NOT NULL,"
     " kind TEXT NOT NULL, created_ns BIGINT NOT NULL, body {blob} NOT NULL,"
@@ -232,13 +236,28 @@ class Mailbox:
 
     @_locked
     def read(self, participant: str, after: int, limit: int) -> tuple[list[Message], int, int]:
-        """Messages after `after` (never those already acknowledged), at most `limit`; with
-        the last sequence and the acknowledged one."""
+        """Messages after `after` (never those already acknowledged): at most `limit`, and
+        no more than `READ_BYTES_MAX` of bodies but for a first message larger than that;
+        with the last sequence and the acknowledged one."""
         last, acked = self._cursors.get(participant, [0, 0])
+        start = max(after, acked)
+        sizes = self._db.query(
+            "SELECT sequence, length(body) FROM {mailbox} WHERE participant = ? AND "
+            "sequence > ? ORDER BY sequence LIMIT ?",
+            (participant, start, min(limit, READ_LIMIT_MAX)),
+        )
+        upto, total = None, 0
+        for sequence, size in sizes:
+            total += int(size)
+            if upto is not None and total > READ_BYTES_MAX:
+                break
+            upto = sequence
+        if upto is None:
+            return [], last, acked
         rows = self._db.query(
             "SELECT sequence, kind, created_ns, body FROM {mailbox} WHERE participant = ? AND "
-            "sequence > ? ORDER BY sequence LIMIT ?",
-            (participant, max(after, acked), min(limit, READ_LIMIT_MAX)),
+            "sequence > ? AND sequence <= ? ORDER BY sequence",
+            (participant, start, upto),
         )
         return [Message(s, k, c, bytes(b)) for s, k, c, b in rows], last, acked
 

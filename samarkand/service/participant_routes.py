@@ -204,7 +204,8 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         """Messages for the caller after `after`, oldest first; delivered again on every read
-        until acknowledged."""
+        until acknowledged. At most `limit` messages and 16 MiB of bodies (a first message
+        larger than that comes alone): read on from the last sequence returned."""
         caller = principal_of(request)
 
         def run(engine: Engine, _now: int):

@@ -63,3 +63,22 @@ def test_a_failed_publish_is_written_once_by_the_next(tmp_path, monkeypatch, aft
         assert reopened.events_published == 4
     finally:
         reopened.close()
+
+
+def test_a_read_stops_at_its_byte_budget_but_returns_at_least_one_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(mailbox_module, "READ_BYTES_MAX", 1_000)
+    mailbox = Mailbox(tmp_path / "hub.db.mailbox")
+    try:
+        mailbox.publish(_messages(b"a" * 400, b"b" * 400, b"c" * 400, b"d" * 1_500, b"e"),
+                        events_published=5)  # fmt: skip
+        first, last, _ = mailbox.read("SMAACN22", 0, 100)
+        assert [m.sequence for m in first] == [1, 2] and last == 5  # 800 bytes; 1,200 > 1,000
+        second, _, _ = mailbox.read("SMAACN22", 2, 100)
+        assert [m.sequence for m in second] == [3]  # 400, then 1,900 would be over
+        third, _, _ = mailbox.read("SMAACN22", 3, 100)
+        assert [m.sequence for m in third] == [4]  # larger than the budget alone: still read
+        fourth, _, _ = mailbox.read("SMAACN22", 4, 1)
+        assert [m.body for m in fourth] == [b"e"]
+        assert mailbox.read("SMAACN22", 5, 100)[0] == []
+    finally:
+        mailbox.close()
