@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import ipaddress
 import os
+import signal
 import socket
 import time
 from dataclasses import dataclass
@@ -208,6 +209,11 @@ def serve(
         f"{service.keyring} (mode {oct(os.stat(service.keyring).st_mode & 0o777)}); pushes "
         f"signed with the hub's key in {service.hub_key}"
     )
+    # uvicorn shuts down gracefully on SIGTERM (no new requests, those under way answered),
+    # then raises the signal again with the handler it found: this one makes that a clean
+    # exit through `service.close()` (the hub's and the writer's last rounds written, the
+    # stores closed), where the default action would end the process on the spot.
+    previous = signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.run(
             service.app,
@@ -223,3 +229,8 @@ def serve(
         )
     finally:
         service.close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_cleanly(_signal: int, _frame: object) -> None:
+    raise SystemExit(0)

@@ -65,6 +65,34 @@ def test_serve_answers_signed_requests_over_loopback(tmp_path):
 
 
 @pytest.mark.slow
+def test_sigterm_stops_the_service_cleanly(tmp_path):
+    """SIGTERM (what a supervisor sends): requests under way are answered, the hub and its
+    stores are closed (SQLite folds its write-ahead logs back and removes them, which a
+    killed process leaves behind), and the process exits 0."""
+    import signal
+
+    db = tmp_path / "hub.db"
+    port = free_port()
+    server = start_server(db, port)
+    try:
+        keys = load_private_keys(f"{db}.keys.json")
+        body = json.dumps({"uetr": str(uuid.uuid4()), "debtor_agent": "SMAACN22",
+                           "creditor_agent": "SMAARU22", "amount": "1.00",
+                           "currency": "CNY"}).encode()  # fmt: skip
+        headers = sign_headers(keys["SMAACN22"], "SMAACN22", "POST", "/v1/payments", body)
+        headers["content-type"] = "application/json"
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/payments", content=body, headers=headers)
+        assert answer.status_code == 200
+        assert list(tmp_path.glob("*-wal"))  # open stores, in WAL mode
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0, server.stderr.read().decode()[-2000:]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert sorted(p.name for p in tmp_path.glob("*-wal")) == []
+
+
 def test_benchmark_api_reports_json(tmp_path):
     done = subprocess.run(
         [*SAMARKAND, "benchmark", "api", "--seconds", "2", "--connections", "8",
