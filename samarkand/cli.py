@@ -309,13 +309,20 @@ def submit(
     from samarkand.hub.message_log import MessageLog
     from samarkand.hub.messages import process_message
     from samarkand.iso20022.parse import MESSAGE_BYTES_MAX
+    from samarkand.store.lock import WriterLock
 
     if not file.is_file():
         raise UserError(f"FILE: no such file {file}")
     if file.stat().st_size > MESSAGE_BYTES_MAX:
         raise UserError(f"FILE: {file} is larger than {MESSAGE_BYTES_MAX:,} bytes")
     data = file.read_bytes()
-    durable = _open_hub(db, schema)
+    _require_existing(db, schema)
+    lock = WriterLock(db, schema=schema)  # not beside a running service: one writer per hub
+    try:
+        durable = _open_hub(db, schema)
+    except BaseException:
+        lock.release()
+        raise
     try:
         engine = durable.hub.engine
         if next_day:
@@ -338,6 +345,7 @@ def submit(
             processed = process_message(durable, data, now, log=log)
     finally:
         durable.close()
+        lock.release()
     for problem in processed.problems:
         errors.print(
             f"[red]{problem.code}[/red] {problem.path}: {problem.message}", highlight=False

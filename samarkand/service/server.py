@@ -37,6 +37,7 @@ from samarkand.service.mailbox import MAILBOX_SUFFIX, Mailbox
 from samarkand.service.messages import ANSWER_KINDS
 from samarkand.service.webhook import HUB_KEY_ID, Pusher
 from samarkand.settlement.participants import ParticipantKind
+from samarkand.store.lock import WriterLock
 from samarkand.store.postgres import DEFAULT_SCHEMA
 
 OPERATOR_ID = "OPERATOR"
@@ -110,10 +111,12 @@ class Service:
     app: object
     pusher: Pusher
     hub_key: Path  # the file of the hub's own key (its path only: never the key)
+    lock: WriterLock  # this process is the hub's one writer until `close`
 
     def close(self) -> None:
         self.pusher.stop()
         self.engine.stop()
+        self.lock.release()
 
 
 def is_postgres(db: str) -> bool:
@@ -156,8 +159,13 @@ def open_service(
         # Only the answers are kept for a resend: every other response went to a mailbox.
         return MessageLog.beside(db, schema=schema, keep=ANSWER_KINDS)
 
+    lock = WriterLock(db, schema=schema)  # refused at once if another process serves it
     engine = Engine(open_hub, open_mailbox, clock=clock, open_messages=open_messages)
-    engine.start()
+    try:
+        engine.start()
+    except BaseException:
+        lock.release()
+        raise
     default = Path("out") / f"{schema}.keys.json" if postgres else Path(db + ".keys.json")
     path = Path(keyring) if keyring is not None else default
     try:
@@ -179,6 +187,7 @@ def open_service(
             raise ServeError(f"the hub's own key {hub_key}: {reason}") from None
     except BaseException:
         engine.stop()
+        lock.release()
         raise
     pusher = Pusher(engine, signing_key)
     pusher.urls.update(engine.call(lambda e, _now: e.mailbox.webhooks()).result())
@@ -186,7 +195,7 @@ def open_service(
     pusher.start()
     pusher.wake(set(pusher.urls))  # what waited while the hub was down
     app = create_app(engine, verifier, pusher)
-    return Service(engine, verifier, path, app, pusher, hub_key)
+    return Service(engine, verifier, path, app, pusher, hub_key, lock)
 
 
 def serve(

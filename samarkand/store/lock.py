@@ -1,0 +1,80 @@
+"""One writer per hub: the lock a process holds while it may write a hub's store and logs.
+
+Two processes writing one hub (two `samarkand serve` on the same `--db`, or `samarkand
+submit` beside a running service) would each decide payments against their own copy of the
+hub in memory, and both would take the same sequence numbers in its command log. So a writer
+takes the hub's lock first and keeps it until it closes; a second writer is refused at once.
+
+- SQLite: an exclusive `flock` on `<db>.lock` (released by the kernel when the process
+  ends, however it ends).
+- PostgreSQL: a session advisory lock on a connection of its own, keyed by the schema
+  (released when that connection ends). A server restart ends it too: the lock then no
+  longer holds until the writer opens again; the rows a second writer would write still
+  collide with the first's (the command log's sequences are a primary key).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from samarkand.store.factory import POSTGRES_PREFIXES
+from samarkand.store.port import StoreError
+
+LOCK_SUFFIX = ".lock"
+
+
+class HubInUse(StoreError):
+    """Another process holds the hub's writer lock."""
+
+
+class WriterLock:
+    """Held from construction until `release` (or the end of the process)."""
+
+    def __init__(self, db: str, *, schema: str) -> None:
+        self._fd: int | None = None
+        self._connection: Any = None
+        if db.startswith(POSTGRES_PREFIXES):
+            self._lock_postgres(db, schema)
+        else:
+            self._lock_file(db + LOCK_SUFFIX, db)
+
+    def _lock_file(self, path: str, db: str) -> None:
+        import fcntl
+
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as error:
+            reason = error.strerror
+            raise StoreError(f"{db}: cannot take the hub's lock {path} ({reason})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise HubInUse(
+                f"{db}: another process has this hub open for writing (a `samarkand serve`?)"
+            ) from None
+        self._fd = fd
+
+    def _lock_postgres(self, dsn: str, schema: str) -> None:
+        from samarkand.store.postgres import _connect
+
+        connection = _connect(dsn, "the hub's writer lock")
+        taken = connection.execute(
+            "SELECT pg_try_advisory_lock(hashtext(%s))", (f"samarkand hub {schema}",)
+        ).fetchone()
+        if not (taken and taken[0]):
+            connection.close()
+            raise HubInUse(
+                f"PostgreSQL schema {schema}: another process has this hub open for writing "
+                "(a `samarkand serve`?)"
+            )
+        self._connection = connection
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor lets go of the flock
+            self._fd = None
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
