@@ -162,7 +162,7 @@ def track(
         number = uuid.UUID(uetr).int
     except ValueError:
         raise UserError(f"UETR: {uetr!r} is not a UUID such as 3b0e0c2a-...-...") from None
-    durable = _open_hub(db, schema)
+    durable = _open_hub(db, schema, read_only=True)
     try:
         entry = durable.hub.engine.entries.get(number)
         events = entry.history if entry else [
@@ -421,7 +421,7 @@ def statement(
             day = datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=UTC)
         except ValueError:
             raise UserError(f"--date: {date!r} is not a date such as 2026-01-05") from None
-    durable = _open_hub(db, schema)
+    durable = _open_hub(db, schema, read_only=True)
     try:
         if list_accounts:
             currency_of = {ledger: code for code, ledger in durable.hub.directory.ledgers.items()}
@@ -695,9 +695,9 @@ def _print_json(result: dict, as_json: bool) -> None:
         print(json.dumps(result, sort_keys=True))
 
 
-def _open_hub(db: str, schema: str = DEFAULT_SCHEMA):
+def _open_hub(db: str, schema: str = DEFAULT_SCHEMA, *, read_only: bool = False):
     """The durable hub of a store (SQLite, or PostgreSQL `schema`), replayed from its
-    command log."""
+    command log; `read_only` to look at it beside a running service (`DurableHub.open`)."""
     from samarkand.hub.durable import COMMANDS_SUFFIX, DurableHub
     from samarkand.store.factory import POSTGRES_PREFIXES
 
@@ -712,7 +712,7 @@ def _open_hub(db: str, schema: str = DEFAULT_SCHEMA):
         if not Path(db + COMMANDS_SUFFIX).is_file():
             raise UserError(f"--db: {db} holds a ledger but no hub (no {db}{COMMANDS_SUFFIX})")
     with errors.status("replaying the hub's command log"):
-        durable = DurableHub.open(db, schema=schema if postgres else None)
+        durable = DurableHub.open(db, schema=schema if postgres else None, read_only=read_only)
     if not durable.configured:
         durable.close()
         where = f"schema {schema!r} of that database" if postgres else db

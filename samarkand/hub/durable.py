@@ -90,6 +90,7 @@ from samarkand.store import (
 )
 from samarkand.store.factory import POSTGRES_PREFIXES
 from samarkand.store.ledger import state_from
+from samarkand.store.port import LoadedJournal
 from samarkand.store.postgres import DEFAULT_SCHEMA, Reconnecting
 from samarkand.store.sqlite_file import open_durable, transaction
 
@@ -859,23 +860,36 @@ class DurableHub:
         self.caught_up = 0  # batches the open appended to the real store from the replay
 
     @classmethod
-    def open(cls, store_path: str | os.PathLike[str], *, schema: str | None = None) -> DurableHub:
+    def open(
+        cls, store_path: str | os.PathLike[str], *, schema: str | None = None,
+        read_only: bool = False,
+    ) -> DurableHub:  # fmt: skip
         """Open the hub of an SQLite store (log in `<store>.commands`) or of a PostgreSQL
-        database (`postgresql://…`: ledger and log in `schema`)."""
+        database (`postgresql://…`: ledger and log in `schema`).
+
+        `read_only`: to look at a hub that a running service may be writing (`samarkand
+        track`, `statement`). The store is read before the log, so the log covers every
+        batch read (a command is logged before its batches are written); nothing is written,
+        and where the store is behind the log (a command under way) the hub's ledger is the
+        replay's, in memory. Such a hub must take no command."""
         store_path = os.fspath(store_path)
         postgres = store_path.startswith(POSTGRES_PREFIXES)
         log = CommandLog(store_path if postgres else store_path + COMMANDS_SUFFIX, schema=schema)
         try:
-            commands = log.read()
-            replay_store = RecordingStore()
-            runner = _Runner(DurableLedger.open(replay_store))
-            errors = _replay(runner, commands)
             # The log is fsynced before each command runs and replays any batch the store
             # lost, so the store's own commits need not be fsynced one by one.
             store = open_store(store_path, schema=schema, sync_every_batch=False)
             try:
-                stored = store.load().batch_count
-                ledger = _catch_up(store, replay_store.records, runner.ledger)
+                loaded = store.load() if read_only else None
+                commands = log.read()
+                replay_store = RecordingStore()
+                runner = _Runner(DurableLedger.open(replay_store))
+                errors = _replay(runner, commands)
+                loaded = loaded or store.load()
+                stored = loaded.batch_count
+                ledger = _catch_up(
+                    store, replay_store.records, runner.ledger, loaded, read_only=read_only
+                )
             except BaseException:
                 store.close()
                 raise
@@ -1300,11 +1314,12 @@ def _replay(runner: _Runner, rows: list[tuple[int, str, _Reader]]) -> list[tuple
 
 
 def _catch_up(
-    store: LedgerStore, records: list[BatchRecord], replayed: DurableLedger
-) -> DurableLedger:
-    """Check the real store holds a prefix of the replay's records, append the rest, open
-    the durable ledger on it and check it against the replay."""
-    loaded = store.load()
+    store: LedgerStore, records: list[BatchRecord], replayed: DurableLedger,
+    loaded: LoadedJournal, *, read_only: bool = False,
+) -> DurableLedger:  # fmt: skip
+    """Check the real store (its rows `loaded`) holds a prefix of the replay's records,
+    append the rest, open the durable ledger on it and check it against the replay.
+    `read_only`: nothing is appended; a store behind the replay leaves the replay's ledger."""
     stored = loaded.batch_count
     if stored > len(records):
         raise StoreCorrupted(
@@ -1348,6 +1363,8 @@ def _catch_up(
             mine.extend(getattr(record.transfers, name).tolist())
         if getattr(loaded.transfers, name).tolist() != mine:
             raise fail(f"transfers differ in {name}")
+    if read_only and stored < len(records):
+        return replayed  # a writer is under way: its batches are in the replay, not yet stored
     for record in records[stored:]:
         store.append(record)
     # Rebuilt from the rows just read when they are all the store holds (a clean stop):

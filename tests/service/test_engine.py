@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 
 from samarkand.service.server import open_service
@@ -381,3 +382,74 @@ def test_health_says_whether_the_hub_takes_requests(tmp_path, monkeypatch):
         service.close()
     answer = client.get("/health")
     assert (answer.status_code, answer.json()) == (503, {"status": "stopped"})
+
+
+def test_a_running_hub_can_be_looked_at_from_another_process(service, tmp_path):
+    """`samarkand track` and `statement` open the hub read-only beside the running service:
+    never a store "ahead of its log" while payments go on, and nothing written."""
+    from samarkand.hub.durable import DurableHub
+
+    engine = service.engine
+    db = engine.durable.durable_ledger.store.path
+    stop = threading.Event()
+    submitted: list[int] = []
+
+    def traffic() -> None:
+        number = 10_000
+        while not stop.is_set():
+            number += 1
+            engine.submit([_payment(number)]).result(10)
+            submitted.append(number)
+
+    engine.submit([_payment(10_000)]).result(10)
+    thread = threading.Thread(target=traffic)
+    thread.start()
+    looks = 0
+    try:
+        deadline = time.monotonic() + 30
+        while (looks < 3 or len(submitted) < 50) and time.monotonic() < deadline:
+            looked = DurableHub.open(db, read_only=True)
+            try:
+                assert looked.hub.engine.entries  # the payments logged when it looked
+            finally:
+                looked.close()
+            looks += 1
+    finally:
+        stop.set()
+        thread.join()
+    assert looks >= 3 and len(submitted) >= 50  # looked again and again while it wrote
+
+
+def test_a_read_only_open_writes_nothing_when_the_store_is_behind_its_log(tmp_path, monkeypatch):
+    """A command logged and not yet in the store (a writer under way, or a stop in between):
+    a read-only open shows it from the replay and leaves the store as it is; a writer's open
+    completes the store."""
+    import sqlite3
+
+    from samarkand.hub.durable import CommandInterrupted, DurableHub
+    from samarkand.store import open_store
+    from samarkand.store.sqlite import SqliteStore
+
+    db = str(tmp_path / "hub.db")
+    service = open_service(db)
+    try:
+        service.engine.submit([_payment(1)]).result(10)
+
+        def failing_write(self, transaction, summary):
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(SqliteStore, "_write_batch", failing_write)
+        assert isinstance(service.engine.submit([_payment(2)]).exception(10), CommandInterrupted)
+        monkeypatch.undo()
+    finally:
+        service.close()  # before any reopen: the second payment is logged, not stored
+    stored = open_store(db).load().batch_count
+    looked = DurableHub.open(db, read_only=True)
+    try:
+        assert looked.hub.engine.entries[2].status is Status.SETTLED
+    finally:
+        looked.close()
+    assert open_store(db).load().batch_count == stored  # nothing written
+    with DurableHub.open(db) as writer:
+        assert writer.hub.engine.entries[2].status is Status.SETTLED
+    assert open_store(db).load().batch_count == stored + 1  # the writer caught it up
