@@ -165,9 +165,10 @@ class Mailbox:
             raise
         self.events_published = int(row[0][0]) if row else 0
         # A `publish` whose transaction failed: (the cursors and event count it would have
-        # written, how many messages it had). Its commit may have happened all the same
-        # (the answer lost with the connection): the next `publish` looks before it writes.
-        self._attempt: tuple[dict[str, list[int]], int, int] | None = None
+        # written, how many messages the call had, how many of those were written before
+        # it). Its commit may have happened all the same (the answer lost with the
+        # connection): the next `publish` looks before it writes.
+        self._attempt: tuple[dict[str, list[int]], int, int, int] | None = None
 
     @_locked
     def publish(
@@ -180,14 +181,14 @@ class Mailbox:
         (the engine's writer retries them first): if the failed transaction was committed
         after all, they are not appended twice."""
         messages = list(messages)
+        done = 0  # how many of `messages` (the first ones) the database holds already
         if self._attempt is not None:
-            written, count = self._attempt_written(), self._attempt[2]
+            _, _, count, committed = self._attempt
+            done = count if self._attempt_written() else committed
             self._attempt = None
-            if written:
-                messages = messages[count:]
         rows = []
         touched: dict[str, list[int]] = {}
-        for participant, kind, body, created_ns in messages:
+        for participant, kind, body, created_ns in messages[done:]:
             cursor = touched.get(participant)
             if cursor is None:
                 cursor = list(self._cursors.get(participant, [0, 0]))
@@ -209,7 +210,7 @@ class Mailbox:
                     [(events_published,)],
                 )
         except BaseException:
-            self._attempt = (touched, events_published, len(messages))
+            self._attempt = (touched, events_published, len(messages), done)
             raise
         self._cursors.update(touched)
         self.events_published = events_published
@@ -219,7 +220,7 @@ class Mailbox:
         """Whether the failed transaction of `_attempt` is in the database after all (only
         this mailbox writes there): the cursors and event count are read back, and kept."""
         assert self._attempt is not None
-        touched, events, _ = self._attempt
+        touched, events, _, _ = self._attempt
         cursors = {
             participant: [int(last), int(acked)]
             for participant, last, acked in self._db.query(

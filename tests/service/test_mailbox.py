@@ -82,3 +82,24 @@ def test_a_read_stops_at_its_byte_budget_but_returns_at_least_one_message(tmp_pa
         assert mailbox.read("SMAACN22", 5, 100)[0] == []
     finally:
         mailbox.close()
+
+
+def test_failures_one_after_another_write_each_message_once(tmp_path, monkeypatch):
+    """A commit whose answer was lost, then a failure before the next commit, then success:
+    the engine's writer sends the whole backlog each time; each message is written once."""
+    mailbox = Mailbox(tmp_path / "hub.db.mailbox")
+    try:
+        with _failing(monkeypatch, after_commit=True):
+            with pytest.raises(StoreError):
+                mailbox.publish(_messages(b"1", b"2"), events_published=2)
+        with _failing(monkeypatch, after_commit=False):
+            with pytest.raises(StoreError):
+                mailbox.publish(_messages(b"1", b"2", b"3"), events_published=3)
+        with _failing(monkeypatch, after_commit=True):
+            with pytest.raises(StoreError):
+                mailbox.publish(_messages(b"1", b"2", b"3", b"4"), events_published=4)
+        assert mailbox.publish(_messages(b"1", b"2", b"3", b"4", b"5"), events_published=5) == 1
+        assert _bodies(mailbox) == [b"1", b"2", b"3", b"4", b"5"]
+        assert mailbox.events_published == 5
+    finally:
+        mailbox.close()
