@@ -885,7 +885,8 @@ class DurableHub:
                 replay_store = RecordingStore()
                 runner = _Runner(DurableLedger.open(replay_store))
                 errors = _replay(runner, commands)
-                loaded = loaded or store.load()
+                if loaded is None:
+                    loaded = store.load()
                 stored = loaded.batch_count
                 ledger = _catch_up(
                     store, replay_store.records, runner.ledger, loaded, read_only=read_only
