@@ -57,9 +57,9 @@ class WriterLock:
         self._fd = fd
 
     def _lock_postgres(self, dsn: str, schema: str) -> None:
-        from samarkand.store.postgres import _connect
+        from samarkand.store.postgres import connect
 
-        connection = _connect(dsn, "the hub's writer lock")
+        connection = connect(dsn, "the hub's writer lock")
         taken = connection.execute(
             "SELECT pg_try_advisory_lock(hashtext(%s))", (f"samarkand hub {schema}",)
         ).fetchone()

@@ -153,7 +153,7 @@ class PostgresStore(JournalStore):
     @staticmethod
     def has_table(dsn: str, schema: str, table: str) -> bool:
         """Whether `schema` holds `table` (looked at: nothing is created)."""
-        with _connect(dsn) as connection:
+        with connect(dsn) as connection:
             row = connection.execute(
                 "SELECT to_regclass(%s)", (sql.Identifier(schema, table).as_string(connection),)
             ).fetchone()
@@ -306,7 +306,7 @@ class PostgresRawBaseline:
         self._connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._table))
 
 
-def _connect(dsn: str, what: str = "") -> psycopg.Connection:
+def connect(dsn: str, what: str = "") -> psycopg.Connection:
     """An autocommit connection; `StoreError` naming the server (never the password) and
     what it was for."""
     try:
@@ -336,7 +336,7 @@ class Reconnecting:
         self._connection = self._connect()
 
     def _connect(self) -> psycopg.Connection:
-        connection = _connect(self.dsn, self.what)
+        connection = connect(self.dsn, self.what)
         if self._setup is not None:
             self._setup(connection)
         return connection
