@@ -382,8 +382,11 @@ class _Reply:
         response = self.wrap(schemas.PACS_002, "002", report, self.receiver)
         return Processed(message_id, msg_id, (response,), {REJECTED: 1}, tuple(problems))
 
-    def notifications(self, events: Sequence[Any]) -> list[Response]:
-        """One camt.054 per participant whose settlement account moved in ``events``.
+    def notifications(
+        self, events: Sequence[Any], owners: Set[str] | None = None
+    ) -> list[Response]:
+        """One camt.054 per participant whose settlement account moved in ``events`` (of
+        ``owners`` only, when given).
 
         The postings are gathered per account and handed over as columns, with the owner
         of an account, a counterparty's BICFI and a booking time worked out once per
@@ -429,7 +432,7 @@ class _Reply:
                 if rows is unseen:
                     owner = directory.by_number.get(account_parts(account)[1])
                     rows = rows_of[account] = None
-                    if owner is not None:
+                    if owner is not None and (owners is None or owner.bic in owners):
                         rows = rows_of[account] = by_owner.setdefault(owner.bic, {})[account] = []
                 if rows is not None:
                     bic = bics.get(counterparty) or bics.setdefault(
@@ -452,6 +455,17 @@ class _Reply:
             )
             responses.append(self.wrap(schemas.CAMT_054, f"054-{number}", document, bic))
         return responses
+
+
+def settlement_notifications(
+    hub: SettlementHub, events: Sequence[Any], msg_id_base: str, now: int,
+    owners: Set[str] | None = None,
+) -> list[Response]:  # fmt: skip
+    """The camt.054s of the settlements among ``events``, as ``process_message`` makes them
+    for a message (one per participant whose settlement account moved, of ``owners`` only
+    when given), for settlements made outside a message: MsgIds from ``msg_id_base``,
+    created at ``now`` (ns), related to no message."""
+    return _Reply(hub, msg_id_base, _iso_time(now)).notifications(events, owners)
 
 
 class _CreditTransfers:

@@ -52,6 +52,7 @@ from typing import Any
 
 from samarkand.hub.durable import DurableHub
 from samarkand.hub.message_log import MessageLog
+from samarkand.hub.messages import settlement_notifications
 from samarkand.hub.settlement import QuoteRequest
 from samarkand.iso20022.markup import uuid_texts
 from samarkand.money import default_registry, format_amounts
@@ -150,6 +151,10 @@ class Engine:
         self.messages: MessageLog | None = None
         self._posted: list[tuple[str, str, bytes]] = []  # for the round's mailbox transaction
         self._finished: list[Finished] = []  # the round's messages, to record once posted
+        self._covered: list[tuple[int, int]] = []  # event ranges of the round's ISO messages
+        # Participants that have a camt.054 for every settlement of their accounts, not only
+        # for those of their ISO 20022 messages (kept in the mailbox; changed on this thread).
+        self.camt054_all: set[str] = set()
         # Messages handed to the writer and not yet recorded as finished: the `done` of
         # their round (the hub's thread's; see `wait_recorded`).
         self._recording: dict[tuple[str, str], Future] = {}
@@ -251,6 +256,7 @@ class Engine:
             hub_clock = self.durable.hub.clock if self.durable.configured else 0
             self._last_now = max(hub_clock, self.durable.durable_ledger.state.timestamp)
             self._events_handed = self._mailbox.events_published
+            self.camt054_all = self._mailbox.camt054_all()
             # Events the last run made but did not publish, before anything is taken in.
             self._hand_over(self.now(), []).result()
         except BaseException as error:  # noqa: BLE001 - reported to start()
@@ -397,7 +403,7 @@ class Engine:
         resolved once they are written."""
         durable = self.durable
         assert durable is not None
-        messages, events = self._notices(durable, self._posted)
+        messages, events = self._notices(durable, self._posted, now)
         self._posted = []
         while self._in_writing and self._in_writing[0].done():
             self._in_writing.popleft()
@@ -472,7 +478,7 @@ class Engine:
             handed.done.set_result(None)
 
     def _notices(
-        self, durable: DurableHub, extra: list[tuple[str, str, bytes]]
+        self, durable: DurableHub, extra: list[tuple[str, str, bytes]], now: int
     ) -> tuple[list[tuple[str, str, bytes]], int]:
         """The messages for the hub's events not yet handed over (after `extra`), and how
         many events that makes handed over."""
@@ -528,8 +534,33 @@ class Engine:
         for participant, items in sorted(notices.items()):
             body = ('{"notices":[' + ",".join(items) + "]}").encode()
             messages.append((participant, "status", body))
+        messages += self._camt054_outside(hub, start, now)
         self._events_handed = len(events)
         return messages, len(events)
+
+    def _camt054_outside(self, hub: Any, start: int, now: int) -> list[tuple[str, str, bytes]]:
+        """The camt.054s, for the participants that asked for one for every settlement
+        (`camt054_all`), of the settlements among the events from `start` that no ISO
+        20022 message's processing made (those had theirs from the message): MsgIds from
+        the position of the first event, so a restart makes the same again."""
+        covered, self._covered = self._covered, []
+        if not self.camt054_all:
+            return []
+        settled = Status.SETTLED
+        outside = [
+            event
+            for index, event in enumerate(hub.events[start:], start)
+            if event.status is settled and not any(a <= index < b for a, b in covered)
+        ]
+        if not outside:
+            return []
+        made = settlement_notifications(hub, outside, f"SMKE{start:012d}", now, self.camt054_all)
+        return [(r.receiver, "camt.054", r.data) for r in made]
+
+    def cover(self, start: int, end: int) -> None:
+        """The hub's events from `start` to `end` were made while an ISO 20022 message was
+        processed, whose responses carry their camt.054s (on the hub's thread)."""
+        self._covered.append((start, end))
 
 
 def _take_waiting(source: Any, limit: int) -> tuple[list[Any], bool]:

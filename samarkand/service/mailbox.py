@@ -5,6 +5,7 @@ One SQLite file next to the store (`<store>.mailbox`, WAL, synchronous=FULL):
     mailbox(participant, sequence, kind, created_ns, body)   one row per message
     cursors(participant, last, acked)                         per participant
     webhooks(participant, url)                                optional push (see webhook)
+    camt054_all(participant)                                  a camt.054 for every settlement
     published(id = 1, events)                                 hub events turned into messages
 
 A participant reads its messages after a cursor and acknowledges up to a sequence; a message
@@ -43,8 +44,9 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS {published} (id INTEGER PRIMARY KEY CHECK (id = 1),"
     " events BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {webhooks} (participant TEXT PRIMARY KEY, url TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {camt054_all} (participant TEXT PRIMARY KEY)",
 )
-_TABLES = ("mailbox", "cursors", "published", "webhooks")
+_TABLES = ("mailbox", "cursors", "published", "webhooks", "camt054_all")
 
 
 class _Sqlite:
@@ -303,6 +305,19 @@ class Mailbox:
                     "SET url = excluded.url",
                     [(participant, url)],
                 )
+
+    @_locked
+    def camt054_all(self) -> set[str]:
+        """The participants that have a camt.054 for every settlement of their accounts."""
+        return {row[0] for row in self._db.query("SELECT participant FROM {camt054_all}")}
+
+    @_locked
+    def set_camt054_all(self, participant: str, every: bool) -> None:
+        with self._db.transaction() as run:
+            if every:
+                run("INSERT INTO {camt054_all} VALUES (?) ON CONFLICT DO NOTHING", [(participant,)])
+            else:
+                run("DELETE FROM {camt054_all} WHERE participant = ?", [(participant,)])
 
     @_locked
     def close(self) -> None:

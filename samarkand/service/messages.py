@@ -139,6 +139,7 @@ def submit_message(
     assert durable is not None
     directory = durable.hub.directory
     log = None if engine.messages is None else _RecordedByWriter(engine, engine.messages)
+    before = len(durable.hub.events)
     processed = process_message(
         _CallerHub(durable, caller),
         data,
@@ -146,6 +147,7 @@ def submit_message(
         log=log,  # type: ignore[arg-type]
         caller=Caller(caller, lambda bic: acts_for(directory, caller, bic)),
     )
+    engine.cover(before, len(durable.hub.events))  # its camt.054s are among its responses
     if processed.not_sender:
         (problem,) = processed.problems
         raise NotSender(problem.path or "/Document", problem.message)

@@ -27,6 +27,7 @@ from samarkand.service.shared import (
     REGISTRY,
     XML_TYPES,
     AckIn,
+    Camt054Setting,
     EventOut,
     LiquidityIn,
     PaymentIn,
@@ -261,6 +262,36 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
         await run_on_hub(engine, run)
         pusher.register(caller.key_id, url)
         return {"url": url}
+
+    @app.get("/v1/mailbox/camt054", tags=["mailbox"])
+    async def camt054_setting(request: Request) -> Camt054Setting:
+        """Whether the caller has a camt.054 for every settlement of its accounts (true), or
+        only for those made while its ISO 20022 messages, or another's, were processed
+        (false, the default)."""
+        caller = principal_of(request)
+
+        def run(engine: Engine, _now: int) -> bool:
+            return caller.key_id in engine.camt054_all
+
+        return Camt054Setting(every_settlement=await run_on_hub(engine, run))
+
+    @app.put("/v1/mailbox/camt054", tags=["mailbox"])
+    async def set_camt054_setting(request: Request, setting: Camt054Setting) -> Camt054Setting:
+        """Have a camt.054 for every settlement of the caller's accounts: JSON payments,
+        payments released from a queue in a later round or by an operator, DNS windows; one
+        camt.054 per round, made from the hub's events (a restart makes them again)."""
+        caller = principal_of(request)
+
+        def run(engine: Engine, _now: int) -> None:
+            assert engine.mailbox is not None
+            engine.mailbox.set_camt054_all(caller.key_id, setting.every_settlement)
+            if setting.every_settlement:
+                engine.camt054_all.add(caller.key_id)
+            else:
+                engine.camt054_all.discard(caller.key_id)
+
+        await run_on_hub(engine, run)
+        return setting
 
     @app.get("/v1/hub/key", tags=["mailbox"])
     async def hub_key(request: Request) -> dict[str, str]:

@@ -101,6 +101,14 @@ class WebhookIn(_In):
     url: str | None = Field(max_length=2_000, examples=["http://127.0.0.1:9000/hook"])
 
 
+class Camt054Setting(_In):
+    every_settlement: bool = Field(
+        strict=True,
+        description="a camt.054 for every settlement of the caller's accounts (true), or "
+        "only for those made while an ISO 20022 message was processed (false)",
+    )
+
+
 class LiquidityIn(_In):
     currency: Currency
     amount: Amount

@@ -179,3 +179,60 @@ def test_a_bare_document_is_the_callers_own_message(api):
     foreign = pacs009([(_uetr(), "5.00", "CNY", OTHER + "XXX", CREDITOR + "XXX")], msg_id="F")
     answer = _send(api, foreign, DEBTOR).content
     assert _texts(answer, "TxSts") == ["RJCT"] and "AGNT" in _texts(answer, "Cd")
+
+
+def _camt054_uetrs(api, bic: str) -> list[list[str]]:
+    """The UETRs of each camt.054 in `bic`'s mailbox, message by message."""
+    return [
+        _texts(m["body"].encode(), "UETR") for m in _mailbox(api, bic) if m["kind"] == "camt.054"
+    ]
+
+
+def test_a_participant_may_have_a_camt054_for_every_settlement(api, service):
+    """By default a camt.054 comes only for what settles while an ISO 20022 message is
+    processed; a participant that asks has one for every settlement of its accounts (a JSON
+    payment here), once per settlement, also after a restart of the service."""
+    setting = api.request("GET", "/v1/mailbox/camt054", CREDITOR)
+    assert setting.status_code == 200 and setting.json() == {"every_settlement": False}
+    first, answer = api.pay(amount="12.34")
+    assert answer.json()["status"] == "ACSC"
+    assert _camt054_uetrs(api, CREDITOR) == []
+    put = api.request("PUT", "/v1/mailbox/camt054", CREDITOR, {"every_settlement": True})
+    assert put.status_code == 200 and put.json() == {"every_settlement": True}
+    second, answer = api.pay(amount="56.78")
+    assert answer.json()["status"] == "ACSC"
+    [credited] = _camt054_uetrs(api, CREDITOR)
+    assert credited == [second["uetr"]]
+    [notice] = [m for m in _mailbox(api, CREDITOR) if m["kind"] == "camt.054"]
+    body = notice["body"].encode()
+    assert set(_texts(body, "CdtDbtInd")) == {"CRDT"} and "56.78" in _texts(body, "Amt")
+    assert _kind(body) == "camt.054.001.08"
+    assert _camt054_uetrs(api, DEBTOR) == []  # the debtor did not ask
+    # A message's settlements: its own camt.054, not a second one.
+    message = bulk_pacs008(2, debtor=DEBTOR + "XXX", creditors=(CREDITOR + "XXX",),
+                           first_uetr=90_000, msg_id="ALL-054", settlement_date=None)  # fmt: skip
+    assert _texts(_send(api, message).content, "TxSts") == ["ACSC", "ACSC"]
+    named = [u for uetrs in _camt054_uetrs(api, CREDITOR) for u in uetrs]
+    assert len(named) == 3 and len(set(named)) == 3
+    # Asked once, kept: the setting and the camt.054s are the same after a restart.
+    db = service.engine.durable.durable_ledger.store.path
+    off = api.request("PUT", "/v1/mailbox/camt054", DEBTOR, {"every_settlement": False})
+    assert off.json() == {"every_settlement": False}
+    service.close()
+    reopened = open_service(db)
+    try:
+        with signed_client(reopened) as again:
+            got = again.request("GET", "/v1/mailbox/camt054", CREDITOR).json()
+            assert got == {"every_settlement": True}
+            third, _ = again.pay()
+            assert [third["uetr"]] in _camt054_uetrs(again, CREDITOR)
+            assert len(_camt054_uetrs(again, CREDITOR)) == 3
+    finally:
+        reopened.close()
+
+
+def test_the_camt054_setting_takes_a_json_boolean_only(api):
+    for value in ("true", 1, None):
+        refused = api.request("PUT", "/v1/mailbox/camt054", CREDITOR, {"every_settlement": value})
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "every_settlement"
+    assert api.request("GET", "/v1/mailbox/camt054", CREDITOR).json() == {"every_settlement": False}
