@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from lxml import etree
 
@@ -236,3 +237,20 @@ def test_the_camt054_setting_takes_a_json_boolean_only(api):
         refused = api.request("PUT", "/v1/mailbox/camt054", CREDITOR, {"every_settlement": value})
         assert refused.status_code == 422 and refused.json()["error"]["field"] == "every_settlement"
     assert api.request("GET", "/v1/mailbox/camt054", CREDITOR).json() == {"every_settlement": False}
+
+
+def test_a_queued_payment_released_later_brings_its_camt054_to_who_asked(api):
+    """A payment queued for want of liquidity settles in a later round (the debtor moves
+    liquidity in): the creditor that asked for every settlement has its camt.054 then."""
+    setting = {"every_settlement": True}
+    assert api.request("PUT", "/v1/mailbox/camt054", CREDITOR, setting).status_code == 200
+    balance = Decimal(_balance(api, DEBTOR, "CNY"))
+    queued, answer = api.pay(amount=f"{balance + 1:.2f}")
+    assert answer.json()["status"] == "ACSP"
+    assert _camt054_uetrs(api, CREDITOR) == []
+    moved = api.request("POST", "/v1/liquidity", DEBTOR, {"currency": "CNY", "amount": "5.00"})
+    assert moved.status_code == 200
+    assert api.request("GET", f"/v1/payments/{queued['uetr']}", DEBTOR).json()["status"] == (
+        "settled"
+    )
+    assert _camt054_uetrs(api, CREDITOR) == [[queued["uetr"]]]
