@@ -73,6 +73,8 @@ ROUNDS_UNWRITTEN_MAX = 8
 # is tried again after this, then after twice as long each time, up to the maximum.
 REOPEN_INTERVAL_NS = 1_000_000_000
 REOPEN_INTERVAL_NS_MAX = 60_000_000_000
+# How often a round first checks that this process still holds the hub's writer lock.
+GUARD_INTERVAL_NS = 5_000_000_000
 QUEUE_ITEMS_MAX = 65_536  # beyond this, requests are refused with 503 rather than queued
 NOTICE_STATUSES = FINAL | {Status.QUEUED}
 _NOTICE_STATUSES = tuple(NOTICE_STATUSES)  # `in` a tuple compares identities: no Enum hash
@@ -173,6 +175,10 @@ class Engine:
         self._reopen_after = 0  # the clock's ns before which a broken hub is not reopened
         self._reopen_interval = REOPEN_INTERVAL_NS  # doubled by each failed reopen
         self.reopened = 0  # how many times a broken hub was opened again
+        # Checks that this process may still write the hub (its writer lock), run by a round
+        # at most every GUARD_INTERVAL_NS; while it fails, every request is refused.
+        self.guard: Callable[[], None] | None = None
+        self._guard_after = 0
         self.on_published: Callable[[set[str]], None] | None = None
         self.registry = default_registry()
 
@@ -286,6 +292,13 @@ class Engine:
             self.messages.close()
 
     def _round(self, items: list[_Work]) -> None:
+        if self.guard is not None and self._clock() >= self._guard_after:
+            try:
+                self.guard()
+            except BaseException as error:  # noqa: BLE001 - not ours to write: refuse all
+                _answer([(w.future, None, error) for w in items])
+                return
+            self._guard_after = self._clock() + GUARD_INTERVAL_NS
         if self.durable is not None and self.durable.broken:
             self._reopen()
         durable = self.durable

@@ -161,6 +161,7 @@ def open_service(
 
     lock = WriterLock(db, schema=schema)  # refused at once if another process serves it
     engine = Engine(open_hub, open_mailbox, clock=clock, open_messages=open_messages)
+    engine.guard = lock.check  # taken again after a database restart ended its connection
     try:
         engine.start()
     except BaseException:

@@ -8,13 +8,15 @@ takes the hub's lock first and keeps it until it closes; a second writer is refu
 - SQLite: an exclusive `flock` on `<db>.lock` (released by the kernel when the process
   ends, however it ends).
 - PostgreSQL: a session advisory lock on a connection of its own, keyed by the schema
-  (released when that connection ends). A server restart ends it too: the lock then no
-  longer holds until the writer opens again; the rows a second writer would write still
-  collide with the first's (the command log's sequences are a primary key).
+  (released when that connection ends). A server restart ends it too: `check`, which the
+  service runs every few seconds, then takes it again on a new connection (and fails if
+  another process took it meanwhile). In between, the rows a second writer would write
+  still collide with the first's (the command log's sequences are a primary key).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -22,6 +24,7 @@ from samarkand.store.factory import POSTGRES_PREFIXES
 from samarkand.store.port import StoreError
 
 LOCK_SUFFIX = ".lock"
+_KEY_TEXT = "samarkand hub %s"  # hashed to the advisory lock's key, per schema
 
 
 class HubInUse(StoreError):
@@ -33,7 +36,9 @@ class WriterLock:
 
     def __init__(self, db: str, *, schema: str) -> None:
         self._fd: int | None = None
-        self._connection: Any = None
+        self._connection: Any = None  # the PostgreSQL session that holds it; None: lost
+        self._dsn: str | None = None  # PostgreSQL's: where to take it again
+        self._schema = schema
         if db.startswith(POSTGRES_PREFIXES):
             self._lock_postgres(db, schema)
         else:
@@ -59,9 +64,10 @@ class WriterLock:
     def _lock_postgres(self, dsn: str, schema: str) -> None:
         from samarkand.store.postgres import connect
 
+        self._dsn = dsn
         connection = connect(dsn, "the hub's writer lock")
         taken = connection.execute(
-            "SELECT pg_try_advisory_lock(hashtext(%s))", (f"samarkand hub {schema}",)
+            "SELECT pg_try_advisory_lock(hashtext(%s))", (_KEY_TEXT % schema,)
         ).fetchone()
         if not (taken and taken[0]):
             connection.close()
@@ -71,10 +77,36 @@ class WriterLock:
             )
         self._connection = connection
 
+    def check(self) -> None:
+        """Still held? On PostgreSQL, a connection that broke (a server restart) is made
+        anew and the lock taken again: `HubInUse` if another process has it now,
+        `StoreError` if the server cannot be reached."""
+        if self._dsn is None:
+            return  # a file lock: held until the process lets go
+        import psycopg
+
+        if self._connection is not None:
+            try:
+                self._connection.execute("SELECT 1")
+                return
+            except psycopg.Error as error:
+                if not self._connection.broken:
+                    raise StoreError(f"the hub's writer lock ({type(error).__name__})") from error
+            self._connection.close()
+            self._connection = None
+        self._lock_postgres(self._dsn, self._schema)
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor lets go of the flock
             self._fd = None
         if self._connection is not None:
+            # Unlocked before the connection closes: the server ends a closed session a
+            # moment later, and a writer starting at once would still find the lock taken.
+            with contextlib.suppress(Exception):  # a broken connection holds no lock
+                self._connection.execute(
+                    "SELECT pg_advisory_unlock(hashtext(%s))", (_KEY_TEXT % self._schema,)
+                )
             self._connection.close()
             self._connection = None
+        self._dsn = None  # released: not to be taken again

@@ -111,6 +111,7 @@ def test_the_service_carries_on_after_its_database_connections_are_cut(tmp_path,
 
     from samarkand.hub.durable import CommandInterrupted
     from samarkand.store import StoreError
+    from samarkand.store.lock import HubInUse, WriterLock
 
     application = f"samarkand_cut_{uuid.uuid4().hex[:8]}"  # only this service's connections
     dsn = f"{PG_DSN}{'&' if '?' in PG_DSN else '?'}application_name={application}"
@@ -135,8 +136,11 @@ def test_the_service_carries_on_after_its_database_connections_are_cut(tmp_path,
                 (application,),
             ).fetchone()
         assert cut is not None and cut[0] >= 3  # ledger store, command log, mailbox, log
+        engine._guard_after = 0  # the next round checks the writer lock (else within 5 s)
         for number in range(4, 12):
             pay(number)
+        with pytest.raises(HubInUse):  # the service took its writer lock again
+            WriterLock(PG_DSN, schema=schema)
         read = engine.call(lambda e, _now: e.mailbox.read(CREDITOR, 0, 1_000)).result(60)
         entries = engine.call(lambda e, _now: dict(e.durable.hub.engine.entries)).result(60)
         reopened = engine.reopened
@@ -167,3 +171,49 @@ def test_the_service_carries_on_after_its_database_connections_are_cut(tmp_path,
         assert {u: e.status for u, e in stored.items()} == {u: e.status for u, e in entries.items()}
     finally:
         again.close()
+
+
+def test_a_service_whose_writer_lock_another_took_refuses_every_request(tmp_path, schema):
+    """After a database restart ended the service's lock, another process took it: the
+    service refuses every request (it is no longer the hub's writer) until it can take the
+    lock again."""
+    import psycopg
+
+    from samarkand.hub.durable import CommandInterrupted
+    from samarkand.store.lock import HubInUse, WriterLock
+
+    application = f"samarkand_lock_{uuid.uuid4().hex[:8]}"
+    dsn = f"{PG_DSN}{'&' if '?' in PG_DSN else '?'}application_name={application}"
+    service = open_service(dsn, tmp_path / "keys.json", schema=schema)
+    engine = service.engine
+    try:
+        payment = Payment(uuid.UUID(int=1).int, DEBTOR, CREDITOR, 100, "CNY")
+        assert engine.submit([payment]).result(30) == [(None, Status.SETTLED)]
+        with psycopg.connect(PG_DSN, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (application,),
+            )
+        other = WriterLock(PG_DSN, schema=schema)  # in the meantime, another writer
+        try:
+            engine._guard_after = 0
+            second = Payment(uuid.UUID(int=2).int, DEBTOR, CREDITOR, 100, "CNY")
+            assert isinstance(engine.submit([second]).exception(30), HubInUse)
+            entries = engine.call(lambda e, _now: set(e.durable.hub.engine.entries))
+            assert isinstance(entries.exception(30), HubInUse)
+        finally:
+            other.release()
+        engine._guard_after = 0
+        # The lock is its own again. The first command finds the ledger store's connection
+        # ended too: it is kept and completed by the reopen (503 "kept"), the next is fine.
+        third = Payment(uuid.UUID(int=3).int, DEBTOR, CREDITOR, 100, "CNY")
+        outcome = engine.submit([third]).exception(30)
+        assert outcome is None or isinstance(outcome, CommandInterrupted)
+        fourth = Payment(uuid.UUID(int=4).int, DEBTOR, CREDITOR, 100, "CNY")
+        assert engine.submit([fourth]).result(30) == [(None, Status.SETTLED)]
+        entries = engine.call(lambda e, _now: dict(e.durable.hub.engine.entries)).result(30)
+        assert entries[third.uetr].status is Status.SETTLED
+        assert second.uetr not in entries  # refused while another held the lock
+    finally:
+        service.close()
