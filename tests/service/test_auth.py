@@ -221,3 +221,35 @@ def test_a_large_body_is_checked_on_a_thread_like_a_small_one(api):
     accepted = api.client.post("/v1/messages", content=data, headers=headers)
     assert accepted.status_code == 200
     assert accepted.content.count(b"<TxSts>ACSC</TxSts>") == 100
+
+
+def test_a_full_nonce_memory_refuses_requests_rather_than_forget_a_live_nonce(
+    api, service, monkeypatch
+):
+    """Nonces are forgotten only once their requests' timestamps can no longer pass: with
+    the memory full of live ones, a new request is refused, and a replay of every request
+    it holds still is; once the window has passed, requests are taken again."""
+    from samarkand.service import auth
+    from samarkand.service.auth import Verifier
+
+    monkeypatch.setattr(auth, "NONCES_MAX", 3)
+    now = [time.time()]
+    verifier = Verifier(service.verifier.keys.values(), clock=lambda: now[0])
+
+    def signed_now() -> dict[str, str]:
+        headers = sign_headers(api.keys[DEBTOR], DEBTOR, "GET", "/v1/accounts",
+                               now_ms=int(now[0] * 1000))  # fmt: skip
+        return {k.lower(): v for k, v in headers.items()}
+
+    signed = [signed_now() for _ in range(3)]
+    for headers in signed:
+        verifier.verify("GET", "/v1/accounts", headers, b"")
+    with pytest.raises(AuthError, match="within the replay window") as full:
+        verifier.verify("GET", "/v1/accounts", signed_now(), b"")
+    assert full.value.field == NONCE_HEADER
+    for headers in signed:
+        with pytest.raises(AuthError, match="replay"):
+            verifier.verify("GET", "/v1/accounts", headers, b"")
+    now[0] += 2 * verifier.window_ms / 1000 + 1  # the three can no longer pass: forgotten
+    later = signed_now()
+    assert verifier.verify("GET", "/v1/accounts", later, b"").key_id == DEBTOR
