@@ -141,7 +141,9 @@ class Engine:
         self._open_hub = open_hub
         self._open_mailbox = open_mailbox
         self._open_messages = open_messages
-        self._clock = clock
+        self._clock = clock  # the hub's time
+        # For waits between tries (a reopen, the lock's check): not moved by clock steps.
+        self._monotonic: Callable[[], int] = time.monotonic_ns
         self._queue: queue.Queue[_Work | None] = queue.Queue(QUEUE_ITEMS_MAX)
         self._thread = threading.Thread(target=self._main, name="samarkand-hub", daemon=True)
         self._ready = threading.Event()
@@ -172,7 +174,7 @@ class Engine:
         self._last_write: Future = Future()
         self._last_write.set_result(None)
         self._last_now = 0
-        self._reopen_after = 0  # the clock's ns before which a broken hub is not reopened
+        self._reopen_after = 0  # `_monotonic` ns before which a broken hub is not reopened
         self._reopen_interval = REOPEN_INTERVAL_NS  # doubled by each failed reopen
         self.reopened = 0  # how many times a broken hub was opened again
         # Checks that this process may still write the hub (its writer lock), run by a round
@@ -292,13 +294,13 @@ class Engine:
             self.messages.close()
 
     def _round(self, items: list[_Work]) -> None:
-        if self.guard is not None and self._clock() >= self._guard_after:
+        if self.guard is not None and self._monotonic() >= self._guard_after:
             try:
                 self.guard()
             except BaseException as error:  # noqa: BLE001 - not ours to write: refuse all
                 _answer([(w.future, None, error) for w in items])
                 return
-            self._guard_after = self._clock() + GUARD_INTERVAL_NS
+            self._guard_after = self._monotonic() + GUARD_INTERVAL_NS
         if self.durable is not None and self.durable.broken:
             self._reopen()
         durable = self.durable
@@ -353,15 +355,14 @@ class Engine:
         succeeds, requests get the broken hub's error (503); a failed reopen is tried again
         after `REOPEN_INTERVAL_NS`, then twice as long each time (a replay of a long log is
         not run over and over against a store that keeps failing)."""
-        now = self._clock()
-        if now < self._reopen_after:
+        if self._monotonic() < self._reopen_after:
             return
         broken = self.durable
         assert broken is not None
         try:
             reopened = self._open_hub()
         except BaseException:  # noqa: BLE001 - still down: the broken hub answers 503
-            self._reopen_after = self._clock() + self._reopen_interval
+            self._reopen_after = self._monotonic() + self._reopen_interval
             self._reopen_interval = min(2 * self._reopen_interval, REOPEN_INTERVAL_NS_MAX)
             return
         self._reopen_interval = REOPEN_INTERVAL_NS

@@ -314,6 +314,7 @@ def test_a_failing_reopen_is_tried_again_less_and_less_often(tmp_path, monkeypat
     moments = [2_000_000_000_000_000_000]
     service = open_service(str(tmp_path / "hub.db"), clock=lambda: moments[0])
     engine = service.engine
+    engine._monotonic = lambda: moments[0]  # the waits between reopens, in the test's time
     try:
         real_write, real_open = SqliteStore._write_batch, engine._open_hub
         attempts = []
