@@ -241,7 +241,9 @@ AMOUNTS = st.one_of(
 )
 TEXTS = st.one_of(
     st.sampled_from(["A", "x & y", "<b>", "  spaced  ", "Ünïcode ✓"]),
-    st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1,
+    # Characters XML 1.0 allows: no surrogates, no controls, not U+FFFE or U+FFFF.
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"),
+                          exclude_characters="\ufffe\uffff"), min_size=1,
             max_size=12).filter(lambda t: t.strip() == t and t),
 )  # fmt: skip
 # A UETR that is not a UUID v4 is refused by the schema (and pyiso20022's model) already.
