@@ -49,6 +49,11 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS {message_payment} ("
     " uetr TEXT NOT NULL, sender TEXT NOT NULL, msg_id TEXT NOT NULL,"
     " PRIMARY KEY (uetr, sender, msg_id)){strict}",
+    # Transactions a message's answer reported ACSP (queued), whose final status is still to
+    # be told to the sender (a second pacs.002), with what that report names.
+    "CREATE TABLE IF NOT EXISTS {awaiting} ("
+    " uetr {blob} NOT NULL PRIMARY KEY, receiver TEXT NOT NULL, msg_id TEXT NOT NULL,"
+    " kind TEXT NOT NULL, instruction_id TEXT NOT NULL, end_to_end_id TEXT NOT NULL){strict}",
 )
 # `uetrs`: the UETRs a message names, 16 bytes each. One value in the message's own row: an
 # index of one row per UETR cost a random B-tree insert per payment (15-18 µs each on a log
@@ -71,7 +76,15 @@ SELECT_NAMING = (
     " USING (sender, msg_id) WHERE p.uetr = ?"
 )
 COUNT = "SELECT count(*) FROM {message}"
-_TABLES = ("message", "message_payment")
+_TABLES = ("message", "message_payment", "awaiting")
+INSERT_AWAITING = "INSERT INTO {awaiting} VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+DELETE_AWAITING = "DELETE FROM {awaiting} WHERE uetr = ?"
+SELECT_AWAITING = (
+    "SELECT uetr, receiver, msg_id, kind, instruction_id, end_to_end_id FROM {awaiting}"
+)
+# A transaction waiting for its final status to be told: (receiver, MsgId, message kind,
+# InstrId, EndToEndId), by UETR.
+Awaiting = tuple[str, str, str, str, str]
 
 Statement = tuple[str, Sequence[Any]]
 
@@ -288,15 +301,33 @@ class MessageLog:
         the kinds it keeps."""
         self.finish_all([(sender, msg_id, responses)])
 
-    def finish_all(self, finished: Sequence[tuple[str, str, list[tuple[str, str, bytes]]]]) -> None:
-        """`finish` for several messages (sender, MsgId, responses), in one transaction."""
+    def finish_all(
+        self,
+        finished: Sequence[tuple[str, str, list[tuple[str, str, bytes]]]],
+        awaiting: Sequence[tuple[int, Awaiting]] = (),
+        told: Sequence[int] = (),
+    ) -> None:
+        """`finish` for several messages (sender, MsgId, responses), in one transaction; with
+        it, the transactions now `awaiting` a status update, and those since `told`."""
         changed = self._db.write(
             [(UPDATE_RESPONSES, (self._kept(responses), sender, msg_id))
              for sender, msg_id, responses in finished]
+            + [(INSERT_AWAITING, (uetr.to_bytes(UETR_BYTES, "big"), *what))
+               for uetr, what in awaiting]
+            + [(DELETE_AWAITING, (uetr.to_bytes(UETR_BYTES, "big"),)) for uetr in told]
         )  # fmt: skip
-        for (sender, msg_id, _), count in zip(finished, changed, strict=True):
+        for (sender, msg_id, _), count in zip(finished, changed[: len(finished)], strict=True):
             if count != 1:
                 raise StoreError(f"{self._db.where}: message {sender}/{msg_id} was never begun")
+
+    def awaiting(self) -> dict[int, Awaiting]:
+        """The transactions waiting for a status update (see `finish_all`)."""
+        return {
+            int.from_bytes(bytes(uetr), "big"): (receiver, msg_id, kind, instruction, end_to_end)
+            for uetr, receiver, msg_id, kind, instruction, end_to_end in self._db.query(
+                SELECT_AWAITING, ()
+            )
+        }
 
     def _kept(self, responses: list[tuple[str, str, bytes]]) -> str:
         """The responses of the kinds the log keeps, as the `responses` column holds them."""

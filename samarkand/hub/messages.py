@@ -71,8 +71,10 @@ from samarkand.iso20022.pacs002 import (
     ACCEPTED_SETTLEMENT_IN_PROCESS,
     PENDING,
     REJECTED,
+    StatusUpdate,
     build_file_rejection,
     build_status_report,
+    build_status_update,
 )
 from samarkand.iso20022.pacs004 import check_return_rules, read_return
 from samarkand.iso20022.pacs008 import (
@@ -466,6 +468,24 @@ def settlement_notifications(
     when given), for settlements made outside a message: MsgIds from ``msg_id_base``,
     created at ``now`` (ns), related to no message."""
     return _Reply(hub, msg_id_base, _iso_time(now)).notifications(events, owners)
+
+
+def status_update(
+    receiver: str, original_msg_id: str, original_name: str, updates: Sequence[StatusUpdate],
+    msg_id: str, now: int,
+) -> bytes:  # fmt: skip
+    """The pacs.002 (in its envelope, from the hub to ``receiver``) telling the final status
+    of transactions of ``original_msg_id`` that its report answered ACSP."""
+    created = _iso_time(now)
+    document = build_status_update(
+        updates, original_msg_id=original_msg_id, original_name=original_name, msg_id=msg_id,
+        created_at=created, xml_declaration=False,
+    )  # fmt: skip
+    header = app_header(
+        from_bic=HUB_BIC, to_bic=message_bic(receiver), business_message_id=msg_id,
+        message_id=schemas.PACS_002, created=created, related=None,
+    )  # fmt: skip
+    return wrap(header, document)
 
 
 class _CreditTransfers:

@@ -21,7 +21,8 @@ it could be vendored, so it is checked against pyiso20022's model (``model_check
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from . import schemas
 from .markup import XML_DECLARATION, checked_column, checked_text
@@ -118,6 +119,60 @@ def build_status_report(
             f"<OrgnlEndToEndId>{end_to_end_id}</OrgnlEndToEndId>" if end_to_end_id else "",
             f"<OrgnlUETR>{uetr}</OrgnlUETR>" if uetr else "",
             f"<TxSts>{status}</TxSts>{reasons}</TxInfAndSts>",
+        )
+    return _document(msg_id, created_at, *parts, xml_declaration=xml_declaration)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A transaction an earlier report answered ACSP (queued), now final: ACSC, or RJCT with
+    its reason (``reason_code`` and the text after it)."""
+
+    instruction_id: str  # "" when the original had none
+    end_to_end_id: str
+    uetr: str  # canonical text
+    status: str
+    reason_code: str | None = None
+    reason: str = ""
+
+
+def build_status_update(
+    updates: Sequence[StatusUpdate],
+    *,
+    original_msg_id: str,
+    original_name: str,
+    msg_id: str,
+    created_at: str,
+    xml_declaration: bool = True,
+) -> bytes:
+    """Return the pacs.002 telling the final status of ``updates``, transactions of the
+    message ``original_msg_id`` an earlier report answered ACSP: one TxInfAndSts each; the
+    group ACSC or RJCT when they all are, else PART."""
+    statuses = {update.status for update in updates}
+    if not updates or not statuses <= {ACCEPTED_SETTLEMENT_COMPLETED, REJECTED}:
+        raise ValueError("a status update reports ACSC or RJCT transactions")
+    group = statuses.pop() if len(statuses) == 1 else PARTIALLY_ACCEPTED
+    parts = [
+        "<OrgnlGrpInfAndSts><OrgnlMsgId>",
+        checked_text("OrgnlMsgId", original_msg_id),
+        "</OrgnlMsgId><OrgnlMsgNmId>",
+        checked_text("OrgnlMsgNmId", original_name),
+        f"</OrgnlMsgNmId><GrpSts>{group}</GrpSts></OrgnlGrpInfAndSts>",
+    ]
+    for update in updates:
+        instruction = checked_text("OrgnlInstrId", update.instruction_id)
+        end_to_end = checked_text("OrgnlEndToEndId", update.end_to_end_id)
+        reasons = (
+            _reason_markup(update.reason_code, _clip(update.reason))
+            if update.reason_code is not None
+            else ""
+        )
+        parts += (
+            "<TxInfAndSts>",
+            f"<OrgnlInstrId>{instruction}</OrgnlInstrId>" if instruction else "",
+            f"<OrgnlEndToEndId>{end_to_end}</OrgnlEndToEndId>" if end_to_end else "",
+            f"<OrgnlUETR>{checked_text('OrgnlUETR', update.uetr)}</OrgnlUETR>",
+            f"<TxSts>{update.status}</TxSts>{reasons}</TxInfAndSts>",
         )
     return _document(msg_id, created_at, *parts, xml_declaration=xml_declaration)
 

@@ -51,13 +51,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from samarkand.hub.durable import DurableHub
-from samarkand.hub.message_log import MessageLog
-from samarkand.hub.messages import settlement_notifications
+from samarkand.hub.message_log import Awaiting, MessageLog
+from samarkand.hub.messages import settlement_notifications, status_update
 from samarkand.hub.settlement import QuoteRequest
 from samarkand.iso20022.markup import uuid_texts
+from samarkand.iso20022.pacs002 import StatusUpdate
 from samarkand.money import default_registry, format_amounts
 from samarkand.service.mailbox import Mailbox
-from samarkand.settlement.payments import FINAL, FxPayment, Payment, Reason, Status
+from samarkand.settlement.payments import FINAL, FxPayment, Payment, Reason, Status, uetr_text
 from samarkand.store import StoreError
 
 ROUND_ITEMS_MAX = 4_096
@@ -78,6 +79,7 @@ GUARD_INTERVAL_NS = 5_000_000_000
 QUEUE_ITEMS_MAX = 65_536  # beyond this, requests are refused with 503 rather than queued
 NOTICE_STATUSES = FINAL | {Status.QUEUED}
 _NOTICE_STATUSES = tuple(NOTICE_STATUSES)  # `in` a tuple compares identities: no Enum hash
+_FINAL_STATUSES = tuple(FINAL)
 
 
 class EngineBusy(RuntimeError):
@@ -116,6 +118,8 @@ class _Handed:
     events: int
     outcomes: list[tuple[Any, Any, BaseException | None]]
     finished: list[Finished] = field(default_factory=list)  # for the message log, then
+    awaiting: list[tuple[int, Awaiting]] = field(default_factory=list)  # with those
+    told: list[int] = field(default_factory=list)  # status updates made this round
     done: Future = field(default_factory=Future)
 
 
@@ -156,6 +160,11 @@ class Engine:
         self._posted: list[tuple[str, str, bytes]] = []  # for the round's mailbox transaction
         self._finished: list[Finished] = []  # the round's messages, to record once posted
         self._covered: list[tuple[int, int]] = []  # event ranges of the round's ISO messages
+        # ISO 20022 transactions answered ACSP whose final status is still to be told (a
+        # second pacs.002), by UETR: kept in the message log, changed on this thread.
+        self.awaiting: dict[int, Awaiting] = {}
+        self._awaiting_new: list[tuple[int, Awaiting]] = []  # this round's, for the writer
+        self._told: list[int] = []
         # Participants that have a camt.054 for every settlement of their accounts, not only
         # for those of their ISO 20022 messages (kept in the mailbox; changed on this thread).
         self.camt054_all: set[str] = set()
@@ -261,6 +270,7 @@ class Engine:
             self._mailbox = self._open_mailbox()
             if self._open_messages is not None:
                 self.messages = self._open_messages()
+                self.awaiting = self.messages.awaiting()
             hub_clock = self.durable.hub.clock if self.durable.configured else 0
             self._last_now = max(hub_clock, self.durable.durable_ledger.state.timestamp)
             self._events_handed = self._mailbox.events_published
@@ -391,7 +401,10 @@ class Engine:
     # ------------------------------------------------------------------ mailboxes
 
     def post(
-        self, messages: Sequence[tuple[str, str, bytes]], finished: Finished | None = None
+        self,
+        messages: Sequence[tuple[str, str, bytes]],
+        finished: Finished | None = None,
+        awaiting: Sequence[tuple[int, Awaiting]] = (),
     ) -> None:
         """Messages (participant, kind, body) for the mailboxes, written with this round's
         notices in one transaction (kept for the next round if that transaction fails);
@@ -402,6 +415,9 @@ class Engine:
         self._posted.extend(messages)
         if finished is not None:
             self._finished.append(finished)
+        # `awaiting`: its transactions answered ACSP, told again once final (`_updates`).
+        self.awaiting.update(awaiting)
+        self._awaiting_new.extend(awaiting)
 
     def wait_recorded(self, sender: str, msg_id: str) -> None:
         """On the hub's thread, before the message log is asked about (sender, MsgId): wait
@@ -425,8 +441,11 @@ class Engine:
             wait([self._in_writing[-1]], timeout=WRITER_WAIT_S)
         if len(self._in_writing) >= ROUNDS_UNWRITTEN_MAX:
             wait([self._in_writing.popleft()])
-        handed = _Handed([(p, k, b, now) for p, k, b in messages], events, outcomes, self._finished)
-        self._finished = []
+        handed = _Handed(
+            [(p, k, b, now) for p, k, b in messages], events, outcomes, self._finished,
+            self._awaiting_new, self._told,
+        )  # fmt: skip
+        self._finished, self._awaiting_new, self._told = [], [], []
         if self._recording:
             self._recording = {k: f for k, f in self._recording.items() if not f.done()}
         for sender, msg_id, _ in handed.finished:
@@ -478,12 +497,14 @@ class Engine:
         if self.on_published is not None and pending:
             self.on_published({m[0] for m in pending})
         finished = [f for handed in rounds for f in handed.finished]
+        awaiting = [a for handed in rounds for a in handed.awaiting]
+        told = [u for handed in rounds for u in handed.told]
         try:
-            if finished:
+            if finished or awaiting or told:
                 if self._writer_log is None:
                     assert self._open_messages is not None
                     self._writer_log = self._open_messages()
-                self._writer_log.finish_all(finished)
+                self._writer_log.finish_all(finished, awaiting, told)
         except BaseException as error:  # noqa: BLE001 - posted, but not recorded: not answered
             _not_written(rounds, outcomes, error)
             return
@@ -549,6 +570,7 @@ class Engine:
             body = ('{"notices":[' + ",".join(items) + "]}").encode()
             messages.append((participant, "status", body))
         messages += self._camt054_outside(hub, start, now)
+        messages += self._updates(events, start, now)
         self._events_handed = len(events)
         return messages, len(events)
 
@@ -570,6 +592,35 @@ class Engine:
             return []
         made = settlement_notifications(hub, outside, f"SMKE{start:012d}", now, self.camt054_all)
         return [(r.receiver, "camt.054", r.data) for r in made]
+
+    def _updates(self, events: Sequence[Any], start: int, now: int) -> list[tuple[str, str, bytes]]:
+        """A pacs.002 to each sender whose message had transactions answered ACSP that
+        reached a final status among the events from `start` (ACSC, or RJCT with the
+        reason), one per original message: MsgIds from the position of the first event, so
+        a restart that publishes these events again makes the same."""
+        if not self.awaiting:
+            return []
+        awaiting, settled = self.awaiting, Status.SETTLED
+        by_message: dict[tuple[str, str, str], list[StatusUpdate]] = {}
+        for event in events[start:]:
+            if event.status not in _FINAL_STATUSES or event.uetr not in awaiting:
+                continue
+            receiver, msg_id, kind, instruction, end_to_end = awaiting.pop(event.uetr)
+            self._told.append(event.uetr)
+            reason = event.reason
+            by_message.setdefault((receiver, msg_id, kind), []).append(StatusUpdate(
+                instruction, end_to_end, uetr_text(event.uetr),
+                "ACSC" if event.status is settled else "RJCT",
+                None if reason is None else reason.iso,
+                "" if reason is None else reason.text,
+            ))  # fmt: skip
+        return [
+            (receiver, "pacs.002", status_update(receiver, msg_id, kind, updates,
+                                                 f"SMKU{start:012d}-{number}", now))
+            for number, ((receiver, msg_id, kind), updates) in enumerate(
+                sorted(by_message.items()), start=1
+            )
+        ]  # fmt: skip
 
     def cover(self, start: int, end: int) -> None:
         """The hub's events from `start` to `end` were made while an ISO 20022 message was

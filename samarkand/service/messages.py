@@ -31,7 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from samarkand.hub.message_log import MessageLog, MessageRecord, response_kind
+from lxml import etree
+
+from samarkand.hub.message_log import Awaiting, MessageLog, MessageRecord, response_kind
 from samarkand.hub.messages import (
     Caller,
     Processed,
@@ -40,6 +42,8 @@ from samarkand.hub.messages import (
     participant_bic,
     process_message,
 )
+from samarkand.iso20022 import schemas
+from samarkand.iso20022.pacs008 import uetr_number
 from samarkand.service.shared import owns
 from samarkand.settlement.participants import Directory
 from samarkand.settlement.payments import FxPayment, Payment, Reason
@@ -48,6 +52,8 @@ if TYPE_CHECKING:
     from samarkand.service.engine import Engine, Finished
 
 ANSWER_KINDS = ("pacs.002", "camt.029")
+# The messages whose transactions answered ACSP are told again once final (pacs.002).
+QUEUED_TOLD = frozenset({schemas.PACS_008, schemas.PACS_009})
 
 
 class NotSender(Exception):
@@ -152,8 +158,33 @@ def submit_message(
         (problem,) = processed.problems
         raise NotSender(problem.path or "/Document", problem.message)
     finished = None if log is None else log.finished
+    answer = next((r for r in processed.responses if response_kind(r.name) in ANSWER_KINDS), None)
     if not processed.replayed and (processed.responses or finished is not None):
         engine.post([(mailbox_of(directory, r.receiver), response_kind(r.name), r.data)
-                     for r in processed.responses], finished)  # fmt: skip
-    answer = next((r for r in processed.responses if response_kind(r.name) in ANSWER_KINDS), None)
+                     for r in processed.responses], finished,
+                    _queued(processed, answer, directory))  # fmt: skip
     return MessageAnswer(processed, answer)
+
+
+def _queued(
+    processed: Processed, answer: Response | None, directory: Directory
+) -> list[tuple[int, Awaiting]]:
+    """The transactions of a pacs.008 or pacs.009 that its answer reports ACSP (queued):
+    told again, in a second pacs.002, once their payments are final."""
+    if (
+        answer is None
+        or processed.message_id not in QUEUED_TOLD
+        or processed.msg_id is None
+        or b"<TxSts>ACSP</TxSts>" not in answer.data
+    ):
+        return []
+    receiver = mailbox_of(directory, answer.receiver)
+    queued = []
+    for item in etree.fromstring(answer.data).iter("{*}TxInfAndSts"):
+        fields = {etree.QName(child).localname: child.text or "" for child in item}
+        number = uetr_number(fields.get("OrgnlUETR"))
+        if fields.get("TxSts") == "ACSP" and number is not None:
+            queued.append((number, (receiver, processed.msg_id, processed.message_id,
+                                    fields.get("OrgnlInstrId", ""),
+                                    fields.get("OrgnlEndToEndId", ""))))  # fmt: skip
+    return queued

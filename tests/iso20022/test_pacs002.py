@@ -132,3 +132,24 @@ def test_long_reasons_are_cut_to_max105text() -> None:
 def test_the_report_is_the_same_bytes_for_the_same_input() -> None:
     data = pacs008(bulk(4))
     assert etree.tostring(report_for(data)) == etree.tostring(report_for(data))
+
+
+def test_a_status_update_tells_the_final_status_of_queued_transactions() -> None:
+    from samarkand.iso20022.pacs002 import StatusUpdate, build_status_update
+
+    settled = StatusUpdate("I-1", "E2E-1", "2d8e1ad0-8b1f-4a4e-9d55-2b0b2e0d0e01", "ACSC")
+    refused = StatusUpdate("", "E2E-2", "2d8e1ad0-8b1f-4a4e-9d55-2b0b2e0d0e02", "RJCT",
+                           "AB03", "the day closed with the payment still queued")  # fmt: skip
+    for updates, group in (([settled], "ACSC"), ([refused], "RJCT"), ([settled, refused], "PART")):
+        data = build_status_update(updates, original_msg_id="BULK-7",
+                                   original_name="pacs.008.001.08", msg_id="SMKU000000000042-1",
+                                   created_at="2026-11-28T12:00:00Z")  # fmt: skip
+        root = parse_document(data)
+        assert isinstance(root, etree._Element)
+        assert validate_document(root, "pacs.002.001.10") == []
+        assert texts(root, "//p:OrgnlGrpInfAndSts/p:OrgnlMsgId") == ["BULK-7"]
+        assert texts(root, "//p:GrpSts") == [group]
+        assert texts(root, "//p:TxInfAndSts/p:OrgnlUETR") == [u.uetr for u in updates]
+        assert texts(root, "//p:TxInfAndSts/p:TxSts") == [u.status for u in updates]
+    assert texts(root, "//p:TxInfAndSts/p:OrgnlInstrId") == ["I-1"]  # the second had none
+    assert texts(root, "//p:StsRsnInf/p:Rsn/p:Cd") == ["AB03"]

@@ -254,3 +254,49 @@ def test_a_queued_payment_released_later_brings_its_camt054_to_who_asked(api):
         "settled"
     )
     assert _camt054_uetrs(api, CREDITOR) == [[queued["uetr"]]]
+
+
+def _updates(api, bic: str) -> list[bytes]:
+    """The pacs.002 status updates in `bic`'s mailbox (told from a message's own answer by
+    their MsgId, SMKU…)."""
+    reports = [m["body"].encode() for m in _mailbox(api, bic) if m["kind"] == "pacs.002"]
+    return [body for body in reports if _texts(body, "MsgId")[0].startswith("SMKU")]
+
+
+def test_a_queued_transaction_is_told_again_once_final(api, service):
+    """A pacs.009 transaction answered ACSP (queued for want of liquidity) gets a second
+    pacs.002 to its sender once it settles, naming the original MsgId and UETR; one still
+    queued when the day closes gets RJCT with the reason. The promise outlives a restart."""
+    balance = Decimal(_balance(api, DEBTOR, "CNY"))
+    first, second = _uetr(), _uetr()
+    message = pacs009([(first, f"{balance + 1:.2f}", "CNY", DEBTOR + "XXX", CREDITOR + "XXX")],
+                      msg_id="QUEUED-1")  # fmt: skip
+    assert _texts(_send(api, message).content, "TxSts") == ["ACSP"]
+    assert _updates(api, DEBTOR) == []
+    db = service.engine.durable.durable_ledger.store.path
+    service.close()
+    reopened = open_service(db)
+    try:
+        with signed_client(reopened) as again:
+            moved = again.request("POST", "/v1/liquidity", DEBTOR,
+                                  {"currency": "CNY", "amount": "5.00"})  # fmt: skip
+            assert moved.status_code == 200
+            [update] = _updates(again, DEBTOR)
+            assert _kind(update) == "pacs.002.001.10"
+            assert _texts(update, "OrgnlMsgId") == ["QUEUED-1"]
+            assert _texts(update, "OrgnlUETR") == [first]
+            assert _texts(update, "TxSts") == ["ACSC"] and _texts(update, "GrpSts") == ["ACSC"]
+            # Another, still queued at the end of the day: RJCT with the reason.
+            balance = Decimal(_balance(again, DEBTOR, "CNY"))
+            late = pacs009([(second, f"{balance + 1:.2f}", "CNY", DEBTOR + "XXX",
+                             CREDITOR + "XXX")], msg_id="QUEUED-2")  # fmt: skip
+            assert _texts(_send(again, late).content, "TxSts") == ["ACSP"]
+            closed = again.request("POST", "/v1/operator/end-of-day", "OPERATOR")
+            assert closed.status_code == 200
+            updates = _updates(again, DEBTOR)
+            assert len(updates) == 2
+            assert _texts(updates[1], "OrgnlUETR") == [second]
+            assert _texts(updates[1], "TxSts") == ["RJCT"]
+            assert _texts(updates[1], "Cd") == ["AB03"]
+    finally:
+        reopened.close()
