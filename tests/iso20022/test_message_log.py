@@ -38,6 +38,23 @@ def test_a_message_is_recorded_finished_and_found_again(hub_store: HubStore) -> 
         assert reopened.messages_of(9) == []
 
 
+def test_transactions_awaiting_a_status_update_are_kept_with_the_record(
+    hub_store: HubStore,
+) -> None:
+    """Written with a message's record (a second time changes nothing), deleted once told,
+    read back by a new connection."""
+    waiting = ("BKCHCNBJ", "M-1", "pacs.008.001.08", "", "E2E-1")
+    big = 2**128 - 1
+    with hub_store.messages() as log:
+        log.begin("BKCHCNBJ", "M-1", "pacs.008.001.08", "d", 1, 2, uetrs=[5, big])
+        log.finish_all([("BKCHCNBJ", "M-1", [("a.pacs.002.xml", "BKCHCNBJ", b"<a/>")])],
+                       [(5, waiting), (big, waiting)])  # fmt: skip
+        log.finish_all([], [(5, waiting)], told=[big])
+    with hub_store.messages() as log:
+        assert log.awaiting() == {5: waiting}
+        assert log.get("BKCHCNBJ", "M-1").responses == [("a.pacs.002.xml", "BKCHCNBJ", b"<a/>")]
+
+
 def test_the_same_message_begun_twice_or_finished_unbegun_is_refused(hub_store: HubStore) -> None:
     with hub_store.messages() as log:
         log.begin("BKCHCNBJ", "M-1", "pacs.008.001.08", "d1", 10, uetrs=[1])
