@@ -130,6 +130,9 @@ class Processed:
     problems: tuple[IsoRejection, ...] = ()
     replayed: bool = False
     not_sender: bool = False  # refused because the caller does not act for the sender
+    # The pacs.008/009 transactions its report answered ACSP (queued): (UETR, InstrId,
+    # EndToEndId), "" for an identifier the transaction did not have.
+    queued: tuple[tuple[int, str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +273,9 @@ def process_message(
     responses += reply.notifications(reply.earlier + ops.hub.events[events_before:])
     if log is not None:
         log.finish(key, msg_id, [(r.name, r.receiver, r.data) for r in responses])
-    return Processed(opened.message_id, msg_id, tuple(responses), statuses)
+    return Processed(
+        opened.message_id, msg_id, tuple(responses), statuses, queued=tuple(reply.queued)
+    )
 
 
 def _uetrs_named(prepared: Any) -> list[int]:
@@ -352,6 +357,7 @@ class _Reply:
         self.sender: str | None = None  # who sent the message (directory BIC), if known
         self.receiver = HUB_BIC
         self.earlier: list[Any] = []  # settlements of an interrupted attempt, to notify now
+        self.queued: list[tuple[int, str, str]] = []  # see `Processed.queued`
 
     def wrap(self, message_id: str, suffix: str, document: bytes, receiver: str) -> Response:
         msg_id = f"{self.base}-{suffix}"
@@ -509,6 +515,14 @@ class _CreditTransfers:
         rejections += _quote_problems(ops.hub, message, rejections, recovering)
         statuses = _settle(ops, message, rejections, now, recovering, _payments)
         reply.earlier.extend(statuses.earlier)
+        refused = {r.index for r in rejections}  # `_settle` added the hub's refusals
+        if None not in refused:  # no group rule failed: each transaction has its own status
+            reply.queued.extend(
+                (tx.uetr, tx.instruction_id or "", tx.end_to_end_id or "")
+                for tx in message.transactions
+                if tx.uetr is not None and tx.index not in refused
+                and statuses.accepted.get(tx.index) == ACCEPTED_SETTLEMENT_IN_PROCESS
+            )  # fmt: skip
         return [reply.status_report(message, rejections, statuses.accepted)], statuses.counts
 
 

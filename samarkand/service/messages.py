@@ -31,8 +31,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lxml import etree
-
 from samarkand.hub.message_log import Awaiting, MessageLog, MessageRecord, response_kind
 from samarkand.hub.messages import (
     Caller,
@@ -42,8 +40,6 @@ from samarkand.hub.messages import (
     participant_bic,
     process_message,
 )
-from samarkand.iso20022 import schemas
-from samarkand.iso20022.pacs008 import uetr_number
 from samarkand.service.shared import owns
 from samarkand.settlement.participants import Directory
 from samarkand.settlement.payments import FxPayment, Payment, Reason
@@ -52,8 +48,6 @@ if TYPE_CHECKING:
     from samarkand.service.engine import Engine, Finished
 
 ANSWER_KINDS = ("pacs.002", "camt.029")
-# The messages whose transactions answered ACSP are told again once final (pacs.002).
-QUEUED_TOLD = frozenset({schemas.PACS_008, schemas.PACS_009})
 
 
 class NotSender(Exception):
@@ -170,21 +164,11 @@ def _queued(
     processed: Processed, answer: Response | None, directory: Directory
 ) -> list[tuple[int, Awaiting]]:
     """The transactions of a pacs.008 or pacs.009 that its answer reports ACSP (queued):
-    told again, in a second pacs.002, once their payments are final."""
-    if (
-        answer is None
-        or processed.message_id not in QUEUED_TOLD
-        or processed.msg_id is None
-        or b"<TxSts>ACSP</TxSts>" not in answer.data
-    ):
+    told again, in a second pacs.002 to the answer's receiver, once their payments are
+    final."""
+    if answer is None or processed.msg_id is None or not processed.queued:
         return []
     receiver = mailbox_of(directory, answer.receiver)
-    queued = []
-    for item in etree.fromstring(answer.data).iter("{*}TxInfAndSts"):
-        fields = {etree.QName(child).localname: child.text or "" for child in item}
-        number = uetr_number(fields.get("OrgnlUETR"))
-        if fields.get("TxSts") == "ACSP" and number is not None:
-            queued.append((number, (receiver, processed.msg_id, processed.message_id,
-                                    fields.get("OrgnlInstrId", ""),
-                                    fields.get("OrgnlEndToEndId", ""))))  # fmt: skip
-    return queued
+    what = (receiver, processed.msg_id, processed.message_id or "")
+    return [(uetr, (*what, instruction, end_to_end))
+            for uetr, instruction, end_to_end in processed.queued]  # fmt: skip

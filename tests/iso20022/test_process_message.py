@@ -3,6 +3,8 @@ response validates (XSD or pyiso20022's model) and parses back with pyiso20022."
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -474,6 +476,24 @@ def test_a_message_read_beforehand_is_processed_as_its_bytes_are(data: bytes) ->
     assert first == second
     assert by_bytes.events == by_read.events
     assert balance(by_bytes, "SABRRUMM") == balance(by_read, "SABRRUMM")
+
+
+def test_the_transactions_answered_acsp_are_named_for_a_later_status_update() -> None:
+    """`Processed.queued`: exactly the transactions the report answers ACSP, with the
+    identifiers the report names them by (a settled or refused one is not there)."""
+    data = pacs008([Tx(number=1), Tx(number=2, amount="900.00"), Tx(number=3, amount="1.005")])
+    processed = process_message(make_hub(), data, 10)
+    report = etree.fromstring(processed.responses[0].data)
+    answered = {
+        (t.findtext("{*}OrgnlUETR"), t.findtext("{*}OrgnlInstrId") or "",
+         t.findtext("{*}OrgnlEndToEndId") or "", t.findtext("{*}TxSts"))
+        for t in report.iter("{*}TxInfAndSts")
+    }  # fmt: skip
+    assert processed.statuses == {"ACSC": 1, "ACSP": 1, "RJCT": 1}
+    assert {(str(uuid.UUID(int=u)), i, e, "ACSP") for u, i, e in processed.queued} == {
+        a for a in answered if a[3] == "ACSP"
+    }
+    assert len(processed.queued) == 1
 
 
 def test_a_direct_participant_cancels_for_the_indirect_agent_it_settles_for() -> None:
