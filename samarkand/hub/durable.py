@@ -891,6 +891,8 @@ class DurableHub:
                 ledger = _catch_up(
                     store, replay_store.records, runner.ledger, loaded, read_only=read_only
                 )
+                if ledger.store is not store:
+                    store.close()  # read-only, store behind its log: the replay's ledger
             except BaseException:
                 store.close()
                 raise
