@@ -476,22 +476,23 @@ def settlement_notifications(
     return _Reply(hub, msg_id_base, _iso_time(now)).notifications(events, owners)
 
 
-def status_update(
-    receiver: str, original_msg_id: str, original_name: str, updates: Sequence[StatusUpdate],
-    msg_id: str, now: int,
-) -> bytes:  # fmt: skip
-    """The pacs.002 (in its envelope, from the hub to ``receiver``) telling the final status
-    of transactions of ``original_msg_id`` that its report answered ACSP."""
-    created = _iso_time(now)
-    document = build_status_update(
-        updates, original_msg_id=original_msg_id, original_name=original_name, msg_id=msg_id,
-        created_at=created, xml_declaration=False,
-    )  # fmt: skip
-    header = app_header(
-        from_bic=HUB_BIC, to_bic=message_bic(receiver), business_message_id=msg_id,
-        message_id=schemas.PACS_002, created=created, related=None,
-    )  # fmt: skip
-    return wrap(header, document)
+def status_updates(
+    hub: SettlementHub, updates: Sequence[tuple[str, str, str, Sequence[StatusUpdate]]],
+    msg_id_base: str, now: int,
+) -> list[Response]:  # fmt: skip
+    """The pacs.002s, one per (receiver, original MsgId, original message name, updates),
+    telling the final status of transactions that the original's report answered ACSP:
+    from the hub to the receiver, MsgIds ``msg_id_base``-1, -2, ..., created at ``now``
+    (ns), wrapped as ``process_message`` wraps its responses."""
+    reply = _Reply(hub, msg_id_base, _iso_time(now))
+    made = []
+    for number, (receiver, original_msg_id, original_name, items) in enumerate(updates, start=1):
+        document = build_status_update(
+            items, original_msg_id=original_msg_id, original_name=original_name,
+            msg_id=f"{msg_id_base}-{number}", created_at=reply.created, xml_declaration=False,
+        )  # fmt: skip
+        made.append(reply.wrap(schemas.PACS_002, str(number), document, receiver))
+    return made
 
 
 class _CreditTransfers:

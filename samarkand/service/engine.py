@@ -52,7 +52,7 @@ from typing import Any
 
 from samarkand.hub.durable import DurableHub
 from samarkand.hub.message_log import Awaiting, MessageLog
-from samarkand.hub.messages import settlement_notifications, status_update
+from samarkand.hub.messages import settlement_notifications, status_updates
 from samarkand.hub.settlement import QuoteRequest
 from samarkand.iso20022.markup import uuid_texts
 from samarkand.iso20022.pacs002 import StatusUpdate
@@ -570,7 +570,7 @@ class Engine:
             body = ('{"notices":[' + ",".join(items) + "]}").encode()
             messages.append((participant, "status", body))
         messages += self._camt054_outside(hub, start, now)
-        messages += self._updates(events, start, now)
+        messages += self._updates(hub, events, start, now)
         self._events_handed = len(events)
         return messages, len(events)
 
@@ -593,7 +593,9 @@ class Engine:
         made = settlement_notifications(hub, outside, f"SMKE{start:012d}", now, self.camt054_all)
         return [(r.receiver, "camt.054", r.data) for r in made]
 
-    def _updates(self, events: Sequence[Any], start: int, now: int) -> list[tuple[str, str, bytes]]:
+    def _updates(
+        self, hub: Any, events: Sequence[Any], start: int, now: int
+    ) -> list[tuple[str, str, bytes]]:
         """A pacs.002 to each sender whose message had transactions answered ACSP that
         reached a final status among the events from `start` (ACSC, or RJCT with the
         reason), one per original message: MsgIds from the position of the first event, so
@@ -614,13 +616,13 @@ class Engine:
                 None if reason is None else reason.iso,
                 "" if reason is None else reason.text,
             ))  # fmt: skip
-        return [
-            (receiver, "pacs.002", status_update(receiver, msg_id, kind, updates,
-                                                 f"SMKU{start:012d}-{number}", now))
-            for number, ((receiver, msg_id, kind), updates) in enumerate(
-                sorted(by_message.items()), start=1
-            )
-        ]  # fmt: skip
+        made = status_updates(
+            hub,
+            [(r, m, k, updates) for (r, m, k), updates in sorted(by_message.items())],
+            f"SMKU{start:012d}",
+            now,
+        )
+        return [(r.receiver, "pacs.002", r.data) for r in made]
 
     def cover(self, start: int, end: int) -> None:
         """The hub's events from `start` to `end` were made while an ISO 20022 message was
