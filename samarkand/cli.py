@@ -323,6 +323,7 @@ def submit(
     except BaseException:
         lock.release()
         raise
+    durable.guard_writes(lock.check)  # a database restart meanwhile: the lock first
     try:
         engine = durable.hub.engine
         if next_day:

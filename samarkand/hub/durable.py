@@ -696,6 +696,10 @@ class CommandLog:
         self.path = os.fspath(address)
         self.postgres = self.path.startswith(POSTGRES_PREFIXES)
         self.decided = 0  # decision records among the `length` rows (counted by `read`)
+        # PostgreSQL: run before the first write on a connection other than the one the
+        # log was opened with (made anew after the database restarted); raising StoreError
+        # there refuses the command before anything is sent. See `DurableHub.guard_writes`.
+        self.before_new_connection: Callable[[], None] | None = None
         if self.postgres:
             self._open_postgres(schema or DEFAULT_SCHEMA)
             return
@@ -717,6 +721,7 @@ class CommandLog:
         self._where = f"PostgreSQL schema {schema}: hub command log"
         self._pg = Reconnecting(self.path, "the hub command log")
         connection = self._pg.connection
+        self._checked_connection: Any = connection
         try:
             with connection.transaction():
                 connection.execute(
@@ -752,10 +757,15 @@ class CommandLog:
         select = sql.SQL("SELECT body FROM {} WHERE sequence = %s").format(self._table)
         for _attempt in (1, 2):
             try:
-                self._pg.connection.execute(insert, (sequence, text))
+                connection = self._pg.connection
+                if connection is not self._checked_connection:
+                    if self.before_new_connection is not None:
+                        self.before_new_connection()
+                    self._checked_connection = connection
+                connection.execute(insert, (sequence, text))
                 return
             except StoreError:
-                raise  # no connection: nothing was sent
+                raise  # no connection, or refused before writing: nothing was sent
             except psycopg.Error as error:
                 failure = error
             try:
@@ -933,6 +943,13 @@ class DurableHub:
     def close(self) -> None:
         self._log.close()
         self.durable_ledger.close()
+
+    def guard_writes(self, check: Callable[[], None] | None) -> None:
+        """`check` (the writer lock's) runs before the command log first writes on a new
+        PostgreSQL connection: after a database restart, which ends the lock's session as
+        well, no command is logged until the lock is held again (`StoreError`, the command
+        refused, if another process took it meanwhile). SQLite's file lock needs none."""
+        self._log.before_new_connection = check
 
     def __enter__(self) -> DurableHub:
         return self

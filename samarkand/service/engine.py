@@ -266,7 +266,7 @@ class Engine:
 
     def _main(self) -> None:
         try:
-            self.durable = self._open_hub()
+            self.durable = self._opened_hub()
             self._mailbox = self._open_mailbox()
             if self._open_messages is not None:
                 self.messages = self._open_messages()
@@ -359,6 +359,24 @@ class Engine:
         except BaseException as error:  # noqa: BLE001 - nothing is answered as done
             _answer([(f, None, error) for f, _, _ in outcomes])
 
+    def _opened_hub(self) -> DurableHub:
+        """The hub opened, its command log guarded by the writer lock's check (`guard`): a
+        command log connection made anew (a database restart) writes nothing until the lock
+        is held again; if it is not, every round checks it until it is."""
+        durable = self._open_hub()
+        guard = self.guard
+        if guard is not None:
+
+            def check() -> None:
+                try:
+                    guard()
+                except BaseException:
+                    self._guard_after = 0
+                    raise
+
+            durable.guard_writes(check)
+        return durable
+
     def _reopen(self) -> None:
         """Open the store again after a command failed on its way (a store or database
         failure): the replay completes what the log holds, and the hub carries on. Until it
@@ -370,7 +388,7 @@ class Engine:
         broken = self.durable
         assert broken is not None
         try:
-            reopened = self._open_hub()
+            reopened = self._opened_hub()
         except BaseException:  # noqa: BLE001 - still down: the broken hub answers 503
             self._reopen_after = self._monotonic() + self._reopen_interval
             self._reopen_interval = min(2 * self._reopen_interval, REOPEN_INTERVAL_NS_MAX)

@@ -8,10 +8,11 @@ takes the hub's lock first and keeps it until it closes; a second writer is refu
 - SQLite: an exclusive `flock` on `<db>.lock` (released by the kernel when the process
   ends, however it ends).
 - PostgreSQL: a session advisory lock on a connection of its own, keyed by the schema
-  (released when that connection ends). A server restart ends it too: `check`, which the
-  service runs every few seconds, then takes it again on a new connection (and fails if
-  another process took it meanwhile). In between, the rows a second writer would write
-  still collide with the first's (the command log's sequences are a primary key).
+  (released when that connection ends). A server restart ends it too: `check` then takes it
+  again on a new connection (and fails if another process took it meanwhile). The service
+  runs it every few seconds, and before the hub's command log first writes on a new
+  connection (`DurableHub.guard_writes`), so no command is logged after a restart until
+  the lock is held again.
 """
 
 from __future__ import annotations

@@ -173,6 +173,61 @@ def test_the_service_carries_on_after_its_database_connections_are_cut(tmp_path,
         again.close()
 
 
+def test_after_a_database_restart_no_command_is_logged_before_the_writer_lock_is_checked(
+    tmp_path, schema
+):
+    """The database restarted and another process took the hub's lock at once, well within
+    the service's periodic check: the service's next command, on a new command log
+    connection, checks the lock first and is refused; nothing of it is logged or run, and
+    every request after it is refused until the lock is the service's again."""
+    import psycopg
+    from psycopg import sql
+
+    from samarkand.store.lock import HubInUse, WriterLock
+
+    application = f"samarkand_window_{uuid.uuid4().hex[:8]}"
+    dsn = f"{PG_DSN}{'&' if '?' in PG_DSN else '?'}application_name={application}"
+    service = open_service(dsn, tmp_path / "keys.json", schema=schema)
+    engine = service.engine
+
+    def logged() -> int:
+        with psycopg.connect(PG_DSN, autocommit=True) as connection:
+            table = sql.Identifier(schema, "hub_commands")
+            row = connection.execute(sql.SQL("SELECT count(*) FROM {}").format(table))
+            return int(row.fetchone()[0])  # type: ignore[index]
+
+    try:
+        payment = Payment(uuid.UUID(int=1).int, DEBTOR, CREDITOR, 100, "CNY")
+        assert engine.submit([payment]).result(30) == [(None, Status.SETTLED)]
+        engine._guard_after = engine._monotonic() + 600 * 10**9  # no periodic check now
+        with psycopg.connect(PG_DSN, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (application,),
+            )
+        other = WriterLock(PG_DSN, schema=schema)
+        try:
+            before = logged()
+            second = Payment(uuid.UUID(int=2).int, DEBTOR, CREDITOR, 100, "CNY")
+            assert isinstance(engine.submit([second]).exception(30), HubInUse)
+            assert logged() == before  # refused before it was written
+            entries = engine.call(lambda e, _now: set(e.durable.hub.engine.entries))
+            assert isinstance(entries.exception(30), HubInUse)  # and so is what follows
+        finally:
+            other.release()
+        third = Payment(uuid.UUID(int=3).int, DEBTOR, CREDITOR, 100, "CNY")
+        outcome = engine.submit([third]).exception(30)  # the store's connection was cut too
+        fourth = Payment(uuid.UUID(int=4).int, DEBTOR, CREDITOR, 100, "CNY")
+        assert engine.submit([fourth]).result(30) == [(None, Status.SETTLED)], outcome
+        entries = engine.call(lambda e, _now: dict(e.durable.hub.engine.entries)).result(30)
+        assert second.uetr not in entries and entries[fourth.uetr].status is Status.SETTLED
+        with pytest.raises(HubInUse):  # the lock is the service's again
+            WriterLock(PG_DSN, schema=schema)
+    finally:
+        service.close()
+
+
 def test_a_service_whose_writer_lock_another_took_refuses_every_request(tmp_path, schema):
     """After a database restart ended the service's lock, another process took it: the
     service refuses every request (it is no longer the hub's writer) until it can take the
