@@ -348,16 +348,15 @@ def add_operator_routes(
     async def status(request: Request) -> StatusOut:
         """What the service is doing: the hub thread's rounds and what waits for it, the
         payments by status and what waits in queues, the messages participants have not
-        acknowledged, and the webhook pushes. Counted when asked, on the hub's thread."""
+        acknowledged, and the webhook pushes. Read on the hub's thread: the payments by status
+        as the engine keeps them, the rest counted when asked."""
         require_role(request, Role.OPERATOR)
 
         def run(engine: Engine, _now: int) -> StatusOut:
             assert engine.durable is not None and engine.mailbox is not None
             hub = engine.durable.hub
             settlement = hub.engine
-            by_status: dict[str, int] = {}
-            for entry in settlement.entries.values():
-                by_status[entry.status.value] = by_status.get(entry.status.value, 0) + 1
+            by_status = {s.value: n for s, n in settlement.stats.by_status.items() if n}
             currency_of = {ledger: code for code, ledger in hub.directory.ledgers.items()}
             queued: dict[str, int] = {}
             for account, (urgent, normal) in settlement.queues.items():

@@ -136,6 +136,9 @@ class Stats:
     fx_provider_gross: dict[int, int] = field(default_factory=dict)
     fx_provider_net: dict[int, int] = field(default_factory=dict)
     fx_offset_sets: int = 0
+    # The payments (entries) by status now: kept as statuses change, so that counting them
+    # takes no walk over every payment ever made.
+    by_status: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
 
 
 class SettlementEngine:
@@ -355,6 +358,7 @@ class SettlementEngine:
         self._dirty.extend(receivers)
         self.stats.settled += count
         self.stats.settled_by[via] = self.stats.settled_by.get(via, 0) + count
+        self.stats.by_status[settled_status] += count
         self._release_dirty(now)
         return [None] * count
 
@@ -1019,7 +1023,6 @@ class SettlementEngine:
             self._changed.add(entry.ledger)  # what queued behind it may now offset
         elif entry.payment.method is Method.DNS:
             self.dns_pending[entry.payment.currency].remove(entry)
-        entry.status = Status.CANCELLED
         self.stats.cancelled += 1
         self._record(entry, Status.CANCELLED, now, detail=f"cancelled by {by_bic}")
         self._release_dirty(now)
@@ -1135,6 +1138,10 @@ class SettlementEngine:
         reason: Reason | None = None,
         detail: str = "",
     ) -> None:
+        by_status = self.stats.by_status
+        if entry.history:  # else a new payment: counted from its first status
+            by_status[entry.status] -= 1
+        by_status[status] += 1
         entry.status = status
         event = Event(entry.payment.uetr, status, now, reason, detail)
         entry.history.append(event)
