@@ -368,7 +368,7 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
     ) -> Response:
         """The camt.053.001.08 statement of the caller's settlement account in `currency`
         for one day."""
-        from samarkand.hub.statements import StatementRefused, settlement_statement
+        from samarkand.hub.statements import StatementRefused, render_statement, select_statement
 
         caller = require_role(request, Role.PARTICIPANT)
         if not dt.date(1970, 1, 1) <= date <= dt.date(2262, 4, 10):
@@ -383,14 +383,17 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
                 return None
             account_id = hub.directory.settlement_account(participant, currency)
             try:
-                return settlement_statement(engine.durable, account_id, day)[0]
+                return select_statement(engine.durable, account_id, day)
             except StatementRefused:
                 return None
 
-        document = await run_on_hub(engine, run)
-        if document is None:
+        rows = await run_on_hub(engine, run)  # the rows as columns; written out off the hub
+        if rows is None:
             raise E.ApiError(404, "not_found", "currency",
                              f"no settlement account of {caller.key_id} in {currency}")  # fmt: skip
+        document, _ = await asyncio.get_running_loop().run_in_executor(
+            readers, render_statement, rows
+        )
         return Response(document, media_type="application/xml")
 
     return submit_payment_fast

@@ -308,6 +308,28 @@ def test_statement_of_the_callers_own_account(api):
     assert api.request("GET", "/v1/statements/CNY?date=2026-01-05", OPERATOR).status_code == 403
 
 
+def test_a_statement_is_written_out_off_the_hubs_thread(api, monkeypatch):
+    """The hub's thread only takes the statement's rows (column work); the camt.053 of
+    thousands of postings is written on another thread, while payments go on."""
+    import threading
+
+    from samarkand.hub import statements
+
+    written_on: list[str] = []
+    render = statements.render_statement
+
+    def recorded(rows):
+        written_on.append(threading.current_thread().name)
+        return render(rows)
+
+    monkeypatch.setattr(statements, "render_statement", recorded)
+    api.pay(amount="12.00")
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    response = api.request("GET", f"/v1/statements/CNY?date={today}", CREDITOR)
+    assert response.status_code == 200
+    assert len(written_on) == 1 and written_on[0] != "samarkand-hub", written_on
+
+
 def test_an_admitted_bank_signs_with_the_key_of_its_admission(api, service):
     import base64
 
