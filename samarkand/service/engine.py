@@ -40,6 +40,7 @@ The service so carries on through a database restart without a restart of its ow
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import queue
 import threading
@@ -76,6 +77,13 @@ REOPEN_INTERVAL_NS = 1_000_000_000
 REOPEN_INTERVAL_NS_MAX = 60_000_000_000
 # How often a round first checks that this process still holds the hub's writer lock.
 GUARD_INTERVAL_NS = 5_000_000_000
+# The hub keeps every payment it decided in memory: millions of objects, which each full pass
+# of Python's cyclic garbage collector walks, every thread stopped meanwhile (on the demo's
+# 200,000 payments a pass took 250-320 ms, and it grows with the hub). Frozen objects
+# (`gc.freeze`) are not walked again. So once the hub is opened, and then each time it has
+# made this many more events, a full collection frees the garbage (walking only what was
+# made since the last freeze), then what is left is frozen. See `Engine.freeze_heap`.
+GC_FREEZE_EVENTS = 50_000
 QUEUE_ITEMS_MAX = 65_536  # beyond this, requests are refused with 503 rather than queued
 NOTICE_STATUSES = FINAL | {Status.QUEUED}
 _NOTICE_STATUSES = tuple(NOTICE_STATUSES)  # `in` a tuple compares identities: no Enum hash
@@ -141,6 +149,7 @@ class Engine:
         *,
         clock: Callable[[], int] = time.time_ns,
         open_messages: Callable[[], MessageLog] | None = None,
+        freeze_heap: int | None = None,
     ) -> None:
         self._open_hub = open_hub
         self._open_mailbox = open_mailbox
@@ -190,6 +199,12 @@ class Engine:
         # at most every GUARD_INTERVAL_NS; while it fails, every request is refused.
         self.guard: Callable[[], None] | None = None
         self._guard_after = 0
+        # Events between two collect-and-freeze passes of the garbage collector (see
+        # GC_FREEZE_EVENTS), the first once the hub is opened; None: left to the
+        # collector's own schedule (`samarkand serve` freezes; a test run, which holds
+        # many hubs in turn, does not).
+        self.freeze_heap = freeze_heap
+        self._frozen_at = 0  # the hub's event count at the last freeze
         self.on_published: Callable[[set[str]], None] | None = None
         self.registry = default_registry()
 
@@ -277,6 +292,7 @@ class Engine:
             self.camt054_all = self._mailbox.camt054_all()
             # Events the last run made but did not publish, before anything is taken in.
             self._hand_over(self.now(), []).result()
+            self._freeze(force=True)  # the replayed hub
         except BaseException as error:  # noqa: BLE001 - reported to start()
             self._failure = error
             self._ready.set()
@@ -358,6 +374,19 @@ class Engine:
             self._hand_over(now, outcomes)
         except BaseException as error:  # noqa: BLE001 - nothing is answered as done
             _answer([(f, None, error) for f, _, _ in outcomes])
+        self._freeze()
+
+    def _freeze(self, *, force: bool = False) -> None:
+        """Collect the garbage, then freeze what is left (`GC_FREEZE_EVENTS`): when the hub
+        has made `freeze_heap` events since the last time, or now (`force`: a hub opened)."""
+        durable = self.durable
+        if self.freeze_heap is None or durable is None or not durable.configured:
+            return
+        events = len(durable.hub.events)
+        if force or events - self._frozen_at >= self.freeze_heap:
+            gc.collect()
+            gc.freeze()
+            self._frozen_at = events
 
     def _opened_hub(self) -> DurableHub:
         """The hub opened, its command log guarded by the writer lock's check (`guard`): a
@@ -400,6 +429,7 @@ class Engine:
             pass
         self.durable = reopened
         self.reopened += 1
+        self._freeze(force=True)
 
     def _payments(self, kind: str, payments: Sequence[Any], now: int) -> list[Any]:
         """One durable command for the round's payments (or cross-currency payments):

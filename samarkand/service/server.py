@@ -32,7 +32,7 @@ from samarkand.service.auth import (
     own_key,
     write_dev_keyring,
 )
-from samarkand.service.engine import Engine
+from samarkand.service.engine import GC_FREEZE_EVENTS, Engine
 from samarkand.service.mailbox import MAILBOX_SUFFIX, Mailbox
 from samarkand.service.messages import ANSWER_KINDS
 from samarkand.service.webhook import HUB_KEY_ID, Pusher
@@ -136,11 +136,13 @@ def open_service(
     *,
     schema: str = DEFAULT_SCHEMA,
     clock=time.time_ns,
+    freeze_heap: bool = False,
 ) -> Service:
     """Open (or create) the hub at `db` (an SQLite path, or a PostgreSQL DSN with everything
     in `schema`), start its engine thread and build the app. The keyring (by default
     `<db>.keys.json`, for PostgreSQL `out/<schema>.keys.json`) is made with development keys
-    if it does not exist."""
+    if it does not exist. `freeze_heap`: the hub's objects are frozen out of the garbage
+    collector's passes (`Engine.freeze_heap`), as `serve` does."""
     from samarkand.service.app import create_app
 
     postgres = is_postgres(db)
@@ -160,7 +162,13 @@ def open_service(
         return MessageLog.beside(db, schema=schema, keep=ANSWER_KINDS)
 
     lock = WriterLock(db, schema=schema)  # refused at once if another process serves it
-    engine = Engine(open_hub, open_mailbox, clock=clock, open_messages=open_messages)
+    engine = Engine(
+        open_hub,
+        open_mailbox,
+        clock=clock,
+        open_messages=open_messages,
+        freeze_heap=GC_FREEZE_EVENTS if freeze_heap else None,
+    )
     engine.guard = lock.check  # taken again after a database restart ended its connection
     try:
         engine.start()
@@ -206,12 +214,11 @@ def serve(
     import uvicorn
 
     require_loopback(host)
-    service = open_service(db, keyring, schema=schema)
-    # The hub keeps every payment of the day in memory: millions of objects that live until
-    # the process ends. Those made by the replay are frozen out of the collector's scans, and
-    # a young generation of GC_YOUNG objects (not 700) spares a bulk message dozens of scans.
-    gc.collect()
-    gc.freeze()
+    # The hub keeps every payment in memory: millions of objects that live until the process
+    # ends. They are frozen out of the collector's passes, those of the replay at once and
+    # then as they are made (`Engine.freeze_heap`); a young generation of GC_YOUNG objects
+    # (not 700) spares a bulk message dozens of scans.
+    service = open_service(db, keyring, schema=schema, freeze_heap=True)
     gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
     where = f"PostgreSQL schema {schema}" if is_postgres(db) else db
     announce(

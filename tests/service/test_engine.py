@@ -454,3 +454,47 @@ def test_a_read_only_open_writes_nothing_when_the_store_is_behind_its_log(tmp_pa
     with DurableHub.open(db) as writer:
         assert writer.hub.engine.entries[2].status is Status.SETTLED
     assert open_store(db).load().batch_count == stored + 1  # the writer caught it up
+
+
+def test_the_hub_is_frozen_out_of_the_collectors_passes_once_its_garbage_is_collected(
+    tmp_path,
+):
+    """`freeze_heap` (what `serve` asks): the opened hub, and then what each stretch of
+    events added, is frozen out of the garbage collector's passes, which otherwise walk
+    every payment the hub holds with every thread stopped; garbage made in between is
+    collected first, never frozen."""
+    import gc
+    import weakref
+
+    class Node:
+        cycle: object = None
+
+    enabled = gc.isenabled()
+    gc.disable()  # only the engine's own collections run
+    try:
+        service = open_service(str(tmp_path / "hub.db"), tmp_path / "keys.json", freeze_heap=True)
+        try:
+            engine = service.engine
+            opened = gc.get_freeze_count()
+            assert opened > 0  # the hub, once opened
+            engine.freeze_heap = 4  # events between two freezes
+            node = Node()
+            node.cycle = node  # cyclic garbage: only a collection frees it
+            gone = weakref.ref(node)
+            del node
+            payments = [Payment(uuid.UUID(int=n).int, DEBTOR, CREDITOR, 100, "CNY")
+                        for n in range(1, 4)]  # fmt: skip
+            assert engine.submit(payments).result(30) == [(None, Status.SETTLED)] * 3
+            engine.call(lambda _engine, _now: None).result(30)  # after that round's freeze
+            assert gone() is None  # collected, not frozen with the rest
+            assert gc.get_freeze_count() > opened  # what the round made is frozen too
+            quiet = gc.get_freeze_count()
+            engine.call(lambda _engine, _now: None).result(30)
+            engine.call(lambda _engine, _now: None).result(30)
+            assert gc.get_freeze_count() <= quiet  # no new events: nothing more frozen
+        finally:
+            service.close()
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
