@@ -21,6 +21,7 @@ import json
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import parse_qsl
 
 from samarkand.service.auth import (
     KEY_HEADER,
@@ -204,6 +205,11 @@ class Gate:
                 await _send_error(send, 401, "unauthenticated", error.field, error.message)
                 return
             scope.setdefault("state", {})["principal"] = principal
+            twice = _repeated_parameter(query)
+            if twice is not None:
+                await _send_error(send, 400, "bad_request", twice,
+                                  f"query parameter {twice} is given more than once")  # fmt: skip
+                return
             content_type = headers.get("content-type", "")
             if body and is_json(content_type):
                 problem = json_problem(body)
@@ -226,3 +232,16 @@ class Gate:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+def _repeated_parameter(query: str) -> str | None:
+    """The first query parameter named twice in `query` (the framework would take one of
+    the values, where the client may have meant the other), or None."""
+    if not query:
+        return None
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query, keep_blank_values=True):
+        if name in seen:
+            return name
+        seen.add(name)
+    return None

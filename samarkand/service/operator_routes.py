@@ -25,6 +25,7 @@ from samarkand.service.shared import (
     CutOffIn,
     OpenDayIn,
     ProviderIn,
+    QueryCount,
     QueueLimitIn,
     UetrPath,
     cancel_queued,
@@ -188,7 +189,7 @@ def add_operator_routes(
 
     @app.get("/v1/operator/queue", tags=["operator"])
     async def queued(
-        request: Request, limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000
+        request: Request, limit: Annotated[QueryCount, Query(ge=1, le=10_000)] = 1_000
     ) -> dict[str, Any]:
         """Queued payments, in settlement order per sender."""
         require_role(request, Role.OPERATOR)

@@ -32,6 +32,8 @@ from samarkand.service.shared import (
     LiquidityIn,
     PaymentIn,
     PaymentStatusOut,
+    QueryCount,
+    QueryDay,
     TrackerOut,
     UetrPath,
     WebhookIn,
@@ -201,8 +203,8 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
     @app.get("/v1/mailbox", tags=["mailbox"])
     async def mailbox(
         request: Request,
-        after: Annotated[int, Query(ge=0, le=2**62)] = 0,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        after: Annotated[QueryCount, Query(ge=0, le=2**62)] = 0,
+        limit: Annotated[QueryCount, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         """Messages for the caller after `after`, oldest first; delivered again on every read
         until acknowledged. At most `limit` messages and 16 MiB of bodies (a first message
@@ -364,7 +366,7 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
     async def statement(
         request: Request,
         currency: Annotated[str, Path(pattern=CURRENCY_REGEX)],
-        date: Annotated[dt.date, Query(description="the business day (UTC)")],
+        date: Annotated[QueryDay, Query(description="the business day (UTC), YYYY-MM-DD")],
     ) -> Response:
         """The camt.053.001.08 statement of the caller's settlement account in `currency`
         for one day."""

@@ -153,6 +153,28 @@ def _iso_moment(value: Any) -> Any:
 
 Moment = Annotated[dt.datetime, BeforeValidator(_iso_moment)]
 
+# Query parameters as written, not as the framework would read them: a count is decimal digits
+# (not "+1", "01", " 1", "1_000" or "1.0"), a day is YYYY-MM-DD (not a date and time, nor
+# Unix seconds).
+_COUNT = re.compile(r"0|[1-9][0-9]{0,18}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _count(value: Any) -> Any:
+    if type(value) is str and not _COUNT.fullmatch(value):
+        raise ValueError("give a whole number in decimal digits, e.g. 100")
+    return value
+
+
+def _day(value: Any) -> Any:
+    if type(value) is str and not _DAY.fullmatch(value):
+        raise ValueError("give a day as YYYY-MM-DD, e.g. 2026-11-28")
+    return value
+
+
+QueryCount = Annotated[int, BeforeValidator(_count)]
+QueryDay = Annotated[dt.date, BeforeValidator(_day)]
+
 
 class OpenDayIn(_In):
     cut_off: Moment = Field(description="the new cut-off of every currency, with a zone")

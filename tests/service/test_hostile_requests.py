@@ -716,6 +716,37 @@ def test_mailbox_cursors_out_of_range_are_422(api, query, field):
 
 @pytest.mark.parametrize(
     "path, field",
+    [("/v1/mailbox?after=%2B1", "after"), ("/v1/mailbox?after=01", "after"),
+     ("/v1/mailbox?after=%201", "after"), ("/v1/mailbox?limit=1_0", "limit"),
+     ("/v1/mailbox?limit=1.0", "limit"), ("/v1/mailbox?limit=", "limit"),
+     ("/v1/statements/CNY?date=2026-11-28T00:00:00", "date"),
+     ("/v1/statements/CNY?date=1764288000", "date"),  # midnight of 2026-11-28, in seconds
+     ("/v1/statements/CNY?date=20261128", "date")],
+)  # fmt: skip
+def test_query_numbers_and_days_are_taken_as_written_only(api, path, field):
+    """A count is decimal digits and a day YYYY-MM-DD: not what the framework would also
+    read as one (a sign, leading zeros, digit separators, a time, Unix seconds)."""
+    _refused(api.request("GET", path, DEBTOR), 422, "invalid", field)
+
+
+@pytest.mark.parametrize(
+    "path, field",
+    [("/v1/mailbox?after=0&after=5", "after"), ("/v1/mailbox?limit=5&after=0&limit=9", "limit"),
+     ("/v1/statements/CNY?date=2026-11-28&date=2026-11-27", "date")],
+)  # fmt: skip
+def test_a_query_parameter_given_twice_is_refused_naming_it(api, path, field):
+    _refused(api.request("GET", path, DEBTOR), 400, "bad_request", field)
+
+
+def test_query_numbers_and_days_as_written_are_taken(api):
+    assert api.request("GET", "/v1/mailbox?after=0&limit=5", DEBTOR).status_code == 200
+    assert api.request("GET", "/v1/mailbox?after=10&limit=1000", DEBTOR).status_code == 200
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert api.request("GET", f"/v1/statements/CNY?date={today}", DEBTOR).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path, field",
     [("/v1/payments/not-a-uuid", "uetr"), ("/v1/payments/" + "a" * 10_240, "uetr"),
      ("/v1/payments/%00", "uetr"), ("/v1/fx/quotes/0", "quote_id"),
      (f"/v1/fx/quotes/{10**30}", "quote_id"), ("/v1/statements/cny?date=2026-11-28", "currency"),
