@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -43,6 +43,7 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
         # A path with a trailing slash is no route (404), not a redirect built from the
         # request's Host header.
         redirect_slashes=False,
+        dependencies=[Depends(_known_query)],
     )
     app.add_exception_handler(E.ApiError, E.api_error)
     app.add_exception_handler(RequestValidationError, E.validation_error)
@@ -73,4 +74,37 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
     fast = add_participant_routes(app, engine, pusher)
     add_fx_routes(app, engine)
     add_operator_routes(app, engine, verifier, pusher)
+    _note_query_parameters(app)
     return Gate(app, verifier, fast_paths={("POST", "/v1/payments"): fast})
+
+
+async def _known_query(request: Request) -> None:
+    """A query parameter a `/v1/` route does not take is refused (400, naming it): a
+    misspelt `afer=5` would otherwise be ignored, and the request answered as if it had
+    not been given."""
+    if not request.query_params or not request.url.path.startswith("/v1/"):
+        return
+    taken: frozenset[str] = getattr(request.scope.get("route"), _TAKES, frozenset())
+    for name in request.query_params:
+        if name not in taken:
+            takes = ", ".join(sorted(taken)) or "none"
+            raise E.ApiError(
+                400, "bad_request", name,
+                f"query parameter {name} is not one this route takes ({takes})",
+            )  # fmt: skip
+
+
+_TAKES = "samarkand_query_parameters"
+
+
+def _note_query_parameters(app: FastAPI) -> None:
+    """Each route's query parameters, for `_known_query`."""
+    for route in app.routes:
+        names: set[str] = set()
+        dependants = [getattr(route, "dependant", None)]
+        while dependants:
+            dependant = dependants.pop()
+            if dependant is not None:
+                names.update(param.alias for param in dependant.query_params)
+                dependants.extend(dependant.dependencies)
+        setattr(route, _TAKES, frozenset(names))

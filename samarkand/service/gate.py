@@ -216,7 +216,7 @@ class Gate:
                 if problem is not None:
                     await _send_error(send, 400, "malformed_json", *problem)
                     return
-            fast = self.fast_paths.get((scope["method"], path))
+            fast = None if query else self.fast_paths.get((scope["method"], path))
             if fast is not None:
                 answer = await fast(principal, content_type, body)
                 if answer is not None:

@@ -738,6 +738,21 @@ def test_a_query_parameter_given_twice_is_refused_naming_it(api, path, field):
     _refused(api.request("GET", path, DEBTOR), 400, "bad_request", field)
 
 
+@pytest.mark.parametrize(
+    "method, path, field",
+    [("GET", "/v1/mailbox?afer=5", "afer"), ("GET", "/v1/mailbox?after=0&cursor=2", "cursor"),
+     ("GET", "/v1/accounts?currency=CNY", "currency"),
+     ("POST", "/v1/payments?dry_run=1", "dry_run")],
+)  # fmt: skip
+def test_a_query_parameter_the_route_does_not_take_is_refused_naming_it(hub, method, path, field):
+    """Not ignored: the request would be answered as if it had not been given."""
+    service, api = hub
+    before = _state(service, api, DEBTOR, CREDITOR)
+    body = new_payment() if method == "POST" else None
+    _refused(api.request(method, path, DEBTOR, body), 400, "bad_request", field)
+    assert _state(service, api, DEBTOR, CREDITOR) == before
+
+
 def test_query_numbers_and_days_as_written_are_taken(api):
     assert api.request("GET", "/v1/mailbox?after=0&limit=5", DEBTOR).status_code == 200
     assert api.request("GET", "/v1/mailbox?after=10&limit=1000", DEBTOR).status_code == 200
