@@ -8,6 +8,10 @@ the authenticated `Principal` in the request's state, and hands the body on to t
 A header the gate or a route reads once (the four signature headers, the content type) is
 refused when it comes twice: the gate and the framework would not read the same one.
 
+A signer may have at most `IN_FLIGHT_MAX` requests under way at once; more get 429 at once,
+so that one bank flooding the service fills neither the hub's queue nor its answers for the
+others.
+
 A JSON body must be one UTF-8 JSON text whose objects name each key once (`json_problem`).
 Parsers differ on a repeated key (the framework's keeps the last, another the first): the
 bytes a bank signed must mean one payment. What is refused here is worded here, with the
@@ -37,6 +41,9 @@ from samarkand.service.errors import error_body
 BODY_BYTES_MAX = 10 * 1024 * 1024
 BODY_READ_S = 30.0  # from the request's head to the end of its body
 PROTECTED_PREFIX = "/v1/"
+# Requests one signer may have under way at once (the hub's queue holds 65,536 items: 64
+# signers at the most would fill it).
+IN_FLIGHT_MAX = 1_024
 SIGNED_HEADERS = frozenset({KEY_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER})
 ONCE_HEADERS = SIGNED_HEADERS | {"content-type"}
 KEY_SHOWN_MAX = 64  # characters of a repeated JSON key named in a refusal
@@ -119,8 +126,11 @@ class Gate:
         body_bytes_max: int = BODY_BYTES_MAX,
         body_read_s: float = BODY_READ_S,
         fast_paths: dict[tuple[str, str], FastPath] | None = None,
+        in_flight_max: int = IN_FLIGHT_MAX,
     ) -> None:
         self.app = app
+        self.in_flight_max = in_flight_max
+        self._in_flight: dict[str, int] = {}  # by signer (the event loop's only)
         self.verifier = verifier
         self.body_bytes_max = body_bytes_max
         self.body_read_s = body_read_s
@@ -205,23 +215,54 @@ class Gate:
                 await _send_error(send, 401, "unauthenticated", error.field, error.message)
                 return
             scope.setdefault("state", {})["principal"] = principal
-            twice = _repeated_parameter(query)
-            if twice is not None:
-                await _send_error(send, 400, "bad_request", twice,
-                                  f"query parameter {twice} is given more than once")  # fmt: skip
+            signer = principal.key_id
+            under_way = self._in_flight.get(signer, 0)
+            if under_way >= self.in_flight_max:
+                message = (
+                    f"{signer} has {under_way:,} requests under way, the most one signer may "
+                    "have: send more once some are answered"
+                )
+                await _send_error(send, 429, "too_many_requests", KEY_HEADER, message)
                 return
-            content_type = headers.get("content-type", "")
-            if body and is_json(content_type):
-                problem = json_problem(body)
-                if problem is not None:
-                    await _send_error(send, 400, "malformed_json", *problem)
-                    return
-            fast = None if query else self.fast_paths.get((scope["method"], path))
-            if fast is not None:
-                answer = await fast(principal, content_type, body)
-                if answer is not None:
-                    await _send(send, answer[0], answer[1])
-                    return
+            self._in_flight[signer] = under_way + 1
+            try:
+                await self._signed(scope, receive, send, principal, headers, body, query)
+            finally:
+                left = self._in_flight[signer] - 1
+                if left:
+                    self._in_flight[signer] = left
+                else:
+                    del self._in_flight[signer]
+            return
+        await self._forward(scope, receive, send, body)
+
+    async def _signed(
+        self, scope: dict[str, Any], receive: Any, send: Any, principal: Principal,
+        headers: dict[str, str], body: bytes, query: str,
+    ) -> None:  # fmt: skip
+        """A signed request, its signer counted as under way: the query's and the JSON
+        body's shape checked, then the route's fast path or the route."""
+        twice = _repeated_parameter(query)
+        if twice is not None:
+            await _send_error(send, 400, "bad_request", twice,
+                              f"query parameter {twice} is given more than once")  # fmt: skip
+            return
+        content_type = headers.get("content-type", "")
+        if body and is_json(content_type):
+            problem = json_problem(body)
+            if problem is not None:
+                await _send_error(send, 400, "malformed_json", *problem)
+                return
+        fast = None if query else self.fast_paths.get((scope["method"], scope["path"]))
+        if fast is not None:
+            answer = await fast(principal, content_type, body)
+            if answer is not None:
+                await _send(send, answer[0], answer[1])
+                return
+        await self._forward(scope, receive, send, body)
+
+    async def _forward(self, scope: dict[str, Any], receive: Any, send: Any, body: bytes) -> None:
+        """The request to the application, its body (already read) handed on."""
         delivered = False
 
         async def replay() -> dict[str, Any]:

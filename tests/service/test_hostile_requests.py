@@ -854,3 +854,33 @@ def test_a_central_bank_acts_for_its_own_currency_and_country_only(service, own)
     assert [a["approved"] for a in listed] == [[]]
     after = _state(service, own, DEBTOR)
     assert after["accounts"] == before["accounts"]
+
+
+def test_a_signer_with_too_many_requests_under_way_gets_429_and_the_others_go_on(service, own):
+    """One bank flooding the service: beyond its requests under way it is answered 429 at
+    once, while another bank's requests still reach the hub; once its requests are
+    answered it may send again."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    service.app.in_flight_max = 2
+    held = threading.Event()
+    blocking = service.engine.call(lambda _engine, _now: held.wait(30))  # the hub is busy
+    with ThreadPoolExecutor(4) as pool:
+        waiting = [pool.submit(own.pay) for _ in range(2)]  # DEBTOR's two, queued
+        deadline = time.monotonic() + 10
+        while service.app._in_flight.get(DEBTOR, 0) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        refused = own.request("GET", "/v1/accounts", DEBTOR)
+        other = pool.submit(own.request, "GET", "/v1/accounts", CREDITOR)  # queued too
+        time.sleep(0.2)
+        assert not other.done()  # not refused: waiting for the hub like DEBTOR's two
+        held.set()
+        blocking.result(30)
+        answers = [w.result(30)[1] for w in waiting]
+        assert other.result(30).status_code == 200
+    error = _refused(refused, 429, "too_many_requests", KEY_HEADER)
+    assert DEBTOR in error["message"]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert service.app._in_flight == {}  # every request counted out
+    assert own.request("GET", "/v1/accounts", DEBTOR).status_code == 200
