@@ -71,6 +71,12 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
             return JSONResponse({"status": "reopening"}, 503)
         return JSONResponse({"status": "ok"})
 
+    # The same answer without its body, to HEAD: what many load balancers' checks send.
+    app.add_api_route(
+        "/health", health, methods=["HEAD"], operation_id="health_head", tags=["service"],
+        summary="Health (HEAD)", responses={503: {"description": "as GET"}},
+    )  # fmt: skip
+
     fast = add_participant_routes(app, engine, pusher)
     add_fx_routes(app, engine)
     add_operator_routes(app, engine, verifier, pusher)

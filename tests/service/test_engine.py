@@ -361,6 +361,8 @@ def test_health_says_whether_the_hub_takes_requests(tmp_path, monkeypatch):
         assert (client.get("/health").status_code, client.get("/health").json()) == (
             200, {"status": "ok"},
         )  # fmt: skip
+        head = client.head("/health")  # as a load balancer's check sends it
+        assert (head.status_code, head.content) == (200, b"")
         real_open = engine._open_hub
 
         def failing_write(self, transaction, summary):
@@ -375,6 +377,7 @@ def test_health_says_whether_the_hub_takes_requests(tmp_path, monkeypatch):
         monkeypatch.undo()
         answer = client.get("/health")
         assert (answer.status_code, answer.json()) == (503, {"status": "reopening"})
+        assert client.head("/health").status_code == 503
         engine._open_hub = real_open
         engine._reopen_after = 0  # as when the wait is over
         assert engine.submit([_payment(102)]).result(10) == [(None, Status.SETTLED)]
