@@ -11,7 +11,6 @@ statement of many postings holds up no payment.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,6 +25,7 @@ from samarkand.ledger.state import PENDING, VOID
 from samarkand.ledger.types import AccountCode, TransferCode
 from samarkand.money import default_registry
 from samarkand.settlement.participants import account_parts
+from samarkand.settlement.payments import uetr_text
 
 NS_PER_DAY = 86_400 * 10**9
 
@@ -196,7 +196,7 @@ def _reference(transfer_id: int, uetr: int) -> str:
     """A payment's UETR when it carries a valid one (a version 4 UUID); else the hub's
     transfer id, in hex when the decimal would not fit the 35 characters of Max35Text."""
     if uetr and (uetr >> 76) & 0xF == 4 and (uetr >> 62) & 0x3 == 2:
-        return str(uuid.UUID(int=uetr))
+        return uetr_text(uetr)
     reference = f"transfer {transfer_id}"
     return reference if len(reference) <= 35 else f"{transfer_id:#x}"
 
