@@ -85,13 +85,19 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
 
 
 async def _known_query(request: Request) -> None:
-    """A query parameter a `/v1/` route does not take is refused (400, naming it): a
-    misspelt `afer=5` would otherwise be ignored, and the request answered as if it had
-    not been given."""
+    """A query parameter a `/v1/` route does not take, or one given twice, is refused (400,
+    naming it): a misspelt `afer=5` would otherwise be ignored, and of two values the
+    framework would take one where the client may have meant the other."""
     if not request.query_params or not request.url.path.startswith("/v1/"):
         return
     taken: frozenset[str] = getattr(request.scope.get("route"), _TAKES, frozenset())
-    for name in request.query_params:
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name in seen:
+            raise E.ApiError(
+                400, "bad_request", name, f"query parameter {name} is given more than once"
+            )
+        seen.add(name)
         if name not in taken:
             takes = ", ".join(sorted(taken)) or "none"
             raise E.ApiError(

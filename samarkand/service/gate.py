@@ -25,7 +25,6 @@ import json
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import parse_qsl
 
 from samarkand.service.auth import (
     KEY_HEADER,
@@ -240,13 +239,9 @@ class Gate:
         self, scope: dict[str, Any], receive: Any, send: Any, principal: Principal,
         headers: dict[str, str], body: bytes, query: str,
     ) -> None:  # fmt: skip
-        """A signed request, its signer counted as under way: the query's and the JSON
-        body's shape checked, then the route's fast path or the route."""
-        twice = _repeated_parameter(query)
-        if twice is not None:
-            await _send_error(send, 400, "bad_request", twice,
-                              f"query parameter {twice} is given more than once")  # fmt: skip
-            return
+        """A signed request, its signer counted as under way: the JSON body's shape
+        checked, then the route's fast path (not with a query: the route checks that) or
+        the route."""
         content_type = headers.get("content-type", "")
         if body and is_json(content_type):
             problem = json_problem(body)
@@ -273,16 +268,3 @@ class Gate:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
-
-
-def _repeated_parameter(query: str) -> str | None:
-    """The first query parameter named twice in `query` (the framework would take one of
-    the values, where the client may have meant the other), or None."""
-    if not query:
-        return None
-    seen: set[str] = set()
-    for name, _ in parse_qsl(query, keep_blank_values=True):
-        if name in seen:
-            return name
-        seen.add(name)
-    return None
