@@ -22,10 +22,11 @@ refused as a whole after its MsgId could be read (schema, NbOfTxs, CtrlSum, AppH
 pacs.002 with GrpSts RJCT and the reasons at group level; a file with no readable MsgId (not
 XML, a bomb, another message type) gets no response: ``Processed.problems`` says why.
 
-Bulk rule: the transactions that pass the message rules go to the hub in one batch; each is
-then settled, queued or refused on its own (a refusal of one does not undo another). A group
-rule (NbOfTxs, CtrlSum, the AppHdr) refuses the message as a whole before anything reaches
-the hub: a bulk message is never half-taken for a header that does not add up.
+Bulk rule: the transactions that pass the message rules go to the hub in one batch (or, in
+turns, in batches of ``step_tx``: see ``message_steps``); each is then settled, queued or
+refused on its own (a refusal of one does not undo another). A group rule (NbOfTxs,
+CtrlSum, the AppHdr) refuses the message as a whole before anything reaches the hub: a bulk
+message is never half-taken for a header that does not add up.
 
 Idempotency (with a ``MessageLog``): see ``samarkand.hub.message_log``. Without a log, a
 re-sent pacs.008/009 still never settles twice: the engine refuses a known UETR (DUPL).
@@ -35,9 +36,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence, Set
+from collections.abc import Callable, Generator, Iterable, Sequence, Set
 from dataclasses import MISSING, dataclass, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -183,22 +185,29 @@ class _Ops:
 @dataclass(frozen=True, slots=True)
 class ReadMessage:
     """A message file as read before the hub is looked at: its digest, and the message it
-    holds (or why it is not one) with the problems its schema check found. Pure work, most
-    of it in libxml2 without the GIL: a service reads on other threads than the hub's."""
+    holds (or why it is not one) with the problems its schema check found; for a pacs.008 or
+    pacs.009 that passed, its values too (``content``). Pure work, no hub state: a service
+    reads on other threads than the hub's, so the hub's thread only decides."""
 
     digest: str
     opened: Incoming | list[IsoRejection]
     invalid: list[IsoRejection]
+    content: CreditTransferMessage | None = None
 
 
 def read_message(data: bytes) -> ReadMessage:
-    """Parse, identify and schema-check one message file (see ``process_message``)."""
+    """Parse, identify and schema-check one message file (see ``process_message``), and read
+    the values of a credit transfer that passed."""
     data = bytes(data)
     digest = hashlib.sha256(data).hexdigest()
     opened = open_message(data)
-    invalid = [] if isinstance(opened, list) else validate_document(opened.document,
-                                                                    opened.message_id)  # fmt: skip
-    return ReadMessage(digest, opened, invalid)
+    if isinstance(opened, list):
+        return ReadMessage(digest, opened, [])
+    invalid = validate_document(opened.document, opened.message_id)
+    content = None
+    if not invalid and _HANDLERS.get(opened.message_id) is _CreditTransfers:
+        content = read_credit_transfer(opened.document, default_registry())
+    return ReadMessage(digest, opened, invalid, content)
 
 
 def process_message(
@@ -213,6 +222,48 @@ def process_message(
     ``SettlementHub`` or a ``DurableHub``) at business time ``now`` (ns); return the
     responses. Never raises for bad input; a ``StoreError`` from the hub or the log means
     nothing was acknowledged."""
+    return run_turns(message_steps(target, data, now, log=log, caller=caller), now)
+
+
+# A message taken in turns: each `yield` lets others use the hub; what is sent back is the
+# business time (ns) of the turn that goes on.
+Turns = Generator[None, int, Processed]
+
+
+def run_turns(turns: Generator[None, int, Any], now: int) -> Any:
+    """Run ``turns`` to its end, one turn after another at ``now``; return its result."""
+    sent: int | None = None
+    while True:
+        try:
+            turns.send(sent)  # type: ignore[arg-type]
+        except StopIteration as stop:
+            return stop.value
+        sent = now
+
+
+def message_steps(
+    target: Any,
+    data: bytes | ReadMessage,
+    now: int,
+    *,
+    log: MessageLog | None = None,
+    caller: Caller | None = None,
+    step_tx: int | None = None,
+    turned: Callable[[int, int], None] | None = None,
+    busy: Callable[[str, str], bool] | None = None,
+) -> Turns:
+    """``process_message`` in turns, for a hub that others use meanwhile (the service's
+    thread runs one turn of each message under way per round, between other requests'
+    work), so that a large message does not hold them up for its whole decision:
+
+    - ``step_tx``: the transactions go to the hub in batches of at most this many (each
+      one command), a turn each; None: in one batch, in one turn;
+    - ``turned(start, end)``: after each turn, the hub's events it made (the message's
+      camt.054s carry the settlements among them, and only those);
+    - ``busy(sender, MsgId)``: another message with this sender and MsgId is under way: this
+      one waits, a turn at a time, until it is done, then is answered as a resend.
+
+    Each turn goes on at the business time sent to it."""
     ops = _Ops.of(target)
     if isinstance(data, ReadMessage):
         read = data
@@ -245,6 +296,8 @@ def process_message(
         problem = IsoRejection(INCORRECT_AGENT, reason, path="/AppHdr/To")
         return reply.refusal(opened.message_id, msg_id, (problem,))
     key = participant_bic(sender) or ""
+    while busy is not None and busy(key, msg_id):
+        now = yield
     begun = recovering = False
     if log is not None:
         record = log.get(key, msg_id)
@@ -262,20 +315,59 @@ def process_message(
             record.hub_commands is None or record.hub_commands != _commands(target)
         )
     handler = _HANDLERS[opened.message_id]
-    prepared = read.invalid or handler.prepare(opened, ops.hub)
+    prepared = read.invalid or handler.prepare(opened, ops.hub, read.content)
     if isinstance(prepared, list):  # refused as a whole: nothing to record
         return reply.refusal(opened.message_id, msg_id, prepared)
     if log is not None and not begun:
         uetrs = _uetrs_named(prepared)
         log.begin(key, msg_id, opened.message_id, digest, now, _commands(target), uetrs)
-    events_before = len(ops.hub.events)
-    responses, statuses = handler.apply(prepared, ops, reply, now, recovering)
-    responses += reply.notifications(reply.earlier + ops.hub.events[events_before:])
+    events = ops.hub.events
+    made: list[tuple[int, int]] = []  # the hub's events of each turn of this message
+    if inspect.isgeneratorfunction(handler.apply):
+        applied = handler.apply(prepared, ops, reply, now, recovering, step_tx)
+        responses, statuses = yield from _turns(applied, events, made, turned)
+    else:
+        start = len(events)
+        responses, statuses = handler.apply(prepared, ops, reply, now, recovering)
+        _turn_made(start, len(events), made, turned)
+    settled = reply.earlier + [e for a, b in made for e in events[a:b]]
+    if len(made) == 1:
+        responses += reply.notifications(settled)
+    else:  # a message of several turns: each camt.054 in a turn of its own
+        responses += yield from reply.notification_turns(settled)
     if log is not None:
         log.finish(key, msg_id, [(r.name, r.receiver, r.data) for r in responses])
     return Processed(
         opened.message_id, msg_id, tuple(responses), statuses, queued=tuple(reply.queued)
     )
+
+
+def _turns(
+    inner: Generator[None, int, Any],
+    events: Sequence[Any],
+    made: list[tuple[int, int]],
+    turned: Callable[[int, int], None] | None,
+) -> Generator[None, int, Any]:
+    """Run ``inner`` turn by turn, passing each turn's business time on; the hub's events
+    each of its turns made go to ``made`` and ``turned``."""
+    sent: int | None = None
+    while True:
+        start = len(events)
+        try:
+            inner.send(sent)  # type: ignore[arg-type]
+        except StopIteration as stop:
+            _turn_made(start, len(events), made, turned)
+            return stop.value
+        _turn_made(start, len(events), made, turned)
+        sent = yield
+
+
+def _turn_made(
+    start: int, end: int, made: list[tuple[int, int]], turned: Callable[[int, int], None] | None
+) -> None:
+    made.append((start, end))
+    if turned is not None:
+        turned(start, end)
 
 
 def _uetrs_named(prepared: Any) -> list[int]:
@@ -394,7 +486,14 @@ class _Reply:
         self, events: Sequence[Any], owners: Set[str] | None = None
     ) -> list[Response]:
         """One camt.054 per participant whose settlement account moved in ``events`` (of
-        ``owners`` only, when given).
+        ``owners`` only, when given)."""
+        return run_turns(self.notification_turns(events, owners), 0)
+
+    def notification_turns(
+        self, events: Sequence[Any], owners: Set[str] | None = None
+    ) -> Generator[None, int, list[Response]]:
+        """``notifications`` in turns: the postings gathered in one, each camt.054 made in
+        one of its own.
 
         The postings are gathered per account and handed over as columns, with the owner
         of an account, a counterparty's BICFI and a booking time worked out once per
@@ -450,6 +549,7 @@ class _Reply:
         currency_of = {ledger: code for code, ledger in directory.ledgers.items()}
         responses = []
         for number, bic in enumerate(sorted(by_owner), start=1):
+            yield
             accounts = []
             for account, rows in sorted(by_owner[bic].items()):
                 code = currency_of[account_parts(account)[0]]
@@ -499,22 +599,24 @@ class _CreditTransfers:
     """pacs.008.001.08 and pacs.009.001.08."""
 
     @staticmethod
-    def prepare(opened: Incoming, hub: SettlementHub) -> Any:
+    def prepare(opened: Incoming, hub: SettlementHub, content: Any) -> Any:
         registry = default_registry()
-        message = read_credit_transfer(opened.document, registry)
+        message = content or read_credit_transfer(opened.document, registry)
         return _checked(opened, message, check_rules(message, known_bics(hub), registry))
 
     @staticmethod
     def apply(
-        prepared: Any, ops: _Ops, reply: _Reply, now: int, recovering: bool
-    ) -> tuple[list[Response], dict[str, int]]:
+        prepared: Any, ops: _Ops, reply: _Reply, now: int, recovering: bool, step_tx: int | None
+    ) -> Generator[None, int, tuple[list[Response], dict[str, int]]]:
         message, rejections = prepared
         if reply.receiver == HUB_BIC and message.transactions:
             # No AppHdr, no InstgAgt: the report goes to the debtor agent (who instructed).
             reply.receiver = participant_bic(message.transactions[0].debtor_agent) or HUB_BIC
         rejections = list(rejections) + date_problems(message, rejections, now)
         rejections += _quote_problems(ops.hub, message, rejections, recovering)
-        statuses = _settle(ops, message, rejections, now, recovering, _payments)
+        statuses = yield from _settle(ops, message, rejections, now, recovering, _payments, step_tx)
+        if step_tx is not None and len(message.transactions) > step_tx:
+            yield  # the report of a message of several batches in a turn of its own
         reply.earlier.extend(statuses.earlier)
         refused = {r.index for r in rejections}  # `_settle` added the hub's refusals
         if None not in refused:  # no group rule failed: each transaction has its own status
@@ -627,7 +729,7 @@ class _Returns:
     most once: a second return of it is DUPL."""
 
     @staticmethod
-    def prepare(opened: Incoming, hub: SettlementHub) -> Any:
+    def prepare(opened: Incoming, hub: SettlementHub, content: Any = None) -> Any:
         registry = default_registry()
         message = read_return(opened.document, registry)
         if opened.header is not None and opened.header.from_bic:
@@ -640,8 +742,8 @@ class _Returns:
 
     @staticmethod
     def apply(
-        prepared: Any, ops: _Ops, reply: _Reply, now: int, recovering: bool
-    ) -> tuple[list[Response], dict[str, int]]:
+        prepared: Any, ops: _Ops, reply: _Reply, now: int, recovering: bool, step_tx: int | None
+    ) -> Generator[None, int, tuple[list[Response], dict[str, int]]]:
         message, rejections = prepared
         rejections = list(rejections)
         refused = {r.index for r in rejections}
@@ -671,7 +773,9 @@ class _Returns:
             )
         # The report names the ORIGINAL UETR (OrgnlUETR); the payment runs under its own.
         settled_as = replace(message, transactions=tuple(returns))
-        statuses = _settle(ops, settled_as, rejections, now, recovering, _payments)
+        statuses = yield from _settle(
+            ops, settled_as, rejections, now, recovering, _payments, step_tx
+        )
         reply.earlier.extend(statuses.earlier)
         return [reply.status_report(message, rejections, statuses.accepted)], statuses.counts
 
@@ -739,7 +843,7 @@ class _LiquidityTransfers:
     """camt.050.001.07: into or out of a direct participant's settlement account."""
 
     @staticmethod
-    def prepare(opened: Incoming, hub: SettlementHub) -> Any:
+    def prepare(opened: Incoming, hub: SettlementHub, content: Any = None) -> Any:
         transfer = read_liquidity_transfer(opened.document, default_registry())
         if isinstance(transfer, IsoRejection):
             return [transfer]
@@ -810,7 +914,7 @@ class _Cancellations:
     """camt.056.001.08 -> ``cancel`` of each payment named by OrgnlUETR -> camt.029.001.09."""
 
     @staticmethod
-    def prepare(opened: Incoming, hub: SettlementHub) -> Any:
+    def prepare(opened: Incoming, hub: SettlementHub, content: Any = None) -> Any:
         request = read_cancellation_request(opened.document)
         header = opened.header
         if header is not None and header.from_bic and request.assigner:
@@ -912,10 +1016,12 @@ def _settle(
     now: int,
     recovering: bool,
     to_payments: Callable[[Sequence[CreditTransferTx]], list[Payment]],
-) -> _Settled:
-    """Submit the transactions no rule refused, in one batch; add the engine's refusals to
-    ``rejections``; return the statuses. ``recovering``: a transaction whose UETR the hub
-    already holds was submitted by the interrupted first attempt: report it, don't resubmit."""
+    step_tx: int | None,
+) -> Generator[None, int, _Settled]:
+    """Submit the transactions no rule refused, in one batch (``step_tx``: in batches of at
+    most that many, a turn each); add the engine's refusals to ``rejections``; return the
+    statuses. ``recovering``: a transaction whose UETR the hub already holds was submitted
+    by the interrupted first attempt: report it, don't resubmit."""
     entries = ops.hub.engine.entries
     transactions = message.transactions
     group_refused = any(r.index is None for r in rejections)
@@ -927,18 +1033,24 @@ def _settle(
         fresh = [tx for tx in candidates if tx.uetr not in entries]
     else:
         fresh = candidates
-    # One batch per kind: the single-currency payments, then the cross-currency ones.
-    if all(tx.quote_reference is None for tx in fresh):
-        plain, converted = fresh, []
-    else:
-        plain = [tx for tx in fresh if tx.quote_id is None]
-        converted = [tx for tx in fresh if tx.quote_id is not None]
-    reasons = dict(zip((tx.index for tx in plain),
-                       ops.submit(to_payments(plain), now), strict=True))  # fmt: skip
-    if converted:
-        reasons.update(zip((tx.index for tx in converted),
-                           ops.submit_fx([_fx_payment(tx) for tx in converted], now),
-                           strict=True))  # fmt: skip
+    reasons: dict[int | None, Reason | None] = {}
+    step = step_tx or max(1, len(fresh))
+    for first in range(0, max(1, len(fresh)), step):
+        if first:
+            now = yield  # the next batch in a later turn
+        part = fresh[first : first + step]
+        # One batch per kind: the single-currency payments, then the cross-currency ones.
+        if all(tx.quote_reference is None for tx in part):
+            plain, converted = part, []
+        else:
+            plain = [tx for tx in part if tx.quote_id is None]
+            converted = [tx for tx in part if tx.quote_id is not None]
+        reasons.update(zip((tx.index for tx in plain),
+                           ops.submit(to_payments(plain), now), strict=True))  # fmt: skip
+        if converted:
+            reasons.update(zip((tx.index for tx in converted),
+                               ops.submit_fx([_fx_payment(tx) for tx in converted], now),
+                               strict=True))  # fmt: skip
     statuses: dict[int, str] = {}
     for tx in candidates:
         reason = reasons.get(tx.index)

@@ -3,7 +3,9 @@
 Requests put work on a queue and wait on a future. The thread takes everything waiting (up to
 `ROUND_ITEMS_MAX` items) as one round: all single payments of the round go to the hub as ONE
 durable `submit` command (one log row, one fsync, one ledger batch), the other work runs in
-arrival order, and the notices the round caused are handed to the engine's writer thread,
+arrival order (work taken in turns, `steps`, a turn per round: an ISO 20022 message of many
+transactions settles a batch per round, so it never holds the others up for its whole
+decision), and the notices the round caused are handed to the engine's writer thread,
 which writes them to the mailboxes in one transaction while the hub's thread goes on with the
 next round. So a burst of concurrent payments costs a few fsyncs, not one per payment, and the
 mailboxes' writes (most of a bulk message's bytes, written without the GIL) overlap the hub's
@@ -46,12 +48,12 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from samarkand.hub.durable import DurableHub
+from samarkand.hub.durable import DurableHub, HubBroken
 from samarkand.hub.message_log import Awaiting, MessageLog
 from samarkand.hub.messages import settlement_notifications, status_updates
 from samarkand.hub.settlement import QuoteRequest
@@ -107,9 +109,12 @@ class AnswerNotWritten(StoreError):
 @dataclass(slots=True)
 class _Work:
     future: Future
-    kind: str  # "submit", "submit_fx", "quotes": batched per round; "call": run in order
+    # "submit", "submit_fx", "quotes": batched per round; "call": run in order; "steps": a
+    # turn per round, in order, until done
+    kind: str
     batch: Sequence[Any] = ()
     call: Callable[[Any, int], Any] | None = None
+    turns: Generator[None, int, Any] | None = None  # "steps" begun
 
 
 # An ISO 20022 message's record for the message log: (sender, MsgId, responses).
@@ -205,6 +210,11 @@ class Engine:
         # many hubs in turn, does not).
         self.freeze_heap = freeze_heap
         self._frozen_at = 0  # the hub's event count at the last freeze
+        # Work taken in turns ("steps") not done yet: a turn of each in every round.
+        self._continuing: list[_Work] = []
+        # ISO 20022 messages under way, by (sender, MsgId): the same message sent again
+        # meanwhile waits (`submit_message_steps`).
+        self.messages_under_way: dict[tuple[str, str], object] = {}
         self.on_published: Callable[[set[str]], None] | None = None
         self.registry = default_registry()
 
@@ -239,6 +249,13 @@ class Engine:
     def call(self, function: Callable[[Any, int], Any]) -> Future:
         """Run `function(engine_context, now)` on the hub's thread (after what is queued)."""
         return self._put(_Work(Future(), "call", call=function))
+
+    def steps(self, function: Callable[[Any, int], Generator[None, int, Any]]) -> Future:
+        """Run `function(engine_context, now)`, a generator, on the hub's thread a turn per
+        round (each `yield` lets the round end; the next round sends its own time back):
+        work too long for one round goes on between other requests. The future has what
+        it returns."""
+        return self._put(_Work(Future(), "steps", call=function))
 
     @property
     def mailbox(self) -> Mailbox | None:
@@ -301,10 +318,14 @@ class Engine:
         self._ready.set()
         try:
             while True:
-                items, stop = _take_waiting(self._queue, ROUND_ITEMS_MAX)
-                if items:
+                items, stop = _take_waiting(
+                    self._queue, ROUND_ITEMS_MAX, block=not self._continuing
+                )
+                if items or self._continuing:
                     self._round(items)
                 if stop:
+                    while self._continuing:  # taken: finished before the hub stops
+                        self._round([])
                     return
         finally:
             self._close()
@@ -325,9 +346,12 @@ class Engine:
                 self.guard()
             except BaseException as error:  # noqa: BLE001 - not ours to write: refuse all
                 _answer([(w.future, None, error) for w in items])
+                self._abandon(error)
                 return
             self._guard_after = self._monotonic() + GUARD_INTERVAL_NS
         if self.durable is not None and self.durable.broken:
+            if self._continuing:
+                self._abandon(HubBroken("the hub's store failed while this was under way"))
             self._reopen()
         durable = self.durable
         assert durable is not None
@@ -359,22 +383,53 @@ class Engine:
             except BaseException as error:  # noqa: BLE001 - each request is told
                 decided = [(w.future, None, error) for w in batched]
             _answer(decided)
-        for work in items:
-            if work.kind != "call" or work.call is None:
-                continue
-            try:
-                outcomes.append((work.future, work.call(self, now), None))
-            except BaseException as error:  # noqa: BLE001 - the request is told
-                outcomes.append((work.future, None, error))
+        continuing, self._continuing = self._continuing, []
+        for work in continuing + items:
+            if work.kind == "call" and work.call is not None:
+                try:
+                    outcomes.append((work.future, work.call(self, now), None))
+                except BaseException as error:  # noqa: BLE001 - the request is told
+                    outcomes.append((work.future, None, error))
+            elif work.kind == "steps" and work.call is not None:
+                self._turn(work, now, outcomes)
         self.stats.rounds += 1
         self.stats.round_sizes.append(len(items))
         if len(self.stats.round_sizes) > 10_000:
             del self.stats.round_sizes[:5_000]
+        answered = [(sender, msg_id) for sender, msg_id, _ in self._finished]
         try:
             self._hand_over(now, outcomes)
         except BaseException as error:  # noqa: BLE001 - nothing is answered as done
             _answer([(f, None, error) for f, _, _ in outcomes])
+        finally:
+            for key in answered:
+                self.messages_under_way.pop(key, None)
         self._freeze()
+
+    def _turn(self, work: _Work, now: int, outcomes: list[tuple[Future, Any, Any]]) -> None:
+        """One turn of `work` ("steps"): its outcome once it returns, else it goes on."""
+        try:
+            if work.turns is None:
+                assert work.call is not None
+                work.turns = work.call(self, now)
+                work.turns.send(None)  # type: ignore[arg-type]
+            else:
+                work.turns.send(now)
+        except StopIteration as done:
+            outcomes.append((work.future, done.value, None))
+        except BaseException as error:  # noqa: BLE001 - the request is told
+            outcomes.append((work.future, None, error))
+        else:
+            self._continuing.append(work)
+
+    def _abandon(self, error: BaseException) -> None:
+        """Stop the work under way in turns: each is told `error` (a turn not run is a batch
+        not submitted; a message cut off stays begun, and a resend completes it)."""
+        continuing, self._continuing = self._continuing, []
+        for work in continuing:
+            if work.turns is not None:
+                work.turns.close()
+        _answer([(w.future, None, error) for w in continuing])
 
     def _freeze(self, *, force: bool = False) -> None:
         """Collect the garbage, then freeze what is left (`GC_FREEZE_EVENTS`): when the hub
@@ -485,7 +540,7 @@ class Engine:
         self._posted = []
         while self._in_writing and self._in_writing[0].done():
             self._in_writing.popleft()
-        if self._in_writing:
+        if self._in_writing and not self._continuing:  # work under way goes on at once
             wait([self._in_writing[-1]], timeout=WRITER_WAIT_S)
         if len(self._in_writing) >= ROUNDS_UNWRITTEN_MAX:
             wait([self._in_writing.popleft()])
@@ -678,10 +733,13 @@ class Engine:
         self._covered.append((start, end))
 
 
-def _take_waiting(source: Any, limit: int) -> tuple[list[Any], bool]:
-    """What waits in the queue `source`: the first item (waited for), then those already
-    there, at most `limit`; and whether a None (stop) came after them."""
-    first = source.get()
+def _take_waiting(source: Any, limit: int, *, block: bool = True) -> tuple[list[Any], bool]:
+    """What waits in the queue `source`: the first item (waited for, if `block`), then
+    those already there, at most `limit`; and whether a None (stop) came after them."""
+    try:
+        first = source.get(block)
+    except queue.Empty:
+        return [], False
     if first is None:
         return [], True
     items = [first]

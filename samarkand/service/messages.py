@@ -27,7 +27,7 @@ camt.054 of what it settled included), so no response of an answered message is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +37,9 @@ from samarkand.hub.messages import (
     Processed,
     ReadMessage,
     Response,
+    message_steps,
     participant_bic,
-    process_message,
+    run_turns,
 )
 from samarkand.service.shared import owns
 from samarkand.settlement.participants import Directory
@@ -48,6 +49,10 @@ if TYPE_CHECKING:
     from samarkand.service.engine import Engine, Finished
 
 ANSWER_KINDS = ("pacs.002", "camt.029")
+# A message's transactions go to the hub in batches of at most this many, one per round of
+# the hub's thread, so other requests are decided between them (`message_steps`): a message
+# of 10,000 transactions no longer holds every other request up for its whole decision.
+MESSAGE_STEP_TX = 1_000
 
 
 class NotSender(Exception):
@@ -100,6 +105,13 @@ class _RecordedByWriter:
         self.finished = (sender, msg_id, responses)
 
 
+def submit_message(
+    engine: Engine, data: bytes | ReadMessage, now: int, *, caller: str
+) -> MessageAnswer:
+    """`submit_message_steps` in one go (on the hub's thread, nothing else between)."""
+    return run_turns(submit_message_steps(engine, data, now, caller=caller), now)
+
+
 class _CallerHub:
     """The hub as one caller's message may use it: a payment whose debtor agent the caller
     does not act for is refused (AGNT) here and never reaches the hub."""
@@ -129,25 +141,43 @@ class _CallerHub:
         return [next(accepted) if m else Reason.NOT_OWNER for m in mine]
 
 
-def submit_message(
+def submit_message_steps(
     engine: Engine, data: bytes | ReadMessage, now: int, *, caller: str
-) -> MessageAnswer:
-    """Run one message for `caller` on the hub's thread (read already, or to read there);
-    its responses are posted to the mailboxes with the round's notices (a recorded replay
-    posts nothing again)."""
+) -> Generator[None, int, MessageAnswer]:
+    """Run one message for `caller` on the hub's thread (read already, or to read there), in
+    turns (`Engine.steps`): its transactions `MESSAGE_STEP_TX` at a time, one batch per
+    round. Its responses are posted to the mailboxes with the notices of its last round (a
+    recorded replay posts nothing again)."""
     durable = engine.durable
     assert durable is not None
     directory = durable.hub.directory
     log = None if engine.messages is None else _RecordedByWriter(engine, engine.messages)
-    before = len(durable.hub.events)
-    processed = process_message(
-        _CallerHub(durable, caller),
-        data,
-        now,
-        log=log,  # type: ignore[arg-type]
-        caller=Caller(caller, lambda bic: acts_for(directory, caller, bic)),
-    )
-    engine.cover(before, len(durable.hub.events))  # its camt.054s are among its responses
+    mine = object()
+    held: list[tuple[str, str]] = []
+
+    def busy(sender: str, msg_id: str) -> bool:  # the same message from the same sender
+        if engine.messages_under_way.setdefault((sender, msg_id), mine) is not mine:
+            return True
+        held.append((sender, msg_id))
+        return False
+
+    try:
+        processed = yield from message_steps(
+            _CallerHub(durable, caller),
+            data,
+            now,
+            log=log,  # type: ignore[arg-type]
+            caller=Caller(caller, lambda bic: acts_for(directory, caller, bic)),
+            step_tx=MESSAGE_STEP_TX,
+            turned=engine.cover,  # its camt.054s are among its responses
+            busy=busy,
+        )
+    finally:
+        # A message answered stays under way until its round is handed to the writer (then
+        # a resend waits for its record: `Engine.wait_recorded`); one cut off is done now.
+        if log is None or log.finished is None:
+            for taken in held:
+                del engine.messages_under_way[taken]
     if processed.not_sender:
         (problem,) = processed.problems
         raise NotSender(problem.path or "/Document", problem.message)

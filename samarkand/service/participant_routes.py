@@ -21,7 +21,7 @@ from samarkand.service.auth import KEY_HEADER, Principal, Role
 from samarkand.service.engine import Engine, EngineBusy, EngineStopped
 from samarkand.service.gate import FastPath
 from samarkand.service.mailbox import AckBeyondLast
-from samarkand.service.messages import NotSender, submit_message
+from samarkand.service.messages import NotSender, submit_message_steps
 from samarkand.service.shared import (
     CURRENCY_REGEX,
     REGISTRY,
@@ -133,10 +133,10 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
         )
 
         def run(engine: Engine, now: int):
-            return submit_message(engine, read, now, caller=caller.key_id)
+            return submit_message_steps(engine, read, now, caller=caller.key_id)
 
         try:
-            outcome = await run_on_hub(engine, run)
+            outcome = await asyncio.wrap_future(engine.steps(run))
         except NotSender as error:
             raise E.ApiError(403, "AGNT", error.field, error.message) from None
         if outcome.answer is None:
