@@ -627,6 +627,16 @@ def benchmark_api(
     bulk_messages: Annotated[int, typer.Option(min=1, max=10_000)] = 40,
     bulk_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1_000,
     bulk_connections: Annotated[int, typer.Option(min=1, max=64)] = 2,
+    mixed_messages: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=1_000,
+            help="Then large messages one after another while single payments go on: their "
+            "latency meanwhile (0: no such phase).",
+        ),
+    ] = 0,
+    mixed_size: Annotated[int, typer.Option(min=1, max=10_000)] = 10_000,
     db: Annotated[
         str | None,
         typer.Option(
@@ -645,7 +655,10 @@ def benchmark_api(
     if db is not None and not db.startswith(POSTGRES_PREFIXES):
         raise UserError("--db: a postgresql:// DSN (the default store is SQLite)")
     out = errors if as_json else console
-    config = ApiBenchmark(seconds, connections, bulk_messages, bulk_size, bulk_connections)
+    config = ApiBenchmark(
+        seconds, connections, bulk_messages, bulk_size, bulk_connections, mixed_messages,
+        mixed_size,
+    )  # fmt: skip
     with out.status("driving the service"):
         result = run_api_benchmark(config, postgres=db)
     out.print(
@@ -656,6 +669,13 @@ def benchmark_api(
         f"{result['bulk_message_p50_ms']:.0f} ms; client and service on "
         f"{int(result['cores'])} cores"
     )
+    if mixed_messages:
+        out.print(
+            f"while pacs.008s of {mixed_size:,} were decided ({result['mixed_bulk_per_s']:,.0f}"
+            f" payments/s): single payments p50 {result['mixed_single_p50_ms']:.1f} ms, p99 "
+            f"{result['mixed_single_p99_ms']:.1f} ms, at most "
+            f"{result['mixed_single_max_ms']:.1f} ms"
+        )
     _print_json(result, as_json)
 
 

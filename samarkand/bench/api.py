@@ -10,7 +10,11 @@ participant's):
   `seconds`; payments/s and the latency of each request (sent to answered: signed, checked,
   group-committed with the others waiting, durable, answered);
 - bulk: pacs.008 messages of `bulk_size` transactions each, `bulk_connections` at a time;
-  transactions/s and the latency of each message.
+  transactions/s and the latency of each message;
+- mixed (with `mixed_messages`): large pacs.008s (`mixed_size` transactions) one after
+  another on one connection while `MIXED_CONNECTIONS` clients send single payments, each
+  pausing `MIXED_PAUSE_S` between its requests: the single payments' latency while the hub
+  decides large messages.
 
 Client and server share the machine's cores; the report says how many there are.
 """
@@ -36,9 +40,12 @@ import uvloop
 
 from samarkand.bench.iso import bulk_pacs008
 from samarkand.service.auth import load_private_keys, sign_headers
+from samarkand.service.messages import MESSAGE_STEP_TX
 from samarkand.store.factory import POSTGRES_PREFIXES
 
 STARTUP_S_MAX = 60.0
+MIXED_CONNECTIONS = 8
+MIXED_PAUSE_S = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,8 @@ class ApiBenchmark:
     bulk_messages: int = 40
     bulk_size: int = 1_000
     bulk_connections: int = 2
+    mixed_messages: int = 0  # 0: no mixed phase
+    mixed_size: int = 10_000
 
 
 class HttpError(RuntimeError):
@@ -140,9 +149,19 @@ def _percentile(values: list[float], pct: float) -> float:
 
 
 async def _singles(port: int, keys, banks: list[str], config: ApiBenchmark) -> dict:
+    stop_at = time.perf_counter() + config.seconds
+    return await _single_clients(
+        port, keys, banks, config.connections, lambda: time.perf_counter() < stop_at
+    )
+
+
+async def _single_clients(
+    port: int, keys, banks: list[str], connections: int, going, pause: float = 0.0
+) -> dict:
+    """`connections` clients sending single payments while `going()`, each waiting for its
+    answer (and then `pause` s) before the next."""
     latencies: list[float] = []
     counts = {"ACSC": 0, "ACSP": 0, "RJCT": 0}
-    stop_at = time.perf_counter() + config.seconds
 
     async def client(index: int) -> None:
         debtor = banks[index % len(banks)]
@@ -152,7 +171,7 @@ async def _singles(port: int, keys, banks: list[str], config: ApiBenchmark) -> d
         key = keys[debtor]
         n = 0
         try:
-            while time.perf_counter() < stop_at:
+            while going():
                 n += 1
                 body = json.dumps(
                     {
@@ -171,33 +190,38 @@ async def _singles(port: int, keys, banks: list[str], config: ApiBenchmark) -> d
                 if status != 200:
                     raise HttpError(f"payment answered {status}: {answer[:300]!r}")
                 counts[json.loads(answer)["status"]] += 1
+                if pause:
+                    await asyncio.sleep(pause)
         finally:
             connection.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(client(i) for i in range(config.connections)))
+    await asyncio.gather(*(client(i) for i in range(connections)))
     elapsed = time.perf_counter() - started
     return {
         "single_payments": len(latencies),
         "single_per_s": len(latencies) / elapsed,
         "single_p50_ms": 1000 * _percentile(latencies, 50),
         "single_p99_ms": 1000 * _percentile(latencies, 99),
+        "single_max_ms": 1000 * max(latencies, default=0.0),
         "single_mean_ms": 1000 * statistics.fmean(latencies) if latencies else 0.0,
         "single_settled": counts["ACSC"],
         "single_rejected": counts["RJCT"],
     }
 
 
-async def _bulk(port: int, keys, banks: list[str], config: ApiBenchmark) -> dict:
+def _bulk_messages(banks: list[str], count: int, size: int, first: int) -> list[tuple[str, bytes]]:
+    """`count` pacs.008s of `size` transactions, each from one bank to the others (MsgIds
+    and UETRs from `first` on: distinct across phases)."""
     messages = []
-    for m in range(config.bulk_messages):
+    for m in range(first, first + count):
         debtor = banks[m % len(banks)]
         creditors = tuple(b + "XXX" for b in banks if b != debtor)
         messages.append(
             (
                 debtor,
                 bulk_pacs008(
-                    config.bulk_size,
+                    size,
                     debtor=debtor + "XXX",
                     creditors=creditors,
                     first_uetr=(m + 1) << 40,
@@ -206,6 +230,17 @@ async def _bulk(port: int, keys, banks: list[str], config: ApiBenchmark) -> dict
                 ),
             )
         )
+    return messages
+
+
+async def _bulk(port: int, keys, banks: list[str], config: ApiBenchmark) -> dict:
+    messages = _bulk_messages(banks, config.bulk_messages, config.bulk_size, 0)
+    return await _send_messages(port, keys, messages, config.bulk_connections, config.bulk_size)
+
+
+async def _send_messages(
+    port: int, keys, messages: list[tuple[str, bytes]], connections: int, size: int
+) -> dict:
     latencies: list[float] = []
     accepted = 0
     work = list(reversed(messages))
@@ -229,15 +264,33 @@ async def _bulk(port: int, keys, banks: list[str], config: ApiBenchmark) -> dict
             connection.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(config.bulk_connections)))
+    await asyncio.gather(*(client() for _ in range(connections)))
     elapsed = time.perf_counter() - started
-    total = config.bulk_messages * config.bulk_size
+    total = len(messages) * size
     return {
         "bulk_payments": total,
         "bulk_accepted": accepted,
         "bulk_per_s": total / elapsed,
         "bulk_message_p50_ms": 1000 * _percentile(latencies, 50),
         "bulk_message_p99_ms": 1000 * _percentile(latencies, 99),
+    }
+
+
+async def _mixed(port: int, keys, banks: list[str], config: ApiBenchmark) -> dict:
+    """Single payments while large messages are decided (see the module docstring)."""
+    messages = _bulk_messages(banks, config.mixed_messages, config.mixed_size, 1 << 20)
+    sending = asyncio.ensure_future(_send_messages(port, keys, messages, 1, config.mixed_size))
+    singles = await _single_clients(
+        port, keys, banks, MIXED_CONNECTIONS, lambda: not sending.done(), MIXED_PAUSE_S
+    )
+    bulk = await sending
+    return {
+        "mixed_single_payments": singles["single_payments"],
+        "mixed_single_p50_ms": singles["single_p50_ms"],
+        "mixed_single_p99_ms": singles["single_p99_ms"],
+        "mixed_single_max_ms": singles["single_max_ms"],
+        "mixed_bulk_per_s": bulk["bulk_per_s"],
+        "mixed_size": config.mixed_size,
     }
 
 
@@ -295,16 +348,18 @@ def _measure(
     server_before = cpu_seconds(server.pid)
     bulk = uvloop.run(_bulk(port, keys, banks, config))
     bulk_server_cpu = cpu_seconds(server.pid) - server_before
-    commands = _submit_commands(db, schema)
+    commands = _submit_commands(db, schema)  # of the two phases above
+    mixed = uvloop.run(_mixed(port, keys, banks, config)) if config.mixed_messages else {}
     return {
         **singles,
         **bulk,
+        **mixed,
         "connections": config.connections,
         "bulk_connections": config.bulk_connections,
         "bulk_size": config.bulk_size,
         "submit_commands": commands,
         "payments_per_submit_command": singles["single_payments"]
-        / max(1, commands - config.bulk_messages),
+        / max(1, commands - config.bulk_messages * -(-config.bulk_size // MESSAGE_STEP_TX)),
         "cores": os.cpu_count() or 0,
         # CPU per payment, whatever else runs on the machine: where the time goes.
         "single_server_cpu_us": 1e6 * server_cpu / max(1, singles["single_payments"]),

@@ -52,7 +52,7 @@ ANSWER_KINDS = ("pacs.002", "camt.029")
 # A message's transactions go to the hub in batches of at most this many, one per round of
 # the hub's thread, so other requests are decided between them (`message_steps`): a message
 # of 10,000 transactions no longer holds every other request up for its whole decision.
-MESSAGE_STEP_TX = 1_000
+MESSAGE_STEP_TX = 1000
 
 
 class NotSender(Exception):

@@ -96,7 +96,8 @@ def test_sigterm_stops_the_service_cleanly(tmp_path):
 def test_benchmark_api_reports_json(tmp_path):
     done = subprocess.run(
         [*SAMARKAND, "benchmark", "api", "--seconds", "2", "--connections", "8",
-         "--bulk-messages", "2", "--bulk-size", "200", "--json"],
+         "--bulk-messages", "2", "--bulk-size", "200", "--mixed-messages", "2",
+         "--mixed-size", "2500", "--json"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -106,6 +107,10 @@ def test_benchmark_api_reports_json(tmp_path):
     assert result["single_rejected"] == 0
     # Group commit: fewer durable submit commands than single-payment requests.
     assert result["submit_commands"] - 2 < result["single_payments"]
+    # Single payments went on while two messages of 2,500 transactions were decided.
+    assert result["mixed_size"] == 2500 and result["mixed_single_payments"] > 0
+    assert result["mixed_single_max_ms"] >= result["mixed_single_p99_ms"] > 0
+    assert result["mixed_bulk_per_s"] > 0
 
 
 @pytest.mark.slow
