@@ -170,3 +170,38 @@ def test_a_message_in_turns_settles_each_transaction_once_in_order(service, monk
     events = engine.call(lambda e, _now: list(e.durable.hub.events)).result(10)
     settled = [e.uetr for e in events if e.status is Status.SETTLED]
     assert [u for u in settled if u in set(_uetrs(data))] == _uetrs(data)
+
+
+def test_a_message_cut_off_between_batches_is_completed_when_sent_again(service, monkeypatch):
+    """The store fails as the second batch goes to the hub: the message is not answered,
+    its first batch stays settled, and it stays begun; sent again, it submits the rest and
+    reports every transaction, its camt.054s carrying all five settlements."""
+    from samarkand.store import StoreError
+
+    monkeypatch.setattr(service_messages, "MESSAGE_STEP_TX", 2)
+    engine = service.engine
+    data = bulk_pacs008(5, debtor=DEBTOR + "XXX", creditors=(CREDITOR + "XXX",),
+                        first_uetr=84_000, msg_id="TURNS-CUT", settlement_date=None)  # fmt: skip
+    real = service_messages._CallerHub.submit
+    calls: list[int] = []
+
+    def failing_second(self, payments, now):
+        calls.append(len(payments))
+        if len(calls) == 2:
+            raise StoreError("disk I/O error")
+        return real(self, payments, now)
+
+    monkeypatch.setattr(service_messages._CallerHub, "submit", failing_second)
+    cut = engine.steps(lambda e, now: submit_message_steps(e, data, now, caller=DEBTOR))
+    assert isinstance(cut.exception(10), StoreError)
+    entries = engine.call(lambda e, _now: dict(e.durable.hub.engine.entries)).result(10)
+    uetrs = _uetrs(data)
+    assert [u in entries for u in uetrs] == [True, True, False, False, False]
+    assert not engine.messages_under_way  # not left blocking a resend
+    outcome = engine.steps(lambda e, now: submit_message_steps(e, data, now, caller=DEBTOR)).result(
+        10
+    )
+    assert calls[2:] == [2, 1]  # the three transactions not held yet, in two batches
+    assert outcome.answer.data.count(b"<TxSts>ACSC</TxSts>") == 5
+    camt054 = [r.data for r in outcome.processed.responses if b"camt.054" in r.data]
+    assert len(camt054) == 2 and all(d.count(b"<Ntry>") == 5 for d in camt054)
