@@ -212,6 +212,7 @@ class Engine:
         self._frozen_at = 0  # the hub's event count at the last freeze
         # Work taken in turns ("steps") not done yet: a turn of each in every round.
         self._continuing: list[_Work] = []
+        self.under_way = 0  # work begun in turns, not done: `_continuing` and this round's
         # ISO 20022 messages under way, by (sender, MsgId): the same message sent again
         # meanwhile waits (`submit_message_steps`).
         self.messages_under_way: dict[tuple[str, str], object] = {}
@@ -412,6 +413,7 @@ class Engine:
             if work.turns is None:
                 assert work.call is not None
                 work.turns = work.call(self, now)
+                self.under_way += 1
                 work.turns.send(None)  # type: ignore[arg-type]
             else:
                 work.turns.send(now)
@@ -421,6 +423,9 @@ class Engine:
             outcomes.append((work.future, None, error))
         else:
             self._continuing.append(work)
+            return
+        if work.turns is not None:
+            self.under_way -= 1
 
     def _abandon(self, error: BaseException) -> None:
         """Stop the work under way in turns: each is told `error` (a turn not run is a batch
@@ -429,6 +434,7 @@ class Engine:
         for work in continuing:
             if work.turns is not None:
                 work.turns.close()
+        self.under_way -= len(continuing)
         _answer([(w.future, None, error) for w in continuing])
 
     def _freeze(self, *, force: bool = False) -> None:

@@ -84,6 +84,7 @@ class EngineStatusOut(BaseModel):
     round_size_mean: float  # requests per round, over the last rounds (up to 10,000)
     waiting: int  # requests waiting for the hub's thread now
     rounds_unwritten: int  # rounds whose mailbox transaction is not committed yet
+    under_way: int  # work taken a turn per round, not done yet (ISO 20022 messages of many batches)
     hub_broken: bool  # a command was cut off by a store failure: the hub is being reopened
     hub_reopened: int  # times the hub was opened again after such a failure
 
@@ -373,6 +374,7 @@ def add_operator_routes(
                     round_size_mean=round(sum(sizes) / len(sizes), 2) if sizes else 0.0,
                     waiting=engine.waiting,
                     rounds_unwritten=engine.rounds_unwritten,
+                    under_way=engine.under_way,
                     hub_broken=engine.durable.broken,
                     hub_reopened=engine.reopened,
                 ),

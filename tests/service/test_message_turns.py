@@ -52,12 +52,13 @@ def test_work_in_steps_lets_later_requests_run_between_its_turns(service):
 
     gate, blocker = _held(engine)
     stepped = engine.steps(steps)
-    called = engine.call(lambda _engine, now: order.append("call") or now)
+    called = engine.call(lambda e, now: order.append(f"call, {e.under_way} under way") or now)
     gate.set()
     assert blocker.result(5) is True
     last_now = stepped.result(10)
     assert called.result(10) < last_now  # the last turn ran in a later round
-    assert order == ["turn 1", "call", "turn 2", "turn 3"]
+    assert order == ["turn 1", "call, 1 under way", "turn 2", "turn 3"]
+    assert engine.call(lambda e, _now: e.under_way).result(10) == 0
 
 
 def test_a_step_that_raises_tells_its_request_and_the_hub_goes_on(service):
@@ -68,7 +69,7 @@ def test_a_step_that_raises_tells_its_request_and_the_hub_goes_on(service):
         raise ValueError("broken turn")
 
     assert isinstance(engine.steps(steps).exception(10), ValueError)
-    assert engine.call(lambda _engine, _now: "still here").result(10) == "still here"
+    assert engine.call(lambda e, _now: ("still here", e.under_way)).result(10) == ("still here", 0)
 
 
 def test_a_message_in_turns_answers_byte_for_byte_as_in_one_go():

@@ -283,6 +283,7 @@ def test_status_counts_what_the_hub_and_the_mailboxes_hold(api):
     assert after["engine"]["payment_requests"] == before["engine"]["payment_requests"] + 2
     assert after["engine"]["submit_commands"] == before["engine"]["submit_commands"] + 2
     assert (after["engine"]["hub_broken"], after["engine"]["hub_reopened"]) == (False, 0)
+    assert after["engine"]["under_way"] == 0  # no message taken in turns is under way
     # The debtor was told of both (settled, queued), the creditor of the settled one.
     waiting_before = before["mailboxes"]["unacknowledged"]
     assert after["mailboxes"]["unacknowledged"][DEBTOR] == waiting_before.get(DEBTOR, 0) + 2
