@@ -695,6 +695,16 @@ def serve(
     schema: Annotated[
         str, typer.Option(help="PostgreSQL schema for ledger, command log and mailbox.")
     ] = DEFAULT_SCHEMA,
+    message_batch: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=1_000_000,
+            help="Transactions of an ISO 20022 message decided per round of the hub's thread, "
+            "other requests being decided between: smaller keeps their latency low while large "
+            "messages are decided, larger gives those messages more throughput. Default: 1,000.",
+        ),
+    ] = None,
 ) -> None:
     """Run the hub as an HTTP service on a loopback address: participant and operator API,
     Ed25519-signed requests, OpenAPI at /openapi.json. --db is an SQLite path or a
@@ -705,7 +715,8 @@ def serve(
     if not is_postgres(db):
         Path(db).parent.mkdir(parents=True, exist_ok=True)
     try:
-        run_service(db, host, port, keyring, console.print, schema)
+        batch = {} if message_batch is None else {"message_batch": message_batch}
+        run_service(db, host, port, keyring, console.print, schema, **batch)
     except ServeError as error:
         raise UserError(str(error)) from None
 

@@ -40,7 +40,7 @@ import uvloop
 
 from samarkand.bench.iso import bulk_pacs008
 from samarkand.service.auth import load_private_keys, sign_headers
-from samarkand.service.messages import MESSAGE_STEP_TX
+from samarkand.service.engine import MESSAGE_BATCH
 from samarkand.store.factory import POSTGRES_PREFIXES
 
 STARTUP_S_MAX = 60.0
@@ -359,7 +359,7 @@ def _measure(
         "bulk_size": config.bulk_size,
         "submit_commands": commands,
         "payments_per_submit_command": singles["single_payments"]
-        / max(1, commands - config.bulk_messages * -(-config.bulk_size // MESSAGE_STEP_TX)),
+        / max(1, commands - config.bulk_messages * -(-config.bulk_size // MESSAGE_BATCH)),
         "cores": os.cpu_count() or 0,
         # CPU per payment, whatever else runs on the machine: where the time goes.
         "single_server_cpu_us": 1e6 * server_cpu / max(1, singles["single_payments"]),

@@ -86,6 +86,11 @@ GUARD_INTERVAL_NS = 5_000_000_000
 # made this many more events, a full collection frees the garbage (walking only what was
 # made since the last freeze), then what is left is frozen. See `Engine.freeze_heap`.
 GC_FREEZE_EVENTS = 50_000
+# An ISO 20022 message's transactions go to the hub this many at a time by default, a batch
+# per round of the hub's thread, so other requests are decided between them: a message of
+# 10,000 transactions does not hold every other request up for its whole decision
+# (`submit_message_steps`; `samarkand serve --message-batch`).
+MESSAGE_BATCH = 1_000
 QUEUE_ITEMS_MAX = 65_536  # beyond this, requests are refused with 503 rather than queued
 NOTICE_STATUSES = FINAL | {Status.QUEUED}
 _NOTICE_STATUSES = tuple(NOTICE_STATUSES)  # `in` a tuple compares identities: no Enum hash
@@ -216,6 +221,7 @@ class Engine:
         # ISO 20022 messages under way, by (sender, MsgId): the same message sent again
         # meanwhile waits (`submit_message_steps`).
         self.messages_under_way: dict[tuple[str, str], object] = {}
+        self.message_batch = MESSAGE_BATCH  # an ISO 20022 message's transactions per round
         self.on_published: Callable[[set[str]], None] | None = None
         self.registry = default_registry()
 

@@ -49,10 +49,6 @@ if TYPE_CHECKING:
     from samarkand.service.engine import Engine, Finished
 
 ANSWER_KINDS = ("pacs.002", "camt.029")
-# A message's transactions go to the hub in batches of at most this many, one per round of
-# the hub's thread, so other requests are decided between them (`message_steps`): a message
-# of 10,000 transactions no longer holds every other request up for its whole decision.
-MESSAGE_STEP_TX = 1000
 
 
 class NotSender(Exception):
@@ -145,8 +141,8 @@ def submit_message_steps(
     engine: Engine, data: bytes | ReadMessage, now: int, *, caller: str
 ) -> Generator[None, int, MessageAnswer]:
     """Run one message for `caller` on the hub's thread (read already, or to read there), in
-    turns (`Engine.steps`): its transactions `MESSAGE_STEP_TX` at a time, one batch per
-    round. Its responses are posted to the mailboxes with the notices of its last round (a
+    turns (`Engine.steps`): its transactions `engine.message_batch` at a time, one batch
+    per round. Its responses are posted to the mailboxes with the notices of its last round (a
     recorded replay posts nothing again)."""
     durable = engine.durable
     assert durable is not None
@@ -168,7 +164,7 @@ def submit_message_steps(
             now,
             log=log,  # type: ignore[arg-type]
             caller=Caller(caller, lambda bic: acts_for(directory, caller, bic)),
-            step_tx=MESSAGE_STEP_TX,
+            step_tx=engine.message_batch,
             turned=engine.cover,  # its camt.054s are among its responses
             busy=busy,
         )

@@ -32,7 +32,7 @@ from samarkand.service.auth import (
     own_key,
     write_dev_keyring,
 )
-from samarkand.service.engine import GC_FREEZE_EVENTS, Engine
+from samarkand.service.engine import GC_FREEZE_EVENTS, MESSAGE_BATCH, Engine
 from samarkand.service.mailbox import MAILBOX_SUFFIX, Mailbox
 from samarkand.service.messages import ANSWER_KINDS
 from samarkand.service.webhook import HUB_KEY_ID, Pusher
@@ -137,12 +137,14 @@ def open_service(
     schema: str = DEFAULT_SCHEMA,
     clock=time.time_ns,
     freeze_heap: bool = False,
+    message_batch: int = MESSAGE_BATCH,
 ) -> Service:
     """Open (or create) the hub at `db` (an SQLite path, or a PostgreSQL DSN with everything
     in `schema`), start its engine thread and build the app. The keyring (by default
     `<db>.keys.json`, for PostgreSQL `out/<schema>.keys.json`) is made with development keys
     if it does not exist. `freeze_heap`: the hub's objects are frozen out of the garbage
-    collector's passes (`Engine.freeze_heap`), as `serve` does."""
+    collector's passes (`Engine.freeze_heap`), as `serve` does. `message_batch`: the
+    transactions of an ISO 20022 message decided per round of the hub's thread."""
     from samarkand.service.app import create_app
 
     postgres = is_postgres(db)
@@ -170,6 +172,7 @@ def open_service(
         freeze_heap=GC_FREEZE_EVENTS if freeze_heap else None,
     )
     engine.guard = lock.check  # taken again after a database restart ended its connection
+    engine.message_batch = message_batch
     try:
         engine.start()
     except BaseException:
@@ -208,7 +211,13 @@ def open_service(
 
 
 def serve(
-    db: str, host: str, port: int, keyring: Path | None, announce, schema: str = DEFAULT_SCHEMA
+    db: str,
+    host: str,
+    port: int,
+    keyring: Path | None,
+    announce,
+    schema: str = DEFAULT_SCHEMA,
+    message_batch: int = MESSAGE_BATCH,
 ) -> None:
     """Run the service until interrupted."""
     import uvicorn
@@ -218,7 +227,9 @@ def serve(
     # ends. They are frozen out of the collector's passes, those of the replay at once and
     # then as they are made (`Engine.freeze_heap`); a young generation of GC_YOUNG objects
     # (not 700) spares a bulk message dozens of scans.
-    service = open_service(db, keyring, schema=schema, freeze_heap=True)
+    service = open_service(
+        db, keyring, schema=schema, freeze_heap=True, message_batch=message_batch
+    )
     gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
     where = f"PostgreSQL schema {schema}" if is_postgres(db) else db
     announce(

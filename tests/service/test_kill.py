@@ -78,17 +78,22 @@ def payment_body(uetr: str, debtor: str, creditor: str) -> bytes:
 PG_DSN = os.environ.get("SAMARKAND_TEST_PG_DSN", "")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["sqlite", "sqlite-turns", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def store(request, tmp_path: Path):
-    """(--db, the other `serve` options, the keyring) of a fresh hub."""
+    """(--db, the other options of the store, the keyring, options of `serve` alone) of a
+    fresh hub; "sqlite-turns": its messages decided in batches of 64 transactions, a round
+    each, so that the kill may fall between two batches of a message."""
     keyring = tmp_path / "keys.json"
-    if request.param == "sqlite":
-        yield str(tmp_path / "hub.db"), ("--keyring", str(keyring)), keyring
+    if request.param.startswith("sqlite"):
+        turns = ("--message-batch", "64") if request.param == "sqlite-turns" else ()
+        yield str(tmp_path / "hub.db"), ("--keyring", str(keyring)), keyring, turns
         return
     if not PG_DSN:
         pytest.skip("set SAMARKAND_TEST_PG_DSN=postgresql://postgres@127.0.0.1:5432/test to run")
     schema = f"kill_{uuid.uuid4().hex[:12]}"
-    yield PG_DSN, ("--schema", schema, "--keyring", str(keyring)), keyring
+    yield PG_DSN, ("--schema", schema, "--keyring", str(keyring)), keyring, ()
     from samarkand.store import PostgresStore
 
     PostgresStore.drop_schema(PG_DSN, schema)
@@ -96,9 +101,9 @@ def store(request, tmp_path: Path):
 
 @pytest.mark.slow
 def test_a_killed_service_loses_nothing_it_acknowledged(store) -> None:
-    db, options, keyring = store
+    db, options, keyring, serving = store
     port = free_port()
-    server = start_server(db, port, *options)
+    server = start_server(db, port, *options, *serving)
     keys = load_private_keys(keyring)
     acknowledged: dict[str, tuple[str, str]] = {}  # uetr -> (debtor, status)
     sent: dict[str, bytes] = {}  # every single payment's body, answered or not
@@ -182,7 +187,7 @@ def test_a_killed_service_loses_nothing_it_acknowledged(store) -> None:
     assert len(acknowledged) >= KILL_AFTER and len(messages) >= 2 and acked_upto > 0
     assert len(sent) > len(acknowledged)  # killed with payments in flight
 
-    server = start_server(db, port, *options)
+    server = start_server(db, port, *options, *serving)
     try:
         client = Client(port, keys)
         for uetr, (debtor, status) in acknowledged.items():

@@ -102,7 +102,7 @@ def test_a_large_message_lets_a_payment_through_between_its_batches(service, mon
     """With batches of two, a message of five transactions takes three rounds at least; a
     payment asked after it settles between its batches, in a command of its own, and is
     not in the message's camt.054s."""
-    monkeypatch.setattr(service_messages, "MESSAGE_STEP_TX", 2)
+    monkeypatch.setattr(service.engine, "message_batch", 2)
     engine = service.engine
     data = bulk_pacs008(5, debtor=DEBTOR + "XXX", creditors=(CREDITOR + "XXX",),
                         first_uetr=81_000, msg_id="TURNS-1", settlement_date=None)  # fmt: skip
@@ -134,7 +134,7 @@ def test_a_large_message_lets_a_payment_through_between_its_batches(service, mon
 def test_the_same_message_sent_again_while_under_way_waits_and_gets_the_same_answer(
     service, monkeypatch
 ):
-    monkeypatch.setattr(service_messages, "MESSAGE_STEP_TX", 2)
+    monkeypatch.setattr(service.engine, "message_batch", 2)
     engine = service.engine
     data = bulk_pacs008(5, debtor=DEBTOR + "XXX", creditors=(CREDITOR + "XXX",),
                         first_uetr=82_000, msg_id="TURNS-2", settlement_date=None)  # fmt: skip
@@ -158,7 +158,7 @@ def test_the_same_message_sent_again_while_under_way_waits_and_gets_the_same_ans
 def test_a_message_in_turns_settles_each_transaction_once_in_order(service, monkeypatch, size):
     """Batches of two: the transactions settle in the message's order, whatever the last
     batch's size."""
-    monkeypatch.setattr(service_messages, "MESSAGE_STEP_TX", 2)
+    monkeypatch.setattr(service.engine, "message_batch", 2)
     engine = service.engine
     data = bulk_pacs008(size, debtor=DEBTOR + "XXX", creditors=(CREDITOR + "XXX",),
                         first_uetr=83_000, msg_id=f"T-{size}", settlement_date=None)  # fmt: skip
@@ -179,7 +179,7 @@ def test_a_message_cut_off_between_batches_is_completed_when_sent_again(service,
     reports every transaction, its camt.054s carrying all five settlements."""
     from samarkand.store import StoreError
 
-    monkeypatch.setattr(service_messages, "MESSAGE_STEP_TX", 2)
+    monkeypatch.setattr(service.engine, "message_batch", 2)
     engine = service.engine
     data = bulk_pacs008(5, debtor=DEBTOR + "XXX", creditors=(CREDITOR + "XXX",),
                         first_uetr=84_000, msg_id="TURNS-CUT", settlement_date=None)  # fmt: skip
