@@ -637,6 +637,10 @@ def benchmark_api(
         ),
     ] = 0,
     mixed_size: Annotated[int, typer.Option(min=1, max=10_000)] = 10_000,
+    message_batch: Annotated[
+        int | None,
+        typer.Option(min=1, max=1_000_000, help="The service's --message-batch (default 1,000)."),
+    ] = None,
     db: Annotated[
         str | None,
         typer.Option(
@@ -657,7 +661,7 @@ def benchmark_api(
     out = errors if as_json else console
     config = ApiBenchmark(
         seconds, connections, bulk_messages, bulk_size, bulk_connections, mixed_messages,
-        mixed_size,
+        mixed_size, *([] if message_batch is None else [message_batch]),
     )  # fmt: skip
     with out.status("driving the service"):
         result = run_api_benchmark(config, postgres=db)

@@ -57,6 +57,7 @@ class ApiBenchmark:
     bulk_connections: int = 2
     mixed_messages: int = 0  # 0: no mixed phase
     mixed_size: int = 10_000
+    message_batch: int = MESSAGE_BATCH  # `serve --message-batch`
 
 
 class HttpError(RuntimeError):
@@ -320,7 +321,8 @@ def run_api_benchmark(
         keyring = Path(scratch) / "keys.json"
         schema = f"bench_api_{uuid.uuid4().hex[:12]}"
         db = postgres or str(Path(scratch) / "hub.db")
-        options = ("--keyring", str(keyring)) + (("--schema", schema) if postgres else ())
+        options = ("--keyring", str(keyring), "--message-batch", str(config.message_batch))
+        options += ("--schema", schema) if postgres else ()
         port = free_port()
         try:
             server = start_server(db, port, *options)
@@ -359,7 +361,7 @@ def _measure(
         "bulk_size": config.bulk_size,
         "submit_commands": commands,
         "payments_per_submit_command": singles["single_payments"]
-        / max(1, commands - config.bulk_messages * -(-config.bulk_size // MESSAGE_BATCH)),
+        / max(1, commands - config.bulk_messages * -(-config.bulk_size // config.message_batch)),
         "cores": os.cpu_count() or 0,
         # CPU per payment, whatever else runs on the machine: where the time goes.
         "single_server_cpu_us": 1e6 * server_cpu / max(1, singles["single_payments"]),
