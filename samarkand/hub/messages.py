@@ -601,7 +601,9 @@ class _CreditTransfers:
     @staticmethod
     def prepare(opened: Incoming, hub: SettlementHub, content: Any) -> Any:
         registry = default_registry()
-        message = content or read_credit_transfer(opened.document, registry)
+        message = (
+            content if content is not None else read_credit_transfer(opened.document, registry)
+        )
         return _checked(opened, message, check_rules(message, known_bics(hub), registry))
 
     @staticmethod
