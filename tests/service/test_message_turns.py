@@ -1,5 +1,7 @@
 """A large message decided in turns: other requests are decided between its batches; its
-responses are those of the message alone, as if decided in one go."""
+camt.054s carry its own settlements only; with nothing between its turns, it answers as
+it would in one go; sent again while under way, or after being cut off, it settles nothing
+twice."""
 
 from __future__ import annotations
 
