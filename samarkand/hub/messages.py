@@ -1,12 +1,13 @@
 """From an ISO 20022 message to money and back (DESIGN §7): one entry point,
-``process_message``, for every message the hub takes in.
+``process_message``, for every message the hub takes in (``message_steps``: the same in
+turns, for a hub that others use between them).
 
 bytes in -> ``open_message`` (hardened parse; Document alone or BizMsg envelope with a
 head.001 AppHdr; the type told by the Document's namespace) -> the handler of that type:
 
 | in | hub operation | out |
 |---|---|---|
-| pacs.008.001.08, pacs.009.001.08 | ``submit`` (one batch per message) | pacs.002.001.10 |
+| pacs.008.001.08, pacs.009.001.08 | ``submit`` (a batch per message or turn) | pacs.002.001.10 |
 | pacs.008.001.08 citing an FX quote | ``submit_fx`` (a second batch) | pacs.002.001.10 |
 | camt.050.001.07 | ``liquidity`` | pacs.002.001.10 |
 | pacs.004.001.09 | ``submit`` of the return: creditor agent -> debtor agent | pacs.002.001.10 |
