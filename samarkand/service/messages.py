@@ -101,13 +101,6 @@ class _RecordedByWriter:
         self.finished = (sender, msg_id, responses)
 
 
-def submit_message(
-    engine: Engine, data: bytes | ReadMessage, now: int, *, caller: str
-) -> MessageAnswer:
-    """`submit_message_steps` in one go (on the hub's thread, nothing else between)."""
-    return run_turns(submit_message_steps(engine, data, now, caller=caller), now)
-
-
 class _CallerHub:
     """The hub as one caller's message may use it: a payment whose debtor agent the caller
     does not act for is refused (AGNT) here and never reaches the hub."""
@@ -184,6 +177,13 @@ def submit_message_steps(
                      for r in processed.responses], finished,
                     _queued(processed, answer, directory))  # fmt: skip
     return MessageAnswer(processed, answer)
+
+
+def submit_message(
+    engine: Engine, data: bytes | ReadMessage, now: int, *, caller: str
+) -> MessageAnswer:
+    """`submit_message_steps` in one go (on the hub's thread, nothing else between)."""
+    return run_turns(submit_message_steps(engine, data, now, caller=caller), now)
 
 
 def _queued(
