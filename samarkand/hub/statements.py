@@ -160,7 +160,7 @@ def render_statement(rows: StatementRows) -> tuple[bytes, int]:
                 amount=amount,
                 credit=is_credit,
                 booked_at=f"{booked}.{at_ns % 10**9:09d}Z",
-                reference=_reference(transfer_id, code == payment and user_data),
+                reference=_reference(transfer_id, user_data if code == payment else 0),
                 counterparty=counterparty,
                 transaction_code=code_names.get(code, str(code)),
             )
