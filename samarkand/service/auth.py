@@ -26,6 +26,8 @@ kept apart from every keyring handed to clients (`own_key`).
 from __future__ import annotations
 
 import base64
+import ctypes
+import ctypes.util
 import enum
 import hashlib
 import json
@@ -35,10 +37,11 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import nacl._sodium
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
@@ -78,6 +81,53 @@ class AuthError(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+# A signature and a public key as libsodium takes them (crypto_sign_BYTES, _PUBLICKEYBYTES).
+SIGNATURE_BYTES = 64
+PUBLIC_KEY_BYTES = 32
+
+
+def _detached_check() -> Callable[..., int] | None:
+    """libsodium's ``crypto_sign_verify_detached(signature, message, length, key)`` (0: the
+    signature holds) called through ``ctypes.PyDLL``, so with the GIL held; None when neither
+    the libsodium PyNaCl carries nor the system's exports it (PyNaCl's own check then runs).
+
+    PyNaCl's calls give the GIL up for the check's 50 µs or so, and the thread that made one
+    then waits for it again behind the hub's thread: on the event loop, where every small
+    request's signature is checked, that wait cost more than the check. Held, the loop goes
+    straight on (single payments: about a seventh more per second, p99 a quarter lower)."""
+    for path in (nacl._sodium.__file__, ctypes.util.find_library("sodium")):
+        if not path:
+            continue
+        try:
+            library = ctypes.PyDLL(path)
+            check = library.crypto_sign_verify_detached
+        except (OSError, AttributeError):
+            continue
+        if library.sodium_init() < 0:  # 1 when already done (by PyNaCl for its own copy)
+            continue
+        check.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulonglong, ctypes.c_char_p)
+        check.restype = ctypes.c_int
+        return check
+    return None
+
+
+_DETACHED_CHECK = _detached_check()
+
+
+def signature_holds(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` is ``public_key``'s Ed25519 signature of ``message`` (libsodium's
+    check, with the GIL held where it can be: see ``_detached_check``)."""
+    if len(signature) != SIGNATURE_BYTES or len(public_key) != PUBLIC_KEY_BYTES:
+        return False
+    if _DETACHED_CHECK is not None:
+        return _DETACHED_CHECK(signature, message, len(message), public_key) == 0
+    try:
+        VerifyKey(public_key).verify(message, signature)
+    except (BadSignatureError, ValueError, TypeError):
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +176,7 @@ class Verifier:
         self._clock = clock
         self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._lock = threading.Lock()
-        self._libsodium: dict[str, VerifyKey] = {}  # each key as libsodium checks it
+        self._raw: dict[str, bytes] = {}  # each key's 32 bytes, as libsodium checks them
         # Nonces live in memory: a request signed before this process started could be
         # replayed after a restart, so such requests are refused (the client signs again).
         self.started_ms = int(clock() * 1000)
@@ -134,7 +184,7 @@ class Verifier:
     def add(self, entry: KeyEntry) -> None:
         """Accept a key from now on (a participant admitted while the hub runs)."""
         self.keys[entry.key_id] = entry
-        self._libsodium.pop(entry.key_id, None)
+        self._raw.pop(entry.key_id, None)
 
     def verify(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
@@ -172,17 +222,12 @@ class Verifier:
             raw = base64.b64decode(signature, validate=True)
         except ValueError:
             raise AuthError(SIGNATURE_HEADER, "signature is not base64") from None
-        public = self._libsodium.get(key_id)
+        public = self._raw.get(key_id)
         if public is None:
-            public = self._libsodium[key_id] = VerifyKey(entry.public_key.public_bytes_raw())
-        try:
-            # libsodium's check, without the GIL: the threads that verify run side by side
-            # with the event loop and the hub's thread (and it is about twice as fast).
-            public.verify(canonical(method, target, timestamp, nonce, body), raw)
-        except (BadSignatureError, ValueError, TypeError):
-            raise AuthError(
-                SIGNATURE_HEADER, "signature does not match the request and the key"
-            ) from None
+            public = self._raw[key_id] = entry.public_key.public_bytes_raw()
+        # libsodium's check: about twice as fast as OpenSSL's through `cryptography`.
+        if not signature_holds(public, canonical(method, target, timestamp, nonce, body), raw):
+            raise AuthError(SIGNATURE_HEADER, "signature does not match the request and the key")
         self._remember(key_id, nonce, now_ms)
         return Principal(key_id, entry.role)
 

@@ -253,3 +253,38 @@ def test_a_full_nonce_memory_refuses_requests_rather_than_forget_a_live_nonce(
     now[0] += 2 * verifier.window_ms / 1000 + 1  # the three can no longer pass: forgotten
     later = signed_now()
     assert verifier.verify("GET", "/v1/accounts", later, b"").key_id == DEBTOR
+
+
+@pytest.mark.parametrize("held", [True, False], ids=["gil-held", "pynacl"])
+def test_the_signature_check_agrees_with_pynacl_and_refuses_what_it_cannot_read(held, monkeypatch):
+    """`signature_holds` (libsodium called with the GIL held, or PyNaCl's own check when no
+    libsodium exports the call) passes exactly the signatures PyNaCl passes: a changed
+    message, key or signature byte fails, and a signature or key of the wrong length is
+    refused before libsodium reads past it."""
+    import ctypes
+
+    from nacl.signing import SigningKey
+
+    from samarkand.service import auth
+
+    check = auth._DETACHED_CHECK
+    assert check is not None  # this install's libsodium exports the call
+    assert check._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # a PyDLL's: called with the GIL held
+    if not held:
+        monkeypatch.setattr(auth, "_DETACHED_CHECK", None)
+    signer = SigningKey(bytes(range(32)))
+    public = bytes(signer.verify_key)
+    other = bytes(SigningKey(bytes(range(1, 33))).verify_key)
+    message = b"POST\n/v1/payments\n1764300000000\nnonce-0123456789ab\n" + b"0" * 64
+    signature = signer.sign(message).signature
+    assert auth.signature_holds(public, message, signature)
+    assert not auth.signature_holds(public, message + b"x", signature)
+    assert not auth.signature_holds(other, message, signature)
+    for at in (0, 31, 63):
+        changed = bytearray(signature)
+        changed[at] ^= 1
+        assert not auth.signature_holds(public, message, bytes(changed))
+    assert not auth.signature_holds(public, message, signature[:63])
+    assert not auth.signature_holds(public, message, signature + b"\0")
+    assert not auth.signature_holds(public[:31], message, signature)
+    assert not auth.signature_holds(b"", message, b"")
