@@ -85,13 +85,13 @@ from samarkand.iso20022.pacs008 import (
     CreditTransferTx,
     TxRejection,
     check_rules,
-    instances,
     read_credit_transfer,
     uetr_number,
 )
 from samarkand.iso20022.problems import IsoRejection
 from samarkand.iso20022.validate import validate_document
 from samarkand.money import default_registry, format_amount
+from samarkand.money.columns import instances
 from samarkand.settlement.participants import Directory, account_parts
 from samarkand.settlement.payments import FxPayment, Payment, Priority, Reason, Status
 

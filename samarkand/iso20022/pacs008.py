@@ -38,18 +38,17 @@ folder may import only ``money`` (DESIGN §3), so the hub maps it with ``Priorit
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Iterable, Set
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation, localcontext
 from itertools import repeat
 from operator import attrgetter
-from types import MemberDescriptorType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from lxml import etree
 
 from samarkand.money import AMOUNT_MAX, Currency, CurrencyRegistry, MoneyError, to_minor
+from samarkand.money.columns import instances
 
 from . import schemas
 from .parse import MESSAGE_BYTES_MAX, parse_document
@@ -548,24 +547,6 @@ class _Paths:
 
 
 _PATHS = {tags.message_id: _Paths(tags) for tags in (_CUSTOMER, _INSTITUTION)}
-_T = TypeVar("_T")
-
-
-def instances(cls: type[_T], count: int, columns: dict[str, Iterable[Any]]) -> list[_T]:
-    """``count`` instances of the frozen slotted dataclass ``cls``, a column per field (a
-    constant column is ``itertools.repeat``). Each slot is set a column at a time, in C: the
-    generated ``__init__`` costs twice as much for a wide class, since a frozen class sets
-    each field through ``object.__setattr__``. ``cls`` must have no ``__post_init__``."""
-    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-    slots = [getattr(cls, name, None) for name in names]
-    if sorted(names) != sorted(columns) or hasattr(cls, "__post_init__"):
-        raise ValueError(f"the columns of {cls.__name__} are {', '.join(names)}")
-    if not all(isinstance(slot, MemberDescriptorType) for slot in slots):
-        raise ValueError(f"{cls.__name__} is not a dataclass with slots")
-    made = list(map(object.__new__, repeat(cls, count)))
-    for name, slot in zip(names, slots, strict=True):
-        deque(map(slot.__set__, made, columns[name]), maxlen=0)  # type: ignore[union-attr]
-    return made
 
 
 def _read_columns(

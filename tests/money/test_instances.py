@@ -1,16 +1,16 @@
-"""`instances`: frozen slotted dataclasses made a column at a time, equal to those made one by
+"""`instances`: slotted dataclasses made a column at a time, equal to those made one by
 one by their own ``__init__``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from samarkand.iso20022.pacs008 import instances
+from samarkand.money.columns import instances
 from samarkand.settlement.payments import Method, Payment, Priority
 
 
@@ -67,3 +67,20 @@ def test_it_refuses_what_it_cannot_make_exactly():
 
     with pytest.raises(ValueError, match="the columns of Checked"):
         instances(Checked, 1, {"number": [-1]})
+
+
+def test_a_mutable_class_with_a_factory_default_is_made_with_every_column_given():
+    """The engine's entries (slotted, not frozen, a list made per entry by default): each
+    gets the list its column gives, none shared, equal to one made by `__init__`."""
+
+    @dataclass(slots=True)
+    class Open:
+        number: int
+        seen: list[int] = field(default_factory=list)
+
+    made = instances(Open, 3, {"number": [1, 2, 3], "seen": map(list, zip([4, 5, 6]))})
+    assert made == [Open(1, [4]), Open(2, [5]), Open(3, [6])]
+    made[0].seen.append(7)
+    assert made[1].seen == [5]
+    with pytest.raises(ValueError, match="the columns of Open are number, seen"):
+        instances(Open, 1, {"number": [1]})  # a default is not applied: every column given
