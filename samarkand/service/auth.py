@@ -96,7 +96,7 @@ def _detached_check() -> Callable[..., int] | None:
     PyNaCl's calls give the GIL up for the check's 50 µs or so, and the thread that made one
     then waits for it again behind the hub's thread: on the event loop, where every small
     request's signature is checked, that wait cost more than the check. Held, the loop goes
-    straight on (single payments: about a seventh more per second, p99 a quarter lower)."""
+    straight on (single payments: about a sixth more per second, p99 a quarter lower)."""
     for path in (nacl._sodium.__file__, ctypes.util.find_library("sodium")):
         if not path:
             continue

@@ -336,10 +336,10 @@ class SettlementEngine:
             "fx": repeat(None),
         })  # fmt: skip
         self.entries.update(zip(uetrs, made, strict=True))
-        history = [received[0]] * (2 * count)
-        history[0::2] = received
-        history[1::2] = settled
-        self._events.extend(history)
+        in_order = [received[0]] * (2 * count)  # each payment's received, then settled
+        in_order[0::2] = received
+        in_order[1::2] = settled
+        self._events.extend(in_order)
         first_id = self._next_id
         self._next_id += count
         self._transfers.append(
