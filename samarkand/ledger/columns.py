@@ -4,6 +4,12 @@ A batch travels as one NumPy array per field, the shape the fast path computes o
 stores write in one statement. A column whose values all fit its narrow type (uint64 for ids
 and amounts, uint32/uint16 for the small fields) has that dtype; otherwise it falls back to an
 object array of Python ints, and the engine takes the exact plain path for those events.
+
+`packed` and `unpacked` turn a batch into one byte string and back, the form a store keeps
+a batch's transfers in (one row per batch, not per transfer). Field after field, in
+`FIELD_NAMES` order, each is one tag byte and its values, little-endian: tag `n`, the
+field's narrow dtype (a uint64 column: 8 bytes a value); tag `w`, 16 bytes a value (an
+unsigned 128-bit integer), for a column that holds Python ints.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ NARROW_DTYPES: dict[str, type[np.generic]] = {
     "timestamp": np.uint64,
 }
 FIELD_NAMES = tuple(f.name for f in fields(Transfer))
+NARROW, WIDE = b"n", b"w"  # tags of a packed column (see the module docstring)
+WIDE_BYTES = 16
+_LITTLE = {name: np.dtype(dtype).newbyteorder("<") for name, dtype in NARROW_DTYPES.items()}
 
 
 def column(values: Sequence[int] | np.ndarray, dtype: type[np.generic]) -> np.ndarray:
@@ -135,6 +144,44 @@ class TransferColumns:
     def to_transfers(self) -> list[Transfer]:
         lists = [getattr(self, name).tolist() for name in FIELD_NAMES]
         return [Transfer(*values) for values in zip(*lists, strict=True)]
+
+    def packed(self) -> bytes:
+        """The batch as one byte string (see the module docstring); `unpacked` reads it."""
+        parts: list[bytes] = []
+        for name in FIELD_NAMES:
+            values = getattr(self, name)
+            if values.dtype != object:
+                parts += (NARROW, values.astype(_LITTLE[name], copy=False).tobytes())
+            else:
+                parts += (WIDE, b"".join([v.to_bytes(WIDE_BYTES, "little") for v in values]))
+        return b"".join(parts)
+
+    @classmethod
+    def unpacked(cls, data: bytes, count: int) -> dict[str, np.ndarray | list[int]]:
+        """The columns of `count` transfers that `packed` made: a narrow field as an array
+        of its dtype, a wide one as a list of ints (`TransferColumns.build` takes either);
+        `ValueError` unless `data` is exactly such a string."""
+        made: dict[str, np.ndarray | list[int]] = {}
+        offset = 0
+        for name in FIELD_NAMES:
+            tag = data[offset : offset + 1]
+            offset += 1
+            width = _LITTLE[name].itemsize if tag == NARROW else WIDE_BYTES
+            if tag not in (NARROW, WIDE) or offset + width * count > len(data):
+                raise ValueError(f"packed transfers: field {name} is cut short or has no tag")
+            if tag == NARROW:
+                array = np.frombuffer(data, _LITTLE[name], count, offset)
+                made[name] = array.astype(NARROW_DTYPES[name])
+            else:
+                stop = offset + WIDE_BYTES * count
+                made[name] = [
+                    int.from_bytes(data[at : at + WIDE_BYTES], "little")
+                    for at in range(offset, stop, WIDE_BYTES)
+                ]
+            offset += width * count
+        if offset != len(data):
+            raise ValueError(f"packed transfers: {len(data) - offset} bytes after the last field")
+        return made
 
     def is_narrow(self) -> bool:
         """Every column has its narrow dtype (no value needs a Python int)."""

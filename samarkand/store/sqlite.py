@@ -8,13 +8,18 @@ value has one encoding, and a column that holds only INTEGERs needs no decoding.
 are STRICT: a narrow column (ledger, code, flags, timeout, counts) accepts INTEGERs only, a
 wide one is declared ANY so that it keeps either form exactly as written.
 
-The hot path is one `executemany` per batch over the columns turned into lists (`tolist`);
-the per-row BLOB encoding runs only for a column whose largest value needs it.
+A batch's transfers are one row of `transfer_columns`: their count and their columns packed
+into one BLOB (`TransferColumns.packed`: each field's values as a little-endian array, 16
+bytes a value for a column that holds values of 2**64 and above). One statement per batch,
+whatever its size, with nothing done per transfer but for such a wide column; a row per
+transfer cost a statement step each (and an encoding of each wide value), the larger part of
+writing a batch of a thousand payments. The ledger's state lives in memory and is rebuilt
+from the whole journal on open, so no query ever looks a transfer up by id in the database
+(the engine already refuses a duplicate id, and `load` checks that ids are unique).
 
-The transfers table has no index and no key but its rowid, which is the journal order. The
-ledger's state lives in memory and is rebuilt from the whole journal on open, so no query
-ever looks a transfer up by id in the database; an index would only slow every insert (the
-engine already refuses a duplicate id, and `load` checks that ids are unique).
+A store written before `transfer_columns` existed holds its transfers in the `transfers`
+table, a row each (the encoding above); those are read first, in rowid order, and every
+batch written since goes to `transfer_columns`.
 
 A store written before limit changes existed has no `limits` table (created on open like the
 others) and no `limits` count in its batches: opening it adds that column with 0 for every
@@ -58,6 +63,9 @@ CREATE TABLE IF NOT EXISTS accounts (
     flags INTEGER NOT NULL, user_data ANY NOT NULL, "limit" ANY NOT NULL, timestamp ANY NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS transfers (batch INTEGER NOT NULL, {_TRANSFER_TYPES}) STRICT;
+CREATE TABLE IF NOT EXISTS transfer_columns (
+    batch INTEGER PRIMARY KEY, transfers INTEGER NOT NULL, columns BLOB NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS expiries (
     batch INTEGER NOT NULL, pending_id ANY NOT NULL, timestamp ANY NOT NULL
 ) STRICT;
@@ -70,6 +78,7 @@ ADD_LIMITS_COUNT = "ALTER TABLE batches ADD COLUMN limits INTEGER NOT NULL DEFAU
 _TRANSFER_LIST = ", ".join(FIELD_NAMES)
 INSERT_TRANSFERS = f"INSERT INTO transfers VALUES (?, {', '.join('?' * len(FIELD_NAMES))})"
 INSERT_ACCOUNTS = "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_TRANSFER_COLUMNS = "INSERT INTO transfer_columns VALUES (?, ?, ?)"
 INSERT_EXPIRIES = "INSERT INTO expiries VALUES (?, ?, ?)"
 INSERT_LIMITS = "INSERT INTO limits VALUES (?, ?, ?, ?)"
 INSERT_BATCH = (
@@ -94,15 +103,6 @@ def decode(value: object) -> int:
         if number > INT64_MAX:
             return number
     raise StoreCorrupted(f"not a stored unsigned integer: {value!r}")
-
-
-def encode_column(values: np.ndarray) -> list:
-    """The column as a list for `executemany`: plain ints unless a value needs the BLOB form."""
-    if values.dtype != object and (
-        values.dtype.itemsize < 8 or not len(values) or values.max() <= INT64_MAX
-    ):
-        return values.tolist()
-    return [encode(value) for value in values.tolist()]
 
 
 class SqliteStore(JournalStore):
@@ -184,8 +184,7 @@ class SqliteStore(JournalStore):
     def _write_transfers(
         self, transaction: sqlite3.Connection, sequence: int, transfers: TransferColumns
     ) -> None:
-        lists = [encode_column(getattr(transfers, name)) for name in FIELD_NAMES]
-        transaction.executemany(INSERT_TRANSFERS, zip(repeat(sequence), *lists))
+        transaction.execute(INSERT_TRANSFER_COLUMNS, (sequence, len(transfers), transfers.packed()))
 
     def _write_expiries(
         self, transaction: sqlite3.Connection, sequence: int, expiries: Expiries
@@ -229,6 +228,9 @@ class SqliteStore(JournalStore):
             transfers = connection.execute(
                 f"SELECT batch, {_TRANSFER_LIST} FROM transfers ORDER BY rowid"
             ).fetchall()
+            packed = connection.execute(
+                "SELECT batch, transfers, columns FROM transfer_columns ORDER BY batch"
+            ).fetchall()
             expiries = connection.execute(
                 "SELECT batch, pending_id, timestamp FROM expiries ORDER BY rowid"
             ).fetchall()
@@ -245,12 +247,15 @@ class SqliteStore(JournalStore):
             stored = columns[index + 1]
             # Only a column holding BLOBs (values of 2**63 and more) needs decoding.
             values[name] = [decode(v) for v in stored] if not_integers[index] else stored
+        batches_of_rows: Sequence[int] | np.ndarray = columns[0]
+        if packed:
+            values, batches_of_rows = _with_packed(values, batches_of_rows, packed)
         return StoredRows(
             batches=batches,
             accounts=[_account(row) for row in accounts],
             account_batches=[row[0] for row in accounts],
             transfers=values,
-            transfer_batches=columns[0],
+            transfer_batches=batches_of_rows,
             expiry_pending_ids=[decode(row[1]) for row in expiries],
             expiry_timestamps=[decode(row[2]) for row in expiries],
             expiry_batches=[row[0] for row in expiries],
@@ -289,6 +294,48 @@ class SqliteRawBaseline:
 
     def close(self) -> None:
         self._connection.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}")
+
+
+def _with_packed(
+    values: dict[str, Sequence[int] | np.ndarray],
+    batches_of_rows: Sequence[int] | np.ndarray,
+    packed: list[tuple],
+) -> tuple[dict[str, Sequence[int] | np.ndarray], np.ndarray]:
+    """The transfer columns read row by row (`values`, of a store written before
+    `transfer_columns`), followed by those of the `packed` rows (batch, count, BLOB)."""
+    parts: dict[str, list[Sequence[int] | np.ndarray]] = {
+        name: [values[name]] if len(batches_of_rows) else [] for name in FIELD_NAMES
+    }
+    counts = []
+    for batch, count, blob in packed:
+        if type(count) is not int or count < 0 or type(blob) is not bytes:
+            raise StoreCorrupted(
+                f"the stored journal is corrupted: transfer_columns row of batch {batch} is "
+                "not a packed batch"
+            )
+        try:
+            columns = TransferColumns.unpacked(blob, count)
+        except ValueError as error:
+            raise StoreCorrupted(
+                f"the stored journal is corrupted: transfer_columns row of batch {batch}: {error}"
+            ) from None
+        for name in FIELD_NAMES:
+            parts[name].append(columns[name])
+        counts.append(count)
+    joined: dict[str, Sequence[int] | np.ndarray] = {}
+    for name, arrays in parts.items():
+        dtypes = {a.dtype if isinstance(a, np.ndarray) else None for a in arrays}
+        if len(dtypes) == 1 and None not in dtypes:
+            joined[name] = np.concatenate(arrays)
+        else:
+            joined[name] = [
+                v for a in arrays for v in (a.tolist() if isinstance(a, np.ndarray) else a)
+            ]
+    batches = np.concatenate(
+        [np.asarray(batches_of_rows, dtype=np.int64),
+         np.repeat(np.array([row[0] for row in packed], dtype=np.int64), counts)]
+    )  # fmt: skip
+    return joined, batches
 
 
 def _summary(row: tuple) -> BatchSummary:

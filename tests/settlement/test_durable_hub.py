@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from samarkand.hub.durable import COMMANDS_SUFFIX, CommandLogCorrupted, DurableHub
-from samarkand.ledger.columns import FIELD_NAMES
+from samarkand.ledger.columns import FIELD_NAMES, TransferColumns
 from samarkand.ledger.invariants import problems
 from samarkand.settlement.payments import Status
 from samarkand.sim.day import DayConfig, simulate_day
@@ -133,8 +133,15 @@ def test_a_store_that_differs_from_the_replay_is_corrupted(tmp_path, day):
     with DurableHub.open(store) as hub:
         for _, step in plan(day)[:5]:
             step(hub)
-    with sqlite3.connect(store) as connection:
-        connection.execute("UPDATE transfers SET amount = amount + 1 WHERE rowid = 1")
+    with sqlite3.connect(store) as connection:  # the first transfer's amount, one unit more
+        batch, count, blob = connection.execute(
+            "SELECT batch, transfers, columns FROM transfer_columns ORDER BY batch LIMIT 1"
+        ).fetchone()
+        columns = TransferColumns.build(**TransferColumns.unpacked(blob, count))
+        columns.amount[0] += 1
+        connection.execute(
+            "UPDATE transfer_columns SET columns = ? WHERE batch = ?", (columns.packed(), batch)
+        )
     with pytest.raises(StoreCorrupted, match="does not match"):
         DurableHub.open(store)
 

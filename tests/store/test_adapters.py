@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from samarkand.ledger import LedgerState, LimitChange, SetLimitResult, TransferColumns
+from samarkand.ledger.columns import FIELD_NAMES
 from samarkand.store import (
     DurableLedger,
     LedgerStore,
@@ -55,19 +56,84 @@ def test_sqlite_decoding_refuses_what_it_never_writes(bad: object) -> None:
         decode(bad)
 
 
-def test_sqlite_keeps_narrow_columns_plain_and_wide_values_as_blobs(tmp_path: Path) -> None:
+def test_sqlite_keeps_a_batch_of_transfers_in_one_row_narrow_columns_as_uint64(
+    tmp_path: Path,
+) -> None:
     filled(SqliteStore(tmp_path / "s.db")).close()
     with sqlite3.connect(tmp_path / "s.db") as connection:
-        kinds = dict(
-            connection.execute(
-                "SELECT typeof(amount), count(*) FROM transfers GROUP BY typeof(amount)"
-            ).fetchall()
-        )
-        big = connection.execute(
-            "SELECT amount FROM transfers WHERE id = ?", (encode(BIG_ID),)
-        ).fetchone()
-    assert kinds == {"integer": 14, "blob": 3}
-    assert big == (b"\xff" * 16,)
+        rows = connection.execute(
+            "SELECT batch, transfers, length(columns), columns FROM transfer_columns"
+        ).fetchall()
+        per_transfer = connection.execute("SELECT count(*) FROM transfers").fetchone()
+        counted = dict(connection.execute("SELECT sequence, transfers FROM batches").fetchall())
+    assert per_transfer == (0,)  # the table of stores written before packed batches
+    assert {batch: count for batch, count, _, _ in rows} == {s: n for s, n in counted.items() if n}
+    # Each field: a tag byte, then 8 bytes a value (narrow, uint64), 4 or 2 for the small
+    # fields, or 16 (wide) where a value needs more than 64 bits.
+    narrow = 8 + 8 + 8 + 8 + 4 + 2 + 2 + 8 + 4 + 8 + 8
+    found_wide = False
+    for _, count, length, blob in rows:
+        columns = TransferColumns.unpacked(blob, count)
+        wide = [name for name, values in columns.items() if isinstance(values, list)]
+        extra = 8 * len(set(wide) - {"ledger", "code", "flags", "timeout"})
+        assert length == len(FIELD_NAMES) + count * narrow + count * extra
+        if BIG_ID in columns["id"]:
+            found_wide = True
+            at = columns["id"].index(BIG_ID)
+            assert columns["amount"][at] == 2**128 - 1
+            start = blob.index(b"\xff" * 16)  # that amount, little-endian u128
+            assert start > 0
+    assert found_wide
+
+
+def test_packed_transfers_refuse_what_packing_never_makes() -> None:
+    columns = TransferColumns.build(id=[1, 2**64 + 1], amount=[5, 6], timestamp=[10, 11])
+    packed = columns.packed()
+    back = TransferColumns.build(**TransferColumns.unpacked(packed, 2))
+    for name in FIELD_NAMES:
+        assert getattr(back, name).dtype == getattr(columns, name).dtype
+        assert getattr(back, name).tolist() == getattr(columns, name).tolist()
+    for damaged, count, reason in [
+        (packed[:-1], 2, "cut short"),
+        (packed + b"\x00", 2, "after the last field"),
+        (b"x" + packed[1:], 2, "no tag"),
+        (packed, 3, "cut short"),
+        (packed, 1, "no tag"),  # the second value of `id` read as the next tag
+    ]:
+        with pytest.raises(ValueError, match=reason):
+            TransferColumns.unpacked(damaged, count)
+
+
+def test_sqlite_reads_a_store_of_transfer_rows_then_packed_batches(tmp_path: Path) -> None:
+    """A store written a row per transfer (before packed batches) loads, and batches written
+    to it since then follow its rows."""
+    path = tmp_path / "s.db"
+    filled(SqliteStore(path)).close()
+    expected = SqliteStore(path)
+    journal = expected.load()
+    expected.close()
+    first = journal.batches[1].sequence  # batch 1 made the accounts; 2 the first transfers
+    with sqlite3.connect(path) as connection:  # batches up to `first` as a row per transfer
+        rows = connection.execute(
+            "SELECT batch, transfers, columns FROM transfer_columns WHERE batch <= ?", (first,)
+        ).fetchall()
+        assert rows
+        for batch, count, blob in rows:
+            unpacked = TransferColumns.build(**TransferColumns.unpacked(blob, count))
+            lists = [getattr(unpacked, name).tolist() for name in FIELD_NAMES]
+            connection.executemany(
+                f"INSERT INTO transfers VALUES (?, {', '.join('?' * len(FIELD_NAMES))})",
+                [(batch, *map(encode, values)) for values in zip(*lists, strict=True)],
+            )
+        connection.execute("DELETE FROM transfer_columns WHERE batch <= ?", (first,))
+    store = SqliteStore(path)
+    loaded = store.load()
+    store.close()
+    assert loaded.batches == journal.batches
+    for name in FIELD_NAMES:
+        assert getattr(loaded.transfers, name).tolist() == getattr(journal.transfers, name).tolist()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT count(*) FROM transfers").fetchone()[0] > 0
 
 
 def test_postgres_keeps_u128_values_as_exact_numerics(pg_schema: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import types
 
 import numpy as np
 import psycopg
@@ -231,8 +232,12 @@ def test_load_refuses_a_corrupted_journal(backend: Backend, damage: str) -> None
 
 
 def tamper(backend: Backend, store, query: str, in_memory) -> None:  # type: ignore[no-untyped-def]
-    """Damage the stored journal: `query` in a database, `in_memory` on a MemoryStore."""
-    if backend.kind == "sqlite":
+    """Damage the stored journal: `query` in a database, `in_memory` on a MemoryStore. SQLite
+    keeps a batch's transfers packed in one row: damage to them is done as to a MemoryStore's
+    columns, which are then packed back."""
+    if backend.kind == "sqlite" and "transfers" in query:
+        tamper_packed(store.path, in_memory)
+    elif backend.kind == "sqlite":
         with sqlite3.connect(store.path) as connection:
             connection.execute(query)
     elif backend.kind == "postgres":
@@ -240,6 +245,25 @@ def tamper(backend: Backend, store, query: str, in_memory) -> None:  # type: ign
             connection.execute(query)
     else:
         in_memory(store.tables)
+
+
+def tamper_packed(path: str, in_memory) -> None:  # type: ignore[no-untyped-def]
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute(
+            "SELECT batch, transfers, columns FROM transfer_columns ORDER BY batch"
+        ).fetchall()
+        tables = types.SimpleNamespace(
+            transfers=[
+                (batch, TransferColumns.build(**TransferColumns.unpacked(blob, count)))
+                for batch, count, blob in rows
+            ]
+        )
+        in_memory(tables)
+        connection.execute("DELETE FROM transfer_columns")
+        connection.executemany(
+            "INSERT INTO transfer_columns VALUES (?, ?, ?)",
+            [(batch, len(columns), columns.packed()) for batch, columns in tables.transfers],
+        )
 
 
 # ---------------------------------------------------------------------- limit changes
