@@ -35,7 +35,6 @@ re-sent pacs.008/009 still never settles twice: the engine refuses a known UETR 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
 import re
@@ -1132,10 +1131,8 @@ def _fx_payment(tx: CreditTransferTx) -> FxPayment:
     )
 
 
-@functools.cache
 def _exponent(code: str) -> int:
-    """The exponent the hub uses for ``code``: the default registry's, which is the same
-    every time (and costs a registry to build)."""
+    """The exponent the hub uses for ``code``: the default registry's."""
     return default_registry().get(code).exponent
 
 

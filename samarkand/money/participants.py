@@ -9,6 +9,7 @@ overridden; see the policy in ``samarkand.money.currency``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping
 
 from .currency import EXPONENT_MAX, Currency, check_code_form, iso_currency
@@ -44,7 +45,24 @@ def default_registry(
     the exponent the hub uses instead of ISO's, 0..4. A code that the hub does not carry, or a
     bad exponent, raises MoneyError (AM11) naming the parameter, so a mistyped policy fails at
     start-up instead of silently doing nothing.
+
+    Without either, the one standard registry, built once (a registry is never changed
+    after it is made): messages and their answers look currencies up by it many times a
+    second.
     """
+    if settlement_allowed is None and exponent_overrides is None:
+        return _standard_registry()
+    return _registry(settlement_allowed, exponent_overrides)
+
+
+@functools.cache
+def _standard_registry() -> CurrencyRegistry:
+    return _registry(None, None)
+
+
+def _registry(
+    settlement_allowed: Iterable[str] | None, exponent_overrides: Mapping[str, int] | None
+) -> CurrencyRegistry:
     codes = SCO_PARTICIPANT_CURRENCY_CODES + VEHICLE_CURRENCY_CODES
     allowed = _checked_settlement_allowed(settlement_allowed, codes)
     overrides = _checked_exponent_overrides(exponent_overrides, codes)
