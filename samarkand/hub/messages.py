@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from lxml import etree
@@ -495,65 +496,86 @@ class _Reply:
         """``notifications`` in turns: the postings gathered in one, each camt.054 made in
         one of its own.
 
-        The postings are gathered per account and handed over as columns, with the owner
-        of an account, a counterparty's BICFI and a booking time worked out once per
-        distinct value: a bulk message moves a few accounts many times."""
+        The postings are gathered as columns, two rows per payment (its debit, then its
+        credit; a cross-currency payment: those of each leg, the providers' accounts too),
+        then taken per account by their row numbers, with the owner of an account, a
+        counterparty's BICFI and a booking time worked out once per distinct value: a bulk
+        message moves a few accounts many times, and this makes no object per posting."""
         engine = self.hub.engine
         directory = self.hub.directory
-        by_owner: dict[str, dict[int, list[tuple[int, bool, str, str, str]]]] = {}
-        rows_of: dict[int, list[tuple[int, bool, str, str, str]] | None] = {}
-        bics: dict[str, str] = {}
-        times: dict[int, str] = {}
-        unseen: list[Any] = []  # an account not looked up yet (rows_of holds None or a list)
         done, entry_of = Status.SETTLED, engine.entries.get
         settled = [
             (event.at_ns, entry)
             for event in events
             if event.status is done and (entry := entry_of(event.uetr)) is not None
         ]
-        references = uuid_texts([entry.payment.uetr for _, entry in settled])
-        for (at_ns, entry), reference in zip(settled, references, strict=True):
-            payment = entry.payment
-            booked = times.get(at_ns // 1_000_000_000)
-            if booked is None:
-                booked = times[at_ns // 1_000_000_000] = _iso_time(at_ns)
-            # (account, amount, credit?, counterparty): both sides of the payment, or of
-            # each leg of a cross-currency one (the providers' accounts move too).
-            sides = (
-                [
-                    side
-                    for leg in entry.fx.legs
-                    for side in (
-                        (leg.debit_account_id, leg.amount, False, leg.creditor),
-                        (leg.credit_account_id, leg.amount, True, leg.debtor),
-                    )
-                ]
-                if entry.fx is not None
-                else (
-                    (entry.sender, payment.amount, False, payment.creditor_agent),
-                    (entry.receiver, payment.amount, True, payment.debtor_agent),
-                )
+        entries = [entry for _, entry in settled]
+        payments = [entry.payment for entry in entries]
+        times: dict[int, str] = {}
+        booked = [
+            times.get(at_ns // 1_000_000_000)
+            or times.setdefault(at_ns // 1_000_000_000, _iso_time(at_ns))
+            for at_ns, _ in settled
+        ]
+        references = uuid_texts([payment.uetr for payment in payments])
+        # The postings' columns: account, amount, credit?, counterparty, and the payment's row.
+        if all(entry.fx is None for entry in entries):
+            accounts = _interleaved([e.sender for e in entries], [e.receiver for e in entries])
+            amounts = [payment.amount for payment in payments]
+            amounts = _interleaved(amounts, amounts)
+            credits = [False, True] * len(entries)
+            counterparties = _interleaved(
+                [p.creditor_agent for p in payments], [p.debtor_agent for p in payments]
             )
-            for account, amount, credit, counterparty in sides:
-                rows = rows_of.get(account, unseen)
-                if rows is unseen:
-                    owner = directory.by_number.get(account_parts(account)[1])
-                    rows = rows_of[account] = None
-                    if owner is not None and (owners is None or owner.bic in owners):
-                        rows = rows_of[account] = by_owner.setdefault(owner.bic, {})[account] = []
-                if rows is not None:
-                    bic = bics.get(counterparty) or bics.setdefault(
-                        counterparty, message_bic(counterparty)
+            of_payment = _interleaved(range(len(entries)), range(len(entries)))
+        else:
+            accounts, amounts, credits, counterparties, of_payment = [], [], [], [], []
+            for row, (entry, payment) in enumerate(zip(entries, payments, strict=True)):
+                sides = (
+                    [
+                        side
+                        for leg in entry.fx.legs
+                        for side in (
+                            (leg.debit_account_id, leg.amount, False, leg.creditor),
+                            (leg.credit_account_id, leg.amount, True, leg.debtor),
+                        )
+                    ]
+                    if entry.fx is not None
+                    else (
+                        (entry.sender, payment.amount, False, payment.creditor_agent),
+                        (entry.receiver, payment.amount, True, payment.debtor_agent),
                     )
-                    rows.append((amount, credit, booked, reference, bic))
+                )
+                for account, amount, credit, counterparty in sides:
+                    accounts.append(account)
+                    amounts.append(amount)
+                    credits.append(credit)
+                    counterparties.append(counterparty)
+                    of_payment.append(row)
+        rows_of: dict[int, list[int]] = {}
+        for row, account in enumerate(accounts):
+            rows_of.setdefault(account, []).append(row)
+        bics = {party: message_bic(party) for party in set(counterparties)}
+        by_owner: dict[str, dict[int, EntryColumns]] = {}
+        for account, rows in rows_of.items():
+            owner = directory.by_number.get(account_parts(account)[1])
+            if owner is None or (owners is not None and owner.bic not in owners):
+                continue
+            payment_rows = _taken(of_payment, rows)
+            by_owner.setdefault(owner.bic, {})[account] = EntryColumns(
+                _taken(amounts, rows),
+                _taken(credits, rows),
+                _taken(booked, payment_rows),
+                _taken(references, payment_rows),
+                list(map(bics.__getitem__, _taken(counterparties, rows))),
+            )
         currency_of = {ledger: code for code, ledger in directory.ledgers.items()}
         responses = []
         for number, bic in enumerate(sorted(by_owner), start=1):
             yield
             accounts = []
-            for account, rows in sorted(by_owner[bic].items()):
+            for account, columns in sorted(by_owner[bic].items()):
                 code = currency_of[account_parts(account)[0]]
-                columns = EntryColumns(*map(list, zip(*rows, strict=True)))
                 accounts.append(AccountEntries(str(account), code, _exponent(code), columns))
             document = build_notification(
                 accounts,
@@ -563,6 +585,19 @@ class _Reply:
             )
             responses.append(self.wrap(schemas.CAMT_054, f"054-{number}", document, bic))
         return responses
+
+
+def _interleaved(first: Sequence[Any], second: Sequence[Any]) -> list[Any]:
+    """first[0], second[0], first[1], second[1], ... (of two sequences of one length)."""
+    both = [None] * (2 * len(first))
+    both[0::2] = first
+    both[1::2] = second
+    return both
+
+
+def _taken(column: Sequence[Any], rows: list[int]) -> list[Any]:
+    """The items of ``column`` at ``rows``, in their order."""
+    return [column[rows[0]]] if len(rows) == 1 else list(itemgetter(*rows)(column))
 
 
 def settlement_notifications(
