@@ -4,6 +4,7 @@ currency, IntrBkSttlmAmt in the destination currency, XchgRate optional."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from fractions import Fraction
 
@@ -12,8 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from samarkand.fx.routing import Quote
-from samarkand.hub.messages import Processed, process_message, rate_agrees
-from samarkand.settlement.payments import Status
+from samarkand.hub.messages import (
+    Processed,
+    process_message,
+    rate_agrees,
+    settlement_notifications,
+)
+from samarkand.settlement.payments import Payment, Status
 from tests.iso20022.builders import uetr
 from tests.iso20022.conftest import HubStore
 from tests.settlement.fx_world import CNY, CYCLE_TIERS, RUB, A, B, FxDay, P
@@ -87,6 +93,41 @@ def test_a_covered_cross_currency_pacs008_settles_and_notifies_every_agent_moved
         B: [("CRDT", RUB, Decimal("1250.00"))],
         P: [("CRDT", CNY, Decimal("100.00")), ("DBIT", RUB, Decimal("1250.00"))],
     }
+
+
+def test_notifications_of_plain_and_cross_currency_settlements_keep_each_account_in_order() -> None:
+    """camt.054s over events of both kinds: a cross-currency payment's legs move the
+    provider's accounts too, a plain payment its two agents', each account's entries in
+    the order the events made them, for every owner or only those asked for."""
+    day, found = day_with_quote()
+    before = Payment(uuid.UUID(int=7, version=4).int, A, P, 3_00, CNY)
+    after = Payment(uuid.UUID(int=8, version=4).int, P, A, 2_00, CNY)
+    assert day.hub.submit([before], day.clock()) == [None]
+    process_message(day.hub, fx_pacs008([fx_tx(1, found.id)]), day.clock())
+    assert day.hub.submit([after], day.clock()) == [None]
+
+    def moves(owners: set[str] | None) -> dict[str, list[tuple[str, str, Decimal]]]:
+        made = settlement_notifications(day.hub, day.hub.events, "SMKTEST", day.clock(), owners)
+        found: dict[str, list[tuple[str, str, Decimal]]] = {}
+        for response, notification in zip(
+            made, checked(Processed(None, None, tuple(made), {}))["camt.054.001.08"], strict=True
+        ):
+            for account in notification.bk_to_cstmr_dbt_cdt_ntfctn.ntfctn:  # type: ignore[attr-defined]
+                for entry in account.ntry:
+                    found.setdefault(response.receiver, []).append(
+                        (str(entry.cdt_dbt_ind.value), entry.amt.ccy, entry.amt.value)
+                    )
+        return found
+
+    everyone = {
+        A: [("DBIT", CNY, Decimal("3.00")), ("DBIT", CNY, Decimal("100.00")),
+            ("CRDT", CNY, Decimal("2.00"))],
+        B: [("CRDT", RUB, Decimal("1250.00"))],
+        P: [("CRDT", CNY, Decimal("3.00")), ("CRDT", CNY, Decimal("100.00")),
+            ("DBIT", CNY, Decimal("2.00")), ("DBIT", RUB, Decimal("1250.00"))],
+    }  # fmt: skip
+    assert moves(None) == everyone
+    assert moves({P}) == {P: everyone[P]}
 
 
 def test_a_cross_currency_pacs008_without_provider_liquidity_is_acsp_then_settles() -> None:
