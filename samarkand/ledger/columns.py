@@ -8,8 +8,10 @@ object array of Python ints, and the engine takes the exact plain path for those
 `packed` and `unpacked` turn a batch into one byte string and back, the form a store keeps
 a batch's transfers in (one row per batch, not per transfer). Field after field, in
 `FIELD_NAMES` order, each is one tag byte and its values, little-endian: tag `n`, the
-field's narrow dtype (a uint64 column: 8 bytes a value); tag `w`, 16 bytes a value (an
-unsigned 128-bit integer), for a column that holds Python ints.
+field's narrow dtype (a uint64 column: 8 bytes a value); tag `c`, one value of that dtype,
+which every transfer of the batch has (the ledger, code, flags, pending id and timeout of
+a batch of payments); tag `w`, 16 bytes a value (an unsigned 128-bit integer), for a column
+that holds Python ints.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ NARROW_DTYPES: dict[str, type[np.generic]] = {
     "timestamp": np.uint64,
 }
 FIELD_NAMES = tuple(f.name for f in fields(Transfer))
-NARROW, WIDE = b"n", b"w"  # tags of a packed column (see the module docstring)
+NARROW, CONSTANT, WIDE = b"n", b"c", b"w"  # tags of a packed column (module docstring)
 WIDE_BYTES = 16
 _LITTLE = {name: np.dtype(dtype).newbyteorder("<") for name, dtype in NARROW_DTYPES.items()}
 
@@ -151,7 +153,9 @@ class TransferColumns:
         for name in FIELD_NAMES:
             values = getattr(self, name)
             if values.dtype != object:
-                parts += (NARROW, values.astype(_LITTLE[name], copy=False).tobytes())
+                raw = values.astype(_LITTLE[name], copy=False).tobytes()
+                first = raw[: _LITTLE[name].itemsize]
+                parts += (CONSTANT, first) if raw and first * len(values) == raw else (NARROW, raw)
             else:
                 parts += (WIDE, b"".join([v.to_bytes(WIDE_BYTES, "little") for v in values]))
         return b"".join(parts)
@@ -166,19 +170,21 @@ class TransferColumns:
         for name in FIELD_NAMES:
             tag = data[offset : offset + 1]
             offset += 1
-            width = _LITTLE[name].itemsize if tag == NARROW else WIDE_BYTES
-            if tag not in (NARROW, WIDE) or offset + width * count > len(data):
+            values = 1 if tag == CONSTANT else count
+            width = WIDE_BYTES if tag == WIDE else _LITTLE[name].itemsize
+            if tag not in (NARROW, CONSTANT, WIDE) or offset + width * values > len(data):
                 raise ValueError(f"packed transfers: field {name} is cut short or has no tag")
-            if tag == NARROW:
-                array = np.frombuffer(data, _LITTLE[name], count, offset)
-                made[name] = array.astype(NARROW_DTYPES[name])
-            else:
+            if tag == WIDE:
                 stop = offset + WIDE_BYTES * count
                 made[name] = [
                     int.from_bytes(data[at : at + WIDE_BYTES], "little")
                     for at in range(offset, stop, WIDE_BYTES)
                 ]
-            offset += width * count
+            else:
+                array = np.frombuffer(data, _LITTLE[name], values, offset)
+                array = array.astype(NARROW_DTYPES[name])  # a copy: the buffer's is read-only
+                made[name] = np.resize(array, count) if tag == CONSTANT else array
+            offset += width * values
         if offset != len(data):
             raise ValueError(f"packed transfers: {len(data) - offset} bytes after the last field")
         return made

@@ -69,14 +69,18 @@ def test_sqlite_keeps_a_batch_of_transfers_in_one_row_narrow_columns_as_uint64(
     assert per_transfer == (0,)  # the table of stores written before packed batches
     assert {batch: count for batch, count, _, _ in rows} == {s: n for s, n in counted.items() if n}
     # Each field: a tag byte, then 8 bytes a value (narrow, uint64), 4 or 2 for the small
-    # fields, or 16 (wide) where a value needs more than 64 bits.
-    narrow = 8 + 8 + 8 + 8 + 4 + 2 + 2 + 8 + 4 + 8 + 8
+    # fields (one value only if the batch's are all the same), or 16 (wide) where a value
+    # needs more than 64 bits.
     found_wide = False
     for _, count, length, blob in rows:
         columns = TransferColumns.unpacked(blob, count)
-        wide = [name for name, values in columns.items() if isinstance(values, list)]
-        extra = 8 * len(set(wide) - {"ledger", "code", "flags", "timeout"})
-        assert length == len(FIELD_NAMES) + count * narrow + count * extra
+        widths = [
+            16 * count
+            if isinstance(values, list)
+            else values.dtype.itemsize * (1 if len(set(values.tolist())) == 1 else count)
+            for values in columns.values()
+        ]
+        assert length == len(FIELD_NAMES) + sum(widths)
         if BIG_ID in columns["id"]:
             found_wide = True
             at = columns["id"].index(BIG_ID)
