@@ -10,7 +10,8 @@ wide one is declared ANY so that it keeps either form exactly as written.
 
 A batch's transfers are one row of `transfer_columns`: their count and their columns packed
 into one BLOB (`TransferColumns.packed`: each field's values as a little-endian array, 16
-bytes a value for a column that holds values of 2**64 and above). One statement per batch,
+bytes a value for a column that holds values of 2**64 and above, one value for a column whose
+transfers all have the same). One statement per batch,
 whatever its size, with nothing done per transfer but for such a wide column; a row per
 transfer cost a statement step each (and an encoding of each wide value), the larger part of
 writing a batch of a thousand payments. The ledger's state lives in memory and is rebuilt
