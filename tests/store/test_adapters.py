@@ -18,6 +18,7 @@ from samarkand.store import (
     MemoryStore,
     PostgresStore,
     SqliteStore,
+    StoreCorrupted,
     StoreError,
     open_store,
 )
@@ -106,6 +107,26 @@ def test_packed_transfers_refuse_what_packing_never_makes() -> None:
     ]:
         with pytest.raises(ValueError, match=reason):
             TransferColumns.unpacked(damaged, count)
+
+
+def test_sqlite_refuses_a_packed_batch_it_cannot_read(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    filled(SqliteStore(path)).close()
+    with sqlite3.connect(path) as connection:
+        batch = connection.execute("SELECT max(batch) FROM transfer_columns").fetchone()[0]
+        connection.execute(
+            "UPDATE transfer_columns SET columns = substr(columns, 1, length(columns) - 1) "
+            "WHERE batch = ?",
+            (batch,),
+        )
+    store = SqliteStore(path)
+    try:
+        with pytest.raises(
+            StoreCorrupted, match=f"corrupted: transfer_columns row of batch {batch}"
+        ):
+            store.load()
+    finally:
+        store.close()
 
 
 def test_sqlite_reads_a_store_of_transfer_rows_then_packed_batches(tmp_path: Path) -> None:
