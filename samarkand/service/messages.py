@@ -124,7 +124,12 @@ class _CallerHub:
 
     def _owned(self, payments: Sequence[Any], now: int, run: Any) -> list[Reason | None]:
         directory = self.hub.directory
-        mine = [acts_for(directory, self._caller, p.debtor_agent) for p in payments]
+        agents = [p.debtor_agent for p in payments]
+        # Once per debtor agent: a bulk message's payments have one or a few.
+        verdicts = {agent: acts_for(directory, self._caller, agent) for agent in set(agents)}
+        if all(verdicts.values()):
+            return list(run(payments, now)) if payments else []
+        mine = list(map(verdicts.__getitem__, agents))
         taken = [p for p, m in zip(payments, mine, strict=True) if m]
         accepted = iter(run(taken, now) if taken else [])
         return [next(accepted) if m else Reason.NOT_OWNER for m in mine]
