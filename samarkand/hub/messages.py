@@ -91,7 +91,7 @@ from samarkand.iso20022.pacs008 import (
 from samarkand.iso20022.problems import IsoRejection
 from samarkand.iso20022.validate import validate_document
 from samarkand.money import default_registry, format_amount
-from samarkand.money.columns import instances
+from samarkand.money.columns import instances, interleaved
 from samarkand.settlement.participants import Directory, account_parts
 from samarkand.settlement.payments import FxPayment, Payment, Priority, Reason, Status
 
@@ -520,14 +520,14 @@ class _Reply:
         references = uuid_texts([payment.uetr for payment in payments])
         # The postings' columns: account, amount, credit?, counterparty, and the payment's row.
         if all(entry.fx is None for entry in entries):
-            accounts = _interleaved([e.sender for e in entries], [e.receiver for e in entries])
+            accounts = interleaved([e.sender for e in entries], [e.receiver for e in entries])
             amounts = [payment.amount for payment in payments]
-            amounts = _interleaved(amounts, amounts)
+            amounts = interleaved(amounts, amounts)
             credits = [False, True] * len(entries)
-            counterparties = _interleaved(
+            counterparties = interleaved(
                 [p.creditor_agent for p in payments], [p.debtor_agent for p in payments]
             )
-            of_payment = _interleaved(range(len(entries)), range(len(entries)))
+            of_payment = interleaved(range(len(entries)), range(len(entries)))
         else:
             accounts, amounts, credits, counterparties, of_payment = [], [], [], [], []
             for row, (entry, payment) in enumerate(zip(entries, payments, strict=True)):
@@ -585,14 +585,6 @@ class _Reply:
             )
             responses.append(self.wrap(schemas.CAMT_054, f"054-{number}", document, bic))
         return responses
-
-
-def _interleaved(first: Sequence[Any], second: Sequence[Any]) -> list[Any]:
-    """first[0], second[0], first[1], second[1], ... (of two sequences of one length)."""
-    both = [None] * (2 * len(first))
-    both[0::2] = first
-    both[1::2] = second
-    return both
 
 
 def _taken(column: Sequence[Any], rows: list[int]) -> list[Any]:

@@ -160,8 +160,8 @@ class TransferColumns:
                 parts += (WIDE, b"".join([v.to_bytes(WIDE_BYTES, "little") for v in values]))
         return b"".join(parts)
 
-    @classmethod
-    def unpacked(cls, data: bytes, count: int) -> dict[str, np.ndarray | list[int]]:
+    @staticmethod
+    def unpacked(data: bytes, count: int) -> dict[str, np.ndarray | list[int]]:
         """The columns of `count` transfers that `packed` made: a narrow field as an array
         of its dtype, a wide one as a list of ints (`TransferColumns.build` takes either);
         `ValueError` unless `data` is exactly such a string."""

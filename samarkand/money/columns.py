@@ -1,14 +1,15 @@
-"""Rows as columns: objects made a column at a time.
+"""Rows as columns: objects made a column at a time, and two columns interleaved.
 
-The one helper of the batch shape that every domain folder may use (DESIGN §3: they all
+The helpers of the batch shape that every domain folder may use (DESIGN §3: they all
 depend on ``money``): a message's transactions, the engine's payments and its entries and
-events are made from columns rather than one ``__init__`` call at a time.
+events are made from columns rather than one ``__init__`` call at a time; a batch's two
+rows per payment (its two events, its debit and credit postings) are two columns woven.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from itertools import repeat
 from types import MemberDescriptorType
@@ -34,3 +35,14 @@ def instances(cls: type[_T], count: int, columns: dict[str, Iterable[Any]]) -> l
     for name, slot in zip(names, slots, strict=True):
         deque(map(slot.__set__, made, columns[name]), maxlen=0)  # type: ignore[union-attr]
     return made
+
+
+def interleaved(first: Sequence[Any], second: Sequence[Any]) -> list[Any]:
+    """``first[0], second[0], first[1], second[1], ...`` of two sequences of one length,
+    by two slice assignments (in C)."""
+    if len(first) != len(second):
+        raise ValueError(f"columns of {len(first)} and {len(second)} items")
+    both: list[Any] = [None] * (2 * len(first))
+    both[0::2] = first
+    both[1::2] = second
+    return both

@@ -30,7 +30,7 @@ import numpy as np
 from samarkand.ledger.columns import TransferColumns
 from samarkand.ledger.state import CPO, DP, DPO, LIMIT, LedgerState
 from samarkand.ledger.types import INT64_MAX, U128_MAX, AccountCode, Transfer, TransferCode
-from samarkand.money.columns import instances
+from samarkand.money.columns import instances, interleaved
 from samarkand.settlement import lsm
 from samarkand.settlement.crosscurrency import FxRoute, covered, offset_prefixes
 from samarkand.settlement.netting import (
@@ -336,10 +336,7 @@ class SettlementEngine:
             "fx": repeat(None),
         })  # fmt: skip
         self.entries.update(zip(uetrs, made, strict=True))
-        in_order = [received[0]] * (2 * count)  # each payment's received, then settled
-        in_order[0::2] = received
-        in_order[1::2] = settled
-        self._events.extend(in_order)
+        self._events.extend(interleaved(received, settled))  # each received, then settled
         first_id = self._next_id
         self._next_id += count
         self._transfers.append(

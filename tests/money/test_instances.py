@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from samarkand.money.columns import instances
+from samarkand.money.columns import instances, interleaved
 from samarkand.settlement.payments import Method, Payment, Priority
 
 
@@ -84,3 +84,15 @@ def test_a_mutable_class_with_a_factory_default_is_made_with_every_column_given(
     assert made[1].seen == [5]
     with pytest.raises(ValueError, match="the columns of Open are number, seen"):
         instances(Open, 1, {"number": [1]})  # a default is not applied: every column given
+
+
+@given(st.lists(st.integers()), st.integers())
+def test_two_columns_interleave_item_by_item(first: list[int], shift: int) -> None:
+    second = [value + shift for value in first]
+    both = interleaved(first, second)
+    assert both[0::2] == first and both[1::2] == second and len(both) == 2 * len(first)
+
+
+def test_columns_of_two_lengths_do_not_interleave() -> None:
+    with pytest.raises(ValueError, match="columns of 2 and 1 items"):
+        interleaved([1, 2], [3])
