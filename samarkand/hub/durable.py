@@ -397,7 +397,9 @@ def _read_decisions(read: _Reader, command: int) -> deque[Decision]:
 
 # ---------------------------------------------------------------------- admissions
 
-_SERVICE_OPS = frozenset({"set_status", "propose_admission", "approve_admission"})
+_SERVICE_OPS = frozenset(
+    {"set_status", "propose_admission", "approve_admission", "propose_status", "approve_status"}
+)
 
 
 @dataclass(slots=True)
@@ -423,6 +425,46 @@ class Admission:
             "status": "admitted" if self.admitted else "pending",
             "public_key": self.public_key,
         }
+
+
+@dataclass(slots=True)
+class StatusChange:
+    """A member's central bank suspended or reinstated: not on the operator's word alone, but
+    once the central bank of every other member (`needs`) approves it."""
+
+    id: int
+    bic: str
+    status: ParticipantStatus
+    needs: tuple[str, ...]
+    approved: list[str] = field(default_factory=list)
+    applied: bool = False
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "bic": self.bic,
+            "to": self.status.value,
+            "needs": list(self.needs),
+            "approved": list(self.approved),
+            "status": "applied" if self.applied else "pending",
+        }
+
+
+def _approval_refusal(
+    proposal: Admission | StatusChange | None, kind: str, proposal_id: int, by: str
+) -> tuple[int, str] | None:
+    """Why the central bank `by` may not approve this proposal (HTTP status, text), or None."""
+    if proposal is None:
+        return 404, f"no {kind} proposal {proposal_id}"
+    if isinstance(proposal, Admission) and proposal.admitted:
+        return 409, f"proposal {proposal_id} is already admitted"
+    if isinstance(proposal, StatusChange) and proposal.applied:
+        return 409, f"proposal {proposal_id} is already applied"
+    if by not in proposal.needs:
+        return 403, f"{by} is not asked to approve proposal {proposal_id}"
+    if by in proposal.approved:
+        return 409, f"{by} already approved proposal {proposal_id}"
+    return None
 
 
 # ---------------------------------------------------------------------- the commands
@@ -580,6 +622,7 @@ class _Runner:
         self.hub: SettlementHub | None = None
         self.credit: dict[tuple[str, str], int] = {}
         self.admissions: dict[int, Admission] = {}
+        self.status_changes: dict[int, StatusChange] = {}
 
     def configured(self) -> SettlementHub:
         if self.hub is None:
@@ -681,7 +724,30 @@ class _Runner:
                 hub.admit(pending.participant, pending.ledger, read.now())
                 pending.admitted = True
             return pending.view()
+        if op == "propose_status":
+            change = StatusChange(
+                len(self.status_changes) + 1,
+                read.str(read.get("bic")),
+                read.enum(ParticipantStatus, read.get("status")),
+                tuple(read.str(b) for b in read.list(read.get("needs"))),
+            )
+            self.status_changes[change.id] = change
+            self._apply_when_approved(change, hub)
+            return change.view()
+        if op == "approve_status":
+            waiting = self.status_changes.get(read.int(read.get("id")))
+            if waiting is None or waiting.applied:
+                raise read.fail("approval of no pending status change")
+            waiting.approved.append(read.str(read.get("by")))
+            self._apply_when_approved(waiting, hub)
+            return waiting.view()
         raise read.fail(f"unknown command {op!r}")
+
+    @staticmethod
+    def _apply_when_approved(change: StatusChange, hub: SettlementHub) -> None:
+        if set(change.needs) <= set(change.approved):
+            hub.set_status(change.bic, change.status)
+            change.applied = True
 
 
 # ---------------------------------------------------------------------- the log
@@ -1203,15 +1269,46 @@ class DurableHub:
     # Each checks its request before logging it: a refused request never enters the log
     # (the refusal is returned as text); what is logged always applies.
 
-    def set_participant_status(self, bic: str, status: ParticipantStatus, now: int) -> str | None:
-        participant = self.hub.directory.get(bic)
+    def set_participant_status(
+        self, bic: str, status: ParticipantStatus, now: int
+    ) -> dict[str, Any] | tuple[int, str] | None:
+        """Suspend or reinstate a participant at once (None); a member's central bank only by
+        a `StatusChange` that the central bank of every other member approves (its view, the
+        change applied already when there is no other member). A refusal is (HTTP status,
+        text)."""
+        directory = self.hub.directory
+        participant = directory.get(bic)
         if participant is None:
-            return f"no participant {bic}"
-        if participant.status is not status:
+            return 404, f"no participant {bic}"
+        pending = [c for c in self._runner.status_changes.values() if not c.applied]
+        under_way = next((c for c in pending if c.bic == bic), None)
+        if under_way is not None:
+            return 409, f"a change of {bic}'s status is already proposed (proposal {under_way.id})"
+        if participant.status is status:
+            return None
+        if participant.kind is not ParticipantKind.CENTRAL_BANK:
             self._command(
                 {"op": "set_status", "bic": _str(bic), "status": status.value, "now": _int(now)}
             )
-        return None
+            return None
+        needs = sorted(p.bic for p in directory.central_bank_of.values() if p.bic != bic)
+        command = {"op": "propose_status", "bic": _str(bic), "status": status.value}
+        return self._command({**command, "needs": needs, "now": _int(now)})
+
+    def status_changes(self) -> list[dict[str, Any]]:
+        return [c.view() for c in self._runner.status_changes.values()]
+
+    def approve_status(
+        self, proposal_id: int, by_central_bank: str, now: int
+    ) -> dict[str, Any] | tuple[int, str]:
+        change = self._runner.status_changes.get(proposal_id)
+        refusal = _approval_refusal(change, "status change", proposal_id, by_central_bank)
+        if refusal is not None:
+            return refusal
+        return self._command(
+            {"op": "approve_status", "id": _int(proposal_id), "by": _str(by_central_bank),
+             "now": _int(now)}
+        )  # fmt: skip
 
     def admissions(self) -> list[dict[str, Any]]:
         return [a.view() for a in self._runner.admissions.values()]
@@ -1271,14 +1368,9 @@ class DurableHub:
         self, proposal_id: int, by_central_bank: str, now: int
     ) -> dict[str, Any] | tuple[int, str]:
         proposal = self._runner.admissions.get(proposal_id)
-        if proposal is None:
-            return 404, f"no admission proposal {proposal_id}"
-        if proposal.admitted:
-            return 409, f"proposal {proposal_id} is already admitted"
-        if by_central_bank not in proposal.needs:
-            return 403, f"{by_central_bank} is not asked to approve proposal {proposal_id}"
-        if by_central_bank in proposal.approved:
-            return 409, f"{by_central_bank} already approved proposal {proposal_id}"
+        refusal = _approval_refusal(proposal, "admission", proposal_id, by_central_bank)
+        if refusal is not None:
+            return refusal
         return self._command(
             {
                 "op": "approve_admission",

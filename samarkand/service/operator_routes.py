@@ -9,6 +9,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from samarkand.money import format_amount
@@ -149,26 +150,73 @@ def add_operator_routes(
 
         return {"participants": await run_on_hub(engine, run)}
 
-    async def _set_status(request: Request, bic: str, status: ParticipantStatus) -> dict:
+    async def _set_status(request: Request, bic: str, status: ParticipantStatus) -> Any:
         require_role(request, Role.OPERATOR)
 
         def run(engine: Engine, now: int):
             assert engine.durable is not None
             return engine.durable.set_participant_status(bic, status, now)
 
-        problem = await run_on_hub(engine, run)
-        if problem is not None:
-            raise E.ApiError(404, "not_found", "bic", problem)
-        return {"bic": bic, "status": status.value}
+        result = await run_on_hub(engine, run)
+        if isinstance(result, tuple):
+            code, message = result
+            raise E.ApiError(code, E.http_code(code), "bic", message)
+        if result is None:
+            return {"bic": bic, "status": status.value}
+        proposed = {"bic": bic, "status": ("pending" if result["status"] == "pending"
+                                           else status.value), "change": result}  # fmt: skip
+        return JSONResponse(proposed, status_code=202 if result["status"] == "pending" else 200)
 
-    @app.post("/v1/operator/participants/{bic}/suspend", tags=["operator"])
-    async def suspend(request: Request, bic: Annotated[str, Path(pattern=BIC_REGEX)]) -> dict:
-        """Suspend a participant: its new payments are refused (AG01)."""
+    status_responses: dict[int | str, dict[str, Any]] = {
+        202: {"description": "a member's central bank: its change is proposed, to be applied "
+                             "once every other member's central bank approves it"},
+        409: {"description": "a change of this participant's status is already proposed"},
+    }  # fmt: skip
+
+    @app.post("/v1/operator/participants/{bic}/suspend", tags=["operator"],
+              responses=status_responses)  # fmt: skip
+    async def suspend(request: Request, bic: Annotated[str, Path(pattern=BIC_REGEX)]) -> Any:
+        """Suspend a participant: its new payments are refused (AG01). A member's central
+        bank is suspended only once the central bank of every other member approves it
+        (`POST /v1/operator/status-changes/{id}/approve`): the answer is then 202 with the
+        proposed change."""
         return await _set_status(request, bic, ParticipantStatus.SUSPENDED)
 
-    @app.post("/v1/operator/participants/{bic}/unsuspend", tags=["operator"])
-    async def unsuspend(request: Request, bic: Annotated[str, Path(pattern=BIC_REGEX)]) -> dict:
+    @app.post("/v1/operator/participants/{bic}/unsuspend", tags=["operator"],
+              responses=status_responses)  # fmt: skip
+    async def unsuspend(request: Request, bic: Annotated[str, Path(pattern=BIC_REGEX)]) -> Any:
+        """Reinstate a participant; a member's central bank, as it is suspended: once every
+        other member's central bank approves."""
         return await _set_status(request, bic, ParticipantStatus.ACTIVE)
+
+    @app.get("/v1/operator/status-changes", tags=["operator"])
+    async def status_changes(request: Request) -> dict[str, Any]:
+        """Proposed and applied suspensions and reinstatements of members' central banks."""
+        require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
+
+        def run(engine: Engine, _now: int):
+            assert engine.durable is not None
+            return engine.durable.status_changes()
+
+        return {"status_changes": await run_on_hub(engine, run)}
+
+    @app.post("/v1/operator/status-changes/{proposal}/approve", tags=["operator"])
+    async def approve_status(
+        request: Request, proposal: Annotated[int, Path(ge=1, le=2**31)]
+    ) -> dict[str, Any]:
+        """A member's central bank approves a proposed suspension or reinstatement of
+        another member's central bank, with its own signed request."""
+        caller = require_role(request, Role.CENTRAL_BANK)
+
+        def run(engine: Engine, now: int):
+            assert engine.durable is not None
+            return engine.durable.approve_status(proposal, caller.key_id, now)
+
+        result = await run_on_hub(engine, run)
+        if isinstance(result, tuple):
+            status, message = result
+            raise E.ApiError(status, E.http_code(status), "proposal", message)
+        return result
 
     @app.put("/v1/operator/credit", tags=["operator"])
     async def set_credit(request: Request, credit: CreditIn) -> dict[str, str]:

@@ -157,6 +157,42 @@ def test_suspended_participant_cannot_pay_until_reinstated(api):
     assert unknown.status_code == 404
 
 
+def test_a_central_bank_is_suspended_only_with_every_other_members_approval(api, service):
+    path = f"/v1/operator/participants/{CENTRAL_BANK_CN}"
+    directory = service.engine.durable.hub.directory
+    proposed = api.request("POST", path + "/suspend", OPERATOR)
+    assert proposed.status_code == 202
+    change = proposed.json()["change"]
+    others = sorted(p.bic for p in directory.central_bank_of.values() if p.bic != CENTRAL_BANK_CN)
+    assert len(others) == 9 and change["needs"] == others and change["to"] == "suspended"
+    assert directory.get(CENTRAL_BANK_CN).status.value == "active"  # not on the operator's word
+    again = api.request("POST", path + "/unsuspend", OPERATOR)
+    assert again.status_code == 409 and _error(again)["field"] == "bic"
+    approve = f"/v1/operator/status-changes/{change['id']}/approve"
+    assert api.request("POST", approve, OPERATOR).status_code == 403
+    assert api.request("POST", approve, DEBTOR).status_code == 403
+    assert api.request("POST", approve, CENTRAL_BANK_CN).status_code == 403  # not its own
+    for bank in others[:-1]:
+        assert api.request("POST", approve, bank).json()["status"] == "pending"
+    assert api.request("POST", approve, others[0]).status_code == 409  # twice
+    assert directory.get(CENTRAL_BANK_CN).status.value == "active"
+    assert api.request("POST", approve, others[-1]).json()["status"] == "applied"
+    assert directory.get(CENTRAL_BANK_CN).status.value == "suspended"
+    assert api.request("POST", approve, others[-1]).status_code == 409  # applied already
+    listed = api.request("GET", "/v1/operator/status-changes", others[0]).json()
+    assert [(c["bic"], c["to"], c["status"]) for c in listed["status_changes"]] == [
+        (CENTRAL_BANK_CN, "suspended", "applied")
+    ]
+    # Reinstated the same way.
+    back = api.request("POST", path + "/unsuspend", OPERATOR).json()["change"]
+    assert back["to"] == "active" and back["needs"] == others
+    for bank in others:
+        api.request("POST", f"/v1/operator/status-changes/{back['id']}/approve", bank)
+    assert directory.get(CENTRAL_BANK_CN).status.value == "active"
+    missing = api.request("POST", "/v1/operator/status-changes/99/approve", others[0])
+    assert missing.status_code == 404 and _error(missing)["field"] == "proposal"
+
+
 def test_queued_payment_is_listed_and_cancelled(api):
     payment, response = api.pay(amount="99999999999999.00")
     assert response.json()["status"] == "ACSP"
@@ -237,6 +273,16 @@ def test_admissions_survive_a_restart(tmp_path):
     service.engine.call(
         lambda e, now: e.durable.set_participant_status(OTHER, ParticipantStatus.SUSPENDED, now)
     ).result(10)
+    change = service.engine.call(
+        lambda e, now: e.durable.set_participant_status(
+            CENTRAL_BANK_CN, ParticipantStatus.SUSPENDED, now
+        )
+    ).result(10)
+    first = change["needs"][0]
+    approval = service.engine.call(
+        lambda e, now: e.durable.approve_status(change["id"], first, now)
+    )
+    assert approval.result(10)["status"] == "pending"
     service.close()
     reopened = open_service(db)
     try:
@@ -244,6 +290,9 @@ def test_admissions_survive_a_restart(tmp_path):
         assert directory.get("SMZZCN22") is not None
         assert directory.get(OTHER).status.value == "suspended"
         assert reopened.engine.durable.admissions()[0]["status"] == "admitted"
+        (pending,) = reopened.engine.durable.status_changes()  # one approval of nine, kept
+        assert pending["approved"] == [first] and pending["status"] == "pending"
+        assert directory.get(CENTRAL_BANK_CN).status.value == "active"
         key = reopened.verifier.keys["SMZZCN22"]  # its key is accepted again after the restart
         assert key.public_key.public_bytes_raw() == public
     finally:

@@ -830,7 +830,9 @@ def test_a_message_cannot_cancel_or_return_another_participants_payment(hub):
      ("PUT", "/v1/operator/fx/corridors/CNY/RUB", {"vehicle_allowed": True}),
      ("PUT", "/v1/operator/cut-offs/CNY", {"cut_off": "2030-01-01T00:00:00Z"}),
      ("PUT", "/v1/operator/credit", {"bic": DEBTOR, "currency": "CNY", "limit": "5.00"}),
-     ("POST", "/v1/operator/admissions/1/approve", None)],
+     ("POST", "/v1/operator/admissions/1/approve", None),
+     ("GET", "/v1/operator/status-changes", None),
+     ("POST", "/v1/operator/status-changes/1/approve", None)],
 )  # fmt: skip
 def test_a_participant_key_opens_no_operator_or_central_bank_route(hub, method, path, body):
     service, api = hub
