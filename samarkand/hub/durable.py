@@ -398,7 +398,14 @@ def _read_decisions(read: _Reader, command: int) -> deque[Decision]:
 # ---------------------------------------------------------------------- admissions
 
 _SERVICE_OPS = frozenset(
-    {"set_status", "propose_admission", "approve_admission", "propose_status", "approve_status"}
+    {
+        "set_status",
+        "propose_admission",
+        "approve_admission",
+        "propose_status",
+        "approve_status",
+        "set_key",
+    }
 )
 
 
@@ -623,6 +630,9 @@ class _Runner:
         self.credit: dict[tuple[str, str], int] = {}
         self.admissions: dict[int, Admission] = {}
         self.status_changes: dict[int, StatusChange] = {}
+        # A caller's key set or revoked through the service, by key id: (role, base64
+        # public key, or None once revoked). Over the keyring and the admissions' keys.
+        self.keys: dict[str, tuple[str, str | None]] = {}
 
     def configured(self) -> SettlementHub:
         if self.hub is None:
@@ -741,6 +751,11 @@ class _Runner:
             waiting.approved.append(read.str(read.get("by")))
             self._apply_when_approved(waiting, hub)
             return waiting.view()
+        if op == "set_key":
+            key = read.body.get("public_key")
+            key_id, role = read.str(read.get("key")), read.str(read.get("role"))
+            self.keys[key_id] = (role, None if key is None else read.str(key))
+            return None
         raise read.fail(f"unknown command {op!r}")
 
     @staticmethod
@@ -1294,6 +1309,18 @@ class DurableHub:
         needs = sorted(p.bic for p in directory.central_bank_of.values() if p.bic != bic)
         command = {"op": "propose_status", "bic": _str(bic), "status": status.value}
         return self._command({**command, "needs": needs, "now": _int(now)})
+
+    def keys(self) -> dict[str, tuple[str, str | None]]:
+        """The callers' keys set or revoked through the service, by key id: (role, base64
+        public key, or None: revoked), the latest of each."""
+        return dict(self._runner.keys)
+
+    def set_key(self, key_id: str, role: str, public_key: str | None, now: int) -> None:
+        """Log `key_id`'s new public key (base64 Ed25519, checked by the caller), or its
+        revocation (None): what the service's verifier takes again on every start."""
+        command = {"op": "set_key", "key": _str(key_id), "role": _str(role)}
+        key = None if public_key is None else _str(public_key)
+        self._command({**command, "public_key": key, "now": _int(now)})
 
     def status_changes(self) -> list[dict[str, Any]]:
         return [c.view() for c in self._runner.status_changes.values()]

@@ -20,6 +20,7 @@ from samarkand.service.auth import Verifier
 from samarkand.service.engine import Engine, EngineBusy, EngineStopped
 from samarkand.service.fx_routes import add_fx_routes
 from samarkand.service.gate import Gate
+from samarkand.service.key_routes import add_key_routes
 from samarkand.service.operator_routes import add_operator_routes
 from samarkand.service.participant_routes import add_participant_routes
 from samarkand.service.shared import unavailable
@@ -80,6 +81,7 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
     fast = add_participant_routes(app, engine, pusher)
     add_fx_routes(app, engine)
     add_operator_routes(app, engine, verifier, pusher)
+    add_key_routes(app, engine, verifier)
     _note_query_parameters(app)
     return Gate(app, verifier, fast_paths={("POST", "/v1/payments"): fast})
 

@@ -177,14 +177,23 @@ class Verifier:
         self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._lock = threading.Lock()
         self._raw: dict[str, bytes] = {}  # each key's 32 bytes, as libsodium checks them
+        self.revoked: set[str] = set()  # key ids whose key was revoked: told so, not "unknown"
         # Nonces live in memory: a request signed before this process started could be
         # replayed after a restart, so such requests are refused (the client signs again).
         self.started_ms = int(clock() * 1000)
 
     def add(self, entry: KeyEntry) -> None:
-        """Accept a key from now on (a participant admitted while the hub runs)."""
+        """Accept a key from now on (a participant admitted while the hub runs, or a key
+        set in place of the one its key id had)."""
         self.keys[entry.key_id] = entry
         self._raw.pop(entry.key_id, None)
+        self.revoked.discard(entry.key_id)
+
+    def revoke(self, key_id: str) -> None:
+        """Refuse `key_id`'s requests from now on, until a new key is set for it."""
+        self.keys.pop(key_id, None)
+        self._raw.pop(key_id, None)
+        self.revoked.add(key_id)
 
     def verify(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
@@ -204,6 +213,8 @@ class Verifier:
         assert key_id and timestamp and nonce and signature
         entry = self.keys.get(key_id)
         if entry is None:
+            if key_id in self.revoked:
+                raise AuthError(KEY_HEADER, "this key id's key is revoked: a new one must be set")
             raise AuthError(KEY_HEADER, "unknown key id")
         if not _TIMESTAMP.fullmatch(timestamp):
             raise AuthError(TIMESTAMP_HEADER, "timestamp must be Unix time in milliseconds")
@@ -259,6 +270,21 @@ def admitted_key(view: dict) -> KeyEntry | None:
     role = Role.CENTRAL_BANK if view["kind"] == "central_bank" else Role.PARTICIPANT
     raw = base64.b64decode(view["public_key"])
     return KeyEntry(view["bic"], role, Ed25519PublicKey.from_public_bytes(raw))
+
+
+def possession_text(key_id: str, public_key: str) -> bytes:
+    """What a new key signs to prove its holder has it, when it is set for `key_id`."""
+    return f"samarkand key\n{key_id}\n{public_key}".encode()
+
+
+def proves_possession(key_id: str, public_key: str, proof: str) -> bool:
+    """Whether `proof` (base64) is `public_key`'s signature of `possession_text`."""
+    try:
+        raw_key = base64.b64decode(public_key, validate=True)
+        raw_proof = base64.b64decode(proof, validate=True)
+    except ValueError:
+        return False
+    return signature_holds(raw_key, possession_text(key_id, public_key), raw_proof)
 
 
 def parse_public_key(text: str) -> str:

@@ -33,6 +33,7 @@ from samarkand.service.auth import (
     write_dev_keyring,
 )
 from samarkand.service.engine import GC_FREEZE_EVENTS, MESSAGE_BATCH, Engine
+from samarkand.service.key_routes import apply_logged_keys
 from samarkand.service.mailbox import MAILBOX_SUFFIX, Mailbox
 from samarkand.service.messages import ANSWER_KINDS
 from samarkand.service.webhook import HUB_KEY_ID, Pusher
@@ -191,6 +192,8 @@ def open_service(
             key = admitted_key(view)
             if key is not None:
                 verifier.add(key)
+        # Then the keys set or revoked since, as the hub's log holds them.
+        apply_logged_keys(verifier, engine.call(lambda e, _now: e.durable.keys()).result())
         hub_key = hub_key_path(path)
         try:
             signing_key = own_key(hub_key, HUB_KEY_ID, Role.HUB)

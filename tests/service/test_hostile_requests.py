@@ -832,7 +832,9 @@ def test_a_message_cannot_cancel_or_return_another_participants_payment(hub):
      ("PUT", "/v1/operator/credit", {"bic": DEBTOR, "currency": "CNY", "limit": "5.00"}),
      ("POST", "/v1/operator/admissions/1/approve", None),
      ("GET", "/v1/operator/status-changes", None),
-     ("POST", "/v1/operator/status-changes/1/approve", None)],
+     ("POST", "/v1/operator/status-changes/1/approve", None),
+     ("DELETE", f"/v1/operator/keys/{OTHER}", None),
+     ("PUT", f"/v1/operator/keys/{OTHER}", {"public_key": "AAAA", "proof": "AAAA"})],
 )  # fmt: skip
 def test_a_participant_key_opens_no_operator_or_central_bank_route(hub, method, path, body):
     service, api = hub

@@ -1,0 +1,132 @@
+"""The callers' keys over their life: set anew, revoked, set again.
+
+- `PUT /v1/key`: a caller replaces its own key, with a request signed by the key it has, the
+  new public key and a proof that its holder has it (the new key's signature of
+  `samarkand key\\n<key id>\\n<public key>`). Requests signed with the old key are refused
+  from then on.
+- `DELETE /v1/operator/keys/{bic}`: the operator revokes a participant's key (a key
+  thought lost or stolen): its requests are refused (401, "revoked") until a new key is set.
+  The operator cannot set one: that would let it sign as the bank.
+- `PUT /v1/operator/keys/{bic}`: the central bank of a bank's country sets the bank's new
+  key (with the bank's proof, as above), revoked or not, as it approved the bank's
+  admission.
+
+Each change is a command of the hub's log before it takes effect, so a restart keeps it:
+the service takes the keyring, then the admissions' keys, then these changes, in order.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path, Request
+from pydantic import Field
+
+from samarkand.service import errors as E
+from samarkand.service.auth import (
+    KeyEntry,
+    Role,
+    Verifier,
+    parse_public_key,
+    proves_possession,
+    public_key_of,
+)
+from samarkand.service.engine import Engine
+from samarkand.service.shared import BIC_REGEX, _In, principal_of, require_role, run_on_hub
+from samarkand.settlement.participants import ParticipantKind
+
+
+class KeyIn(_In):
+    public_key: str = Field(max_length=100, description="base64 raw Ed25519 public key")
+    proof: str = Field(
+        max_length=100,
+        description="base64 signature by the new key of 'samarkand key\\n<key id>\\n"
+        "<public_key>': its holder has it",
+    )
+
+
+def apply_logged_keys(verifier: Verifier, keys: dict[str, tuple[str, str | None]]) -> None:
+    """Take the keys the hub's log set or revoked (`DurableHub.keys`) over the keyring's."""
+    for key_id, (role, text) in keys.items():
+        if text is None:
+            verifier.revoke(key_id)
+        else:
+            verifier.add(KeyEntry(key_id, Role(role), public_key_of(text)))
+
+
+def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
+    def checked(key_id: str, key: KeyIn) -> None:
+        try:
+            parse_public_key(key.public_key)
+        except ValueError as error:
+            raise E.ApiError(422, "invalid", "public_key", str(error)) from None
+        if not proves_possession(key_id, key.public_key, key.proof):
+            raise E.ApiError(
+                422, "invalid", "proof",
+                f"not the new key's signature of 'samarkand key\\n{key_id}\\n<public_key>'",
+            )  # fmt: skip
+        current = verifier.keys.get(key_id)
+        if current is not None and public_key_of(key.public_key) == current.public_key:
+            raise E.ApiError(409, "conflict", "public_key", f"{key_id} already has this key")
+
+    async def logged(key_id: str, role: Role, text: str | None) -> None:
+        def run(engine: Engine, now: int) -> None:
+            assert engine.durable is not None
+            engine.durable.set_key(key_id, role.value, text, now)
+
+        await run_on_hub(engine, run)
+        if text is None:
+            verifier.revoke(key_id)
+        else:
+            verifier.add(KeyEntry(key_id, role, public_key_of(text)))
+
+    @app.put("/v1/key", tags=["keys"])
+    async def replace_own_key(request: Request, key: KeyIn) -> dict[str, Any]:
+        """Replace the caller's own key: this request is signed with the key it has; the
+        next ones must be signed with the new key."""
+        caller = principal_of(request)
+        checked(caller.key_id, key)
+        await logged(caller.key_id, caller.role, key.public_key)
+        return {"key_id": caller.key_id, "status": "active"}
+
+    @app.delete("/v1/operator/keys/{bic}", tags=["operator", "keys"])
+    async def revoke_key(request: Request, bic: Annotated[str, Path(pattern=BIC_REGEX)]) -> dict:
+        """Revoke a participant's key: its requests are refused until the central bank of
+        its country sets a new one."""
+        require_role(request, Role.OPERATOR)
+        entry = verifier.keys.get(bic)
+        if entry is None:
+            state = "is already revoked" if bic in verifier.revoked else "is no key id"
+            raise E.ApiError(404, "not_found", "bic", f"{bic} {state}")
+        if entry.role is not Role.PARTICIPANT:
+            raise E.ApiError(403, "forbidden", "bic",
+                             "the operator revokes participants' keys only")  # fmt: skip
+        await logged(bic, Role.PARTICIPANT, None)
+        return {"key_id": bic, "status": "revoked"}
+
+    @app.put("/v1/operator/keys/{bic}", tags=["operator", "keys"])
+    async def set_bank_key(
+        request: Request, bic: Annotated[str, Path(pattern=BIC_REGEX)], key: KeyIn
+    ) -> dict[str, Any]:
+        """The central bank of a bank's country sets the bank's new key (after a revocation,
+        or in place of one the bank can no longer sign with)."""
+        caller = require_role(request, Role.CENTRAL_BANK)
+
+        def governing(engine: Engine, _now: int) -> str | None:
+            assert engine.durable is not None
+            directory = engine.durable.hub.directory
+            bank = directory.get(bic)
+            if bank is None or bank.kind is not ParticipantKind.DIRECT:
+                return None
+            central_bank = directory.central_bank_of.get(bank.home_currency)
+            return None if central_bank is None else central_bank.bic
+
+        central_bank = await run_on_hub(engine, governing)
+        if central_bank is None:
+            raise E.ApiError(404, "not_found", "bic", f"{bic} is no direct participant")
+        if central_bank != caller.key_id:
+            raise E.ApiError(403, "forbidden", "bic",
+                             f"only {central_bank} sets the keys of {bic}")  # fmt: skip
+        checked(bic, key)
+        await logged(bic, Role.PARTICIPANT, key.public_key)
+        return {"key_id": bic, "status": "active"}

@@ -1,0 +1,101 @@
+"""Keys over their life: replaced by their holder, revoked by the operator, set again by the
+central bank of the bank's country, and all of it kept across a restart."""
+
+from __future__ import annotations
+
+import base64
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from samarkand.service.auth import KEY_HEADER, SIGNATURE_HEADER, possession_text, public_key_text
+from samarkand.service.server import open_service
+from tests.service.conftest import CENTRAL_BANK_CN, DEBTOR, OTHER, signed_client
+
+OPERATOR = "OPERATOR"
+
+
+def _new_key(key_id: str, *, signer: Ed25519PrivateKey | None = None):
+    """A new private key and the body that sets it for `key_id` (its proof signed by
+    `signer`, by default the new key itself)."""
+    private = Ed25519PrivateKey.generate()
+    text = public_key_text(private)
+    proof = (signer or private).sign(possession_text(key_id, text))
+    return private, {"public_key": text, "proof": base64.b64encode(proof).decode()}
+
+
+def _refused(response, status: int, field: str) -> str:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["field"] == field
+    return error["message"]
+
+
+def test_a_participant_replaces_its_own_key(api):
+    old = api.keys[DEBTOR]
+    new, body = _new_key(DEBTOR)
+    _, wrong_proof = _new_key(DEBTOR, signer=Ed25519PrivateKey.generate())
+    wrong_proof["public_key"] = body["public_key"]
+    _refused(api.request("PUT", "/v1/key", DEBTOR, wrong_proof), 422, "proof")
+    _, for_another = _new_key(OTHER)  # a proof made for another key id proves nothing here
+    _refused(api.request("PUT", "/v1/key", DEBTOR, for_another | {"public_key":
+             body["public_key"]}), 422, "proof")  # fmt: skip
+    not_a_key = {"public_key": "bm90IGEga2V5", "proof": body["proof"]}
+    _refused(api.request("PUT", "/v1/key", DEBTOR, not_a_key), 422, "public_key")
+    _, response = api.pay()
+    assert response.json()["status"] == "ACSC"  # nothing changed so far
+
+    assert api.request("PUT", "/v1/key", DEBTOR, body).json() == {
+        "key_id": DEBTOR, "status": "active",
+    }  # fmt: skip
+    _, response = api.pay()  # still signed with the old key
+    _refused(response, 401, SIGNATURE_HEADER)
+    api.keys[DEBTOR] = new
+    _, response = api.pay()
+    assert response.json()["status"] == "ACSC"
+    _refused(api.request("PUT", "/v1/key", DEBTOR, body), 409, "public_key")  # the same again
+    assert old is not new
+
+
+def test_the_operator_revokes_and_the_central_bank_of_its_country_sets_a_new_key(api):
+    path = f"/v1/operator/keys/{DEBTOR}"
+    _refused(api.request("DELETE", path, DEBTOR), 403, KEY_HEADER)  # the operator's route
+    assert api.request("DELETE", path, OPERATOR).json() == {"key_id": DEBTOR, "status": "revoked"}
+    _, response = api.pay()
+    assert "revoked" in _refused(response, 401, KEY_HEADER)
+    assert "revoked" in _refused(api.request("DELETE", path, OPERATOR), 404, "bic")
+    _refused(api.request("DELETE", f"/v1/operator/keys/{CENTRAL_BANK_CN}", OPERATOR), 403, "bic")
+    _refused(api.request("DELETE", "/v1/operator/keys/SMZZCN22", OPERATOR), 404, "bic")
+
+    new, body = _new_key(DEBTOR)
+    _refused(api.request("PUT", path, OPERATOR, body), 403, KEY_HEADER)  # it cannot sign as a bank
+    _refused(api.request("PUT", path, "CBRFRUMM", body), 403, "bic")  # not its country's bank
+    _refused(api.request("PUT", f"/v1/operator/keys/{CENTRAL_BANK_CN}", CENTRAL_BANK_CN, body),
+             404, "bic")  # fmt: skip
+    assert api.request("PUT", path, CENTRAL_BANK_CN, body).json()["status"] == "active"
+    api.keys[DEBTOR] = new
+    _, response = api.pay()
+    assert response.json()["status"] == "ACSC"
+
+
+def test_key_changes_survive_a_restart(tmp_path):
+    db = str(tmp_path / "hub.db")
+    service = open_service(db)
+    try:
+        with signed_client(service) as api:
+            new, body = _new_key(DEBTOR)
+            assert api.request("PUT", "/v1/key", DEBTOR, body).status_code == 200
+            assert api.request("DELETE", f"/v1/operator/keys/{OTHER}", OPERATOR).status_code == 200
+    finally:
+        service.close()
+    reopened = open_service(db)
+    try:
+        assert reopened.verifier.keys[DEBTOR].public_key == new.public_key()
+        assert OTHER not in reopened.verifier.keys and OTHER in reopened.verifier.revoked
+        with signed_client(reopened) as api:
+            _, response = api.pay()  # the keyring's old key no longer signs for DEBTOR
+            _refused(response, 401, SIGNATURE_HEADER)
+            api.keys[DEBTOR] = new
+            _, response = api.pay()
+            assert response.json()["status"] == "ACSC"
+    finally:
+        reopened.close()
