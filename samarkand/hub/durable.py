@@ -1329,13 +1329,20 @@ class DurableHub:
         self, proposal_id: int, by_central_bank: str, now: int
     ) -> dict[str, Any] | tuple[int, str]:
         change = self._runner.status_changes.get(proposal_id)
-        refusal = _approval_refusal(change, "status change", proposal_id, by_central_bank)
+        return self._approve("approve_status", change, proposal_id, by_central_bank, now)
+
+    def _approve(
+        self, op: str, proposal: Admission | StatusChange | None, proposal_id: int,
+        by_central_bank: str, now: int,
+    ) -> dict[str, Any] | tuple[int, str]:  # fmt: skip
+        """Log `by_central_bank`'s approval of a proposal (`op`), or say why it may not."""
+        kind = "admission" if op == "approve_admission" else "status change"
+        refusal = _approval_refusal(proposal, kind, proposal_id, by_central_bank)
         if refusal is not None:
             return refusal
         return self._command(
-            {"op": "approve_status", "id": _int(proposal_id), "by": _str(by_central_bank),
-             "now": _int(now)}
-        )  # fmt: skip
+            {"op": op, "id": _int(proposal_id), "by": _str(by_central_bank), "now": _int(now)}
+        )
 
     def admissions(self) -> list[dict[str, Any]]:
         return [a.view() for a in self._runner.admissions.values()]
@@ -1395,17 +1402,7 @@ class DurableHub:
         self, proposal_id: int, by_central_bank: str, now: int
     ) -> dict[str, Any] | tuple[int, str]:
         proposal = self._runner.admissions.get(proposal_id)
-        refusal = _approval_refusal(proposal, "admission", proposal_id, by_central_bank)
-        if refusal is not None:
-            return refusal
-        return self._command(
-            {
-                "op": "approve_admission",
-                "id": _int(proposal_id),
-                "by": _str(by_central_bank),
-                "now": _int(now),
-            }
-        )
+        return self._approve("approve_admission", proposal, proposal_id, by_central_bank, now)
 
 
 # ---------------------------------------------------------------------- replay

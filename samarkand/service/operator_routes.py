@@ -6,6 +6,7 @@ and a view of them all."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
@@ -189,34 +190,13 @@ def add_operator_routes(
         other member's central bank approves."""
         return await _set_status(request, bic, ParticipantStatus.ACTIVE)
 
-    @app.get("/v1/operator/status-changes", tags=["operator"])
-    async def status_changes(request: Request) -> dict[str, Any]:
-        """Proposed and applied suspensions and reinstatements of members' central banks."""
-        require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
-
-        def run(engine: Engine, _now: int):
-            assert engine.durable is not None
-            return engine.durable.status_changes()
-
-        return {"status_changes": await run_on_hub(engine, run)}
-
-    @app.post("/v1/operator/status-changes/{proposal}/approve", tags=["operator"])
-    async def approve_status(
-        request: Request, proposal: Annotated[int, Path(ge=1, le=2**31)]
-    ) -> dict[str, Any]:
-        """A member's central bank approves a proposed suspension or reinstatement of
-        another member's central bank, with its own signed request."""
-        caller = require_role(request, Role.CENTRAL_BANK)
-
-        def run(engine: Engine, now: int):
-            assert engine.durable is not None
-            return engine.durable.approve_status(proposal, caller.key_id, now)
-
-        result = await run_on_hub(engine, run)
-        if isinstance(result, tuple):
-            status, message = result
-            raise E.ApiError(status, E.http_code(status), "proposal", message)
-        return result
+    _proposal_routes(
+        app, engine, "/v1/operator/status-changes", "status_changes",
+        lambda durable: durable.status_changes(), lambda durable: durable.approve_status,
+        listed="Proposed and applied suspensions and reinstatements of members' central banks.",
+        approving="A member's central bank approves a proposed suspension or reinstatement "
+        "of another member's central bank, with its own signed request.",
+    )  # fmt: skip
 
     @app.put("/v1/operator/credit", tags=["operator"])
     async def set_credit(request: Request, credit: CreditIn) -> dict[str, str]:
@@ -362,35 +342,18 @@ def add_operator_routes(
             raise E.ApiError(409, "conflict", "bic", result)
         return result
 
-    @app.get("/v1/operator/admissions", tags=["operator"])
-    async def admissions(request: Request) -> dict[str, Any]:
-        require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
-
-        def run(engine: Engine, _now: int):
-            assert engine.durable is not None
-            return engine.durable.admissions()
-
-        return {"admissions": await run_on_hub(engine, run)}
-
-    @app.post("/v1/operator/admissions/{proposal}/approve", tags=["operator"])
-    async def approve(
-        request: Request, proposal: Annotated[int, Path(ge=1, le=2**31)]
-    ) -> dict[str, Any]:
-        """A central bank approves a proposed admission with its own signed request."""
-        caller = require_role(request, Role.CENTRAL_BANK)
-
-        def run(engine: Engine, now: int):
-            assert engine.durable is not None
-            return engine.durable.approve_admission(proposal, caller.key_id, now)
-
-        result = await run_on_hub(engine, run)
-        if isinstance(result, tuple):
-            status, message = result
-            raise E.ApiError(status, E.http_code(status), "proposal", message)
-        key = admitted_key(result)
+    def admitted(view: dict[str, Any]) -> None:
+        key = admitted_key(view)
         if key is not None:
-            verifier.add(key)
-        return result
+            verifier.add(key)  # the participant signs with its admission's key from now on
+
+    _proposal_routes(
+        app, engine, "/v1/operator/admissions", "admissions",
+        lambda durable: durable.admissions(), lambda durable: durable.approve_admission,
+        listed="Proposed and admitted participants.",
+        approving="A central bank approves a proposed admission with its own signed request.",
+        then=admitted, approve_name="approve",
+    )  # fmt: skip
 
     # ------------------------------------------------------------------ settings
 
@@ -616,3 +579,49 @@ _OPEN_POLICY = E.ApiError(
     "this hub was configured without a register of FX providers: any active direct "
     "participant posts tiers",
 )
+
+
+def _proposal_routes(
+    app: FastAPI,
+    engine: Engine,
+    path: str,
+    name: str,
+    listing: Callable[[Any], list[dict[str, Any]]],
+    approver: Callable[[Any], Callable[[int, str, int], dict[str, Any] | tuple[int, str]]],
+    *,
+    listed: str,
+    approving: str,
+    then: Callable[[dict[str, Any]], None] | None = None,
+    approve_name: str | None = None,
+) -> None:
+    """`GET path` (the operator and central banks) and `POST path/{proposal}/approve` (a
+    central bank, by its signed request) of a kind of proposal that central banks approve:
+    `listing(durable)` lists them, `approver(durable)(id, by, now)` approves one (a refusal:
+    HTTP status and text), and `then` takes an approval's view."""
+
+    async def list_them(request: Request) -> dict[str, Any]:
+        require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
+        return {name: await run_on_hub(engine, lambda e, _now: listing(e.durable))}
+
+    async def approve(
+        request: Request, proposal: Annotated[int, Path(ge=1, le=2**31)]
+    ) -> dict[str, Any]:
+        caller = require_role(request, Role.CENTRAL_BANK)
+
+        def run(engine: Engine, now: int):
+            return approver(engine.durable)(proposal, caller.key_id, now)
+
+        result = await run_on_hub(engine, run)
+        if isinstance(result, tuple):
+            status, message = result
+            raise E.ApiError(status, E.http_code(status), "proposal", message)
+        if then is not None:
+            then(result)
+        return result
+
+    app.add_api_route(path, list_them, methods=["GET"], tags=["operator"], name=name,
+                      description=listed)  # fmt: skip
+    app.add_api_route(
+        path + "/{proposal}/approve", approve, methods=["POST"], tags=["operator"],
+        name=approve_name or f"approve_{name.removesuffix('s')}", description=approving,
+    )  # fmt: skip
