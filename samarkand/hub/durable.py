@@ -49,13 +49,15 @@ DUPLICATE_UETR for what was in fact accepted.
 
 from __future__ import annotations
 
+import bisect
 import builtins  # _Reader's methods int/str/list/dict shadow the builtins in its body
 import json
 import os
 import re
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -621,6 +623,54 @@ def _run_operator(hub: SettlementHub, op: str, read: _Reader) -> Any:
     raise read.fail(f"unknown command {op!r}")
 
 
+# The commands of the hub's governance: who set up, suspended, admitted, keyed, credited,
+# cancelled, closed or opened what. Each one run is kept in the audit trail (`_Runner.audit`,
+# `DurableHub.audit`), with the key id that asked for it where the service logged one ("by").
+AUDITED_OPS = frozenset(
+    {
+        "configure",
+        "open_accounts",
+        "set_status",
+        "propose_admission",
+        "approve_admission",
+        "propose_status",
+        "approve_status",
+        "set_key",
+        "set_credit",
+        "cancel",
+        "reorder",
+        "close_window",
+        "end_of_day",
+        "open_day",
+        *OPERATOR_OPS,
+    }
+)
+# Arguments too large for an audit entry: what the entry says instead.
+_AUDIT_SUMMARY = {"configure": ("participants", "ledgers", "cut_offs")}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    sequence: int  # the command's place in the log
+    op: str
+    by: str | None  # the key id that asked for it; None: not logged (a setup, an older log)
+    at_ns: int | None  # its business time (a setup has none)
+    arguments: dict[str, Any]
+
+
+def _audit_entry(op: str, read: _Reader) -> AuditEntry:
+    body = read.body
+    summarised = _AUDIT_SUMMARY.get(op, ())
+    arguments = {
+        key: (len(value) if key in summarised and hasattr(value, "__len__") else value)
+        for key, value in body.items()
+        if key not in ("op", "now", "by")
+    }
+    by = body.get("by")
+    at_ns = read.now() if "now" in body else None
+    return AuditEntry(read.sequence, op, None if by is None else read.str(by), at_ns, arguments)
+
+
 class _Runner:
     """Runs decoded commands against one `SettlementHub` (live or replaying)."""
 
@@ -633,6 +683,7 @@ class _Runner:
         # A caller's key set or revoked through the service, by key id: (role, base64
         # public key, or None once revoked). Over the keyring and the admissions' keys.
         self.keys: dict[str, tuple[str, str | None]] = {}
+        self.audit: list[AuditEntry] = []
 
     def configured(self) -> SettlementHub:
         if self.hub is None:
@@ -640,7 +691,14 @@ class _Runner:
         return self.hub
 
     def run(self, op: str, read: _Reader) -> Any:
-        """Decode the arguments of `op` from `read` and run it."""
+        """Decode the arguments of `op` from `read` and run it; a governance command that ran
+        joins the audit trail."""
+        result = self._run(op, read)
+        if op in AUDITED_OPS:
+            self.audit.append(_audit_entry(op, read))
+        return result
+
+    def _run(self, op: str, read: _Reader) -> Any:
         if op == "configure":
             if self.hub is not None:
                 raise read.fail("configure after the hub was configured")
@@ -949,6 +1007,7 @@ class DurableHub:
         self._broken: BaseException | None = None
         self.replay_errors: list[tuple[int, str]] = []
         self.caught_up = 0  # batches the open appended to the real store from the replay
+        self._acting: str | None = None  # the key id a governance command is logged as from
 
     @classmethod
     def open(
@@ -1050,6 +1109,8 @@ class DurableHub:
             raise HubBroken("a command failed earlier: open the store again") from self._broken
         if body["op"] != "configure":
             self._runner.configured()
+        if self._acting is not None and body["op"] in AUDITED_OPS and "by" not in body:
+            body = {**body, "by": self._acting}
         read = None if decoded is not None else _Reader(self._log.length + 1, _json_copy(body))
         try:
             sequence = self._log.append(body)
@@ -1309,6 +1370,23 @@ class DurableHub:
         needs = sorted(p.bic for p in directory.central_bank_of.values() if p.bic != bic)
         command = {"op": "propose_status", "bic": _str(bic), "status": status.value}
         return self._command({**command, "needs": needs, "now": _int(now)})
+
+    @contextmanager
+    def acting(self, key_id: str | None) -> Iterator[None]:
+        """Governance commands logged meanwhile name `key_id` as the one that asked (their
+        "by", which the audit trail shows)."""
+        before, self._acting = self._acting, key_id
+        try:
+            yield
+        finally:
+            self._acting = before
+
+    def audit(self, after: int = 0, limit: int | None = None) -> list[AuditEntry]:
+        """The governance commands logged after sequence `after`, oldest first (at most
+        `limit`)."""
+        trail = self._runner.audit
+        start = bisect.bisect_right(trail, after, key=lambda entry: entry.sequence)
+        return trail[start : None if limit is None else start + limit]
 
     def keys(self) -> dict[str, tuple[str, str | None]]:
         """The callers' keys set or revoked through the service, by key id: (role, base64

@@ -38,6 +38,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+# The key id that signed the request being served (set by the gate for the request's task):
+# what a governance command logs as the one that asked for it.
+SIGNER: ContextVar[str | None] = ContextVar("samarkand_signer", default=None)
 KEY_HEADER = "x-samarkand-key"
 TIMESTAMP_HEADER = "x-samarkand-timestamp"
 NONCE_HEADER = "x-samarkand-nonce"

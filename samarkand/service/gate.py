@@ -30,6 +30,7 @@ from samarkand.service.auth import (
     KEY_HEADER,
     NONCE_HEADER,
     SIGNATURE_HEADER,
+    SIGNER,
     TIMESTAMP_HEADER,
     AuthError,
     Principal,
@@ -224,9 +225,11 @@ class Gate:
                 await _send_error(send, 429, "too_many_requests", KEY_HEADER, message)
                 return
             self._in_flight[signer] = under_way + 1
+            signing = SIGNER.set(signer)
             try:
                 await self._signed(scope, receive, send, principal, headers, body, query)
             finally:
+                SIGNER.reset(signing)
                 left = self._in_flight[signer] - 1
                 if left:
                     self._in_flight[signer] = left

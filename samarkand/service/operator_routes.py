@@ -246,6 +246,34 @@ def add_operator_routes(
 
         return {"queued": await run_on_hub(engine, run)}
 
+    @app.get("/v1/operator/audit", tags=["operator"])
+    async def audit(
+        request: Request,
+        after: Annotated[QueryCount, Query(ge=0, le=2**62)] = 0,
+        limit: Annotated[QueryCount, Query(ge=1, le=10_000)] = 1_000,
+    ) -> dict[str, Any]:
+        """The hub's governance, oldest first: every setup, suspension, status change,
+        admission and approval, key set or revoked, credit line, cancellation, reordering,
+        window, day and setting, with the command's place in the hub's log (`sequence`:
+        page on with `after`), its business time (`at`; null for the setup) and the key id
+        that asked for it (`by`; null where none was logged). Replayed from the log, so it
+        outlives restarts."""
+        require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
+
+        def run(engine: Engine, _now: int):
+            assert engine.durable is not None
+            return engine.durable.audit(after, limit)
+
+        entries = await run_on_hub(engine, run)
+        return {
+            "entries": [
+                {"sequence": e.sequence, "op": e.op, "by": e.by,
+                 "at": None if e.at_ns is None else iso_time(e.at_ns), "arguments": e.arguments}
+                for e in entries
+            ],
+            "next": entries[-1].sequence if entries else after,
+        }  # fmt: skip
+
     @app.post("/v1/operator/payments/{uetr}/cancel", tags=["operator"])
     async def operator_cancel(request: Request, uetr: UetrPath) -> dict[str, str]:
         """Cancel a queued payment on the operator's decision."""

@@ -22,7 +22,7 @@ from samarkand.hub.durable import CommandInterrupted
 from samarkand.hub.settlement import QUEUE_LIMIT_MAX
 from samarkand.money import MoneyError, default_registry, parse_amount
 from samarkand.service import errors as E
-from samarkand.service.auth import KEY_HEADER, Principal, Role
+from samarkand.service.auth import KEY_HEADER, SIGNER, Principal, Role
 from samarkand.service.engine import AnswerNotWritten, Engine, EngineBusy, EngineStopped
 from samarkand.settlement.participants import BIC_PATTERN, Directory
 from samarkand.settlement.payments import Reason, Status
@@ -285,7 +285,18 @@ def owns(directory: Directory, caller: str, agent: str) -> bool:
 
 
 async def run_on_hub(engine: Engine, function: Callable[[Engine, int], Any]) -> Any:
-    return await asyncio.wrap_future(engine.call(function))
+    """`function` on the hub's thread; the governance commands it logs name the request's
+    signer (the audit trail's "by": `samarkand.service.auth.SIGNER`)."""
+    signer = SIGNER.get()
+    if signer is None:
+        return await asyncio.wrap_future(engine.call(function))
+
+    def acting(engine: Engine, now: int) -> Any:
+        assert engine.durable is not None
+        with engine.durable.acting(signer):
+            return function(engine, now)
+
+    return await asyncio.wrap_future(engine.call(acting))
 
 
 def hub_directory(engine: Engine) -> Directory:

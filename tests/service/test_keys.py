@@ -14,7 +14,7 @@ from tests.service.conftest import CENTRAL_BANK_CN, DEBTOR, OTHER, signed_client
 OPERATOR = "OPERATOR"
 
 
-def _new_key(key_id: str, *, signer: Ed25519PrivateKey | None = None):
+def new_key(key_id: str, *, signer: Ed25519PrivateKey | None = None):
     """A new private key and the body that sets it for `key_id` (its proof signed by
     `signer`, by default the new key itself)."""
     private = Ed25519PrivateKey.generate()
@@ -32,11 +32,11 @@ def _refused(response, status: int, field: str) -> str:
 
 def test_a_participant_replaces_its_own_key(api):
     old = api.keys[DEBTOR]
-    new, body = _new_key(DEBTOR)
-    _, wrong_proof = _new_key(DEBTOR, signer=Ed25519PrivateKey.generate())
+    new, body = new_key(DEBTOR)
+    _, wrong_proof = new_key(DEBTOR, signer=Ed25519PrivateKey.generate())
     wrong_proof["public_key"] = body["public_key"]
     _refused(api.request("PUT", "/v1/key", DEBTOR, wrong_proof), 422, "proof")
-    _, for_another = _new_key(OTHER)  # a proof made for another key id proves nothing here
+    _, for_another = new_key(OTHER)  # a proof made for another key id proves nothing here
     _refused(api.request("PUT", "/v1/key", DEBTOR, for_another | {"public_key":
              body["public_key"]}), 422, "proof")  # fmt: skip
     not_a_key = {"public_key": "bm90IGEga2V5", "proof": body["proof"]}
@@ -56,7 +56,7 @@ def test_a_participant_replaces_its_own_key(api):
     assert old is not new
 
 
-def test_the_operator_revokes_and_the_central_bank_of_its_country_sets_a_new_key(api):
+def test_the_operator_revokes_and_the_central_bank_of_its_country_sets_anew_key(api):
     path = f"/v1/operator/keys/{DEBTOR}"
     _refused(api.request("DELETE", path, DEBTOR), 403, KEY_HEADER)  # the operator's route
     assert api.request("DELETE", path, OPERATOR).json() == {"key_id": DEBTOR, "status": "revoked"}
@@ -66,7 +66,7 @@ def test_the_operator_revokes_and_the_central_bank_of_its_country_sets_a_new_key
     _refused(api.request("DELETE", f"/v1/operator/keys/{CENTRAL_BANK_CN}", OPERATOR), 403, "bic")
     _refused(api.request("DELETE", "/v1/operator/keys/SMZZCN22", OPERATOR), 404, "bic")
 
-    new, body = _new_key(DEBTOR)
+    new, body = new_key(DEBTOR)
     _refused(api.request("PUT", path, OPERATOR, body), 403, KEY_HEADER)  # it cannot sign as a bank
     _refused(api.request("PUT", path, "CBRFRUMM", body), 403, "bic")  # not its country's bank
     _refused(api.request("PUT", f"/v1/operator/keys/{CENTRAL_BANK_CN}", CENTRAL_BANK_CN, body),
@@ -82,7 +82,7 @@ def test_key_changes_survive_a_restart(tmp_path):
     service = open_service(db)
     try:
         with signed_client(service) as api:
-            new, body = _new_key(DEBTOR)
+            new, body = new_key(DEBTOR)
             assert api.request("PUT", "/v1/key", DEBTOR, body).status_code == 200
             assert api.request("DELETE", f"/v1/operator/keys/{OTHER}", OPERATOR).status_code == 200
     finally:
