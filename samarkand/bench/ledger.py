@@ -5,8 +5,8 @@ or by a Zipf law, `--transfers N` in all. Three measurements: apply in memory; a
 commit durably to SQLite; and, with `--pg`, to PostgreSQL. Beside each durable store, in the
 same run, the baseline: the raw rate of inserting the very same transfers into the same
 database as a row each, with plain `executemany` (COPY for PostgreSQL) in one transaction per
-batch. The PostgreSQL store keeps that layout; the SQLite store keeps a batch's transfers
-packed into one row (`samarkand.store.sqlite`), so its ratio is above 1.
+batch. Both stores keep a batch's transfers packed into one row instead
+(`samarkand.store.sqlite`, `samarkand.store.postgres`), so their ratios are above 1.
 """
 
 from __future__ import annotations

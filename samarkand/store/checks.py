@@ -244,3 +244,46 @@ def _check_rows_of(
     increasing = bool(np.all(stamps[1:] > stamps[:-1]))
     if not (increasing and np.all(stamps > lower) and np.all(stamps <= upper)):
         found.append(f"{kind} timestamps are not strictly increasing inside their batches")
+
+
+def with_packed(
+    values: dict[str, Sequence[int] | np.ndarray],
+    batches_of_rows: Sequence[int] | np.ndarray,
+    packed: list[tuple],
+) -> tuple[dict[str, Sequence[int] | np.ndarray], np.ndarray]:
+    """The transfer columns read row by row (`values`, of a store written before
+    `transfer_columns`), followed by those of the `packed` rows (batch, count, bytes of
+    `TransferColumns.packed`); `StoredCorrupted` naming the batch of a row that is none."""
+    parts: dict[str, list[Sequence[int] | np.ndarray]] = {
+        name: [values[name]] if len(batches_of_rows) else [] for name in FIELD_NAMES
+    }
+    counts = []
+    for batch, count, blob in packed:
+        if type(count) is not int or count < 0 or type(blob) is not bytes:
+            raise StoreCorrupted(
+                f"the stored journal is corrupted: transfer_columns row of batch {batch} is "
+                "not a packed batch"
+            )
+        try:
+            columns = TransferColumns.unpacked(blob, count)
+        except ValueError as error:
+            raise StoreCorrupted(
+                f"the stored journal is corrupted: transfer_columns row of batch {batch}: {error}"
+            ) from None
+        for name in FIELD_NAMES:
+            parts[name].append(columns[name])
+        counts.append(count)
+    joined: dict[str, Sequence[int] | np.ndarray] = {}
+    for name, arrays in parts.items():
+        dtypes = {a.dtype if isinstance(a, np.ndarray) else None for a in arrays}
+        if len(dtypes) == 1 and None not in dtypes:
+            joined[name] = np.concatenate(arrays)
+        else:
+            joined[name] = [
+                v for a in arrays for v in (a.tolist() if isinstance(a, np.ndarray) else a)
+            ]
+    batches = np.concatenate(
+        [np.asarray(batches_of_rows, dtype=np.int64),
+         np.repeat(np.array([row[0] for row in packed], dtype=np.int64), counts)]
+    )  # fmt: skip
+    return joined, batches

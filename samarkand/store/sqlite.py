@@ -41,7 +41,7 @@ from samarkand.ledger.columns import FIELD_NAMES, TransferColumns
 from samarkand.ledger.journal import Expiries
 from samarkand.ledger.types import INT64_MAX, Account, LimitChange
 from samarkand.store.base import JournalStore
-from samarkand.store.checks import StoredRows
+from samarkand.store.checks import StoredRows, with_packed
 from samarkand.store.port import BatchSummary, StoreCorrupted, StoreError
 from samarkand.store.sqlite_file import open_durable, transaction
 
@@ -250,7 +250,7 @@ class SqliteStore(JournalStore):
             values[name] = [decode(v) for v in stored] if not_integers[index] else stored
         batches_of_rows: Sequence[int] | np.ndarray = columns[0]
         if packed:
-            values, batches_of_rows = _with_packed(values, batches_of_rows, packed)
+            values, batches_of_rows = with_packed(values, batches_of_rows, packed)
         return StoredRows(
             batches=batches,
             accounts=[_account(row) for row in accounts],
@@ -295,48 +295,6 @@ class SqliteRawBaseline:
 
     def close(self) -> None:
         self._connection.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}")
-
-
-def _with_packed(
-    values: dict[str, Sequence[int] | np.ndarray],
-    batches_of_rows: Sequence[int] | np.ndarray,
-    packed: list[tuple],
-) -> tuple[dict[str, Sequence[int] | np.ndarray], np.ndarray]:
-    """The transfer columns read row by row (`values`, of a store written before
-    `transfer_columns`), followed by those of the `packed` rows (batch, count, BLOB)."""
-    parts: dict[str, list[Sequence[int] | np.ndarray]] = {
-        name: [values[name]] if len(batches_of_rows) else [] for name in FIELD_NAMES
-    }
-    counts = []
-    for batch, count, blob in packed:
-        if type(count) is not int or count < 0 or type(blob) is not bytes:
-            raise StoreCorrupted(
-                f"the stored journal is corrupted: transfer_columns row of batch {batch} is "
-                "not a packed batch"
-            )
-        try:
-            columns = TransferColumns.unpacked(blob, count)
-        except ValueError as error:
-            raise StoreCorrupted(
-                f"the stored journal is corrupted: transfer_columns row of batch {batch}: {error}"
-            ) from None
-        for name in FIELD_NAMES:
-            parts[name].append(columns[name])
-        counts.append(count)
-    joined: dict[str, Sequence[int] | np.ndarray] = {}
-    for name, arrays in parts.items():
-        dtypes = {a.dtype if isinstance(a, np.ndarray) else None for a in arrays}
-        if len(dtypes) == 1 and None not in dtypes:
-            joined[name] = np.concatenate(arrays)
-        else:
-            joined[name] = [
-                v for a in arrays for v in (a.tolist() if isinstance(a, np.ndarray) else a)
-            ]
-    batches = np.concatenate(
-        [np.asarray(batches_of_rows, dtype=np.int64),
-         np.repeat(np.array([row[0] for row in packed], dtype=np.int64), counts)]
-    )  # fmt: skip
-    return joined, batches
 
 
 def _summary(row: tuple) -> BatchSummary:

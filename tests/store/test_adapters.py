@@ -22,6 +22,7 @@ from samarkand.store import (
     StoreError,
     open_store,
 )
+from samarkand.store.postgres import copy_text
 from samarkand.store.sqlite import decode, encode
 from tests.store.conftest import PG_DSN, InjectedFailure
 from tests.store.scenario import ACCOUNTS, BIG_AMOUNT, BIG_ID, START_NS, differences, steps, t
@@ -161,18 +162,85 @@ def test_sqlite_reads_a_store_of_transfer_rows_then_packed_batches(tmp_path: Pat
         assert connection.execute("SELECT count(*) FROM transfers").fetchone()[0] > 0
 
 
-def test_postgres_keeps_u128_values_as_exact_numerics(pg_schema: str) -> None:
+def test_postgres_keeps_a_batch_of_transfers_in_one_uncompressed_row(pg_schema: str) -> None:
     filled(PostgresStore(PG_DSN, schema=pg_schema)).close()
     with psycopg.connect(PG_DSN) as connection:
-        total, kind = connection.execute(
-            f'SELECT sum(amount)::text, pg_typeof(min(amount))::text FROM "{pg_schema}".transfers'
+        rows = connection.execute(
+            f'SELECT batch, transfers, columns FROM "{pg_schema}".transfer_columns ORDER BY batch'
+        ).fetchall()
+        counted = dict(
+            connection.execute(f'SELECT sequence, transfers FROM "{pg_schema}".batches').fetchall()
+        )
+        per_transfer = connection.execute(f'SELECT count(*) FROM "{pg_schema}".transfers')
+        storage = connection.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = %s::regclass "
+            "AND attname = 'columns'",
+            (f'"{pg_schema}".transfer_columns',),
         ).fetchone()
+    assert per_transfer.fetchone() == (0,)
+    assert storage == ("e",)  # EXTERNAL: out of line, never compressed
+    assert [batch for batch, _, _ in rows] == [b for b, n in sorted(counted.items()) if n]
     state = LedgerState()
     state.create_accounts(ACCOUNTS, START_NS)
     for transfers, now in steps():
         state.apply(transfers, now)
-    assert int(total) == sum(state.journal.columns().amount.tolist()) > BIG_AMOUNT
-    assert kind == "numeric"
+    amounts = [
+        a for _, count, blob in rows for a in TransferColumns.unpacked(blob, count)["amount"]
+    ]  # the 128-bit amounts too, exactly
+    assert [int(a) for a in amounts] == state.journal.columns().amount.tolist()
+    assert BIG_AMOUNT in amounts
+    assert all(count == counted[batch] for batch, count, _ in rows)
+
+
+def test_postgres_refuses_a_packed_batch_it_cannot_read(pg_schema: str) -> None:
+    filled(PostgresStore(PG_DSN, schema=pg_schema)).close()
+    table = f'"{pg_schema}".transfer_columns'
+    with psycopg.connect(PG_DSN) as connection:
+        found = connection.execute(f"SELECT max(batch) FROM {table}").fetchone()
+        assert found is not None
+        connection.execute(
+            f"UPDATE {table} SET columns = substring(columns FROM 1 FOR length(columns) - 1) "
+            "WHERE batch = %s",
+            (found[0],),
+        )
+    store = PostgresStore(PG_DSN, schema=pg_schema)
+    try:
+        with pytest.raises(
+            StoreCorrupted, match=f"corrupted: transfer_columns row of batch {found[0]}"
+        ):
+            store.load()
+    finally:
+        store.close()
+
+
+def test_postgres_reads_a_schema_of_transfer_rows_then_packed_batches(pg_schema: str) -> None:
+    """A schema written a row per transfer (before packed batches) loads, and batches written
+    to it since then follow its rows."""
+    filled(PostgresStore(PG_DSN, schema=pg_schema)).close()
+    expected = PostgresStore(PG_DSN, schema=pg_schema)
+    journal = expected.load()
+    expected.close()
+    first = journal.batches[1].sequence
+    table = f'"{pg_schema}".transfer_columns'
+    with psycopg.connect(PG_DSN) as connection:  # batches up to `first` as a row per transfer
+        rows = connection.execute(
+            f"SELECT batch, transfers, columns FROM {table} WHERE batch <= %s", (first,)
+        ).fetchall()
+        assert rows
+        for batch, count, blob in rows:
+            unpacked = TransferColumns.build(**TransferColumns.unpacked(blob, count))
+            with connection.cursor().copy(f'COPY "{pg_schema}".transfers FROM STDIN') as copy:
+                copy.write(copy_text(batch, unpacked))
+        connection.execute(f"DELETE FROM {table} WHERE batch <= %s", (first,))
+    store = PostgresStore(PG_DSN, schema=pg_schema)
+    loaded = store.load()
+    store.close()
+    assert loaded.batches == journal.batches
+    for name in FIELD_NAMES:
+        assert getattr(loaded.transfers, name).tolist() == getattr(journal.transfers, name).tolist()
+    with psycopg.connect(PG_DSN) as connection:
+        count = connection.execute(f'SELECT count(*) FROM "{pg_schema}".transfers').fetchone()
+        assert count is not None and count[0] > 0
 
 
 def test_open_store_picks_the_adapter_from_the_address(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import types
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -233,37 +234,44 @@ def test_load_refuses_a_corrupted_journal(backend: Backend, damage: str) -> None
 
 def tamper(backend: Backend, store, query: str, in_memory) -> None:  # type: ignore[no-untyped-def]
     """Damage the stored journal: `query` in a database, `in_memory` on a MemoryStore. SQLite
-    keeps a batch's transfers packed in one row: damage to them is done as to a MemoryStore's
-    columns, which are then packed back."""
-    if backend.kind == "sqlite" and "transfers" in query:
-        tamper_packed(store.path, in_memory)
+    and PostgreSQL keep a batch's transfers packed in one row: damage to them is done as to a
+    MemoryStore's columns, which are then packed back."""
+    if backend.kind == "memory":
+        in_memory(store.tables)
+    elif "transfers" in query:
+        tamper_packed(backend, store, in_memory)
     elif backend.kind == "sqlite":
         with sqlite3.connect(store.path) as connection:
             connection.execute(query)
-    elif backend.kind == "postgres":
+    else:
         with psycopg.connect(store.dsn, autocommit=True) as connection:
             connection.execute(query)
+
+
+def tamper_packed(backend: Backend, store, in_memory) -> None:  # type: ignore[no-untyped-def]
+    table = backend.table_prefix + "transfer_columns"
+    select = f"SELECT batch, transfers, columns FROM {table} ORDER BY batch"
+    if backend.kind == "sqlite":
+        connection: Any = sqlite3.connect(store.path)
+        insert = f"INSERT INTO {table} VALUES (?, ?, ?)"
     else:
-        in_memory(store.tables)
-
-
-def tamper_packed(path: str, in_memory) -> None:  # type: ignore[no-untyped-def]
-    with sqlite3.connect(path) as connection:
-        rows = connection.execute(
-            "SELECT batch, transfers, columns FROM transfer_columns ORDER BY batch"
-        ).fetchall()
+        connection = psycopg.connect(store.dsn)
+        insert = f"INSERT INTO {table} VALUES (%s, %s, %s)"
+    with connection:
+        rows = connection.execute(select).fetchall()
         tables = types.SimpleNamespace(
             transfers=[
-                (batch, TransferColumns.build(**TransferColumns.unpacked(blob, count)))
+                (batch, TransferColumns.build(**TransferColumns.unpacked(bytes(blob), count)))
                 for batch, count, blob in rows
             ]
         )
         in_memory(tables)
-        connection.execute("DELETE FROM transfer_columns")
-        connection.executemany(
-            "INSERT INTO transfer_columns VALUES (?, ?, ?)",
-            [(batch, len(columns), columns.packed()) for batch, columns in tables.transfers],
+        connection.execute(f"DELETE FROM {table}")
+        cursor = connection.cursor()
+        cursor.executemany(
+            insert, [(batch, len(columns), columns.packed()) for batch, columns in tables.transfers]
         )
+    connection.close()
 
 
 # ---------------------------------------------------------------------- limit changes

@@ -252,5 +252,13 @@ def sqlite_counts(path: Path, table: str) -> dict[int, int]:
 
 def postgres_counts(schema: str, table: str) -> dict[int, int]:
     with psycopg.connect(PG_DSN, autocommit=True) as connection:
+        if table == "transfers":  # packed as in SQLite, and counted the same way
+            rows = connection.execute(
+                f'SELECT batch, transfers, columns FROM "{schema}".transfer_columns'
+            )
+            return {
+                batch: len(TransferColumns.unpacked(blob, count)["id"])
+                for batch, count, blob in rows.fetchall()
+            }
         rows = connection.execute(f'SELECT batch, count(*) FROM "{schema}".{table} GROUP BY batch')
         return dict(rows.fetchall())
