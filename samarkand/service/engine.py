@@ -86,6 +86,9 @@ GUARD_INTERVAL_NS = 5_000_000_000
 # made this many more events, a full collection frees the garbage (walking only what was
 # made since the last freeze), then what is left is frozen. See `Engine.freeze_heap`.
 GC_FREEZE_EVENTS = 50_000
+# The longest the idle hub's thread waits before it looks at the clock again, when a payment
+# waits for a time (`Engine._until_due`).
+DUE_WAIT_MAX_S = 1.0
 # An ISO 20022 message's transactions go to the hub this many at a time by default, a batch
 # per round of the hub's thread, so other requests are decided between them: a message of
 # 10,000 transactions does not hold every other request up for its whole decision
@@ -146,6 +149,7 @@ class EngineStats:
     rounds: int = 0
     submit_commands: int = 0
     payment_requests: int = 0
+    ticks: int = 0  # the hub's clock run because a payment waited for a time that came
     round_sizes: list[int] = field(default_factory=list)
 
 
@@ -326,9 +330,10 @@ class Engine:
         try:
             while True:
                 items, stop = _take_waiting(
-                    self._queue, ROUND_ITEMS_MAX, block=not self._continuing
-                )
-                if items or self._continuing:
+                    self._queue, ROUND_ITEMS_MAX, block=not self._continuing,
+                    timeout=self._until_due(),
+                )  # fmt: skip
+                if items or self._continuing or self._due():
                     self._round(items)
                 if stop:
                     while self._continuing:  # taken: finished before the hub stops
@@ -363,6 +368,7 @@ class Engine:
         durable = self.durable
         assert durable is not None
         now = self.now()
+        self._tick_when_due(durable, now)
         outcomes: list[tuple[Future, Any, BaseException | None]] = []
         paying = [w for w in items if w.kind == "submit"]
         if paying:
@@ -412,6 +418,38 @@ class Engine:
             for key in answered:
                 self.messages_under_way.pop(key, None)
         self._freeze()
+
+    def _next_due(self) -> int | None:
+        durable = self.durable
+        if durable is None or durable.broken or not durable.configured:
+            return None
+        return durable.hub.engine.next_due()
+
+    def _until_due(self) -> float | None:
+        """Seconds to wait for a request before the hub's clock must run (at most
+        `DUE_WAIT_MAX_S`, so a clock set forward is seen soon); None: nothing waits."""
+        due = self._next_due()
+        if due is None:
+            return None
+        return min(DUE_WAIT_MAX_S, max(0.0, (due - self._clock()) / 1e9))
+
+    def _due(self) -> bool:
+        due = self._next_due()
+        return due is not None and due <= self._clock()
+
+    def _tick_when_due(self, durable: DurableHub, now: int) -> None:
+        """Run the hub's clock (`DurableHub.tick`, a logged command) once a payment waits for
+        a time that has come: a queued cross-currency payment whose quoted rates stopped
+        standing is rejected (AB03) then, not settled later at rates nobody stands behind.
+        A store failure leaves the hub broken, to be opened again by the next round."""
+        due = self._next_due()
+        if due is None or due > now:
+            return
+        try:
+            durable.tick(now)
+        except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
+            return
+        self.stats.ticks += 1
 
     def _turn(self, work: _Work, now: int, outcomes: list[tuple[Future, Any, Any]]) -> None:
         """One turn of `work` ("steps"): its outcome once it returns, else it goes on."""
@@ -745,11 +783,14 @@ class Engine:
         self._covered.append((start, end))
 
 
-def _take_waiting(source: Any, limit: int, *, block: bool = True) -> tuple[list[Any], bool]:
-    """What waits in the queue `source`: the first item (waited for, if `block`), then
-    those already there, at most `limit`; and whether a None (stop) came after them."""
+def _take_waiting(
+    source: Any, limit: int, *, block: bool = True, timeout: float | None = None
+) -> tuple[list[Any], bool]:
+    """What waits in the queue `source`: the first item (waited for, if `block`, at most
+    `timeout` seconds), then those already there, at most `limit`; and whether a None (stop)
+    came after them."""
     try:
-        first = source.get(block)
+        first = source.get(block, timeout)
     except queue.Empty:
         return [], False
     if first is None:

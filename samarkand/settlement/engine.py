@@ -605,6 +605,13 @@ class SettlementEngine:
 
     # ------------------------------------------------------------------ time
 
+    def next_due(self) -> int | None:
+        """The earliest time at which `tick` has something to do (a warehoused payment's
+        earliest time, a queued payment's latest time, the end of a queued cross-currency
+        payment's rates), or None: nothing waits for a time."""
+        heads = [heap[0][0] for heap in (self.warehouse, self.deadlines, self.fx_deadlines) if heap]
+        return min(heads) if heads else None
+
     def tick(self, now: int) -> None:
         """Release warehoused payments whose earliest time has come; reject queued ones whose
         latest time has passed."""

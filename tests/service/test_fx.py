@@ -165,6 +165,40 @@ def test_an_expired_quote_is_tm01_and_pays_nothing(tmp_path):
         service.close()
 
 
+def test_a_queued_payment_whose_rates_end_is_rejected_by_the_hubs_clock(tmp_path):
+    """Nothing is asked of the service meanwhile: its own clock rejects the payment when the
+    quoted rates stop standing, and liquidity that comes later pays nothing at them."""
+    offset = [0]
+    service = open_service(str(tmp_path / "hub.db"), clock=lambda: time.time_ns() + offset[0])
+    try:
+        with signed_client(service) as api:
+            valid_until = (datetime.now(UTC) + timedelta(seconds=60)).isoformat()
+            posted = _post(api, _tier("CNY", "RUB", "12.5", valid_until=valid_until))
+            assert posted.status_code == 200
+            cny = _balances(api, DEBTOR)["CNY"]
+            drained = {"currency": "CNY", "amount": cny, "direction": "out"}
+            assert api.request("POST", "/v1/liquidity", DEBTOR, drained).status_code == 200
+            quote = _quote(api).json()
+            payment, answer = _pay(api, quote["id"])
+            assert answer.json()["status"] == "ACSP"  # its CNY leg is not covered: queued
+            track = f"/v1/payments/{payment['uetr']}"
+            offset[0] = 120 * 10**9  # two minutes later on the hub's clock, no request
+            deadline = time.monotonic() + 10
+            while api.request("GET", track, DEBTOR).json()["status"] == "queued":
+                assert time.monotonic() < deadline, "the hub's clock never ran"
+                time.sleep(0.05)
+            last = api.request("GET", track, DEBTOR).json()["events"][-1]
+            assert last["status"] == "rejected" and last["reason"]["code"] == "AB03"
+            assert service.engine.stats.ticks >= 1
+            rub = _balances(api, CREDITOR)["RUB"]
+            funded = {"currency": "CNY", "amount": cny, "direction": "in"}
+            assert api.request("POST", "/v1/liquidity", DEBTOR, funded).status_code == 200
+            assert api.request("GET", track, DEBTOR).json()["status"] == "rejected"
+            assert _balances(api, CREDITOR)["RUB"] == rub  # too late: nothing moved for it
+    finally:
+        service.close()
+
+
 def test_quotes_and_payments_survive_a_restart(tmp_path):
     db = str(tmp_path / "hub.db")
     service = open_service(db)
