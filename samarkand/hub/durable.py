@@ -479,6 +479,10 @@ def _approval_refusal(
 # ---------------------------------------------------------------------- the commands
 
 
+# How often a scheduled DNS window may close: at most once a minute, at least once a day.
+WINDOW_EVERY_MIN_NS = 60 * 10**9
+WINDOW_EVERY_MAX_NS = 24 * 3_600 * 10**9
+
 # ---------------------------------------------------------------------- FX commands
 
 FX_OPS = frozenset({"post_tiers", "quotes", "submit_fx"})
@@ -569,7 +573,14 @@ def _run_fx(hub: SettlementHub, op: str, read: _Reader) -> Any:
 # The FX provider register, vehicle-currency corridors, one currency's cut-off and the queue
 # limit. DurableHub checks each before logging it, so what is logged applies.
 OPERATOR_OPS = frozenset(
-    {"register_provider", "deregister_provider", "vehicle_corridor", "cut_off", "queue_limit"}
+    {
+        "register_provider",
+        "deregister_provider",
+        "vehicle_corridor",
+        "cut_off",
+        "queue_limit",
+        "window_schedule",
+    }
 )
 
 
@@ -620,6 +631,9 @@ def _run_operator(hub: SettlementHub, op: str, read: _Reader) -> Any:
         )
     if op == "queue_limit":
         return hub.set_queue_limit(read.int(read.get("limit")), read.now())
+    if op == "window_schedule":
+        currency = read.str(read.get("currency"))
+        return hub.engine.schedule_windows(currency, read.int(read.get("every")), read.now())
     raise read.fail(f"unknown command {op!r}")
 
 
@@ -1334,6 +1348,19 @@ class DurableHub:
                 "now": _int(now),
             }
         )
+
+    def schedule_windows(self, currency: str, every_ns: int, now: int) -> Reason | str | None:
+        """Close `currency`'s DNS window every `every_ns` (between `WINDOW_EVERY_MIN_NS` and
+        a day), the first `every_ns` from now; 0 stops the schedule. A refusal: the reason
+        or, in words, the problem."""
+        if currency not in self.hub.directory.central_bank_of:
+            return Reason.CURRENCY_NOT_ALLOWED
+        if type(every_ns) is not int or not (
+            every_ns == 0 or WINDOW_EVERY_MIN_NS <= every_ns <= WINDOW_EVERY_MAX_NS
+        ):
+            return "a window closes every 60 s to 24 h (0: only when the operator closes it)"
+        command = {"op": "window_schedule", "currency": _str(currency), "every": _int(every_ns)}
+        return self._command({**command, "now": _int(now)})
 
     def set_queue_limit(self, limit: int, now: int) -> str | None:
         problem = queue_limit_problem(limit)

@@ -30,6 +30,7 @@ from samarkand.service.shared import (
     QueryCount,
     QueueLimitIn,
     UetrPath,
+    WindowScheduleIn,
     cancel_queued,
     hub_directory,
     iso_time,
@@ -53,6 +54,8 @@ class CurrencyOut(BaseModel):
     central_bank: str
     cut_off: str
     dns_waiting: int  # payments waiting for the currency's next DNS window
+    window_every_seconds: int | None = None  # DNS windows closed on the hub's clock
+    next_window: str | None = None  # the next of them
 
 
 class ProviderOut(BaseModel):
@@ -300,6 +303,33 @@ def add_operator_routes(
         settled, defaulted = result
         return {"settled": settled, "defaulted_accounts": [str(a) for a in defaulted]}
 
+    @app.put("/v1/operator/windows/{currency}", tags=["operator"])
+    async def schedule_windows(
+        request: Request, currency: Annotated[str, Path(pattern=CURRENCY_REGEX)],
+        schedule: WindowScheduleIn,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Close the currency's DNS window every `every_seconds` (60 to 86,400), on the hub's
+        own clock, the first that long from now; 0: only when the operator closes it."""
+        require_role(request, Role.OPERATOR)
+        every_ns = schedule.every_seconds * 10**9
+
+        def run(engine: Engine, now: int):
+            assert engine.durable is not None
+            problem = engine.durable.schedule_windows(currency, every_ns, now)
+            scheduled = engine.durable.hub.engine.window_schedule.get(currency)
+            return problem, scheduled
+
+        problem, scheduled = await run_on_hub(engine, run)
+        if isinstance(problem, Reason):
+            raise E.reason_error(problem, "currency")
+        if problem is not None:
+            raise E.ApiError(422, "invalid", "every_seconds", problem)
+        return {
+            "currency": currency,
+            "every_seconds": schedule.every_seconds,
+            "next_close": None if scheduled is None else iso_time(scheduled[1]),
+        }
+
     @app.post("/v1/operator/end-of-day", tags=["operator"])
     async def end_of_day(request: Request) -> dict[str, int]:
         """Close the business day: what is still queued is rejected (AB03)."""
@@ -457,6 +487,7 @@ def add_operator_routes(
                         central_bank=hub.directory.central_bank_of[code].bic,
                         cut_off=iso_time(cut_off),
                         dns_waiting=len(hub.engine.dns_pending.get(code, ())),
+                        **_window_fields(hub.engine.window_schedule.get(code)),
                     )
                     for code, cut_off in sorted(hub.engine.cut_off_ns.items())
                     if code in hub.directory.central_bank_of
@@ -653,3 +684,10 @@ def _proposal_routes(
         path + "/{proposal}/approve", approve, methods=["POST"], tags=["operator"],
         name=approve_name or f"approve_{name.removesuffix('s')}", description=approving,
     )  # fmt: skip
+
+
+def _window_fields(scheduled: tuple[int, int] | None) -> dict[str, Any]:
+    if scheduled is None:
+        return {}
+    every_ns, next_ns = scheduled
+    return {"window_every_seconds": every_ns // 10**9, "next_window": iso_time(next_ns)}

@@ -204,6 +204,13 @@ class CutOffIn(_In):
     )
 
 
+class WindowScheduleIn(_In):
+    every_seconds: int = Field(
+        ge=0, le=86_400, strict=True,
+        description="close the DNS window this often (60 to 86,400 s); 0: only when asked",
+    )  # fmt: skip
+
+
 class QueueLimitIn(_In):
     limit: int = Field(
         ge=1,

@@ -164,6 +164,8 @@ class SettlementEngine:
         self.warehouse: list[tuple[int, int, int]] = []  # (earliest_ns, sequence, uetr)
         self.deadlines: list[tuple[int, int, int]] = []  # (latest_ns, sequence, uetr)
         self.dns_pending: dict[str, list[Entry]] = {}
+        # A currency's DNS windows closed on the hub's clock: (every ns, the next close).
+        self.window_schedule: dict[str, tuple[int, int]] = {}
         self.stats = Stats()
         self._next_id = first_transfer_id
         self._sequence = 0
@@ -608,13 +610,23 @@ class SettlementEngine:
     def next_due(self) -> int | None:
         """The earliest time at which `tick` has something to do (a warehoused payment's
         earliest time, a queued payment's latest time, the end of a queued cross-currency
-        payment's rates), or None: nothing waits for a time."""
+        payment's rates, a scheduled DNS window), or None: nothing waits for a time."""
         heads = [heap[0][0] for heap in (self.warehouse, self.deadlines, self.fx_deadlines) if heap]
+        heads += [close for _, close in self.window_schedule.values()]
         return min(heads) if heads else None
+
+    def schedule_windows(self, currency: str, every_ns: int, now: int) -> None:
+        """Close `currency`'s DNS window every `every_ns` from `now` on, on the hub's clock
+        (`tick`); 0: only when asked (`close_window`)."""
+        if every_ns:
+            self.window_schedule[currency] = (every_ns, now + every_ns)
+        else:
+            self.window_schedule.pop(currency, None)
 
     def tick(self, now: int) -> None:
         """Release warehoused payments whose earliest time has come; reject queued ones whose
-        latest time has passed."""
+        latest time has passed; close the scheduled DNS windows that are due (one close for
+        any number of missed ones: it settles all that waits)."""
         while self.warehouse and self.warehouse[0][0] <= now:
             _, _, uetr = heapq.heappop(self.warehouse)
             entry = self.entries[uetr]
@@ -638,6 +650,14 @@ class SettlementEngine:
             if entry.status is Status.QUEUED and self._in_queue(entry):
                 self._dequeue_fx(entry)
                 self._reject(entry, now, Reason.RATES_EXPIRED)
+        for currency in sorted(self.window_schedule):
+            every, close = self.window_schedule[currency]
+            if close <= now:
+                self.close_window(currency, now)
+                self.window_schedule[currency] = (
+                    every,
+                    close + (1 + (now - close) // every) * every,
+                )
         self._release_dirty(now)
 
     def _in_queue(self, entry: Entry) -> bool:

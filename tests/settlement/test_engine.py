@@ -397,6 +397,26 @@ def test_dns_window_of_one_currency_leaves_the_other_alone(day: Day) -> None:
     assert day.balance(A, RUB) == 10
 
 
+def test_scheduled_windows_close_when_due_once_for_any_number_missed(day: Day) -> None:
+    day.fund(A, 50)
+    start = day.now
+    day.engine.schedule_windows(CNY, 100, start)
+    assert day.engine.next_due() == start + 100
+    day.send(1, A, B, 50, dns=True, at=start + 10)
+    day.hub.tick(start + 99)
+    assert day.status(1) is QUEUED
+    day.hub.tick(start + 100)
+    assert day.status(1) is SETTLED and day.entry(1).via == Via.DNS
+    assert day.engine.next_due() == start + 200
+    day.send(2, B, C, 20, dns=True, at=start + 150)
+    day.hub.tick(start + 450)  # three closes missed: one settles what waits
+    assert day.status(2) is SETTLED
+    assert day.engine.next_due() == start + 500  # on the schedule's own beat
+    day.engine.schedule_windows(CNY, 0, start + 460)
+    assert day.engine.next_due() is None
+    assert day.problems() == []
+
+
 # ---------------------------------------------------------------------- settlement times
 
 
