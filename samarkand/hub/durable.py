@@ -644,12 +644,7 @@ AUDITED_OPS = frozenset(
     {
         "configure",
         "open_accounts",
-        "set_status",
-        "propose_admission",
-        "approve_admission",
-        "propose_status",
-        "approve_status",
-        "set_key",
+        *_SERVICE_OPS,
         "set_credit",
         "cancel",
         "reorder",

@@ -24,6 +24,7 @@ from samarkand.service.shared import (
     AdmissionIn,
     CorridorIn,
     CreditIn,
+    Cursor,
     CutOffIn,
     OpenDayIn,
     ProviderIn,
@@ -252,7 +253,7 @@ def add_operator_routes(
     @app.get("/v1/operator/audit", tags=["operator"])
     async def audit(
         request: Request,
-        after: Annotated[QueryCount, Query(ge=0, le=2**62)] = 0,
+        after: Cursor = 0,
         limit: Annotated[QueryCount, Query(ge=1, le=10_000)] = 1_000,
     ) -> dict[str, Any]:
         """The hub's governance, oldest first: every setup, suspension, status change,

@@ -28,6 +28,7 @@ from samarkand.service.shared import (
     XML_TYPES,
     AckIn,
     Camt054Setting,
+    Cursor,
     EventOut,
     LiquidityIn,
     PaymentIn,
@@ -203,7 +204,7 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
     @app.get("/v1/mailbox", tags=["mailbox"])
     async def mailbox(
         request: Request,
-        after: Annotated[QueryCount, Query(ge=0, le=2**62)] = 0,
+        after: Cursor = 0,
         limit: Annotated[QueryCount, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         """Messages for the caller after `after`, oldest first; delivered again on every read

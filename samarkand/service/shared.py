@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Request
+from fastapi import Path, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from samarkand.hub.durable import CommandInterrupted
@@ -173,6 +173,8 @@ def _day(value: Any) -> Any:
 
 
 QueryCount = Annotated[int, BeforeValidator(_count)]
+# A cursor through a sequence (a mailbox, the audit trail): what comes after it is read.
+Cursor = Annotated[QueryCount, Query(ge=0, le=2**62)]
 QueryDay = Annotated[dt.date, BeforeValidator(_day)]
 
 
