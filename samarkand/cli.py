@@ -673,6 +673,12 @@ def benchmark_api(
         f"{result['bulk_message_p50_ms']:.0f} ms; client and service on "
         f"{int(result['cores'])} cores"
     )
+    out.print(
+        f"ceiling of the bulk phase, the same messages through the engine alone (no HTTP, "
+        f"read beforehand): {result['engine_bulk_per_s']:,.0f} payments/s, the hub's thread "
+        f"{result['engine_hub_thread_us']:.1f} µs and the mailbox writer "
+        f"{result['engine_writer_thread_us']:.1f} µs of CPU per payment"
+    )
     if mixed_messages:
         out.print(
             f"while pacs.008s of {mixed_size:,} were decided ({result['mixed_bulk_per_s']:,.0f}"

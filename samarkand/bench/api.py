@@ -16,6 +16,11 @@ participant's):
   pausing `MIXED_PAUSE_S` between its requests: the single payments' latency while the hub
   decides large messages.
 
+Then, on another fresh hub of the same kind, the bulk phase's ceiling (`engine_ceiling`):
+the same messages, read beforehand, decided by the service's engine in this process with no
+HTTP, no signatures and no parsing; the rate and the CPU per payment of the hub's thread
+and of the mailbox writer.
+
 Client and server share the machine's cores; the report says how many there are.
 """
 
@@ -35,6 +40,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvloop
 
@@ -133,13 +139,19 @@ def stop_server(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int | str) -> float:
     """User + system CPU time a process has used (Linux /proc), 0.0 where unknown."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(native_id: int | None) -> float:
+    """User + system CPU time one thread of this process has used (Linux /proc), 0.0 where
+    unknown."""
+    return cpu_seconds(f"self/task/{native_id}") if native_id is not None else 0.0
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -316,7 +328,82 @@ def run_api_benchmark(
     config: ApiBenchmark, folder: Path | None = None, postgres: str | None = None
 ) -> dict[str, float]:
     """Run the benchmark against a fresh hub: an SQLite store in a scratch folder, or with
-    `postgres` (a DSN) a fresh schema of that database, dropped afterwards."""
+    `postgres` (a DSN) a fresh schema of that database, dropped afterwards; then the bulk
+    phase's ceiling (`engine_ceiling`) on another fresh hub of the same kind."""
+    measured = _run_service(config, folder, postgres)
+    return {**measured, **engine_ceiling(config, folder, postgres)}
+
+
+def engine_ceiling(
+    config: ApiBenchmark, folder: Path | None = None, postgres: str | None = None
+) -> dict[str, float]:
+    """The bulk phase's messages decided by the service's engine in this process, with no
+    HTTP, no signatures and no parsing on the clock (each message is read beforehand):
+    `bulk_connections` threads hand them to the engine one after another and wait for the
+    answer, once its responses are in the mailboxes. What the hub's thread and the mailbox
+    writer allow on their own: the most the service's bulk phase could reach, whatever the
+    HTTP side did. Reports the rate and each of the two threads' CPU per payment."""
+    import gc
+    from concurrent.futures import ThreadPoolExecutor
+
+    from samarkand.hub.messages import read_message
+    from samarkand.service.messages import submit_message_steps
+    from samarkand.service.server import GC_YOUNG, open_service
+
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        schema = f"bench_engine_{uuid.uuid4().hex[:12]}"
+        db = postgres or str(Path(scratch) / "hub.db")
+        keyring = Path(scratch) / "keys.json"
+        threshold = gc.get_threshold()
+        gc.set_threshold(GC_YOUNG, *threshold[1:])  # as `serve` runs
+        service = None
+        try:
+            service = open_service(
+                db, keyring, schema=schema, freeze_heap=True, message_batch=config.message_batch
+            )
+            engine = service.engine
+            banks = sorted(k for k in load_private_keys(keyring) if k.startswith("SM"))
+            # Other UETRs and MsgIds than a warm-up's: the first messages of the list.
+            messages = _bulk_messages(banks, config.bulk_messages + 2, config.bulk_size, 0)
+            read = [(debtor, read_message(data)) for debtor, data in messages]
+
+            def decide(item: tuple[str, Any]) -> int:
+                debtor, message = item
+                answer = engine.steps(
+                    lambda e, now: submit_message_steps(e, message, now, caller=debtor)
+                ).result()
+                return answer.answer.data.count(b"<TxSts>ACS") if answer.answer else 0
+
+            for item in read[:2]:  # warm-up: what a first message costs once
+                decide(item)
+            hub_thread, writer_thread = engine.thread_ids
+            hub_before, writer_before = map(thread_cpu_seconds, (hub_thread, writer_thread))
+            started = time.perf_counter()
+            with ThreadPoolExecutor(config.bulk_connections) as pool:
+                accepted = sum(pool.map(decide, read[2:]))
+            elapsed = time.perf_counter() - started
+            total = config.bulk_messages * config.bulk_size
+            return {
+                "engine_bulk_per_s": total / elapsed,
+                "engine_bulk_accepted": accepted,
+                "engine_hub_thread_us": 1e6 * (thread_cpu_seconds(hub_thread) - hub_before) / total,
+                "engine_writer_thread_us": 1e6
+                * (thread_cpu_seconds(writer_thread) - writer_before)
+                / total,
+            }
+        finally:
+            if service is not None:
+                service.close()
+            gc.set_threshold(*threshold)
+            if postgres:
+                from samarkand.store.postgres import PostgresStore
+
+                PostgresStore.drop_schema(postgres, schema)
+
+
+def _run_service(
+    config: ApiBenchmark, folder: Path | None = None, postgres: str | None = None
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
         keyring = Path(scratch) / "keys.json"
         schema = f"bench_api_{uuid.uuid4().hex[:12]}"

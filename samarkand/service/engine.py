@@ -276,6 +276,12 @@ class Engine:
         return self._mailbox
 
     @property
+    def thread_ids(self) -> tuple[int | None, int | None]:
+        """The native ids of the hub's thread and of the mailbox writer's (None before they
+        start): where a benchmark reads each one's CPU time."""
+        return self._thread.native_id, self._writer.native_id
+
+    @property
     def running(self) -> bool:
         """The hub's thread is up and takes requests."""
         return self._thread.is_alive() and self._ready.is_set() and self._failure is None

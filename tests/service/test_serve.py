@@ -111,6 +111,9 @@ def test_benchmark_api_reports_json(tmp_path):
     assert result["mixed_size"] == 2500 and result["mixed_single_payments"] > 0
     assert result["mixed_single_max_ms"] >= result["mixed_single_p99_ms"] > 0
     assert result["mixed_bulk_per_s"] > 0
+    # The bulk phase's ceiling: the same messages through the engine alone, every one taken.
+    assert result["engine_bulk_accepted"] == 400 and result["engine_bulk_per_s"] > 0
+    assert result["engine_hub_thread_us"] >= 0 and result["engine_writer_thread_us"] >= 0
 
 
 @pytest.mark.slow
@@ -134,9 +137,11 @@ def test_benchmark_api_on_postgresql_uses_a_fresh_schema_and_drops_it():
     assert result["submit_commands"] - 2 < result["single_payments"]
     with psycopg.connect(dsn, autocommit=True) as connection:
         left = connection.execute(
-            "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'bench_api_%'"
+            "SELECT count(*) FROM information_schema.schemata "
+            "WHERE schema_name LIKE 'bench_api_%' OR schema_name LIKE 'bench_engine_%'"
         ).fetchone()
     assert left == (0,)
+    assert result["engine_bulk_accepted"] == 200
 
 
 def test_benchmark_api_takes_only_a_postgresql_dsn_for_db():
