@@ -479,10 +479,6 @@ def _approval_refusal(
 # ---------------------------------------------------------------------- the commands
 
 
-# How often a scheduled DNS window may close: at most once a minute, at least once a day.
-WINDOW_EVERY_MIN_NS = 60 * 10**9
-WINDOW_EVERY_MAX_NS = 24 * 3_600 * 10**9
-
 # ---------------------------------------------------------------------- FX commands
 
 FX_OPS = frozenset({"post_tiers", "quotes", "submit_fx"})
@@ -570,8 +566,13 @@ def _run_fx(hub: SettlementHub, op: str, read: _Reader) -> Any:
 
 # ---------------------------------------------------------------------- operator settings
 
-# The FX provider register, vehicle-currency corridors, one currency's cut-off and the queue
-# limit. DurableHub checks each before logging it, so what is logged applies.
+# How often a scheduled DNS window may close: at most once a minute, at least once a day.
+WINDOW_EVERY_MIN_NS = 60 * 10**9
+WINDOW_EVERY_MAX_NS = 24 * 3_600 * 10**9
+
+# The FX provider register, vehicle-currency corridors, one currency's cut-off, the queue
+# limit and DNS window schedules. DurableHub checks each before logging it, so what is
+# logged applies.
 OPERATOR_OPS = frozenset(
     {
         "register_provider",

@@ -109,8 +109,12 @@ class _CallerHub:
         self._durable = durable
         self._caller = caller
         self.hub = durable.hub
-        self.cancel = durable.cancel
         self.liquidity = durable.liquidity
+
+    def cancel(self, *args: Any, **kwargs: Any) -> Any:
+        """A camt.056's cancellation, logged as the caller's (the audit trail's "by")."""
+        with self._durable.acting(self._caller):
+            return self._durable.cancel(*args, **kwargs)
 
     @property
     def commands(self) -> int:

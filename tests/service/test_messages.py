@@ -91,6 +91,8 @@ def test_camt056_cancels_a_queued_payment_with_a_camt029(api):
     tracked = api.request("GET", f"/v1/payments/{payment['uetr']}", DEBTOR).json()
     assert tracked["status"] == "cancelled"
     assert "camt.029" in [m["kind"] for m in _mailbox(api, DEBTOR)]
+    trail = api.request("GET", "/v1/operator/audit", "OPERATOR").json()["entries"]
+    assert (trail[-1]["op"], trail[-1]["by"]) == ("cancel", DEBTOR)  # the message's sender
 
 
 def test_pacs004_returns_a_settled_payment_to_its_debtor_agent(api):
