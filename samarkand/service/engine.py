@@ -89,6 +89,10 @@ GC_FREEZE_EVENTS = 50_000
 # The longest the idle hub's thread waits before it looks at the clock again, when a payment
 # waits for a time (`Engine._until_due`).
 DUE_WAIT_MAX_S = 1.0
+# The liquidity-saving mechanisms (`DurableHub.optimise`: multilateral offsetting of each
+# currency's queues, and of the cross-currency ones) run at most this often, once queues or
+# the balances behind them changed: a gridlock is resolved within about this long.
+OFFSET_INTERVAL_NS = 1_000_000_000
 # An ISO 20022 message's transactions go to the hub this many at a time by default, a batch
 # per round of the hub's thread, so other requests are decided between them: a message of
 # 10,000 transactions does not hold every other request up for its whole decision
@@ -150,6 +154,7 @@ class EngineStats:
     submit_commands: int = 0
     payment_requests: int = 0
     ticks: int = 0  # the hub's clock run because a payment waited for a time that came
+    offsetting_runs: int = 0  # the liquidity-saving mechanisms run on queues that changed
     round_sizes: list[int] = field(default_factory=list)
 
 
@@ -213,6 +218,7 @@ class Engine:
         # at most every GUARD_INTERVAL_NS; while it fails, every request is refused.
         self.guard: Callable[[], None] | None = None
         self._guard_after = 0
+        self._offset_after = 0  # monotonic ns: the liquidity-saving mechanisms' next run
         # Events between two collect-and-freeze passes of the garbage collector (see
         # GC_FREEZE_EVENTS), the first once the hub is opened; None: left to the
         # collector's own schedule (`samarkand serve` freezes; a test run, which holds
@@ -411,6 +417,7 @@ class Engine:
                     outcomes.append((work.future, None, error))
             elif work.kind == "steps" and work.call is not None:
                 self._turn(work, now, outcomes)
+        self._offset_when_due(durable, now)
         self.stats.rounds += 1
         self.stats.round_sizes.append(len(items))
         if len(self.stats.round_sizes) > 10_000:
@@ -431,17 +438,45 @@ class Engine:
             return None
         return durable.hub.engine.next_due()
 
-    def _until_due(self) -> float | None:
-        """Seconds to wait for a request before the hub's clock must run (at most
-        `DUE_WAIT_MAX_S`, so a clock set forward is seen soon); None: nothing waits."""
-        due = self._next_due()
-        if due is None:
+    def _offsetting_in(self) -> float | None:
+        """Seconds until the liquidity-saving mechanisms are due (0: now); None: no queue
+        changed since their last run."""
+        durable = self.durable
+        if durable is None or durable.broken or not durable.configured:
             return None
-        return min(DUE_WAIT_MAX_S, max(0.0, (due - self._clock()) / 1e9))
+        if not durable.hub.engine.offsetting_due():
+            return None
+        return max(0.0, (self._offset_after - self._monotonic()) / 1e9)
+
+    def _until_due(self) -> float | None:
+        """Seconds to wait for a request before the hub's clock must run or the
+        liquidity-saving mechanisms are due (at most `DUE_WAIT_MAX_S`, so a clock set
+        forward is seen soon); None: nothing waits."""
+        waits = [self._offsetting_in()]
+        due = self._next_due()
+        if due is not None:
+            waits.append((due - self._clock()) / 1e9)
+        known = [max(0.0, wait) for wait in waits if wait is not None]
+        return min(DUE_WAIT_MAX_S, *known) if known else None
 
     def _due(self) -> bool:
         due = self._next_due()
-        return due is not None and due <= self._clock()
+        return (due is not None and due <= self._clock()) or self._offsetting_in() == 0.0
+
+    def _offset_when_due(self, durable: DurableHub, now: int) -> None:
+        """Run the liquidity-saving mechanisms (`DurableHub.optimise`, FIFO multilateral
+        offsetting of each currency's queues and the cross-currency offsetting; a logged
+        command with its decisions) when queues or the balances behind them changed, at
+        most every `OFFSET_INTERVAL_NS`: a gridlock does not wait for the end of the day.
+        A store failure leaves the hub broken, to be opened again by the next round."""
+        if durable.broken or self._offsetting_in() != 0.0:
+            return
+        self._offset_after = self._monotonic() + OFFSET_INTERVAL_NS
+        try:
+            durable.optimise(now)
+        except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
+            return
+        self.stats.offsetting_runs += 1
 
     def _tick_when_due(self, durable: DurableHub, now: int) -> None:
         """Run the hub's clock (`DurableHub.tick`, a logged command) once a payment waits for

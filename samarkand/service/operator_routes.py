@@ -93,6 +93,8 @@ class EngineStatusOut(BaseModel):
     under_way: int  # work taken a turn per round, not done yet (ISO 20022 messages of many batches)
     hub_broken: bool  # a command was cut off by a store failure: the hub is being reopened
     hub_reopened: int  # times the hub was opened again after such a failure
+    ticks: int  # times the hub's clock ran for a payment waiting for a time, or a window
+    offsetting_runs: int  # liquidity-saving runs on queues that changed (at most one a second)
 
 
 class HubStatusOut(BaseModel):
@@ -447,6 +449,8 @@ def add_operator_routes(
                     under_way=engine.under_way,
                     hub_broken=engine.durable.broken,
                     hub_reopened=engine.reopened,
+                    ticks=engine.stats.ticks,
+                    offsetting_runs=engine.stats.offsetting_runs,
                 ),
                 hub=HubStatusOut(
                     commands=engine.durable.commands,

@@ -615,6 +615,15 @@ class SettlementEngine:
         heads += [close for _, close in self.window_schedule.values()]
         return min(heads) if heads else None
 
+    def offsetting_due(self) -> bool:
+        """Whether `optimise` has something new to look at: a currency with a queue whose
+        queues or balances changed since its last run, or cross-currency payments queued
+        with an account of their legs changed."""
+        queued = self.queued_per_ledger
+        return any(queued.get(ledger, 0) for ledger in self._changed) or (
+            bool(self.fx_queues) and self._fx_changed
+        )
+
     def schedule_windows(self, currency: str, every_ns: int, now: int) -> None:
         """Close `currency`'s DNS window every `every_ns` from `now` on, on the hub's clock
         (`tick`); 0: only when asked (`close_window`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -446,3 +447,25 @@ def test_an_admission_names_an_institution_of_its_country(api, bic, country, fie
     assert refused.status_code == 422
     assert _error(refused)["field"] == field and words in _error(refused)["message"]
     assert api.request("GET", "/v1/operator/admissions", OPERATOR).json() == before
+
+
+def test_a_gridlock_is_resolved_by_offsetting_while_the_service_runs(api, service):
+    """Three banks with nothing in CNY pay round a ring: each payment waits for the one
+    before it. The hub's thread runs the liquidity-saving mechanisms on the changed queues,
+    so all three settle during the day, with no request and no end of day."""
+    ring = [DEBTOR, OTHER, CREDITOR]
+    for bank in ring:
+        drained = {"currency": "CNY", "amount": _balance(api, bank, "CNY"), "direction": "out"}
+        assert api.request("POST", "/v1/liquidity", bank, drained).status_code == 200
+    paths = []
+    for debtor, creditor in zip(ring, ring[1:] + ring[:1], strict=True):
+        payment, answer = api.pay(debtor, amount="100.00", debtor_agent=debtor,
+                                  creditor_agent=creditor)  # fmt: skip
+        assert answer.json()["status"] == "ACSP"  # nothing to pay it with
+        paths.append((debtor, f"/v1/payments/{payment['uetr']}"))
+    deadline = time.monotonic() + 10
+    while {api.request("GET", path, key).json()["status"] for key, path in paths} != {"settled"}:
+        assert time.monotonic() < deadline, "the gridlock was never resolved"
+        time.sleep(0.05)
+    assert service.engine.stats.offsetting_runs >= 1
+    assert {_balance(api, bank, "CNY") for bank in ring} == {"0.00"}
