@@ -32,6 +32,12 @@ since its last transaction into its next one.
 `mailbox` is the mailboxes with every round handed over written: a read after an answer
 sees the notices of what was answered.
 
+The thread also acts on its own, each time as a logged command, in a round of whatever
+requests wait (or none): the hub's clock (`tick`) once a time that a payment or a scheduled
+DNS window waits for has come, and the liquidity-saving mechanisms (`optimise`) once queues
+or the balances behind them changed, at most every `OFFSET_INTERVAL_NS`. While either
+waits, the idle thread waits for a request at most until then (`_until_due`).
+
 A command cut off by a failure of its store (logged, or maybe logged, but not run to its
 end) leaves the `DurableHub` broken: the next round opens the store again (`_reopen`; while
 that fails, again after `REOPEN_INTERVAL_NS`, doubling each time), and the replay completes
