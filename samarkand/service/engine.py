@@ -99,6 +99,9 @@ DUE_WAIT_MAX_S = 1.0
 # currency's queues, and of the cross-currency ones) run at most this often, once queues or
 # the balances behind them changed: a gridlock is resolved within about this long.
 OFFSET_INTERVAL_NS = 1_000_000_000
+# Of those runs, one in this long (the first this long after the start) adds the non-FIFO
+# search, budgeted, as the simulated business day runs it (`Engine.non_fifo_every_ns`).
+NON_FIFO_INTERVAL_NS = 15 * 60 * 10**9
 # An ISO 20022 message's transactions go to the hub this many at a time by default, a batch
 # per round of the hub's thread, so other requests are decided between them: a message of
 # 10,000 transactions does not hold every other request up for its whole decision
@@ -161,6 +164,7 @@ class EngineStats:
     payment_requests: int = 0
     ticks: int = 0  # the hub's clock run because a payment waited for a time that came
     offsetting_runs: int = 0  # the liquidity-saving mechanisms run on queues that changed
+    non_fifo_runs: int = 0  # those of them that added the non-FIFO search
     round_sizes: list[int] = field(default_factory=list)
 
 
@@ -225,6 +229,8 @@ class Engine:
         self.guard: Callable[[], None] | None = None
         self._guard_after = 0
         self._offset_after = 0  # monotonic ns: the liquidity-saving mechanisms' next run
+        self.non_fifo_every_ns = NON_FIFO_INTERVAL_NS
+        self._non_fifo_after: int | None = None  # monotonic ns; set at the first run
         # Events between two collect-and-freeze passes of the garbage collector (see
         # GC_FREEZE_EVENTS), the first once the hub is opened; None: left to the
         # collector's own schedule (`samarkand serve` freezes; a test run, which holds
@@ -471,18 +477,26 @@ class Engine:
 
     def _offset_when_due(self, durable: DurableHub, now: int) -> None:
         """Run the liquidity-saving mechanisms (`DurableHub.optimise`, FIFO multilateral
-        offsetting of each currency's queues and the cross-currency offsetting; a logged
-        command with its decisions) when queues or the balances behind them changed, at
-        most every `OFFSET_INTERVAL_NS`: a gridlock does not wait for the end of the day.
+        offsetting of each currency's queues and the cross-currency offsetting, with the
+        non-FIFO search once in `non_fifo_every_ns`; a logged command with its decisions)
+        when queues or the balances behind them changed, at most every `OFFSET_INTERVAL_NS`:
+        a gridlock does not wait for the end of the day.
         A store failure leaves the hub broken, to be opened again by the next round."""
         if durable.broken or self._offsetting_in() != 0.0:
             return
-        self._offset_after = self._monotonic() + OFFSET_INTERVAL_NS
+        at = self._monotonic()
+        if self._non_fifo_after is None:
+            self._non_fifo_after = at + self.non_fifo_every_ns
+        non_fifo = at >= self._non_fifo_after
+        self._offset_after = at + OFFSET_INTERVAL_NS
         try:
-            durable.optimise(now)
+            durable.optimise(now, non_fifo=non_fifo)
         except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
             return
         self.stats.offsetting_runs += 1
+        if non_fifo:
+            self._non_fifo_after = at + self.non_fifo_every_ns
+            self.stats.non_fifo_runs += 1
 
     def _tick_when_due(self, durable: DurableHub, now: int) -> None:
         """Run the hub's clock (`DurableHub.tick`, a logged command) once a payment waits for

@@ -95,6 +95,7 @@ class EngineStatusOut(BaseModel):
     hub_reopened: int  # times the hub was opened again after such a failure
     ticks: int  # times the hub's clock ran for a payment waiting for a time, or a window
     offsetting_runs: int  # liquidity-saving runs on queues that changed (at most one a second)
+    non_fifo_runs: int  # of those, the runs with the non-FIFO search (one in 15 minutes)
 
 
 class HubStatusOut(BaseModel):
@@ -451,6 +452,7 @@ def add_operator_routes(
                     hub_reopened=engine.reopened,
                     ticks=engine.stats.ticks,
                     offsetting_runs=engine.stats.offsetting_runs,
+                    non_fifo_runs=engine.stats.non_fifo_runs,
                 ),
                 hub=HubStatusOut(
                     commands=engine.durable.commands,

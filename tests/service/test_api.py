@@ -469,3 +469,19 @@ def test_a_gridlock_is_resolved_by_offsetting_while_the_service_runs(api, servic
         time.sleep(0.05)
     assert service.engine.stats.offsetting_runs >= 1
     assert {_balance(api, bank, "CNY") for bank in ring} == {"0.00"}
+
+
+def test_the_non_fifo_search_joins_a_liquidity_saving_run_when_its_time_has_come(api, service):
+    engine = service.engine
+    settlement = engine.durable.hub.engine
+    engine.non_fifo_every_ns = 0  # its time is every run's
+    searched = settlement.stats.lsm_runs
+    _, answer = api.pay(amount="99999999999999.00")  # beyond the debtor's liquidity: queued
+    assert answer.json()["status"] == "ACSP"
+    deadline = time.monotonic() + 10
+    while engine.stats.non_fifo_runs < 1:
+        assert time.monotonic() < deadline, "no run with the non-FIFO search"
+        time.sleep(0.05)
+    assert settlement.stats.lsm_runs - searched == 2  # the FIFO search, then the non-FIFO
+    status = api.request("GET", "/v1/operator/status", OPERATOR).json()["engine"]
+    assert status["non_fifo_runs"] == 1 and status["offsetting_runs"] >= 1
