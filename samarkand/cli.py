@@ -731,6 +731,46 @@ def serve(
         raise UserError(str(error)) from None
 
 
+@app.command("new-key")
+def new_key(
+    key_id: Annotated[
+        str, typer.Option("--id", help="The key id it signs as: the participant's BIC.")
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Keyring file for the new private key (mode 0600; not replaced).")
+    ],
+    role: Annotated[
+        str, typer.Option(help="participant, central_bank or operator.")
+    ] = "participant",
+) -> None:
+    """Make a new Ed25519 key for `--id`: its private key goes to `--out`, and the JSON body
+    that sets it (`PUT /v1/key`, or `PUT /v1/operator/keys/{bic}` by the bank's central bank)
+    is printed: the public key and the new key's proof that its holder has it."""
+    import base64
+
+    from samarkand.service.auth import (
+        Role,
+        possession_text,
+        public_key_text,
+        write_dev_keyring,
+    )
+
+    roles = {r.value: r for r in Role if r is not Role.HUB}
+    if role not in roles:
+        raise UserError(f"--role: expected one of {', '.join(roles)}, got {role!r}")
+    if not key_id or not key_id.isascii() or not key_id.isprintable() or " " in key_id:
+        raise UserError(f"--id: expected a key id such as a BIC, got {key_id!r}")
+    if out.exists():
+        raise UserError(f"--out: {out} exists; a new key never replaces a file")
+    try:
+        private = write_dev_keyring(out, [(key_id, roles[role])])[key_id]
+    except OSError as error:
+        raise UserError(f"--out: {out}: {error.strerror}") from None
+    text = public_key_text(private)
+    proof = base64.b64encode(private.sign(possession_text(key_id, text))).decode()
+    print(json.dumps({"public_key": text, "proof": proof}))
+
+
 def _print_json(result: dict, as_json: bool) -> None:
     """`--json`: the benchmark's one JSON object on stdout (tables went to stderr)."""
     if as_json:

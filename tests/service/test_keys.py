@@ -4,10 +4,21 @@ central bank of the bank's country, and all of it kept across a restart."""
 from __future__ import annotations
 
 import base64
+import json
+import os
+import stat
+import subprocess
+import sys
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from samarkand.service.auth import KEY_HEADER, SIGNATURE_HEADER, possession_text, public_key_text
+from samarkand.service.auth import (
+    KEY_HEADER,
+    SIGNATURE_HEADER,
+    load_private_keys,
+    possession_text,
+    public_key_text,
+)
 from samarkand.service.server import open_service
 from tests.service.conftest import CENTRAL_BANK_CN, DEBTOR, OTHER, signed_client
 
@@ -99,3 +110,22 @@ def test_key_changes_survive_a_restart(tmp_path):
             assert response.json()["status"] == "ACSC"
     finally:
         reopened.close()
+
+
+def test_a_key_made_by_samarkand_new_key_is_set_and_then_signs(api, tmp_path):
+    out = tmp_path / "new-key.json"
+    command = [sys.executable, "-m", "samarkand", "new-key", "--id", DEBTOR, "--out", str(out)]
+    made = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    body = json.loads(made.stdout)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    private = load_private_keys(out)[DEBTOR]
+    assert public_key_text(private) == body["public_key"]
+    assert api.request("PUT", "/v1/key", DEBTOR, body).status_code == 200
+    api.keys[DEBTOR] = private
+    _, response = api.pay()
+    assert response.json()["status"] == "ACSC"
+    again = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert again.returncode != 0 and "never replaces" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert load_private_keys(out)[DEBTOR].private_bytes_raw() == private.private_bytes_raw()
