@@ -253,7 +253,7 @@ def with_packed(
 ) -> tuple[dict[str, Sequence[int] | np.ndarray], np.ndarray]:
     """The transfer columns read row by row (`values`, of a store written before
     `transfer_columns`), followed by those of the `packed` rows (batch, count, bytes of
-    `TransferColumns.packed`); `StoredCorrupted` naming the batch of a row that is none."""
+    `TransferColumns.packed`); `StoreCorrupted` naming the batch of a row that is none."""
     parts: dict[str, list[Sequence[int] | np.ndarray]] = {
         name: [values[name]] if len(batches_of_rows) else [] for name in FIELD_NAMES
     }

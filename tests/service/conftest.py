@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,24 @@ def signed_client(service) -> Iterator[Signed]:
 def api(service):
     with signed_client(service) as client:
         yield client
+
+
+@contextmanager
+def served(db: str, **options: Any) -> Iterator[tuple[Any, Signed]]:
+    """A service opened on `db` (with `open_service`'s `options`), closed afterwards, and a
+    client signing for it: for a test that stops a service and opens it again."""
+    service = open_service(db, **options)
+    try:
+        with signed_client(service) as client:
+            yield service, client
+    finally:
+        service.close()
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
+    """Poll `condition` until it holds: for what the hub's thread does on its own. Fails
+    with `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,7 +11,7 @@ from lxml import etree
 
 from samarkand.bench.iso import bulk_pacs008
 from samarkand.service.gate import BODY_BYTES_MAX
-from tests.service.conftest import CENTRAL_BANK_CN, CREDITOR, DEBTOR, OTHER
+from tests.service.conftest import CENTRAL_BANK_CN, CREDITOR, DEBTOR, OTHER, wait_until
 
 OPERATOR = "OPERATOR"
 PACS002 = "{urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10}"
@@ -463,10 +462,12 @@ def test_a_gridlock_is_resolved_by_offsetting_while_the_service_runs(api, servic
                                   creditor_agent=creditor)  # fmt: skip
         assert answer.json()["status"] == "ACSP"  # nothing to pay it with
         paths.append((debtor, f"/v1/payments/{payment['uetr']}"))
-    deadline = time.monotonic() + 10
-    while {api.request("GET", path, key).json()["status"] for key, path in paths} != {"settled"}:
-        assert time.monotonic() < deadline, "the gridlock was never resolved"
-        time.sleep(0.05)
+    wait_until(
+        lambda: (
+            {api.request("GET", path, key).json()["status"] for key, path in paths} == {"settled"}
+        ),
+        "the gridlock was never resolved",
+    )
     assert service.engine.stats.offsetting_runs >= 1
     assert {_balance(api, bank, "CNY") for bank in ring} == {"0.00"}
 
@@ -478,10 +479,7 @@ def test_the_non_fifo_search_joins_a_liquidity_saving_run_when_its_time_has_come
     searched = settlement.stats.lsm_runs
     _, answer = api.pay(amount="99999999999999.00")  # beyond the debtor's liquidity: queued
     assert answer.json()["status"] == "ACSP"
-    deadline = time.monotonic() + 10
-    while engine.stats.non_fifo_runs < 1:
-        assert time.monotonic() < deadline, "no run with the non-FIFO search"
-        time.sleep(0.05)
+    wait_until(lambda: engine.stats.non_fifo_runs >= 1, "no run with the non-FIFO search")
     assert settlement.stats.lsm_runs - searched == 2  # the FIFO search, then the non-FIFO
     status = api.request("GET", "/v1/operator/status", OPERATOR).json()["engine"]
     assert status["non_fifo_runs"] == 1 and status["offsetting_runs"] >= 1

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from samarkand.service.server import open_service
-from tests.service.conftest import CENTRAL_BANK_CN, DEBTOR, OTHER, signed_client
+from tests.service.conftest import CENTRAL_BANK_CN, DEBTOR, OTHER, served
 from tests.service.test_keys import new_key
 
 OPERATOR = "OPERATOR"
@@ -76,17 +75,9 @@ def test_each_governance_command_names_who_asked_for_it(api):
 
 def test_the_audit_trail_outlives_a_restart(tmp_path):
     db = str(tmp_path / "hub.db")
-    service = open_service(db)
-    try:
-        with signed_client(service) as api:
-            _govern(api)
-            trail = _trail(api)
-    finally:
-        service.close()
-    reopened = open_service(db)
-    try:
-        with signed_client(reopened) as api:
-            assert _trail(api) == trail
-            assert [(e["op"], e["by"]) for e in trail["entries"]][-len(EXPECTED) :] == EXPECTED
-    finally:
-        reopened.close()
+    with served(db) as (_, api):
+        _govern(api)
+        trail = _trail(api)
+    with served(db) as (_, api):
+        assert _trail(api) == trail
+        assert [(e["op"], e["by"]) for e in trail["entries"]][-len(EXPECTED) :] == EXPECTED

@@ -19,8 +19,7 @@ from samarkand.service.auth import (
     possession_text,
     public_key_text,
 )
-from samarkand.service.server import open_service
-from tests.service.conftest import CENTRAL_BANK_CN, DEBTOR, OTHER, signed_client
+from tests.service.conftest import CENTRAL_BANK_CN, DEBTOR, OTHER, served
 
 OPERATOR = "OPERATOR"
 
@@ -90,26 +89,18 @@ def test_the_operator_revokes_and_the_central_bank_of_its_country_sets_anew_key(
 
 def test_key_changes_survive_a_restart(tmp_path):
     db = str(tmp_path / "hub.db")
-    service = open_service(db)
-    try:
-        with signed_client(service) as api:
-            new, body = new_key(DEBTOR)
-            assert api.request("PUT", "/v1/key", DEBTOR, body).status_code == 200
-            assert api.request("DELETE", f"/v1/operator/keys/{OTHER}", OPERATOR).status_code == 200
-    finally:
-        service.close()
-    reopened = open_service(db)
-    try:
+    with served(db) as (_, api):
+        new, body = new_key(DEBTOR)
+        assert api.request("PUT", "/v1/key", DEBTOR, body).status_code == 200
+        assert api.request("DELETE", f"/v1/operator/keys/{OTHER}", OPERATOR).status_code == 200
+    with served(db) as (reopened, api):
         assert reopened.verifier.keys[DEBTOR].public_key == new.public_key()
         assert OTHER not in reopened.verifier.keys and OTHER in reopened.verifier.revoked
-        with signed_client(reopened) as api:
-            _, response = api.pay()  # the keyring's old key no longer signs for DEBTOR
-            _refused(response, 401, SIGNATURE_HEADER)
-            api.keys[DEBTOR] = new
-            _, response = api.pay()
-            assert response.json()["status"] == "ACSC"
-    finally:
-        reopened.close()
+        _, response = api.pay()  # the keyring's old key no longer signs for DEBTOR
+        _refused(response, 401, SIGNATURE_HEADER)
+        api.keys[DEBTOR] = new
+        _, response = api.pay()
+        assert response.json()["status"] == "ACSC"
 
 
 def test_a_key_made_by_samarkand_new_key_is_set_and_then_signs(api, tmp_path):

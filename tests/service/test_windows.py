@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 
-from samarkand.service.server import open_service
-from tests.service.conftest import DEBTOR, signed_client
+from tests.service.conftest import DEBTOR, served, wait_until
 
 OPERATOR = "OPERATOR"
 NS = 10**9
@@ -24,47 +23,34 @@ def test_a_scheduled_window_closes_on_the_hubs_clock_and_outlives_a_restart(tmp_
     offset = [0]
     db = str(tmp_path / "hub.db")
     clock = lambda: time.time_ns() + offset[0]  # noqa: E731
-    service = open_service(db, clock=clock)
-    try:
-        with signed_client(service) as api:
-            payment, answer = api.pay(method="dns")
-            assert answer.json()["status"] == "ACSP"  # waits for the CNY window
-            path = "/v1/operator/windows/CNY"
-            scheduled = api.request("PUT", path, OPERATOR, {"every_seconds": 60}).json()
-            assert scheduled["every_seconds"] == 60 and scheduled["next_close"].endswith("Z")
-            assert _currency(api, "CNY")["window_every_seconds"] == 60
-            assert _status(api, payment["uetr"]) == "queued"
-            offset[0] = 61 * NS  # past the first close on the hub's clock; nothing is asked
-            deadline = time.monotonic() + 10
-            while _status(api, payment["uetr"]) == "queued":
-                assert time.monotonic() < deadline, "the window never closed"
-                time.sleep(0.05)
-            track = api.request("GET", f"/v1/payments/{payment['uetr']}", DEBTOR).json()
-            assert track["status"] == "settled"
-            assert track["events"][-1]["detail"] == "deferred net settlement"
-            audit = api.request("GET", "/v1/operator/audit", OPERATOR).json()["entries"]
-            assert ("window_schedule", OPERATOR) in {(e["op"], e["by"]) for e in audit}
-            later, _ = api.pay(method="dns")  # for the next window, after the restart
-    finally:
-        service.close()
-    reopened = open_service(db, clock=clock)
-    try:
+    with served(db, clock=clock) as (_, api):
+        payment, answer = api.pay(method="dns")
+        assert answer.json()["status"] == "ACSP"  # waits for the CNY window
+        path = "/v1/operator/windows/CNY"
+        scheduled = api.request("PUT", path, OPERATOR, {"every_seconds": 60}).json()
+        assert scheduled["every_seconds"] == 60 and scheduled["next_close"].endswith("Z")
+        assert _currency(api, "CNY")["window_every_seconds"] == 60
+        assert _status(api, payment["uetr"]) == "queued"
+        offset[0] = 61 * NS  # past the first close on the hub's clock; nothing is asked
+        wait_until(lambda: _status(api, payment["uetr"]) != "queued", "the window never closed")
+        track = api.request("GET", f"/v1/payments/{payment['uetr']}", DEBTOR).json()
+        assert track["status"] == "settled"
+        assert track["events"][-1]["detail"] == "deferred net settlement"
+        audit = api.request("GET", "/v1/operator/audit", OPERATOR).json()["entries"]
+        assert ("window_schedule", OPERATOR) in {(e["op"], e["by"]) for e in audit}
+        later, _ = api.pay(method="dns")  # for the next window, after the restart
+    with served(db, clock=clock) as (reopened, api):
         schedule = reopened.engine.durable.hub.engine.window_schedule  # replayed
         every, next_close = schedule["CNY"]
         assert every == 60 * NS and next_close > clock() - 60 * NS
-        with signed_client(reopened) as api:
-            assert _status(api, later["uetr"]) == "queued"
-            offset[0] += 120 * NS  # two periods on: one close settles what waits
-            deadline = time.monotonic() + 10
-            while _status(api, later["uetr"]) == "queued":
-                assert time.monotonic() < deadline, "the window never closed after a restart"
-                time.sleep(0.05)
-            assert schedule["CNY"][1] > clock()  # the next close is ahead, not behind
-            stopped = api.request("PUT", "/v1/operator/windows/CNY", OPERATOR, {"every_seconds": 0})
-            assert stopped.json()["next_close"] is None
-            assert _currency(api, "CNY")["window_every_seconds"] is None
-    finally:
-        reopened.close()
+        assert _status(api, later["uetr"]) == "queued"
+        offset[0] += 120 * NS  # two periods on: one close settles what waits
+        wait_until(lambda: _status(api, later["uetr"]) != "queued",
+                   "the window never closed after a restart")  # fmt: skip
+        assert schedule["CNY"][1] > clock()  # the next close is ahead, not behind
+        stopped = api.request("PUT", "/v1/operator/windows/CNY", OPERATOR, {"every_seconds": 0})
+        assert stopped.json()["next_close"] is None
+        assert _currency(api, "CNY")["window_every_seconds"] is None
 
 
 def test_a_window_schedule_out_of_bounds_or_for_no_currency_is_refused(api):

@@ -22,6 +22,7 @@ from samarkand.store import (
     StoreError,
     open_store,
 )
+from samarkand.store.port import LoadedJournal
 from samarkand.store.postgres import copy_text
 from samarkand.store.sqlite import decode, encode
 from tests.store.conftest import PG_DSN, InjectedFailure
@@ -34,6 +35,28 @@ def filled(store: SqliteStore | PostgresStore | MemoryStore) -> DurableLedger:
     for transfers, now in steps():
         ledger.apply(transfers, now)
     return ledger
+
+
+def refuses_to_load(store: SqliteStore | PostgresStore, batch: int) -> None:
+    """`load` refuses the store, naming the packed row of `batch` it cannot read."""
+    try:
+        with pytest.raises(
+            StoreCorrupted, match=f"corrupted: transfer_columns row of batch {batch}"
+        ):
+            store.load()
+    finally:
+        store.close()
+
+
+def loads_as(store: SqliteStore | PostgresStore, journal: LoadedJournal) -> None:
+    """`store` loads the batches and the transfers of `journal`, the same in each field."""
+    try:
+        loaded = store.load()
+    finally:
+        store.close()
+    assert loaded.batches == journal.batches
+    for name in FIELD_NAMES:
+        assert getattr(loaded.transfers, name).tolist() == getattr(journal.transfers, name).tolist()
 
 
 @pytest.mark.parametrize(
@@ -120,14 +143,7 @@ def test_sqlite_refuses_a_packed_batch_it_cannot_read(tmp_path: Path) -> None:
             "WHERE batch = ?",
             (batch,),
         )
-    store = SqliteStore(path)
-    try:
-        with pytest.raises(
-            StoreCorrupted, match=f"corrupted: transfer_columns row of batch {batch}"
-        ):
-            store.load()
-    finally:
-        store.close()
+    refuses_to_load(SqliteStore(path), batch)
 
 
 def test_sqlite_reads_a_store_of_transfer_rows_then_packed_batches(tmp_path: Path) -> None:
@@ -152,12 +168,7 @@ def test_sqlite_reads_a_store_of_transfer_rows_then_packed_batches(tmp_path: Pat
                 [(batch, *map(encode, values)) for values in zip(*lists, strict=True)],
             )
         connection.execute("DELETE FROM transfer_columns WHERE batch <= ?", (first,))
-    store = SqliteStore(path)
-    loaded = store.load()
-    store.close()
-    assert loaded.batches == journal.batches
-    for name in FIELD_NAMES:
-        assert getattr(loaded.transfers, name).tolist() == getattr(journal.transfers, name).tolist()
+    loads_as(SqliteStore(path), journal)
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT count(*) FROM transfers").fetchone()[0] > 0
 
@@ -203,14 +214,7 @@ def test_postgres_refuses_a_packed_batch_it_cannot_read(pg_schema: str) -> None:
             "WHERE batch = %s",
             (found[0],),
         )
-    store = PostgresStore(PG_DSN, schema=pg_schema)
-    try:
-        with pytest.raises(
-            StoreCorrupted, match=f"corrupted: transfer_columns row of batch {found[0]}"
-        ):
-            store.load()
-    finally:
-        store.close()
+    refuses_to_load(PostgresStore(PG_DSN, schema=pg_schema), found[0])
 
 
 def test_postgres_reads_a_schema_of_transfer_rows_then_packed_batches(pg_schema: str) -> None:
@@ -232,12 +236,7 @@ def test_postgres_reads_a_schema_of_transfer_rows_then_packed_batches(pg_schema:
             with connection.cursor().copy(f'COPY "{pg_schema}".transfers FROM STDIN') as copy:
                 copy.write(copy_text(batch, unpacked))
         connection.execute(f"DELETE FROM {table} WHERE batch <= %s", (first,))
-    store = PostgresStore(PG_DSN, schema=pg_schema)
-    loaded = store.load()
-    store.close()
-    assert loaded.batches == journal.batches
-    for name in FIELD_NAMES:
-        assert getattr(loaded.transfers, name).tolist() == getattr(journal.transfers, name).tolist()
+    loads_as(PostgresStore(PG_DSN, schema=pg_schema), journal)
     with psycopg.connect(PG_DSN) as connection:
         count = connection.execute(f'SELECT count(*) FROM "{pg_schema}".transfers').fetchone()
         assert count is not None and count[0] > 0
