@@ -651,6 +651,7 @@ AUDITED_OPS = frozenset(
         "reorder",
         "close_window",
         "end_of_day",
+        "close_currency",
         "open_day",
         *OPERATOR_OPS,
     }
@@ -756,6 +757,8 @@ class _Runner:
             return hub.close_window(read.str(read.get("currency")), read.now())
         if op == "end_of_day":
             return hub.end_of_day(read.now(), non_fifo=read.bool(read.get("non_fifo")))
+        if op == "close_currency":
+            return hub.close_currency(read.str(read.get("currency")), read.now())
         if op == "open_day":
             return hub.engine.open_day(read.int_map(read.get("cut_offs")))
         if op == "cancel":
@@ -1222,6 +1225,11 @@ class DurableHub:
 
     def end_of_day(self, now: int, *, non_fifo: bool = True) -> int:
         return self._command({"op": "end_of_day", "now": _int(now), "non_fifo": bool(non_fifo)})
+
+    def close_currency(self, currency: str, now: int) -> int:
+        """`currency`'s end of day, once its cut-off has come: what still waits in it is
+        rejected AB03 (`SettlementEngine.close_currency`). Returns payments rejected."""
+        return self._command({"op": "close_currency", "currency": _str(currency), "now": _int(now)})
 
     def open_day(self, cut_off_ns: dict[str, int]) -> None:
         engine = self.hub.engine

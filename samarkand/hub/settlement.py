@@ -390,6 +390,14 @@ class SettlementHub:
         self.quote_owner = {q: bic for q, bic in self.quote_owner.items() if self.quotes.get(q)}
         return rejected
 
+    def close_currency(self, currency: str, now: int) -> int:
+        """`currency`'s end of day at its cut-off (`SettlementEngine.close_currency`): what
+        still waits in it is rejected AB03. Returns payments rejected."""
+        with quiet_stdout():
+            rejected = self.engine.close_currency(currency, now)
+        self._commit(now)
+        return rejected
+
     def cancel(self, uetr: int, by_bic: str, now: int) -> Reason | None:
         reason = self.engine.cancel(uetr, by_bic, now)
         self._commit(now)
@@ -505,12 +513,14 @@ class SettlementHub:
         """Move one currency's cut-off within the day (see `cut_off_problem`). The engine
         reads cut-offs at intake: from the new time on, payments in the currency are refused
         TM01 (AFTER_CUT_OFF) and a latest settlement time past it DT01. Payments already
-        queued stay queued; what is still queued at end-of-day is rejected AB03, as at every
-        cut-off."""
+        queued stay queued until the cut-off, when `close_currency` (the service's clock)
+        or `end_of_day` rejects AB03 what still waits; a currency whose day closed opens
+        again until its new cut-off."""
         problem = self.cut_off_problem(currency, cut_off_ns, now)
         if problem is not None:
             return problem
         self.engine.cut_off_ns[currency] = cut_off_ns
+        self.engine.closed.discard(currency)  # closed at its cut-off: open again until then
         self.clock = max(self.clock, now)
         return None
 

@@ -34,7 +34,8 @@ sees the notices of what was answered.
 
 The thread also acts on its own, each time as a logged command, in a round of whatever
 requests wait (or none): the hub's clock (`tick`) once a time that a payment or a scheduled
-DNS window waits for has come, and the liquidity-saving mechanisms (`optimise`) once queues
+DNS window waits for has come, a currency's end of day (`close_currency`) once its cut-off
+has come, and the liquidity-saving mechanisms (`optimise`) once queues
 or the balances behind them changed, at most every `OFFSET_INTERVAL_NS`. While either
 waits, the idle thread waits for a request at most until then (`_until_due`).
 
@@ -163,6 +164,7 @@ class EngineStats:
     submit_commands: int = 0
     payment_requests: int = 0
     ticks: int = 0  # the hub's clock run because a payment waited for a time that came
+    day_closes: int = 0  # a currency's day closed by the hub's clock at its cut-off
     offsetting_runs: int = 0  # the liquidity-saving mechanisms run on queues that changed
     non_fifo_runs: int = 0  # those of them that added the non-FIFO search
     round_sizes: list[int] = field(default_factory=list)
@@ -445,10 +447,14 @@ class Engine:
         self._freeze()
 
     def _next_due(self) -> int | None:
+        """The earliest time the hub's clock has something to do: `tick`'s
+        (`SettlementEngine.next_due`) or a currency's cut-off; None: nothing waits."""
         durable = self.durable
         if durable is None or durable.broken or not durable.configured:
             return None
-        return durable.hub.engine.next_due()
+        engine = durable.hub.engine
+        times = [t for t in (engine.next_due(), engine.next_cut_off()) if t is not None]
+        return min(times) if times else None
 
     def _offsetting_in(self) -> float | None:
         """Seconds until the liquidity-saving mechanisms are due (0: now); None: no queue
@@ -502,15 +508,25 @@ class Engine:
         """Run the hub's clock (`DurableHub.tick`, a logged command) once a payment waits for
         a time that has come: a queued cross-currency payment whose quoted rates stopped
         standing is rejected (AB03) then, not settled later at rates nobody stands behind.
+        Then close the day of each currency whose cut-off has come
+        (`DurableHub.close_currency`): what still waits in it is rejected AB03 at its
+        cut-off, not left queued until the operator's end of day.
         A store failure leaves the hub broken, to be opened again by the next round."""
-        due = self._next_due()
-        if due is None or due > now:
+        if durable.broken or not durable.configured:
             return
-        try:
-            durable.tick(now)
-        except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
-            return
-        self.stats.ticks += 1
+        due = durable.hub.engine.next_due()
+        if due is not None and due <= now:
+            try:
+                durable.tick(now)
+            except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
+                return
+            self.stats.ticks += 1
+        for currency in durable.hub.engine.cut_offs_due(now):
+            try:
+                durable.close_currency(currency, now)
+            except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
+                return
+            self.stats.day_closes += 1
 
     def _turn(self, work: _Work, now: int, outcomes: list[tuple[Future, Any, Any]]) -> None:
         """One turn of `work` ("steps"): its outcome once it returns, else it goes on."""

@@ -54,6 +54,9 @@ class CurrencyOut(BaseModel):
     currency: str
     central_bank: str
     cut_off: str
+    # Closed at its cut-off by the hub's clock (or by end-of-day after it) until the next
+    # open-day, or until its cut-off moves later: what waited in it was rejected AB03.
+    day_closed: bool
     dns_waiting: int  # payments waiting for the currency's next DNS window
     window_every_seconds: int | None = None  # DNS windows closed on the hub's clock
     next_window: str | None = None  # the next of them
@@ -94,6 +97,7 @@ class EngineStatusOut(BaseModel):
     hub_broken: bool  # a command was cut off by a store failure: the hub is being reopened
     hub_reopened: int  # times the hub was opened again after such a failure
     ticks: int  # times the hub's clock ran for a payment waiting for a time, or a window
+    day_closes: int  # currencies' days closed by the hub's clock at their cut-offs
     offsetting_runs: int  # liquidity-saving runs on queues that changed (at most one a second)
     non_fifo_runs: int  # of those, the runs with the non-FIFO search (one in 15 minutes)
 
@@ -336,7 +340,8 @@ def add_operator_routes(
 
     @app.post("/v1/operator/end-of-day", tags=["operator"])
     async def end_of_day(request: Request) -> dict[str, int]:
-        """Close the business day: what is still queued is rejected (AB03)."""
+        """Close the business day of every currency at once: what is still queued is
+        rejected (AB03). (The hub's clock closes each currency's day at its own cut-off.)"""
         require_role(request, Role.OPERATOR)
 
         def run(engine: Engine, now: int):
@@ -451,6 +456,7 @@ def add_operator_routes(
                     hub_broken=engine.durable.broken,
                     hub_reopened=engine.reopened,
                     ticks=engine.stats.ticks,
+                    day_closes=engine.stats.day_closes,
                     offsetting_runs=engine.stats.offsetting_runs,
                     non_fifo_runs=engine.stats.non_fifo_runs,
                 ),
@@ -493,6 +499,7 @@ def add_operator_routes(
                         currency=code,
                         central_bank=hub.directory.central_bank_of[code].bic,
                         cut_off=iso_time(cut_off),
+                        day_closed=code in hub.engine.closed,
                         dns_waiting=len(hub.engine.dns_pending.get(code, ())),
                         **_window_fields(hub.engine.window_schedule.get(code)),
                     )
@@ -605,8 +612,9 @@ def add_operator_routes(
         request: Request, currency: Annotated[str, Path(pattern=CURRENCY_REGEX)], moved: CutOffIn
     ) -> dict[str, str]:
         """Move one currency's cut-off within the day: later than now, at most 24 hours
-        ahead. From then on its payments are refused TM01; those still queued are rejected
-        AB03 at end-of-day, as at every cut-off."""
+        ahead. From then on its payments are refused TM01; at the cut-off the hub's clock
+        closes the currency's day, and what still waits in it is rejected AB03. A currency
+        whose day closed opens again until its new cut-off."""
         require_role(request, Role.OPERATOR)
         cut_off_ns = _seconds_ns(moved.cut_off, "cut_off")
 

@@ -156,6 +156,9 @@ class SettlementEngine:
         self.directory = directory
         self.ledger = ledger
         self.cut_off_ns = dict(cut_off_ns)
+        # Currencies whose business day is closed (`close_currency`, `end_of_day`) until
+        # the next `open_day`, or their cut-off moves later.
+        self.closed: set[str] = set()
         self.queue_limit = queue_limit
         self.entries: dict[int, Entry] = {}
         # (sender account) -> [urgent queue, normal queue], each in FIFO order
@@ -676,13 +679,18 @@ class SettlementEngine:
     # ------------------------------------------------------------------ LSM
 
     def optimise(
-        self, now: int, *, non_fifo: bool = False, budget: int = NON_FIFO_BUDGET_DEFAULT
-    ) -> int:
+        self, now: int, *, non_fifo: bool = False, budget: int = NON_FIFO_BUDGET_DEFAULT,
+        ledgers: set[int] | None = None,
+    ) -> int:  # fmt: skip
         """Multilateral offsetting of the queues of every currency whose queues or balances
         changed since its last run; with `non_fifo`, then the non-FIFO heuristic on every
-        currency with a queue. Returns payments settled."""
+        currency with a queue (of `ledgers` only, when given). Returns payments settled."""
         settled = 0
-        queued = sorted(ledger for ledger, count in self.queued_per_ledger.items() if count)
+        queued = sorted(
+            ledger
+            for ledger, count in self.queued_per_ledger.items()
+            if count and (ledgers is None or ledger in ledgers)
+        )
         for ledger in queued:
             if ledger in self._changed:
                 self._changed.discard(ledger)
@@ -1128,32 +1136,85 @@ class SettlementEngine:
             self.close_window(currency, now)
         self._changed.update(self.queued_per_ledger)
         self.optimise(now, non_fifo=non_fifo, budget=NON_FIFO_BUDGET_END_OF_DAY)
+        # Currencies whose cut-off has not come yet still take payments, and close then.
+        self.closed.update(c for c, at in self.cut_off_ns.items() if at <= now)
+        return self._reject_waiting(now)
+
+    def cut_offs_due(self, now: int) -> list[str]:
+        """The currencies whose cut-off has come and whose day is not closed yet (by
+        `close_currency` or `end_of_day`)."""
+        return sorted(c for c, at in self.cut_off_ns.items() if at <= now and c not in self.closed)
+
+    def next_cut_off(self) -> int | None:
+        """The earliest cut-off of a currency whose day is not closed yet, or None."""
+        times = [at for c, at in self.cut_off_ns.items() if c not in self.closed]
+        return min(times) if times else None
+
+    def close_currency(self, currency: str, now: int, *, non_fifo: bool = True) -> int:
+        """One currency's end of day at its cut-off, as `end_of_day` for all: close its DNS
+        window, run the LSM a last time on its queues (and the cross-currency ones), then
+        reject AB03 what still waits in it: its queued, warehoused and DNS payments and the
+        queued cross-currency payments with a leg in it. Returns payments rejected."""
+        ledger = self.directory.ledgers[currency]
+        if currency in self.dns_pending:
+            self.close_window(currency, now)
+        if self.queued_per_ledger.get(ledger):
+            self._changed.add(ledger)
+            self.optimise(
+                now, non_fifo=non_fifo, budget=NON_FIFO_BUDGET_END_OF_DAY, ledgers={ledger}
+            )
+        self.closed.add(currency)
+        rejected = self._reject_waiting(now, currency)
+        self._release_dirty(now)
+        return rejected
+
+    def _reject_waiting(self, now: int, currency: str | None = None) -> int:
+        """Reject AB03 (not settled by the cut-off) every payment still queued, warehoused or
+        waiting for a DNS window, or with `currency` only those in it (a cross-currency one
+        with a leg in it). Returns payments rejected."""
+        ledger = None if currency is None else self.directory.ledgers[currency]
+
+        def late(entry: Entry) -> bool:
+            if currency is None:
+                return True
+            if entry.fx is None:
+                return entry.ledger == ledger
+            route = entry.fx
+            return currency in {route.source, route.destination} or any(
+                leg.currency == currency for leg in route.legs
+            )
+
         rejected = 0
         for sender in sorted(self.queues):
             for queue in self.queues[sender]:
-                for entry in list(queue):
+                for entry in [e for e in queue if late(e)]:
                     self._dequeue(entry)
                     self._reject(entry, now, Reason.NOT_SETTLED_BY_CUT_OFF)
                     rejected += 1
         for sender in sorted(self.fx_queues):
             for queue in self.fx_queues[sender]:
-                for entry in list(queue):
+                for entry in [e for e in queue if late(e)]:
                     self._dequeue_fx(entry)
                     self._reject(entry, now, Reason.NOT_SETTLED_BY_CUT_OFF)
                     rejected += 1
-        self.fx_deadlines.clear()
-        for _, _, uetr in sorted(self.warehouse):
-            entry = self.entries[uetr]
-            if entry.status is Status.QUEUED:
+        kept = []
+        for item in sorted(self.warehouse):
+            entry = self.entries[item[2]]
+            if not late(entry):
+                kept.append(item)
+            elif entry.status is Status.QUEUED:
                 self._reject(entry, now, Reason.NOT_SETTLED_BY_CUT_OFF)
                 rejected += 1
-        self.warehouse.clear()
-        self.deadlines.clear()
-        for currency in sorted(self.dns_pending):
-            for entry in self.dns_pending[currency]:
+        self.warehouse = kept  # sorted: a heap
+        for code in sorted(self.dns_pending) if currency is None else [currency]:
+            for entry in self.dns_pending.pop(code, []):
                 self._reject(entry, now, Reason.NOT_SETTLED_BY_CUT_OFF)
                 rejected += 1
-        self.dns_pending.clear()
+        if currency is None:
+            self.fx_deadlines.clear()
+            self.deadlines.clear()
+        # Otherwise the deadlines of what was rejected stay in their heaps: `tick` passes
+        # over a payment no longer queued.
         return rejected
 
     def open_day(self, cut_off_ns: dict[str, int]) -> None:
@@ -1161,6 +1222,7 @@ class SettlementEngine:
         if self.queues or self.fx_queues or self.warehouse or self.dns_pending:
             raise RuntimeError("open_day before end_of_day: payments are still queued")
         self.cut_off_ns = dict(cut_off_ns)
+        self.closed.clear()
 
     # ------------------------------------------------------------------ bookkeeping
 

@@ -11,7 +11,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from samarkand.service.server import open_service
-from tests.service.conftest import CENTRAL_BANK_CN, CREDITOR, DEBTOR, OTHER, signed_client
+from tests.service.conftest import (
+    CENTRAL_BANK_CN,
+    CREDITOR,
+    DEBTOR,
+    OTHER,
+    served,
+    signed_client,
+    wait_until,
+)
 
 OPERATOR = "OPERATOR"
 PROVIDER = OTHER  # a Chinese direct bank: on the dev hub's register, like every direct bank
@@ -176,6 +184,43 @@ def test_a_cut_off_moved_earlier_refuses_later_payments_tm01(tmp_path):
             assert rub["status"] == "ACSC"
     finally:
         service.close()
+
+
+def test_a_currencys_day_closes_at_its_cut_off_on_the_hubs_clock_and_outlives_a_restart(
+    tmp_path,
+):
+    offset = [0]
+    db = str(tmp_path / "hub.db")
+    clock = lambda: time.time_ns() + offset[0]  # noqa: E731
+    with served(db, clock=clock) as (service, api):
+        cut_off = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+        body = {"cut_off": cut_off.isoformat()}
+        assert api.request("PUT", "/v1/operator/cut-offs/CNY", OPERATOR, body).status_code == 200
+        payment, answer = api.pay(amount="99999999999999.00")  # beyond the debtor's liquidity
+        assert answer.json()["status"] == "ACSP"
+        path = f"/v1/payments/{payment['uetr']}"
+        rub, answer = api.pay(amount="99999999999999.00", currency="RUB")
+        assert answer.json()["status"] == "ACSP"
+        offset[0] = 2 * 60 * 10**9  # past the cut-off on the hub's clock; nothing is asked
+        wait_until(lambda: api.request("GET", path, DEBTOR).json()["status"] != "queued",
+                   "the day of CNY never closed at its cut-off")  # fmt: skip
+        track = api.request("GET", path, DEBTOR).json()
+        assert track["status"] == "rejected" and track["events"][-1]["reason"]["code"] == "AB03"
+        rub_path = f"/v1/payments/{rub['uetr']}"
+        assert api.request("GET", rub_path, DEBTOR).json()["status"] == "queued"  # RUB goes on
+        closed = {c["currency"]: c["day_closed"] for c in _configuration(api)["currencies"]}
+        assert closed["CNY"] is True and closed["RUB"] is False
+        status = api.request("GET", "/v1/operator/status", OPERATOR).json()
+        assert status["engine"]["day_closes"] == 1
+        audit = api.request("GET", "/v1/operator/audit", OPERATOR).json()["entries"]
+        closes = [e for e in audit if e["op"] == "close_currency"]
+        assert [(e["arguments"]["currency"], e["by"]) for e in closes] == [("CNY", None)]
+        late = api.pay()[1].json()
+        assert late["status"] == "RJCT" and late["reason"]["code"] == "TM01"
+    with served(db, clock=clock) as (reopened, api):
+        assert reopened.engine.durable.hub.engine.closed == {"CNY"}  # replayed, not again
+        assert reopened.engine.stats.day_closes == 0
+        assert api.request("GET", rub_path, DEBTOR).json()["status"] == "queued"
 
 
 def test_cut_off_refusals(api):

@@ -18,6 +18,7 @@ from samarkand.settlement.payments import Reason, Status
 from tests.settlement.conftest import (
     CNY,
     CUT_OFF_NS,
+    INR,
     RUB,
     A,
     B,
@@ -504,6 +505,65 @@ def test_end_of_day_first_tries_the_lsm_once_more(day: Day) -> None:
     day.send(2, B, A, 100)
     assert day.end_of_day() == 0
     assert day.statuses(1, 2) == [SETTLED, SETTLED]
+
+
+def test_a_currency_closes_at_its_cut_off_and_the_other_stays_open(day: Day) -> None:
+    day.hub.set_cut_off(RUB, CUT_OFF_NS + 500, day.clock())
+    day.fund(C, 10)
+    day.fund(A, 5, RUB)
+    day.send(1, A, B, 100)  # a ring with 7 and 8 that only the LSM settles
+    day.send(2, A, C, 5, earliest_ns=CUT_OFF_NS - 1)  # warehoused, never ticked
+    day.send(3, C, B, 10, dns=True)  # C can pay in: settles when the window closes
+    day.send(7, B, C, 100)
+    day.send(8, C, A, 100)
+    day.send(9, D, A, 100)  # D has nothing: still queued at the cut-off
+    day.send(4, D, A, 50, RUB)  # queued in RUB
+    assert day.statuses(1, 7, 8, 9, 4) == [QUEUED] * 5
+    assert day.engine.next_cut_off() == CUT_OFF_NS
+    assert day.engine.cut_offs_due(CUT_OFF_NS - 1) == []
+    assert day.engine.cut_offs_due(CUT_OFF_NS) == [CNY, INR]  # INR: a ledger, no banks
+
+    assert day.hub.close_currency(CNY, day.clock(CUT_OFF_NS)) == 2
+    assert day.hub.close_currency(INR, day.clock()) == 0
+
+    assert day.statuses(1, 7, 8, 3) == [SETTLED] * 4
+    assert day.entry(3).via == Via.DNS
+    assert day.statuses(2, 9) == [REJECTED, REJECTED]
+    assert [reason_of(day, u) for u in (2, 9)] == [Reason.NOT_SETTLED_BY_CUT_OFF] * 2
+    assert day.status(4) is QUEUED  # RUB's day goes on
+    assert day.engine.warehouse == [] and day.engine.dns_pending == {}
+    assert day.engine.closed == {CNY, INR} and day.engine.cut_offs_due(CUT_OFF_NS + 2) == []
+    assert day.engine.next_cut_off() == CUT_OFF_NS + 500
+    assert day.send(5, C, B, 1) is Reason.AFTER_CUT_OFF
+    assert day.send(6, A, D, 5, RUB) is None
+    assert day.balances() == {A: 0, B: 10, C: 0, D: 0}
+
+    assert day.hub.close_currency(RUB, day.clock(CUT_OFF_NS + 500)) == 1
+    assert day.status(4) is REJECTED and day.engine.queues == {}
+    assert day.engine.next_cut_off() is None
+    assert day.engine.open_day(dict.fromkeys((CNY, RUB, INR), 2 * CUT_OFF_NS)) is None
+    assert day.engine.closed == set() and day.engine.next_cut_off() == 2 * CUT_OFF_NS
+    assert day.problems() == []
+
+
+def test_a_closed_currency_opens_again_when_its_cut_off_moves_later(day: Day) -> None:
+    day.send(1, A, B, 10)
+    day.end_of_day()  # at the cut-off: every currency closed
+    assert day.engine.closed == {CNY, RUB, INR} and day.engine.next_cut_off() is None
+    assert day.hub.set_cut_off(CNY, CUT_OFF_NS + 100, day.clock()) is None
+    assert day.engine.closed == {RUB, INR}
+    assert day.engine.cut_offs_due(CUT_OFF_NS + 100) == [CNY]
+    assert day.send(2, A, B, 10) is None and day.status(2) is QUEUED
+    assert day.hub.close_currency(CNY, day.clock(CUT_OFF_NS + 100)) == 1
+
+
+def test_an_end_of_day_before_a_cut_off_leaves_that_currency_to_close_then(day: Day) -> None:
+    day.hub.set_cut_off(RUB, CUT_OFF_NS + 500, day.clock())
+    day.end_of_day()
+    assert day.engine.closed == {CNY, INR}
+    day.send(1, D, A, 10, RUB)  # RUB still takes payments until its cut-off
+    assert day.status(1) is QUEUED
+    assert day.engine.cut_offs_due(CUT_OFF_NS + 500) == [RUB]
 
 
 def test_balances_carry_over_to_the_next_day(day: Day) -> None:

@@ -234,6 +234,23 @@ def test_end_of_day_rejects_and_the_sender_may_cancel():
     assert (day.balance(A, CNY), day.balance(B, RUB)) == (1_000_00, 0)
 
 
+def test_a_queued_payment_is_rejected_at_the_cut_off_of_a_currency_it_moves_only():
+    day = FxDay()
+    day.post(*CYCLE_TIERS)
+    day.fund(A, CNY, 1_000_00)
+    assert day.pay(1, A, B, quoted(day, A, CNY, RUB, 100_00).id) is None  # P lacks RUB
+    entry = day.hub.engine.entries[1]
+    assert {leg.currency for leg in entry.fx.legs} == {CNY, RUB}
+    assert day.hub.close_currency(INR, CUT_OFF_NS) == 0
+    assert entry.status is Status.QUEUED  # no leg in INR
+    assert day.hub.close_currency(RUB, CUT_OFF_NS) == 1
+    assert (entry.status, entry.history[-1].reason) == (
+        Status.REJECTED,
+        Reason.NOT_SETTLED_BY_CUT_OFF,
+    )
+    assert day.hub.engine.fx_queues == {} and day.balance(A, CNY) == 1_000_00
+
+
 # ---------------------------------------------------------------------- offsetting
 
 
