@@ -407,6 +407,8 @@ _SERVICE_OPS = frozenset(
         "propose_status",
         "approve_status",
         "set_key",
+        "propose_key",
+        "approve_key",
     }
 )
 
@@ -459,15 +461,50 @@ class StatusChange:
         }
 
 
+@dataclass(slots=True)
+class KeyChange:
+    """A central bank's or the operator's key revoked (`public_key` None) or set anew: not on
+    one party's word, but once the central bank of every member other than the key's holder
+    (`needs`) approves. A central bank that proposes it approves it by proposing."""
+
+    id: int
+    key_id: str
+    role: str
+    public_key: str | None
+    needs: tuple[str, ...]
+    approved: list[str] = field(default_factory=list)
+    applied: bool = False
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "key_id": self.key_id,
+            "role": self.role,
+            "to": "revoked" if self.public_key is None else "set",
+            "public_key": self.public_key,
+            "needs": list(self.needs),
+            "approved": list(self.approved),
+            "status": "applied" if self.applied else "pending",
+        }
+
+
+Proposal = Admission | StatusChange | KeyChange
+_PROPOSAL_KINDS = {
+    "approve_admission": "admission",
+    "approve_status": "status change",
+    "approve_key": "key change",
+}
+
+
 def _approval_refusal(
-    proposal: Admission | StatusChange | None, kind: str, proposal_id: int, by: str
+    proposal: Proposal | None, kind: str, proposal_id: int, by: str
 ) -> tuple[int, str] | None:
     """Why the central bank `by` may not approve this proposal (HTTP status, text), or None."""
     if proposal is None:
         return 404, f"no {kind} proposal {proposal_id}"
     if isinstance(proposal, Admission) and proposal.admitted:
         return 409, f"proposal {proposal_id} is already admitted"
-    if isinstance(proposal, StatusChange) and proposal.applied:
+    if isinstance(proposal, StatusChange | KeyChange) and proposal.applied:
         return 409, f"proposal {proposal_id} is already applied"
     if by not in proposal.needs:
         return 403, f"{by} is not asked to approve proposal {proposal_id}"
@@ -694,6 +731,7 @@ class _Runner:
         # A caller's key set or revoked through the service, by key id: (role, base64
         # public key, or None once revoked). Over the keyring and the admissions' keys.
         self.keys: dict[str, tuple[str, str | None]] = {}
+        self.key_changes: dict[int, KeyChange] = {}
         self.audit: list[AuditEntry] = []
 
     def configured(self) -> SettlementHub:
@@ -827,12 +865,39 @@ class _Runner:
             key_id, role = read.str(read.get("key")), read.str(read.get("role"))
             self.keys[key_id] = (role, None if key is None else read.str(key))
             return None
+        if op == "propose_key":
+            key = read.body.get("public_key")
+            needs = tuple(read.str(b) for b in read.list(read.get("needs")))
+            by = read.str(read.get("by"))
+            proposed = KeyChange(
+                len(self.key_changes) + 1,
+                read.str(read.get("key")),
+                read.str(read.get("role")),
+                None if key is None else read.str(key),
+                needs,
+                [by] if by in needs else [],
+            )
+            self.key_changes[proposed.id] = proposed
+            self._key_when_approved(proposed)
+            return proposed.view()
+        if op == "approve_key":
+            asked = self.key_changes.get(read.int(read.get("id")))
+            if asked is None or asked.applied:
+                raise read.fail("approval of no pending key change")
+            asked.approved.append(read.str(read.get("by")))
+            self._key_when_approved(asked)
+            return asked.view()
         raise read.fail(f"unknown command {op!r}")
 
     @staticmethod
     def _apply_when_approved(change: StatusChange, hub: SettlementHub) -> None:
         if set(change.needs) <= set(change.approved):
             hub.set_status(change.bic, change.status)
+            change.applied = True
+
+    def _key_when_approved(self, change: KeyChange) -> None:
+        if set(change.needs) <= set(change.approved):
+            self.keys[change.key_id] = (change.role, change.public_key)
             change.applied = True
 
 
@@ -1431,6 +1496,34 @@ class DurableHub:
         key = None if public_key is None else _str(public_key)
         self._command({**command, "public_key": key, "now": _int(now)})
 
+    def propose_key(
+        self, key_id: str, role: str, public_key: str | None, by: str, now: int
+    ) -> dict[str, Any] | tuple[int, str]:
+        """Propose that a central bank's or the operator's key `key_id` be revoked (None) or
+        set to `public_key` (checked by the caller), on the word of `by` (the operator or a
+        member's central bank other than the holder): a `KeyChange` applied once the central
+        bank of every member other than the holder approves (at once when there is none).
+        Its view, or a refusal (HTTP status, text)."""
+        pending = [c for c in self._runner.key_changes.values() if not c.applied]
+        under_way = next((c for c in pending if c.key_id == key_id), None)
+        if under_way is not None:
+            return 409, f"a change of {key_id}'s key is already proposed (proposal {under_way.id})"
+        central_banks = self.hub.directory.central_bank_of.values()
+        needs = sorted(p.bic for p in central_banks if p.bic != key_id)
+        key = None if public_key is None else _str(public_key)
+        command: dict[str, Any] = {"op": "propose_key", "key": _str(key_id), "role": _str(role)}
+        command |= {"public_key": key, "needs": needs, "by": _str(by), "now": _int(now)}
+        return self._command(command)
+
+    def key_changes(self) -> list[dict[str, Any]]:
+        return [c.view() for c in self._runner.key_changes.values()]
+
+    def approve_key(
+        self, proposal_id: int, by_central_bank: str, now: int
+    ) -> dict[str, Any] | tuple[int, str]:
+        change = self._runner.key_changes.get(proposal_id)
+        return self._approve("approve_key", change, proposal_id, by_central_bank, now)
+
     def status_changes(self) -> list[dict[str, Any]]:
         return [c.view() for c in self._runner.status_changes.values()]
 
@@ -1441,12 +1534,11 @@ class DurableHub:
         return self._approve("approve_status", change, proposal_id, by_central_bank, now)
 
     def _approve(
-        self, op: str, proposal: Admission | StatusChange | None, proposal_id: int,
+        self, op: str, proposal: Proposal | None, proposal_id: int,
         by_central_bank: str, now: int,
     ) -> dict[str, Any] | tuple[int, str]:  # fmt: skip
         """Log `by_central_bank`'s approval of a proposal (`op`), or say why it may not."""
-        kind = "admission" if op == "approve_admission" else "status change"
-        refusal = _approval_refusal(proposal, kind, proposal_id, by_central_bank)
+        refusal = _approval_refusal(proposal, _PROPOSAL_KINDS[op], proposal_id, by_central_bank)
         if refusal is not None:
             return refusal
         return self._command(

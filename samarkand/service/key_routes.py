@@ -10,6 +10,12 @@
 - `PUT /v1/operator/keys/{bic}`: the central bank of a bank's country sets the bank's new
   key (with the bank's proof, as above), revoked or not, as it approved the bank's
   admission.
+- The same two routes on a central bank's key or the operator's (a key its holder may have
+  lost, or that someone else holds: who holds it could otherwise replace it and lock its
+  owner out) propose the change: asked by the operator or by a member's central bank other
+  than the holder, it is applied once the central bank of every member other than the
+  holder approves (`GET /v1/operator/key-changes`, `POST …/{id}/approve`; a proposing
+  central bank approves by proposing). The answer is 202 with the proposal until then.
 
 Each change is a command of the hub's log before it takes effect, so a restart keeps it:
 the service takes the keyring, then the admissions' keys, then these changes, in order.
@@ -20,6 +26,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request
+from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from samarkand.service import errors as E
@@ -32,7 +39,14 @@ from samarkand.service.auth import (
     public_key_of,
 )
 from samarkand.service.engine import Engine
-from samarkand.service.shared import BIC_REGEX, _In, principal_of, require_role, run_on_hub
+from samarkand.service.shared import (
+    BIC_REGEX,
+    _In,
+    principal_of,
+    proposal_routes,
+    require_role,
+    run_on_hub,
+)
 from samarkand.settlement.participants import ParticipantKind
 
 
@@ -89,28 +103,100 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
         await logged(caller.key_id, caller.role, key.public_key)
         return {"key_id": caller.key_id, "status": "active"}
 
-    @app.delete("/v1/operator/keys/{bic}", tags=["operator", "keys"])
-    async def revoke_key(request: Request, bic: Annotated[str, Path(pattern=BIC_REGEX)]) -> dict:
-        """Revoke a participant's key: its requests are refused until the central bank of
-        its country sets a new one."""
-        require_role(request, Role.OPERATOR)
+    def take(change: dict[str, Any]) -> None:
+        """A key change's view, once applied: the verifier takes it."""
+        if change["status"] != "applied":
+            return
+        if change["public_key"] is None:
+            verifier.revoke(change["key_id"])
+        else:
+            role = Role(change["role"])
+            verifier.add(KeyEntry(change["key_id"], role, public_key_of(change["public_key"])))
+
+    async def proposed(request: Request, key_id: str, role: Role, key: KeyIn | None) -> Any:
+        """A central bank's or the operator's key revoked (None) or set anew, proposed by the
+        caller (the operator or another member's central bank): 202 with the proposal, or
+        200 once applied."""
+        caller = require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
+        if caller.key_id == key_id:
+            raise E.ApiError(403, "forbidden", "bic",
+                             "a holder replaces its own key with PUT /v1/key")  # fmt: skip
+        if key is not None:
+            checked(key_id, key)
+        text = None if key is None else key.public_key
+
+        def run(engine: Engine, now: int):
+            assert engine.durable is not None
+            return engine.durable.propose_key(key_id, role.value, text, caller.key_id, now)
+
+        change = await run_on_hub(engine, run)
+        if isinstance(change, tuple):
+            status, message = change
+            raise E.ApiError(status, E.http_code(status), "bic", message)
+        take(change)
+        pending = change["status"] == "pending"
+        state = "pending" if pending else ("revoked" if text is None else "active")
+        body = {"key_id": key_id, "status": state, "change": change}
+        return JSONResponse(body, status_code=202 if pending else 200)
+
+    async def holder_role(key_id: str) -> Role:
+        """The role of `key_id`'s holder: a member's central bank, the operator (by the key
+        it has or had), or a participant."""
+
+        def run(engine: Engine, _now: int) -> str | None:
+            assert engine.durable is not None
+            central_banks = engine.durable.hub.directory.central_bank_of.values()
+            if any(p.bic == key_id for p in central_banks):
+                return Role.CENTRAL_BANK.value
+            logged = engine.durable.keys().get(key_id)
+            return None if logged is None else logged[0]
+
+        entry = verifier.keys.get(key_id)
+        found = await run_on_hub(engine, run)
+        if found is not None:
+            return Role(found)
+        return Role.PARTICIPANT if entry is None else entry.role
+
+    governed = {
+        202: {"description": "a central bank's or the operator's key: the change is proposed, "
+                             "to be applied once every other member's central bank approves"},
+        409: {"description": "a change of this key is already proposed"},
+    }  # fmt: skip
+
+    @app.delete("/v1/operator/keys/{bic}", tags=["operator", "keys"], responses=governed)
+    async def revoke_key(request: Request, bic: Annotated[str, Path(pattern=BIC_REGEX)]) -> Any:
+        """Revoke a participant's key (the operator): its requests are refused until the
+        central bank of its country sets a new one. A central bank's or the operator's key:
+        proposed by the operator or another member's central bank, revoked once every
+        member's central bank but the holder approves."""
+        caller = require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
         entry = verifier.keys.get(bic)
         if entry is None:
             state = "is already revoked" if bic in verifier.revoked else "is no key id"
             raise E.ApiError(404, "not_found", "bic", f"{bic} {state}")
         if entry.role is not Role.PARTICIPANT:
+            return await proposed(request, bic, entry.role, None)
+        if caller.role is not Role.OPERATOR:
             raise E.ApiError(403, "forbidden", "bic",
-                             "the operator revokes participants' keys only")  # fmt: skip
+                             "the operator revokes participants' keys")  # fmt: skip
         await logged(bic, Role.PARTICIPANT, None)
         return {"key_id": bic, "status": "revoked"}
 
-    @app.put("/v1/operator/keys/{bic}", tags=["operator", "keys"])
+    @app.put("/v1/operator/keys/{bic}", tags=["operator", "keys"], responses=governed)
     async def set_bank_key(
         request: Request, bic: Annotated[str, Path(pattern=BIC_REGEX)], key: KeyIn
-    ) -> dict[str, Any]:
+    ) -> Any:
         """The central bank of a bank's country sets the bank's new key (after a revocation,
-        or in place of one the bank can no longer sign with)."""
-        caller = require_role(request, Role.CENTRAL_BANK)
+        or in place of one the bank can no longer sign with). A central bank's or the
+        operator's new key: proposed by the operator or another member's central bank, set
+        once every member's central bank but the holder approves."""
+        caller = require_role(request, Role.CENTRAL_BANK, Role.OPERATOR)
+        role = await holder_role(bic)
+        if role is not Role.PARTICIPANT:
+            return await proposed(request, bic, role, key)
+        if caller.role is not Role.CENTRAL_BANK:
+            raise E.ApiError(403, "forbidden", "bic",
+                             "a bank's key is set by the central bank of its country")  # fmt: skip
 
         def governing(engine: Engine, _now: int) -> str | None:
             assert engine.durable is not None
@@ -130,3 +216,12 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
         checked(bic, key)
         await logged(bic, Role.PARTICIPANT, key.public_key)
         return {"key_id": bic, "status": "active"}
+
+    proposal_routes(
+        app, engine, "/v1/operator/key-changes", "key_changes",
+        lambda durable: durable.key_changes(), lambda durable: durable.approve_key,
+        listed="Proposed and applied changes of central banks' and the operator's keys.",
+        approving="A member's central bank approves a proposed change of another central "
+        "bank's or the operator's key, with its own signed request.",
+        then=take,
+    )  # fmt: skip

@@ -6,7 +6,6 @@ and a view of them all."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
@@ -36,6 +35,7 @@ from samarkand.service.shared import (
     hub_directory,
     iso_time,
     minor_units,
+    proposal_routes,
     require_role,
     run_on_hub,
 )
@@ -201,7 +201,7 @@ def add_operator_routes(
         other member's central bank approves."""
         return await _set_status(request, bic, ParticipantStatus.ACTIVE)
 
-    _proposal_routes(
+    proposal_routes(
         app, engine, "/v1/operator/status-changes", "status_changes",
         lambda durable: durable.status_changes(), lambda durable: durable.approve_status,
         listed="Proposed and applied suspensions and reinstatements of members' central banks.",
@@ -414,7 +414,7 @@ def add_operator_routes(
         if key is not None:
             verifier.add(key)  # the participant signs with its admission's key from now on
 
-    _proposal_routes(
+    proposal_routes(
         app, engine, "/v1/operator/admissions", "admissions",
         lambda durable: durable.admissions(), lambda durable: durable.approve_admission,
         listed="Proposed and admitted participants.",
@@ -653,52 +653,6 @@ _OPEN_POLICY = E.ApiError(
     "this hub was configured without a register of FX providers: any active direct "
     "participant posts tiers",
 )
-
-
-def _proposal_routes(
-    app: FastAPI,
-    engine: Engine,
-    path: str,
-    name: str,
-    listing: Callable[[Any], list[dict[str, Any]]],
-    approver: Callable[[Any], Callable[[int, str, int], dict[str, Any] | tuple[int, str]]],
-    *,
-    listed: str,
-    approving: str,
-    then: Callable[[dict[str, Any]], None] | None = None,
-    approve_name: str | None = None,
-) -> None:
-    """`GET path` (the operator and central banks) and `POST path/{proposal}/approve` (a
-    central bank, by its signed request) of a kind of proposal that central banks approve:
-    `listing(durable)` lists them, `approver(durable)(id, by, now)` approves one (a refusal:
-    HTTP status and text), and `then` takes an approval's view."""
-
-    async def list_them(request: Request) -> dict[str, Any]:
-        require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
-        return {name: await run_on_hub(engine, lambda e, _now: listing(e.durable))}
-
-    async def approve(
-        request: Request, proposal: Annotated[int, Path(ge=1, le=2**31)]
-    ) -> dict[str, Any]:
-        caller = require_role(request, Role.CENTRAL_BANK)
-
-        def run(engine: Engine, now: int):
-            return approver(engine.durable)(proposal, caller.key_id, now)
-
-        result = await run_on_hub(engine, run)
-        if isinstance(result, tuple):
-            status, message = result
-            raise E.ApiError(status, E.http_code(status), "proposal", message)
-        if then is not None:
-            then(result)
-        return result
-
-    app.add_api_route(path, list_them, methods=["GET"], tags=["operator"], name=name,
-                      description=listed)  # fmt: skip
-    app.add_api_route(
-        path + "/{proposal}/approve", approve, methods=["POST"], tags=["operator"],
-        name=approve_name or f"approve_{name.removesuffix('s')}", description=approving,
-    )  # fmt: skip
 
 
 def _window_fields(scheduled: tuple[int, int] | None) -> dict[str, Any]:

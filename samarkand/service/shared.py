@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from samarkand.hub.durable import CommandInterrupted
@@ -334,3 +334,49 @@ async def cancel_queued(
     if reason is not None:
         raise E.reason_error(reason, "uetr")
     return {"uetr": str(uetr), "status": "cancelled"}
+
+
+def proposal_routes(
+    app: FastAPI,
+    engine: Engine,
+    path: str,
+    name: str,
+    listing: Callable[[Any], list[dict[str, Any]]],
+    approver: Callable[[Any], Callable[[int, str, int], dict[str, Any] | tuple[int, str]]],
+    *,
+    listed: str,
+    approving: str,
+    then: Callable[[dict[str, Any]], None] | None = None,
+    approve_name: str | None = None,
+) -> None:
+    """`GET path` (the operator and central banks) and `POST path/{proposal}/approve` (a
+    central bank, by its signed request) of a kind of proposal that central banks approve:
+    `listing(durable)` lists them, `approver(durable)(id, by, now)` approves one (a refusal:
+    HTTP status and text), and `then` takes an approval's view."""
+
+    async def list_them(request: Request) -> dict[str, Any]:
+        require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
+        return {name: await run_on_hub(engine, lambda e, _now: listing(e.durable))}
+
+    async def approve(
+        request: Request, proposal: Annotated[int, Path(ge=1, le=2**31)]
+    ) -> dict[str, Any]:
+        caller = require_role(request, Role.CENTRAL_BANK)
+
+        def run(engine: Engine, now: int):
+            return approver(engine.durable)(proposal, caller.key_id, now)
+
+        result = await run_on_hub(engine, run)
+        if isinstance(result, tuple):
+            status, message = result
+            raise E.ApiError(status, E.http_code(status), "proposal", message)
+        if then is not None:
+            then(result)
+        return result
+
+    app.add_api_route(path, list_them, methods=["GET"], tags=["operator"], name=name,
+                      description=listed)  # fmt: skip
+    app.add_api_route(
+        path + "/{proposal}/approve", approve, methods=["POST"], tags=["operator"],
+        name=approve_name or f"approve_{name.removesuffix('s')}", description=approving,
+    )  # fmt: skip

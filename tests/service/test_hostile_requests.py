@@ -834,7 +834,11 @@ def test_a_message_cannot_cancel_or_return_another_participants_payment(hub):
      ("GET", "/v1/operator/status-changes", None),
      ("POST", "/v1/operator/status-changes/1/approve", None),
      ("DELETE", f"/v1/operator/keys/{OTHER}", None),
-     ("PUT", f"/v1/operator/keys/{OTHER}", {"public_key": "AAAA", "proof": "AAAA"})],
+     ("PUT", f"/v1/operator/keys/{OTHER}", {"public_key": "AAAA", "proof": "AAAA"}),
+     ("DELETE", f"/v1/operator/keys/{CENTRAL_BANK_RU}", None),
+     ("DELETE", f"/v1/operator/keys/{OPERATOR_ID}", None),
+     ("GET", "/v1/operator/key-changes", None),
+     ("POST", "/v1/operator/key-changes/1/approve", None)],
 )  # fmt: skip
 def test_a_participant_key_opens_no_operator_or_central_bank_route(hub, method, path, body):
     service, api = hub

@@ -73,18 +73,74 @@ def test_the_operator_revokes_and_the_central_bank_of_its_country_sets_anew_key(
     _, response = api.pay()
     assert "revoked" in _refused(response, 401, KEY_HEADER)
     assert "revoked" in _refused(api.request("DELETE", path, OPERATOR), 404, "bic")
-    _refused(api.request("DELETE", f"/v1/operator/keys/{CENTRAL_BANK_CN}", OPERATOR), 403, "bic")
     _refused(api.request("DELETE", "/v1/operator/keys/SMZZCN22", OPERATOR), 404, "bic")
+    _refused(api.request("DELETE", f"/v1/operator/keys/{OTHER}", CENTRAL_BANK_CN), 403, "bic")
 
     new, body = new_key(DEBTOR)
-    _refused(api.request("PUT", path, OPERATOR, body), 403, KEY_HEADER)  # it cannot sign as a bank
+    _refused(api.request("PUT", path, OPERATOR, body), 403, "bic")  # it cannot sign as a bank
     _refused(api.request("PUT", path, "CBRFRUMM", body), 403, "bic")  # not its country's bank
     _refused(api.request("PUT", f"/v1/operator/keys/{CENTRAL_BANK_CN}", CENTRAL_BANK_CN, body),
-             404, "bic")  # fmt: skip
+             403, "bic")  # its own: PUT /v1/key  # fmt: skip
     assert api.request("PUT", path, CENTRAL_BANK_CN, body).json()["status"] == "active"
     api.keys[DEBTOR] = new
     _, response = api.pay()
     assert response.json()["status"] == "ACSC"
+
+
+def test_a_central_banks_key_is_revoked_and_set_only_with_every_other_members_approval(tmp_path):
+    db = str(tmp_path / "hub.db")
+    path = f"/v1/operator/keys/{CENTRAL_BANK_CN}"
+    with served(db) as (_, api):
+        proposed = api.request("DELETE", path, OPERATOR)
+        assert proposed.status_code == 202 and proposed.json()["status"] == "pending"
+        change = proposed.json()["change"]
+        needs = change["needs"]
+        assert change["to"] == "revoked" and change["approved"] == []
+        assert CENTRAL_BANK_CN not in needs and "CBRFRUMM" in needs and len(needs) >= 2
+        _refused(api.request("DELETE", path, "CBRFRUMM"), 409, "bic")  # one change at a time
+        approve = f"/v1/operator/key-changes/{change['id']}/approve"
+        _refused(api.request("POST", approve, CENTRAL_BANK_CN), 403, "proposal")  # the holder
+        _refused(api.request("GET", "/v1/operator/key-changes", DEBTOR), 403, KEY_HEADER)
+        for central_bank in needs:
+            listed = api.request("GET", "/v1/operator/key-changes", CENTRAL_BANK_CN)
+            assert listed.status_code == 200  # the holder signs until the last approval
+            assert listed.json()["key_changes"][0]["status"] == "pending"
+            approved = api.request("POST", approve, central_bank)
+            assert approved.status_code == 200, approved.text
+        assert approved.json()["status"] == "applied"
+        _refused(api.request("POST", approve, needs[0]), 409, "proposal")
+        revoked = api.request("GET", "/v1/operator/key-changes", CENTRAL_BANK_CN)
+        assert "revoked" in _refused(revoked, 401, KEY_HEADER)
+
+        new, body = new_key(CENTRAL_BANK_CN)
+        _refused(api.request("PUT", path, "CBRFRUMM", body | {"proof": body["proof"][::-1]}),
+                 422, "proof")  # fmt: skip
+        set_anew = api.request("PUT", path, "CBRFRUMM", body)  # a proposing bank approves
+        assert set_anew.status_code == 202
+        change = set_anew.json()["change"]
+        assert change["to"] == "set" and change["approved"] == ["CBRFRUMM"]
+        for central_bank in [b for b in needs if b != "CBRFRUMM"]:
+            answer = api.request(
+                "POST", f"/v1/operator/key-changes/{change['id']}/approve", central_bank
+            )
+            assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "applied"
+        api.keys[CENTRAL_BANK_CN] = new
+        assert api.request("GET", "/v1/operator/key-changes", CENTRAL_BANK_CN).status_code == 200
+        operator = api.request("DELETE", f"/v1/operator/keys/{OPERATOR}", "CBRFRUMM")
+        assert operator.status_code == 202  # the operator's key: every member's central bank
+        assert operator.json()["change"]["needs"] == sorted([*needs, CENTRAL_BANK_CN])
+        _refused(api.request("DELETE", f"/v1/operator/keys/{OPERATOR}", OPERATOR), 403, "bic")
+        again = api.request("DELETE", f"/v1/operator/keys/{OPERATOR}", CENTRAL_BANK_CN)
+        _refused(again, 409, "bic")  # one change of a key at a time
+    with served(db) as (reopened, api):
+        assert reopened.verifier.keys[CENTRAL_BANK_CN].public_key == new.public_key()
+        api.keys[CENTRAL_BANK_CN] = new
+        listed = api.request("GET", "/v1/operator/key-changes", CENTRAL_BANK_CN).json()
+        assert [c["status"] for c in listed["key_changes"]] == ["applied", "applied", "pending"]
+        audit = api.request("GET", "/v1/operator/audit", OPERATOR).json()["entries"]
+        assert ("propose_key", "CBRFRUMM") in {(e["op"], e["by"]) for e in audit}
+        assert all("proof" not in json.dumps(e["arguments"]) for e in audit)
 
 
 def test_key_changes_survive_a_restart(tmp_path):
