@@ -102,6 +102,7 @@ SCHEMA = (
 )
 _INTEGER = re.compile(r"-?[0-9]+")
 DECIDED = "decided"  # the op of a decision record (module docstring)
+WINDOW_FIRST_PROBLEM = "the first close is later than now and at most 24 h ahead"
 
 
 class CommandLogCorrupted(StoreCorrupted):
@@ -671,7 +672,11 @@ def _run_operator(hub: SettlementHub, op: str, read: _Reader) -> Any:
         return hub.set_queue_limit(read.int(read.get("limit")), read.now())
     if op == "window_schedule":
         currency = read.str(read.get("currency"))
-        return hub.engine.schedule_windows(currency, read.int(read.get("every")), read.now())
+        first = read.body.get("first")  # logs written before it have none
+        return hub.engine.schedule_windows(
+            currency, read.int(read.get("every")), read.now(),
+            None if first is None else read.int(first),
+        )  # fmt: skip
     raise read.fail(f"unknown command {op!r}")
 
 
@@ -1418,10 +1423,13 @@ class DurableHub:
             }
         )
 
-    def schedule_windows(self, currency: str, every_ns: int, now: int) -> Reason | str | None:
+    def schedule_windows(
+        self, currency: str, every_ns: int, now: int, first_ns: int | None = None
+    ) -> Reason | str | None:
         """Close `currency`'s DNS window every `every_ns` (between `WINDOW_EVERY_MIN_NS` and
-        a day), the first `every_ns` from now; 0 stops the schedule. A refusal: the reason
-        or, in words, the problem."""
+        a day), the first `every_ns` from now, or at `first_ns` (later than now, at most a
+        day ahead: the beat set on a time of day); 0 stops the schedule. A refusal: the
+        reason or, in words, the problem."""
         if currency not in self.hub.directory.central_bank_of:
             return Reason.CURRENCY_NOT_ALLOWED
         if type(every_ns) is not int or not (
@@ -1429,6 +1437,12 @@ class DurableHub:
         ):
             return "a window closes every 60 s to 24 h (0: only when the operator closes it)"
         command = {"op": "window_schedule", "currency": _str(currency), "every": _int(every_ns)}
+        if first_ns is not None:
+            if type(first_ns) is not int or not now < first_ns <= now + WINDOW_EVERY_MAX_NS:
+                return WINDOW_FIRST_PROBLEM
+            if not every_ns:
+                return "a first close needs a schedule (every_seconds above 0)"
+            command["first"] = _int(first_ns)
         return self._command({**command, "now": _int(now)})
 
     def set_queue_limit(self, limit: int, now: int) -> str | None:

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from samarkand.hub.durable import WINDOW_FIRST_PROBLEM
 from samarkand.money import format_amount
 from samarkand.service import errors as E
 from samarkand.service.auth import Role, Verifier, admitted_key, parse_public_key
@@ -317,13 +318,17 @@ def add_operator_routes(
         schedule: WindowScheduleIn,
     ) -> dict[str, Any]:  # fmt: skip
         """Close the currency's DNS window every `every_seconds` (60 to 86,400), on the hub's
-        own clock, the first that long from now; 0: only when the operator closes it."""
+        own clock, the first that long from now or at `first` (within the day ahead: daily
+        windows at 10:00 and every 4 hours from 08:00 are both such beats); 0: only when the
+        operator closes it."""
         require_role(request, Role.OPERATOR)
         every_ns = schedule.every_seconds * 10**9
+        first = schedule.first
+        first_ns = None if first is None else _seconds_ns(first, "first")
 
         def run(engine: Engine, now: int):
             assert engine.durable is not None
-            problem = engine.durable.schedule_windows(currency, every_ns, now)
+            problem = engine.durable.schedule_windows(currency, every_ns, now, first_ns)
             scheduled = engine.durable.hub.engine.window_schedule.get(currency)
             return problem, scheduled
 
@@ -331,7 +336,8 @@ def add_operator_routes(
         if isinstance(problem, Reason):
             raise E.reason_error(problem, "currency")
         if problem is not None:
-            raise E.ApiError(422, "invalid", "every_seconds", problem)
+            field = "first" if problem == WINDOW_FIRST_PROBLEM else "every_seconds"
+            raise E.ApiError(422, "invalid", field, problem)
         return {
             "currency": currency,
             "every_seconds": schedule.every_seconds,

@@ -211,6 +211,11 @@ class WindowScheduleIn(_In):
         ge=0, le=86_400, strict=True,
         description="close the DNS window this often (60 to 86,400 s); 0: only when asked",
     )  # fmt: skip
+    first: Moment | None = Field(
+        default=None,
+        description="the first close, with a zone: later than now, at most 24 h ahead (the "
+        "beat then keeps that time of day); default every_seconds from now",
+    )
 
 
 class QueueLimitIn(_In):

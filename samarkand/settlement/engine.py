@@ -627,11 +627,14 @@ class SettlementEngine:
             bool(self.fx_queues) and self._fx_changed
         )
 
-    def schedule_windows(self, currency: str, every_ns: int, now: int) -> None:
-        """Close `currency`'s DNS window every `every_ns` from `now` on, on the hub's clock
-        (`tick`); 0: only when asked (`close_window`)."""
+    def schedule_windows(
+        self, currency: str, every_ns: int, now: int, first_ns: int | None = None
+    ) -> None:
+        """Close `currency`'s DNS window every `every_ns` from `now` on (the first at
+        `first_ns` when given: a beat set on a time of day), on the hub's clock (`tick`); 0:
+        only when asked (`close_window`)."""
         if every_ns:
-            self.window_schedule[currency] = (every_ns, now + every_ns)
+            self.window_schedule[currency] = (every_ns, first_ns or now + every_ns)
         else:
             self.window_schedule.pop(currency, None)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 from tests.service.conftest import DEBTOR, served, wait_until
 
@@ -51,6 +52,27 @@ def test_a_scheduled_window_closes_on_the_hubs_clock_and_outlives_a_restart(tmp_
         stopped = api.request("PUT", "/v1/operator/windows/CNY", OPERATOR, {"every_seconds": 0})
         assert stopped.json()["next_close"] is None
         assert _currency(api, "CNY")["window_every_seconds"] is None
+
+
+def test_a_window_beat_is_set_on_a_time_of_day_by_its_first_close(api):
+    first = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+    body = {"every_seconds": 86_400, "first": first.isoformat()}
+    scheduled = api.request("PUT", "/v1/operator/windows/CNY", OPERATOR, body)
+    assert scheduled.status_code == 200, scheduled.text
+    assert scheduled.json()["next_close"] == first.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert _currency(api, "CNY")["next_window"] == scheduled.json()["next_close"]
+    for first, every in ((datetime.now(UTC) - timedelta(minutes=1), 86_400),
+                         (datetime.now(UTC) + timedelta(hours=25), 86_400)):  # fmt: skip
+        refused = api.request("PUT", "/v1/operator/windows/CNY", OPERATOR,
+                              {"every_seconds": every, "first": first.isoformat()})  # fmt: skip
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "first"
+    no_zone = {"every_seconds": 600, "first": "2030-01-01T10:00:00"}
+    refused = api.request("PUT", "/v1/operator/windows/CNY", OPERATOR, no_zone)
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "first"
+    no_beat = {"every_seconds": 0, "first": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
+    refused = api.request("PUT", "/v1/operator/windows/CNY", OPERATOR, no_beat)
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "every_seconds"
+    assert _currency(api, "CNY")["next_window"] == scheduled.json()["next_close"]  # unchanged
 
 
 def test_a_window_schedule_out_of_bounds_or_for_no_currency_is_refused(api):

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from samarkand.hub.durable import (
     COMMANDS_SUFFIX,
+    WINDOW_FIRST_PROBLEM,
     CommandLogCorrupted,
     DurableHub,
     _encode_payments,
@@ -193,3 +194,30 @@ def test_batches_the_store_lost_at_its_end_are_replayed_from_the_log(tmp_path) -
         for _, step in steps:
             step(ref)
         assert_same_hub(reopened.hub, ref.hub)
+
+
+def test_the_hubs_clock_commands_replay_to_the_same_schedule_and_closed_days(tmp_path) -> None:
+    steps = plan(simulate_day(CONFIG))
+    store = str(tmp_path / "hub.db")
+    with DurableHub.open(store) as hub:
+        for _, step in steps[:3]:
+            step(hub)
+        engine = hub.hub.engine
+        first, second = sorted(engine.cut_off_ns)[:2]
+        now = hub.hub.clock + 1
+        minute = 60 * 10**9
+        assert hub.schedule_windows(first, minute, now, now) == WINDOW_FIRST_PROBLEM
+        assert hub.schedule_windows(first, 0, now, now + minute) is not None
+        assert hub.schedule_windows(first, minute, now, now + 10**9) is None
+        assert hub.schedule_windows(second, minute, now) is None
+        assert hub.close_currency(second, now) == 0
+        schedule, closed = dict(engine.window_schedule), set(engine.closed)
+        assert schedule == {first: (minute, now + 10**9), second: (minute, now + minute)}
+        assert closed == {second}
+        commands = hub.commands
+    with DurableHub.open(store) as reopened:
+        assert reopened.commands == commands and reopened.replay_errors == []
+        assert reopened.hub.engine.window_schedule == schedule
+        assert reopened.hub.engine.closed == closed
+        ops = [entry.op for entry in reopened.audit()]
+        assert ops[-3:] == ["window_schedule", "window_schedule", "close_currency"]

@@ -418,6 +418,19 @@ def test_scheduled_windows_close_when_due_once_for_any_number_missed(day: Day) -
     assert day.problems() == []
 
 
+def test_a_scheduled_beat_keeps_the_time_of_its_first_close(day: Day) -> None:
+    day.fund(A, 50)
+    start = day.now
+    day.engine.schedule_windows(CNY, 100, start, first_ns=start + 30)  # e.g. 10:00, daily
+    assert day.engine.next_due() == start + 30
+    day.send(1, A, B, 50, dns=True, at=start + 10)
+    day.hub.tick(start + 30)
+    assert day.status(1) is SETTLED
+    assert day.engine.next_due() == start + 130  # the beat of the first close, not of now
+    day.engine.schedule_windows(CNY, 100, start + 40)  # without a first: a period from now
+    assert day.engine.next_due() == start + 140
+
+
 # ---------------------------------------------------------------------- settlement times
 
 
