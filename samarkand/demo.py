@@ -16,7 +16,7 @@ from rich.table import Table
 from samarkand.analytics.day import summarise, usd_cents
 from samarkand.analytics.fx import summarise_fx
 from samarkand.analytics.report import usd_text, write_report
-from samarkand.hub.durable import COMMANDS_SUFFIX, DurableHub
+from samarkand.hub.durable import COMMANDS_SUFFIX, SNAPSHOT_SUFFIX, DurableHub
 from samarkand.ledger.invariants import problems
 from samarkand.money import Currency, default_registry, format_amount
 from samarkand.progress import progress_bar
@@ -44,6 +44,7 @@ def run_demo(
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
         Path(f"{db}{COMMANDS_SUFFIX}{suffix}").unlink(missing_ok=True)
+    Path(f"{db}{SNAPSHOT_SUFFIX}").unlink(missing_ok=True)
     day = simulate_day(config)
     console.print(
         f"[bold]Samarkand[/bold]: business day {config.date} of the SCO hub, "

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import bisect
 import builtins  # _Reader's methods int/str/list/dict shadow the builtins in its body
+import hashlib
 import json
 import os
 import re
@@ -59,9 +60,13 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from samarkand.fx.routing import Quote
+from samarkand.hub import snapshot
 from samarkand.hub.settlement import (
     Liquidity,
     QuoteRequest,
@@ -97,6 +102,7 @@ from samarkand.store.postgres import DEFAULT_SCHEMA, Reconnecting
 from samarkand.store.sqlite_file import open_durable, transaction
 
 COMMANDS_SUFFIX = ".commands"
+SNAPSHOT_SUFFIX = ".snapshot"  # beside an SQLite store: its log's snapshot
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS hub_commands (sequence INTEGER PRIMARY KEY, body TEXT NOT NULL)"
 )
@@ -918,6 +924,10 @@ class CommandLog:
         self.path = os.fspath(address)
         self.postgres = self.path.startswith(POSTGRES_PREFIXES)
         self.decided = 0  # decision records among the `length` rows (counted by `read`)
+        # A digest of every row's body in order, kept up to date by `read` and `append`: a
+        # snapshot names the rows it covers by it (`samarkand.hub.snapshot`).
+        self._digest = hashlib.sha256()
+        self.snapshot_covers = 0  # rows the log's snapshot covers, as far as this log knows
         # PostgreSQL: run before the first write on a connection other than the one the
         # log was opened with (made anew after the database restarted); raising StoreError
         # there refuses the command before anything is sent. See `DurableHub.guard_writes`.
@@ -940,6 +950,7 @@ class CommandLog:
         from psycopg import sql
 
         self._table = sql.Identifier(schema, "hub_commands")
+        self._schema = schema
         self._where = f"PostgreSQL schema {schema}: hub command log"
         self._pg = Reconnecting(self.path, "the hub command log")
         connection = self._pg.connection
@@ -1015,11 +1026,22 @@ class CommandLog:
                 raise StoreError(f"{self._where} ({type(error).__name__})") from error
         return self._connection.execute("SELECT sequence, body FROM hub_commands ORDER BY sequence")
 
-    def read(self) -> list[tuple[int, str, _Reader]]:
-        """Every row (commands and decision records), checked: sequences 1..n in order, each
-        body a JSON object with an op."""
+    @property
+    def digest(self) -> str:
+        """The digest of the rows so far (read or appended)."""
+        return self._digest.hexdigest()
+
+    def read(
+        self, covered: int = 0, covered_decided: int = 0
+    ) -> tuple[list[tuple[int, str, _Reader]], str]:
+        """Every row (commands and decision records) after the first `covered` (a snapshot's,
+        of which `covered_decided` decision records), checked: sequences 1..n in order, each
+        body a JSON object with an op; and the digest of the first `covered` rows (those are
+        hashed, not decoded)."""
         commands = []
-        decided = 0
+        decided = covered_decided
+        digest = hashlib.sha256()
+        covered_digest = digest.hexdigest()
         for expected, (sequence, body) in enumerate(self._rows(), start=1):
             if sequence != expected:
                 raise CommandLogCorrupted(
@@ -1027,6 +1049,11 @@ class CommandLog:
                 )
             if type(body) is not str:
                 raise CommandLogCorrupted(f"hub command {sequence}: body is not text")
+            digest.update(body.encode() + b"\0")
+            if sequence <= covered:
+                if sequence == covered:
+                    covered_digest = digest.hexdigest()
+                continue
             try:
                 decoded = json.loads(body)
             except ValueError as error:
@@ -1035,9 +1062,10 @@ class CommandLog:
                 raise CommandLogCorrupted(f"hub command {sequence}: no op")
             commands.append((sequence, decoded["op"], _Reader(sequence, decoded)))
             decided += decoded["op"] == DECIDED
-        self.length = len(commands)
+        self.length = max(covered, commands[-1][0]) if commands else covered
         self.decided = decided
-        return commands
+        self._digest = digest
+        return commands, covered_digest
 
     def append(self, body: dict[str, Any]) -> int:
         """Make one command (or decision record) durable (its own transaction); return its
@@ -1054,7 +1082,71 @@ class CommandLog:
                 raise StoreError(f"{self.path}: hub command log ({error})") from error
         self.length = sequence
         self.decided += body["op"] == DECIDED
+        self._digest.update(text.encode() + b"\0")
         return sequence
+
+    # A snapshot: in a file beside an SQLite log, in a table of a PostgreSQL log's schema.
+
+    def save_snapshot(self, data: bytes) -> None:
+        """Keep `data` as the log's snapshot, in place of any earlier one (atomically: a
+        crash leaves the old or the new)."""
+        if self.postgres:
+            from psycopg import sql
+
+            table = self._snapshot_table()
+            upsert = sql.SQL(
+                "INSERT INTO {} VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body"
+            ).format(table)
+            self._pg.connection.execute(upsert, (data,))
+            return
+        path = Path(self.snapshot_path)
+        scratch = path.with_name(path.name + ".new")
+        with open(scratch, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(scratch, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def load_snapshot(self) -> bytes | None:
+        """The log's snapshot, or None."""
+        if self.postgres:
+            from psycopg import sql
+
+            connection = self._pg.connection
+            table = sql.Identifier(self._schema, "hub_snapshot")
+            exists = connection.execute(
+                "SELECT to_regclass(%s)", (table.as_string(connection),)
+            ).fetchone()
+            if exists is None or exists[0] is None:  # never written (and a read writes none)
+                return None
+            query = sql.SQL("SELECT body FROM {} WHERE id = 1").format(table)
+            found = connection.execute(query).fetchone()
+            return None if found is None else bytes(found[0])
+        try:
+            return Path(self.snapshot_path).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    @property
+    def snapshot_path(self) -> str:
+        return self.path.removesuffix(COMMANDS_SUFFIX) + SNAPSHOT_SUFFIX
+
+    def _snapshot_table(self) -> Any:
+        """The snapshot's table (made if missing: before a write only)."""
+        from psycopg import sql
+
+        table = sql.Identifier(self._schema, "hub_snapshot")
+        self._pg.connection.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (id SMALLINT PRIMARY KEY, body BYTEA NOT NULL)"
+            ).format(table)
+        )
+        return table
 
     def close(self) -> None:
         if self.postgres:
@@ -1076,6 +1168,10 @@ class RecordingStore(MemoryStore):
         if not record.is_empty:
             self.records.append(record)
 
+    def follow(self, state: Any) -> None:
+        """Take batches after those of the ledger `state` (restored from a snapshot)."""
+        self._last_sequence, self._last_timestamp = state.batches, state.timestamp
+
 
 # ---------------------------------------------------------------------- the hub
 
@@ -1091,11 +1187,15 @@ class DurableHub:
         self.replay_errors: list[tuple[int, str]] = []
         self.caught_up = 0  # batches the open appended to the real store from the replay
         self._acting: str | None = None  # the key id a governance command is logged as from
+        self.restored_from = 0  # log rows a snapshot covered at the open (0: none used)
+        self._applied = 0  # log rows the hub in memory has run (a snapshot covers these)
+        self._read_only = False
+        self.snapshots = True  # write a snapshot on close (when the log grew since the last)
 
     @classmethod
     def open(
         cls, store_path: str | os.PathLike[str], *, schema: str | None = None,
-        read_only: bool = False,
+        read_only: bool = False, snapshots: bool = True,
     ) -> DurableHub:  # fmt: skip
         """Open the hub of an SQLite store (log in `<store>.commands`) or of a PostgreSQL
         database (`postgresql://…`: ledger and log in `schema`).
@@ -1104,7 +1204,12 @@ class DurableHub:
         track`, `statement`). The store is read before the log, so the log covers every
         batch read (a command is logged before its batches are written); nothing is written,
         and where the store is behind the log (a command under way) the hub's ledger is the
-        replay's, in memory. Such a hub must take no command."""
+        replay's, in memory. Such a hub must take no command.
+
+        `snapshots`: start from the log's snapshot when it is usable (`samarkand.hub.snapshot`:
+        written by this code, over rows the log still begins with, of batches the store still
+        holds), replaying only the rows after it; a writable hub writes a new one when it is
+        closed. False: replay the whole log, and write none."""
         store_path = os.fspath(store_path)
         postgres = store_path.startswith(POSTGRES_PREFIXES)
         log = CommandLog(store_path if postgres else store_path + COMMANDS_SUFFIX, schema=schema)
@@ -1114,16 +1219,16 @@ class DurableHub:
             store = open_store(store_path, schema=schema, sync_every_batch=False)
             try:
                 loaded = store.load() if read_only else None
-                commands = log.read()
-                replay_store = RecordingStore()
-                runner = _Runner(DurableLedger.open(replay_store))
-                errors = _replay(runner, commands)
+                runner, replay_store, errors, base = _replayed(log, snapshots)
                 if loaded is None:
                     loaded = store.load()
+                if loaded.batch_count < base:  # the store lost what the snapshot holds
+                    runner, replay_store, errors, base = _replayed(log, False)
                 stored = loaded.batch_count
                 ledger = _catch_up(
-                    store, replay_store.records, runner.ledger, loaded, read_only=read_only
-                )
+                    store, replay_store.records, runner.ledger, loaded, read_only=read_only,
+                    base=base,
+                )  # fmt: skip
                 if ledger.store is not store:
                     store.close()  # read-only, store behind its log: the replay's ledger
             except BaseException:
@@ -1138,7 +1243,10 @@ class DurableHub:
             runner.hub.engine.ledger = ledger.state
         hub = cls(log, runner, ledger)
         hub.replay_errors = errors
-        hub.caught_up = len(replay_store.records) - stored
+        hub.caught_up = len(replay_store.records) - (stored - base)
+        hub.restored_from = log.snapshot_covers
+        hub._applied = log.length
+        hub._read_only = read_only
         return hub
 
     # ------------------------------------------------------------------ reading
@@ -1164,8 +1272,38 @@ class DurableHub:
         return self._log.length - self._log.decided
 
     def close(self) -> None:
-        self._log.close()
-        self.durable_ledger.close()
+        try:
+            self.save_snapshot()
+        finally:
+            self._log.close()
+            self.durable_ledger.close()
+
+    def save_snapshot(self) -> bool:
+        """Write the log's snapshot of this hub (`samarkand.hub.snapshot`) if the log grew
+        since the last one: not for a read-only, broken or unconfigured hub, nor with
+        `snapshots` off. A snapshot is a cache: one that cannot be written is no error (the
+        next open replays more). Whether one was written."""
+        log = self._log
+        if (
+            not self.snapshots
+            or self._read_only
+            or self._broken is not None
+            or self._runner.hub is None
+            or log.length != self._applied  # logged by someone else, or not run
+            or log.length <= log.snapshot_covers
+        ):
+            return False
+        state = self.durable_ledger.state
+        header = snapshot.Header(log.length, log.decided, log.digest, state.batches)
+        try:
+            data = snapshot.dumps(
+                header, (self._runner, self.replay_errors), self.durable_ledger.store
+            )
+            log.save_snapshot(data)
+        except Exception:  # noqa: BLE001 - a cache not written: the next open replays more
+            return False
+        log.snapshot_covers = log.length
+        return True
 
     def guard_writes(self, check: Callable[[], None] | None) -> None:
         """`check` (the writer lock's) runs before the command log first writes on a new
@@ -1211,6 +1349,7 @@ class DurableHub:
                 result = self._runner.run(body["op"], read)
             if engine is not None and engine.decisions:
                 self._log.append(_encode_decisions(sequence, engine.decisions))
+            self._applied = self._log.length
             return result
         except StoreError as error:
             self._broken = error
@@ -1623,6 +1762,38 @@ class DurableHub:
 # ---------------------------------------------------------------------- replay
 
 
+def _replayed(
+    log: CommandLog, snapshots: bool
+) -> tuple[_Runner, RecordingStore, list[tuple[int, str]], int]:
+    """The log replayed: from its snapshot when `snapshots` and it is usable (the rows after
+    it), else from the start. The runner, the store that recorded the replay's batches, the
+    commands that failed, and how many batches came before the recorded ones."""
+    if snapshots:
+        try:
+            data = log.load_snapshot()
+        except Exception:  # noqa: BLE001 - an unreadable snapshot is only unusable
+            data = None
+        header = None if data is None else snapshot.header_of(data)
+        if data is not None and header is not None and header.usable():
+            commands, digest = log.read(header.log_length, header.log_decided)
+            if digest == header.log_digest and log.length >= header.log_length:
+                replay_store = RecordingStore()
+                try:
+                    runner, errors = snapshot.loads(data, replay_store)
+                except (snapshot.SnapshotUnusable, TypeError, ValueError):
+                    runner = None
+                if isinstance(runner, _Runner) and runner.ledger.store is replay_store:
+                    replay_store.follow(runner.ledger.state)
+                    log.snapshot_covers = header.log_length
+                    errors = [*errors, *_replay(runner, commands)]
+                    return runner, replay_store, errors, header.batches
+    commands, _ = log.read()
+    log.snapshot_covers = 0
+    replay_store = RecordingStore()
+    runner = _Runner(DurableLedger.open(replay_store))
+    return runner, replay_store, _replay(runner, commands), 0
+
+
 def _replay(runner: _Runner, rows: list[tuple[int, str, _Reader]]) -> list[tuple[int, str]]:
     """Run every logged command on `runner`, each with the decisions recorded after it (if
     any) instead of its searches; return the commands that failed (as they failed live)."""
@@ -1666,22 +1837,30 @@ def _replay(runner: _Runner, rows: list[tuple[int, str, _Reader]]) -> list[tuple
 
 def _catch_up(
     store: LedgerStore, records: list[BatchRecord], replayed: DurableLedger,
-    loaded: LoadedJournal, *, read_only: bool = False,
+    loaded: LoadedJournal, *, read_only: bool = False, base: int = 0,
 ) -> DurableLedger:  # fmt: skip
-    """Check the real store (its rows `loaded`) holds a prefix of the replay's records,
-    append the rest, open the durable ledger on it and check it against the replay.
-    `read_only`: nothing is appended; a store behind the replay leaves the replay's ledger."""
+    """Check the real store (its rows `loaded`) holds, after its first `base` batches (those
+    of a snapshot the replay started from), a prefix of the replay's records; append the
+    rest, open the durable ledger on it and check it against the replay (the whole journal
+    and every balance). `read_only`: nothing is appended; a store behind the replay leaves
+    the replay's ledger."""
     stored = loaded.batch_count
-    if stored > len(records):
+    if stored > base + len(records):
         raise StoreCorrupted(
-            f"the store holds {stored} batches but the command log replays only {len(records)}"
+            f"the store holds {stored} batches but the command log replays only "
+            f"{base + len(records)}"
         )
-    prefix = records[:stored]
+    prefix = records[: stored - base]
 
     def fail(what: str) -> StoreCorrupted:
         return StoreCorrupted(f"the store does not match the command log's replay: {what}")
 
-    for summary, record in zip(loaded.batches, prefix, strict=True):
+    before = loaded.batches[:base]
+    start = {
+        name: sum(getattr(summary, name) for summary in before)
+        for name in ("accounts", "limits", "expiries", "transfers")
+    }
+    for summary, record in zip(loaded.batches[base:], prefix, strict=True):
         if (
             summary.sequence,
             summary.now,
@@ -1700,29 +1879,32 @@ def _catch_up(
             len(record.limits),
         ):
             raise fail(f"batch {summary.sequence} differs from replayed batch {record.sequence}")
-    if loaded.accounts != tuple(a for r in prefix for a in r.accounts):
+    if loaded.accounts[start["accounts"] :] != tuple(a for r in prefix for a in r.accounts):
         raise fail("accounts differ")
-    if loaded.limits != tuple(c for r in prefix for c in r.limits):
+    if loaded.limits[start["limits"] :] != tuple(c for r in prefix for c in r.limits):
         raise fail("limit changes differ")
-    if loaded.expiries.pending_id != tuple(
+    expiries = start["expiries"]
+    if loaded.expiries.pending_id[expiries:] != tuple(
         p for r in prefix for p in r.expiries.pending_id
-    ) or loaded.expiries.timestamp != tuple(t for r in prefix for t in r.expiries.timestamp):
+    ) or loaded.expiries.timestamp[expiries:] != tuple(
+        t for r in prefix for t in r.expiries.timestamp
+    ):
         raise fail("expiries differ")
     for name in FIELD_NAMES:
         mine: list[int] = []
         for record in prefix:
             mine.extend(getattr(record.transfers, name).tolist())
-        if getattr(loaded.transfers, name).tolist() != mine:
+        if getattr(loaded.transfers, name)[start["transfers"] :].tolist() != mine:
             raise fail(f"transfers differ in {name}")
-    if read_only and stored < len(records):
+    if read_only and stored < base + len(records):
         return replayed  # a writer is under way: its batches are in the replay, not yet stored
-    for record in records[stored:]:
+    for record in records[stored - base :]:
         store.append(record)
     # Rebuilt from the rows just read when they are all the store holds (a clean stop):
     # reading them again would double the store's share of an open.
     ledger = (
         DurableLedger(store, state_from(loaded))
-        if stored == len(records)
+        if stored == base + len(records)
         else DurableLedger.open(store)
     )
     _check_same(ledger, replayed)
@@ -1730,6 +1912,9 @@ def _catch_up(
 
 
 def _check_same(ledger: DurableLedger, replayed: DurableLedger) -> None:
+    """The reopened store's ledger is the replay's: the same batches, clock, accounts and
+    balances, and the same journal, row for row (a replay from a snapshot checks this way
+    what it did not replay)."""
     real, replay = ledger.state, replayed.state
     same = (
         real.batches == replay.batches
@@ -1739,4 +1924,10 @@ def _check_same(ledger: DurableLedger, replayed: DurableLedger) -> None:
         and all(real.balance(a.id) == replay.balance(a.id) for a in replay.accounts)
     )
     if not same:
-        raise StoreCorrupted("the reopened store's balances differ from the command log's replay")
+        raise StoreCorrupted("the store does not match the command log's replay: balances differ")
+    mine, theirs = real.journal.columns(), replay.journal.columns()
+    for name in FIELD_NAMES:
+        if not np.array_equal(getattr(mine, name), getattr(theirs, name)):
+            raise StoreCorrupted(
+                f"the store does not match the command log's replay: journal {name} differs"
+            )

@@ -46,6 +46,7 @@ def test_service_on_postgres_survives_a_restart(tmp_path, schema):
         durable = reopened.engine.durable
         assert durable.durable_ledger.store.__class__ is PostgresStore
         assert durable.commands == commands
+        assert durable.restored_from >= commands  # from the snapshot its close wrote
         entries = durable.hub.engine.entries
         assert all(entries[p.uetr].status is Status.SETTLED for p in payments)
         messages, last, acked = reopened.engine.call(
