@@ -18,7 +18,9 @@ its ledger batches are in the store. An SQLite ledger store under the hub is wri
 from its end the command log replays on the next open (below), so one fsync per command
 suffices. (A PostgreSQL store commits synchronously.)
 
-Opening replays every logged command, in order, against a fresh hub on an in-memory ledger.
+Opening replays every logged command, in order, against a fresh hub on an in-memory ledger
+(or, from the log's snapshot when one fits, only the commands after it: see
+`samarkand.hub.snapshot`; a clean close writes one).
 The engine is deterministic (no clock of its own: `now` is in each command), so the replay
 makes exactly the journal the real store holds, or extends it when the process died after
 logging a command but before all of its batches were committed. The real store must then hold
