@@ -359,7 +359,8 @@ def add_operator_routes(
     @app.post("/v1/operator/open-day", tags=["operator"])
     async def open_day(request: Request, day: OpenDayIn) -> dict[str, str]:
         """Open the next business day with a new cut-off for every currency: later than
-        now, at most 7 days ahead (a long weekend or holidays in between)."""
+        now, at most 7 days ahead (a long weekend or holidays in between). The hub then
+        writes its snapshot, so that a crash replays the new day's commands only."""
         require_role(request, Role.OPERATOR)
         if day.cut_off.tzinfo is None:
             raise E.ApiError(422, "invalid", "cut_off", "the cut-off needs a time zone")
@@ -375,6 +376,8 @@ def add_operator_routes(
             if hub.engine.queues or hub.engine.warehouse or hub.engine.dns_pending:
                 return "payments are still queued: run end-of-day first"
             engine.durable.open_day(dict.fromkeys(hub.engine.cut_off_ns, cut_off_ns))
+            # A snapshot of the day closed: a crash from now on replays this day only.
+            engine.durable.save_snapshot()
             return None
 
         problem = await run_on_hub(engine, run)

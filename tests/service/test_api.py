@@ -299,8 +299,11 @@ def test_admissions_survive_a_restart(tmp_path):
         reopened.close()
 
 
-def test_end_of_day_and_open_day(api):
+def test_end_of_day_and_open_day(api, service, tmp_path):
     import datetime as dt
+
+    from samarkand.hub import snapshot
+    from samarkand.hub.durable import SNAPSHOT_SUFFIX
 
     tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     payment, _ = api.pay(amount="99999999999999.00")
@@ -316,6 +319,9 @@ def test_end_of_day_and_open_day(api):
     assert far.json()["error"]["field"] == "cut_off"
     opened = api.request("POST", "/v1/operator/open-day", OPERATOR, {"cut_off": tomorrow})
     assert opened.status_code == 200
+    written = (tmp_path / f"hub.db{SNAPSHOT_SUFFIX}").read_bytes()  # a snapshot of the day
+    header = snapshot.header_of(written)
+    assert header is not None and header.log_length == service.engine.durable._log.length
     past = api.request(
         "POST", "/v1/operator/open-day", OPERATOR, {"cut_off": "2001-01-01T18:00:00Z"}
     )
