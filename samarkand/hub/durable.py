@@ -1089,20 +1089,21 @@ class CommandLog:
 
     # A snapshot: in a file beside an SQLite log, in a table of a PostgreSQL log's schema.
 
-    def save_snapshot(self, data: bytes) -> None:
+    def save_snapshot(self, data: bytes, *, own_connection: bool = False) -> None:
         """Keep `data` as the log's snapshot, in place of any earlier one (atomically: a
-        crash leaves the old or the new)."""
+        crash leaves the old or the new). `own_connection`: on a PostgreSQL connection of
+        its own (a child process must not use its parent's)."""
         if self.postgres:
-            from psycopg import sql
+            import psycopg
 
-            table = self._snapshot_table()
-            upsert = sql.SQL(
-                "INSERT INTO {} VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body"
-            ).format(table)
-            self._pg.connection.execute(upsert, (data,))
+            if own_connection:
+                with psycopg.connect(self.path, autocommit=True) as connection:
+                    self._write_snapshot_row(connection, data)
+            else:
+                self._write_snapshot_row(self._pg.connection, data)
             return
         path = Path(self.snapshot_path)
-        scratch = path.with_name(path.name + ".new")
+        scratch = path.with_name(f"{path.name}.{os.getpid()}.new")
         with open(scratch, "wb") as out:
             out.write(data)
             out.flush()
@@ -1138,17 +1139,20 @@ class CommandLog:
     def snapshot_path(self) -> str:
         return self.path.removesuffix(COMMANDS_SUFFIX) + SNAPSHOT_SUFFIX
 
-    def _snapshot_table(self) -> Any:
-        """The snapshot's table (made if missing: before a write only)."""
+    def _write_snapshot_row(self, connection: Any, data: bytes) -> None:
+        """The snapshot's row (its table made if missing: before a write only)."""
         from psycopg import sql
 
         table = sql.Identifier(self._schema, "hub_snapshot")
-        self._pg.connection.execute(
+        connection.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (id SMALLINT PRIMARY KEY, body BYTEA NOT NULL)"
             ).format(table)
         )
-        return table
+        upsert = sql.SQL(
+            "INSERT INTO {} VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body"
+        ).format(table)
+        connection.execute(upsert, (data,))
 
     def close(self) -> None:
         if self.postgres:
@@ -1285,27 +1289,61 @@ class DurableHub:
         since the last one: not for a read-only, broken or unconfigured hub, nor with
         `snapshots` off. A snapshot is a cache: one that cannot be written is no error (the
         next open replays more). Whether one was written."""
+        if not self._snapshot_due():
+            return False
         log = self._log
-        if (
+        try:
+            log.save_snapshot(self._snapshot_data())
+        except Exception:  # noqa: BLE001 - a cache not written: the next open replays more
+            return False
+        log.snapshot_covers = log.length
+        return True
+
+    def snapshot_in_background(self) -> tuple[int, int] | None:
+        """Write the snapshot in a child process (`os.fork`: a copy of the hub as it is now,
+        between two commands, pickled while this process goes on), if one is due: the child's
+        pid and the log rows it covers, for `snapshot_finished`; None if none is due or the
+        platform cannot fork. The child writes on connections of its own."""
+        if not self._snapshot_due() or not hasattr(os, "fork"):
+            return None
+        covers = self._log.length
+        snapshot.prepare()  # what the child needs made here, not after the fork
+        pid = os.fork()
+        if pid == 0:  # the child: write, then leave at once (nothing of the parent's runs)
+            written = 1
+            try:
+                self._log.save_snapshot(self._snapshot_data(), own_connection=True)
+                written = 0
+            finally:
+                os._exit(written)
+        return pid, covers
+
+    @property
+    def unsnapshotted_rows(self) -> int:
+        """Rows of the log after those its snapshot covers: what an open would replay."""
+        return self._log.length - self._log.snapshot_covers
+
+    def snapshot_finished(self, covers: int, written: bool) -> None:
+        """A background snapshot of the first `covers` rows ended (written or not)."""
+        if written:
+            self._log.snapshot_covers = max(self._log.snapshot_covers, covers)
+
+    def _snapshot_due(self) -> bool:
+        log = self._log
+        return not (
             not self.snapshots
             or self._read_only
             or self._broken is not None
             or self._runner.hub is None
             or log.length != self._applied  # logged by someone else, or not run
             or log.length <= log.snapshot_covers
-        ):
-            return False
+        )
+
+    def _snapshot_data(self) -> bytes:
+        log = self._log
         state = self.durable_ledger.state
         header = snapshot.Header(log.length, log.decided, log.digest, state.batches)
-        try:
-            data = snapshot.dumps(
-                header, (self._runner, self.replay_errors), self.durable_ledger.store
-            )
-            log.save_snapshot(data)
-        except Exception:  # noqa: BLE001 - a cache not written: the next open replays more
-            return False
-        log.snapshot_covers = log.length
-        return True
+        return snapshot.dumps(header, (self._runner, self.replay_errors), self.durable_ledger.store)
 
     def guard_writes(self, check: Callable[[], None] | None) -> None:
         """`check` (the writer lock's) runs before the command log first writes on a new

@@ -83,6 +83,13 @@ def _reducers() -> dict[type, Any]:
     return {cls: _positional(cls) for cls in (Event, Payment, Entry)}
 
 
+def prepare() -> None:
+    """Make now what `dumps` would make on its first call (the code's digest, the
+    reducers): before a fork, so the child only pickles and writes."""
+    code_digest()
+    _reducers()
+
+
 def dumps(header: Header, runner: Any, store: Any) -> bytes:
     """The snapshot of `runner` (its ledger's `store` is written as a reference: a read gives
     the state a fresh in-memory store)."""

@@ -51,7 +51,9 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import os
 import queue
+import signal
 import threading
 import time
 from collections import deque
@@ -103,6 +105,12 @@ OFFSET_INTERVAL_NS = 1_000_000_000
 # Of those runs, one in this long (the first this long after the start) adds the non-FIFO
 # search, budgeted, as the simulated business day runs it (`Engine.non_fifo_every_ns`).
 NON_FIFO_INTERVAL_NS = 15 * 60 * 10**9
+# A snapshot of the hub (`DurableHub.snapshot_in_background`: a forked child pickles it
+# while the hub goes on) once the command log has grown by this many rows since the last, at
+# most every SNAPSHOT_INTERVAL_NS: a crash then replays at most about that much of the log.
+SNAPSHOT_ROWS = 20_000
+SNAPSHOT_INTERVAL_NS = 5 * 60 * 10**9
+SNAPSHOT_WAIT_S = 120.0  # the longest a close (or open-day) waits for one under way
 # An ISO 20022 message's transactions go to the hub this many at a time by default, a batch
 # per round of the hub's thread, so other requests are decided between them: a message of
 # 10,000 transactions does not hold every other request up for its whole decision
@@ -232,6 +240,11 @@ class Engine:
         self._guard_after = 0
         self._offset_after = 0  # monotonic ns: the liquidity-saving mechanisms' next run
         self.non_fifo_every_ns = NON_FIFO_INTERVAL_NS
+        self.snapshot_rows = SNAPSHOT_ROWS
+        self.snapshot_interval_ns = SNAPSHOT_INTERVAL_NS
+        self._snapshot_after = 0  # monotonic ns: no background snapshot before
+        self._snapshot_child: tuple[int, int] | None = None  # (pid, log rows it covers)
+        self.snapshots_written = 0  # background snapshots that were written
         self._non_fifo_after: int | None = None  # monotonic ns; set at the first run
         # Events between two collect-and-freeze passes of the garbage collector (see
         # GC_FREEZE_EVENTS), the first once the hub is opened; None: left to the
@@ -371,6 +384,7 @@ class Engine:
     def _close(self) -> None:
         self._handed.put(None)  # what is handed over is written (and answered), then it stops
         self._writer.join()
+        self._reap_snapshot(block=True)  # then the close's own snapshot, the newer
         if self.durable is not None:
             self.durable.close()
         if self._mailbox is not None:
@@ -432,6 +446,7 @@ class Engine:
             elif work.kind == "steps" and work.call is not None:
                 self._turn(work, now, outcomes)
         self._offset_when_due(durable, now)
+        self._snapshot_when_due(durable)
         self.stats.rounds += 1
         self.stats.round_sizes.append(len(items))
         if len(self.stats.round_sizes) > 10_000:
@@ -474,12 +489,18 @@ class Engine:
         due = self._next_due()
         if due is not None:
             waits.append((due - self._clock()) / 1e9)
+        if self._snapshot_child is not None:  # look for its end at least once a second
+            waits.append(DUE_WAIT_MAX_S)
         known = [max(0.0, wait) for wait in waits if wait is not None]
         return min(DUE_WAIT_MAX_S, *known) if known else None
 
     def _due(self) -> bool:
         due = self._next_due()
-        return (due is not None and due <= self._clock()) or self._offsetting_in() == 0.0
+        return (
+            (due is not None and due <= self._clock())
+            or self._offsetting_in() == 0.0
+            or self._snapshot_child is not None  # a round reaps it once it ended
+        )
 
     def _offset_when_due(self, durable: DurableHub, now: int) -> None:
         """Run the liquidity-saving mechanisms (`DurableHub.optimise`, FIFO multilateral
@@ -503,6 +524,54 @@ class Engine:
         if non_fifo:
             self._non_fifo_after = at + self.non_fifo_every_ns
             self.stats.non_fifo_runs += 1
+
+    def _snapshot_when_due(self, durable: DurableHub) -> None:
+        """Reap a background snapshot that ended; start one once the log has grown by
+        `snapshot_rows` since the last snapshot, at most every `snapshot_interval_ns`."""
+        self._reap_snapshot(block=False)
+        if self._snapshot_child is not None or durable.broken or not durable.configured:
+            return
+        at = self._monotonic()
+        if at < self._snapshot_after or durable.unsnapshotted_rows < self.snapshot_rows:
+            return
+        self._snapshot_after = at + self.snapshot_interval_ns
+        try:
+            self._snapshot_child = durable.snapshot_in_background()
+        except OSError:  # no fork (memory, process limits): the next open replays more
+            self._snapshot_child = None
+
+    def _reap_snapshot(self, *, block: bool) -> None:
+        """Take the exit of the background snapshot's child, if it ended (or wait for it,
+        at most `SNAPSHOT_WAIT_S`; then it is killed, and its snapshot counts as not
+        written)."""
+        if self._snapshot_child is None:
+            return
+        pid, covers = self._snapshot_child
+        deadline = self._monotonic() + int(SNAPSHOT_WAIT_S * 1e9)
+        while True:
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = pid, 1
+            if done or not block:
+                break
+            if self._monotonic() >= deadline:
+                os.kill(pid, signal.SIGKILL)
+                deadline = float("inf")
+            time.sleep(0.01)
+        if done == 0:
+            return
+        self._snapshot_child = None
+        written = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        self.snapshots_written += written
+        if self.durable is not None:
+            self.durable.snapshot_finished(covers, written)
+
+    def save_snapshot(self) -> bool:
+        """Write the hub's snapshot now, on the hub's thread, once a background one ended
+        (so an older one never replaces it)."""
+        self._reap_snapshot(block=True)
+        return self.durable is not None and self.durable.save_snapshot()
 
     def _tick_when_due(self, durable: DurableHub, now: int) -> None:
         """Run the hub's clock (`DurableHub.tick`, a logged command) once a payment waits for

@@ -101,6 +101,7 @@ class EngineStatusOut(BaseModel):
     day_closes: int  # currencies' days closed by the hub's clock at their cut-offs
     offsetting_runs: int  # liquidity-saving runs on queues that changed (at most one a second)
     non_fifo_runs: int  # of those, the runs with the non-FIFO search (one in 15 minutes)
+    snapshots: int  # snapshots of the hub written in the background while it ran
 
 
 class HubStatusOut(BaseModel):
@@ -377,7 +378,7 @@ def add_operator_routes(
                 return "payments are still queued: run end-of-day first"
             engine.durable.open_day(dict.fromkeys(hub.engine.cut_off_ns, cut_off_ns))
             # A snapshot of the day closed: a crash from now on replays this day only.
-            engine.durable.save_snapshot()
+            engine.save_snapshot()
             return None
 
         problem = await run_on_hub(engine, run)
@@ -468,6 +469,7 @@ def add_operator_routes(
                     day_closes=engine.stats.day_closes,
                     offsetting_runs=engine.stats.offsetting_runs,
                     non_fifo_runs=engine.stats.non_fifo_runs,
+                    snapshots=engine.snapshots_written,
                 ),
                 hub=HubStatusOut(
                     commands=engine.durable.commands,
