@@ -273,3 +273,22 @@ def test_a_service_whose_writer_lock_another_took_refuses_every_request(tmp_path
         assert second.uetr not in entries  # refused while another held the lock
     finally:
         service.close()
+
+
+def test_a_background_snapshot_on_postgres_is_used_by_the_next_open(tmp_path, schema):
+    from samarkand.hub.durable import DurableHub
+    from tests.service.conftest import wait_until
+
+    service = open_service(PG_DSN, tmp_path / "keys.json", schema=schema)
+    try:
+        engine = service.engine
+        engine.snapshot_rows, engine.snapshot_interval_ns = 1, 0
+        payment = Payment(uuid.UUID(int=7).int, DEBTOR, CREDITOR, 100, "CNY")
+        assert engine.submit([payment]).result(30) == [(None, Status.SETTLED)]
+        wait_until(lambda: engine.snapshots_written >= 1, "no snapshot was written")
+        engine.snapshot_rows = 10**9
+        with DurableHub.open(PG_DSN, schema=schema, read_only=True) as looked_at:
+            assert looked_at.restored_from > 0
+            assert looked_at.hub.engine.entries[payment.uetr].status is Status.SETTLED
+    finally:
+        service.close()
