@@ -460,14 +460,7 @@ class StatusChange:
     applied: bool = False
 
     def view(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "bic": self.bic,
-            "to": self.status.value,
-            "needs": list(self.needs),
-            "approved": list(self.approved),
-            "status": "applied" if self.applied else "pending",
-        }
+        return {"id": self.id, "bic": self.bic, "to": self.status.value, **_progress(self)}
 
 
 @dataclass(slots=True)
@@ -491,10 +484,17 @@ class KeyChange:
             "role": self.role,
             "to": "revoked" if self.public_key is None else "set",
             "public_key": self.public_key,
-            "needs": list(self.needs),
-            "approved": list(self.approved),
-            "status": "applied" if self.applied else "pending",
+            **_progress(self),
         }
+
+
+def _progress(change: StatusChange | KeyChange) -> dict[str, Any]:
+    """Where a change that central banks approve stands, as its view shows it."""
+    return {
+        "needs": list(change.needs),
+        "approved": list(change.approved),
+        "status": "applied" if change.applied else "pending",
+    }
 
 
 Proposal = Admission | StatusChange | KeyChange
