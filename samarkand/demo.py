@@ -4,6 +4,7 @@ with charts, and the ledger's invariants checked after reopening the store."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from decimal import Decimal
@@ -58,6 +59,8 @@ def run_demo(
         task = progress.add_task("payments", total=len(day.payments))
         run = run_day(day, durable, run_config, lambda n: progress.advance(task, n))
     elapsed = time.perf_counter() - started
+    # The hub's snapshot, written by a child process while this one reports the day.
+    snapshotting = durable.snapshot_in_background()
     summary = summarise(run)
 
     table = Table(
@@ -120,7 +123,11 @@ def run_demo(
             "a cross-currency one, with its legs: "
             f"`samarkand track {uuid.UUID(int=fx_sample)} --db {db}`"
         )
-    durable.close()
+    if snapshotting is not None:
+        pid, covers = snapshotting
+        _, status = os.waitpid(pid, 0)
+        durable.snapshot_finished(covers, os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)
+    durable.close()  # writes the snapshot here if the child could not
     _verify_reopened(console, db, ledger)
 
 

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from samarkand.hub import snapshot
+from samarkand.hub.durable import COMMANDS_SUFFIX, SNAPSHOT_SUFFIX, CommandLog
+
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -61,6 +64,12 @@ def test_demo_runs_a_business_day_durably_and_verify_agrees(tmp_path: Path) -> N
     assert "gridlocks resolved by offsetting" in out
     assert (report / "report.md").is_file() and (report / "queue.png").is_file()
     assert db.is_file()
+    header = snapshot.header_of(Path(f"{db}{SNAPSHOT_SUFFIX}").read_bytes())
+    log = CommandLog(f"{db}{COMMANDS_SUFFIX}")
+    try:  # the snapshot its child wrote covers the whole day: `track` replays nothing
+        assert header is not None and header.log_length == log.length > 0
+    finally:
+        log.close()
     transfers = re.search(r"\(([0-9,]+) transfers\)", out)
     assert transfers is not None
     checked = run("verify", "--db", str(db))
