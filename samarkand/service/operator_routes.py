@@ -374,7 +374,8 @@ def add_operator_routes(
                 return "the cut-off is not in the future"
             if cut_off_ns > now + OPEN_DAY_AHEAD_NS:
                 return "the cut-off is more than 7 days ahead: open the day nearer to it"
-            if hub.engine.queues or hub.engine.warehouse or hub.engine.dns_pending:
+            waiting = hub.engine
+            if waiting.queues or waiting.fx_queues or waiting.warehouse or waiting.dns_pending:
                 return "payments are still queued: run end-of-day first"
             engine.durable.open_day(dict.fromkeys(hub.engine.cut_off_ns, cut_off_ns))
             # A snapshot of the day closed: a crash from now on replays this day only.

@@ -1158,10 +1158,10 @@ class SettlementEngine:
         window, run the LSM a last time on its queues (and the cross-currency ones), then
         reject AB03 what still waits in it: its queued, warehoused and DNS payments and the
         queued cross-currency payments with a leg in it. Returns payments rejected."""
-        ledger = self.directory.ledgers[currency]
+        ledger = self.directory.ledgers.get(currency)  # none: nothing can wait in it
         if currency in self.dns_pending:
             self.close_window(currency, now)
-        if self.queued_per_ledger.get(ledger):
+        if ledger is not None and self.queued_per_ledger.get(ledger):
             self._changed.add(ledger)
             self.optimise(
                 now, non_fifo=non_fifo, budget=NON_FIFO_BUDGET_END_OF_DAY, ledgers={ledger}
@@ -1175,7 +1175,7 @@ class SettlementEngine:
         """Reject AB03 (not settled by the cut-off) every payment still queued, warehoused or
         waiting for a DNS window, or with `currency` only those in it (a cross-currency one
         with a leg in it). Returns payments rejected."""
-        ledger = None if currency is None else self.directory.ledgers[currency]
+        ledger = None if currency is None else self.directory.ledgers.get(currency)
 
         def late(entry: Entry) -> bool:
             if currency is None:

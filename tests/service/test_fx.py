@@ -188,6 +188,9 @@ def test_a_queued_payment_whose_rates_end_is_rejected_by_the_hubs_clock(tmp_path
             quote = _quote(api).json()
             payment, answer = _pay(api, quote["id"])
             assert answer.json()["status"] == "ACSP"  # its CNY leg is not covered: queued
+            tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+            early = api.request("POST", "/v1/operator/open-day", "OPERATOR", {"cut_off": tomorrow})
+            assert early.status_code == 409 and "still queued" in early.text  # not a 500
             track = f"/v1/payments/{payment['uetr']}"
             offset[0] = 120 * 10**9  # two minutes later on the hub's clock, no request
             wait_until(lambda: api.request("GET", track, DEBTOR).json()["status"] != "queued",
