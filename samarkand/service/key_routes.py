@@ -89,10 +89,7 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
             engine.durable.set_key(key_id, role.value, text, now)
 
         await run_on_hub(engine, run)
-        if text is None:
-            verifier.revoke(key_id)
-        else:
-            verifier.add(KeyEntry(key_id, role, public_key_of(text)))
+        apply_logged_keys(verifier, {key_id: (role.value, text)})
 
     @app.put("/v1/key", tags=["keys"])
     async def replace_own_key(request: Request, key: KeyIn) -> dict[str, Any]:
@@ -105,13 +102,9 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
 
     def take(change: dict[str, Any]) -> None:
         """A key change's view, once applied: the verifier takes it."""
-        if change["status"] != "applied":
-            return
-        if change["public_key"] is None:
-            verifier.revoke(change["key_id"])
-        else:
-            role = Role(change["role"])
-            verifier.add(KeyEntry(change["key_id"], role, public_key_of(change["public_key"])))
+        if change["status"] == "applied":
+            keys = {change["key_id"]: (change["role"], change["public_key"])}
+            apply_logged_keys(verifier, keys)
 
     async def proposed(request: Request, key_id: str, role: Role, key: KeyIn | None) -> Any:
         """A central bank's or the operator's key revoked (None) or set anew, proposed by the
