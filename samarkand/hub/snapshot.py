@@ -25,6 +25,7 @@ fractions); anything else makes the snapshot unusable, never a call.
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import dataclasses
 import enum
 import functools
@@ -102,7 +103,7 @@ def dumps(header: Header, runner: Any, store: Any) -> bytes:
             return _STORE_ID if obj is store else None
 
     pickler = _Pickler(out, protocol=5)
-    pickler.dispatch_table = _reducers()  # type: ignore[misc]
+    pickler.dispatch_table = copyreg.dispatch_table | _reducers()  # type: ignore[misc]
     with _collector_paused():
         pickler.dump(runner)
     return out.getvalue()
