@@ -1323,6 +1323,11 @@ class DurableHub:
         """Rows of the log after those its snapshot covers: what an open would replay."""
         return self._log.length - self._log.snapshot_covers
 
+    @property
+    def restored_rows(self) -> int:
+        """Rows of the log its snapshot covers: what an open would not replay."""
+        return self._log.snapshot_covers
+
     def snapshot_finished(self, covers: int, written: bool) -> None:
         """A background snapshot of the first `covers` rows ended (written or not)."""
         if written:

@@ -106,8 +106,10 @@ OFFSET_INTERVAL_NS = 1_000_000_000
 # search, budgeted, as the simulated business day runs it (`Engine.non_fifo_every_ns`).
 NON_FIFO_INTERVAL_NS = 15 * 60 * 10**9
 # A snapshot of the hub (`DurableHub.snapshot_in_background`: a forked child pickles it
-# while the hub goes on) once the command log has grown by this many rows since the last, at
-# most every SNAPSHOT_INTERVAL_NS: a crash then replays at most about that much of the log.
+# while the hub goes on) once the command log has grown since the last by this many rows,
+# and by a quarter of the rows that one covers (a snapshot holds the whole hub: its cost
+# grows with the log, and so does the wait for the next), at most every
+# SNAPSHOT_INTERVAL_NS: a crash then replays at most about that much of the log.
 SNAPSHOT_ROWS = 20_000
 SNAPSHOT_INTERVAL_NS = 5 * 60 * 10**9
 SNAPSHOT_WAIT_S = 120.0  # the longest a close (or open-day) waits for one under way
@@ -532,7 +534,8 @@ class Engine:
         if self._snapshot_child is not None or durable.broken or not durable.configured:
             return
         at = self._monotonic()
-        if at < self._snapshot_after or durable.unsnapshotted_rows < self.snapshot_rows:
+        due = max(self.snapshot_rows, durable.restored_rows // 4)
+        if at < self._snapshot_after or durable.unsnapshotted_rows < due:
             return
         self._snapshot_after = at + self.snapshot_interval_ns
         try:

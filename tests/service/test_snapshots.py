@@ -72,3 +72,25 @@ def test_a_failed_background_snapshot_is_counted_as_not_written(tmp_path, monkey
         engine.snapshot_rows = 10**9
         assert engine.snapshots_written == 0
         assert durable._log.snapshot_covers == covers  # nothing taken as covered
+
+
+def test_the_next_background_snapshot_waits_for_a_quarter_of_the_log_more(tmp_path):
+    with served(str(tmp_path / "hub.db")) as (service, api):
+        engine = service.engine
+        durable = engine.durable
+        engine.snapshot_interval_ns = 0
+        for _ in range(40):  # a command each, before any snapshot
+            assert api.pay()[1].json()["status"] == "ACSC"
+        engine.snapshot_rows = 1
+        assert api.pay()[1].json()["status"] == "ACSC"
+        wait_until(lambda: engine.snapshots_written == 1, "no first snapshot")
+        covered = durable.restored_rows
+        assert covered > 40
+        while durable.unsnapshotted_rows < covered // 4 - 1:
+            assert api.pay()[1].json()["status"] == "ACSC"
+        assert engine.snapshots_written == 1 and engine._snapshot_child is None  # not yet
+        while durable.unsnapshotted_rows < covered // 4:
+            assert api.pay()[1].json()["status"] == "ACSC"
+        assert api.pay()[1].json()["status"] == "ACSC"  # a round that finds it due
+        wait_until(lambda: engine.snapshots_written == 2, "no snapshot once due")
+        assert durable.restored_rows >= covered + covered // 4
