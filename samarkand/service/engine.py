@@ -93,8 +93,10 @@ GUARD_INTERVAL_NS = 5_000_000_000
 # 200,000 payments a pass took 250-320 ms, and it grows with the hub). Frozen objects
 # (`gc.freeze`) are not walked again. So once the hub is opened, and then each time it has
 # made this many more events, a full collection frees the garbage (walking only what was
-# made since the last freeze), then what is left is frozen. See `Engine.freeze_heap`.
-GC_FREEZE_EVENTS = 50_000
+# made since the last freeze), then what is left is frozen. See `Engine.freeze_heap`. Each
+# pass holds every thread up: 7-21 ms at 10,000 events, 60-80 ms at 50,000 (single payments
+# on 2 vCPU, the slowest request 35 ms against 131 ms), for about as much CPU in all.
+GC_FREEZE_EVENTS = 10_000
 # The longest the idle hub's thread waits before it looks at the clock again, when a payment
 # waits for a time (`Engine._until_due`).
 DUE_WAIT_MAX_S = 1.0
