@@ -1114,6 +1114,7 @@ class CommandLog:
             os.fsync(directory)
         finally:
             os.close(directory)
+        _remove_stale_scratch(path)
 
     def load_snapshot(self) -> bytes | None:
         """The log's snapshot, or None."""
@@ -1159,6 +1160,21 @@ class CommandLog:
             self._pg.close()
         else:
             self._connection.close()
+
+
+def _remove_stale_scratch(path: Path) -> None:
+    """Remove what a writer of `path`'s snapshot left half-written when it died (its
+    `<name>.<pid>.new`, the pid no longer running)."""
+    for scratch in path.parent.glob(f"{path.name}.*.new"):
+        pid = scratch.name[len(path.name) + 1 : -len(".new")]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            scratch.unlink(missing_ok=True)
+        except OSError:
+            continue  # running, under another user
 
 
 class RecordingStore(MemoryStore):

@@ -152,3 +152,15 @@ def test_a_read_only_open_uses_a_snapshot_and_writes_none(tmp_path, steps):
         assert hub.restored_from == rows
         assert hub.save_snapshot() is False
     assert Path(store + SNAPSHOT_SUFFIX).stat().st_mtime_ns == stamp
+
+
+def test_a_snapshot_left_half_written_by_a_dead_writer_is_removed(tmp_path, steps):
+    store = str(tmp_path / "hub.db")
+    dead = tmp_path / f"hub.db{SNAPSHOT_SUFFIX}.999999999.new"  # no such process
+    mine = tmp_path / f"hub.db{SNAPSHOT_SUFFIX}.{os.getpid()}.other.new"  # not a pid: kept
+    dead.write_bytes(b"half a snapshot")
+    mine.write_bytes(b"something else")
+    _run(store, steps[:30])
+    assert not dead.exists() and mine.exists()
+    with DurableHub.open(store) as hub:
+        assert hub.restored_from > 0
