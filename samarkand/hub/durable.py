@@ -498,10 +498,12 @@ def _progress(change: StatusChange | KeyChange) -> dict[str, Any]:
 
 
 Proposal = Admission | StatusChange | KeyChange
-_PROPOSAL_KINDS = {
-    "approve_admission": "admission",
-    "approve_status": "status change",
-    "approve_key": "key change",
+# What central banks approve, by kind: the runner's table of proposals, and the command that
+# logs an approval (`DurableHub.proposals`, `DurableHub.approve`).
+PROPOSAL_KINDS = {
+    "admission": ("admissions", "approve_admission"),
+    "status change": ("status_changes", "approve_status"),
+    "key change": ("key_changes", "approve_key"),
 }
 
 
@@ -1729,38 +1731,24 @@ class DurableHub:
         command |= {"public_key": key, "needs": needs, "by": _str(by), "now": _int(now)}
         return self._command(command)
 
-    def key_changes(self) -> list[dict[str, Any]]:
-        return [c.view() for c in self._runner.key_changes.values()]
+    def proposals(self, kind: str) -> list[dict[str, Any]]:
+        """The views of the proposals of `kind` (a key of `PROPOSAL_KINDS`), oldest first."""
+        table, _ = PROPOSAL_KINDS[kind]
+        return [proposal.view() for proposal in getattr(self._runner, table).values()]
 
-    def approve_key(
-        self, proposal_id: int, by_central_bank: str, now: int
+    def approve(
+        self, kind: str, proposal_id: int, by_central_bank: str, now: int
     ) -> dict[str, Any] | tuple[int, str]:
-        change = self._runner.key_changes.get(proposal_id)
-        return self._approve("approve_key", change, proposal_id, by_central_bank, now)
-
-    def status_changes(self) -> list[dict[str, Any]]:
-        return [c.view() for c in self._runner.status_changes.values()]
-
-    def approve_status(
-        self, proposal_id: int, by_central_bank: str, now: int
-    ) -> dict[str, Any] | tuple[int, str]:
-        change = self._runner.status_changes.get(proposal_id)
-        return self._approve("approve_status", change, proposal_id, by_central_bank, now)
-
-    def _approve(
-        self, op: str, proposal: Proposal | None, proposal_id: int,
-        by_central_bank: str, now: int,
-    ) -> dict[str, Any] | tuple[int, str]:  # fmt: skip
-        """Log `by_central_bank`'s approval of a proposal (`op`), or say why it may not."""
-        refusal = _approval_refusal(proposal, _PROPOSAL_KINDS[op], proposal_id, by_central_bank)
+        """Log `by_central_bank`'s approval of proposal `proposal_id` of `kind` and return its
+        view, or say why it may not (HTTP status, text)."""
+        table, op = PROPOSAL_KINDS[kind]
+        proposal = getattr(self._runner, table).get(proposal_id)
+        refusal = _approval_refusal(proposal, kind, proposal_id, by_central_bank)
         if refusal is not None:
             return refusal
         return self._command(
             {"op": op, "id": _int(proposal_id), "by": _str(by_central_bank), "now": _int(now)}
         )
-
-    def admissions(self) -> list[dict[str, Any]]:
-        return [a.view() for a in self._runner.admissions.values()]
 
     def propose_admission(
         self,
@@ -1812,12 +1800,6 @@ class DurableHub:
         if public_key is not None:
             command["public_key"] = _str(public_key)
         return self._command(command)
-
-    def approve_admission(
-        self, proposal_id: int, by_central_bank: str, now: int
-    ) -> dict[str, Any] | tuple[int, str]:
-        proposal = self._runner.admissions.get(proposal_id)
-        return self._approve("approve_admission", proposal, proposal_id, by_central_bank, now)
 
 
 # ---------------------------------------------------------------------- replay

@@ -211,8 +211,7 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
         return {"key_id": bic, "status": "active"}
 
     proposal_routes(
-        app, engine, "/v1/operator/key-changes", "key_changes",
-        lambda durable: durable.key_changes(), lambda durable: durable.approve_key,
+        app, engine, "/v1/operator/key-changes", "key_changes", "key change",
         listed="Proposed and applied changes of central banks' and the operator's keys.",
         approving="A member's central bank approves a proposed change of another central "
         "bank's or the operator's key, with its own signed request.",

@@ -204,8 +204,7 @@ def add_operator_routes(
         return await _set_status(request, bic, ParticipantStatus.ACTIVE)
 
     proposal_routes(
-        app, engine, "/v1/operator/status-changes", "status_changes",
-        lambda durable: durable.status_changes(), lambda durable: durable.approve_status,
+        app, engine, "/v1/operator/status-changes", "status_changes", "status change",
         listed="Proposed and applied suspensions and reinstatements of members' central banks.",
         approving="A member's central bank approves a proposed suspension or reinstatement "
         "of another member's central bank, with its own signed request.",
@@ -426,8 +425,7 @@ def add_operator_routes(
             verifier.add(key)  # the participant signs with its admission's key from now on
 
     proposal_routes(
-        app, engine, "/v1/operator/admissions", "admissions",
-        lambda durable: durable.admissions(), lambda durable: durable.approve_admission,
+        app, engine, "/v1/operator/admissions", "admissions", "admission",
         listed="Proposed and admitted participants.",
         approving="A central bank approves a proposed admission with its own signed request.",
         then=admitted, approve_name="approve",

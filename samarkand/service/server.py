@@ -188,7 +188,7 @@ def open_service(
         # The hub's own key signs pushes only: a keyring entry of that role is no caller.
         verifier = Verifier([k for k in load_keys(path) if k.role is not Role.HUB])
         # Participants admitted through the API sign with the key their admission carried.
-        for view in engine.call(lambda e, _now: e.durable.admissions()).result():
+        for view in engine.call(lambda e, _now: e.durable.proposals("admission")).result():
             key = admitted_key(view)
             if key is not None:
                 verifier.add(key)

@@ -346,8 +346,7 @@ def proposal_routes(
     engine: Engine,
     path: str,
     name: str,
-    listing: Callable[[Any], list[dict[str, Any]]],
-    approver: Callable[[Any], Callable[[int, str, int], dict[str, Any] | tuple[int, str]]],
+    kind: str,
     *,
     listed: str,
     approving: str,
@@ -355,13 +354,13 @@ def proposal_routes(
     approve_name: str | None = None,
 ) -> None:
     """`GET path` (the operator and central banks) and `POST path/{proposal}/approve` (a
-    central bank, by its signed request) of a kind of proposal that central banks approve:
-    `listing(durable)` lists them, `approver(durable)(id, by, now)` approves one (a refusal:
-    HTTP status and text), and `then` takes an approval's view."""
+    central bank, by its signed request) of the proposals of `kind` that central banks
+    approve (`DurableHub.proposals`, `DurableHub.approve`); `then` takes an approval's
+    view."""
 
     async def list_them(request: Request) -> dict[str, Any]:
         require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
-        return {name: await run_on_hub(engine, lambda e, _now: listing(e.durable))}
+        return {name: await run_on_hub(engine, lambda e, _now: e.durable.proposals(kind))}
 
     async def approve(
         request: Request, proposal: Annotated[int, Path(ge=1, le=2**31)]
@@ -369,7 +368,8 @@ def proposal_routes(
         caller = require_role(request, Role.CENTRAL_BANK)
 
         def run(engine: Engine, now: int):
-            return approver(engine.durable)(proposal, caller.key_id, now)
+            assert engine.durable is not None
+            return engine.durable.approve(kind, proposal, caller.key_id, now)
 
         result = await run_on_hub(engine, run)
         if isinstance(result, tuple):

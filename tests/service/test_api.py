@@ -268,7 +268,7 @@ def test_admissions_survive_a_restart(tmp_path):
         )
     ).result(10)  # fmt: skip
     service.engine.call(
-        lambda e, now: e.durable.approve_admission(result["id"], CENTRAL_BANK_CN, now)
+        lambda e, now: e.durable.approve("admission", result["id"], CENTRAL_BANK_CN, now)
     ).result(10)
     service.engine.call(
         lambda e, now: e.durable.set_participant_status(OTHER, ParticipantStatus.SUSPENDED, now)
@@ -280,7 +280,7 @@ def test_admissions_survive_a_restart(tmp_path):
     ).result(10)
     first = change["needs"][0]
     approval = service.engine.call(
-        lambda e, now: e.durable.approve_status(change["id"], first, now)
+        lambda e, now: e.durable.approve("status change", change["id"], first, now)
     )
     assert approval.result(10)["status"] == "pending"
     service.close()
@@ -289,8 +289,10 @@ def test_admissions_survive_a_restart(tmp_path):
         directory = reopened.engine.durable.hub.directory
         assert directory.get("SMZZCN22") is not None
         assert directory.get(OTHER).status.value == "suspended"
-        assert reopened.engine.durable.admissions()[0]["status"] == "admitted"
-        (pending,) = reopened.engine.durable.status_changes()  # one approval of nine, kept
+        assert reopened.engine.durable.proposals("admission")[0]["status"] == "admitted"
+        (pending,) = reopened.engine.durable.proposals(
+            "status change"
+        )  # one approval of nine, kept
         assert pending["approved"] == [first] and pending["status"] == "pending"
         assert directory.get(CENTRAL_BANK_CN).status.value == "active"
         key = reopened.verifier.keys["SMZZCN22"]  # its key is accepted again after the restart
