@@ -1342,8 +1342,8 @@ class DurableHub:
         return self._log.length - self._log.snapshot_covers
 
     @property
-    def restored_rows(self) -> int:
-        """Rows of the log its snapshot covers: what an open would not replay."""
+    def snapshot_covers(self) -> int:
+        """Rows of the log its latest snapshot covers: what an open would not replay."""
         return self._log.snapshot_covers
 
     def snapshot_finished(self, covers: int, written: bool) -> None:

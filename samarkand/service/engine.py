@@ -179,6 +179,7 @@ class EngineStats:
     day_closes: int = 0  # a currency's day closed by the hub's clock at its cut-off
     offsetting_runs: int = 0  # the liquidity-saving mechanisms run on queues that changed
     non_fifo_runs: int = 0  # those of them that added the non-FIFO search
+    snapshots: int = 0  # snapshots of the hub written in the background
     round_sizes: list[int] = field(default_factory=list)
 
 
@@ -248,7 +249,6 @@ class Engine:
         self.snapshot_interval_ns = SNAPSHOT_INTERVAL_NS
         self._snapshot_after = 0  # monotonic ns: no background snapshot before
         self._snapshot_child: tuple[int, int] | None = None  # (pid, log rows it covers)
-        self.snapshots_written = 0  # background snapshots that were written
         self._non_fifo_after: int | None = None  # monotonic ns; set at the first run
         # Events between two collect-and-freeze passes of the garbage collector (see
         # GC_FREEZE_EVENTS), the first once the hub is opened; None: left to the
@@ -536,7 +536,7 @@ class Engine:
         if self._snapshot_child is not None or durable.broken or not durable.configured:
             return
         at = self._monotonic()
-        due = max(self.snapshot_rows, durable.restored_rows // 4)
+        due = max(self.snapshot_rows, durable.snapshot_covers // 4)
         if at < self._snapshot_after or durable.unsnapshotted_rows < due:
             return
         self._snapshot_after = at + self.snapshot_interval_ns
@@ -568,7 +568,7 @@ class Engine:
             return
         self._snapshot_child = None
         written = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-        self.snapshots_written += written
+        self.stats.snapshots += written
         if self.durable is not None:
             self.durable.snapshot_finished(covers, written)
 

@@ -468,7 +468,7 @@ def add_operator_routes(
                     day_closes=engine.stats.day_closes,
                     offsetting_runs=engine.stats.offsetting_runs,
                     non_fifo_runs=engine.stats.non_fifo_runs,
-                    snapshots=engine.snapshots_written,
+                    snapshots=engine.stats.snapshots,
                 ),
                 hub=HubStatusOut(
                     commands=engine.durable.commands,

@@ -285,7 +285,7 @@ def test_a_background_snapshot_on_postgres_is_used_by_the_next_open(tmp_path, sc
         engine.snapshot_rows, engine.snapshot_interval_ns = 1, 0
         payment = Payment(uuid.UUID(int=7).int, DEBTOR, CREDITOR, 100, "CNY")
         assert engine.submit([payment]).result(30) == [(None, Status.SETTLED)]
-        wait_until(lambda: engine.snapshots_written >= 1, "no snapshot was written")
+        wait_until(lambda: engine.stats.snapshots >= 1, "no snapshot was written")
         engine.snapshot_rows = 10**9
         with DurableHub.open(PG_DSN, schema=schema, read_only=True) as looked_at:
             assert looked_at.restored_from > 0

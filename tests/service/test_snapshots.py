@@ -25,7 +25,7 @@ def test_a_background_snapshot_is_written_while_the_hub_goes_on(tmp_path):
         engine.snapshot_rows, engine.snapshot_interval_ns = 1, 0
         payment, answer = api.pay()
         assert answer.json()["status"] == "ACSC"
-        wait_until(lambda: engine.snapshots_written >= 1, "no snapshot was written")
+        wait_until(lambda: engine.stats.snapshots >= 1, "no snapshot was written")
         header = snapshot.header_of(path.read_bytes())
         assert header is not None and header.log_length >= 1
         status = api.request("GET", "/v1/operator/status", OPERATOR).json()["engine"]
@@ -70,7 +70,7 @@ def test_a_failed_background_snapshot_is_counted_as_not_written(tmp_path, monkey
         # The first child is reaped, found killed, and another is tried.
         wait_until(lambda: len(started) >= 2, "the killed child was never reaped")
         engine.snapshot_rows = 10**9
-        assert engine.snapshots_written == 0
+        assert engine.stats.snapshots == 0
         assert durable._log.snapshot_covers == covers  # nothing taken as covered
 
 
@@ -83,14 +83,14 @@ def test_the_next_background_snapshot_waits_for_a_quarter_of_the_log_more(tmp_pa
             assert api.pay()[1].json()["status"] == "ACSC"
         engine.snapshot_rows = 1
         assert api.pay()[1].json()["status"] == "ACSC"
-        wait_until(lambda: engine.snapshots_written == 1, "no first snapshot")
-        covered = durable.restored_rows
+        wait_until(lambda: engine.stats.snapshots == 1, "no first snapshot")
+        covered = durable.snapshot_covers
         assert covered > 40
         while durable.unsnapshotted_rows < covered // 4 - 1:
             assert api.pay()[1].json()["status"] == "ACSC"
-        assert engine.snapshots_written == 1 and engine._snapshot_child is None  # not yet
+        assert engine.stats.snapshots == 1 and engine._snapshot_child is None  # not yet
         while durable.unsnapshotted_rows < covered // 4:
             assert api.pay()[1].json()["status"] == "ACSC"
         assert api.pay()[1].json()["status"] == "ACSC"  # a round that finds it due
-        wait_until(lambda: engine.snapshots_written == 2, "no snapshot once due")
-        assert durable.restored_rows >= covered + covered // 4
+        wait_until(lambda: engine.stats.snapshots == 2, "no snapshot once due")
+        assert durable.snapshot_covers >= covered + covered // 4
