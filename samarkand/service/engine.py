@@ -465,23 +465,29 @@ class Engine:
                 self.messages_under_way.pop(key, None)
         self._freeze()
 
-    def _next_due(self) -> int | None:
-        """The earliest time the hub's clock has something to do: `tick`'s
-        (`SettlementEngine.next_due`) or a currency's cut-off; None: nothing waits."""
+    @property
+    def _settling(self) -> Any:
+        """The hub's settlement engine when the hub is open, configured and not broken (what
+        the hub's own clock acts on), else None."""
         durable = self.durable
         if durable is None or durable.broken or not durable.configured:
             return None
-        engine = durable.hub.engine
+        return durable.hub.engine
+
+    def _next_due(self) -> int | None:
+        """The earliest time the hub's clock has something to do: `tick`'s
+        (`SettlementEngine.next_due`) or a currency's cut-off; None: nothing waits."""
+        engine = self._settling
+        if engine is None:
+            return None
         times = [t for t in (engine.next_due(), engine.next_cut_off()) if t is not None]
         return min(times) if times else None
 
     def _offsetting_in(self) -> float | None:
         """Seconds until the liquidity-saving mechanisms are due (0: now); None: no queue
         changed since their last run."""
-        durable = self.durable
-        if durable is None or durable.broken or not durable.configured:
-            return None
-        if not durable.hub.engine.offsetting_due():
+        engine = self._settling
+        if engine is None or not engine.offsetting_due():
             return None
         return max(0.0, (self._offset_after - self._monotonic()) / 1e9)
 
@@ -533,7 +539,7 @@ class Engine:
         """Reap a background snapshot that ended; start one once the log has grown by
         `snapshot_rows` since the last snapshot, at most every `snapshot_interval_ns`."""
         self._reap_snapshot(block=False)
-        if self._snapshot_child is not None or durable.broken or not durable.configured:
+        if self._snapshot_child is not None or self._settling is None:
             return
         at = self._monotonic()
         due = max(self.snapshot_rows, durable.snapshot_covers // 4)
@@ -586,16 +592,17 @@ class Engine:
         (`DurableHub.close_currency`): what still waits in it is rejected AB03 at its
         cut-off, not left queued until the operator's end of day.
         A store failure leaves the hub broken, to be opened again by the next round."""
-        if durable.broken or not durable.configured:
+        engine = self._settling
+        if engine is None:
             return
-        due = durable.hub.engine.next_due()
+        due = engine.next_due()
         if due is not None and due <= now:
             try:
                 durable.tick(now)
             except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
                 return
             self.stats.ticks += 1
-        for currency in durable.hub.engine.cut_offs_due(now):
+        for currency in engine.cut_offs_due(now):
             try:
                 durable.close_currency(currency, now)
             except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
