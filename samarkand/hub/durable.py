@@ -507,16 +507,23 @@ PROPOSAL_KINDS = {
 }
 
 
+_APPROVAL_OPS = {op: kind for kind, (_, op) in PROPOSAL_KINDS.items()}
+
+
+def _settled(proposal: Proposal) -> bool:
+    """Whether a proposal was carried out (an admission admitted, a change applied)."""
+    return proposal.admitted if isinstance(proposal, Admission) else proposal.applied
+
+
 def _approval_refusal(
     proposal: Proposal | None, kind: str, proposal_id: int, by: str
 ) -> tuple[int, str] | None:
     """Why the central bank `by` may not approve this proposal (HTTP status, text), or None."""
     if proposal is None:
         return 404, f"no {kind} proposal {proposal_id}"
-    if isinstance(proposal, Admission) and proposal.admitted:
-        return 409, f"proposal {proposal_id} is already admitted"
-    if isinstance(proposal, StatusChange | KeyChange) and proposal.applied:
-        return 409, f"proposal {proposal_id} is already applied"
+    if _settled(proposal):
+        done = "admitted" if isinstance(proposal, Admission) else "applied"
+        return 409, f"proposal {proposal_id} is already {done}"
     if by not in proposal.needs:
         return 403, f"{by} is not asked to approve proposal {proposal_id}"
     if by in proposal.approved:
@@ -849,15 +856,14 @@ class _Runner:
             )
             self.admissions[proposal.id] = proposal
             return proposal.view()
-        if op == "approve_admission":
-            pending = self.admissions.get(read.int(read.get("id")))
-            if pending is None or pending.admitted:
-                raise read.fail("approval of no pending admission")
-            pending.approved.append(read.str(read.get("by")))
-            if set(pending.needs) <= set(pending.approved):
-                hub.admit(pending.participant, pending.ledger, read.now())
-                pending.admitted = True
-            return pending.view()
+        if op in _APPROVAL_OPS:
+            kind = _APPROVAL_OPS[op]
+            proposal = getattr(self, PROPOSAL_KINDS[kind][0]).get(read.int(read.get("id")))
+            if proposal is None or _settled(proposal):
+                raise read.fail(f"approval of no pending {kind}")
+            proposal.approved.append(read.str(read.get("by")))
+            self._when_approved(proposal, hub, read.now())
+            return proposal.view()
         if op == "propose_status":
             change = StatusChange(
                 len(self.status_changes) + 1,
@@ -866,15 +872,8 @@ class _Runner:
                 tuple(read.str(b) for b in read.list(read.get("needs"))),
             )
             self.status_changes[change.id] = change
-            self._apply_when_approved(change, hub)
+            self._when_approved(change, hub, read.now())
             return change.view()
-        if op == "approve_status":
-            waiting = self.status_changes.get(read.int(read.get("id")))
-            if waiting is None or waiting.applied:
-                raise read.fail("approval of no pending status change")
-            waiting.approved.append(read.str(read.get("by")))
-            self._apply_when_approved(waiting, hub)
-            return waiting.view()
         if op == "set_key":
             key = read.body.get("public_key")
             key_id, role = read.str(read.get("key")), read.str(read.get("role"))
@@ -893,27 +892,23 @@ class _Runner:
                 [by] if by in needs else [],
             )
             self.key_changes[proposed.id] = proposed
-            self._key_when_approved(proposed)
+            self._when_approved(proposed, hub, read.now())
             return proposed.view()
-        if op == "approve_key":
-            asked = self.key_changes.get(read.int(read.get("id")))
-            if asked is None or asked.applied:
-                raise read.fail("approval of no pending key change")
-            asked.approved.append(read.str(read.get("by")))
-            self._key_when_approved(asked)
-            return asked.view()
         raise read.fail(f"unknown command {op!r}")
 
-    @staticmethod
-    def _apply_when_approved(change: StatusChange, hub: SettlementHub) -> None:
-        if set(change.needs) <= set(change.approved):
-            hub.set_status(change.bic, change.status)
-            change.applied = True
-
-    def _key_when_approved(self, change: KeyChange) -> None:
-        if set(change.needs) <= set(change.approved):
-            self.keys[change.key_id] = (change.role, change.public_key)
-            change.applied = True
+    def _when_approved(self, proposal: Proposal, hub: SettlementHub, now: int) -> None:
+        """Carry `proposal` out once every central bank it needs has approved it."""
+        if not set(proposal.needs) <= set(proposal.approved):
+            return
+        if isinstance(proposal, Admission):
+            hub.admit(proposal.participant, proposal.ledger, now)
+            proposal.admitted = True
+            return
+        if isinstance(proposal, StatusChange):
+            hub.set_status(proposal.bic, proposal.status)
+        else:
+            self.keys[proposal.key_id] = (proposal.role, proposal.public_key)
+        proposal.applied = True
 
 
 # ---------------------------------------------------------------------- the log
