@@ -69,6 +69,7 @@ import numpy as np
 
 from samarkand.fx.routing import Quote
 from samarkand.hub import snapshot
+from samarkand.hub.calendar import BusinessCalendar
 from samarkand.hub.settlement import (
     Liquidity,
     QuoteRequest,
@@ -636,6 +637,7 @@ OPERATOR_OPS = frozenset(
         "cut_off",
         "queue_limit",
         "window_schedule",
+        "calendar",
     }
 )
 
@@ -687,6 +689,8 @@ def _run_operator(hub: SettlementHub, op: str, read: _Reader) -> Any:
         )
     if op == "queue_limit":
         return hub.set_queue_limit(read.int(read.get("limit")), read.now())
+    if op == "calendar":
+        return hub.set_calendar(_read_calendar(read, read.get("calendar")), read.now())
     if op == "window_schedule":
         currency = read.str(read.get("currency"))
         first = read.body.get("first")  # logs written before it have none
@@ -695,6 +699,35 @@ def _run_operator(hub: SettlementHub, op: str, read: _Reader) -> Any:
             None if first is None else read.int(first),
         )  # fmt: skip
     raise read.fail(f"unknown command {op!r}")
+
+
+def _encode_calendar(calendar: BusinessCalendar | None) -> dict[str, Any] | None:
+    if calendar is None:
+        return None
+    return {
+        "opens": _int(calendar.opens),
+        "cut_off": _int(calendar.cut_off),
+        "zone": _str(calendar.zone),
+        "weekdays": [_int(day) for day in calendar.weekdays],
+        "holidays": [_str(day) for day in calendar.holidays],
+    }
+
+
+def _read_calendar(read: _Reader, value: object) -> BusinessCalendar | None:
+    if value is None:
+        return None
+    body = read.dict(value)
+    calendar = BusinessCalendar(
+        read.int(read.get("opens", body)),
+        read.int(read.get("cut_off", body)),
+        read.str(read.get("zone", body)),
+        tuple(read.int(day) for day in read.list(read.get("weekdays", body))),
+        tuple(read.str(day) for day in read.list(read.get("holidays", body))),
+    )
+    problem = calendar.problem()
+    if problem is not None:
+        raise read.fail(f"calendar: {problem[0]}: {problem[1]}")
+    return calendar
 
 
 # The commands of the hub's governance: who set up, suspended, admitted, keyed, credited,
@@ -820,7 +853,8 @@ class _Runner:
         if op == "close_currency":
             return hub.close_currency(read.str(read.get("currency")), read.now())
         if op == "open_day":
-            return hub.engine.open_day(read.int_map(read.get("cut_offs")))
+            now = read.now() if "now" in read.body else None  # older logs have none
+            return hub.engine.open_day(read.int_map(read.get("cut_offs")), now)
         if op == "cancel":
             return hub.cancel(read.int(read.get("uetr")), read.str(read.get("bic")), read.now())
         if op == "reorder":
@@ -1498,14 +1532,19 @@ class DurableHub:
         rejected AB03 (`SettlementEngine.close_currency`). Returns payments rejected."""
         return self._command({"op": "close_currency", "currency": _str(currency), "now": _int(now)})
 
-    def open_day(self, cut_off_ns: dict[str, int]) -> None:
-        engine = self.hub.engine
-        if engine.queues or engine.fx_queues or engine.warehouse or engine.dns_pending:
+    def open_day(self, cut_off_ns: dict[str, int], now: int | None = None) -> None:
+        """Open the next business day with these cut-offs (`now`, when given, is kept for
+        the audit trail)."""
+        if self.hub.engine.waiting:
             # Checked before logging: a refused open_day must not enter the log.
             raise RuntimeError("open_day before end_of_day: payments are still queued")
-        self._command(
-            {"op": "open_day", "cut_offs": {_str(c): _int(n) for c, n in cut_off_ns.items()}}
-        )
+        command: dict[str, Any] = {
+            "op": "open_day",
+            "cut_offs": {_str(c): _int(n) for c, n in cut_off_ns.items()},
+        }
+        if now is not None:
+            command["now"] = _int(now)
+        self._command(command)
 
     def cancel(self, uetr: int, by_bic: str, now: int) -> Reason | None:
         return self._command(
@@ -1641,6 +1680,16 @@ class DurableHub:
                 return "a first close needs a schedule (every_seconds above 0)"
             command["first"] = _int(first_ns)
         return self._command({**command, "now": _int(now)})
+
+    def set_calendar(self, calendar: BusinessCalendar | None, now: int) -> tuple[str, str] | None:
+        """Open business days on `calendar` from now on (the service's clock does, once every
+        currency's day is closed), or only when the operator asks (None). A refusal: (field,
+        problem)."""
+        if calendar is not None and (problem := calendar.problem()) is not None:
+            return problem
+        return self._command(
+            {"op": "calendar", "calendar": _encode_calendar(calendar), "now": _int(now)}
+        )
 
     def set_queue_limit(self, limit: int, now: int) -> str | None:
         problem = queue_limit_problem(limit)

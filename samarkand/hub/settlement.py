@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import tzinfo
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from samarkand.fx.pvp import PartyRole, route_legs
 from samarkand.fx.quotes import IssueResult, QuoteRegistry
 from samarkand.fx.rates import RateError, RateTier, format_rate, parse_rate
 from samarkand.fx.routing import Quote, QuoteRefusal, QuoteResult, quote
+from samarkand.hub.calendar import BusinessCalendar
 from samarkand.hub.quiet import quiet_stdout
 from samarkand.ledger import Account, AccountFlags, CreateAccountResult, Transfer
 from samarkand.ledger.columns import TransferColumns
@@ -218,6 +220,9 @@ class SettlementHub:
         self.quotes_issued = 0  # quote ids are 1, 2, ... in the order quotes are given
         self.last_quotes: list[Quote | Reason] = []
         self.providers: dict[str, Pairs | None] | None = None
+        # The business days the hub's clock opens (`open_day`) once every currency's day is
+        # closed; None: only the operator opens a day.
+        self.calendar: BusinessCalendar | None = None
         if fx_providers is not None:
             self.providers = {}
             for bic, pairs in sorted(fx_providers.items()):
@@ -523,6 +528,23 @@ class SettlementHub:
         self.engine.closed.discard(currency)  # closed at its cut-off: open again until then
         self.clock = max(self.clock, now)
         return None
+
+    def set_calendar(self, calendar: BusinessCalendar | None, now: int) -> None:
+        """Open business days on `calendar` (on the hub's clock), or only when the operator
+        asks (None)."""
+        self.calendar = calendar
+        self.clock = max(self.clock, now)
+
+    def next_day(self, now: int, zone: tzinfo) -> tuple[int, int] | None:
+        """The business day of the calendar that the hub's clock opens next, as (opening,
+        cut-off), once every currency's day is closed: due when its opening is not after
+        `now`. A day opened already is not opened again (an operator who closed it early
+        keeps it closed). None without a calendar, while a currency's day is open or while
+        a payment waits. `zone`: the calendar's time zone."""
+        engine = self.engine
+        if self.calendar is None or not engine.day_closed or engine.waiting:
+            return None
+        return self.calendar.next_day(now, zone, opened=engine.opened_ns)
 
     def set_queue_limit(self, limit: int, now: int) -> str | None:
         """Set the engine's queue limit: how many payments may wait in each currency's

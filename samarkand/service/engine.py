@@ -65,11 +65,12 @@ from typing import Any
 from samarkand.hub.durable import DurableHub, HubBroken
 from samarkand.hub.message_log import Awaiting, MessageLog
 from samarkand.hub.messages import settlement_notifications, status_updates
-from samarkand.hub.settlement import QuoteRequest
+from samarkand.hub.settlement import QuoteRequest, SettlementHub
 from samarkand.iso20022.markup import uuid_texts
 from samarkand.iso20022.pacs002 import StatusUpdate
 from samarkand.money import default_registry, format_amounts
 from samarkand.service.mailbox import Mailbox
+from samarkand.service.zones import time_zone
 from samarkand.settlement.payments import FINAL, FxPayment, Payment, Reason, Status, uetr_text
 from samarkand.store import StoreError
 
@@ -177,6 +178,7 @@ class EngineStats:
     payment_requests: int = 0
     ticks: int = 0  # the hub's clock run because a payment waited for a time that came
     day_closes: int = 0  # a currency's day closed by the hub's clock at its cut-off
+    day_opens: int = 0  # business days opened by the hub's clock on its calendar
     offsetting_runs: int = 0  # the liquidity-saving mechanisms run on queues that changed
     non_fifo_runs: int = 0  # those of them that added the non-FIFO search
     snapshots: int = 0  # snapshots of the hub written in the background
@@ -476,12 +478,15 @@ class Engine:
 
     def _next_due(self) -> int | None:
         """The earliest time the hub's clock has something to do: `tick`'s
-        (`SettlementEngine.next_due`) or a currency's cut-off; None: nothing waits."""
+        (`SettlementEngine.next_due`), a currency's cut-off or the calendar's next opening;
+        None: nothing waits."""
         engine = self._settling
-        if engine is None:
+        if engine is None or self.durable is None:
             return None
-        times = [t for t in (engine.next_due(), engine.next_cut_off()) if t is not None]
-        return min(times) if times else None
+        day = next_calendar_day(self.durable.hub, self._clock())
+        times = [engine.next_due(), engine.next_cut_off(), None if day is None else day[0]]
+        known = [t for t in times if t is not None]
+        return min(known) if known else None
 
     def _offsetting_in(self) -> float | None:
         """Seconds until the liquidity-saving mechanisms are due (0: now); None: no queue
@@ -535,15 +540,16 @@ class Engine:
             self._non_fifo_after = at + self.non_fifo_every_ns
             self.stats.non_fifo_runs += 1
 
-    def _snapshot_when_due(self, durable: DurableHub) -> None:
+    def _snapshot_when_due(self, durable: DurableHub, *, force: bool = False) -> None:
         """Reap a background snapshot that ended; start one once the log has grown by
-        `snapshot_rows` since the last snapshot, at most every `snapshot_interval_ns`."""
+        `snapshot_rows` since the last snapshot, at most every `snapshot_interval_ns` (or
+        now, with `force`, unless one is under way)."""
         self._reap_snapshot(block=False)
         if self._snapshot_child is not None or self._settling is None:
             return
         at = self._monotonic()
         due = max(self.snapshot_rows, durable.snapshot_covers // 4)
-        if at < self._snapshot_after or durable.unsnapshotted_rows < due:
+        if not force and (at < self._snapshot_after or durable.unsnapshotted_rows < due):
             return
         self._snapshot_after = at + self.snapshot_interval_ns
         try:
@@ -590,7 +596,9 @@ class Engine:
         standing is rejected (AB03) then, not settled later at rates nobody stands behind.
         Then close the day of each currency whose cut-off has come
         (`DurableHub.close_currency`): what still waits in it is rejected AB03 at its
-        cut-off, not left queued until the operator's end of day.
+        cut-off, not left queued until the operator's end of day. Then, once every
+        currency's day is closed, open the next business day of the hub's calendar when its
+        opening has come (`DurableHub.open_day`, with the calendar's cut-off).
         A store failure leaves the hub broken, to be opened again by the next round."""
         engine = self._settling
         if engine is None:
@@ -608,6 +616,15 @@ class Engine:
             except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
                 return
             self.stats.day_closes += 1
+        day = next_calendar_day(durable.hub, now)
+        if day is not None and day[0] <= now:
+            try:
+                durable.open_day(dict.fromkeys(engine.cut_off_ns, day[1]), now)
+            except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
+                return
+            self.stats.day_opens += 1
+            # A snapshot of the day closed, as `open-day` writes: a crash replays the new day.
+            self._snapshot_when_due(durable, force=True)
 
     def _turn(self, work: _Work, now: int, outcomes: list[tuple[Future, Any, Any]]) -> None:
         """One turn of `work` ("steps"): its outcome once it returns, else it goes on."""
@@ -976,6 +993,19 @@ def _not_written(
     _answer([(f, None, failure) for f, _, _ in outcomes])
     for handed in rounds:
         handed.done.set_exception(failure)
+
+
+def next_calendar_day(hub: SettlementHub, now: int) -> tuple[int, int] | None:
+    """`SettlementHub.next_day` on the calendar's time zone: None also when this machine's
+    tz database lacks the zone (the calendar then opens no day here)."""
+    calendar = hub.calendar
+    if calendar is None:
+        return None
+    try:
+        zone = time_zone(calendar.zone)
+    except ValueError:
+        return None
+    return hub.next_day(now, zone)
 
 
 def _answer(outcomes: list[tuple[Future, Any, BaseException | None]]) -> None:

@@ -12,16 +12,18 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from samarkand.hub.calendar import BusinessCalendar, minutes_of, time_text
 from samarkand.hub.durable import WINDOW_FIRST_PROBLEM
 from samarkand.money import format_amount
 from samarkand.service import errors as E
 from samarkand.service.auth import Role, Verifier, admitted_key, parse_public_key
-from samarkand.service.engine import Engine
+from samarkand.service.engine import Engine, next_calendar_day
 from samarkand.service.shared import (
     BIC_REGEX,
     CURRENCY_REGEX,
     REGISTRY,
     AdmissionIn,
+    CalendarIn,
     CorridorIn,
     CreditIn,
     Cursor,
@@ -41,6 +43,7 @@ from samarkand.service.shared import (
     run_on_hub,
 )
 from samarkand.service.webhook import Pusher
+from samarkand.service.zones import time_zone
 from samarkand.settlement.participants import (
     ParticipantKind,
     ParticipantStatus,
@@ -61,6 +64,23 @@ class CurrencyOut(BaseModel):
     dns_waiting: int  # payments waiting for the currency's next DNS window
     window_every_seconds: int | None = None  # DNS windows closed on the hub's clock
     next_window: str | None = None  # the next of them
+
+
+class CalendarSetOut(BaseModel):
+    opens: str  # HH:MM on the zone's clock (at or after cut_off: the evening before)
+    cut_off: str  # HH:MM
+    time_zone: str
+    weekdays: list[int]  # 1 (Monday) to 7 (Sunday)
+    holidays: list[str]  # YYYY-MM-DD
+
+
+class CalendarOut(BaseModel):
+    calendar: CalendarSetOut | None  # None: only the operator's open-day opens a day
+    day_closed: bool  # every currency's day is closed: the next day may open
+    # The day the hub's clock opens next, once every currency's day is closed (its opening
+    # and every currency's cut-off, UTC); None without a calendar or while a day is open.
+    next_opening: str | None
+    next_cut_off: str | None
 
 
 class ProviderOut(BaseModel):
@@ -99,6 +119,7 @@ class EngineStatusOut(BaseModel):
     hub_reopened: int  # times the hub was opened again after such a failure
     ticks: int  # times the hub's clock ran for a payment waiting for a time, or a window
     day_closes: int  # currencies' days closed by the hub's clock at their cut-offs
+    day_opens: int  # business days opened by the hub's clock on its calendar
     offsetting_runs: int  # liquidity-saving runs on queues that changed (at most one a second)
     non_fifo_runs: int  # of those, the runs with the non-FIFO search (one in 15 minutes)
     snapshots: int  # snapshots of the hub written in the background while it ran
@@ -136,6 +157,27 @@ def _seconds_ns(moment: Any, field: str) -> int:
     if moment.tzinfo is None:
         raise E.ApiError(422, "invalid", field, "the time needs a time zone")
     return int(moment.timestamp()) * 10**9
+
+
+def _calendar_out(engine: Engine, now: int) -> CalendarOut:
+    assert engine.durable is not None
+    hub = engine.durable.hub
+    calendar = hub.calendar
+    day = next_calendar_day(hub, now)
+    return CalendarOut(
+        calendar=None
+        if calendar is None
+        else CalendarSetOut(
+            opens=time_text(calendar.opens),
+            cut_off=time_text(calendar.cut_off),
+            time_zone=calendar.zone,
+            weekdays=list(calendar.weekdays),
+            holidays=list(calendar.holidays),
+        ),
+        day_closed=hub.engine.day_closed,
+        next_opening=None if day is None else iso_time(day[0]),
+        next_cut_off=None if day is None else iso_time(day[1]),
+    )
 
 
 def add_operator_routes(
@@ -373,10 +415,9 @@ def add_operator_routes(
                 return "the cut-off is not in the future"
             if cut_off_ns > now + OPEN_DAY_AHEAD_NS:
                 return "the cut-off is more than 7 days ahead: open the day nearer to it"
-            waiting = hub.engine
-            if waiting.queues or waiting.fx_queues or waiting.warehouse or waiting.dns_pending:
+            if hub.engine.waiting:
                 return "payments are still queued: run end-of-day first"
-            engine.durable.open_day(dict.fromkeys(hub.engine.cut_off_ns, cut_off_ns))
+            engine.durable.open_day(dict.fromkeys(hub.engine.cut_off_ns, cut_off_ns), now)
             # A snapshot of the day closed: a crash from now on replays this day only.
             engine.save_snapshot()
             return None
@@ -385,6 +426,53 @@ def add_operator_routes(
         if problem is not None:
             raise E.ApiError(409, "conflict", "cut_off", problem)
         return {"cut_off": iso_time(cut_off_ns)}
+
+    @app.get("/v1/operator/calendar", tags=["operator"])
+    async def calendar(request: Request) -> CalendarOut:
+        """The hub's business calendar, and the day its clock opens next."""
+        require_role(request, Role.OPERATOR)
+        return await run_on_hub(engine, _calendar_out)
+
+    @app.put("/v1/operator/calendar", tags=["operator"])
+    async def set_calendar(request: Request, body: CalendarIn) -> CalendarOut:
+        """Open business days on the hub's clock: once every currency's day is closed (at
+        its cut-off, or by end-of-day), the next working day opens at `opens` with every
+        currency's cut-off at `cut_off`, on the zone's wall clock, on `weekdays` and not on
+        `holidays`; the hub then writes its snapshot, as open-day does. A day opened already
+        (by the clock or the operator) is not opened again. Replaces any calendar."""
+        require_role(request, Role.OPERATOR)
+        try:
+            time_zone(body.time_zone)
+        except ValueError as error:
+            raise E.ApiError(422, "invalid", "time_zone", str(error)) from None
+        calendar = BusinessCalendar(
+            minutes_of(body.opens),
+            minutes_of(body.cut_off),
+            body.time_zone,
+            tuple(body.weekdays),
+            tuple(sorted(set(body.holidays))),
+        )
+
+        def run(engine: Engine, now: int):
+            assert engine.durable is not None
+            return engine.durable.set_calendar(calendar, now) or _calendar_out(engine, now)
+
+        answer = await run_on_hub(engine, run)
+        if isinstance(answer, tuple):
+            raise E.ApiError(422, "invalid", *answer)
+        return answer
+
+    @app.delete("/v1/operator/calendar", tags=["operator"])
+    async def drop_calendar(request: Request) -> CalendarOut:
+        """No calendar: only the operator's open-day opens a day."""
+        require_role(request, Role.OPERATOR)
+
+        def run(engine: Engine, now: int):
+            assert engine.durable is not None
+            engine.durable.set_calendar(None, now)
+            return _calendar_out(engine, now)
+
+        return await run_on_hub(engine, run)
 
     @app.post("/v1/operator/admissions", tags=["operator"])
     async def propose(request: Request, admission: AdmissionIn) -> dict[str, Any]:
@@ -466,6 +554,7 @@ def add_operator_routes(
                     hub_reopened=engine.reopened,
                     ticks=engine.stats.ticks,
                     day_closes=engine.stats.day_closes,
+                    day_opens=engine.stats.day_opens,
                     offsetting_runs=engine.stats.offsetting_runs,
                     non_fifo_runs=engine.stats.non_fifo_runs,
                     snapshots=engine.stats.snapshots,

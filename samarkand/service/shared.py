@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Path, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from samarkand.hub.calendar import HOLIDAYS_MAX
 from samarkand.hub.durable import CommandInterrupted
 from samarkand.hub.settlement import QUEUE_LIMIT_MAX
 from samarkand.money import MoneyError, default_registry, parse_amount
@@ -137,6 +138,9 @@ class AdmissionIn(_In):
     )
 
 
+TIME_OF_DAY = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
 # A moment as ISO 8601 text: a date, a time and a zone (2026-11-28T10:00:00Z, +05:00). Not a
 # number, nor a number in a string, which the framework would take as Unix seconds.
 _MOMENT = re.compile(
@@ -157,7 +161,7 @@ Moment = Annotated[dt.datetime, BeforeValidator(_iso_moment)]
 # (not "+1", "01", " 1", "1_000" or "1.0"), a day is YYYY-MM-DD (not a date and time, nor
 # Unix seconds).
 _COUNT = re.compile(r"0|[1-9][0-9]{0,18}")
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DAY = re.compile(DAY_PATTERN)
 
 
 def _count(value: Any) -> Any:
@@ -180,6 +184,30 @@ QueryDay = Annotated[dt.date, BeforeValidator(_day)]
 
 class OpenDayIn(_In):
     cut_off: Moment = Field(description="the new cut-off of every currency, with a zone")
+
+
+class CalendarIn(_In):
+    opens: str = Field(
+        pattern=TIME_OF_DAY, examples=["08:00"],
+        description="when a business day opens, HH:MM on the zone's clock (at or after "
+        "cut_off: on the evening before, as a day that opens at 19:30 for an 18:00 cut-off)",
+    )  # fmt: skip
+    cut_off: str = Field(
+        pattern=TIME_OF_DAY, examples=["18:00"],
+        description="every currency's cut-off, HH:MM on the zone's clock",
+    )  # fmt: skip
+    time_zone: str = Field(
+        min_length=1, max_length=64, examples=["Asia/Tashkent"],
+        description="the zone of both times, by its name in the tz database",
+    )  # fmt: skip
+    weekdays: list[Annotated[int, Field(ge=1, le=7, strict=True)]] = Field(
+        default=[1, 2, 3, 4, 5], min_length=1, max_length=7,
+        description="the days the hub works, 1 (Monday) to 7 (Sunday)",
+    )  # fmt: skip
+    holidays: list[Annotated[str, Field(pattern=DAY_PATTERN, examples=["2027-01-01"])]] = Field(
+        default=[], max_length=HOLIDAYS_MAX,
+        description="dates (YYYY-MM-DD) the hub does not work, whatever their weekday",
+    )  # fmt: skip
 
 
 class ProviderIn(_In):

@@ -169,6 +169,7 @@ class SettlementEngine:
         self.dns_pending: dict[str, list[Entry]] = {}
         # A currency's DNS windows closed on the hub's clock: (every ns, the next close).
         self.window_schedule: dict[str, tuple[int, int]] = {}
+        self.opened_ns: int | None = None  # when the last `open_day` ran, if it said
         self.stats = Stats()
         self._next_id = first_transfer_id
         self._sequence = 0
@@ -1220,12 +1221,26 @@ class SettlementEngine:
         # over a payment no longer queued.
         return rejected
 
-    def open_day(self, cut_off_ns: dict[str, int]) -> None:
-        """Start the next business day: balances carry over in the ledger; new cut-offs."""
-        if self.queues or self.fx_queues or self.warehouse or self.dns_pending:
+    @property
+    def day_closed(self) -> bool:
+        """Whether every currency's business day is closed: a new day may open."""
+        return self.closed >= self.cut_off_ns.keys()
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a payment waits: queued, warehoused or for a DNS window (none may when
+        a day opens)."""
+        return bool(self.queues or self.fx_queues or self.warehouse or self.dns_pending)
+
+    def open_day(self, cut_off_ns: dict[str, int], now: int | None = None) -> None:
+        """Start the next business day: balances carry over in the ledger; new cut-offs.
+        `now`: when (logs written before it say nothing)."""
+        if self.waiting:
             raise RuntimeError("open_day before end_of_day: payments are still queued")
         self.cut_off_ns = dict(cut_off_ns)
         self.closed.clear()
+        if now is not None:
+            self.opened_ns = now
 
     # ------------------------------------------------------------------ bookkeeping
 

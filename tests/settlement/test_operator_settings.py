@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zoneinfo
 
 import pytest
 
 from samarkand.fx.routing import Quote
+from samarkand.hub.calendar import BusinessCalendar
 from samarkand.hub.durable import COMMANDS_SUFFIX, DurableHub
 from samarkand.hub.settlement import DAY_NS, Liquidity, QuoteRequest, SettlementHub
 from samarkand.settlement.payments import FxPayment, Reason, Status
@@ -290,3 +292,54 @@ def test_a_hub_configured_without_a_register_logs_no_register_and_stays_open(tmp
         assert hub.replay_errors == [] and hub.hub.providers is None
         assert [t.provider for t in hub.hub.book.tiers()] == [A]
         assert hub.post_tiers([tier(B, RUB, CNY, "0.08")], START_NS + 3) == [None]
+
+
+def test_the_calendar_is_logged_replayed_and_opens_each_day_once(tmp_path):
+    """The calendar is a logged command (a refused one is not); the engine offers the next
+    working day only once every currency's day is closed, and not a day opened already."""
+    store = str(tmp_path / "hub.db")
+    utc = zoneinfo.ZoneInfo("UTC")
+    day_ns = 24 * 3_600 * 10**9
+    calendar = BusinessCalendar(8 * 60, 18 * 60, "UTC", (1, 2, 3, 4, 5, 6, 7))
+    with DurableHub.open(store) as hub:
+        hub.configure(fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, CUT_OFF_NS))
+        hub.open_accounts(START_NS)
+        logged = hub.commands
+        bad = BusinessCalendar(8 * 60, 8 * 60, "UTC", (1,))
+        assert hub.set_calendar(bad, START_NS) == ("opens", "a day cannot open at its cut-off")
+        assert hub.commands == logged
+        assert hub.set_calendar(calendar, START_NS + 1) is None
+        engine = hub.hub.engine
+        assert hub.hub.next_day(START_NS + 2, utc) is None  # every currency's day is open
+        hub.end_of_day(CUT_OFF_NS)
+        assert engine.day_closed
+        hour = 3_600 * 10**9
+        assert CUT_OFF_NS < 8 * hour  # the fixture's day closes before 08:00 of 1970-01-01
+        expected = (8 * hour, 18 * hour)
+        after_close = CUT_OFF_NS + 1
+        assert hub.hub.next_day(after_close, utc) == expected
+        hub.open_day(dict.fromkeys(LEDGERS, expected[1]), expected[0])
+        assert hub.hub.next_day(expected[0] + 1, utc) is None  # the day is open
+        hub.set_cut_off(CNY, expected[0] + 10, expected[0] + 1)  # the operator closes early
+        for ledger in LEDGERS:
+            if ledger != CNY:
+                hub.set_cut_off(ledger, expected[0] + 10, expected[0] + 1)
+        for ledger in engine.cut_offs_due(expected[0] + 10):
+            hub.close_currency(ledger, expected[0] + 10)
+        assert engine.day_closed
+        # Today's day was opened already: the next is tomorrow's, not today's again.
+        assert hub.hub.next_day(expected[0] + 11, utc) == (expected[0] + day_ns,
+                                                            expected[1] + day_ns)  # fmt: skip
+        audit = [(e.op, e.at_ns) for e in hub.audit() if e.op in ("calendar", "open_day")]
+        assert audit == [("calendar", START_NS + 1), ("open_day", expected[0])]
+    with DurableHub.open(store) as hub:  # from the snapshot the close wrote
+        assert hub.restored_from > 0
+        assert hub.hub.calendar == calendar and hub.hub.engine.opened_ns == expected[0]
+    with DurableHub.open(store, snapshots=False) as hub:
+        assert hub.replay_errors == []
+        assert hub.hub.calendar == calendar
+        assert hub.hub.engine.opened_ns == expected[0]
+        assert hub.set_calendar(None, expected[0] + 20) is None
+    with DurableHub.open(store) as hub:
+        assert hub.hub.calendar is None
+        assert hub.hub.next_day(expected[0] + 21, utc) is None

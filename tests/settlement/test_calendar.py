@@ -1,0 +1,146 @@
+"""The hub's business calendar: which day opens next, and when, on a zone's wall clock."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from samarkand.hub.calendar import (
+    HOLIDAYS_MAX,
+    BusinessCalendar,
+    minutes_of,
+    time_text,
+)
+
+TASHKENT = zoneinfo.ZoneInfo("Asia/Tashkent")  # UTC+5, no summer time
+BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+WORKDAYS = (1, 2, 3, 4, 5)
+
+
+def ns(text: str, zone=TASHKENT) -> int:
+    """ns of a local time on `zone`'s clock."""
+    moment = datetime.fromisoformat(text).replace(tzinfo=zone)
+    return int(moment.timestamp()) * 10**9
+
+
+def local(value: int, zone=TASHKENT) -> str:
+    return datetime.fromtimestamp(value // 10**9, zone).strftime("%a %Y-%m-%d %H:%M")
+
+
+def calendar(opens="08:00", cut_off="18:00", zone="Asia/Tashkent", weekdays=WORKDAYS,
+             holidays=()) -> BusinessCalendar:  # fmt: skip
+    return BusinessCalendar(minutes_of(opens), minutes_of(cut_off), zone, weekdays, holidays)
+
+
+def days(cal: BusinessCalendar, now: str, opened: str | None = None, zone=TASHKENT):
+    found = cal.next_day(ns(now, zone), zone, opened=None if opened is None else ns(opened, zone))
+    return None if found is None else tuple(local(t, zone) for t in found)
+
+
+def test_the_next_day_by_the_time_of_day_and_the_week():
+    cal = calendar()
+    # 2026-11-30 is a Monday.
+    assert days(cal, "2026-11-30T07:00") == ("Mon 2026-11-30 08:00", "Mon 2026-11-30 18:00")
+    assert days(cal, "2026-11-30T12:00") == ("Mon 2026-11-30 08:00", "Mon 2026-11-30 18:00")
+    assert days(cal, "2026-11-30T18:00") == ("Tue 2026-12-01 08:00", "Tue 2026-12-01 18:00")
+    assert days(cal, "2026-12-04T18:30") == ("Mon 2026-12-07 08:00", "Mon 2026-12-07 18:00")
+    assert days(cal, "2026-12-05T10:00") == ("Mon 2026-12-07 08:00", "Mon 2026-12-07 18:00")
+    # In UTC: Tashkent is five hours ahead.
+    opening, cut_off = cal.next_day(ns("2026-11-30T07:00"), TASHKENT)
+    assert datetime.fromtimestamp(opening // 10**9, UTC).hour == 3
+    assert (cut_off - opening) == 10 * 3_600 * 10**9
+
+
+def test_a_day_opened_already_is_not_opened_again():
+    cal = calendar()
+    opened_at_eight = days(cal, "2026-11-30T12:00", opened="2026-11-30T08:00")
+    assert opened_at_eight == ("Tue 2026-12-01 08:00", "Tue 2026-12-01 18:00")
+    # Opened by hand before the calendar's opening: the calendar's day is still to come.
+    early = days(cal, "2026-11-30T07:30", opened="2026-11-30T07:00")
+    assert early == ("Mon 2026-11-30 08:00", "Mon 2026-11-30 18:00")
+
+
+def test_holidays_and_weekdays_are_skipped():
+    cal = calendar(holidays=("2026-12-31", "2027-01-01"), weekdays=(1, 2, 3, 4, 5, 6))
+    assert days(cal, "2026-12-30T19:00") == ("Sat 2027-01-02 08:00", "Sat 2027-01-02 18:00")
+    assert days(cal, "2027-01-02T18:00") == ("Mon 2027-01-04 08:00", "Mon 2027-01-04 18:00")
+
+
+def test_a_day_that_opens_the_evening_before_its_cut_off():
+    cal = calendar(opens="19:30", cut_off="18:00")
+    assert cal.overnight
+    # Monday's day opens on Sunday evening; Friday's cut-off is followed by Monday's day.
+    assert days(cal, "2026-11-29T20:00") == ("Sun 2026-11-29 19:30", "Mon 2026-11-30 18:00")
+    assert days(cal, "2026-11-30T18:10") == ("Mon 2026-11-30 19:30", "Tue 2026-12-01 18:00")
+    assert days(cal, "2026-12-04T18:10") == ("Sun 2026-12-06 19:30", "Mon 2026-12-07 18:00")
+
+
+def test_the_wall_clock_keeps_its_times_across_a_change_of_summer_time():
+    cal = calendar(zone="Europe/Berlin")
+    # Summer time ends on Sunday 2026-10-25: 08:00 is 06:00 UTC before and 07:00 UTC after.
+    before = cal.next_day(ns("2026-10-23T07:00", BERLIN), BERLIN)
+    after = cal.next_day(ns("2026-10-26T07:00", BERLIN), BERLIN)
+    assert [datetime.fromtimestamp(t // 10**9, UTC).hour for t in before] == [6, 16]
+    assert [datetime.fromtimestamp(t // 10**9, UTC).hour for t in after] == [7, 17]
+
+
+def test_no_day_when_every_working_day_in_reach_is_a_holiday():
+    mondays = tuple(
+        (date(2026, 11, 30) + timedelta(weeks=w)).isoformat() for w in range(HOLIDAYS_MAX)
+    )
+    cal = calendar(weekdays=(1,), holidays=mondays)
+    assert cal.problem() is None
+    assert days(cal, "2026-11-29T12:00") is None
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [({"opens": 24 * 60}, "opens"), ({"cut_off": -1}, "cut_off"),
+     ({"opens": 600, "cut_off": 600}, "opens"), ({"weekdays": ()}, "weekdays"),
+     ({"weekdays": (0,)}, "weekdays"), ({"weekdays": (8,)}, "weekdays"),
+     ({"weekdays": (1, 1)}, "weekdays"), ({"holidays": ("2026-02-30",)}, "holidays"),
+     ({"holidays": ("tomorrow",)}, "holidays"),
+     ({"holidays": ("2026-01-01",) * (HOLIDAYS_MAX + 1)}, "holidays"),
+     ({"weekdays": (True,)}, "weekdays")],
+)  # fmt: skip
+def test_a_calendar_that_cannot_run_names_its_field(changes, field):
+    fields = {"opens": 480, "cut_off": 1080, "zone": "UTC", "weekdays": WORKDAYS, "holidays": ()}
+    found = BusinessCalendar(**{**fields, **changes}).problem()
+    assert found is not None and found[0] == field
+
+
+def test_times_of_day_are_read_and_written_as_hh_mm():
+    assert minutes_of("08:05") == 485 and time_text(485) == "08:05"
+    for bad in ("8:05", "08:05:00", "24:00", "08:05+05:00", "noon"):
+        with pytest.raises(ValueError):
+            minutes_of(bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    now=st.integers(ns("2026-01-01T00:00"), ns("2028-12-31T00:00")),
+    opens=st.integers(0, 24 * 60 - 1),
+    cut_off=st.integers(0, 24 * 60 - 1),
+    weekdays=st.sets(st.integers(1, 7), min_size=1),
+    zone=st.sampled_from(["Asia/Tashkent", "Europe/Berlin", "Asia/Kolkata", "UTC"]),
+)
+def test_the_next_day_is_the_first_working_day_not_over(now, opens, cut_off, weekdays, zone):
+    if opens == cut_off:
+        return
+    tz = zoneinfo.ZoneInfo(zone)
+    cal = BusinessCalendar(opens, cut_off, zone, tuple(sorted(weekdays)))
+    opening, end = cal.next_day(now, tz)
+    assert opening < end and now < end
+    assert end - opening <= 25 * 3_600 * 10**9  # a day, and an hour of a clock change
+    end_local = datetime.fromtimestamp(end // 10**9, tz)
+    assert end_local.isoweekday() in weekdays
+    assert end_local.hour * 60 + end_local.minute == cut_off or zone == "Europe/Berlin"
+    # No working day between: the one before it was over by `now`.
+    earlier = end_local.date() - timedelta(days=1)
+    while earlier.isoweekday() not in weekdays:
+        earlier -= timedelta(days=1)
+    assert cal.day(earlier, tz)[1] <= now
