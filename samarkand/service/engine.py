@@ -251,6 +251,7 @@ class Engine:
         self.snapshot_interval_ns = SNAPSHOT_INTERVAL_NS
         self._snapshot_after = 0  # monotonic ns: no background snapshot before
         self._snapshot_child: tuple[int, int] | None = None  # (pid, log rows it covers)
+        self._snapshot_wanted = False  # one is asked for (`snapshot_soon`), whatever is due
         self._non_fifo_after: int | None = None  # monotonic ns; set at the first run
         # Events between two collect-and-freeze passes of the garbage collector (see
         # GC_FREEZE_EVENTS), the first once the hub is opened; None: left to the
@@ -540,17 +541,20 @@ class Engine:
             self._non_fifo_after = at + self.non_fifo_every_ns
             self.stats.non_fifo_runs += 1
 
-    def _snapshot_when_due(self, durable: DurableHub, *, force: bool = False) -> None:
+    def _snapshot_when_due(self, durable: DurableHub) -> None:
         """Reap a background snapshot that ended; start one once the log has grown by
-        `snapshot_rows` since the last snapshot, at most every `snapshot_interval_ns` (or
-        now, with `force`, unless one is under way)."""
+        `snapshot_rows` since the last snapshot, at most every `snapshot_interval_ns`, or
+        once one is asked for (`snapshot_soon`) and none is under way."""
         self._reap_snapshot(block=False)
         if self._snapshot_child is not None or self._settling is None:
             return
         at = self._monotonic()
         due = max(self.snapshot_rows, durable.snapshot_covers // 4)
-        if not force and (at < self._snapshot_after or durable.unsnapshotted_rows < due):
+        if not self._snapshot_wanted and (
+            at < self._snapshot_after or durable.unsnapshotted_rows < due
+        ):
             return
+        self._snapshot_wanted = False
         self._snapshot_after = at + self.snapshot_interval_ns
         try:
             self._snapshot_child = durable.snapshot_in_background()
@@ -583,6 +587,16 @@ class Engine:
         self.stats.snapshots += written
         if self.durable is not None:
             self.durable.snapshot_finished(covers, written)
+
+    def snapshot_soon(self) -> None:
+        """Have the hub's snapshot written as it is at the end of this round (a day opened:
+        a crash then replays the new day only), in the background, or once the snapshot
+        under way has ended; on the hub's thread where there is no `os.fork`. Call it on the
+        hub's thread."""
+        if hasattr(os, "fork"):
+            self._snapshot_wanted = True
+        else:
+            self.save_snapshot()
 
     def save_snapshot(self) -> bool:
         """Write the hub's snapshot now, on the hub's thread, once a background one ended
@@ -623,8 +637,7 @@ class Engine:
             except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
                 return
             self.stats.day_opens += 1
-            # A snapshot of the day closed, as `open-day` writes: a crash replays the new day.
-            self._snapshot_when_due(durable, force=True)
+            self.snapshot_soon()  # as open-day: a crash replays the new day only
 
     def _turn(self, work: _Work, now: int, outcomes: list[tuple[Future, Any, Any]]) -> None:
         """One turn of `work` ("steps"): its outcome once it returns, else it goes on."""

@@ -402,7 +402,8 @@ def add_operator_routes(
     async def open_day(request: Request, day: OpenDayIn) -> dict[str, str]:
         """Open the next business day with a new cut-off for every currency: later than
         now, at most 7 days ahead (a long weekend or holidays in between). The hub then
-        writes its snapshot, so that a crash replays the new day's commands only."""
+        writes its snapshot in the background, so that a crash replays the new day's
+        commands only."""
         require_role(request, Role.OPERATOR)
         if day.cut_off.tzinfo is None:
             raise E.ApiError(422, "invalid", "cut_off", "the cut-off needs a time zone")
@@ -418,8 +419,7 @@ def add_operator_routes(
             if hub.engine.waiting:
                 return "payments are still queued: run end-of-day first"
             engine.durable.open_day(dict.fromkeys(hub.engine.cut_off_ns, cut_off_ns), now)
-            # A snapshot of the day closed: a crash from now on replays this day only.
-            engine.save_snapshot()
+            engine.snapshot_soon()  # a crash from now on replays this day only
             return None
 
         problem = await run_on_hub(engine, run)

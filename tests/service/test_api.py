@@ -321,9 +321,14 @@ def test_end_of_day_and_open_day(api, service, tmp_path):
     assert far.json()["error"]["field"] == "cut_off"
     opened = api.request("POST", "/v1/operator/open-day", OPERATOR, {"cut_off": tomorrow})
     assert opened.status_code == 200
-    written = (tmp_path / f"hub.db{SNAPSHOT_SUFFIX}").read_bytes()  # a snapshot of the day
-    header = snapshot.header_of(written)
-    assert header is not None and header.log_length == service.engine.durable._log.length
+    length = service.engine.durable._log.length
+    path = tmp_path / f"hub.db{SNAPSHOT_SUFFIX}"
+
+    def covers() -> int | None:  # the snapshot of the day, written in the background
+        header = snapshot.header_of(path.read_bytes()) if path.exists() else None
+        return None if header is None else header.log_length
+
+    wait_until(lambda: (covers() or 0) >= length, "open-day's snapshot was never written")
     past = api.request(
         "POST", "/v1/operator/open-day", OPERATOR, {"cut_off": "2001-01-01T18:00:00Z"}
     )

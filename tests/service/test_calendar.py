@@ -67,6 +67,8 @@ def test_the_hubs_clock_opens_the_next_business_day_once_every_currency_is_close
         assert {c["cut_off"] for c in _currencies(api)} == {_iso(cut_off)}
         status = api.request("GET", "/v1/operator/status", OPERATOR).json()
         assert status["engine"]["day_opens"] == 1
+        wait_until(lambda: service.engine.durable.snapshot_covers >= status["hub"]["commands"],
+                   "the opened day's snapshot was never written")  # fmt: skip
         opened = _opened_days(api)
         assert [entry["by"] for entry in opened] == [None]  # the hub's clock, not a key
         assert api.pay()[1].json()["status"] == "ACSC"
