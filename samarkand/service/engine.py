@@ -605,38 +605,15 @@ class Engine:
         return self.durable is not None and self.durable.save_snapshot()
 
     def _tick_when_due(self, durable: DurableHub, now: int) -> None:
-        """Run the hub's clock (`DurableHub.tick`, a logged command) once a payment waits for
-        a time that has come: a queued cross-currency payment whose quoted rates stopped
-        standing is rejected (AB03) then, not settled later at rates nobody stands behind.
-        Then close the day of each currency whose cut-off has come
-        (`DurableHub.close_currency`): what still waits in it is rejected AB03 at its
-        cut-off, not left queued until the operator's end of day. Then, once every
-        currency's day is closed, open the next business day of the hub's calendar when its
-        opening has come (`DurableHub.open_day`, with the calendar's cut-off).
-        A store failure leaves the hub broken, to be opened again by the next round."""
-        engine = self._settling
-        if engine is None:
+        """Run the hub's clock (`run_hub_clock`) when the hub is open and configured. A store
+        failure leaves the hub broken, to be opened again by the next round."""
+        if self._settling is None:
             return
-        due = engine.next_due()
-        if due is not None and due <= now:
-            try:
-                durable.tick(now)
-            except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
-                return
-            self.stats.ticks += 1
-        for currency in engine.cut_offs_due(now):
-            try:
-                durable.close_currency(currency, now)
-            except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
-                return
-            self.stats.day_closes += 1
-        day = next_calendar_day(durable.hub, now)
-        if day is not None and day[0] <= now:
-            try:
-                durable.open_day(dict.fromkeys(engine.cut_off_ns, day[1]), now)
-            except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
-                return
-            self.stats.day_opens += 1
+        try:
+            opened = run_hub_clock(durable, now, self.stats)
+        except Exception:  # noqa: BLE001 - the hub is broken: the next round reopens it
+            return
+        if opened:
             self.snapshot_soon()  # as open-day: a crash replays the new day only
 
     def _turn(self, work: _Work, now: int, outcomes: list[tuple[Future, Any, Any]]) -> None:
@@ -1006,6 +983,33 @@ def _not_written(
     _answer([(f, None, failure) for f, _, _ in outcomes])
     for handed in rounds:
         handed.done.set_exception(failure)
+
+
+def run_hub_clock(durable: DurableHub, now: int, stats: EngineStats | None = None) -> bool:
+    """What the hub's clock does at `now`, each step a logged command: `tick` once a
+    payment waits for a time that has come (a queued cross-currency payment whose quoted
+    rates stopped standing is rejected AB03 then, not settled later at rates nobody stands
+    behind); then the close of each currency whose cut-off has come (`close_currency`: what
+    still waits in it is rejected AB03 at its cut-off, not left queued until the operator's
+    end of day); then, once every currency's day is closed, the next business day of the
+    hub's calendar opened when its opening has come (`open_day`, with the calendar's
+    cut-off). Counts each step in `stats`; returns whether a day opened. A store failure
+    raises (the hub is broken)."""
+    stats = stats if stats is not None else EngineStats()
+    engine = durable.hub.engine
+    due = engine.next_due()
+    if due is not None and due <= now:
+        durable.tick(now)
+        stats.ticks += 1
+    for currency in engine.cut_offs_due(now):
+        durable.close_currency(currency, now)
+        stats.day_closes += 1
+    day = next_calendar_day(durable.hub, now)
+    if day is None or day[0] > now:
+        return False
+    durable.open_day(dict.fromkeys(engine.cut_off_ns, day[1]), now)
+    stats.day_opens += 1
+    return True
 
 
 def next_calendar_day(hub: SettlementHub, now: int) -> tuple[int, int] | None:

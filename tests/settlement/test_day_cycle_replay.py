@@ -1,0 +1,204 @@
+"""Business days run on the hub's clock, driven at random: payments (queued, warehoused, with
+deadlines, for DNS windows), liquidity, the clock's ticks, each currency's close at its
+cut-off, end-of-day, open-day by hand and on a business calendar, cut-offs and window
+schedules moved. At any point the hub closed and opened again, from its log alone and from
+its snapshot, is the hub it was: the same payments, queues, events, balances, journal, days
+closed, cut-offs, calendar and schedules."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from samarkand.hub.calendar import BusinessCalendar
+from samarkand.hub.durable import DurableHub
+from samarkand.hub.settlement import Liquidity
+from samarkand.ledger.columns import FIELD_NAMES
+from samarkand.ledger.invariants import problems
+from samarkand.service.engine import run_hub_clock
+from tests.settlement.conftest import payment
+from tests.settlement.fx_world import (
+    CNY,
+    INR,
+    LEDGERS,
+    RUB,
+    START_NS,
+    A,
+    B,
+    C,
+    fx_directory,
+)
+
+SECOND = 10**9
+CURRENCIES = (CNY, RUB, INR)
+BANKS = (A, B, C)
+
+
+def fingerprint(durable: DurableHub) -> dict:
+    hub = durable.hub
+    engine = hub.engine
+    state = hub.ledger.state
+    journal = state.journal.columns()
+    return {
+        "entries": {
+            uetr: (e.status, e.settled_ns, e.via, e.sequence, e.received_ns, tuple(e.history))
+            for uetr, e in engine.entries.items()
+        },
+        "queues": {s: [[e.payment.uetr for e in q] for q in qs] for s, qs in engine.queues.items()},
+        "waiting": (list(engine.warehouse), list(engine.deadlines)),
+        "dns": {c: [e.payment.uetr for e in q] for c, q in engine.dns_pending.items()},
+        "events": list(hub.events),
+        "balances": {a.id: state.balance(a.id) for a in state.accounts},
+        "journal": {name: getattr(journal, name).tolist() for name in FIELD_NAMES},
+        "days": (sorted(engine.closed), dict(engine.cut_off_ns), engine.opened_ns),
+        "calendar": hub.calendar,
+        "windows": dict(engine.window_schedule),
+        "commands": durable.commands,
+    }
+
+
+class DayCycle(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = Path(tempfile.mkdtemp(prefix="day-cycle-"))
+        self.store = str(self.folder / "hub.db")
+        self.hub = DurableHub.open(self.store)
+        first_cut_off = START_NS + 2 * 3_600 * SECOND  # the first day: 2 hours
+        self.hub.configure(fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, first_cut_off))
+        self.hub.open_accounts(START_NS)
+        funds = [Liquidity(bank, c, 3_000) for bank in BANKS for c in CURRENCIES]
+        self.hub.liquidity(funds, START_NS + 1)
+        self.now = START_NS + 2
+        self.uetr = 0
+
+    def teardown(self) -> None:
+        self.hub.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    @property
+    def engine(self):
+        return self.hub.hub.engine
+
+    @rule(
+        payments=st.lists(
+            st.tuples(
+                st.sampled_from(BANKS), st.sampled_from(BANKS), st.sampled_from(CURRENCIES),
+                st.integers(1, 4_000),
+                st.sampled_from(["plain", "urgent", "dns", "later", "deadline"]),
+            ),
+            min_size=1, max_size=8,
+        )
+    )  # fmt: skip
+    def pay(self, payments):
+        """A round's payments, as one submit command."""
+        self.now += 1
+        made = []
+        for debtor, creditor, currency, amount, kind in payments:
+            if debtor == creditor:
+                continue
+            self.uetr += 1
+            made.append(
+                payment(
+                    self.uetr,
+                    debtor,
+                    creditor,
+                    amount,
+                    currency,
+                    urgent=kind == "urgent",
+                    dns=kind == "dns",
+                    earliest_ns=self.now + 30 * SECOND if kind == "later" else 0,
+                    latest_ns=self.now + 90 * SECOND if kind == "deadline" else 0,
+                )  # fmt: skip
+            )
+        if made:
+            self.hub.submit(made, self.now)
+
+    @rule(bank=st.sampled_from(BANKS), currency=st.sampled_from(CURRENCIES),
+          amount=st.integers(1, 20_000))  # fmt: skip
+    def fund(self, bank, currency, amount):
+        self.now += 1
+        self.hub.liquidity([Liquidity(bank, currency, amount)], self.now)
+
+    @rule(step=st.sampled_from([SECOND, 45 * SECOND, 3_600 * SECOND, 9 * 3_600 * SECOND]))
+    def advance(self, step):
+        """Time passes: the hub's clock runs as the service runs it in a round."""
+        self.now += step
+        run_hub_clock(self.hub, self.now)
+
+    @rule()
+    def optimise(self):
+        self.now += 1
+        self.hub.optimise(self.now, non_fifo=False)
+
+    @rule()
+    def end_of_day(self):
+        self.now += 1
+        self.hub.end_of_day(self.now, non_fifo=False)
+
+    @precondition(lambda self: not self.engine.waiting)
+    @rule(hours=st.integers(1, 30))
+    def open_day(self, hours):
+        self.now += 1
+        self.hub.open_day(dict.fromkeys(self.engine.cut_off_ns, self.now + hours * 3_600 * SECOND),
+                          self.now)  # fmt: skip
+
+    @rule(currency=st.sampled_from(CURRENCIES), minutes=st.integers(1, 600))
+    def move_cut_off(self, currency, minutes):
+        self.now += 1
+        self.hub.set_cut_off(currency, self.now + minutes * 60 * SECOND, self.now)
+
+    @rule(currency=st.sampled_from(CURRENCIES), every=st.sampled_from([0, 60, 600]))
+    def windows(self, currency, every):
+        self.now += 1
+        self.hub.schedule_windows(currency, every * SECOND, self.now)
+
+    @rule(
+        opens=st.integers(0, 23), cut_off=st.integers(0, 23),
+        zone=st.sampled_from(["UTC", "Asia/Tashkent", "Asia/Kolkata"]),
+        weekdays=st.sets(st.integers(1, 7), min_size=1),
+    )  # fmt: skip
+    def calendar(self, opens, cut_off, zone, weekdays):
+        if opens == cut_off:
+            return
+        self.now += 1
+        calendar = BusinessCalendar(opens * 60, cut_off * 60, zone, tuple(sorted(weekdays)))
+        assert self.hub.set_calendar(calendar, self.now) is None
+
+    @rule(hours=st.integers(8, 20))
+    def calendar_soon(self, hours):
+        """Every day opening at the next full hour of UTC's clock."""
+        self.now += 1
+        opens = (self.now // (3_600 * SECOND) + 1) % 24
+        calendar = BusinessCalendar(
+            opens * 60, (opens + hours) % 24 * 60, "UTC", (1, 2, 3, 4, 5, 6, 7)
+        )
+        assert self.hub.set_calendar(calendar, self.now) is None
+
+    @rule()
+    def no_calendar(self):
+        self.now += 1
+        assert self.hub.set_calendar(None, self.now) is None
+
+    @rule()
+    def reopen(self):
+        before = fingerprint(self.hub)
+        self.hub.close()  # writes a snapshot
+        with DurableHub.open(self.store, snapshots=False) as replayed:
+            assert replayed.replay_errors == []
+            assert fingerprint(replayed) == before
+        self.hub = DurableHub.open(self.store)
+        assert self.hub.restored_from > 0  # from the close's snapshot
+        assert fingerprint(self.hub) == before
+
+    @invariant()
+    def ledger_holds(self):
+        assert problems(self.hub.hub.ledger.state) == []
+
+
+DayCycle.TestCase.settings = settings(max_examples=30, stateful_step_count=50, deadline=None)
+test_business_days_replay_as_they_ran = DayCycle.TestCase
