@@ -1,7 +1,8 @@
 """Business days run on the hub's clock, driven at random: payments (queued, warehoused, with
-deadlines, for DNS windows), liquidity, the clock's ticks, each currency's close at its
-cut-off, end-of-day, open-day by hand and on a business calendar, cut-offs and window
-schedules moved. At any point the hub closed and opened again, from its log alone and from
+deadlines, for DNS windows), cross-currency payments on a provider's tiers, cancellations,
+liquidity and intraday credit, the clock's ticks, each currency's close at its cut-off,
+end-of-day, open-day by hand and on a business calendar, cut-offs and window schedules
+moved. At any point the hub closed and opened again, from its log alone and from
 its snapshot, is the hub it was: the same payments, queues, events, balances, journal, days
 closed, cut-offs, calendar and schedules."""
 
@@ -15,12 +16,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from samarkand.fx.routing import Quote
 from samarkand.hub.calendar import BusinessCalendar
 from samarkand.hub.durable import DurableHub
-from samarkand.hub.settlement import Liquidity
+from samarkand.hub.settlement import Liquidity, QuoteRequest
 from samarkand.ledger.columns import FIELD_NAMES
 from samarkand.ledger.invariants import problems
 from samarkand.service.engine import run_hub_clock
+from samarkand.settlement.payments import FxPayment
 from tests.settlement.conftest import payment
 from tests.settlement.fx_world import (
     CNY,
@@ -31,10 +34,14 @@ from tests.settlement.fx_world import (
     A,
     B,
     C,
+    P,
     fx_directory,
+    tier,
 )
 
 SECOND = 10**9
+HOUR = 3_600 * SECOND
+PAIRS = ((CNY, RUB), (RUB, INR), (INR, CNY), (RUB, CNY))
 CURRENCIES = (CNY, RUB, INR)
 BANKS = (A, B, C)
 
@@ -58,6 +65,12 @@ def fingerprint(durable: DurableHub) -> dict:
         "days": (sorted(engine.closed), dict(engine.cut_off_ns), engine.opened_ns),
         "calendar": hub.calendar,
         "windows": dict(engine.window_schedule),
+        "fx": (
+            {s: [[e.payment.uetr for e in q] for q in qs] for s, qs in engine.fx_queues.items()},
+            sorted(map(repr, hub.book.tiers())),
+            hub.quotes_issued,
+            dict(hub.quote_owner),
+        ),
         "commands": durable.commands,
     }
 
@@ -69,9 +82,11 @@ class DayCycle(RuleBasedStateMachine):
         self.store = str(self.folder / "hub.db")
         self.hub = DurableHub.open(self.store)
         first_cut_off = START_NS + 2 * 3_600 * SECOND  # the first day: 2 hours
-        self.hub.configure(fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, first_cut_off))
+        self.hub.configure(
+            fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, first_cut_off), fx_providers={P: None}
+        )
         self.hub.open_accounts(START_NS)
-        funds = [Liquidity(bank, c, 3_000) for bank in BANKS for c in CURRENCIES]
+        funds = [Liquidity(bank, c, 3_000) for bank in (*BANKS, P) for c in CURRENCIES]
         self.hub.liquidity(funds, START_NS + 1)
         self.now = START_NS + 2
         self.uetr = 0
@@ -129,6 +144,48 @@ class DayCycle(RuleBasedStateMachine):
         """Time passes: the hub's clock runs as the service runs it in a round."""
         self.now += step
         run_hub_clock(self.hub, self.now)
+
+    @rule(rate=st.sampled_from(["12.5", "0.08", "1.28"]), pair=st.sampled_from(PAIRS),
+          hours=st.integers(1, 48))  # fmt: skip
+    def post_tier(self, rate, pair, hours):
+        self.now += 1
+        post = tier(P, pair[0], pair[1], rate, liquidity=50_000, until=self.now + hours * HOUR)
+        self.hub.post_tiers([post], self.now)
+
+    @rule(
+        debtor=st.sampled_from(BANKS), creditor=st.sampled_from(BANKS),
+        pair=st.sampled_from(PAIRS), amount=st.integers(1, 4_000),
+        seconds=st.sampled_from([5, 600]),
+    )  # fmt: skip
+    def pay_across(self, debtor, creditor, pair, amount, seconds):
+        """A quote, then a payment citing it (queued when the debtor lacks the money; its
+        rates stand only until the quote's tiers end)."""
+        self.now += 1
+        request = QuoteRequest(debtor, pair[0], pair[1], amount, None, seconds * SECOND)
+        quoted = self.hub.request_quote(request, self.now)
+        if debtor == creditor or not isinstance(quoted, Quote):
+            return
+        self.uetr += 1
+        self.now += 1
+        self.hub.submit_fx([FxPayment(self.uetr, debtor, creditor, quoted.id)], self.now)
+
+    @rule(pick=st.integers(0, 10**6))
+    def cancel(self, pick):
+        """The debtor cancels one of its payments (queued: cancelled; else refused)."""
+        if not self.uetr:
+            return
+        uetr = pick % self.uetr + 1
+        entry = self.engine.entries.get(uetr)
+        if entry is not None:
+            self.now += 1
+            self.hub.cancel(uetr, entry.payment.debtor_agent, self.now)
+
+    @rule(bank=st.sampled_from(BANKS), currency=st.sampled_from(CURRENCIES),
+          limit=st.integers(0, 10_000))  # fmt: skip
+    def credit(self, bank, currency, limit):
+        self.now += 1
+        central_bank = self.hub.hub.directory.central_bank_of[currency].bic
+        self.hub.set_credit(bank, currency, limit, self.now, by_central_bank=central_bank)
 
     @rule()
     def optimise(self):
