@@ -5,7 +5,7 @@ and a view of them all."""
 
 from __future__ import annotations
 
-import uuid
+import itertools
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
@@ -14,14 +14,12 @@ from pydantic import BaseModel
 
 from samarkand.hub.calendar import BusinessCalendar, minutes_of, time_text
 from samarkand.hub.durable import WINDOW_FIRST_PROBLEM
-from samarkand.money import format_amount
 from samarkand.service import errors as E
 from samarkand.service.auth import Role, Verifier, admitted_key, parse_public_key
 from samarkand.service.engine import Engine, next_calendar_day
 from samarkand.service.shared import (
     BIC_REGEX,
     CURRENCY_REGEX,
-    REGISTRY,
     AdmissionIn,
     CalendarIn,
     CorridorIn,
@@ -32,6 +30,7 @@ from samarkand.service.shared import (
     ProviderIn,
     QueryCount,
     QueueLimitIn,
+    ReorderIn,
     UetrPath,
     WindowScheduleIn,
     cancel_queued,
@@ -39,6 +38,8 @@ from samarkand.service.shared import (
     iso_time,
     minor_units,
     proposal_routes,
+    queued_row,
+    reorder_queued,
     require_role,
     run_on_hub,
 )
@@ -274,29 +275,20 @@ def add_operator_routes(
     async def queued(
         request: Request, limit: Annotated[QueryCount, Query(ge=1, le=10_000)] = 1_000
     ) -> dict[str, Any]:
-        """Queued payments, in settlement order per sender."""
+        """Queued payments, by sender's settlement account, each in the order it is tried
+        (single-currency payments, then cross-currency ones; urgent, then normal)."""
         require_role(request, Role.OPERATOR)
 
         def run(engine: Engine, _now: int):
             assert engine.durable is not None
-            hub = engine.durable.hub
-            rows = []
-            for entry in hub.engine.queued():
-                if len(rows) >= limit:
-                    break
-                payment = entry.payment
-                rows.append(
-                    {
-                        "uetr": str(uuid.UUID(int=payment.uetr)),
-                        "debtor_agent": payment.debtor_agent,
-                        "creditor_agent": payment.creditor_agent,
-                        "amount": format_amount(payment.amount, REGISTRY.get(payment.currency)),
-                        "currency": payment.currency,
-                        "priority": payment.priority.name.lower(),
-                        "received": iso_time(entry.received_ns),
-                    }
-                )
-            return rows
+            settlement = engine.durable.hub.engine
+            senders = sorted(settlement.queues.keys() | settlement.fx_queues.keys())
+            rows = (
+                queued_row(entry, place)
+                for sender in senders
+                for entry, place in settlement.queue_of(sender)
+            )
+            return list(itertools.islice(rows, limit))
 
         return {"queued": await run_on_hub(engine, run)}
 
@@ -333,6 +325,13 @@ def add_operator_routes(
         """Cancel a queued payment on the operator's decision."""
         require_role(request, Role.OPERATOR)
         return await cancel_queued(engine, uetr, None)
+
+    @app.post("/v1/operator/payments/{uetr}/reorder", tags=["operator"])
+    async def operator_reorder(request: Request, uetr: UetrPath, move: ReorderIn) -> dict[str, Any]:
+        """Move a queued payment to the front or the back of its priority class, on the
+        operator's decision."""
+        require_role(request, Role.OPERATOR)
+        return await reorder_queued(engine, uetr, None, move.to)
 
     @app.post("/v1/operator/windows/{currency}/close", tags=["operator"])
     async def close_window(

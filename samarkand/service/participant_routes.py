@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from samarkand.service.shared import (
     PaymentStatusOut,
     QueryCount,
     QueryDay,
+    ReorderIn,
     TrackerOut,
     UetrPath,
     WebhookIn,
@@ -44,7 +46,9 @@ from samarkand.service.shared import (
     owns,
     payment_status,
     principal_of,
+    queued_row,
     reason_out,
+    reorder_queued,
     require_debtor,
     require_role,
     run_on_hub,
@@ -198,6 +202,50 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
     async def cancel(request: Request, uetr: UetrPath) -> dict[str, str]:
         """Cancel one of the caller's queued payments."""
         return await cancel_queued(engine, uetr, require_role(request, Role.PARTICIPANT).key_id)
+
+    @app.post("/v1/payments/{uetr}/reorder", tags=["payments"])
+    async def reorder(request: Request, uetr: UetrPath, move: ReorderIn) -> dict[str, Any]:
+        """Move one of the caller's queued payments to the front of its priority class
+        (tried next) or to the back: the caller decides which of its payments its liquidity
+        pays first. The queue is then tried again from its head, so the payment may settle
+        at once (`status`); `place` is its place afterwards (1: tried next; null once
+        settled)."""
+        caller = require_role(request, Role.PARTICIPANT).key_id
+        return await reorder_queued(engine, uetr, caller, move.to)
+
+    @app.get("/v1/queue", tags=["payments"])
+    async def queue(
+        request: Request,
+        currency: Annotated[str | None, Query(pattern=CURRENCY_REGEX)] = None,
+        limit: Annotated[QueryCount, Query(ge=1, le=10_000)] = 1_000,
+    ) -> dict[str, Any]:
+        """The caller's queued payments (its own and its indirect participants'), by
+        currency, each in the order its settlement account tries them (single-currency
+        payments, then cross-currency ones; urgent, then normal): at most `limit`."""
+        caller = require_role(request, Role.PARTICIPANT).key_id
+
+        def run(engine: Engine, _now: int):
+            assert engine.durable is not None
+            hub = engine.durable.hub
+            participant = hub.directory.get(caller)
+            if currency is not None and currency not in hub.directory.ledgers:
+                return Reason.CURRENCY_NOT_ALLOWED
+            codes = sorted(hub.directory.ledgers) if currency is None else [currency]
+            if participant is None:  # a key the directory no longer names: nothing queued
+                return []
+            rows = (
+                queued_row(entry, place)
+                for code in codes
+                for entry, place in hub.engine.queue_of(
+                    hub.directory.settlement_account(participant, code)
+                )
+            )
+            return list(itertools.islice(rows, limit))
+
+        rows = await run_on_hub(engine, run)
+        if isinstance(rows, Reason):
+            raise E.reason_error(rows, "currency")
+        return {"queued": rows}
 
     # ------------------------------------------------------------------ mailbox
 

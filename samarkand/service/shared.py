@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from samarkand.hub.calendar import HOLIDAYS_MAX
 from samarkand.hub.durable import CommandInterrupted
 from samarkand.hub.settlement import QUEUE_LIMIT_MAX
-from samarkand.money import MoneyError, default_registry, parse_amount
+from samarkand.money import MoneyError, default_registry, format_amount, parse_amount
 from samarkand.service import errors as E
 from samarkand.service.auth import KEY_HEADER, SIGNER, Principal, Role
 from samarkand.service.engine import AnswerNotWritten, Engine, EngineBusy, EngineStopped
@@ -186,6 +186,12 @@ class OpenDayIn(_In):
     cut_off: Moment = Field(description="the new cut-off of every currency, with a zone")
 
 
+class ReorderIn(_In):
+    to: Literal["front", "back"] = Field(
+        description="the front of its priority class (tried next) or the back"
+    )
+
+
 class CalendarIn(_In):
     opens: str = Field(
         pattern=TIME_OF_DAY, examples=["08:00"],
@@ -346,27 +352,79 @@ def hub_directory(engine: Engine) -> Directory:
     return engine.durable.hub.directory
 
 
-async def cancel_queued(
-    engine: Engine, uetr: uuid.UUID, by_participant: str | None
-) -> dict[str, str]:
-    """Cancel a queued payment: a participant's own (another's is NOT_FOUND), or any
-    payment on the operator's decision (`by_participant` None)."""
+def queued_row(entry: Any, place: int) -> dict[str, Any]:
+    """A queued payment as the queue routes show it: its amount is what the debtor pays
+    (in the source currency, for a cross-currency payment)."""
+    payment = entry.payment
+    return {
+        "uetr": str(uuid.UUID(int=payment.uetr)),
+        "debtor_agent": payment.debtor_agent,
+        "creditor_agent": payment.creditor_agent,
+        "amount": format_amount(payment.amount, REGISTRY.get(payment.currency)),
+        "currency": payment.currency,
+        "priority": payment.priority.name.lower(),
+        "place": place,
+        "cross_currency": entry.fx is not None,
+        "received": iso_time(entry.received_ns),
+    }
+
+
+async def _act_on_queued(
+    engine: Engine,
+    uetr: uuid.UUID,
+    by_participant: str | None,
+    act: Callable[[Any, str, int], Reason | None],
+) -> tuple[str, int | None]:
+    """`act(durable hub, debtor agent, now)` on a queued payment: a participant's own
+    (another's is NOT_FOUND, as an unknown one), or any payment on the operator's decision
+    (`by_participant` None). A refusal raises its reason's error; else the payment's status
+    afterwards and its place in its queue's priority class (None: no longer queued)."""
 
     def run(engine: Engine, now: int):
         assert engine.durable is not None
-        entry = engine.durable.hub.engine.entries.get(uetr.int)
+        settlement = engine.durable.hub.engine
+        entry = settlement.entries.get(uetr.int)
         debtor = None if entry is None else entry.payment.debtor_agent
         if debtor is None or (
             by_participant is not None
             and not owns(engine.durable.hub.directory, by_participant, debtor)
         ):
             return Reason.NOT_FOUND
-        return engine.durable.cancel(uetr.int, debtor, now)
+        assert entry is not None
+        reason = act(engine.durable, debtor, now)
+        if reason is not None:
+            return reason
+        return entry.status.value, settlement.queue_place(entry)
 
-    reason = await run_on_hub(engine, run)
-    if reason is not None:
-        raise E.reason_error(reason, "uetr")
+    done = await run_on_hub(engine, run)
+    if isinstance(done, Reason):
+        raise E.reason_error(done, "uetr")
+    return done
+
+
+async def cancel_queued(
+    engine: Engine, uetr: uuid.UUID, by_participant: str | None
+) -> dict[str, str]:
+    """Cancel a queued payment: a participant's own (another's is NOT_FOUND), or any
+    payment on the operator's decision (`by_participant` None)."""
+    await _act_on_queued(
+        engine, uetr, by_participant, lambda hub, debtor, now: hub.cancel(uetr.int, debtor, now)
+    )
     return {"uetr": str(uetr), "status": "cancelled"}
+
+
+async def reorder_queued(
+    engine: Engine, uetr: uuid.UUID, by_participant: str | None, to: str
+) -> dict[str, Any]:
+    """Move a queued payment to the front or the back of its priority class in its
+    sender's queue (as `cancel_queued`, whose payment it may act on); then the queue is
+    tried again from its head, so the payment may settle at once."""
+
+    def move(hub: Any, debtor: str, now: int) -> Reason | None:
+        return hub.reorder(uetr.int, debtor, to_front=to == "front", now=now)
+
+    status, place = await _act_on_queued(engine, uetr, by_participant, move)
+    return {"uetr": str(uetr), "status": status, "place": place}
 
 
 def proposal_routes(

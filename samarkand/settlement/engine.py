@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -1286,6 +1286,24 @@ class SettlementEngine:
         for sender in sorted(self.queues):
             for queue in self.queues[sender]:
                 yield from queue
+
+    def queue_of(self, account: int) -> Iterator[tuple[Entry, int]]:
+        """The payments queued on settlement account `account`, in the order they are tried:
+        its queue of single-currency payments (urgent, then normal), then its queue of
+        cross-currency payments (the same); each with its place in its priority class (1:
+        tried first), the order `reorder` changes."""
+        for queues in (self.queues, self.fx_queues):
+            for queue in queues.get(account, ()):
+                for place, entry in enumerate(queue, start=1):
+                    yield entry, place
+
+    def queue_place(self, entry: Entry) -> int | None:
+        """`entry`'s place in its priority class of its sender's queue (1: tried first);
+        None when it is not queued."""
+        if not self._in_queue(entry):
+            return None
+        queues = self.fx_queues if entry.fx is not None else self.queues
+        return queues[entry.sender][int(entry.priority)].index(entry) + 1
 
 
 def _leg_net(entry: Entry) -> Mapping[int, int]:

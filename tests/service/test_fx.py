@@ -188,6 +188,9 @@ def test_a_queued_payment_whose_rates_end_is_rejected_by_the_hubs_clock(tmp_path
             quote = _quote(api).json()
             payment, answer = _pay(api, quote["id"])
             assert answer.json()["status"] == "ACSP"  # its CNY leg is not covered: queued
+            queued = api.request("GET", "/v1/queue", DEBTOR).json()["queued"]
+            rows = [(q["uetr"], q["currency"], q["place"], q["cross_currency"]) for q in queued]
+            assert rows == [(payment["uetr"], "CNY", 1, True)]
             tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
             early = api.request("POST", "/v1/operator/open-day", "OPERATOR", {"cut_off": tomorrow})
             assert early.status_code == 409 and "still queued" in early.text  # not a 500

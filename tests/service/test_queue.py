@@ -1,0 +1,103 @@
+"""A participant's own queue: listed in the order its settlement account tries it, and
+reordered by the participant (or by the operator on its decision), which decides what its
+liquidity pays first. Another's payment is invisible; the new order is logged, audited and
+outlives a restart."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.service.conftest import CREDITOR, DEBTOR, OTHER, served
+
+OPERATOR = "OPERATOR"
+HUGE = "99999999999999.00"  # beyond any development bank's liquidity
+
+
+def _queue(api, key: str = DEBTOR, query: str = "") -> list[dict]:
+    response = api.request("GET", f"/v1/queue{query}", key)
+    assert response.status_code == 200, response.text
+    return response.json()["queued"]
+
+
+def _order(api, key: str = DEBTOR, query: str = "") -> list[tuple[str, int]]:
+    return [(row["uetr"], row["place"]) for row in _queue(api, key, query)]
+
+
+def _reorder(api, uetr: str, to: str, key: str = DEBTOR, path: str = "/v1/payments"):
+    return api.request("POST", f"{path}/{uetr}/reorder", key, {"to": to})
+
+
+def test_a_participant_reorders_its_queue_and_decides_what_settles_first(tmp_path):
+    db = str(tmp_path / "hub.db")
+    with served(db) as (service, api):
+        huge, answer = api.pay(amount=HUGE)
+        assert answer.json()["status"] == "ACSP"
+        later, answer = api.pay(amount=HUGE, priority="normal")
+        assert answer.json()["status"] == "ACSP"
+        small, answer = api.pay(amount="1.00")  # it would fit, but waits behind the others
+        assert answer.json()["status"] == "ACSP"
+        rub, answer = api.pay(amount=HUGE, currency="RUB")
+        assert answer.json()["status"] == "ACSP"
+        ids = [p["uetr"] for p in (huge, later, small)]
+        assert _order(api, query="?currency=CNY") == [(ids[0], 1), (ids[1], 2), (ids[2], 3)]
+        rows = _queue(api)
+        assert [row["currency"] for row in rows] == ["CNY", "CNY", "CNY", "RUB"]
+        assert rows[0] == {
+            "uetr": ids[0], "debtor_agent": DEBTOR, "creditor_agent": CREDITOR, "amount": HUGE,
+            "currency": "CNY", "priority": "normal", "place": 1, "cross_currency": False,
+            "received": rows[0]["received"],
+        }  # fmt: skip
+        assert _queue(api, OTHER) == []  # another bank sees none of them
+        moved = _reorder(api, ids[1], "front")
+        assert moved.status_code == 200, moved.text
+        assert moved.json() == {"uetr": ids[1], "status": "queued", "place": 1}
+        assert _order(api, query="?currency=CNY") == [(ids[1], 1), (ids[0], 2), (ids[2], 3)]
+        moved = _reorder(api, ids[1], "back").json()
+        assert moved == {"uetr": ids[1], "status": "queued", "place": 3}
+        # The small payment to the front: the head is tried again, and it fits.
+        settled = _reorder(api, ids[2], "front").json()
+        assert settled == {"uetr": ids[2], "status": "settled", "place": None}
+        assert api.request("GET", f"/v1/payments/{ids[2]}", DEBTOR).json()["status"] == "settled"
+        assert _order(api, query="?currency=CNY") == [(ids[0], 1), (ids[1], 2)]
+        # The operator moves one on its own decision; the audit trail names who asked.
+        by_operator = _reorder(api, ids[1], "front", OPERATOR, "/v1/operator/payments")
+        assert by_operator.json() == {"uetr": ids[1], "status": "queued", "place": 1}
+        listed = api.request("GET", "/v1/operator/queue", OPERATOR).json()["queued"]
+        assert [(row["uetr"], row["place"]) for row in listed if row["currency"] == "CNY"] == [
+            (ids[1], 1), (ids[0], 2)
+        ]  # fmt: skip
+        audit = api.request("GET", "/v1/operator/audit?limit=1000", OPERATOR).json()["entries"]
+        moves = [(e["by"], e["arguments"]["to_front"]) for e in audit if e["op"] == "reorder"]
+        assert moves == [(DEBTOR, True), (DEBTOR, False), (DEBTOR, True), (OPERATOR, True)]
+        order = _order(api)
+    with served(db) as (_, api):
+        assert _order(api) == order  # replayed from the log
+
+
+def test_reordering_refuses_what_is_not_the_callers_queued_payment(api):
+    settled, answer = api.pay()
+    assert answer.json()["status"] == "ACSC"
+    queued, _ = api.pay(amount=HUGE)
+    before = _order(api)
+    cases = [
+        (_reorder(api, queued["uetr"], "front", OTHER), 404, "NOOR", "uetr"),  # another's
+        (_reorder(api, str(uuid.uuid4()), "front"), 404, "NOOR", "uetr"),  # unknown
+        (_reorder(api, settled["uetr"], "front"), 409, None, "uetr"),  # not queued
+        (_reorder(api, queued["uetr"], "middle"), 422, None, "to"),
+        (api.request("POST", f"/v1/payments/{queued['uetr']}/reorder", DEBTOR, {}), 422, None,
+         "to"),
+        (api.request("POST", "/v1/payments/not-a-uetr/reorder", DEBTOR, {"to": "front"}), 422,
+         None, "uetr"),
+        (_reorder(api, queued["uetr"], "front", OPERATOR), 403, None, None),  # not a bank's
+        (api.request("GET", "/v1/queue?currency=EUR", DEBTOR), 422, "AM03", "currency"),
+        (api.request("GET", "/v1/queue?currency=cny", DEBTOR), 422, None, "currency"),
+        (api.request("GET", "/v1/queue?limit=0", DEBTOR), 422, None, "limit"),
+    ]  # fmt: skip
+    for response, status, code, field in cases:
+        assert response.status_code == status, response.text
+        error = response.json()["error"]
+        if code is not None:
+            assert error["code"] == code, error
+        if field is not None:
+            assert error["field"] == field, error
+    assert _order(api) == before
