@@ -722,8 +722,13 @@ def serve(
     from samarkand.service.server import ServeError, is_postgres
     from samarkand.service.server import serve as run_service
 
-    if not is_postgres(db):
-        Path(db).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if not is_postgres(db):
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(
+            f"--db: cannot make the folder {error.filename}: {error.strerror}"
+        ) from None
     try:
         batch = {} if message_batch is None else {"message_batch": message_batch}
         run_service(db, host, port, keyring, console.print, schema, **batch)

@@ -182,11 +182,15 @@ def open_service(
     default = Path("out") / f"{schema}.keys.json" if postgres else Path(db + ".keys.json")
     path = Path(keyring) if keyring is not None else default
     try:
-        if not path.exists():
-            assert engine.durable is not None
-            write_dev_keyring(path, dev_identities(engine.durable))
-        # The hub's own key signs pushes only: a keyring entry of that role is no caller.
-        verifier = Verifier([k for k in load_keys(path) if k.role is not Role.HUB])
+        try:
+            if not path.exists():
+                assert engine.durable is not None
+                write_dev_keyring(path, dev_identities(engine.durable))
+            # The hub's own key signs pushes only: a keyring entry of that role is no caller.
+            verifier = Verifier([k for k in load_keys(path) if k.role is not Role.HUB])
+        except (OSError, KeyringError) as error:
+            reason = f"{error.strerror} ({error.filename})" if isinstance(error, OSError) else error
+            raise ServeError(f"--keyring: {reason}") from None
         # Participants admitted through the API sign with the key their admission carried.
         for view in engine.call(lambda e, _now: e.durable.proposals("admission")).result():
             key = admitted_key(view)

@@ -28,6 +28,30 @@ def test_serve_refuses_a_non_loopback_host(tmp_path):
     assert not (tmp_path / "hub.db").exists()
 
 
+@pytest.mark.parametrize(
+    "option, value, said",
+    [
+        ("--keyring", "/proc/samarkand/keys.json", "--keyring: No such file or directory"),
+        ("--keyring", "{tmp}", "--keyring: {tmp}: not a keyring (IsADirectoryError)"),
+        ("--keyring", "{tmp}/bad.json", "--keyring: {tmp}/bad.json: not a keyring"),
+        ("--db", "/proc/samarkand/hub.db", "--db: cannot make the folder /proc/samarkand"),
+    ],
+)
+def test_serve_names_a_bad_keyring_or_store_folder_without_a_traceback(
+    tmp_path, option, value, said
+):
+    (tmp_path / "bad.json").write_text("{not json")
+    arguments = {"--db": str(tmp_path / "hub.db"), option: value.format(tmp=tmp_path)}
+    options = [x for item in arguments.items() for x in item]
+    done = subprocess.run(
+        [*SAMARKAND, "serve", "--port", str(free_port()), *options],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert said.format(tmp=tmp_path) in " ".join(done.stderr.split()), done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_serve_answers_signed_requests_over_loopback(tmp_path):
     db = tmp_path / "hub.db"
     port = free_port()
