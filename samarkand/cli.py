@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -46,6 +47,18 @@ DEFAULT_SCHEMA = "samarkand"
 
 class UserError(Exception):
     """A problem with what the user asked for: printed as one line, never a traceback."""
+
+
+def _make_folder(option: str, folder: Path) -> None:
+    """Make `folder` (and its parents) for `option`'s files, or stop with a `UserError`
+    naming the option: before any work, not after it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        problem = f"cannot make the folder {error.filename}: {error.strerror}"
+        raise UserError(f"{option}: {problem}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{option}: the folder {folder} is not writable")
 
 
 @app.command()
@@ -105,6 +118,8 @@ def demo(
     problems = config.problems()
     if problems:
         raise UserError("; ".join(problems))
+    _make_folder("--db", db.parent)  # before the day is simulated, not after
+    _make_folder("--report", report)
     run_demo(
         console,
         db=db,
@@ -722,13 +737,8 @@ def serve(
     from samarkand.service.server import ServeError, is_postgres
     from samarkand.service.server import serve as run_service
 
-    try:
-        if not is_postgres(db):
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(
-            f"--db: cannot make the folder {error.filename}: {error.strerror}"
-        ) from None
+    if not is_postgres(db):
+        _make_folder("--db", Path(db).parent)
     try:
         batch = {} if message_batch is None else {"message_batch": message_batch}
         run_service(db, host, port, keyring, console.print, schema, **batch)

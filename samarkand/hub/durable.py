@@ -741,6 +741,7 @@ AUDITED_OPS = frozenset(
         "set_credit",
         "cancel",
         "reorder",
+        "priority",
         "close_window",
         "end_of_day",
         "close_currency",
@@ -863,6 +864,13 @@ class _Runner:
                 read.str(read.get("bic")),
                 to_front=read.bool(read.get("to_front")),
                 now=read.now(),
+            )
+        if op == "priority":
+            return hub.reprioritise(
+                read.int(read.get("uetr")),
+                read.str(read.get("bic")),
+                read.enum(Priority, read.int(read.get("priority"))),
+                read.now(),
             )
         if op in _SERVICE_OPS:
             return self.run_service(op, read, hub)
@@ -1549,6 +1557,18 @@ class DurableHub:
     def cancel(self, uetr: int, by_bic: str, now: int) -> Reason | None:
         return self._command(
             {"op": "cancel", "uetr": _int(uetr), "bic": _str(by_bic), "now": _int(now)}
+        )
+
+    def reprioritise(self, uetr: int, by_bic: str, priority: Priority, now: int) -> Reason | None:
+        """Change a waiting payment's priority (`SettlementEngine.reprioritise`)."""
+        return self._command(
+            {
+                "op": "priority",
+                "uetr": _int(uetr),
+                "bic": _str(by_bic),
+                "priority": _int(int(priority)),
+                "now": _int(now),
+            }
         )
 
     def reorder(self, uetr: int, by_bic: str, *, to_front: bool, now: int) -> Reason | None:

@@ -44,7 +44,7 @@ from samarkand.settlement.participants import (
     ParticipantStatus,
     account_id,
 )
-from samarkand.settlement.payments import Event, FxPayment, Payment, Reason
+from samarkand.settlement.payments import Event, FxPayment, Payment, Priority, Reason
 from samarkand.store import DurableLedger
 
 # A balance would pass 2**128 - 1: the amount is too large for the account, not a bug.
@@ -410,6 +410,11 @@ class SettlementHub:
 
     def reorder(self, uetr: int, by_bic: str, *, to_front: bool, now: int) -> Reason | None:
         reason = self.engine.reorder(uetr, by_bic, to_front=to_front, now=now)
+        self._commit(now)
+        return reason
+
+    def reprioritise(self, uetr: int, by_bic: str, priority: Priority, now: int) -> Reason | None:
+        reason = self.engine.reprioritise(uetr, by_bic, priority, now)
         self._commit(now)
         return reason
 

@@ -27,6 +27,7 @@ from samarkand.service.shared import (
     Cursor,
     CutOffIn,
     OpenDayIn,
+    PriorityIn,
     ProviderIn,
     QueryCount,
     QueueLimitIn,
@@ -40,6 +41,7 @@ from samarkand.service.shared import (
     proposal_routes,
     queued_row,
     reorder_queued,
+    reprioritise_queued,
     require_role,
     run_on_hub,
 )
@@ -300,10 +302,10 @@ def add_operator_routes(
     ) -> dict[str, Any]:
         """The hub's governance, oldest first: every setup, suspension, status change,
         admission and approval, key set or revoked, credit line, cancellation, reordering,
-        window, day and setting, with the command's place in the hub's log (`sequence`:
-        page on with `after`), its business time (`at`; null for the setup) and the key id
-        that asked for it (`by`; null where none was logged). Replayed from the log, so it
-        outlives restarts."""
+        priority change, window, day and setting, with the command's place in the hub's log
+        (`sequence`: page on with `after`), its business time (`at`; null for the setup) and
+        the key id that asked for it (`by`; null where none was logged). Replayed from the
+        log, so it outlives restarts."""
         require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
 
         def run(engine: Engine, _now: int):
@@ -332,6 +334,14 @@ def add_operator_routes(
         operator's decision."""
         require_role(request, Role.OPERATOR)
         return await reorder_queued(engine, uetr, None, move.to)
+
+    @app.put("/v1/operator/payments/{uetr}/priority", tags=["operator"])
+    async def operator_priority(
+        request: Request, uetr: UetrPath, change: PriorityIn
+    ) -> dict[str, Any]:
+        """Change a waiting payment's priority on the operator's decision."""
+        require_role(request, Role.OPERATOR)
+        return await reprioritise_queued(engine, uetr, None, change.priority)
 
     @app.post("/v1/operator/windows/{currency}/close", tags=["operator"])
     async def close_window(

@@ -34,6 +34,7 @@ from samarkand.service.shared import (
     LiquidityIn,
     PaymentIn,
     PaymentStatusOut,
+    PriorityIn,
     QueryCount,
     QueryDay,
     ReorderIn,
@@ -49,6 +50,7 @@ from samarkand.service.shared import (
     queued_row,
     reason_out,
     reorder_queued,
+    reprioritise_queued,
     require_debtor,
     require_role,
     run_on_hub,
@@ -212,6 +214,16 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
         settled)."""
         caller = require_role(request, Role.PARTICIPANT).key_id
         return await reorder_queued(engine, uetr, caller, move.to)
+
+    @app.put("/v1/payments/{uetr}/priority", tags=["payments"])
+    async def priority(request: Request, uetr: UetrPath, change: PriorityIn) -> dict[str, Any]:
+        """Change the priority of one of the caller's payments waiting for liquidity or for
+        its earliest time: a queued one goes to the back of its new priority class (urgent
+        ones are tried before normal ones), and the queue is tried again, so it may settle
+        at once (`status`; `place` afterwards, null once settled). A payment for a DNS
+        window, or one not waiting, is 409."""
+        caller = require_role(request, Role.PARTICIPANT).key_id
+        return await reprioritise_queued(engine, uetr, caller, change.priority)
 
     @app.get("/v1/queue", tags=["payments"])
     async def queue(

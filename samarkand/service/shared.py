@@ -26,7 +26,7 @@ from samarkand.service import errors as E
 from samarkand.service.auth import KEY_HEADER, SIGNER, Principal, Role
 from samarkand.service.engine import AnswerNotWritten, Engine, EngineBusy, EngineStopped
 from samarkand.settlement.participants import BIC_PATTERN, Directory
-from samarkand.settlement.payments import Reason, Status
+from samarkand.settlement.payments import Priority, Reason, Status
 
 BIC_REGEX = BIC_PATTERN.pattern
 AMOUNT_REGEX = r"^[0-9]{1,40}(\.[0-9]{1,18})?$"
@@ -189,6 +189,12 @@ class OpenDayIn(_In):
 class ReorderIn(_In):
     to: Literal["front", "back"] = Field(
         description="the front of its priority class (tried next) or the back"
+    )
+
+
+class PriorityIn(_In):
+    priority: Literal["normal", "urgent"] = Field(
+        description="urgent overtakes the sender's queued normal payments"
     )
 
 
@@ -425,6 +431,21 @@ async def reorder_queued(
 
     status, place = await _act_on_queued(engine, uetr, by_participant, move)
     return {"uetr": str(uetr), "status": status, "place": place}
+
+
+async def reprioritise_queued(
+    engine: Engine, uetr: uuid.UUID, by_participant: str | None, priority: str
+) -> dict[str, Any]:
+    """Change the priority of a payment waiting for liquidity or for its earliest time (as
+    `cancel_queued`, whose payment it may act on): a queued one goes to the back of its new
+    priority class, and the queue is tried again, so it may settle at once."""
+    chosen = Priority[priority.upper()]
+
+    def change(hub: Any, debtor: str, now: int) -> Reason | None:
+        return hub.reprioritise(uetr.int, debtor, chosen, now)
+
+    status, place = await _act_on_queued(engine, uetr, by_participant, change)
+    return {"uetr": str(uetr), "status": status, "priority": priority, "place": place}
 
 
 def proposal_routes(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import repeat
 
 import numpy as np
@@ -1109,6 +1109,36 @@ class SettlementEngine:
         self._dirty.append(entry.sender)
         self._changed.add(entry.ledger)  # a new order is a new set of queue prefixes
         self._fx_changed = True
+        self._release_dirty(now)
+        return None
+
+    def reprioritise(self, uetr: int, by_bic: str, priority: Priority, now: int) -> Reason | None:
+        """Change the priority of a payment waiting for liquidity or for its earliest time:
+        a queued one moves to the back of its new priority class in its sender's queue (an
+        urgent payment overtakes the queued normal ones), then the queue is tried again; a
+        warehoused one enters with it. A payment for a DNS window has no priority to
+        change (NOT_QUEUED)."""
+        entry, reason = self._owned(uetr, by_bic)
+        if reason is not None:
+            return reason
+        assert entry is not None
+        if entry.status is not Status.QUEUED or entry.payment.method is Method.DNS:
+            return Reason.NOT_QUEUED
+        if entry.priority is priority:
+            return None
+        queued = self._in_queue(entry)
+        queues = (self.fx_queues if entry.fx is not None else self.queues).get(entry.sender)
+        if queued and queues is not None:
+            queues[int(entry.priority)].remove(entry)
+        entry.payment = replace(entry.payment, priority=priority)
+        if queued and queues is not None:
+            queues[int(priority)].append(entry)
+            self._dirty.append(entry.sender)
+            self._changed.add(entry.ledger)  # a new order is a new set of queue prefixes
+            self._fx_changed = True
+        entry.history.append(
+            Event(uetr, Status.QUEUED, now, None, f"priority {priority.name.lower()}")
+        )
         self._release_dirty(now)
         return None
 

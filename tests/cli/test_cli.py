@@ -216,6 +216,9 @@ def test_demo_is_deterministic_by_seed(tmp_path: Path) -> None:
         (("demo", "--urgent-pct", "60", "--dns-pct", "60"), "urgent_pct + dns_pct"),
         (("nosuchcommand",), "No such command"),
         (("track", "not-a-uuid", "--db", "/nonexistent.db"), "UETR"),
+        # Refused before the day is simulated, not after.
+        (("demo", "--report", "/proc/samarkand/report"), "--report: cannot make the folder"),
+        (("demo", "--db", "/proc/samarkand/demo.db"), "--db: cannot make the folder"),
     ],
 )
 def test_bad_arguments_get_one_clear_line(args: tuple[str, ...], message: str) -> None:

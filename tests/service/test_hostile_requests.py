@@ -823,6 +823,8 @@ def test_a_message_cannot_cancel_or_return_another_participants_payment(hub):
      ("POST", "/v1/operator/payments/eb6305c9-1f7f-49de-aed0-16487c27b42d/cancel", None),
      ("POST", "/v1/operator/payments/eb6305c9-1f7f-49de-aed0-16487c27b42d/reorder",
       {"to": "front"}),
+     ("PUT", "/v1/operator/payments/eb6305c9-1f7f-49de-aed0-16487c27b42d/priority",
+      {"priority": "urgent"}),
      ("POST", "/v1/operator/windows/CNY/close", None), ("POST", "/v1/operator/end-of-day", None),
      ("POST", "/v1/operator/open-day", {"cut_off": "2030-01-01T00:00:00Z"}),
      ("GET", "/v1/operator/configuration", None),

@@ -101,3 +101,66 @@ def test_reordering_refuses_what_is_not_the_callers_queued_payment(api):
         if field is not None:
             assert error["field"] == field, error
     assert _order(api) == before
+
+
+def _prioritise(api, uetr: str, priority: str, key: str = DEBTOR, path: str = "/v1/payments"):
+    return api.request("PUT", f"{path}/{uetr}/priority", key, {"priority": priority})
+
+
+def test_a_waiting_payment_changes_priority_and_an_urgent_one_is_tried_first(tmp_path):
+    db = str(tmp_path / "hub.db")
+    with served(db) as (_, api):
+        first, _ = api.pay(amount=HUGE)
+        second, _ = api.pay(amount=HUGE)
+        small, answer = api.pay(amount="1.00")
+        assert answer.json()["status"] == "ACSP"  # behind the others, though it would fit
+        ids = [p["uetr"] for p in (first, second, small)]
+        urgent = _prioritise(api, ids[1], "urgent")
+        assert urgent.status_code == 200, urgent.text
+        assert urgent.json() == {"uetr": ids[1], "status": "queued", "priority": "urgent",
+                                 "place": 1}  # fmt: skip
+        rows = _queue(api, query="?currency=CNY")
+        assert [(r["uetr"], r["priority"], r["place"]) for r in rows] == [
+            (ids[1], "urgent", 1), (ids[0], "normal", 1), (ids[2], "normal", 2)
+        ]  # fmt: skip
+        back = _prioritise(api, ids[1], "normal").json()  # to the back of the normal class
+        assert back == {"uetr": ids[1], "status": "queued", "priority": "normal", "place": 3}
+        # Urgent, the small payment is tried before the normal ones: it fits and settles.
+        settled = _prioritise(api, ids[2], "urgent").json()
+        assert settled == {"uetr": ids[2], "status": "settled", "priority": "urgent",
+                           "place": None}  # fmt: skip
+        track = api.request("GET", f"/v1/payments/{ids[2]}", DEBTOR).json()
+        assert [e["detail"] for e in track["events"] if e["status"] == "queued"][-1] == (
+            "priority urgent"
+        )
+        by_operator = _prioritise(api, ids[0], "urgent", OPERATOR, "/v1/operator/payments")
+        assert by_operator.json()["place"] == 1
+        audit = api.request("GET", "/v1/operator/audit?limit=1000", OPERATOR).json()["entries"]
+        changes = [(e["by"], e["arguments"]["priority"]) for e in audit if e["op"] == "priority"]
+        assert changes == [(DEBTOR, "0"), (DEBTOR, "1"), (DEBTOR, "0"), (OPERATOR, "0")]
+        order = _queue(api)
+    with served(db) as (_, api):
+        assert _queue(api) == order  # replayed from the log
+
+
+def test_a_priority_change_refuses_what_is_not_the_callers_waiting_payment(api):
+    settled, answer = api.pay()
+    assert answer.json()["status"] == "ACSC"
+    dns, answer = api.pay(method="dns")
+    assert answer.json()["status"] == "ACSP"
+    queued, _ = api.pay(amount=HUGE)
+    before = _queue(api)
+    cases = [
+        (_prioritise(api, queued["uetr"], "urgent", OTHER), 404, "NOOR", "uetr"),
+        (_prioritise(api, str(uuid.uuid4()), "urgent"), 404, "NOOR", "uetr"),
+        (_prioritise(api, settled["uetr"], "urgent"), 409, None, "uetr"),
+        (_prioritise(api, dns["uetr"], "urgent"), 409, "NARR", "uetr"),  # no priority in DNS
+        (_prioritise(api, queued["uetr"], "high"), 422, None, "priority"),
+        (_prioritise(api, queued["uetr"], "urgent", OPERATOR), 403, None, None),
+    ]  # fmt: skip
+    for response, status, code, field in cases:
+        assert response.status_code == status, response.text
+        error = response.json()["error"]
+        assert code is None or error["code"] == code, error
+        assert field is None or error["field"] == field, error
+    assert _queue(api) == before

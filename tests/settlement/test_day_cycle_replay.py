@@ -1,10 +1,10 @@
 """Business days run on the hub's clock, driven at random: payments (queued, warehoused, with
 deadlines, for DNS windows), cross-currency payments on a provider's tiers, cancellations,
-liquidity and intraday credit, the clock's ticks, each currency's close at its cut-off,
-end-of-day, open-day by hand and on a business calendar, cut-offs and window schedules
-moved. At any point the hub closed and opened again, from its log alone and from
-its snapshot, is the hub it was: the same payments, queues, events, balances, journal, days
-closed, cut-offs, calendar and schedules."""
+priorities changed and queues reordered, liquidity and intraday credit, the clock's ticks,
+each currency's close at its cut-off, end-of-day, open-day by hand and on a business
+calendar, cut-offs and window schedules moved. At any point the hub closed and opened again,
+from its log alone and from its snapshot, is the hub it was: the same payments, queues,
+events, balances, journal, days closed, cut-offs, calendar and schedules."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from samarkand.hub.settlement import Liquidity, QuoteRequest
 from samarkand.ledger.columns import FIELD_NAMES
 from samarkand.ledger.invariants import problems
 from samarkand.service.engine import run_hub_clock
-from samarkand.settlement.payments import FxPayment
+from samarkand.settlement.payments import FxPayment, Priority
 from tests.settlement.conftest import payment
 from tests.settlement.fx_world import (
     CNY,
@@ -179,6 +179,20 @@ class DayCycle(RuleBasedStateMachine):
         if entry is not None:
             self.now += 1
             self.hub.cancel(uetr, entry.payment.debtor_agent, self.now)
+
+    @rule(pick=st.integers(0, 10**6), urgent=st.booleans(), to_front=st.booleans())
+    def rearrange(self, pick, urgent, to_front):
+        """The debtor changes one payment's priority, then moves one in its queue."""
+        if not self.uetr:
+            return
+        for uetr in (pick % self.uetr + 1, (pick // 7) % self.uetr + 1):
+            entry = self.engine.entries.get(uetr)
+            if entry is None:
+                continue
+            self.now += 1
+            priority = Priority.URGENT if urgent else Priority.NORMAL
+            self.hub.reprioritise(uetr, entry.payment.debtor_agent, priority, self.now)
+            self.hub.reorder(uetr, entry.payment.debtor_agent, to_front=to_front, now=self.now)
 
     @rule(bank=st.sampled_from(BANKS), currency=st.sampled_from(CURRENCIES),
           limit=st.integers(0, 10_000))  # fmt: skip
