@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import NamedTuple
 
 MINUTES_PER_DAY = 24 * 60
 HOLIDAYS_MAX = 400  # a year and more of holidays, set at once
@@ -20,6 +21,19 @@ _SECOND = timedelta(seconds=1)
 _LOOK_AHEAD_DAYS = HOLIDAYS_MAX + 8
 
 
+class BusinessDay(NamedTuple):
+    """One business day of a calendar, in ns: when it opens, every currency's cut-off (but
+    those of `cut_offs`, each a currency's own) and when its last currency cuts off."""
+
+    opening: int
+    cut_off: int
+    cut_offs: dict[str, int]
+    end: int
+
+    def cut_off_of(self, currency: str) -> int:
+        return self.cut_offs.get(currency, self.cut_off)
+
+
 @dataclass(frozen=True, slots=True)
 class BusinessCalendar:
     opens: int  # minutes after midnight a day opens (the evening before if not before cut_off)
@@ -27,6 +41,9 @@ class BusinessCalendar:
     zone: str  # the time zone of both (an IANA name, looked up by the caller)
     weekdays: tuple[int, ...]  # the days the hub works, ISO numbered (1 Monday to 7 Sunday)
     holidays: tuple[str, ...] = ()  # dates (ISO 8601) the hub does not work, sorted
+    # Currencies with a cut-off of their own, (code, minutes after midnight), sorted: on the
+    # same date as `cut_off`, after the day's opening.
+    currency_cut_offs: tuple[tuple[str, int], ...] = ()
 
     def problem(self) -> tuple[str, str] | None:
         """(field, problem) when the calendar cannot run; None when it can. (The zone's name
@@ -48,6 +65,14 @@ class BusinessCalendar:
                 date.fromisoformat(text)
             except (TypeError, ValueError):
                 return "holidays", f"{text!r} is not a date (YYYY-MM-DD)"
+        codes = [code for code, _ in self.currency_cut_offs]
+        if len(set(codes)) != len(codes):
+            return "currency_cut_offs", "a currency is named twice"
+        for code, minutes in self.currency_cut_offs:
+            if type(minutes) is not int or not 0 <= minutes < MINUTES_PER_DAY:
+                return "currency_cut_offs", f"{code}: a time of day is 00:00 to 23:59"
+            if (minutes <= self.opens) is not self.overnight or minutes == self.opens:
+                return "currency_cut_offs", f"{code}: its cut-off comes before the day opens"
         return None
 
     @property
@@ -58,28 +83,28 @@ class BusinessCalendar:
     def works_on(self, day: date) -> bool:
         return day.isoweekday() in self.weekdays and day.isoformat() not in self.holidays
 
-    def day(self, business_date: date, zone: tzinfo) -> tuple[int, int]:
-        """The opening and the cut-off (ns) of the business day of `business_date`."""
+    def day(self, business_date: date, zone: tzinfo) -> BusinessDay:
+        """The business day of `business_date`: it opens on that date (or on the evening
+        before) and cuts off on it."""
         opening_date = business_date - timedelta(days=1) if self.overnight else business_date
-        return (
-            _instant(opening_date, self.opens, zone),
-            _instant(business_date, self.cut_off, zone),
+        cut_off = _instant(business_date, self.cut_off, zone)
+        own = {code: _instant(business_date, m, zone) for code, m in self.currency_cut_offs}
+        return BusinessDay(
+            _instant(opening_date, self.opens, zone), cut_off, own, max([cut_off, *own.values()])
         )
 
-    def next_day(
-        self, now: int, zone: tzinfo, *, opened: int | None = None
-    ) -> tuple[int, int] | None:
-        """The first business day whose cut-off is after `now` (ns) and, when given, whose
-        opening is after `opened` (a day opened already is not opened again), as (opening,
-        cut-off); it is open at `now` if its opening is not after it. None if no day comes
-        in the look-ahead (every weekday a holiday)."""
+    def next_day(self, now: int, zone: tzinfo, *, opened: int | None = None) -> BusinessDay | None:
+        """The first business day that has not ended at `now` (ns: a currency's cut-off is
+        after it) and, when given, whose opening is after `opened` (a day opened already is
+        not opened again); it is open at `now` if its opening is not after it. None if no
+        day comes in the look-ahead (every weekday a holiday)."""
         today = _local_date(now, zone)
         for ahead in range(_LOOK_AHEAD_DAYS):
             business_date = today + timedelta(days=ahead)
             if self.works_on(business_date):
-                opening, cut_off = self.day(business_date, zone)
-                if cut_off > now and (opened is None or opening > opened):
-                    return opening, cut_off
+                day = self.day(business_date, zone)
+                if day.end > now and (opened is None or day.opening > opened):
+                    return day
         return None
 
 

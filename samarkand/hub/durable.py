@@ -710,6 +710,7 @@ def _encode_calendar(calendar: BusinessCalendar | None) -> dict[str, Any] | None
         "zone": _str(calendar.zone),
         "weekdays": [_int(day) for day in calendar.weekdays],
         "holidays": [_str(day) for day in calendar.holidays],
+        "currency_cut_offs": [[_str(code), _int(m)] for code, m in calendar.currency_cut_offs],
     }
 
 
@@ -723,6 +724,13 @@ def _read_calendar(read: _Reader, value: object) -> BusinessCalendar | None:
         read.str(read.get("zone", body)),
         tuple(read.int(day) for day in read.list(read.get("weekdays", body))),
         tuple(read.str(day) for day in read.list(read.get("holidays", body))),
+        tuple(
+            (read.str(code), read.int(minutes))
+            for code, minutes in (
+                read.row(item, 2, "a currency's cut-off")
+                for item in read.list(body.get("currency_cut_offs", []))  # older: none
+            )
+        ),
     )
     problem = calendar.problem()
     if problem is not None:
@@ -1707,6 +1715,10 @@ class DurableHub:
         problem)."""
         if calendar is not None and (problem := calendar.problem()) is not None:
             return problem
+        own = () if calendar is None else calendar.currency_cut_offs
+        carried = self.hub.directory.central_bank_of
+        for code in (code for code, _ in own if code not in carried):
+            return "currency_cut_offs", f"{code}: the hub does not settle this currency"
         return self._command(
             {"op": "calendar", "calendar": _encode_calendar(calendar), "now": _int(now)}
         )

@@ -20,7 +20,7 @@ from samarkand.fx.pvp import PartyRole, route_legs
 from samarkand.fx.quotes import IssueResult, QuoteRegistry
 from samarkand.fx.rates import RateError, RateTier, format_rate, parse_rate
 from samarkand.fx.routing import Quote, QuoteRefusal, QuoteResult, quote
-from samarkand.hub.calendar import BusinessCalendar
+from samarkand.hub.calendar import BusinessCalendar, BusinessDay
 from samarkand.hub.quiet import quiet_stdout
 from samarkand.ledger import Account, AccountFlags, CreateAccountResult, Transfer
 from samarkand.ledger.columns import TransferColumns
@@ -540,12 +540,12 @@ class SettlementHub:
         self.calendar = calendar
         self.clock = max(self.clock, now)
 
-    def next_day(self, now: int, zone: tzinfo) -> tuple[int, int] | None:
-        """The business day of the calendar that the hub's clock opens next, as (opening,
-        cut-off), once every currency's day is closed: due when its opening is not after
-        `now`. A day opened already is not opened again (an operator who closed it early
-        keeps it closed). None without a calendar, while a currency's day is open or while
-        a payment waits. `zone`: the calendar's time zone."""
+    def next_day(self, now: int, zone: tzinfo) -> BusinessDay | None:
+        """The business day of the calendar that the hub's clock opens next, once every
+        currency's day is closed: due when its opening is not after `now`. A day opened
+        already is not opened again (an operator who closed it early keeps it closed). None
+        without a calendar, while a currency's day is open or while a payment waits.
+        `zone`: the calendar's time zone."""
         engine = self.engine
         if self.calendar is None or not engine.day_closed or engine.waiting:
             return None

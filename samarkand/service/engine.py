@@ -62,6 +62,7 @@ from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from samarkand.hub.calendar import BusinessDay
 from samarkand.hub.durable import DurableHub, HubBroken
 from samarkand.hub.message_log import Awaiting, MessageLog
 from samarkand.hub.messages import settlement_notifications, status_updates
@@ -485,7 +486,7 @@ class Engine:
         if engine is None or self.durable is None:
             return None
         day = next_calendar_day(self.durable.hub, self._clock())
-        times = [engine.next_due(), engine.next_cut_off(), None if day is None else day[0]]
+        times = [engine.next_due(), engine.next_cut_off(), None if day is None else day.opening]
         known = [t for t in times if t is not None]
         return min(known) if known else None
 
@@ -1005,14 +1006,14 @@ def run_hub_clock(durable: DurableHub, now: int, stats: EngineStats | None = Non
         durable.close_currency(currency, now)
         stats.day_closes += 1
     day = next_calendar_day(durable.hub, now)
-    if day is None or day[0] > now:
+    if day is None or day.opening > now:
         return False
-    durable.open_day(dict.fromkeys(engine.cut_off_ns, day[1]), now)
+    durable.open_day({code: day.cut_off_of(code) for code in engine.cut_off_ns}, now)
     stats.day_opens += 1
     return True
 
 
-def next_calendar_day(hub: SettlementHub, now: int) -> tuple[int, int] | None:
+def next_calendar_day(hub: SettlementHub, now: int) -> BusinessDay | None:
     """`SettlementHub.next_day` on the calendar's time zone: None also when this machine's
     tz database lacks the zone (the calendar then opens no day here)."""
     calendar = hub.calendar

@@ -75,6 +75,7 @@ class CalendarSetOut(BaseModel):
     time_zone: str
     weekdays: list[int]  # 1 (Monday) to 7 (Sunday)
     holidays: list[str]  # YYYY-MM-DD
+    currency_cut_offs: dict[str, str]  # currencies with a cut-off of their own, HH:MM
 
 
 class CalendarOut(BaseModel):
@@ -83,7 +84,8 @@ class CalendarOut(BaseModel):
     # The day the hub's clock opens next, once every currency's day is closed (its opening
     # and every currency's cut-off, UTC); None without a calendar or while a day is open.
     next_opening: str | None
-    next_cut_off: str | None
+    next_cut_off: str | None  # the calendar's cut-off, of every currency without its own
+    next_cut_offs: dict[str, str] | None  # each currency's
 
 
 class ProviderOut(BaseModel):
@@ -176,10 +178,14 @@ def _calendar_out(engine: Engine, now: int) -> CalendarOut:
             time_zone=calendar.zone,
             weekdays=list(calendar.weekdays),
             holidays=list(calendar.holidays),
+            currency_cut_offs={code: time_text(m) for code, m in calendar.currency_cut_offs},
         ),
         day_closed=hub.engine.day_closed,
-        next_opening=None if day is None else iso_time(day[0]),
-        next_cut_off=None if day is None else iso_time(day[1]),
+        next_opening=None if day is None else iso_time(day.opening),
+        next_cut_off=None if day is None else iso_time(day.cut_off),
+        next_cut_offs=None
+        if day is None
+        else {code: iso_time(day.cut_off_of(code)) for code in sorted(hub.engine.cut_off_ns)},
     )
 
 
@@ -460,6 +466,7 @@ def add_operator_routes(
             body.time_zone,
             tuple(body.weekdays),
             tuple(sorted(set(body.holidays))),
+            tuple(sorted((code, minutes_of(t)) for code, t in body.currency_cut_offs.items())),
         )
 
         def run(engine: Engine, now: int):

@@ -139,6 +139,7 @@ class AdmissionIn(_In):
 
 
 TIME_OF_DAY = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+CURRENCY_CUT_OFFS_MAX = 50
 DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 # A moment as ISO 8601 text: a date, a time and a zone (2026-11-28T10:00:00Z, +05:00). Not a
@@ -219,6 +220,14 @@ class CalendarIn(_In):
     holidays: list[Annotated[str, Field(pattern=DAY_PATTERN, examples=["2027-01-01"])]] = Field(
         default=[], max_length=HOLIDAYS_MAX,
         description="dates (YYYY-MM-DD) the hub does not work, whatever their weekday",
+    )  # fmt: skip
+    currency_cut_offs: dict[
+        Annotated[str, Field(pattern=CURRENCY_REGEX)],
+        Annotated[str, Field(pattern=TIME_OF_DAY)],
+    ] = Field(
+        default={}, max_length=CURRENCY_CUT_OFFS_MAX, examples=[{"RUB": "16:00"}],
+        description="currencies with a cut-off of their own, HH:MM on the zone's clock, on "
+        "the same date as cut_off and after the day opens",
     )  # fmt: skip
 
 

@@ -44,8 +44,10 @@ def test_the_hubs_clock_opens_the_next_business_day_once_every_currency_is_close
     # ahead) and cuts off an hour later, every day of the week, on UTC's clock.
     opening = (start + 25 * HOUR_NS + 5 * MINUTE_NS) // MINUTE_NS * MINUTE_NS
     cut_off = opening + HOUR_NS
+    rub_cut_off = opening + 30 * MINUTE_NS  # RUB's own, half an hour after the opening
     body = {"opens": _hh_mm(opening), "cut_off": _hh_mm(cut_off), "time_zone": "UTC",
-            "weekdays": [1, 2, 3, 4, 5, 6, 7]}  # fmt: skip
+            "weekdays": [1, 2, 3, 4, 5, 6, 7],
+            "currency_cut_offs": {"RUB": _hh_mm(rub_cut_off)}}  # fmt: skip
     with served(db, clock=clock) as (service, api):
         answer = api.request("PUT", "/v1/operator/calendar", OPERATOR, body)
         assert answer.status_code == 200, answer.text
@@ -58,13 +60,17 @@ def test_the_hubs_clock_opens_the_next_business_day_once_every_currency_is_close
         shown = api.request("GET", "/v1/operator/calendar", OPERATOR).json()
         assert shown["day_closed"] is True
         assert (shown["next_opening"], shown["next_cut_off"]) == (_iso(opening), _iso(cut_off))
+        assert shown["next_cut_offs"]["RUB"] == _iso(rub_cut_off)
+        assert shown["next_cut_offs"]["CNY"] == _iso(cut_off)
         late = api.pay()[1].json()
         assert late["status"] == "RJCT" and late["reason"]["code"] == "TM01"
         assert _opened_days(api) == []  # its opening has not come
         offset[0] = opening - start + MINUTE_NS
         wait_until(lambda: not any(c["day_closed"] for c in _currencies(api)),
                    "the hub's clock never opened the calendar's day")  # fmt: skip
-        assert {c["cut_off"] for c in _currencies(api)} == {_iso(cut_off)}
+        cut_offs = {c["currency"]: c["cut_off"] for c in _currencies(api)}
+        assert cut_offs.pop("RUB") == _iso(rub_cut_off)
+        assert set(cut_offs.values()) == {_iso(cut_off)}
         status = api.request("GET", "/v1/operator/status", OPERATOR).json()
         assert status["engine"]["day_opens"] == 1
         wait_until(lambda: service.engine.durable.snapshot_covers >= status["hub"]["commands"],
@@ -84,7 +90,7 @@ def test_the_hubs_clock_opens_the_next_business_day_once_every_currency_is_close
                    "the calendar's day never closed at its cut-off")  # fmt: skip
         shown = api.request("GET", "/v1/operator/calendar", OPERATOR).json()
         assert shown == {"calendar": None, "day_closed": True, "next_opening": None,
-                         "next_cut_off": None}  # fmt: skip
+                         "next_cut_off": None, "next_cut_offs": None}  # fmt: skip
     with served(db, clock=clock) as (_, api):
         assert api.request("GET", "/v1/operator/calendar", OPERATOR).json()["calendar"] is None
 
@@ -104,6 +110,10 @@ GOOD = {"opens": "08:00", "cut_off": "18:00", "time_zone": "Asia/Tashkent"}
      ({"holidays": ["2027-02-30"]}, "holidays"),
      ({"holidays": ["2027-01-01T00:00:00Z"]}, "holidays"),
      ({"holidays": "2027-01-01"}, "holidays"), ({"opens": 800}, "opens"),
+     ({"currency_cut_offs": {"EUR": "09:00"}}, "currency_cut_offs"),
+     ({"currency_cut_offs": {"RUB": "07:00"}}, "currency_cut_offs"),
+     ({"currency_cut_offs": {"rub": "09:00"}}, "currency_cut_offs"),
+     ({"currency_cut_offs": {"RUB": "9:00"}}, "currency_cut_offs"),
      ({"weekday": [1]}, "weekday")],
 )  # fmt: skip
 def test_a_bad_calendar_is_refused_naming_its_field_and_changes_nothing(api, changes, field):

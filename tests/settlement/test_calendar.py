@@ -32,13 +32,15 @@ def local(value: int, zone=TASHKENT) -> str:
 
 
 def calendar(opens="08:00", cut_off="18:00", zone="Asia/Tashkent", weekdays=WORKDAYS,
-             holidays=()) -> BusinessCalendar:  # fmt: skip
-    return BusinessCalendar(minutes_of(opens), minutes_of(cut_off), zone, weekdays, holidays)
+             holidays=(), currency_cut_offs=()) -> BusinessCalendar:  # fmt: skip
+    return BusinessCalendar(
+        minutes_of(opens), minutes_of(cut_off), zone, weekdays, holidays, currency_cut_offs
+    )
 
 
 def days(cal: BusinessCalendar, now: str, opened: str | None = None, zone=TASHKENT):
     found = cal.next_day(ns(now, zone), zone, opened=None if opened is None else ns(opened, zone))
-    return None if found is None else tuple(local(t, zone) for t in found)
+    return None if found is None else (local(found.opening, zone), local(found.cut_off, zone))
 
 
 def test_the_next_day_by_the_time_of_day_and_the_week():
@@ -50,9 +52,23 @@ def test_the_next_day_by_the_time_of_day_and_the_week():
     assert days(cal, "2026-12-04T18:30") == ("Mon 2026-12-07 08:00", "Mon 2026-12-07 18:00")
     assert days(cal, "2026-12-05T10:00") == ("Mon 2026-12-07 08:00", "Mon 2026-12-07 18:00")
     # In UTC: Tashkent is five hours ahead.
-    opening, cut_off = cal.next_day(ns("2026-11-30T07:00"), TASHKENT)
-    assert datetime.fromtimestamp(opening // 10**9, UTC).hour == 3
-    assert (cut_off - opening) == 10 * 3_600 * 10**9
+    day = cal.next_day(ns("2026-11-30T07:00"), TASHKENT)
+    assert datetime.fromtimestamp(day.opening // 10**9, UTC).hour == 3
+    assert (day.cut_off - day.opening) == 10 * 3_600 * 10**9
+    assert day.end == day.cut_off and day.cut_offs == {}
+
+
+def test_a_currency_with_a_cut_off_of_its_own():
+    cal = calendar(currency_cut_offs=(("CNY", minutes_of("20:00")), ("RUB", minutes_of("16:00"))))
+    day = cal.next_day(ns("2026-11-30T07:00"), TASHKENT)
+    assert [local(t) for t in (day.cut_off_of("INR"), day.cut_off_of("RUB"), day.end)] == [
+        "Mon 2026-11-30 18:00", "Mon 2026-11-30 16:00", "Mon 2026-11-30 20:00"
+    ]  # fmt: skip
+    # The day lasts until its last currency cuts off: at 19:00 it is still Monday's.
+    assert cal.next_day(ns("2026-11-30T19:00"), TASHKENT) == day
+    overnight = calendar(opens="19:30", currency_cut_offs=(("RUB", minutes_of("12:00")),))
+    found = overnight.next_day(ns("2026-11-29T20:00"), TASHKENT)
+    assert local(found.cut_off_of("RUB")) == "Mon 2026-11-30 12:00"
 
 
 def test_a_day_opened_already_is_not_opened_again():
@@ -84,8 +100,8 @@ def test_the_wall_clock_keeps_its_times_across_a_change_of_summer_time():
     # Summer time ends on Sunday 2026-10-25: 08:00 is 06:00 UTC before and 07:00 UTC after.
     before = cal.next_day(ns("2026-10-23T07:00", BERLIN), BERLIN)
     after = cal.next_day(ns("2026-10-26T07:00", BERLIN), BERLIN)
-    assert [datetime.fromtimestamp(t // 10**9, UTC).hour for t in before] == [6, 16]
-    assert [datetime.fromtimestamp(t // 10**9, UTC).hour for t in after] == [7, 17]
+    hours = [datetime.fromtimestamp(t // 10**9, UTC).hour for t in (*before[:2], *after[:2])]
+    assert hours == [6, 16, 7, 17]
 
 
 def test_no_day_when_every_working_day_in_reach_is_a_holiday():
@@ -105,7 +121,12 @@ def test_no_day_when_every_working_day_in_reach_is_a_holiday():
      ({"weekdays": (1, 1)}, "weekdays"), ({"holidays": ("2026-02-30",)}, "holidays"),
      ({"holidays": ("tomorrow",)}, "holidays"),
      ({"holidays": ("2026-01-01",) * (HOLIDAYS_MAX + 1)}, "holidays"),
-     ({"weekdays": (True,)}, "weekdays")],
+     ({"weekdays": (True,)}, "weekdays"),
+     ({"currency_cut_offs": (("RUB", 400),)}, "currency_cut_offs"),  # before 08:00 opens
+     ({"currency_cut_offs": (("RUB", 480),)}, "currency_cut_offs"),  # at the opening
+     ({"currency_cut_offs": (("RUB", 1440),)}, "currency_cut_offs"),
+     ({"currency_cut_offs": (("RUB", 900), ("RUB", 960))}, "currency_cut_offs"),
+     ({"opens": 1170, "currency_cut_offs": (("RUB", 1200),)}, "currency_cut_offs")],
 )  # fmt: skip
 def test_a_calendar_that_cannot_run_names_its_field(changes, field):
     fields = {"opens": 480, "cut_off": 1080, "zone": "UTC", "weekdays": WORKDAYS, "holidays": ()}
@@ -133,7 +154,8 @@ def test_the_next_day_is_the_first_working_day_not_over(now, opens, cut_off, wee
         return
     tz = zoneinfo.ZoneInfo(zone)
     cal = BusinessCalendar(opens, cut_off, zone, tuple(sorted(weekdays)))
-    opening, end = cal.next_day(now, tz)
+    day = cal.next_day(now, tz)
+    opening, end = day.opening, day.cut_off
     assert opening < end and now < end
     assert end - opening <= 25 * 3_600 * 10**9  # a day, and an hour of a clock change
     end_local = datetime.fromtimestamp(end // 10**9, tz)
@@ -143,4 +165,4 @@ def test_the_next_day_is_the_first_working_day_not_over(now, opens, cut_off, wee
     earlier = end_local.date() - timedelta(days=1)
     while earlier.isoweekday() not in weekdays:
         earlier -= timedelta(days=1)
-    assert cal.day(earlier, tz)[1] <= now
+    assert cal.day(earlier, tz).cut_off <= now

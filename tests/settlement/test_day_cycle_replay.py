@@ -242,11 +242,15 @@ class DayCycle(RuleBasedStateMachine):
 
     @rule(hours=st.integers(8, 20))
     def calendar_soon(self, hours):
-        """Every day opening at the next full hour of UTC's clock."""
+        """Every day opening at the next full hour of UTC's clock, RUB cutting off earlier
+        than the others."""
         self.now += 1
         opens = (self.now // (3_600 * SECOND) + 1) % 24
+        # RUB's own cut-off halfway through the day, when it falls on the cut-off's date.
+        halfway = opens + hours // 2
+        rub = ((RUB, halfway % 24 * 60),) if (halfway >= 24) == (opens + hours >= 24) else ()
         calendar = BusinessCalendar(
-            opens * 60, (opens + hours) % 24 * 60, "UTC", (1, 2, 3, 4, 5, 6, 7)
+            opens * 60, (opens + hours) % 24 * 60, "UTC", (1, 2, 3, 4, 5, 6, 7), (), rub
         )
         assert self.hub.set_calendar(calendar, self.now) is None
 

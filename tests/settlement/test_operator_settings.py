@@ -317,7 +317,8 @@ def test_the_calendar_is_logged_replayed_and_opens_each_day_once(tmp_path):
         assert CUT_OFF_NS < 8 * hour  # the fixture's day closes before 08:00 of 1970-01-01
         expected = (8 * hour, 18 * hour)
         after_close = CUT_OFF_NS + 1
-        assert hub.hub.next_day(after_close, utc) == expected
+        found = hub.hub.next_day(after_close, utc)
+        assert (found.opening, found.cut_off) == expected
         hub.open_day(dict.fromkeys(LEDGERS, expected[1]), expected[0])
         assert hub.hub.next_day(expected[0] + 1, utc) is None  # the day is open
         hub.set_cut_off(CNY, expected[0] + 10, expected[0] + 1)  # the operator closes early
@@ -328,8 +329,8 @@ def test_the_calendar_is_logged_replayed_and_opens_each_day_once(tmp_path):
             hub.close_currency(ledger, expected[0] + 10)
         assert engine.day_closed
         # Today's day was opened already: the next is tomorrow's, not today's again.
-        assert hub.hub.next_day(expected[0] + 11, utc) == (expected[0] + day_ns,
-                                                            expected[1] + day_ns)  # fmt: skip
+        found = hub.hub.next_day(expected[0] + 11, utc)
+        assert (found.opening, found.cut_off) == (expected[0] + day_ns, expected[1] + day_ns)
         audit = [(e.op, e.at_ns) for e in hub.audit() if e.op in ("calendar", "open_day")]
         assert audit == [("calendar", START_NS + 1), ("open_day", expected[0])]
     with DurableHub.open(store) as hub:  # from the snapshot the close wrote
