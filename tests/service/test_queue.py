@@ -23,8 +23,34 @@ def _order(api, key: str = DEBTOR, query: str = "") -> list[tuple[str, int]]:
     return [(row["uetr"], row["place"]) for row in _queue(api, key, query)]
 
 
-def _reorder(api, uetr: str, to: str, key: str = DEBTOR, path: str = "/v1/payments"):
-    return api.request("POST", f"{path}/{uetr}/reorder", key, {"to": to})
+def _change(api, uetr: str, field: str, value: str, key: str = DEBTOR, *, operator=False):
+    """Reorder (`field` "to") or reprioritise (`field` "priority") a queued payment."""
+    method, action = {"to": ("POST", "reorder"), "priority": ("PUT", "priority")}[field]
+    path = "/v1/operator/payments" if operator else "/v1/payments"
+    return api.request(method, f"{path}/{uetr}/{action}", key, {field: value})
+
+
+def _reorder(api, uetr: str, to: str, key: str = DEBTOR, *, operator=False):
+    return _change(api, uetr, "to", to, key, operator=operator)
+
+
+def _prioritise(api, uetr: str, priority: str, key: str = DEBTOR, *, operator=False):
+    return _change(api, uetr, "priority", priority, key, operator=operator)
+
+
+def _audited(api, op: str, argument: str) -> list[tuple[str, object]]:
+    """Who asked for each `op` in the audit trail, and its `argument`."""
+    audit = api.request("GET", "/v1/operator/audit?limit=1000", OPERATOR).json()["entries"]
+    return [(entry["by"], entry["arguments"][argument]) for entry in audit if entry["op"] == op]
+
+
+def _all_refused(cases: list) -> None:
+    """Each (response, HTTP status, ISO code or None, field or None) as told."""
+    for response, status, code, field in cases:
+        assert response.status_code == status, response.text
+        error = response.json()["error"]
+        assert code is None or error["code"] == code, error
+        assert field is None or error["field"] == field, error
 
 
 def test_a_participant_reorders_its_queue_and_decides_what_settles_first(tmp_path):
@@ -60,24 +86,31 @@ def test_a_participant_reorders_its_queue_and_decides_what_settles_first(tmp_pat
         assert api.request("GET", f"/v1/payments/{ids[2]}", DEBTOR).json()["status"] == "settled"
         assert _order(api, query="?currency=CNY") == [(ids[0], 1), (ids[1], 2)]
         # The operator moves one on its own decision; the audit trail names who asked.
-        by_operator = _reorder(api, ids[1], "front", OPERATOR, "/v1/operator/payments")
+        by_operator = _reorder(api, ids[1], "front", OPERATOR, operator=True)
         assert by_operator.json() == {"uetr": ids[1], "status": "queued", "place": 1}
         listed = api.request("GET", "/v1/operator/queue", OPERATOR).json()["queued"]
         assert [(row["uetr"], row["place"]) for row in listed if row["currency"] == "CNY"] == [
             (ids[1], 1), (ids[0], 2)
         ]  # fmt: skip
-        audit = api.request("GET", "/v1/operator/audit?limit=1000", OPERATOR).json()["entries"]
-        moves = [(e["by"], e["arguments"]["to_front"]) for e in audit if e["op"] == "reorder"]
-        assert moves == [(DEBTOR, True), (DEBTOR, False), (DEBTOR, True), (OPERATOR, True)]
+        assert _audited(api, "reorder", "to_front") == [
+            (DEBTOR, True), (DEBTOR, False), (DEBTOR, True), (OPERATOR, True)
+        ]  # fmt: skip
         order = _order(api)
     with served(db) as (_, api):
         assert _order(api) == order  # replayed from the log
 
 
-def test_reordering_refuses_what_is_not_the_callers_queued_payment(api):
+def _settled_and_queued(api) -> tuple[dict, dict]:
+    """One of DEBTOR's payments settled, then one queued (beyond its liquidity)."""
     settled, answer = api.pay()
     assert answer.json()["status"] == "ACSC"
-    queued, _ = api.pay(amount=HUGE)
+    queued, answer = api.pay(amount=HUGE)
+    assert answer.json()["status"] == "ACSP"
+    return settled, queued
+
+
+def test_reordering_refuses_what_is_not_the_callers_queued_payment(api):
+    settled, queued = _settled_and_queued(api)
     before = _order(api)
     cases = [
         (_reorder(api, queued["uetr"], "front", OTHER), 404, "NOOR", "uetr"),  # another's
@@ -93,18 +126,8 @@ def test_reordering_refuses_what_is_not_the_callers_queued_payment(api):
         (api.request("GET", "/v1/queue?currency=cny", DEBTOR), 422, None, "currency"),
         (api.request("GET", "/v1/queue?limit=0", DEBTOR), 422, None, "limit"),
     ]  # fmt: skip
-    for response, status, code, field in cases:
-        assert response.status_code == status, response.text
-        error = response.json()["error"]
-        if code is not None:
-            assert error["code"] == code, error
-        if field is not None:
-            assert error["field"] == field, error
+    _all_refused(cases)
     assert _order(api) == before
-
-
-def _prioritise(api, uetr: str, priority: str, key: str = DEBTOR, path: str = "/v1/payments"):
-    return api.request("PUT", f"{path}/{uetr}/priority", key, {"priority": priority})
 
 
 def test_a_waiting_payment_changes_priority_and_an_urgent_one_is_tried_first(tmp_path):
@@ -133,22 +156,20 @@ def test_a_waiting_payment_changes_priority_and_an_urgent_one_is_tried_first(tmp
         assert [e["detail"] for e in track["events"] if e["status"] == "queued"][-1] == (
             "priority urgent"
         )
-        by_operator = _prioritise(api, ids[0], "urgent", OPERATOR, "/v1/operator/payments")
+        by_operator = _prioritise(api, ids[0], "urgent", OPERATOR, operator=True)
         assert by_operator.json()["place"] == 1
-        audit = api.request("GET", "/v1/operator/audit?limit=1000", OPERATOR).json()["entries"]
-        changes = [(e["by"], e["arguments"]["priority"]) for e in audit if e["op"] == "priority"]
-        assert changes == [(DEBTOR, "0"), (DEBTOR, "1"), (DEBTOR, "0"), (OPERATOR, "0")]
+        assert _audited(api, "priority", "priority") == [
+            (DEBTOR, "0"), (DEBTOR, "1"), (DEBTOR, "0"), (OPERATOR, "0")
+        ]  # fmt: skip
         order = _queue(api)
     with served(db) as (_, api):
         assert _queue(api) == order  # replayed from the log
 
 
 def test_a_priority_change_refuses_what_is_not_the_callers_waiting_payment(api):
-    settled, answer = api.pay()
-    assert answer.json()["status"] == "ACSC"
+    settled, queued = _settled_and_queued(api)
     dns, answer = api.pay(method="dns")
     assert answer.json()["status"] == "ACSP"
-    queued, _ = api.pay(amount=HUGE)
     before = _queue(api)
     cases = [
         (_prioritise(api, queued["uetr"], "urgent", OTHER), 404, "NOOR", "uetr"),
@@ -158,9 +179,5 @@ def test_a_priority_change_refuses_what_is_not_the_callers_waiting_payment(api):
         (_prioritise(api, queued["uetr"], "high"), 422, None, "priority"),
         (_prioritise(api, queued["uetr"], "urgent", OPERATOR), 403, None, None),
     ]  # fmt: skip
-    for response, status, code, field in cases:
-        assert response.status_code == status, response.text
-        error = response.json()["error"]
-        assert code is None or error["code"] == code, error
-        assert field is None or error["field"] == field, error
+    _all_refused(cases)
     assert _queue(api) == before
