@@ -220,8 +220,8 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
         """Change the priority of one of the caller's payments waiting for liquidity or for
         its earliest time: a queued one goes to the back of its new priority class (urgent
         ones are tried before normal ones), and the queue is tried again, so it may settle
-        at once (`status`; `place` afterwards, null once settled). A payment for a DNS
-        window, or one not waiting, is 409."""
+        at once (`status`; `place` afterwards, null once settled or while it waits for its
+        earliest time). A payment for a DNS window, or one not waiting, is 409."""
         caller = require_role(request, Role.PARTICIPANT).key_id
         return await reprioritise_queued(engine, uetr, caller, change.priority)
 
