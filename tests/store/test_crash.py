@@ -99,7 +99,7 @@ def crash_rounds(
 def kill_writer_while_it_writes(args: list[str], delay_s: float, aim: bool) -> bool:
     """Start the writer, kill it `delay_s` after it is ready; True if it died inside an append.
 
-    Aimed rounds wait past the delay for the next append to begin and kill 0-2 ms into it,
+    Aimed rounds wait past the delay for the next append to begin and kill 0-0.5 ms into it,
     so that kills land inside commits and not only in the ledger's own work between them.
     """
     writer = subprocess.Popen(
@@ -118,7 +118,7 @@ def kill_writer_while_it_writes(args: list[str], delay_s: float, aim: bool) -> b
             said.read_available()
             known = len(said.lines)
             said.wait_for(lambda line: line.startswith("append "), after=known)
-            time.sleep(random.Random(delay_s).uniform(0, 0.002))
+            time.sleep(random.Random(delay_s).uniform(0, 0.0005))
         assert writer.poll() is None, f"writer stopped by itself: {writer.stderr.read()}"
     finally:
         writer.send_signal(signal.SIGKILL)
