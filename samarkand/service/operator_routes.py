@@ -5,6 +5,7 @@ and a view of them all."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Annotated, Any
 
@@ -14,12 +15,14 @@ from pydantic import BaseModel
 
 from samarkand.hub.calendar import BusinessCalendar, minutes_of, time_text
 from samarkand.hub.durable import WINDOW_FIRST_PROBLEM
+from samarkand.money import format_amount
 from samarkand.service import errors as E
 from samarkand.service.auth import Role, Verifier, admitted_key, parse_public_key
 from samarkand.service.engine import Engine, next_calendar_day
 from samarkand.service.shared import (
     BIC_REGEX,
     CURRENCY_REGEX,
+    REGISTRY,
     AdmissionIn,
     CalendarIn,
     CorridorIn,
@@ -189,6 +192,55 @@ def _calendar_out(engine: Engine, now: int) -> CalendarOut:
     )
 
 
+def _liquidity_view(engine: Engine, currency: str, limit: int) -> dict[str, Any]:
+    """`GET /v1/operator/liquidity/{currency}`'s answer, read on the hub's thread: a pass
+    over the direct participants' accounts and over the queues of that currency."""
+    assert engine.durable is not None
+    hub = engine.durable.hub
+    settlement, state = hub.engine, engine.durable.durable_ledger.state
+    money = REGISTRY.get(currency)
+    totals = dict.fromkeys(("balances", "credit", "queued", "queued_value", "shortfall"), 0)
+    rows = []
+    for participant in hub.directory.direct():
+        account_id = hub.directory.settlement_account(participant, currency)
+        account = state.account(account_id)
+        if account is None:
+            continue
+        balance = state.balance(account_id).net_credit
+        available = settlement.available(account_id)
+        amounts = [entry.amount for entry, _ in settlement.queue_of(account_id)]
+        shortfall = max(0, sum(amounts) - available)
+        for name, value in (("balances", balance), ("credit", account.limit),
+                            ("queued", len(amounts)), ("queued_value", sum(amounts)),
+                            ("shortfall", shortfall)):  # fmt: skip
+            totals[name] += value
+        if amounts:
+            rows.append((shortfall, sum(amounts), participant.bic, balance, account.limit,
+                         available, len(amounts)))  # fmt: skip
+    rows.sort(key=lambda row: (-row[0], -row[1], row[2]))
+    amount = functools.partial(format_amount, currency=money)
+    return {
+        "currency": currency,
+        "balances": amount(totals["balances"]),
+        "credit_lines": amount(totals["credit"]),
+        "queued": totals["queued"],
+        "queued_value": amount(totals["queued_value"]),
+        "shortfall": amount(totals["shortfall"]),
+        "participants": [
+            {
+                "bic": bic,
+                "balance": amount(balance),
+                "credit_line": amount(credit),
+                "available": amount(available),
+                "queued": count,
+                "queued_value": amount(value),
+                "shortfall": amount(short),
+            }  # fmt: skip
+            for short, value, bic, balance, credit, available, count in rows[:limit]
+        ],
+    }
+
+
 def add_operator_routes(
     app: FastAPI, engine: Engine, verifier: Verifier, pusher: Pusher | None = None
 ) -> None:
@@ -299,6 +351,37 @@ def add_operator_routes(
             return list(itertools.islice(rows, limit))
 
         return {"queued": await run_on_hub(engine, run)}
+
+    @app.get("/v1/operator/liquidity/{currency}", tags=["operator"])
+    async def liquidity(
+        request: Request,
+        currency: Annotated[str, Path(pattern=CURRENCY_REGEX)],
+        limit: Annotated[QueryCount, Query(ge=1, le=10_000)] = 100,
+    ) -> dict[str, Any]:
+        """Liquidity in one currency, to watch its queues and gridlock: the totals of the
+        direct participants' settlement accounts (balances, intraday credit, what waits in
+        their queues), then each participant with payments queued, those whose queued
+        payments exceed the liquidity available to them first (`shortfall`: what liquidity
+        or credit would let its whole queue settle, offsetting aside). The operator sees
+        every currency, a central bank its own."""
+        caller = require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
+
+        def run(engine: Engine, _now: int):
+            assert engine.durable is not None
+            hub = engine.durable.hub
+            central_bank = hub.directory.central_bank_of.get(currency)
+            if central_bank is None:
+                return Reason.CURRENCY_NOT_ALLOWED
+            if caller.role is Role.CENTRAL_BANK and central_bank.bic != caller.key_id:
+                return None
+            return _liquidity_view(engine, currency, limit)
+
+        view = await run_on_hub(engine, run)
+        if isinstance(view, Reason):
+            raise E.reason_error(view, "currency")
+        if view is None:
+            raise E.ApiError(403, "AGNT", "currency", "a central bank sees its own currency only")
+        return view
 
     @app.get("/v1/operator/audit", tags=["operator"])
     async def audit(

@@ -830,6 +830,7 @@ def test_a_message_cannot_cancel_or_return_another_participants_payment(hub):
      ("GET", "/v1/operator/configuration", None),
      ("PUT", "/v1/operator/queue-limit", {"limit": 1}),
      ("GET", "/v1/operator/calendar", None), ("DELETE", "/v1/operator/calendar", None),
+     ("GET", "/v1/operator/liquidity/CNY", None),
      ("PUT", "/v1/operator/calendar",
       {"opens": "08:00", "cut_off": "18:00", "time_zone": "UTC"}),
      ("PUT", f"/v1/operator/fx/providers/{DEBTOR}", {"pairs": None}),

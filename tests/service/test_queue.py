@@ -6,6 +6,7 @@ outlives a restart."""
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from tests.service.conftest import CREDITOR, DEBTOR, OTHER, served
 
@@ -181,3 +182,37 @@ def test_a_priority_change_refuses_what_is_not_the_callers_waiting_payment(api):
     ]  # fmt: skip
     _all_refused(cases)
     assert _queue(api) == before
+
+
+def test_the_liquidity_view_shows_who_is_short_and_by_how_much(api):
+    first, _ = api.pay(amount=HUGE)
+    second, _ = api.pay(amount="1.00")  # queued behind the first
+    view = api.request("GET", "/v1/operator/liquidity/CNY", OPERATOR)
+    assert view.status_code == 200, view.text
+    body = view.json()
+    accounts = {a["currency"]: a for a in api.request("GET", "/v1/accounts", DEBTOR).json()[
+        "accounts"]}  # fmt: skip
+    available = Decimal(accounts["CNY"]["available"])
+    queued_value = Decimal(HUGE) + Decimal("1.00")
+    assert body["queued"] == 2 and Decimal(body["queued_value"]) == queued_value
+    assert body["participants"][0] == {
+        "bic": DEBTOR, "balance": accounts["CNY"]["balance"],
+        "credit_line": accounts["CNY"]["credit_limit"], "available": accounts["CNY"]["available"],
+        "queued": 2, "queued_value": f"{queued_value:.2f}",
+        "shortfall": f"{queued_value - available:.2f}",
+    }  # fmt: skip
+    assert Decimal(body["shortfall"]) == queued_value - available
+    assert len(body["participants"]) == 1  # only those with payments queued
+    # Its currency's central bank sees it too, another's not; a bank not at all.
+    assert api.request("GET", "/v1/operator/liquidity/CNY", "PBOCCNBJ").json() == body
+    _all_refused([
+        (api.request("GET", "/v1/operator/liquidity/CNY", "CBRFRUMM"), 403, "AGNT", "currency"),
+        (api.request("GET", "/v1/operator/liquidity/CNY", DEBTOR), 403, None, None),
+        (api.request("GET", "/v1/operator/liquidity/EUR", OPERATOR), 422, "AM03", "currency"),
+        (api.request("GET", "/v1/operator/liquidity/cny", OPERATOR), 422, None, "currency"),
+        (api.request("GET", "/v1/operator/liquidity/CNY?limit=0", OPERATOR), 422, None, "limit"),
+    ])  # fmt: skip
+    # Moving the small payment first settles it: the view follows.
+    assert _reorder(api, second["uetr"], "front").json()["status"] == "settled"
+    after = api.request("GET", "/v1/operator/liquidity/CNY", OPERATOR).json()
+    assert after["queued"] == 1 and Decimal(after["queued_value"]) == Decimal(HUGE)
