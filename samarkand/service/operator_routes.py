@@ -29,11 +29,13 @@ from samarkand.service.shared import (
     CreditIn,
     Cursor,
     CutOffIn,
+    MovedOut,
     OpenDayIn,
     PriorityIn,
     ProviderIn,
     QueryCount,
     QueueLimitIn,
+    QueueOut,
     ReorderIn,
     UetrPath,
     WindowScheduleIn,
@@ -89,6 +91,26 @@ class CalendarOut(BaseModel):
     next_opening: str | None
     next_cut_off: str | None  # the calendar's cut-off, of every currency without its own
     next_cut_offs: dict[str, str] | None  # each currency's
+
+
+class ParticipantLiquidityOut(BaseModel):
+    bic: str
+    balance: str  # its settlement account's
+    credit_line: str  # intraday credit its central bank grants
+    available: str  # what it can pay now
+    queued: int  # its payments queued
+    queued_value: str
+    shortfall: str  # what more it needs for its whole queue to settle (offsetting aside)
+
+
+class LiquidityOut(BaseModel):
+    currency: str
+    balances: str  # of every direct participant's settlement account, together
+    credit_lines: str
+    queued: int
+    queued_value: str
+    shortfall: str
+    participants: list[ParticipantLiquidityOut]  # those with payments queued, most short first
 
 
 class ProviderOut(BaseModel):
@@ -192,7 +214,7 @@ def _calendar_out(engine: Engine, now: int) -> CalendarOut:
     )
 
 
-def _liquidity_view(engine: Engine, currency: str, limit: int) -> dict[str, Any]:
+def _liquidity_view(engine: Engine, currency: str, limit: int) -> LiquidityOut:
     """`GET /v1/operator/liquidity/{currency}`'s answer, read on the hub's thread: a pass
     over the direct participants' accounts and over the queues of that currency."""
     assert engine.durable is not None
@@ -219,26 +241,26 @@ def _liquidity_view(engine: Engine, currency: str, limit: int) -> dict[str, Any]
                          available, len(amounts)))  # fmt: skip
     rows.sort(key=lambda row: (-row[0], -row[1], row[2]))
     amount = functools.partial(format_amount, currency=money)
-    return {
-        "currency": currency,
-        "balances": amount(totals["balances"]),
-        "credit_lines": amount(totals["credit"]),
-        "queued": totals["queued"],
-        "queued_value": amount(totals["queued_value"]),
-        "shortfall": amount(totals["shortfall"]),
-        "participants": [
-            {
-                "bic": bic,
-                "balance": amount(balance),
-                "credit_line": amount(credit),
-                "available": amount(available),
-                "queued": count,
-                "queued_value": amount(value),
-                "shortfall": amount(short),
-            }  # fmt: skip
+    return LiquidityOut(
+        currency=currency,
+        balances=amount(totals["balances"]),
+        credit_lines=amount(totals["credit"]),
+        queued=totals["queued"],
+        queued_value=amount(totals["queued_value"]),
+        shortfall=amount(totals["shortfall"]),
+        participants=[
+            ParticipantLiquidityOut(
+                bic=bic,
+                balance=amount(balance),
+                credit_line=amount(credit),
+                available=amount(available),
+                queued=count,
+                queued_value=amount(value),
+                shortfall=amount(short),
+            )
             for short, value, bic, balance, credit, available, count in rows[:limit]
         ],
-    }
+    )
 
 
 def add_operator_routes(
@@ -334,7 +356,7 @@ def add_operator_routes(
     @app.get("/v1/operator/queue", tags=["operator"])
     async def queued(
         request: Request, limit: Annotated[QueryCount, Query(ge=1, le=10_000)] = 1_000
-    ) -> dict[str, Any]:
+    ) -> QueueOut:
         """Queued payments, by sender's settlement account, each in the order it is tried
         (single-currency payments, then cross-currency ones; urgent, then normal)."""
         require_role(request, Role.OPERATOR)
@@ -350,14 +372,14 @@ def add_operator_routes(
             )
             return list(itertools.islice(rows, limit))
 
-        return {"queued": await run_on_hub(engine, run)}
+        return QueueOut(queued=await run_on_hub(engine, run))
 
     @app.get("/v1/operator/liquidity/{currency}", tags=["operator"])
     async def liquidity(
         request: Request,
         currency: Annotated[str, Path(pattern=CURRENCY_REGEX)],
         limit: Annotated[QueryCount, Query(ge=1, le=10_000)] = 100,
-    ) -> dict[str, Any]:
+    ) -> LiquidityOut:
         """Liquidity in one currency, to watch its queues and gridlock: the totals of the
         direct participants' settlement accounts (balances, intraday credit, what waits in
         their queues), then each participant with payments queued, those whose queued
@@ -418,16 +440,14 @@ def add_operator_routes(
         return await cancel_queued(engine, uetr, None)
 
     @app.post("/v1/operator/payments/{uetr}/reorder", tags=["operator"])
-    async def operator_reorder(request: Request, uetr: UetrPath, move: ReorderIn) -> dict[str, Any]:
+    async def operator_reorder(request: Request, uetr: UetrPath, move: ReorderIn) -> MovedOut:
         """Move a queued payment to the front or the back of its priority class, on the
         operator's decision."""
         require_role(request, Role.OPERATOR)
         return await reorder_queued(engine, uetr, None, move.to)
 
     @app.put("/v1/operator/payments/{uetr}/priority", tags=["operator"])
-    async def operator_priority(
-        request: Request, uetr: UetrPath, change: PriorityIn
-    ) -> dict[str, Any]:
+    async def operator_priority(request: Request, uetr: UetrPath, change: PriorityIn) -> MovedOut:
         """Change a waiting payment's priority on the operator's decision."""
         require_role(request, Role.OPERATOR)
         return await reprioritise_queued(engine, uetr, None, change.priority)

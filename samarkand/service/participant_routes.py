@@ -32,11 +32,13 @@ from samarkand.service.shared import (
     Cursor,
     EventOut,
     LiquidityIn,
+    MovedOut,
     PaymentIn,
     PaymentStatusOut,
     PriorityIn,
     QueryCount,
     QueryDay,
+    QueueOut,
     ReorderIn,
     TrackerOut,
     UetrPath,
@@ -206,7 +208,7 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
         return await cancel_queued(engine, uetr, require_role(request, Role.PARTICIPANT).key_id)
 
     @app.post("/v1/payments/{uetr}/reorder", tags=["payments"])
-    async def reorder(request: Request, uetr: UetrPath, move: ReorderIn) -> dict[str, Any]:
+    async def reorder(request: Request, uetr: UetrPath, move: ReorderIn) -> MovedOut:
         """Move one of the caller's queued payments to the front of its priority class
         (tried next) or to the back: the caller decides which of its payments its liquidity
         pays first. The queue is then tried again from its head, so the payment may settle
@@ -216,7 +218,7 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
         return await reorder_queued(engine, uetr, caller, move.to)
 
     @app.put("/v1/payments/{uetr}/priority", tags=["payments"])
-    async def priority(request: Request, uetr: UetrPath, change: PriorityIn) -> dict[str, Any]:
+    async def priority(request: Request, uetr: UetrPath, change: PriorityIn) -> MovedOut:
         """Change the priority of one of the caller's payments waiting for liquidity or for
         its earliest time: a queued one goes to the back of its new priority class (urgent
         ones are tried before normal ones), and the queue is tried again, so it may settle
@@ -230,7 +232,7 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
         request: Request,
         currency: Annotated[str | None, Query(pattern=CURRENCY_REGEX)] = None,
         limit: Annotated[QueryCount, Query(ge=1, le=10_000)] = 1_000,
-    ) -> dict[str, Any]:
+    ) -> QueueOut:
         """The caller's queued payments (its own and its indirect participants'), by
         currency, each in the order its settlement account tries them (single-currency
         payments, then cross-currency ones; urgent, then normal): at most `limit`."""
@@ -257,7 +259,7 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
         rows = await run_on_hub(engine, run)
         if isinstance(rows, Reason):
             raise E.reason_error(rows, "currency")
-        return {"queued": rows}
+        return QueueOut(queued=rows)
 
     # ------------------------------------------------------------------ mailbox
 

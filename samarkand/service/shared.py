@@ -367,21 +367,43 @@ def hub_directory(engine: Engine) -> Directory:
     return engine.durable.hub.directory
 
 
-def queued_row(entry: Any, place: int) -> dict[str, Any]:
-    """A queued payment as the queue routes show it: its amount is what the debtor pays
-    (in the source currency, for a cross-currency payment)."""
+class QueuedOut(BaseModel):
+    uetr: str
+    debtor_agent: str
+    creditor_agent: str
+    amount: str  # what the debtor pays (in the source currency, for a cross-currency payment)
+    currency: str
+    priority: str  # urgent or normal
+    place: int  # in its priority class of its sender's queue (1: tried next)
+    cross_currency: bool
+    received: str
+
+
+class QueueOut(BaseModel):
+    queued: list[QueuedOut]  # in the order each sender's settlement account tries them
+
+
+class MovedOut(BaseModel):
+    uetr: str
+    status: str  # queued, or settled once its queue was tried again
+    priority: str  # urgent or normal
+    place: int | None  # afterwards (1: tried next); None: settled, or waiting for its time
+
+
+def queued_row(entry: Any, place: int) -> QueuedOut:
+    """A queued payment as the queue routes show it."""
     payment = entry.payment
-    return {
-        "uetr": str(uuid.UUID(int=payment.uetr)),
-        "debtor_agent": payment.debtor_agent,
-        "creditor_agent": payment.creditor_agent,
-        "amount": format_amount(payment.amount, REGISTRY.get(payment.currency)),
-        "currency": payment.currency,
-        "priority": payment.priority.name.lower(),
-        "place": place,
-        "cross_currency": entry.fx is not None,
-        "received": iso_time(entry.received_ns),
-    }
+    return QueuedOut(
+        uetr=str(uuid.UUID(int=payment.uetr)),
+        debtor_agent=payment.debtor_agent,
+        creditor_agent=payment.creditor_agent,
+        amount=format_amount(payment.amount, REGISTRY.get(payment.currency)),
+        currency=payment.currency,
+        priority=payment.priority.name.lower(),
+        place=place,
+        cross_currency=entry.fx is not None,
+        received=iso_time(entry.received_ns),
+    )
 
 
 async def _act_on_queued(
@@ -389,11 +411,11 @@ async def _act_on_queued(
     uetr: uuid.UUID,
     by_participant: str | None,
     act: Callable[[Any, str, int], Reason | None],
-) -> tuple[str, int | None]:
+) -> MovedOut:
     """`act(durable hub, debtor agent, now)` on a queued payment: a participant's own
     (another's is NOT_FOUND, as an unknown one), or any payment on the operator's decision
-    (`by_participant` None). A refusal raises its reason's error; else the payment's status
-    afterwards and its place in its queue's priority class (None: no longer queued)."""
+    (`by_participant` None). A refusal raises its reason's error; else the payment as it is
+    afterwards: its status, priority and place in its queue's priority class."""
 
     def run(engine: Engine, now: int):
         assert engine.durable is not None
@@ -409,7 +431,12 @@ async def _act_on_queued(
         reason = act(engine.durable, debtor, now)
         if reason is not None:
             return reason
-        return entry.status.value, settlement.queue_place(entry)
+        return MovedOut(
+            uetr=str(uetr),
+            status=entry.status.value,
+            priority=entry.priority.name.lower(),
+            place=settlement.queue_place(entry),
+        )
 
     done = await run_on_hub(engine, run)
     if isinstance(done, Reason):
@@ -430,7 +457,7 @@ async def cancel_queued(
 
 async def reorder_queued(
     engine: Engine, uetr: uuid.UUID, by_participant: str | None, to: str
-) -> dict[str, Any]:
+) -> MovedOut:
     """Move a queued payment to the front or the back of its priority class in its
     sender's queue (as `cancel_queued`, whose payment it may act on); then the queue is
     tried again from its head, so the payment may settle at once."""
@@ -438,13 +465,12 @@ async def reorder_queued(
     def move(hub: Any, debtor: str, now: int) -> Reason | None:
         return hub.reorder(uetr.int, debtor, to_front=to == "front", now=now)
 
-    status, place = await _act_on_queued(engine, uetr, by_participant, move)
-    return {"uetr": str(uetr), "status": status, "place": place}
+    return await _act_on_queued(engine, uetr, by_participant, move)
 
 
 async def reprioritise_queued(
     engine: Engine, uetr: uuid.UUID, by_participant: str | None, priority: str
-) -> dict[str, Any]:
+) -> MovedOut:
     """Change the priority of a payment waiting for liquidity or for its earliest time (as
     `cancel_queued`, whose payment it may act on): a queued one goes to the back of its new
     priority class, and the queue is tried again, so it may settle at once."""
@@ -453,8 +479,7 @@ async def reprioritise_queued(
     def change(hub: Any, debtor: str, now: int) -> Reason | None:
         return hub.reprioritise(uetr.int, debtor, chosen, now)
 
-    status, place = await _act_on_queued(engine, uetr, by_participant, change)
-    return {"uetr": str(uetr), "status": status, "priority": priority, "place": place}
+    return await _act_on_queued(engine, uetr, by_participant, change)
 
 
 def proposal_routes(

@@ -77,18 +77,28 @@ def test_a_participant_reorders_its_queue_and_decides_what_settles_first(tmp_pat
         assert _queue(api, OTHER) == []  # another bank sees none of them
         moved = _reorder(api, ids[1], "front")
         assert moved.status_code == 200, moved.text
-        assert moved.json() == {"uetr": ids[1], "status": "queued", "place": 1}
+        assert moved.json() == {
+            "uetr": ids[1],
+            "status": "queued",
+            "priority": "normal",
+            "place": 1,
+        }
         assert _order(api, query="?currency=CNY") == [(ids[1], 1), (ids[0], 2), (ids[2], 3)]
         moved = _reorder(api, ids[1], "back").json()
-        assert moved == {"uetr": ids[1], "status": "queued", "place": 3}
+        assert moved == {"uetr": ids[1], "status": "queued", "priority": "normal", "place": 3}
         # The small payment to the front: the head is tried again, and it fits.
         settled = _reorder(api, ids[2], "front").json()
-        assert settled == {"uetr": ids[2], "status": "settled", "place": None}
+        assert settled == {"uetr": ids[2], "status": "settled", "priority": "normal", "place": None}
         assert api.request("GET", f"/v1/payments/{ids[2]}", DEBTOR).json()["status"] == "settled"
         assert _order(api, query="?currency=CNY") == [(ids[0], 1), (ids[1], 2)]
         # The operator moves one on its own decision; the audit trail names who asked.
         by_operator = _reorder(api, ids[1], "front", OPERATOR, operator=True)
-        assert by_operator.json() == {"uetr": ids[1], "status": "queued", "place": 1}
+        assert by_operator.json() == {
+            "uetr": ids[1],
+            "status": "queued",
+            "priority": "normal",
+            "place": 1,
+        }
         listed = api.request("GET", "/v1/operator/queue", OPERATOR).json()["queued"]
         assert [(row["uetr"], row["place"]) for row in listed if row["currency"] == "CNY"] == [
             (ids[1], 1), (ids[0], 2)
