@@ -23,12 +23,15 @@ _LOOK_AHEAD_DAYS = HOLIDAYS_MAX + 8
 
 class BusinessDay(NamedTuple):
     """One business day of a calendar, in ns: when it opens, every currency's cut-off (but
-    those of `cut_offs`, each a currency's own) and when its last currency cuts off."""
+    those of `cut_offs`, each a currency's own) and when its last currency cuts off; and
+    its date (ISO 8601: the date of its cut-off, on the calendar's clock), which a payment's
+    settlement date must be."""
 
     opening: int
     cut_off: int
     cut_offs: dict[str, int]
     end: int
+    date: str
 
     def cut_off_of(self, currency: str) -> int:
         return self.cut_offs.get(currency, self.cut_off)
@@ -90,7 +93,11 @@ class BusinessCalendar:
         cut_off = _instant(business_date, self.cut_off, zone)
         own = {code: _instant(business_date, m, zone) for code, m in self.currency_cut_offs}
         return BusinessDay(
-            _instant(opening_date, self.opens, zone), cut_off, own, max([cut_off, *own.values()])
+            _instant(opening_date, self.opens, zone),
+            cut_off,
+            own,
+            max([cut_off, *own.values()]),
+            business_date.isoformat(),
         )
 
     def next_day(self, now: int, zone: tzinfo, *, opened: int | None = None) -> BusinessDay | None:

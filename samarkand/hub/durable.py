@@ -863,7 +863,10 @@ class _Runner:
             return hub.close_currency(read.str(read.get("currency")), read.now())
         if op == "open_day":
             now = read.now() if "now" in read.body else None  # older logs have none
-            return hub.engine.open_day(read.int_map(read.get("cut_offs")), now)
+            date = read.body.get("date")  # a calendar's day: its date
+            return hub.engine.open_day(
+                read.int_map(read.get("cut_offs")), now, None if date is None else read.str(date)
+            )
         if op == "cancel":
             return hub.cancel(read.int(read.get("uetr")), read.str(read.get("bic")), read.now())
         if op == "reorder":
@@ -1548,9 +1551,12 @@ class DurableHub:
         rejected AB03 (`SettlementEngine.close_currency`). Returns payments rejected."""
         return self._command({"op": "close_currency", "currency": _str(currency), "now": _int(now)})
 
-    def open_day(self, cut_off_ns: dict[str, int], now: int | None = None) -> None:
+    def open_day(
+        self, cut_off_ns: dict[str, int], now: int | None = None, business_date: str | None = None
+    ) -> None:
         """Open the next business day with these cut-offs (`now`, when given, is kept for
-        the audit trail)."""
+        the audit trail; `business_date`, a calendar's date of the day, is the settlement
+        date its payments must carry)."""
         if self.hub.engine.waiting:
             # Checked before logging: a refused open_day must not enter the log.
             raise RuntimeError("open_day before end_of_day: payments are still queued")
@@ -1560,6 +1566,8 @@ class DurableHub:
         }
         if now is not None:
             command["now"] = _int(now)
+        if business_date is not None:
+            command["date"] = _str(business_date)
         self._command(command)
 
     def cancel(self, uetr: int, by_bic: str, now: int) -> Reason | None:

@@ -641,7 +641,8 @@ class _CreditTransfers:
         if reply.receiver == HUB_BIC and message.transactions:
             # No AppHdr, no InstgAgt: the report goes to the debtor agent (who instructed).
             reply.receiver = participant_bic(message.transactions[0].debtor_agent) or HUB_BIC
-        rejections = list(rejections) + date_problems(message, rejections, now)
+        today = ops.hub.engine.business_date or business_day(now)
+        rejections = list(rejections) + date_problems(message, rejections, today)
         rejections += _quote_problems(ops.hub, message, rejections, recovering)
         statuses = yield from _settle(ops, message, rejections, now, recovering, _payments, step_tx)
         if step_tx is not None and len(message.transactions) > step_tx:
@@ -659,17 +660,17 @@ class _CreditTransfers:
 
 
 def business_day(now: int) -> str:
-    """The hub's business day of ``now`` (ns): its UTC date, ISO 8601."""
+    """The hub's business day of ``now`` (ns) when no calendar opened the day: its UTC date,
+    ISO 8601. (A day the calendar opened has the calendar's date: `business_date`.)"""
     return datetime.fromtimestamp(now // 1_000_000_000, UTC).date().isoformat()
 
 
 def date_problems(
-    message: CreditTransferMessage, rejections: Sequence[TxRejection], now: int
+    message: CreditTransferMessage, rejections: Sequence[TxRejection], today: str
 ) -> list[TxRejection]:
     """DESIGN §7 "settlement date valid": a transaction's IntrBkSttlmDt (its own, or the
-    group header's), when given, is the hub's business day of ``now``; else DT01."""
+    group header's), when given, is the hub's business day `today`; else DT01."""
     refused = {r.index for r in rejections}
-    today = business_day(now)
     several = len(message.transactions) > 1
     problems = []
     for tx in message.transactions:

@@ -1008,7 +1008,7 @@ def run_hub_clock(durable: DurableHub, now: int, stats: EngineStats | None = Non
     day = next_calendar_day(durable.hub, now)
     if day is None or day.opening > now:
         return False
-    durable.open_day({code: day.cut_off_of(code) for code in engine.cut_off_ns}, now)
+    durable.open_day({code: day.cut_off_of(code) for code in engine.cut_off_ns}, now, day.date)
     stats.day_opens += 1
     return True
 

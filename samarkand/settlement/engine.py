@@ -170,6 +170,9 @@ class SettlementEngine:
         # A currency's DNS windows closed on the hub's clock: (every ns, the next close).
         self.window_schedule: dict[str, tuple[int, int]] = {}
         self.opened_ns: int | None = None  # when the last `open_day` ran, if it said
+        # The date (ISO 8601) of the business day open, when the calendar that opened it
+        # said; None: the UTC date of the moment (see `hub.messages.business_day`).
+        self.business_date: str | None = None
         self.stats = Stats()
         self._next_id = first_transfer_id
         self._sequence = 0
@@ -1262,15 +1265,19 @@ class SettlementEngine:
         a day opens)."""
         return bool(self.queues or self.fx_queues or self.warehouse or self.dns_pending)
 
-    def open_day(self, cut_off_ns: dict[str, int], now: int | None = None) -> None:
+    def open_day(
+        self, cut_off_ns: dict[str, int], now: int | None = None, business_date: str | None = None
+    ) -> None:
         """Start the next business day: balances carry over in the ledger; new cut-offs.
-        `now`: when (logs written before it say nothing)."""
+        `now`: when (logs written before it say nothing); `business_date`: its date, when a
+        calendar says (a day that opens the evening before has the next date)."""
         if self.waiting:
             raise RuntimeError("open_day before end_of_day: payments are still queued")
         self.cut_off_ns = dict(cut_off_ns)
         self.closed.clear()
         if now is not None:
             self.opened_ns = now
+        self.business_date = business_date
 
     # ------------------------------------------------------------------ bookkeeping
 

@@ -258,6 +258,31 @@ def test_the_settlement_date_is_the_hubs_business_day_or_dt01() -> None:
     assert not day.hub.quotes.is_used(found.id)
 
 
+def test_a_day_opened_by_a_calendar_has_the_calendars_date_for_settlement() -> None:
+    """A day that opens the evening before its cut-off (on the calendar's clock) carries
+    the next date: its payments are dated that day, not the UTC date of the moment."""
+    from tests.iso20022.builders import Tx, pacs008
+
+    from .iso_builders import small_hub
+
+    hub = small_hub()
+    evening = 79_200 * 10**9  # 1970-01-01T22:00:00Z
+    cut_off = evening + 12 * 3_600 * 10**9
+    hub.engine.open_day(dict.fromkeys(hub.engine.cut_off_ns, cut_off), evening, "1970-01-02")
+    data = pacs008([
+        Tx(number=1, amount="1.00", settlement_date="1970-01-02"),
+        Tx(number=2, amount="1.00", settlement_date="1970-01-01"),  # the UTC date: not it
+    ])  # fmt: skip
+    processed = process_message(hub, data, evening + 1)
+    assert processed.statuses == {"ACSC": 1, "RJCT": 1}
+    [(code, text)] = reasons(processed)
+    assert code == "DT01" and f"{TX}[2]/IntrBkSttlmDt" in text and "1970-01-01" in text
+    # A day opened by hand has no calendar's date: the UTC date of the moment again.
+    hub.engine.open_day(dict.fromkeys(hub.engine.cut_off_ns, cut_off), evening + 2)
+    again = pacs008([Tx(number=3, amount="1.00", settlement_date="1970-01-01")], msg_id="M-3")
+    assert process_message(hub, again, evening + 3).statuses == {"ACSC": 1}
+
+
 def test_a_cross_currency_payment_is_not_returned_by_pacs004() -> None:
     from .iso_builders import pacs004
 

@@ -62,7 +62,12 @@ def fingerprint(durable: DurableHub) -> dict:
         "events": list(hub.events),
         "balances": {a.id: state.balance(a.id) for a in state.accounts},
         "journal": {name: getattr(journal, name).tolist() for name in FIELD_NAMES},
-        "days": (sorted(engine.closed), dict(engine.cut_off_ns), engine.opened_ns),
+        "days": (
+            sorted(engine.closed),
+            dict(engine.cut_off_ns),
+            engine.opened_ns,
+            engine.business_date,
+        ),
         "calendar": hub.calendar,
         "windows": dict(engine.window_schedule),
         "fx": (
