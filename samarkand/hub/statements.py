@@ -1,11 +1,12 @@
 """camt.053 statements of settlement accounts, read from a durable hub's ledger.
 
 One function serves `samarkand statement` and the service's statement route: the postings
-(pending and void transfers move no balance) of one settlement account on one UTC day, the
-opening balance from everything before, and a closing balance checked against the ledger.
-It is made in two steps: the rows are taken from the hub as columns (`select_statement`, on
-the service's hub thread), then written out (`render_statement`, on another thread), so a
-statement of many postings holds up no payment.
+(pending and void transfers move no balance) of one settlement account on one business day
+(the span the calendar gave it, or a UTC day), the opening balance from everything before,
+and a closing balance checked against the ledger. It is made in two steps: the rows are
+taken from the hub as columns (`select_statement`, on the service's hub thread), then
+written out (`render_statement`, on another thread), so a statement of many postings holds
+up no payment.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from samarkand.iso20022.camt053 import StatementEntry, amount_fits, build_statem
 from samarkand.iso20022.envelope import app_header, wrap
 from samarkand.iso20022.schemas import CAMT_053
 from samarkand.ledger.state import PENDING, VOID
-from samarkand.ledger.types import AccountCode, TransferCode
+from samarkand.ledger.types import INT64_MAX, AccountCode, TransferCode
 from samarkand.money import default_registry
 from samarkand.settlement.participants import account_parts
 from samarkand.settlement.payments import uetr_text
@@ -73,16 +74,18 @@ class StatementRows:
 
 
 def settlement_statement(durable: DurableHub, account_id: int, day: datetime) -> tuple[bytes, int]:
-    """The camt.053.001.08 of `account_id` for the UTC day starting at `day`, in a BizMsg
-    envelope with a head.001 AppHdr from the hub to the account's owner, and its number of
-    entries."""
+    """The camt.053.001.08 of `account_id` for the business day of `day`'s date (see
+    `select_statement`), in a BizMsg envelope with a head.001 AppHdr from the hub to the
+    account's owner, and its number of entries."""
     return render_statement(select_statement(durable, account_id, day))
 
 
 def select_statement(durable: DurableHub, account_id: int, day: datetime) -> StatementRows:
-    """The rows of the statement of `account_id` for the UTC day starting at `day`, checked
-    against the ledger's balance: column work over the journal, quick enough for the hub's
-    thread; `StatementRefused` when there is no such statement."""
+    """The rows of the statement of `account_id` for the business day of `day`'s date,
+    checked against the ledger's balance: column work over the journal, quick enough for
+    the hub's thread; `StatementRefused` when there is no such statement. A day the
+    business calendar opened and dated spans from its opening to the next day's; any other
+    is the UTC day starting at `day`."""
     state = durable.durable_ledger.state
     currency_of = {ledger: code for code, ledger in durable.hub.directory.ledgers.items()}
     found = state.account(account_id) if account_id >= 0 else None
@@ -93,8 +96,12 @@ def select_statement(durable: DurableHub, account_id: int, day: datetime) -> Sta
             "account", f"{account_id} is not a settlement account (code {found.code})"
         )
     currency = default_registry().get(currency_of[found.ledger])
-    start_ns = int(day.timestamp()) * 10**9
-    end_ns = start_ns + NS_PER_DAY
+    span = durable.hub.engine.day_span(f"{day:%Y-%m-%d}")
+    if span is None:
+        start_ns = int(day.timestamp()) * 10**9
+        end_ns = start_ns + NS_PER_DAY
+    else:
+        start_ns, end_ns = span[0], INT64_MAX if span[1] is None else span[1]
     journal = state.journal.columns()
     posting = (journal.flags.astype(np.int64) & (PENDING | VOID)) == 0
     debit = np.asarray(journal.debit_account_id == account_id, dtype=bool)

@@ -429,7 +429,13 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
     async def statement(
         request: Request,
         currency: Annotated[str, Path(pattern=CURRENCY_REGEX)],
-        date: Annotated[QueryDay, Query(description="the business day (UTC), YYYY-MM-DD")],
+        date: Annotated[
+            QueryDay,
+            Query(
+                description="the business day, YYYY-MM-DD: a day the business calendar opened "
+                "spans from its opening to the next day's; any other is a UTC day"
+            ),
+        ],
     ) -> Response:
         """The camt.053.001.08 statement of the caller's settlement account in `currency`
         for one day."""

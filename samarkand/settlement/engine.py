@@ -173,6 +173,10 @@ class SettlementEngine:
         # The date (ISO 8601) of the business day open, when the calendar that opened it
         # said; None: the UTC date of the moment (see `hub.messages.business_day`).
         self.business_date: str | None = None
+        # When each business day a calendar dated was opened, and every day's opening: the
+        # span of a dated day's statements.
+        self.days_opened: dict[str, int] = {}
+        self.openings: list[int] = []
         self.stats = Stats()
         self._next_id = first_transfer_id
         self._sequence = 0
@@ -1277,7 +1281,19 @@ class SettlementEngine:
         self.closed.clear()
         if now is not None:
             self.opened_ns = now
+            self.openings.append(now)
+            if business_date is not None:
+                self.days_opened[business_date] = now
         self.business_date = business_date
+
+    def day_span(self, business_date: str) -> tuple[int, int | None] | None:
+        """The span of a business day a calendar opened: from its opening to the next day's
+        (None: still the latest); None for a day no calendar dated (a UTC day, then)."""
+        start = self.days_opened.get(business_date)
+        if start is None:
+            return None
+        later = [at for at in self.openings if at > start]
+        return start, min(later) if later else None
 
     # ------------------------------------------------------------------ bookkeeping
 

@@ -67,6 +67,8 @@ def fingerprint(durable: DurableHub) -> dict:
             dict(engine.cut_off_ns),
             engine.opened_ns,
             engine.business_date,
+            dict(engine.days_opened),
+            list(engine.openings),
         ),
         "calendar": hub.calendar,
         "windows": dict(engine.window_schedule),

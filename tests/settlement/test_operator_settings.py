@@ -344,3 +344,36 @@ def test_the_calendar_is_logged_replayed_and_opens_each_day_once(tmp_path):
     with DurableHub.open(store) as hub:
         assert hub.hub.calendar is None
         assert hub.hub.next_day(expected[0] + 21, utc) is None
+
+
+def test_a_statement_of_a_day_the_calendar_dated_spans_that_day_not_a_utc_day(tmp_path):
+    """A day opened on the evening before its date (as a calendar opens it) is one business
+    day: its statement runs from that opening to the next day's, across midnight UTC."""
+    from datetime import UTC, datetime
+
+    from samarkand.hub.statements import select_statement
+
+    store = str(tmp_path / "hub.db")
+    hour = 3_600 * 10**9
+    evening = 22 * hour  # 1970-01-01T22:00:00Z
+    with DurableHub.open(store) as hub:
+        hub.configure(fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, hour))
+        hub.open_accounts(START_NS)
+        hub.liquidity([Liquidity(A, CNY, 1_00)], 10 * 60 * 10**9)  # 00:10, the first day
+        hub.end_of_day(2 * hour)
+        hub.open_day(dict.fromkeys(LEDGERS, evening + 20 * hour), evening, "1970-01-02")
+        hub.liquidity([Liquidity(A, CNY, 20_00)], evening + hour // 2)  # 22:30 UTC
+        hub.liquidity([Liquidity(A, CNY, 300_00)], evening + 7 * hour)  # 05:00 UTC next date
+        account = hub.hub.directory.settlement_account(hub.hub.directory.get(A), CNY)
+
+        def statement(durable, date: str) -> tuple[int, list[int]]:
+            day = datetime.fromisoformat(date).replace(tzinfo=UTC)
+            rows = select_statement(durable, account, day)
+            return rows.opening, rows.amounts
+
+        dated = statement(hub, "1970-01-02")
+        assert dated == (1_00, [20_00, 300_00])  # the whole business day, opening 1.00
+        # 1970-01-01 no calendar dated: its UTC day, up to midnight.
+        assert statement(hub, "1970-01-01") == (0, [1_00, 20_00])
+    with DurableHub.open(store, snapshots=False) as hub:
+        assert statement(hub, "1970-01-02") == dated  # the day's span replayed from the log
