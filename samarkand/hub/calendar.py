@@ -17,7 +17,7 @@ MINUTES_PER_DAY = 24 * 60
 HOLIDAYS_MAX = 400  # a year and more of holidays, set at once
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
-# How far `next_opening` looks: past every holiday the calendar may hold, and a week more.
+# How far `next_day` looks: past every holiday the calendar may hold, and a week more.
 _LOOK_AHEAD_DAYS = HOLIDAYS_MAX + 8
 
 
@@ -83,8 +83,11 @@ class BusinessCalendar:
         """Whether a day opens on the evening before its cut-off's date."""
         return self.opens >= self.cut_off
 
-    def works_on(self, day: date) -> bool:
-        return day.isoweekday() in self.weekdays and day.isoformat() not in self.holidays
+    def works_on(self, day: date, holidays: frozenset[str] | None = None) -> bool:
+        """Whether the hub works on `day` (`holidays`: the calendar's, as a set, when the
+        caller asks about many days)."""
+        off = self.holidays if holidays is None else holidays
+        return day.isoweekday() in self.weekdays and day.isoformat() not in off
 
     def day(self, business_date: date, zone: tzinfo) -> BusinessDay:
         """The business day of `business_date`: it opens on that date (or on the evening
@@ -106,9 +109,10 @@ class BusinessCalendar:
         not opened again); it is open at `now` if its opening is not after it. None if no
         day comes in the look-ahead (every weekday a holiday)."""
         today = _local_date(now, zone)
+        holidays = frozenset(self.holidays)
         for ahead in range(_LOOK_AHEAD_DAYS):
             business_date = today + timedelta(days=ahead)
-            if self.works_on(business_date):
+            if self.works_on(business_date, holidays):
                 day = self.day(business_date, zone)
                 if day.end > now and (opened is None or day.opening > opened):
                     return day
