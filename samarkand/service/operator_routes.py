@@ -6,7 +6,6 @@ and a view of them all."""
 from __future__ import annotations
 
 import functools
-import itertools
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
@@ -30,6 +29,7 @@ from samarkand.service.shared import (
     Cursor,
     CutOffIn,
     MovedOut,
+    Offset,
     OpenDayIn,
     PriorityIn,
     ProviderIn,
@@ -44,7 +44,7 @@ from samarkand.service.shared import (
     iso_time,
     minor_units,
     proposal_routes,
-    queued_row,
+    queue_page,
     reorder_queued,
     reprioritise_queued,
     require_role,
@@ -355,24 +355,23 @@ def add_operator_routes(
 
     @app.get("/v1/operator/queue", tags=["operator"])
     async def queued(
-        request: Request, limit: Annotated[QueryCount, Query(ge=1, le=10_000)] = 1_000
+        request: Request,
+        limit: Annotated[QueryCount, Query(ge=1, le=10_000)] = 1_000,
+        offset: Offset = 0,
     ) -> QueueOut:
         """Queued payments, by sender's settlement account, each in the order it is tried
-        (single-currency payments, then cross-currency ones; urgent, then normal)."""
+        (single-currency payments, then cross-currency ones; urgent, then normal): at most
+        `limit`, from `offset` on (`next_offset` pages on; the queues move meanwhile)."""
         require_role(request, Role.OPERATOR)
 
         def run(engine: Engine, _now: int):
             assert engine.durable is not None
             settlement = engine.durable.hub.engine
             senders = sorted(settlement.queues.keys() | settlement.fx_queues.keys())
-            rows = (
-                queued_row(entry, place)
-                for sender in senders
-                for entry, place in settlement.queue_of(sender)
-            )
-            return list(itertools.islice(rows, limit))
+            queued = (row for sender in senders for row in settlement.queue_of(sender))
+            return queue_page(queued, offset, limit)
 
-        return QueueOut(queued=await run_on_hub(engine, run))
+        return await run_on_hub(engine, run)
 
     @app.get("/v1/operator/liquidity/{currency}", tags=["operator"])
     async def liquidity(

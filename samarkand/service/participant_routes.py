@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,7 @@ from samarkand.service.shared import (
     EventOut,
     LiquidityIn,
     MovedOut,
+    Offset,
     PaymentIn,
     PaymentStatusOut,
     PriorityIn,
@@ -49,7 +49,7 @@ from samarkand.service.shared import (
     owns,
     payment_status,
     principal_of,
-    queued_row,
+    queue_page,
     reason_out,
     reorder_queued,
     reprioritise_queued,
@@ -232,10 +232,12 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
         request: Request,
         currency: Annotated[str | None, Query(pattern=CURRENCY_REGEX)] = None,
         limit: Annotated[QueryCount, Query(ge=1, le=10_000)] = 1_000,
+        offset: Offset = 0,
     ) -> QueueOut:
         """The caller's queued payments (its own and its indirect participants'), by
         currency, each in the order its settlement account tries them (single-currency
-        payments, then cross-currency ones; urgent, then normal): at most `limit`."""
+        payments, then cross-currency ones; urgent, then normal): at most `limit`, from
+        `offset` on (`next_offset` pages on; the queues move meanwhile)."""
         caller = require_role(request, Role.PARTICIPANT).key_id
 
         def run(engine: Engine, _now: int):
@@ -246,20 +248,18 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
                 return Reason.CURRENCY_NOT_ALLOWED
             codes = sorted(hub.directory.ledgers) if currency is None else [currency]
             if participant is None:  # a key the directory no longer names: nothing queued
-                return []
-            rows = (
-                queued_row(entry, place)
+                codes = []
+            queued = (
+                row
                 for code in codes
-                for entry, place in hub.engine.queue_of(
-                    hub.directory.settlement_account(participant, code)
-                )
+                for row in hub.engine.queue_of(hub.directory.settlement_account(participant, code))
             )
-            return list(itertools.islice(rows, limit))
+            return queue_page(queued, offset, limit)
 
-        rows = await run_on_hub(engine, run)
-        if isinstance(rows, Reason):
-            raise E.reason_error(rows, "currency")
-        return QueueOut(queued=rows)
+        page = await run_on_hub(engine, run)
+        if isinstance(page, Reason):
+            raise E.reason_error(page, "currency")
+        return page
 
     # ------------------------------------------------------------------ mailbox
 

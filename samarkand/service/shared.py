@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Path, Query, Request
@@ -180,6 +181,8 @@ def _day(value: Any) -> Any:
 QueryCount = Annotated[int, BeforeValidator(_count)]
 # A cursor through a sequence (a mailbox, the audit trail): what comes after it is read.
 Cursor = Annotated[QueryCount, Query(ge=0, le=2**62)]
+# Where a page of a list that moves (the queues) begins: how many of its items to pass over.
+Offset = Annotated[QueryCount, Query(ge=0, le=2**62)]
 QueryDay = Annotated[dt.date, BeforeValidator(_day)]
 
 
@@ -381,6 +384,18 @@ class QueuedOut(BaseModel):
 
 class QueueOut(BaseModel):
     queued: list[QueuedOut]  # in the order each sender's settlement account tries them
+    next_offset: int | None  # the `offset` of the next page; None: this was the last
+
+
+def queue_page(queued: Iterable[tuple[Any, int]], offset: int, limit: int) -> QueueOut:
+    """The page of `queued` (entries and their places, in order) from `offset`, at most
+    `limit`: the rows skipped are not made, only passed over."""
+    page = list(itertools.islice(queued, offset, offset + limit + 1))
+    more = len(page) > limit
+    return QueueOut(
+        queued=[queued_row(entry, place) for entry, place in page[:limit]],
+        next_offset=offset + limit if more else None,
+    )
 
 
 class MovedOut(BaseModel):

@@ -226,3 +226,24 @@ def test_the_liquidity_view_shows_who_is_short_and_by_how_much(api):
     assert _reorder(api, second["uetr"], "front").json()["status"] == "settled"
     after = api.request("GET", "/v1/operator/liquidity/CNY", OPERATOR).json()
     assert after["queued"] == 1 and Decimal(after["queued_value"]) == Decimal(HUGE)
+
+
+def test_a_queue_is_read_in_pages(api):
+    for _ in range(5):
+        api.pay(amount=HUGE)
+    assert len(_queue(api)) == 5
+    for path, key in (("/v1/queue", DEBTOR), ("/v1/operator/queue", OPERATOR)):
+        pages, offset = [], 0
+        while offset is not None:
+            page = api.request("GET", f"{path}?limit=2&offset={offset}", key).json()
+            pages.append(len(page["queued"]))
+            everything = api.request("GET", path, key).json()["queued"]
+            assert page["queued"] == everything[offset : offset + 2]
+            offset = page["next_offset"]
+        assert pages == [2, 2, 1]
+    _all_refused([
+        (api.request("GET", "/v1/queue?offset=-1", DEBTOR), 422, None, "offset"),
+        (api.request("GET", "/v1/operator/queue?offset=x", OPERATOR), 422, None, "offset"),
+    ])  # fmt: skip
+    beyond = api.request("GET", "/v1/queue?offset=99", DEBTOR).json()
+    assert beyond == {"queued": [], "next_offset": None}
