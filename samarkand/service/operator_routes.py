@@ -216,7 +216,8 @@ def _calendar_out(engine: Engine, now: int) -> CalendarOut:
 
 def _liquidity_view(engine: Engine, currency: str, limit: int) -> LiquidityOut:
     """`GET /v1/operator/liquidity/{currency}`'s answer, read on the hub's thread: a pass
-    over the direct participants' accounts and over the queues of that currency."""
+    over the direct participants' accounts (each queue's count and value are kept by the
+    engine as payments join and leave it)."""
     assert engine.durable is not None
     hub = engine.durable.hub
     settlement, state = hub.engine, engine.durable.durable_ledger.state
@@ -230,15 +231,15 @@ def _liquidity_view(engine: Engine, currency: str, limit: int) -> LiquidityOut:
             continue
         balance = state.balance(account_id).net_credit
         available = settlement.available(account_id)
-        amounts = [entry.amount for entry, _ in settlement.queue_of(account_id)]
-        shortfall = max(0, sum(amounts) - available)
+        count, queued = settlement.queued_on(account_id)
+        shortfall = max(0, queued - available)
         for name, value in (("balances", balance), ("credit", account.limit),
-                            ("queued", len(amounts)), ("queued_value", sum(amounts)),
+                            ("queued", count), ("queued_value", queued),
                             ("shortfall", shortfall)):  # fmt: skip
             totals[name] += value
-        if amounts:
-            rows.append((shortfall, sum(amounts), participant.bic, balance, account.limit,
-                         available, len(amounts)))  # fmt: skip
+        if count:
+            rows.append((shortfall, queued, participant.bic, balance, account.limit,
+                         available, count))  # fmt: skip
     rows.sort(key=lambda row: (-row[0], -row[1], row[2]))
     amount = functools.partial(format_amount, currency=money)
     return LiquidityOut(

@@ -164,6 +164,8 @@ class SettlementEngine:
         # (sender account) -> [urgent queue, normal queue], each in FIFO order
         self.queues: dict[int, tuple[list[Entry], list[Entry]]] = {}
         self.queued_per_ledger: dict[int, int] = {}
+        # (sender account) -> what its queued payments add up to, single and cross-currency
+        self.queued_value: dict[int, int] = {}
         self.warehouse: list[tuple[int, int, int]] = []  # (earliest_ns, sequence, uetr)
         self.deadlines: list[tuple[int, int, int]] = []  # (latest_ns, sequence, uetr)
         self.dns_pending: dict[str, list[Entry]] = {}
@@ -549,6 +551,7 @@ class SettlementEngine:
         queues = self.queues.setdefault(entry.sender, ([], []))
         queues[int(entry.priority)].append(entry)
         self.queued_per_ledger[entry.ledger] = self.queued_per_ledger.get(entry.ledger, 0) + 1
+        self._count_queued(entry, entry.amount)
         self._changed.add(entry.ledger)
         if entry.status is not Status.QUEUED:
             self._record(entry, Status.QUEUED, now)
@@ -557,6 +560,7 @@ class SettlementEngine:
         queues = self.queues[entry.sender]
         queues[int(entry.priority)].remove(entry)
         self.queued_per_ledger[entry.ledger] -= 1
+        self._count_queued(entry, -entry.amount)
         if not queues[0] and not queues[1]:
             del self.queues[entry.sender]
         # The sender's head may have changed (a cancelled, expired or offset head): a smaller
@@ -891,6 +895,7 @@ class SettlementEngine:
         queues = self.fx_queues.setdefault(entry.sender, ([], []))
         queues[int(entry.priority)].append(entry)
         self.fx_queued += 1
+        self._count_queued(entry, entry.amount)
         self._fx_changed = True
         for account in route.net:
             self._fx_watch[account] = self._fx_watch.get(account, 0) + 1
@@ -902,6 +907,7 @@ class SettlementEngine:
         queues = self.fx_queues[entry.sender]
         queues[int(entry.priority)].remove(entry)
         self.fx_queued -= 1
+        self._count_queued(entry, -entry.amount)
         if not queues[0] and not queues[1]:
             del self.fx_queues[entry.sender]
         self._fx_changed = True
@@ -1349,6 +1355,22 @@ class SettlementEngine:
             for queue in queues.get(account, ()):
                 for place, entry in enumerate(queue, start=1):
                     yield entry, place
+
+    def _count_queued(self, entry: Entry, amount: int) -> None:
+        """`amount` more (or less) queued on `entry`'s sender account."""
+        left = self.queued_value.get(entry.sender, 0) + amount
+        if left:
+            self.queued_value[entry.sender] = left
+        else:
+            del self.queued_value[entry.sender]
+
+    def queued_on(self, account: int) -> tuple[int, int]:
+        """How many payments are queued on settlement account `account`, and their value
+        (single and cross-currency), without a pass over them."""
+        count = sum(
+            len(q) for queues in (self.queues, self.fx_queues) for q in queues.get(account, ())
+        )
+        return count, self.queued_value.get(account, 0)
 
     def queue_place(self, entry: Entry) -> int | None:
         """`entry`'s place in its priority class of its sender's queue (1: tried first);

@@ -2,9 +2,10 @@
 deadlines, for DNS windows), cross-currency payments on a provider's tiers, cancellations,
 priorities changed and queues reordered, liquidity and intraday credit, the clock's ticks,
 each currency's close at its cut-off, end-of-day, open-day by hand and on a business
-calendar, cut-offs and window schedules moved. At any point the hub closed and opened again,
-from its log alone and from its snapshot, is the hub it was: the same payments, queues,
-events, balances, journal, days closed, cut-offs, calendar and schedules."""
+calendar, cut-offs and window schedules moved. The value each queue holds, kept by the
+engine, always adds up. At any point the hub closed and opened again, from its log alone
+and from its snapshot, is the hub it was: the same payments, queues, events, balances,
+journal, days closed, cut-offs, calendar and schedules."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ def fingerprint(durable: DurableHub) -> dict:
         "queues": {s: [[e.payment.uetr for e in q] for q in qs] for s, qs in engine.queues.items()},
         "waiting": (list(engine.warehouse), list(engine.deadlines)),
         "dns": {c: [e.payment.uetr for e in q] for c, q in engine.dns_pending.items()},
+        "queued_value": dict(engine.queued_value),
         "events": list(hub.events),
         "balances": {a.id: state.balance(a.id) for a in state.accounts},
         "journal": {name: getattr(journal, name).tolist() for name in FIELD_NAMES},
@@ -280,6 +282,18 @@ class DayCycle(RuleBasedStateMachine):
     @invariant()
     def ledger_holds(self):
         assert problems(self.hub.hub.ledger.state) == []
+
+    @invariant()
+    def queued_values_add_up(self):
+        """What the engine keeps of each queue's value is what its payments add up to."""
+        engine = self.engine
+        values: dict[int, int] = {}
+        for queues in (engine.queues, engine.fx_queues):
+            for sender, classes in queues.items():
+                for queue in classes:
+                    for entry in queue:
+                        values[sender] = values.get(sender, 0) + entry.amount
+        assert engine.queued_value == values
 
 
 DayCycle.TestCase.settings = settings(max_examples=30, stateful_step_count=50, deadline=None)
