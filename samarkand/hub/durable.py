@@ -1725,8 +1725,9 @@ class DurableHub:
             return problem
         own = () if calendar is None else calendar.currency_cut_offs
         carried = self.hub.directory.central_bank_of
-        for code in (code for code, _ in own if code not in carried):
-            return "currency_cut_offs", f"{code}: the hub does not settle this currency"
+        unknown = next((code for code, _ in own if code not in carried), None)
+        if unknown is not None:
+            return "currency_cut_offs", f"{unknown}: the hub does not settle this currency"
         return self._command(
             {"op": "calendar", "calendar": _encode_calendar(calendar), "now": _int(now)}
         )

@@ -171,12 +171,11 @@ class SettlementEngine:
         self.dns_pending: dict[str, list[Entry]] = {}
         # A currency's DNS windows closed on the hub's clock: (every ns, the next close).
         self.window_schedule: dict[str, tuple[int, int]] = {}
-        self.opened_ns: int | None = None  # when the last `open_day` ran, if it said
         # The date (ISO 8601) of the business day open, when the calendar that opened it
         # said; None: the UTC date of the moment (see `hub.messages.business_day`).
         self.business_date: str | None = None
-        # When each business day a calendar dated was opened, and every day's opening: the
-        # span of a dated day's statements.
+        # When each business day a calendar dated was opened, and every day's opening (the
+        # last is `opened_ns`): the span of a dated day's statements.
         self.days_opened: dict[str, int] = {}
         self.openings: list[int] = []
         self.stats = Stats()
@@ -1286,11 +1285,15 @@ class SettlementEngine:
         self.cut_off_ns = dict(cut_off_ns)
         self.closed.clear()
         if now is not None:
-            self.opened_ns = now
             self.openings.append(now)
             if business_date is not None:
                 self.days_opened[business_date] = now
         self.business_date = business_date
+
+    @property
+    def opened_ns(self) -> int | None:
+        """When the last `open_day` that said its time ran (None: none did)."""
+        return self.openings[-1] if self.openings else None
 
     def day_span(self, business_date: str) -> tuple[int, int | None] | None:
         """The span of a business day a calendar opened: from its opening to the next day's
