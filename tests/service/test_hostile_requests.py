@@ -890,7 +890,8 @@ def test_a_signer_with_too_many_requests_under_way_gets_429_and_the_others_go_on
         refused = own.request("GET", "/v1/accounts", DEBTOR)
         other = pool.submit(own.request, "GET", "/v1/accounts", CREDITOR)  # queued too
         time.sleep(0.2)
-        assert not other.done()  # not refused: waiting for the hub like DEBTOR's two
+        # Not refused: waiting for the hub like DEBTOR's two (if not, say what it got).
+        assert not other.done(), (other.result().status_code, other.result().text[:300])
         held.set()
         blocking.result(30)
         answers = [w.result(30)[1] for w in waiting]
