@@ -49,6 +49,7 @@ class QuoteResult(enum.Enum):
     SAME_CURRENCY = "same_currency"  # no conversion: the hub settles it in one ledger
     NO_ROUTE = "no_route"  # no tiers valid now connect the currencies in three hops
     FORBIDDEN_VEHICLE = "forbidden_vehicle"  # the only routes go through USD/EUR
+    CURRENCY_RESTING = "currency_resting"  # the only routes go through a currency resting today
     AMOUNT_OUTSIDE_TIERS = "amount_outside_tiers"  # routes exist, but no band fits the amount
     INSUFFICIENT_PROVIDER_LIQUIDITY = "insufficient_provider_liquidity"
 
@@ -66,6 +67,7 @@ QUOTE_REASON_CODES: dict[QuoteResult, str | None] = {
     QuoteResult.SAME_CURRENCY: None,
     QuoteResult.NO_ROUTE: "AM03",
     QuoteResult.FORBIDDEN_VEHICLE: "AM03",
+    QuoteResult.CURRENCY_RESTING: "DT01",
     QuoteResult.AMOUNT_OUTSIDE_TIERS: "AM02",
     QuoteResult.INSUFFICIENT_PROVIDER_LIQUIDITY: "AM02",
 }
@@ -126,9 +128,11 @@ def quote(
     now: int,
     quote_id: int,
     ttl_ns: int,
+    resting: frozenset[str] = frozenset(),
 ) -> Quote | QuoteRefusal:
     """Price the best route for exactly one of ``send_amount`` (in ``source`` minor units)
-    or ``deliver_amount`` (in ``destination`` minor units); see the module docstring.
+    or ``deliver_amount`` (in ``destination`` minor units); see the module docstring. No
+    route converts through a currency of ``resting`` (one that does not settle today).
 
     Refusals are values (``QuoteRefusal``); a non-int amount, ``now``, ``quote_id`` or
     ``ttl_ns``, or a non-positive ``ttl_ns`` or ``quote_id``, is a caller bug and raises.
@@ -138,7 +142,7 @@ def quote(
     if refusal is not None:
         return refusal
     allow_vehicle = (source, destination) in book.allowed_vehicle_corridors
-    blocked = frozenset() if allow_vehicle else book.vehicle_only
+    blocked = (frozenset() if allow_vehicle else book.vehicle_only) | resting
     if send_amount is not None:
         path = _search_send(book, source, destination, send_amount, now, blocked, True)
         amount = send_amount
@@ -147,7 +151,9 @@ def quote(
         found = _search_deliver(book, source, destination, deliver_amount, now, blocked, True)
         path, amount = found if found is not None else (None, 0)
     if path is None:
-        return _why_not(book, source, destination, send_amount, deliver_amount, now, blocked)
+        return _why_not(
+            book, source, destination, send_amount, deliver_amount, now, blocked, resting
+        )
     amounts = _execute(path, amount, now, True)
     _ensure(amounts is not None, "the chosen route must replay")
     assert amounts is not None
@@ -407,8 +413,10 @@ def _why_not(
     deliver_amount: int | None,
     now: int,
     blocked: frozenset[str],
+    resting: frozenset[str],
 ) -> QuoteRefusal:
-    """Name the first obstacle: liquidity, then bands, then the vehicle policy, then none."""
+    """Name the first obstacle: liquidity, then bands, then the currencies resting today,
+    then the vehicle policy, then none."""
     found: object
     if send_amount is not None:
         found = _search_send(book, source, destination, send_amount, now, blocked, False)
@@ -422,7 +430,12 @@ def _why_not(
     if _connected(book, source, destination, now, blocked):
         detail = f"{corridor}: no tier's amount band fits the amount on any route"
         return QuoteRefusal(QuoteResult.AMOUNT_OUTSIDE_TIERS, detail)
-    if blocked and _connected(book, source, destination, now, frozenset()):
+    vehicles_only = blocked - resting
+    if resting and _connected(book, source, destination, now, vehicles_only):
+        closed = ", ".join(sorted(resting))
+        detail = f"{corridor}: every route goes through {closed}, which does not settle today"
+        return QuoteRefusal(QuoteResult.CURRENCY_RESTING, detail)
+    if vehicles_only and _connected(book, source, destination, now, frozenset()):
         vehicles = ", ".join(sorted(book.vehicle_only))
         detail = f"{corridor}: every route goes through {vehicles}, not allowed on this corridor"
         return QuoteRefusal(QuoteResult.FORBIDDEN_VEHICLE, detail)

@@ -5,6 +5,11 @@ A day whose opening time is not before its cut-off opens on the evening before (
 TARGET2's day opens at 19:30 the evening before its 18:00 cut-off). The time zone comes as a
 `tzinfo` from the caller: looking a zone up in the tz database is the caller's business, so
 this module reads nothing and no clock.
+
+Every currency's day runs on the one clock, as CLS's settlement day runs on one zone for all
+its currencies; but a currency may rest on days of its own: a central bank's national
+holidays, or its country's weekend (Iran's Friday). On such a day the hub opens for the
+others, and the resting currency takes no payment (`BusinessDay.resting`).
 """
 
 from __future__ import annotations
@@ -32,8 +37,12 @@ class BusinessDay(NamedTuple):
     cut_offs: dict[str, int]
     end: int
     date: str
+    resting: tuple[str, ...] = ()  # currencies that do not settle on this day, sorted
 
     def cut_off_of(self, currency: str) -> int:
+        """`currency`'s cut-off; a resting currency's is the day's opening (closed all day)."""
+        if currency in self.resting:
+            return self.opening
         return self.cut_offs.get(currency, self.cut_off)
 
 
@@ -47,6 +56,12 @@ class BusinessCalendar:
     # Currencies with a cut-off of their own, (code, minutes after midnight), sorted: on the
     # same date as `cut_off`, after the day's opening.
     currency_cut_offs: tuple[tuple[str, int], ...] = ()
+    # Currencies that settle on other weekdays than the hub's, (code, weekdays), sorted: a
+    # subset of `weekdays` (on a day the hub does not open, no currency settles).
+    currency_weekdays: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # Currencies with holidays of their own, (code, dates), sorted: on those dates the hub
+    # opens for the other currencies only.
+    currency_holidays: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def problem(self) -> tuple[str, str] | None:
         """(field, problem) when the calendar cannot run; None when it can. (The zone's name
@@ -61,21 +76,29 @@ class BusinessCalendar:
             return "weekdays", "the hub works on at least one weekday, numbered 1 to 7"
         if len(set(days)) != len(days):
             return "weekdays", "a weekday is named twice"
-        if len(self.holidays) > HOLIDAYS_MAX:
-            return "holidays", f"at most {HOLIDAYS_MAX} holidays at once"
-        for text in self.holidays:
-            try:
-                date.fromisoformat(text)
-            except (TypeError, ValueError):
-                return "holidays", f"{text!r} is not a date (YYYY-MM-DD)"
-        codes = [code for code, _ in self.currency_cut_offs]
-        if len(set(codes)) != len(codes):
-            return "currency_cut_offs", "a currency is named twice"
+        problem = _dates_problem(self.holidays)
+        if problem is not None:
+            return "holidays", problem
+        for name in ("currency_cut_offs", "currency_weekdays", "currency_holidays"):
+            codes = [code for code, _ in getattr(self, name)]
+            if len(set(codes)) != len(codes):
+                return name, "a currency is named twice"
         for code, minutes in self.currency_cut_offs:
             if type(minutes) is not int or not 0 <= minutes < MINUTES_PER_DAY:
                 return "currency_cut_offs", f"{code}: a time of day is 00:00 to 23:59"
             if (minutes <= self.opens) is not self.overnight or minutes == self.opens:
                 return "currency_cut_offs", f"{code}: its cut-off comes before the day opens"
+        for code, own in self.currency_weekdays:
+            if not own or any(type(d) is not int or not 1 <= d <= 7 for d in own):
+                return "currency_weekdays", f"{code}: at least one weekday, numbered 1 to 7"
+            if len(set(own)) != len(own):
+                return "currency_weekdays", f"{code}: a weekday is named twice"
+            if not set(own) <= set(days):
+                return "currency_weekdays", f"{code}: a weekday the hub does not work on"
+        for code, dates in self.currency_holidays:
+            problem = _dates_problem(dates)
+            if problem is not None:
+                return "currency_holidays", f"{code}: {problem}"
         return None
 
     @property
@@ -89,34 +112,77 @@ class BusinessCalendar:
         off = self.holidays if holidays is None else holidays
         return day.isoweekday() in self.weekdays and day.isoformat() not in off
 
-    def day(self, business_date: date, zone: tzinfo) -> BusinessDay:
+    def resting_on(
+        self, day: date, holidays: dict[str, frozenset[str]] | None = None
+    ) -> tuple[str, ...]:
+        """The currencies with days of their own that do not settle on `day`, sorted
+        (`holidays`: each currency's, as sets, when the caller asks about many days)."""
+        text, weekday = day.isoformat(), day.isoweekday()
+        off = {code for code, own in self.currency_weekdays if weekday not in own}
+        if holidays is None:
+            holidays = {code: frozenset(dates) for code, dates in self.currency_holidays}
+        off.update(code for code, dates in holidays.items() if text in dates)
+        return tuple(sorted(off))
+
+    def day(
+        self,
+        business_date: date,
+        zone: tzinfo,
+        holidays: dict[str, frozenset[str]] | None = None,
+    ) -> BusinessDay:
         """The business day of `business_date`: it opens on that date (or on the evening
-        before) and cuts off on it."""
+        before) and cuts off on it; the currencies resting on it are closed all day."""
         opening_date = business_date - timedelta(days=1) if self.overnight else business_date
         cut_off = _instant(business_date, self.cut_off, zone)
         own = {code: _instant(business_date, m, zone) for code, m in self.currency_cut_offs}
+        resting = self.resting_on(business_date, holidays)
         return BusinessDay(
             _instant(opening_date, self.opens, zone),
             cut_off,
             own,
-            max([cut_off, *own.values()]),
+            max([cut_off, *(at for code, at in own.items() if code not in resting)]),
             business_date.isoformat(),
+            resting,
         )
 
-    def next_day(self, now: int, zone: tzinfo, *, opened: int | None = None) -> BusinessDay | None:
+    def next_day(
+        self,
+        now: int,
+        zone: tzinfo,
+        *,
+        opened: int | None = None,
+        currencies: frozenset[str] | None = None,
+    ) -> BusinessDay | None:
         """The first business day that has not ended at `now` (ns: a currency's cut-off is
         after it) and, when given, whose opening is after `opened` (a day opened already is
-        not opened again); it is open at `now` if its opening is not after it. None if no
-        day comes in the look-ahead (every weekday a holiday)."""
+        not opened again); it is open at `now` if its opening is not after it. With
+        `currencies` (those the hub settles), a day on which every one of them rests is
+        passed over. None if no day comes in the look-ahead (every weekday a holiday)."""
         today = _local_date(now, zone)
         holidays = frozenset(self.holidays)
+        own = {code: frozenset(dates) for code, dates in self.currency_holidays}
         for ahead in range(_LOOK_AHEAD_DAYS):
             business_date = today + timedelta(days=ahead)
-            if self.works_on(business_date, holidays):
-                day = self.day(business_date, zone)
-                if day.end > now and (opened is None or day.opening > opened):
-                    return day
+            if not self.works_on(business_date, holidays):
+                continue
+            day = self.day(business_date, zone, own)
+            if currencies and currencies <= set(day.resting):
+                continue
+            if day.end > now and (opened is None or day.opening > opened):
+                return day
         return None
+
+
+def _dates_problem(dates: tuple[str, ...]) -> str | None:
+    """Why `dates` is not a list of holidays (in words), or None."""
+    if len(dates) > HOLIDAYS_MAX:
+        return f"at most {HOLIDAYS_MAX} holidays at once"
+    for text in dates:
+        try:
+            date.fromisoformat(text)
+        except (TypeError, ValueError):
+            return f"{text!r} is not a date (YYYY-MM-DD)"
+    return None
 
 
 def minutes_of(text: str) -> int:

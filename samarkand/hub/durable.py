@@ -711,6 +711,12 @@ def _encode_calendar(calendar: BusinessCalendar | None) -> dict[str, Any] | None
         "weekdays": [_int(day) for day in calendar.weekdays],
         "holidays": [_str(day) for day in calendar.holidays],
         "currency_cut_offs": [[_str(code), _int(m)] for code, m in calendar.currency_cut_offs],
+        "currency_weekdays": [
+            [_str(code), [_int(day) for day in days]] for code, days in calendar.currency_weekdays
+        ],
+        "currency_holidays": [
+            [_str(code), [_str(day) for day in days]] for code, days in calendar.currency_holidays
+        ],
     }
 
 
@@ -729,6 +735,20 @@ def _read_calendar(read: _Reader, value: object) -> BusinessCalendar | None:
             for code, minutes in (
                 read.row(item, 2, "a currency's cut-off")
                 for item in read.list(body.get("currency_cut_offs", []))  # older: none
+            )
+        ),
+        tuple(
+            (read.str(code), tuple(read.int(day) for day in read.list(days)))
+            for code, days in (
+                read.row(item, 2, "a currency's weekdays")
+                for item in read.list(body.get("currency_weekdays", []))  # older: none
+            )
+        ),
+        tuple(
+            (read.str(code), tuple(read.str(day) for day in read.list(days)))
+            for code, days in (
+                read.row(item, 2, "a currency's holidays")
+                for item in read.list(body.get("currency_holidays", []))  # older: none
             )
         ),
     )
@@ -864,8 +884,12 @@ class _Runner:
         if op == "open_day":
             now = read.now() if "now" in read.body else None  # older logs have none
             date = read.body.get("date")  # a calendar's day: its date
+            resting = [read.str(code) for code in read.list(read.body.get("resting", []))]
             return hub.engine.open_day(
-                read.int_map(read.get("cut_offs")), now, None if date is None else read.str(date)
+                read.int_map(read.get("cut_offs")),
+                now,
+                None if date is None else read.str(date),
+                resting,
             )
         if op == "cancel":
             return hub.cancel(read.int(read.get("uetr")), read.str(read.get("bic")), read.now())
@@ -1552,11 +1576,15 @@ class DurableHub:
         return self._command({"op": "close_currency", "currency": _str(currency), "now": _int(now)})
 
     def open_day(
-        self, cut_off_ns: dict[str, int], now: int | None = None, business_date: str | None = None
+        self,
+        cut_off_ns: dict[str, int],
+        now: int | None = None,
+        business_date: str | None = None,
+        resting: Sequence[str] = (),
     ) -> None:
         """Open the next business day with these cut-offs (`now`, when given, is kept for
         the audit trail; `business_date`, a calendar's date of the day, is the settlement
-        date its payments must carry)."""
+        date its payments must carry; `resting`, the currencies its calendar rests)."""
         if self.hub.engine.waiting:
             # Checked before logging: a refused open_day must not enter the log.
             raise RuntimeError("open_day before end_of_day: payments are still queued")
@@ -1568,6 +1596,8 @@ class DurableHub:
             command["now"] = _int(now)
         if business_date is not None:
             command["date"] = _str(business_date)
+        if resting:
+            command["resting"] = sorted(map(_str, resting))
         self._command(command)
 
     def cancel(self, uetr: int, by_bic: str, now: int) -> Reason | None:
@@ -1723,11 +1753,12 @@ class DurableHub:
         problem)."""
         if calendar is not None and (problem := calendar.problem()) is not None:
             return problem
-        own = () if calendar is None else calendar.currency_cut_offs
         carried = self.hub.directory.central_bank_of
-        unknown = next((code for code, _ in own if code not in carried), None)
-        if unknown is not None:
-            return "currency_cut_offs", f"{unknown}: the hub does not settle this currency"
+        for name in ("currency_cut_offs", "currency_weekdays", "currency_holidays"):
+            own = () if calendar is None else getattr(calendar, name)
+            unknown = next((code for code, _ in own if code not in carried), None)
+            if unknown is not None:
+                return name, f"{unknown}: the hub does not settle this currency"
         return self._command(
             {"op": "calendar", "calendar": _encode_calendar(calendar), "now": _int(now)}
         )

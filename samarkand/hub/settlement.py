@@ -85,6 +85,7 @@ QUOTE_REASONS: dict[QuoteResult, Reason] = {
     QuoteResult.SAME_CURRENCY: Reason.FX_SAME_CURRENCY,
     QuoteResult.NO_ROUTE: Reason.FX_NO_ROUTE,
     QuoteResult.FORBIDDEN_VEHICLE: Reason.FX_FORBIDDEN_VEHICLE,
+    QuoteResult.CURRENCY_RESTING: Reason.CURRENCY_RESTING,
     QuoteResult.AMOUNT_OUTSIDE_TIERS: Reason.FX_AMOUNT_OUTSIDE_TIERS,
     QuoteResult.INSUFFICIENT_PROVIDER_LIQUIDITY: Reason.FX_PROVIDER_LIQUIDITY,
 }
@@ -513,6 +514,8 @@ class SettlementHub:
         (in words)."""
         if type(currency) is not str or currency not in self.engine.cut_off_ns:
             return Reason.CURRENCY_NOT_ALLOWED
+        if currency in self.engine.resting:
+            return "the currency does not settle on this business day (its calendar rests it)"
         if type(cut_off_ns) is not int or cut_off_ns <= now:
             return "the cut-off is not in the future"
         if cut_off_ns > now + DAY_NS:
@@ -549,7 +552,8 @@ class SettlementHub:
         engine = self.engine
         if self.calendar is None or not engine.day_closed or engine.waiting:
             return None
-        return self.calendar.next_day(now, zone, opened=engine.opened_ns)
+        currencies = frozenset(engine.cut_off_ns)
+        return self.calendar.next_day(now, zone, opened=engine.opened_ns, currencies=currencies)
 
     def set_queue_limit(self, limit: int, now: int) -> str | None:
         """Set the engine's queue limit: how many payments may wait in each currency's
@@ -601,6 +605,8 @@ class SettlementHub:
         for currency in (request.source, request.destination):
             if currency not in self.directory.central_bank_of:
                 return Reason.CURRENCY_NOT_ALLOWED
+            if currency in self.engine.resting:
+                return Reason.CURRENCY_RESTING
         for amount in (request.send_amount, request.deliver_amount):
             if amount is not None and (type(amount) is not int or amount <= 0):
                 return Reason.FX_AMOUNT_INVALID
@@ -615,6 +621,7 @@ class SettlementHub:
             now=now,
             quote_id=self.quotes_issued + 1,
             ttl_ns=request.ttl_ns,
+            resting=frozenset(self.engine.resting),
         )
         if isinstance(found, QuoteRefusal):
             return QUOTE_REASONS[found.result]

@@ -159,6 +159,9 @@ class SettlementEngine:
         # Currencies whose business day is closed (`close_currency`, `end_of_day`) until
         # the next `open_day`, or their cut-off moves later.
         self.closed: set[str] = set()
+        # Currencies that do not settle on the business day open (its calendar's holidays
+        # or weekend of theirs): closed from the day's opening, and no cut-off moves.
+        self.resting: set[str] = set()
         self.queue_limit = queue_limit
         self.entries: dict[int, Entry] = {}
         # (sender account) -> [urgent queue, normal queue], each in FIFO order
@@ -416,7 +419,8 @@ class SettlementEngine:
             return route
         sender, receiver, ledger = route
         if now >= self.cut_off_ns.get(payment.currency, 0):
-            return Reason.AFTER_CUT_OFF
+            resting = payment.currency in self.resting
+            return Reason.CURRENCY_RESTING if resting else Reason.AFTER_CUT_OFF
         if payment.latest_ns and (
             payment.latest_ns <= now
             or payment.latest_ns < payment.earliest_ns
@@ -856,6 +860,8 @@ class SettlementEngine:
                 if account not in self.ledger.account_slot:
                     return Reason.NO_SETTLEMENT_ACCOUNT
         currencies = {leg.currency for leg in route.legs} | {route.source, route.destination}
+        if not currencies.isdisjoint(self.resting):
+            return Reason.CURRENCY_RESTING
         if any(now >= self.cut_off_ns.get(c, 0) for c in currencies):
             return Reason.AFTER_CUT_OFF
         if self.fx_queued >= self.queue_limit:
@@ -1275,16 +1281,25 @@ class SettlementEngine:
         return bool(self.queues or self.fx_queues or self.warehouse or self.dns_pending)
 
     def open_day(
-        self, cut_off_ns: dict[str, int], now: int | None = None, business_date: str | None = None
+        self,
+        cut_off_ns: dict[str, int],
+        now: int | None = None,
+        business_date: str | None = None,
+        resting: Iterable[str] = (),
     ) -> None:
         """Start the next business day: balances carry over in the ledger; new cut-offs.
         `now`: when (logs written before it say nothing); `business_date`: its date, when a
-        calendar says (a day that opens the evening before has the next date)."""
+        calendar says (a day that opens the evening before has the next date); `resting`:
+        currencies that do not settle on it (closed all day: a payment in one is refused
+        DT01)."""
         if self.waiting:
             raise RuntimeError("open_day before end_of_day: payments are still queued")
         self.cut_off_ns = dict(cut_off_ns)
-        self.closed.clear()
+        self.resting = set(resting) & self.cut_off_ns.keys()
+        self.closed = set(self.resting)
         if now is not None:
+            for code in self.resting:  # closed from the opening on
+                self.cut_off_ns[code] = min(self.cut_off_ns[code], now)
             self.openings.append(now)
             if business_date is not None:
                 self.days_opened[business_date] = now

@@ -50,6 +50,7 @@ class Reason(enum.Enum):
     AMOUNT_TOO_LARGE = ("AM02", "amount exceeds the largest the ledger holds")
     DUPLICATE_UETR = ("DUPL", "a payment with this UETR was already received")
     AFTER_CUT_OFF = ("TM01", "received after the currency's cut-off for the day")
+    CURRENCY_RESTING = ("DT01", "not a settlement day of the currency: a holiday of its own")
     SETTLEMENT_WINDOW_INVALID = ("DT01", "latest settlement time is before earliest or now")
     LATEST_TIME_PASSED = ("AB03", "not settled by its latest settlement time")
     NOT_SETTLED_BY_CUT_OFF = ("AB03", "still queued at the end-of-day cut-off")

@@ -260,6 +260,28 @@ def test_a_vehicle_currency_may_be_an_endpoint() -> None:
     assert send(book(VEHICLE), "CNY", "USD", 10_000).deliver_amount == 1_400
 
 
+def test_no_route_converts_through_a_currency_resting_today() -> None:
+    rates = book("PROVKZKA CNY KZT 70\nPROVKZKB KZT RUB 0.2")
+    resting = frozenset({"KZT"})
+    found = quote(rates, source="CNY", destination="RUB", send_amount=100, now=NOW,
+                  quote_id=7, ttl_ns=TTL_NS, resting=resting)  # fmt: skip
+    assert refused(found) is QuoteResult.CURRENCY_RESTING
+    assert "KZT, which does not settle today" in found.detail
+    assert QUOTE_REASON_CODES[QuoteResult.CURRENCY_RESTING] == "DT01"
+    # Another route around it is taken (without the rest, the better one through KZT).
+    around = book("PROVKZKA CNY KZT 70\nPROVKZKB KZT RUB 0.2\nPROVINAA CNY INR 11\n"
+                  "PROVINBB INR RUB 1.2")  # fmt: skip
+    found = quote(around, source="CNY", destination="RUB", send_amount=100, now=NOW,
+                  quote_id=7, ttl_ns=TTL_NS, resting=resting)  # fmt: skip
+    assert [h.buy for h in found.hops] == ["INR", "RUB"]
+    assert [h.buy for h in send(around, "CNY", "RUB", 100).hops] == ["KZT", "RUB"]
+    # The vehicle policy is still named when a route is closed by it, not by the rest.
+    vehicle = book(VEHICLE)
+    found = quote(vehicle, source="CNY", destination="PKR", send_amount=100, now=NOW,
+                  quote_id=7, ttl_ns=TTL_NS, resting=frozenset({"RUB"}))  # fmt: skip
+    assert refused(found) is QuoteResult.FORBIDDEN_VEHICLE
+
+
 def test_vehicle_policy_is_configurable() -> None:
     rates = book("PROVKZKA CNY KZT 70\nPROVKZKB KZT RUB 0.2", vehicle_only={"KZT"})
     assert refused(send(rates, "CNY", "RUB", 100)) is QuoteResult.FORBIDDEN_VEHICLE

@@ -113,6 +113,32 @@ def test_no_day_when_every_working_day_in_reach_is_a_holiday():
     assert days(cal, "2026-11-29T12:00") is None
 
 
+def test_a_currency_rests_on_its_own_holidays_and_weekdays():
+    # The hub works Monday to Saturday; IRR not on Mondays, RUB not on its holiday.
+    cal = BusinessCalendar(
+        minutes_of("08:00"), minutes_of("18:00"), "Asia/Tashkent", (1, 2, 3, 4, 5, 6), (),
+        (("RUB", minutes_of("20:00")),), (("IRR", (2, 3, 4, 5, 6)),),
+        (("RUB", ("2026-12-01", "2026-12-02")),),
+    )  # fmt: skip
+    assert cal.problem() is None
+    monday = cal.next_day(ns("2026-11-30T07:00"), TASHKENT)
+    assert (monday.date, monday.resting) == ("2026-11-30", ("IRR",))
+    assert monday.cut_off_of("IRR") == monday.opening  # closed from the opening on
+    assert monday.cut_off_of("RUB") == ns("2026-11-30T20:00") == monday.end
+    tuesday = cal.next_day(ns("2026-12-01T07:00"), TASHKENT)
+    assert (tuesday.date, tuesday.resting) == ("2026-12-01", ("RUB",))
+    assert tuesday.cut_off_of("RUB") == tuesday.opening and tuesday.cut_off_of("IRR") == ns(
+        "2026-12-01T18:00"
+    )
+    assert tuesday.end == tuesday.cut_off  # RUB's later cut-off does not count: it rests
+    assert cal.resting_on(date(2026, 12, 5)) == ()  # Saturday: both settle
+    # A day on which every currency the hub settles rests is passed over.
+    only_rub = cal.next_day(ns("2026-12-01T07:00"), TASHKENT, currencies=frozenset({"RUB"}))
+    assert only_rub.date == "2026-12-03"
+    both = frozenset({"RUB", "IRR"})
+    assert cal.next_day(ns("2026-12-01T07:00"), TASHKENT, currencies=both).date == "2026-12-01"
+
+
 @pytest.mark.parametrize(
     "changes, field",
     [({"opens": 24 * 60}, "opens"), ({"cut_off": -1}, "cut_off"),
@@ -126,7 +152,16 @@ def test_no_day_when_every_working_day_in_reach_is_a_holiday():
      ({"currency_cut_offs": (("RUB", 480),)}, "currency_cut_offs"),  # at the opening
      ({"currency_cut_offs": (("RUB", 1440),)}, "currency_cut_offs"),
      ({"currency_cut_offs": (("RUB", 900), ("RUB", 960))}, "currency_cut_offs"),
-     ({"opens": 1170, "currency_cut_offs": (("RUB", 1200),)}, "currency_cut_offs")],
+     ({"opens": 1170, "currency_cut_offs": (("RUB", 1200),)}, "currency_cut_offs"),
+     ({"currency_weekdays": (("RUB", ()),)}, "currency_weekdays"),
+     ({"currency_weekdays": (("RUB", (0,)),)}, "currency_weekdays"),
+     ({"currency_weekdays": (("RUB", (1, 1)),)}, "currency_weekdays"),
+     ({"currency_weekdays": (("RUB", (6,)),)}, "currency_weekdays"),  # the hub rests then
+     ({"currency_weekdays": (("RUB", (1,)), ("RUB", (2,)))}, "currency_weekdays"),
+     ({"currency_holidays": (("RUB", ("2026-02-30",)),)}, "currency_holidays"),
+     ({"currency_holidays": (("RUB", ("2026-01-01",) * (HOLIDAYS_MAX + 1)),)},
+      "currency_holidays"),
+     ({"currency_holidays": (("RUB", ()), ("RUB", ()))}, "currency_holidays")],
 )  # fmt: skip
 def test_a_calendar_that_cannot_run_names_its_field(changes, field):
     fields = {"opens": 480, "cut_off": 1080, "zone": "UTC", "weekdays": WORKDAYS, "holidays": ()}

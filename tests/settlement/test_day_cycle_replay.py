@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hypothesis import settings
+from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -66,6 +67,7 @@ def fingerprint(durable: DurableHub) -> dict:
         "journal": {name: getattr(journal, name).tolist() for name in FIELD_NAMES},
         "days": (
             sorted(engine.closed),
+            sorted(engine.resting),
             dict(engine.cut_off_ns),
             engine.opened_ns,
             engine.business_date,
@@ -249,18 +251,26 @@ class DayCycle(RuleBasedStateMachine):
         calendar = BusinessCalendar(opens * 60, cut_off * 60, zone, tuple(sorted(weekdays)))
         assert self.hub.set_calendar(calendar, self.now) is None
 
-    @rule(hours=st.integers(8, 20))
-    def calendar_soon(self, hours):
+    @rule(
+        hours=st.integers(8, 20),
+        rub_days=st.sets(st.integers(1, 7), min_size=1),
+        inr_off=st.sets(st.integers(0, 3)),
+    )  # fmt: skip
+    def calendar_soon(self, hours, rub_days, inr_off):
         """Every day opening at the next full hour of UTC's clock, RUB cutting off earlier
-        than the others."""
+        than the others and settling on `rub_days` only, INR resting on the days `inr_off`
+        ahead."""
         self.now += 1
         opens = (self.now // (3_600 * SECOND) + 1) % 24
         # RUB's own cut-off halfway through the day, when it falls on the cut-off's date.
         halfway = opens + hours // 2
         rub = ((RUB, halfway % 24 * 60),) if (halfway >= 24) == (opens + hours >= 24) else ()
+        today = datetime.fromtimestamp(self.now // SECOND, UTC).date()
+        inr = tuple(sorted((today + timedelta(days=d)).isoformat() for d in inr_off))
         calendar = BusinessCalendar(
-            opens * 60, (opens + hours) % 24 * 60, "UTC", (1, 2, 3, 4, 5, 6, 7), (), rub
-        )
+            opens * 60, (opens + hours) % 24 * 60, "UTC", (1, 2, 3, 4, 5, 6, 7), (), rub,
+            ((RUB, tuple(sorted(rub_days))),), ((INR, inr),),
+        )  # fmt: skip
         assert self.hub.set_calendar(calendar, self.now) is None
 
     @rule()
@@ -282,6 +292,17 @@ class DayCycle(RuleBasedStateMachine):
     @invariant()
     def ledger_holds(self):
         assert problems(self.hub.hub.ledger.state) == []
+
+    @invariant()
+    def a_resting_currency_stays_closed(self):
+        """A currency its calendar rests today takes no payment all day: its day is closed
+        from the opening on, and nothing waits in it."""
+        engine = self.engine
+        if engine.resting:
+            event("a currency rests")
+        assert engine.resting <= engine.closed
+        ledgers = {engine.directory.ledgers[code] for code in engine.resting}
+        assert not any(engine.queued_per_ledger.get(ledger) for ledger in ledgers)
 
     @invariant()
     def queued_values_add_up(self):

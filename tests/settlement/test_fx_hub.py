@@ -381,3 +381,36 @@ def test_a_refused_payment_is_in_the_hubs_events_and_after_cut_off_nothing_is_ac
     ]
     assert day.hub.submit_fx([FxPayment(8, A, B, late.id)], CUT_OFF_NS) == [Reason.AFTER_CUT_OFF]
     assert not day.hub.quotes.is_used(late.id)  # a refused payment burns no quote
+
+
+def test_a_currency_resting_today_is_neither_quoted_nor_converted_through():
+    """RUB rests (its own holiday): no quote to or from it, none through it, and a payment
+    citing an earlier quote with a RUB leg is refused DT01; CNY still settles."""
+    day = FxDay()
+    day.post(*CYCLE_TIERS)
+    day.fund(A, CNY, 1_000_00)
+    day.fund(P, RUB, 5_000_00)
+    earlier = quoted(day, A, CNY, RUB, 100_00, ttl=3 * CUT_OFF_NS)
+    assert day.hub.end_of_day(CUT_OFF_NS) == 0
+    # RUB's cut-off as given lies ahead: a resting currency is closed from the opening on.
+    engine = day.hub.engine
+    cut_offs = dict.fromkeys((CNY, RUB, INR), 2 * CUT_OFF_NS)
+    engine.open_day(cut_offs, day.clock(CUT_OFF_NS + 1), None, [RUB])
+    assert engine.resting == {RUB} and engine.closed == {RUB}
+    assert engine.cut_off_ns[RUB] == CUT_OFF_NS + 1 and engine.next_cut_off() == 2 * CUT_OFF_NS
+    assert day.quote(A, CNY, RUB, 100_00) is Reason.CURRENCY_RESTING
+    assert day.quote(B, RUB, CNY, 100_00) is Reason.CURRENCY_RESTING
+    assert day.quote(A, CNY, INR, 100_00) is Reason.CURRENCY_RESTING  # only through RUB
+    assert day.pay(1, A, B, earlier.id) is Reason.CURRENCY_RESTING
+    assert not day.hub.quotes.is_used(earlier.id)
+    assert isinstance(day.hub.set_cut_off(RUB, 2 * CUT_OFF_NS, day.clock()), str)
+    assert engine.cut_off_ns[RUB] == CUT_OFF_NS + 1
+    (single,) = day.hub.submit([payment(2, A, C, 10_00, CNY)], day.clock())
+    assert single is None and engine.entries[2].status is Status.SETTLED
+    (resting,) = day.hub.submit([payment(3, P, B, 10_00, RUB)], day.clock())
+    assert resting is Reason.CURRENCY_RESTING and Reason.CURRENCY_RESTING.iso == "DT01"
+    # The next day RUB settles again.
+    assert day.hub.end_of_day(2 * CUT_OFF_NS) == 0
+    engine.open_day(dict.fromkeys((CNY, RUB, INR), 3 * CUT_OFF_NS), day.clock(2 * CUT_OFF_NS + 1))
+    assert engine.resting == set() and engine.closed == set()
+    assert day.pay(4, A, B, earlier.id) is None and engine.entries[4].status is Status.SETTLED
