@@ -1008,7 +1008,9 @@ def run_hub_clock(durable: DurableHub, now: int, stats: EngineStats | None = Non
     day = next_calendar_day(durable.hub, now)
     if day is None or day.opening > now:
         return False
-    durable.open_day({code: day.cut_off_of(code) for code in engine.cut_off_ns}, now, day.date)
+    cut_offs = {code: day.cut_off_of(code) for code in engine.cut_off_ns}
+    resting = [code for code in day.resting if code in cut_offs]
+    durable.open_day(cut_offs, now, day.date, resting)
     stats.day_opens += 1
     return True
 

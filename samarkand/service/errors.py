@@ -27,6 +27,7 @@ REASON_STATUS: dict[Reason, int] = {
     Reason.NOT_QUEUED: 409,
     Reason.CREDIT_BELOW_USE: 409,
     Reason.INSUFFICIENT_FUNDS: 409,
+    Reason.CURRENCY_RESTING: 409,
 }
 REASON_STATUS_DEFAULT = 422
 

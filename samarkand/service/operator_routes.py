@@ -69,6 +69,8 @@ class CurrencyOut(BaseModel):
     # Closed at its cut-off by the hub's clock (or by end-of-day after it) until the next
     # open-day, or until its cut-off moves later: what waited in it was rejected AB03.
     day_closed: bool
+    # It does not settle on this business day (a holiday or weekend its calendar gives it).
+    resting: bool
     dns_waiting: int  # payments waiting for the currency's next DNS window
     window_every_seconds: int | None = None  # DNS windows closed on the hub's clock
     next_window: str | None = None  # the next of them
@@ -81,6 +83,8 @@ class CalendarSetOut(BaseModel):
     weekdays: list[int]  # 1 (Monday) to 7 (Sunday)
     holidays: list[str]  # YYYY-MM-DD
     currency_cut_offs: dict[str, str]  # currencies with a cut-off of their own, HH:MM
+    currency_weekdays: dict[str, list[int]]  # currencies that settle on fewer weekdays
+    currency_holidays: dict[str, list[str]]  # currencies' own holidays, YYYY-MM-DD
 
 
 class CalendarOut(BaseModel):
@@ -91,6 +95,8 @@ class CalendarOut(BaseModel):
     next_opening: str | None
     next_cut_off: str | None  # the calendar's cut-off, of every currency without its own
     next_cut_offs: dict[str, str] | None  # each currency's
+    # The currencies that do not settle on that day (their own holiday or weekend).
+    next_resting: list[str] | None
 
 
 class ParticipantLiquidityOut(BaseModel):
@@ -204,6 +210,8 @@ def _calendar_out(engine: Engine, now: int) -> CalendarOut:
             weekdays=list(calendar.weekdays),
             holidays=list(calendar.holidays),
             currency_cut_offs={code: time_text(m) for code, m in calendar.currency_cut_offs},
+            currency_weekdays={code: list(days) for code, days in calendar.currency_weekdays},
+            currency_holidays={code: list(days) for code, days in calendar.currency_holidays},
         ),
         day_closed=hub.engine.day_closed,
         next_opening=None if day is None else iso_time(day.opening),
@@ -211,6 +219,9 @@ def _calendar_out(engine: Engine, now: int) -> CalendarOut:
         next_cut_offs=None
         if day is None
         else {code: iso_time(day.cut_off_of(code)) for code in sorted(hub.engine.cut_off_ns)},
+        next_resting=None
+        if day is None
+        else [code for code in day.resting if code in hub.engine.cut_off_ns],
     )
 
 
@@ -570,6 +581,13 @@ def add_operator_routes(
             tuple(body.weekdays),
             tuple(sorted(set(body.holidays))),
             tuple(sorted((code, minutes_of(t)) for code, t in body.currency_cut_offs.items())),
+            tuple(sorted((code, tuple(days)) for code, days in body.currency_weekdays.items())),
+            tuple(
+                sorted(
+                    (code, tuple(sorted(set(days))))
+                    for code, days in body.currency_holidays.items()
+                )
+            ),
         )
 
         def run(engine: Engine, now: int):
@@ -718,6 +736,7 @@ def add_operator_routes(
                         central_bank=hub.directory.central_bank_of[code].bic,
                         cut_off=iso_time(cut_off),
                         day_closed=code in hub.engine.closed,
+                        resting=code in hub.engine.resting,
                         dns_waiting=len(hub.engine.dns_pending.get(code, ())),
                         **_window_fields(hub.engine.window_schedule.get(code)),
                     )

@@ -232,6 +232,24 @@ class CalendarIn(_In):
         description="currencies with a cut-off of their own, HH:MM on the zone's clock, on "
         "the same date as cut_off and after the day opens",
     )  # fmt: skip
+    currency_weekdays: dict[
+        Annotated[str, Field(pattern=CURRENCY_REGEX)],
+        Annotated[list[Annotated[int, Field(ge=1, le=7, strict=True)]], Field(min_length=1)],
+    ] = Field(
+        default={}, max_length=CURRENCY_CUT_OFFS_MAX, examples=[{"IRR": [1, 2, 3, 6, 7]}],
+        description="currencies that settle on fewer weekdays than the hub works (their "
+        "country's weekend), 1 (Monday) to 7 (Sunday), each among weekdays",
+    )  # fmt: skip
+    currency_holidays: dict[
+        Annotated[str, Field(pattern=CURRENCY_REGEX)],
+        Annotated[
+            list[Annotated[str, Field(pattern=DAY_PATTERN)]], Field(max_length=HOLIDAYS_MAX)
+        ],
+    ] = Field(
+        default={}, max_length=CURRENCY_CUT_OFFS_MAX, examples=[{"CNY": ["2027-02-08"]}],
+        description="currencies with holidays of their own (YYYY-MM-DD): on those days the "
+        "hub opens for the other currencies, and a payment in the resting one is refused DT01",
+    )  # fmt: skip
 
 
 class ProviderIn(_In):

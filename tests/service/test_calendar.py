@@ -52,7 +52,12 @@ def test_the_hubs_clock_opens_the_next_business_day_once_every_currency_is_close
         answer = api.request("PUT", "/v1/operator/calendar", OPERATOR, body)
         assert answer.status_code == 200, answer.text
         shown = answer.json()
-        assert shown["calendar"] == {**body, "holidays": []}
+        assert shown["calendar"] == {
+            **body,
+            "holidays": [],
+            "currency_weekdays": {},
+            "currency_holidays": {},
+        }
         assert shown["day_closed"] is False and shown["next_opening"] is None  # a day is open
         offset[0] = 25 * HOUR_NS  # past every currency's cut-off: the clock closes them all
         wait_until(lambda: all(c["day_closed"] for c in _currencies(api)),
@@ -90,9 +95,72 @@ def test_the_hubs_clock_opens_the_next_business_day_once_every_currency_is_close
                    "the calendar's day never closed at its cut-off")  # fmt: skip
         shown = api.request("GET", "/v1/operator/calendar", OPERATOR).json()
         assert shown == {"calendar": None, "day_closed": True, "next_opening": None,
-                         "next_cut_off": None, "next_cut_offs": None}  # fmt: skip
+                         "next_cut_off": None, "next_cut_offs": None,
+                         "next_resting": None}  # fmt: skip
     with served(db, clock=clock) as (_, api):
         assert api.request("GET", "/v1/operator/calendar", OPERATOR).json()["calendar"] is None
+
+
+def _day(ns: int) -> str:
+    return datetime.fromtimestamp(ns // 10**9, UTC).strftime("%Y-%m-%d")
+
+
+def test_a_currency_rests_on_its_own_holiday_while_the_others_settle(tmp_path):
+    """RUB's holiday: the calendar's clock opens the day for every other currency, and RUB
+    stays closed all day (a payment in it is refused DT01, its cut-off does not move). A
+    day on which every currency rests is not opened at all; the next RUB day is."""
+    offset = [0]
+    db = str(tmp_path / "hub.db")
+    clock = lambda: time.time_ns() + offset[0]  # noqa: E731
+    start = time.time_ns()
+    opening = (start + 25 * HOUR_NS + 5 * MINUTE_NS) // MINUTE_NS * MINUTE_NS
+    cut_off = opening + HOUR_NS
+    holiday, next_day = _day(cut_off), _day(cut_off + 24 * HOUR_NS)
+    with served(db, clock=clock) as (_, api):
+        carried = [c["currency"] for c in _currencies(api)]
+        # The day after RUB's holiday, every currency rests: the clock passes over it.
+        body = {"opens": _hh_mm(opening), "cut_off": _hh_mm(cut_off), "time_zone": "UTC",
+                "weekdays": [1, 2, 3, 4, 5, 6, 7],
+                "currency_holidays": {c: [next_day] + [holiday] * (c == "RUB") for c in carried},
+                "currency_weekdays": {"INR": [1, 2, 3, 4, 5, 6, 7]}}  # fmt: skip
+        answer = api.request("PUT", "/v1/operator/calendar", OPERATOR, body)
+        assert answer.status_code == 200, answer.text
+        shown = answer.json()["calendar"]
+        assert shown["currency_holidays"]["RUB"] == sorted({holiday, next_day})
+        assert shown["currency_weekdays"] == {"INR": [1, 2, 3, 4, 5, 6, 7]}
+        offset[0] = 25 * HOUR_NS  # every currency's day of today closes
+        wait_until(lambda: all(c["day_closed"] for c in _currencies(api)),
+                   "the currencies' days never closed at their cut-offs")  # fmt: skip
+        shown = api.request("GET", "/v1/operator/calendar", OPERATOR).json()
+        assert shown["next_opening"] == _iso(opening)
+        assert shown["next_resting"] == ["RUB"]
+        assert shown["next_cut_offs"]["RUB"] == _iso(opening)  # closed from its opening
+        offset[0] = opening - start + MINUTE_NS
+        wait_until(lambda: not all(c["day_closed"] for c in _currencies(api)),
+                   "the hub's clock never opened the calendar's day")  # fmt: skip
+        currencies = {c["currency"]: c for c in _currencies(api)}
+        assert [c for c, row in currencies.items() if row["resting"]] == ["RUB"]
+        assert [c for c, row in currencies.items() if row["day_closed"]] == ["RUB"]
+        rub = api.pay(currency="RUB", amount="1.00")[1].json()
+        assert rub["status"] == "RJCT" and rub["reason"]["code"] == "DT01", rub
+        assert api.pay()[1].json()["status"] == "ACSC"  # CNY settles
+        later = {"cut_off": _iso(cut_off + HOUR_NS)}
+        moved = api.request("PUT", "/v1/operator/cut-offs/RUB", OPERATOR, later)
+        assert moved.status_code == 409, moved.text
+        assert "does not settle" in moved.json()["error"]["message"]
+        assert api.pay(currency="RUB", amount="1.00")[1].json()["reason"]["code"] == "DT01"
+        # Past the cut-off, the next day opened is the one after the day every currency
+        # rests: two days on, with RUB open again.
+        offset[0] = cut_off - start + MINUTE_NS
+        wait_until(lambda: all(c["day_closed"] for c in _currencies(api)),
+                   "the calendar's day never closed at its cut-off")  # fmt: skip
+        shown = api.request("GET", "/v1/operator/calendar", OPERATOR).json()
+        assert shown["next_opening"] == _iso(opening + 48 * HOUR_NS)
+        assert shown["next_resting"] == []
+    with served(db, clock=clock) as (reopened, api):  # replayed: RUB rested that day
+        assert reopened.engine.durable.hub.engine.resting == {"RUB"}
+        assert api.request("GET", "/v1/operator/calendar", OPERATOR).json()["next_resting"] == []
+        assert len(_opened_days(api)) == 1
 
 
 GOOD = {"opens": "08:00", "cut_off": "18:00", "time_zone": "Asia/Tashkent"}
@@ -114,6 +182,17 @@ GOOD = {"opens": "08:00", "cut_off": "18:00", "time_zone": "Asia/Tashkent"}
      ({"currency_cut_offs": {"RUB": "07:00"}}, "currency_cut_offs"),
      ({"currency_cut_offs": {"rub": "09:00"}}, "currency_cut_offs"),
      ({"currency_cut_offs": {"RUB": "9:00"}}, "currency_cut_offs"),
+     ({"currency_weekdays": {"RUB": []}}, "currency_weekdays"),
+     ({"currency_weekdays": {"RUB": [8]}}, "currency_weekdays"),
+     ({"currency_weekdays": {"RUB": [1, 1]}}, "currency_weekdays"),
+     ({"currency_weekdays": {"RUB": [6]}}, "currency_weekdays"),  # the hub rests then
+     ({"currency_weekdays": {"EUR": [1]}}, "currency_weekdays"),
+     ({"currency_weekdays": {"RUB": "1"}}, "currency_weekdays"),
+     ({"currency_holidays": {"RUB": ["2027-02-30"]}}, "currency_holidays"),
+     ({"currency_holidays": {"RUB": ["2027-1-1"]}}, "currency_holidays"),
+     ({"currency_holidays": {"EUR": ["2027-01-01"]}}, "currency_holidays"),
+     ({"currency_holidays": {"RUB": ["2027-01-01"] * 401}}, "currency_holidays"),
+     ({"currency_holidays": ["2027-01-01"]}, "currency_holidays"),
      ({"weekday": [1]}, "weekday")],
 )  # fmt: skip
 def test_a_bad_calendar_is_refused_naming_its_field_and_changes_nothing(api, changes, field):
