@@ -76,6 +76,11 @@ class CurrencyOut(BaseModel):
     next_window: str | None = None  # the next of them
 
 
+class OpenDayOut(BaseModel):
+    cut_off: str  # every currency's, but a resting one's
+    resting: list[str]  # currencies that do not settle on the day opened
+
+
 class CalendarSetOut(BaseModel):
     opens: str  # HH:MM on the zone's clock (at or after cut_off: the evening before)
     cut_off: str  # HH:MM
@@ -528,33 +533,45 @@ def add_operator_routes(
         return {"rejected": await run_on_hub(engine, run)}
 
     @app.post("/v1/operator/open-day", tags=["operator"])
-    async def open_day(request: Request, day: OpenDayIn) -> dict[str, str]:
+    async def open_day(request: Request, day: OpenDayIn) -> OpenDayOut:
         """Open the next business day with a new cut-off for every currency: later than
-        now, at most 7 days ahead (a long weekend or holidays in between). The hub then
-        writes its snapshot in the background, so that a crash replays the new day's
-        commands only."""
+        now, at most 7 days ahead (a long weekend or holidays in between); the currencies
+        of `resting` do not settle on it. The hub then writes its snapshot in the
+        background, so that a crash replays the new day's commands only."""
         require_role(request, Role.OPERATOR)
         if day.cut_off.tzinfo is None:
             raise E.ApiError(422, "invalid", "cut_off", "the cut-off needs a time zone")
         cut_off_ns = int(day.cut_off.timestamp()) * 10**9
+        resting = sorted(set(day.resting))
 
         def run(engine: Engine, now: int):
             assert engine.durable is not None
             hub = engine.durable.hub
+            unknown = [code for code in resting if code not in hub.engine.cut_off_ns]
+            if unknown:
+                return E.ApiError(
+                    422,
+                    "invalid",
+                    "resting",
+                    f"{unknown[0]}: the hub does not settle this currency",
+                )
             if cut_off_ns <= now:
                 return "the cut-off is not in the future"
             if cut_off_ns > now + OPEN_DAY_AHEAD_NS:
                 return "the cut-off is more than 7 days ahead: open the day nearer to it"
             if hub.engine.waiting:
                 return "payments are still queued: run end-of-day first"
-            engine.durable.open_day(dict.fromkeys(hub.engine.cut_off_ns, cut_off_ns), now)
+            cut_offs = dict.fromkeys(hub.engine.cut_off_ns, cut_off_ns)
+            engine.durable.open_day(cut_offs, now, resting=resting)
             engine.snapshot_soon()  # a crash from now on replays this day only
             return None
 
         problem = await run_on_hub(engine, run)
+        if isinstance(problem, E.ApiError):
+            raise problem
         if problem is not None:
             raise E.ApiError(409, "conflict", "cut_off", problem)
-        return {"cut_off": iso_time(cut_off_ns)}
+        return OpenDayOut(cut_off=iso_time(cut_off_ns), resting=resting)
 
     @app.get("/v1/operator/calendar", tags=["operator"])
     async def calendar(request: Request) -> CalendarOut:

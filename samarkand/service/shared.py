@@ -188,6 +188,11 @@ QueryDay = Annotated[dt.date, BeforeValidator(_day)]
 
 class OpenDayIn(_In):
     cut_off: Moment = Field(description="the new cut-off of every currency, with a zone")
+    resting: list[Annotated[str, Field(pattern=CURRENCY_REGEX)]] = Field(
+        default=[], max_length=CURRENCY_CUT_OFFS_MAX, examples=[["IRR"]],
+        description="currencies that do not settle on this day (a holiday its central bank "
+        "declared): closed from the opening on, a payment in one refused DT01",
+    )  # fmt: skip
 
 
 class ReorderIn(_In):

@@ -319,8 +319,12 @@ def test_end_of_day_and_open_day(api, service, tmp_path):
     )
     assert far.status_code == 409 and "7 days ahead" in far.json()["error"]["message"]
     assert far.json()["error"]["field"] == "cut_off"
-    opened = api.request("POST", "/v1/operator/open-day", OPERATOR, {"cut_off": tomorrow})
-    assert opened.status_code == 200
+    unknown = {"cut_off": tomorrow, "resting": ["EUR"]}
+    refused = api.request("POST", "/v1/operator/open-day", OPERATOR, unknown)
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "resting"
+    body = {"cut_off": tomorrow, "resting": ["RUB", "RUB"]}  # a holiday RUB's bank declared
+    opened = api.request("POST", "/v1/operator/open-day", OPERATOR, body)
+    assert opened.status_code == 200 and opened.json()["resting"] == ["RUB"]
     length = service.engine.durable._log.length
     path = tmp_path / f"hub.db{SNAPSHOT_SUFFIX}"
 
@@ -329,6 +333,9 @@ def test_end_of_day_and_open_day(api, service, tmp_path):
         return None if header is None else header.log_length
 
     wait_until(lambda: (covers() or 0) >= length, "open-day's snapshot was never written")
+    rub = api.pay(currency="RUB", amount="1.00")[1].json()
+    assert rub["status"] == "RJCT" and rub["reason"]["code"] == "DT01"
+    assert api.pay()[1].json()["status"] == "ACSC"
     past = api.request(
         "POST", "/v1/operator/open-day", OPERATOR, {"cut_off": "2001-01-01T18:00:00Z"}
     )
