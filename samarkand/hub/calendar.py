@@ -7,9 +7,9 @@ TARGET2's day opens at 19:30 the evening before its 18:00 cut-off). The time zon
 this module reads nothing and no clock.
 
 Every currency's day runs on the one clock, as CLS's settlement day runs on one zone for all
-its currencies; but a currency may rest on days of its own: a central bank's national
-holidays, or its country's weekend (Iran's Friday). On such a day the hub opens for the
-others, and the resting currency takes no payment (`BusinessDay.resting`).
+its currencies; but a currency may rest on days of its own: its central bank's holidays, or
+a working week of its country that differs from the hub's. On such a day the hub opens for
+the others, and the resting currency takes no payment (`BusinessDay.resting`).
 """
 
 from __future__ import annotations

@@ -239,9 +239,12 @@ class CalendarIn(_In):
     )  # fmt: skip
     currency_weekdays: dict[
         Annotated[str, Field(pattern=CURRENCY_REGEX)],
-        Annotated[list[Annotated[int, Field(ge=1, le=7, strict=True)]], Field(min_length=1)],
+        Annotated[
+            list[Annotated[int, Field(ge=1, le=7, strict=True)]],
+            Field(min_length=1, max_length=7),
+        ],
     ] = Field(
-        default={}, max_length=CURRENCY_CUT_OFFS_MAX, examples=[{"IRR": [1, 2, 3, 6, 7]}],
+        default={}, max_length=CURRENCY_CUT_OFFS_MAX, examples=[{"IRR": [1, 2, 3]}],
         description="currencies that settle on fewer weekdays than the hub works (their "
         "country's weekend), 1 (Monday) to 7 (Sunday), each among weekdays",
     )  # fmt: skip
