@@ -201,3 +201,49 @@ def test_the_next_day_is_the_first_working_day_not_over(now, opens, cut_off, wee
     while earlier.isoweekday() not in weekdays:
         earlier -= timedelta(days=1)
     assert cal.day(earlier, tz).cut_off <= now
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    now=st.integers(ns("2026-01-01T00:00"), ns("2027-12-31T00:00")),
+    weekdays=st.sets(st.integers(1, 7), min_size=1),
+    own=st.dictionaries(
+        st.sampled_from(["CNY", "RUB", "INR"]),
+        st.tuples(st.sets(st.integers(1, 7)), st.sets(st.integers(0, 20), max_size=8)),
+    ),
+)
+def test_the_next_day_is_the_first_on_which_some_currency_settles(now, weekdays, own):
+    """With currencies resting on weekdays and holidays of their own, the day opened next is
+    the first working day not over on which one of the hub's currencies settles; each
+    currency rests on it exactly when its own calendar says."""
+    today = datetime.fromtimestamp(now // 10**9, TASHKENT).date()
+    currency_weekdays = tuple(
+        (code, tuple(sorted(days & weekdays)))
+        for code, (days, _) in sorted(own.items())
+        if days & weekdays
+    )
+    currency_holidays = tuple(
+        (code, tuple(sorted((today + timedelta(days=d)).isoformat() for d in ahead)))
+        for code, (_, ahead) in sorted(own.items())
+    )
+    cal = BusinessCalendar(480, 1080, "Asia/Tashkent", tuple(sorted(weekdays)), (), (),
+                           currency_weekdays, currency_holidays)  # fmt: skip
+    assert cal.problem() is None
+    currencies = frozenset({"CNY", "RUB", "INR"})
+
+    def rests(code: str, day: date) -> bool:
+        days = dict(currency_weekdays).get(code)
+        return (days is not None and day.isoweekday() not in days) or day.isoformat() in dict(
+            currency_holidays
+        ).get(code, ())
+
+    found = cal.next_day(now, TASHKENT, currencies=currencies)
+    assert found is not None  # a currency without its own days settles on every working day
+    day = date.fromisoformat(found.date)
+    assert found.resting == tuple(sorted(c for c in currencies if rests(c, day)))
+    assert set(found.resting) < currencies and found.end > now
+    earlier = day - timedelta(days=1)
+    while earlier >= today - timedelta(days=1):
+        if earlier.isoweekday() in weekdays and not all(rests(c, earlier) for c in currencies):
+            assert cal.day(earlier, TASHKENT).end <= now
+        earlier -= timedelta(days=1)
