@@ -179,7 +179,7 @@ def track(
         raise UserError(f"UETR: {uetr!r} is not a UUID such as 3b0e0c2a-...-...") from None
     durable = _open_hub(db, schema, read_only=True)
     try:
-        entry = durable.hub.engine.entries.get(number)
+        entry = durable.hub.engine.find(number)
         events = entry.history if entry else [
             e for e in durable.hub.events if e.uetr == number
         ]  # fmt: skip
@@ -213,12 +213,12 @@ def track(
                 if u == number]  # fmt: skip
         if rows:
             console.print(f"ledger transfers carrying this UETR: {', '.join(map(str, rows))}")
-        _print_links(durable.hub.engine.entries, number, db, schema)
+        _print_links(durable.hub.engine, number, db, schema)
     finally:
         durable.close()
 
 
-def _print_links(entries, number: int, db: str, schema: str) -> None:
+def _print_links(engine, number: int, db: str, schema: str) -> None:
     """A payment's return (pacs.004) or, for a return, the payment it returns; and the
     messages (MsgId) that named it, when the store has a message log."""
     import uuid
@@ -226,16 +226,16 @@ def _print_links(entries, number: int, db: str, schema: str) -> None:
     from samarkand.hub.message_log import MessageLog
     from samarkand.hub.messages import return_uetr
 
-    returned = entries.get(return_uetr(number))
+    returned = engine.find(return_uetr(number))
     if returned is not None:
         console.print(
             f"returned by {uuid.UUID(int=returned.payment.uetr)} ({returned.status.value})"
         )
-    this = entries.get(number)
+    this = engine.find(number)
     if this is not None:
         payment = this.payment
         # A return runs from the original's creditor agent back to its debtor agent.
-        for entry in entries.values():
+        for entry in engine.entries.values():
             original = entry.payment
             if (original.creditor_agent, original.debtor_agent) == (
                 payment.debtor_agent, payment.creditor_agent,

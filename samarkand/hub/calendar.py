@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 MINUTES_PER_DAY = 24 * 60
 HOLIDAYS_MAX = 400  # a year and more of holidays, set at once
+KEEP_DAYS_MAX = 3_660  # past business days kept whole in memory, at most (ten years)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
 # How far `next_day` looks: past every holiday the calendar may hold, and a week more.
@@ -62,6 +63,9 @@ class BusinessCalendar:
     # Currencies with holidays of their own, (code, dates), sorted: on those dates the hub
     # opens for the other currencies only.
     currency_holidays: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # How many past business days the hub keeps whole in memory; the payments finished
+    # before them are archived (None: none are).
+    keep_days: int | None = None
 
     def problem(self) -> tuple[str, str] | None:
         """(field, problem) when the calendar cannot run; None when it can. (The zone's name
@@ -99,6 +103,9 @@ class BusinessCalendar:
             problem = _dates_problem(dates)
             if problem is not None:
                 return "currency_holidays", f"{code}: {problem}"
+        keep = self.keep_days
+        if keep is not None and (type(keep) is not int or not 0 <= keep <= KEEP_DAYS_MAX):
+            return "keep_days", f"0 to {KEEP_DAYS_MAX} business days, or none"
         return None
 
     @property

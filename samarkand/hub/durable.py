@@ -638,6 +638,7 @@ OPERATOR_OPS = frozenset(
         "queue_limit",
         "window_schedule",
         "calendar",
+        "archive",
     }
 )
 
@@ -691,6 +692,11 @@ def _run_operator(hub: SettlementHub, op: str, read: _Reader) -> Any:
         return hub.set_queue_limit(read.int(read.get("limit")), read.now())
     if op == "calendar":
         return hub.set_calendar(_read_calendar(read, read.get("calendar")), read.now())
+    if op == "archive":
+        limit = read.body.get("limit")
+        return hub.archive(
+            read.int(read.get("before")), read.now(), None if limit is None else read.int(limit)
+        )
     if op == "window_schedule":
         currency = read.str(read.get("currency"))
         first = read.body.get("first")  # logs written before it have none
@@ -717,6 +723,7 @@ def _encode_calendar(calendar: BusinessCalendar | None) -> dict[str, Any] | None
         "currency_holidays": [
             [_str(code), [_str(day) for day in days]] for code, days in calendar.currency_holidays
         ],
+        "keep_days": None if calendar.keep_days is None else _int(calendar.keep_days),
     }
 
 
@@ -751,6 +758,7 @@ def _read_calendar(read: _Reader, value: object) -> BusinessCalendar | None:
                 for item in read.list(body.get("currency_holidays", []))  # older: none
             )
         ),
+        None if body.get("keep_days") is None else read.int(body.get("keep_days")),
     )
     problem = calendar.problem()
     if problem is not None:
@@ -1762,6 +1770,20 @@ class DurableHub:
         return self._command(
             {"op": "calendar", "calendar": _encode_calendar(calendar), "now": _int(now)}
         )
+
+    def archive(
+        self, before_ns: int, now: int, limit: int | None = None
+    ) -> tuple[int, int, bool] | str:
+        """Archive the payments final before `before_ns`, at most `limit` of them
+        (`SettlementHub.archive`): a logged command, so a replay archives the same;
+        (payments, events, finished) or why not (in words, nothing logged)."""
+        problem = self.hub.archive_problem(before_ns)
+        if problem is not None:
+            return problem
+        command = {"op": "archive", "before": _int(before_ns), "now": _int(now)}
+        if limit is not None:
+            command["limit"] = _int(limit)
+        return self._command(command)
 
     def set_queue_limit(self, limit: int, now: int) -> str | None:
         problem = queue_limit_problem(limit)

@@ -39,7 +39,7 @@ import hashlib
 import inspect
 import re
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Sequence, Set
+from collections.abc import Callable, Generator, Iterable, Sequence, Set, Sized
 from dataclasses import MISSING, dataclass, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -345,7 +345,7 @@ def message_steps(
 
 def _turns(
     inner: Generator[None, int, Any],
-    events: Sequence[Any],
+    events: Sized,
     made: list[tuple[int, int]],
     turned: Callable[[int, int], None] | None,
 ) -> Generator[None, int, Any]:
@@ -503,11 +503,12 @@ class _Reply:
         message moves a few accounts many times, and this makes no object per posting."""
         engine = self.hub.engine
         directory = self.hub.directory
-        done, entry_of = Status.SETTLED, engine.entries.get
+        done, entry_of, find = Status.SETTLED, engine.entries.get, engine.find
         settled = [
             (event.at_ns, entry)
             for event in events
-            if event.status is done and (entry := entry_of(event.uetr)) is not None
+            if event.status is done
+            and (entry := entry_of(event.uetr) or find(event.uetr)) is not None
         ]
         entries = [entry for _, entry in settled]
         payments = [entry.payment for entry in entries]
@@ -705,7 +706,7 @@ def _quote_problems(
     for tx in message.transactions:
         if tx.quote_id is None or tx.index in refused:
             continue
-        if recovering and tx.uetr in hub.engine.entries:
+        if recovering and hub.engine.find(tx.uetr) is not None:
             continue  # submitted by the interrupted attempt: its quote is used by it
         found = hub.quotes.get(tx.quote_id)
         if found is None:
@@ -786,7 +787,7 @@ class _Returns:
                 returns.append(tx)
                 continue
             assert tx.uetr is not None and tx.amount is not None
-            original = engine.entries.get(tx.uetr)
+            original = engine.find(tx.uetr)
             problem = _return_problem(tx, original, path, reply.sender, ops.hub.directory)
             if problem is not None:
                 rejections.append(problem)
@@ -962,7 +963,7 @@ class _Cancellations:
         outcomes = []
         for item in request.items:
             uetr = uetr_number(item.original_uetr)
-            entry = engine.entries.get(uetr) if uetr is not None else None
+            entry = engine.find(uetr) if uetr is not None else None
             if uetr is None:
                 reason = "OrgnlUETR missing or not a UUID v4: the hub finds payments by UETR"
                 outcomes.append(CancellationOutcome(item, CANCELLATION_REJECTED, NOT_FOUND, reason))
@@ -1052,7 +1053,7 @@ def _settle(
     most that many, a turn each); add the engine's refusals to ``rejections``; return the
     statuses. ``recovering``: a transaction whose UETR the hub already holds was submitted
     by the interrupted first attempt: report it, don't resubmit."""
-    entries = ops.hub.engine.entries
+    entries, find = ops.hub.engine.entries, ops.hub.engine.find
     transactions = message.transactions
     group_refused = any(r.index is None for r in rejections)
     refused = {r.index for r in rejections}
@@ -1060,7 +1061,7 @@ def _settle(
         tx for tx in transactions if tx.index not in refused
     ]  # fmt: skip
     if recovering:
-        fresh = [tx for tx in candidates if tx.uetr not in entries]
+        fresh = [tx for tx in candidates if tx.uetr not in entries and find(tx.uetr) is None]
     else:
         fresh = candidates
     reasons: dict[int | None, Reason | None] = {}
@@ -1094,7 +1095,9 @@ def _settle(
                                           path))  # fmt: skip
             continue
         assert tx.uetr is not None
-        status = entries[tx.uetr].status
+        found = entries.get(tx.uetr) or find(tx.uetr)
+        assert found is not None  # accepted: the engine holds it
+        status = found.status
         if status is Status.SETTLED:
             statuses[tx.index] = ACCEPTED_SETTLEMENT_COMPLETED
         elif status is Status.REJECTED or status is Status.CANCELLED:
@@ -1115,8 +1118,8 @@ def _settle(
         earlier = [
             event
             for tx in candidates
-            if tx.index not in submitted and tx.uetr in entries
-            for event in entries[tx.uetr].history
+            if tx.index not in submitted and (found := find(tx.uetr)) is not None
+            for event in found.history
             if event.status is Status.SETTLED
         ]
     return _Settled(accepted, counts, final, earlier)

@@ -8,10 +8,12 @@ its batches are committed, so nothing it reports is lost.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import tzinfo
+from typing import Any
 
 import numpy as np
 
@@ -213,7 +215,7 @@ class SettlementHub:
         self.engine = SettlementEngine(
             directory, ledger.state, cut_off_ns=cut_off_ns, first_transfer_id=first_id
         )
-        self.events: list[Event] = []
+        self.events = EventLog()
         self.clock = 0  # the latest `now` any operation ran at
         self.book = RateBook(default_registry())
         self.quotes = QuoteRegistry()
@@ -555,6 +557,43 @@ class SettlementHub:
         currencies = frozenset(engine.cut_off_ns)
         return self.calendar.next_day(now, zone, opened=engine.opened_ns, currencies=currencies)
 
+    def archive_problem(self, before_ns: int) -> str | None:
+        """Why the payments final before `before_ns` may not be archived (in words): that
+        time must be a past day's, no later than the opening of the business day under way
+        (whose payments the hub keeps whole)."""
+        opened = self.engine.opened_ns
+        if type(before_ns) is not int or before_ns <= 0:
+            return "the time before which payments are archived is a positive number of ns"
+        if opened is None or before_ns > opened:
+            return "only payments of past days are archived: at most the opening of this day"
+        return None
+
+    def archive_due(self) -> int | None:
+        """The time before which the calendar's `keep_days` has the payments archived, when
+        that is later than the last archive's; else None."""
+        openings, keep = (
+            self.engine.openings,
+            None if self.calendar is None else self.calendar.keep_days,
+        )
+        if keep is None or len(openings) <= keep:
+            return None
+        before = openings[-1 - keep]
+        return before if before > self.engine.archived_before else None
+
+    def archive(self, before_ns: int, now: int, limit: int | None = None) -> tuple[int, int, bool]:
+        """Move the payments final before `before_ns` out of memory, at most `limit` of them
+        (`archive_problem` says when it may not): the engine keeps them as columns
+        (`SettlementEngine.archive`) and the events made before it are dropped (their
+        positions stay counted). Returns how many payments and events, and whether every
+        payment final before then is archived."""
+        problem = self.archive_problem(before_ns)
+        if problem is not None:
+            raise ValueError(problem)
+        payments, finished = self.engine.archive(before_ns, limit)
+        events = self.events.drop_before(before_ns)
+        self.clock = max(self.clock, now)
+        return payments, events, finished
+
     def set_queue_limit(self, limit: int, now: int) -> str | None:
         """Set the engine's queue limit: how many payments may wait in each currency's
         queues, and in the cross-currency queues together. A payment that would pass it is
@@ -760,6 +799,60 @@ class SettlementHub:
                     f"{CreateTransferResult(int(results[first])).name}"
                 )
         self.events.extend(events)
+
+
+class EventLog:
+    """The hub's events in order, each at its position since the hub began (what notices
+    and MsgIds are numbered by); the first `base` of them archived, out of memory. Reads as
+    the list of them all, but an archived position is an `IndexError`."""
+
+    __slots__ = ("base", "kept")
+
+    def __init__(self) -> None:
+        self.base = 0
+        self.kept: list[Event] = []
+
+    def __len__(self) -> int:
+        return self.base + len(self.kept)
+
+    def __iter__(self) -> Iterator[Event]:
+        """The events kept (those not archived)."""
+        return iter(self.kept)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EventLog):
+            return (self.base, self.kept) == (other.base, other.kept)
+        return NotImplemented
+
+    def __getitem__(self, key: int | slice) -> Any:
+        if isinstance(key, slice):
+            if key.step not in (None, 1):
+                raise ValueError("events are read in order")
+            start = self.base if key.start is None else self._kept_at(key.start)
+            stop = len(self) if key.stop is None else self._kept_at(key.stop)
+            return self.kept[start - self.base : max(start, stop) - self.base]
+        return self.kept[self._kept_at(key) - self.base]
+
+    def append(self, event: Event) -> None:
+        self.kept.append(event)
+
+    def extend(self, events: Iterable[Event]) -> None:
+        self.kept.extend(events)
+
+    def drop_before(self, at_ns: int) -> int:
+        """Archive the events made before `at_ns` (they are in time order); returns how many."""
+        times = [event.at_ns for event in self.kept]
+        count = bisect.bisect_left(times, at_ns)
+        del self.kept[:count]
+        self.base += count
+        return count
+
+    def _kept_at(self, position: int) -> int:
+        """`position` (negative: from the end) as a position since the hub began."""
+        at = position + len(self) if position < 0 else position
+        if at < self.base:
+            raise IndexError(f"event {position} is archived (the first kept is {self.base})")
+        return min(at, len(self))
 
 
 def describe_route(found: Quote, legs: Sequence[RouteLeg]) -> str:

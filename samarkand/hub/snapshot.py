@@ -182,7 +182,9 @@ _LIBRARY = {
 _STATE_CLASSES = {
     ("samarkand.hub.durable", "_Runner"),
     ("samarkand.hub.settlement", "SettlementHub"),
+    ("samarkand.hub.settlement", "EventLog"),
     ("samarkand.settlement.engine", "SettlementEngine"),
+    ("samarkand.settlement.archive", "ArchivedPayments"),
     ("samarkand.settlement.participants", "Directory"),
     ("samarkand.ledger.state", "LedgerState"),
     ("samarkand.ledger.journal", "Journal"),

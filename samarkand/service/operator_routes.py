@@ -23,6 +23,7 @@ from samarkand.service.shared import (
     CURRENCY_REGEX,
     REGISTRY,
     AdmissionIn,
+    ArchiveIn,
     CalendarIn,
     CorridorIn,
     CreditIn,
@@ -76,6 +77,13 @@ class CurrencyOut(BaseModel):
     next_window: str | None = None  # the next of them
 
 
+class ArchiveOut(BaseModel):
+    payments: int  # payments archived now
+    events: int  # events dropped from memory now
+    archived: int  # payments archived in all
+    before: str  # what was final before this is archived
+
+
 class OpenDayOut(BaseModel):
     cut_off: str  # every currency's, but a resting one's
     resting: list[str]  # currencies that do not settle on the day opened
@@ -90,6 +98,7 @@ class CalendarSetOut(BaseModel):
     currency_cut_offs: dict[str, str]  # currencies with a cut-off of their own, HH:MM
     currency_weekdays: dict[str, list[int]]  # currencies that settle on fewer weekdays
     currency_holidays: dict[str, list[str]]  # currencies' own holidays, YYYY-MM-DD
+    keep_days: int | None  # past business days kept whole in memory (None: all)
 
 
 class CalendarOut(BaseModel):
@@ -161,6 +170,7 @@ class EngineStatusOut(BaseModel):
     ticks: int  # times the hub's clock ran for a payment waiting for a time, or a window
     day_closes: int  # currencies' days closed by the hub's clock at their cut-offs
     day_opens: int  # business days opened by the hub's clock on its calendar
+    archives: int  # archives of past days' payments run by the hub's clock (`keep_days`)
     offsetting_runs: int  # liquidity-saving runs on queues that changed (at most one a second)
     non_fifo_runs: int  # of those, the runs with the non-FIFO search (one in 15 minutes)
     snapshots: int  # snapshots of the hub written in the background while it ran
@@ -169,6 +179,10 @@ class EngineStatusOut(BaseModel):
 class HubStatusOut(BaseModel):
     commands: int  # commands in the hub's log
     events: int  # status events since the log began
+    events_kept: int  # of those, the ones in memory (the others archived)
+    # Payments of past days kept as columns, out of memory as objects (`/v1/operator/archive`)
+    archived: int
+    archived_before: str | None  # the latest archive ran up to then
     payments: dict[str, int]  # payments by status
     queued: dict[str, int]  # payments waiting in each currency's queues
     queued_fx: int  # cross-currency payments waiting
@@ -217,6 +231,7 @@ def _calendar_out(engine: Engine, now: int) -> CalendarOut:
             currency_cut_offs={code: time_text(m) for code, m in calendar.currency_cut_offs},
             currency_weekdays={code: list(days) for code, days in calendar.currency_weekdays},
             currency_holidays={code: list(days) for code, days in calendar.currency_holidays},
+            keep_days=calendar.keep_days,
         ),
         day_closed=hub.engine.day_closed,
         next_opening=None if day is None else iso_time(day.opening),
@@ -573,6 +588,43 @@ def add_operator_routes(
             raise E.ApiError(409, "conflict", "cut_off", problem)
         return OpenDayOut(cut_off=iso_time(cut_off_ns), resting=resting)
 
+    @app.post("/v1/operator/archive", tags=["operator"])
+    async def archive(request: Request, body: ArchiveIn) -> ArchiveOut:
+        """Archive the payments that were final before `before` (default: the opening of
+        the business day under way): they leave memory as objects and are kept as columns,
+        so their UETRs stay taken (a resend is DUPL) and the tracker, cancellation requests
+        and returns still find them, with their receipt and final status. Only past days'
+        payments are archived; not while an ISO 20022 message is under way."""
+        require_role(request, Role.OPERATOR)
+        before_ns = None
+        if body.before is not None:
+            if body.before.tzinfo is None:
+                raise E.ApiError(422, "invalid", "before", "the time needs a time zone")
+            before_ns = int(body.before.timestamp()) * 10**9
+
+        def run(engine: Engine, now: int):
+            assert engine.durable is not None
+            settlement = engine.durable.hub.engine
+            if engine.under_way:
+                return "an ISO 20022 message is under way: archive once it is answered"
+            before = settlement.opened_ns if before_ns is None else before_ns
+            if before is None:
+                return "no business day was opened with its time: give `before`"
+            done = engine.durable.archive(before, now)
+            if isinstance(done, str):
+                return done
+            return ArchiveOut(
+                payments=done[0],
+                events=done[1],
+                archived=len(settlement.archived),
+                before=iso_time(before),
+            )
+
+        answer = await run_on_hub(engine, run)
+        if isinstance(answer, str):
+            raise E.ApiError(409, "conflict", "before", answer)
+        return answer
+
     @app.get("/v1/operator/calendar", tags=["operator"])
     async def calendar(request: Request) -> CalendarOut:
         """The hub's business calendar, and the day its clock opens next."""
@@ -605,6 +657,7 @@ def add_operator_routes(
                     for code, days in body.currency_holidays.items()
                 )
             ),
+            body.keep_days,
         )
 
         def run(engine: Engine, now: int):
@@ -709,6 +762,7 @@ def add_operator_routes(
                     ticks=engine.stats.ticks,
                     day_closes=engine.stats.day_closes,
                     day_opens=engine.stats.day_opens,
+                    archives=engine.stats.archives,
                     offsetting_runs=engine.stats.offsetting_runs,
                     non_fifo_runs=engine.stats.non_fifo_runs,
                     snapshots=engine.stats.snapshots,
@@ -716,6 +770,11 @@ def add_operator_routes(
                 hub=HubStatusOut(
                     commands=engine.durable.commands,
                     events=len(hub.events),
+                    events_kept=len(hub.events.kept),
+                    archived=len(settlement.archived),
+                    archived_before=iso_time(settlement.archived_before)
+                    if settlement.archived_before
+                    else None,
                     payments=dict(sorted(by_status.items())),
                     queued=dict(sorted(queued.items())),
                     queued_fx=sum(len(u) + len(n) for u, n in settlement.fx_queues.values()),

@@ -169,7 +169,7 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
         def run(engine: Engine, _now: int):
             assert engine.durable is not None
             hub = engine.durable.hub
-            entry = hub.engine.entries.get(uetr.int)
+            entry = hub.engine.find(uetr.int)
             if entry is None:
                 return None
             payment = entry.payment
@@ -195,6 +195,7 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
                     )
                     for e in entry.history
                 ],
+                archived=uetr.int not in hub.engine.entries,
             )
 
         found = await run_on_hub(engine, run)

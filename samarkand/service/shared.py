@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Path, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from samarkand.hub.calendar import HOLIDAYS_MAX
+from samarkand.hub.calendar import HOLIDAYS_MAX, KEEP_DAYS_MAX
 from samarkand.hub.durable import CommandInterrupted
 from samarkand.hub.settlement import QUEUE_LIMIT_MAX
 from samarkand.money import MoneyError, default_registry, format_amount, parse_amount
@@ -93,6 +93,8 @@ class TrackerOut(BaseModel):
     currency: str
     status: str
     events: list[EventOut]
+    # Archived (a past day's, final): its events are its receipt and its final status.
+    archived: bool = False
 
 
 class AckIn(_In):
@@ -186,6 +188,14 @@ Offset = Annotated[QueryCount, Query(ge=0, le=2**62)]
 QueryDay = Annotated[dt.date, BeforeValidator(_day)]
 
 
+class ArchiveIn(_In):
+    before: Moment | None = Field(
+        default=None,
+        description="archive the payments final before this time, with a zone (at most the "
+        "opening of the business day under way, the default)",
+    )
+
+
 class OpenDayIn(_In):
     cut_off: Moment = Field(description="the new cut-off of every currency, with a zone")
     resting: list[Annotated[str, Field(pattern=CURRENCY_REGEX)]] = Field(
@@ -247,6 +257,11 @@ class CalendarIn(_In):
         default={}, max_length=CURRENCY_CUT_OFFS_MAX, examples=[{"IRR": [1, 2, 3]}],
         description="currencies that settle on fewer weekdays than the hub works (their "
         "country's weekend), 1 (Monday) to 7 (Sunday), each among weekdays",
+    )  # fmt: skip
+    keep_days: int | None = Field(
+        default=None, ge=0, le=KEEP_DAYS_MAX, strict=True, examples=[5],
+        description="how many past business days the hub keeps whole in memory: when a day "
+        "opens, the payments finished before the oldest kept are archived (null: none)",
     )  # fmt: skip
     currency_holidays: dict[
         Annotated[str, Field(pattern=CURRENCY_REGEX)],
@@ -461,7 +476,7 @@ async def _act_on_queued(
     def run(engine: Engine, now: int):
         assert engine.durable is not None
         settlement = engine.durable.hub.engine
-        entry = settlement.entries.get(uetr.int)
+        entry = settlement.find(uetr.int)
         debtor = None if entry is None else entry.payment.debtor_agent
         if debtor is None or (
             by_participant is not None

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import repeat
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from samarkand.ledger.state import CPO, DP, DPO, LIMIT, LedgerState
 from samarkand.ledger.types import INT64_MAX, U128_MAX, AccountCode, Transfer, TransferCode
 from samarkand.money.columns import instances, interleaved
 from samarkand.settlement import lsm
+from samarkand.settlement.archive import ArchivedPayments
 from samarkand.settlement.crosscurrency import FxRoute, covered, offset_prefixes
 from samarkand.settlement.netting import (
     Leg,
@@ -164,6 +166,10 @@ class SettlementEngine:
         self.resting: set[str] = set()
         self.queue_limit = queue_limit
         self.entries: dict[int, Entry] = {}
+        # Payments final before an earlier day's end, out of `entries` (`archive`): their
+        # UETRs stay taken, and `find` rebuilds each one on demand.
+        self.archived = ArchivedPayments()
+        self.archived_before = 0  # the latest `archive` ran up to (ns)
         # (sender account) -> [urgent queue, normal queue], each in FIFO order
         self.queues: dict[int, tuple[list[Entry], list[Entry]]] = {}
         self.queued_per_ledger: dict[int, int] = {}
@@ -271,8 +277,9 @@ class SettlementEngine:
         if gross is not None:
             return gross
         outcome: list[Reason | None] = []
+        archived = self._archived_among(payments)
         for payment in payments:
-            checked = self._check(payment, now)
+            checked = self._check(payment, now, archived)
             if isinstance(checked, Reason):
                 self._event(payment.uetr, Status.REJECTED, now, checked)
                 self.stats.rejected += 1
@@ -310,7 +317,7 @@ class SettlementEngine:
             return None
         if max(amounts) > U128_MAX or len(set(uetrs)) != count:
             return None
-        if not self.entries.keys().isdisjoint(uetrs):
+        if not self.entries.keys().isdisjoint(uetrs) or self._archived_among(payments):
             return None
         rtgs = Method.RTGS
         if any(p.method is not rtgs or p.earliest_ns or p.latest_ns for p in payments):
@@ -401,9 +408,19 @@ class SettlementEngine:
             return None
         return route
 
-    def _check(self, payment: Payment, now: int) -> Reason | tuple[int, int, int]:
+    def _archived_among(self, payments: Sequence[Any]) -> set[int]:
+        """The UETRs of `payments` that archived payments took (one search for the batch)."""
+        if not len(self.archived):
+            return set()
+        return self.archived.known(
+            [p.uetr for p in payments if type(p.uetr) is int and 0 <= p.uetr <= U128_MAX]
+        )
+
+    def _check(
+        self, payment: Payment, now: int, archived: set[int] | frozenset[int] = frozenset()
+    ) -> Reason | tuple[int, int, int]:
         """Why `payment` is refused, or its sender's and receiver's settlement accounts and
-        its ledger."""
+        its ledger (`archived`: the UETRs of the batch that archived payments took)."""
         # The UETR becomes the ledger transfer's user_data: one the ledger cannot hold would be
         # refused there, after the engine had already reported the payment settled.
         if type(payment.uetr) is not int or not 0 <= payment.uetr <= U128_MAX:
@@ -412,7 +429,7 @@ class SettlementEngine:
             return Reason.AMOUNT_NOT_POSITIVE
         if payment.amount > U128_MAX:
             return Reason.AMOUNT_TOO_LARGE
-        if payment.uetr in self.entries:
+        if payment.uetr in self.entries or payment.uetr in archived:
             return Reason.DUPLICATE_UETR
         route = self._route(payment.currency, payment.debtor_agent, payment.creditor_agent)
         if isinstance(route, Reason):
@@ -821,7 +838,7 @@ class SettlementEngine:
         at: its UETR, a duplicate, its agents."""
         if type(payment.uetr) is not int or not 0 <= payment.uetr <= U128_MAX:
             return Reason.UETR_INVALID
-        if payment.uetr in self.entries:
+        if payment.uetr in self.entries or payment.uetr in self.archived:
             return Reason.DUPLICATE_UETR
         agents = self._agents(payment.debtor_agent, payment.creditor_agent)
         return agents if isinstance(agents, Reason) else None
@@ -1161,7 +1178,7 @@ class SettlementEngine:
         return None
 
     def _owned(self, uetr: int, by_bic: str) -> tuple[Entry | None, Reason | None]:
-        entry = self.entries.get(uetr)
+        entry = self.find(uetr)
         if entry is None:
             return None, Reason.NOT_FOUND
         asking = self.directory.get(by_bic)
@@ -1268,6 +1285,46 @@ class SettlementEngine:
         # Otherwise the deadlines of what was rejected stay in their heaps: `tick` passes
         # over a payment no longer queued.
         return rejected
+
+    # ------------------------------------------------------------------ archive
+
+    def find(self, uetr: int | None) -> Entry | None:
+        """The payment `uetr`: its entry, or one rebuilt from the archive (its history its
+        receipt and its final event); None if the hub never took it."""
+        if uetr is None:
+            return None
+        entry = self.entries.get(uetr)
+        if entry is None and len(self.archived):
+            entry = self.archived.entry(uetr, Entry)
+        return entry
+
+    def archive(self, before_ns: int, limit: int | None = None) -> tuple[int, bool]:
+        """Move the payments that were final before `before_ns` out of `entries` into
+        `archived`, the oldest first, at most `limit` of them (None: all). Returns how many,
+        and whether none is left to archive before that time. `entries` holds payments in
+        the order the engine took them (its clock never goes back), so the walk ends at the
+        first one taken at or after `before_ns`: a slice costs what it archives."""
+        done: list[Entry] = []
+        for entry in self.entries.values():
+            if entry.received_ns >= before_ns or len(done) == limit:
+                break
+            if entry.status in FINAL and entry.history[-1].at_ns < before_ns:
+                done.append(entry)
+        finished = len(done) != limit
+        if finished:
+            self.archived_before = max(self.archived_before, before_ns)
+        if not done:
+            return 0, finished
+        self.archived.add(done)
+        gone = {entry.payment.uetr for entry in done}
+        for uetr in gone:
+            del self.entries[uetr]
+        # The heaps may still name one (`tick` passes over a payment no longer queued).
+        for name in ("warehouse", "deadlines", "fx_deadlines"):
+            kept = [item for item in getattr(self, name) if item[2] not in gone]
+            heapq.heapify(kept)
+            setattr(self, name, kept)
+        return len(done), finished
 
     @property
     def day_closed(self) -> bool:

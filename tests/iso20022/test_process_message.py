@@ -29,7 +29,7 @@ from samarkand.settlement.payments import Status
 from tests.iso20022.builders import Tx, pacs008, uetr
 from tests.iso20022.conftest import HubStore
 
-from .iso_builders import camt050, camt056, envelope, pacs004, pacs009
+from .iso_builders import CUT_OFF, camt050, camt056, envelope, pacs004, pacs009
 from .iso_builders import small_hub as make_hub
 
 A, B, C = "BKCHCNBJXXX", "SABRRUMMXXX", "SBININBBXXX"
@@ -225,6 +225,34 @@ def test_pacs004_returns_a_settled_payment_once_and_never_more_than_it() -> None
         [report] = checked(again)["pacs.002.001.10"]
         [status] = report.fito_fipmt_sts_rpt.tx_inf_and_sts  # type: ignore[attr-defined]
         assert (status.tx_sts, status.sts_rsn_inf[0].rsn.cd) == ("RJCT", code)
+    assert balance(hub, "SABRRUMM") == 96_000
+
+
+def test_an_archived_payment_is_returned_once_and_not_cancelled() -> None:
+    """A payment of a past day, archived, is still found: returned by pacs.004 (once: its
+    archived return takes the UETR of a second), and a camt.056 hears it is settled."""
+    hub = make_hub()
+    process_message(hub, pacs008([Tx(number=1)]), 10)
+
+    def next_day(now: int) -> None:
+        hub.end_of_day(now)
+        hub.engine.open_day(dict.fromkeys(hub.engine.cut_off_ns, 2 * CUT_OFF), now + 1)
+        assert hub.archive(now + 1, now + 2)[0] == 1 and not hub.engine.entries
+
+    next_day(20)
+    processed = process_message(hub, pacs004([(uetr(1), "40.00", "CNY")], sender=B), 30)
+    [report] = checked(processed)["pacs.002.001.10"]
+    assert tx_statuses(report) == ["ACSC"]  # type: ignore[arg-type]
+    assert balance(hub, "SABRRUMM") == 96_000
+    next_day(40)  # the return is archived too
+    again = process_message(hub, pacs004([(uetr(1), "1.00", "CNY")], sender=B, msg_id="R-2"), 50)
+    [report] = checked(again)["pacs.002.001.10"]
+    [status] = report.fito_fipmt_sts_rpt.tx_inf_and_sts  # type: ignore[attr-defined]
+    assert (status.tx_sts, status.sts_rsn_inf[0].rsn.cd) == ("RJCT", "DUPL")
+    cancelled = process_message(hub, camt056([uetr(1)], assigner=A), 51)
+    [resolution] = checked(cancelled)["camt.029.001.09"]
+    [item] = resolution.rsltn_of_invstgtn.cxl_dtls[0].tx_inf_and_sts  # type: ignore[attr-defined]
+    assert item.cxl_sts_rsn_inf[0].rsn.cd == "ARDT"  # found, and final: not NOOR
     assert balance(hub, "SABRRUMM") == 96_000
 
 

@@ -57,6 +57,7 @@ def test_the_hubs_clock_opens_the_next_business_day_once_every_currency_is_close
             "holidays": [],
             "currency_weekdays": {},
             "currency_holidays": {},
+            "keep_days": None,
         }
         assert shown["day_closed"] is False and shown["next_opening"] is None  # a day is open
         offset[0] = 25 * HOUR_NS  # past every currency's cut-off: the clock closes them all

@@ -474,6 +474,8 @@ def test_a_time_is_iso_8601_text_only(hub, form):
     for method, path, key in (("POST", "/v1/operator/open-day", OPERATOR_ID),
                               ("PUT", "/v1/operator/cut-offs/CNY", OPERATOR_ID)):  # fmt: skip
         _refused(api.request(method, path, key, {"cut_off": moment}), 422, "invalid", "cut_off")
+    archive = api.request("POST", "/v1/operator/archive", OPERATOR_ID, {"before": moment})
+    _refused(archive, 422, "invalid", "before")
     tier = {"sell": "CNY", "buy": "RUB", "min_amount": "1.00", "max_amount": "1000.00",
             "rate": "12.5", "liquidity": "100000.00", "valid_until": moment}  # fmt: skip
     _refused(api.request("POST", "/v1/fx/tiers", DEBTOR, {"tiers": [tier]}), 422, "invalid",
@@ -827,6 +829,7 @@ def test_a_message_cannot_cancel_or_return_another_participants_payment(hub):
       {"priority": "urgent"}),
      ("POST", "/v1/operator/windows/CNY/close", None), ("POST", "/v1/operator/end-of-day", None),
      ("POST", "/v1/operator/open-day", {"cut_off": "2030-01-01T00:00:00Z"}),
+     ("POST", "/v1/operator/archive", {}),
      ("GET", "/v1/operator/configuration", None),
      ("PUT", "/v1/operator/queue-limit", {"limit": 1}),
      ("GET", "/v1/operator/calendar", None), ("DELETE", "/v1/operator/calendar", None),

@@ -25,7 +25,7 @@ from samarkand.hub.settlement import Liquidity, QuoteRequest
 from samarkand.ledger.columns import FIELD_NAMES
 from samarkand.ledger.invariants import problems
 from samarkand.service.engine import run_hub_clock
-from samarkand.settlement.payments import FxPayment, Priority
+from samarkand.settlement.payments import FxPayment, Priority, Reason
 from tests.settlement.conftest import payment
 from tests.settlement.fx_world import (
     CNY,
@@ -62,7 +62,14 @@ def fingerprint(durable: DurableHub) -> dict:
         "waiting": (list(engine.warehouse), list(engine.deadlines)),
         "dns": {c: [e.payment.uetr for e in q] for c, q in engine.dns_pending.items()},
         "queued_value": dict(engine.queued_value),
-        "events": list(hub.events),
+        "events": (hub.events.base, list(hub.events)),
+        "archived": (
+            {name: column.tolist() for name, column in engine.archived.columns.items()},
+            list(engine.archived.names),
+            list(engine.archived.vias),
+            sorted(engine.archived.routes),
+            engine.archived_before,
+        ),
         "balances": {a.id: state.balance(a.id) for a in state.accounts},
         "journal": {name: getattr(journal, name).tolist() for name in FIELD_NAMES},
         "days": (
@@ -255,11 +262,12 @@ class DayCycle(RuleBasedStateMachine):
         hours=st.integers(8, 20),
         rub_days=st.sets(st.integers(1, 7), min_size=1),
         inr_off=st.sets(st.integers(0, 3)),
+        keep=st.one_of(st.none(), st.integers(0, 2)),
     )  # fmt: skip
-    def calendar_soon(self, hours, rub_days, inr_off):
+    def calendar_soon(self, hours, rub_days, inr_off, keep):
         """Every day opening at the next full hour of UTC's clock, RUB cutting off earlier
         than the others and settling on `rub_days` only, INR resting on the days `inr_off`
-        ahead."""
+        ahead; the payments of all but the last `keep` past days archived."""
         self.now += 1
         opens = (self.now // (3_600 * SECOND) + 1) % 24
         # RUB's own cut-off halfway through the day, when it falls on the cut-off's date.
@@ -269,9 +277,40 @@ class DayCycle(RuleBasedStateMachine):
         inr = tuple(sorted((today + timedelta(days=d)).isoformat() for d in inr_off))
         calendar = BusinessCalendar(
             opens * 60, (opens + hours) % 24 * 60, "UTC", (1, 2, 3, 4, 5, 6, 7), (), rub,
-            ((RUB, tuple(sorted(rub_days))),), ((INR, inr),),
+            ((RUB, tuple(sorted(rub_days))),), ((INR, inr),), keep,
         )  # fmt: skip
         assert self.hub.set_calendar(calendar, self.now) is None
+
+    @rule(back=st.integers(0, 3), limit=st.one_of(st.none(), st.integers(1, 3)))
+    def archive(self, back, limit):
+        """The operator archives the payments final before the opening of a day `back`
+        days ago, or the `limit` oldest of them (refused, and nothing logged, when that is
+        not a past day's)."""
+        self.now += 1
+        openings = self.engine.openings
+        before = openings[-1 - back] if len(openings) > back else self.now
+        commands = self.hub.commands
+        done = self.hub.archive(before, self.now, limit)
+        if isinstance(done, str):
+            assert self.hub.commands == commands
+        else:
+            assert (self.engine.archived_before >= before) is done[2]
+            if done[0]:
+                event("payments archived")
+
+    @precondition(lambda self: len(self.engine.archived))
+    @rule(pick=st.integers(0, 10**6), bank=st.sampled_from(BANKS))
+    def resend(self, pick, bank):
+        """An archived payment's UETR sent again: DUPL, and the original stays archived."""
+        columns = self.engine.archived.columns
+        at = pick % len(self.engine.archived)
+        uetr = (int(columns["hi"][at]) << 64) | int(columns["lo"][at])
+        self.now += 1
+        other = BANKS[(BANKS.index(bank) + 1) % len(BANKS)]
+        (outcome,) = self.hub.submit([payment(uetr, bank, other, 1, CNY)], self.now)
+        assert outcome is Reason.DUPLICATE_UETR
+        event("an archived UETR sent again")
+        assert uetr not in self.engine.entries and self.engine.find(uetr) is not None
 
     @rule()
     def no_calendar(self):
