@@ -196,6 +196,11 @@ def track(
             )
             if entry.fx is not None:
                 _print_fx_legs(entry.fx)
+            if number not in durable.hub.engine.entries:
+                console.print(
+                    "archived: its receipt and its final status below; its other events are "
+                    "in the command log"
+                )
         table = Table()
         for column in ("time (UTC)", "status", "reason", "detail"):
             table.add_column(column)

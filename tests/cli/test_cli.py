@@ -167,6 +167,17 @@ def _submit_against_the_demo_store(db: Path, tmp_path: Path) -> None:
     assert names.find("CLI-1") < names.find("CLI-2") < names.find("RTR-1")
     the_return = " ".join(run("track", back_uetr, "--db", str(db)).stdout.split())
     assert f"return of {uetr(1)}" in the_return and "pacs.004 RTR-1" in the_return
+    # Once its day is archived, the tracker still finds the payment and its return.
+    from samarkand.hub.durable import DurableHub
+
+    with DurableHub.open(str(db)) as hub:
+        now = hub.hub.clock + 1
+        hub.end_of_day(now)
+        hub.open_day(dict.fromkeys(hub.hub.engine.cut_off_ns, now + 10**12), now + 1)
+        assert hub.archive(now + 1, now + 2)[0] > 3_000  # the demo's and the CLI's
+    archived = " ".join(run("track", uetr(1), "--db", str(db)).stdout.split())
+    assert "SMAACN22 -> SMAARU22, 100.00 CNY" in archived and "archived" in archived
+    assert f"returned by {back_uetr} (settled)" in archived
     # Parsed far enough to have a MsgId but broken: a group RJCT, exit status 1.
     broken = tmp_path / "broken.xml"
     broken.write_bytes(pacs008(transactions, msg_id="CLI-4", number_of_transactions=7))
