@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import operator
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import tzinfo
@@ -801,6 +802,9 @@ class SettlementHub:
         self.events.extend(events)
 
 
+_AT_NS = operator.attrgetter("at_ns")
+
+
 class EventLog:
     """The hub's events in order, each at its position since the hub began (what notices
     and MsgIds are numbered by); the first `base` of them archived, out of memory. Reads as
@@ -841,8 +845,7 @@ class EventLog:
 
     def drop_before(self, at_ns: int) -> int:
         """Archive the events made before `at_ns` (they are in time order); returns how many."""
-        times = [event.at_ns for event in self.kept]
-        count = bisect.bisect_left(times, at_ns)
+        count = bisect.bisect_left(self.kept, at_ns, key=_AT_NS)
         del self.kept[:count]
         self.base += count
         return count
