@@ -217,6 +217,16 @@ class PriorityIn(_In):
     )
 
 
+CurrencyKey = Annotated[str, Field(pattern=CURRENCY_REGEX)]
+
+
+def _per_currency(example: dict[str, Any], description: str) -> Any:
+    """A calendar's setting of some currencies, keyed by code (none by default)."""
+    return Field(
+        default={}, max_length=CURRENCY_CUT_OFFS_MAX, examples=[example], description=description
+    )
+
+
 class CalendarIn(_In):
     opens: str = Field(
         pattern=TIME_OF_DAY, examples=["08:00"],
@@ -239,40 +249,37 @@ class CalendarIn(_In):
         default=[], max_length=HOLIDAYS_MAX,
         description="dates (YYYY-MM-DD) the hub does not work, whatever their weekday",
     )  # fmt: skip
-    currency_cut_offs: dict[
-        Annotated[str, Field(pattern=CURRENCY_REGEX)],
-        Annotated[str, Field(pattern=TIME_OF_DAY)],
-    ] = Field(
-        default={}, max_length=CURRENCY_CUT_OFFS_MAX, examples=[{"RUB": "16:00"}],
-        description="currencies with a cut-off of their own, HH:MM on the zone's clock, on "
-        "the same date as cut_off and after the day opens",
-    )  # fmt: skip
+    currency_cut_offs: dict[CurrencyKey, Annotated[str, Field(pattern=TIME_OF_DAY)]] = (
+        _per_currency(
+            {"RUB": "16:00"},
+            "currencies with a cut-off of their own, HH:MM on the zone's clock, on the same "
+            "date as cut_off and after the day opens",
+        )
+    )
     currency_weekdays: dict[
-        Annotated[str, Field(pattern=CURRENCY_REGEX)],
+        CurrencyKey,
         Annotated[
             list[Annotated[int, Field(ge=1, le=7, strict=True)]],
             Field(min_length=1, max_length=7),
         ],
-    ] = Field(
-        default={}, max_length=CURRENCY_CUT_OFFS_MAX, examples=[{"IRR": [1, 2, 3]}],
-        description="currencies that settle on fewer weekdays than the hub works (their "
-        "country's weekend), 1 (Monday) to 7 (Sunday), each among weekdays",
-    )  # fmt: skip
+    ] = _per_currency(
+        {"IRR": [1, 2, 3]},
+        "currencies that settle on fewer weekdays than the hub works (their country's "
+        "weekend), 1 (Monday) to 7 (Sunday), each among weekdays",
+    )
     keep_days: int | None = Field(
         default=None, ge=0, le=KEEP_DAYS_MAX, strict=True, examples=[5],
         description="how many past business days the hub keeps whole in memory: when a day "
         "opens, the payments finished before the oldest kept are archived (null: none)",
     )  # fmt: skip
     currency_holidays: dict[
-        Annotated[str, Field(pattern=CURRENCY_REGEX)],
-        Annotated[
-            list[Annotated[str, Field(pattern=DAY_PATTERN)]], Field(max_length=HOLIDAYS_MAX)
-        ],
-    ] = Field(
-        default={}, max_length=CURRENCY_CUT_OFFS_MAX, examples=[{"CNY": ["2027-02-08"]}],
-        description="currencies with holidays of their own (YYYY-MM-DD): on those days the "
-        "hub opens for the other currencies, and a payment in the resting one is refused DT01",
-    )  # fmt: skip
+        CurrencyKey,
+        Annotated[list[Annotated[str, Field(pattern=DAY_PATTERN)]], Field(max_length=HOLIDAYS_MAX)],
+    ] = _per_currency(
+        {"CNY": ["2027-02-08"]},
+        "currencies with holidays of their own (YYYY-MM-DD): on those days the hub opens for "
+        "the other currencies, and a payment in the resting one is refused DT01",
+    )
 
 
 class ProviderIn(_In):

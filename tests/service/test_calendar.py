@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -35,15 +36,21 @@ def _opened_days(api) -> list[dict]:
     return [entry for entry in audit if entry["op"] == "open_day"]
 
 
-def test_the_hubs_clock_opens_the_next_business_day_once_every_currency_is_closed(tmp_path):
+def _a_day_ahead() -> tuple[list[int], Any, int, int, int]:
+    """A clock that a test moves on (its offset), the time now, and the opening and cut-off
+    of a calendar's day 25 h and 5 min from now (past the dev hub's cut-offs, a day ahead),
+    an hour long."""
     offset = [0]
-    db = str(tmp_path / "hub.db")
     clock = lambda: time.time_ns() + offset[0]  # noqa: E731
     start = time.time_ns()
-    # The calendar's day opens 25 h and 5 min from now (past the dev hub's cut-offs, a day
-    # ahead) and cuts off an hour later, every day of the week, on UTC's clock.
     opening = (start + 25 * HOUR_NS + 5 * MINUTE_NS) // MINUTE_NS * MINUTE_NS
-    cut_off = opening + HOUR_NS
+    return offset, clock, start, opening, opening + HOUR_NS
+
+
+def test_the_hubs_clock_opens_the_next_business_day_once_every_currency_is_closed(tmp_path):
+    db = str(tmp_path / "hub.db")
+    # Every day of the week, on UTC's clock.
+    offset, clock, start, opening, cut_off = _a_day_ahead()
     rub_cut_off = opening + 30 * MINUTE_NS  # RUB's own, half an hour after the opening
     body = {"opens": _hh_mm(opening), "cut_off": _hh_mm(cut_off), "time_zone": "UTC",
             "weekdays": [1, 2, 3, 4, 5, 6, 7],
@@ -110,12 +117,8 @@ def test_a_currency_rests_on_its_own_holiday_while_the_others_settle(tmp_path):
     """RUB's holiday: the calendar's clock opens the day for every other currency, and RUB
     stays closed all day (a payment in it is refused DT01, its cut-off does not move). A
     day on which every currency rests is not opened at all; the next RUB day is."""
-    offset = [0]
     db = str(tmp_path / "hub.db")
-    clock = lambda: time.time_ns() + offset[0]  # noqa: E731
-    start = time.time_ns()
-    opening = (start + 25 * HOUR_NS + 5 * MINUTE_NS) // MINUTE_NS * MINUTE_NS
-    cut_off = opening + HOUR_NS
+    offset, clock, start, opening, cut_off = _a_day_ahead()
     holiday, next_day = _day(cut_off), _day(cut_off + 24 * HOUR_NS)
     with served(db, clock=clock) as (_, api):
         carried = [c["currency"] for c in _currencies(api)]
