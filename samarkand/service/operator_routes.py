@@ -5,7 +5,9 @@ and a view of them all."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
+from collections.abc import Generator
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
@@ -16,8 +18,8 @@ from samarkand.hub.calendar import BusinessCalendar, minutes_of, time_text
 from samarkand.hub.durable import WINDOW_FIRST_PROBLEM
 from samarkand.money import format_amount
 from samarkand.service import errors as E
-from samarkand.service.auth import Role, Verifier, admitted_key, parse_public_key
-from samarkand.service.engine import Engine, next_calendar_day
+from samarkand.service.auth import SIGNER, Role, Verifier, admitted_key, parse_public_key
+from samarkand.service.engine import ARCHIVE_SLICE, Engine, next_calendar_day
 from samarkand.service.shared import (
     BIC_REGEX,
     CURRENCY_REGEX,
@@ -594,33 +596,41 @@ def add_operator_routes(
         the business day under way): they leave memory as objects and are kept as columns,
         so their UETRs stay taken (a resend is DUPL) and the tracker, cancellation requests
         and returns still find them, with their receipt and final status. Only past days'
-        payments are archived; not while an ISO 20022 message is under way."""
+        payments are archived; not while an ISO 20022 message is under way. Done in slices
+        of the hub's rounds (other requests go on between them), answered once all are."""
         require_role(request, Role.OPERATOR)
         before_ns = None
         if body.before is not None:
             if body.before.tzinfo is None:
                 raise E.ApiError(422, "invalid", "before", "the time needs a time zone")
             before_ns = int(body.before.timestamp()) * 10**9
+        signer = SIGNER.get()
 
-        def run(engine: Engine, now: int):
+        def run(engine: Engine, now: int) -> Generator[None, int, ArchiveOut | str]:
             assert engine.durable is not None
             settlement = engine.durable.hub.engine
-            if engine.under_way:
+            if engine.under_way > 1:  # this archive is one
                 return "an ISO 20022 message is under way: archive once it is answered"
             before = settlement.opened_ns if before_ns is None else before_ns
             if before is None:
                 return "no business day was opened with its time: give `before`"
-            done = engine.durable.archive(before, now)
-            if isinstance(done, str):
-                return done
-            return ArchiveOut(
-                payments=done[0],
-                events=done[1],
-                archived=len(settlement.archived),
-                before=iso_time(before),
-            )
+            payments = events = 0
+            while True:
+                with engine.durable.acting(signer):
+                    done = engine.durable.archive(before, now, ARCHIVE_SLICE)
+                if isinstance(done, str):  # refused before anything was archived
+                    return done
+                payments, events = payments + done[0], events + done[1]
+                if done[2]:
+                    return ArchiveOut(
+                        payments=payments,
+                        events=events,
+                        archived=len(settlement.archived),
+                        before=iso_time(before),
+                    )
+                now = yield  # the next slice in a later round
 
-        answer = await run_on_hub(engine, run)
+        answer = await asyncio.wrap_future(engine.steps(run))
         if isinstance(answer, str):
             raise E.ApiError(409, "conflict", "before", answer)
         return answer

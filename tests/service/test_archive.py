@@ -27,7 +27,10 @@ def _next_day(api) -> None:
     assert opened.status_code == 200, opened.text
 
 
-def test_the_operator_archives_past_days_and_the_tracker_still_finds_them(tmp_path):
+def test_the_operator_archives_past_days_and_the_tracker_still_finds_them(tmp_path, monkeypatch):
+    from samarkand.service import operator_routes
+
+    monkeypatch.setattr(operator_routes, "ARCHIVE_SLICE", 1)  # a payment per round
     db = str(tmp_path / "hub.db")
     with served(db) as (_, api):
         refused = api.request("POST", "/v1/operator/archive", OPERATOR, {})
@@ -74,7 +77,8 @@ def test_the_operator_archives_past_days_and_the_tracker_still_finds_them(tmp_pa
             assert response.status_code == 422, (bad, response.text)
         assert api.request("POST", "/v1/operator/archive", DEBTOR, {}).status_code == 403
         audit = api.request("GET", "/v1/operator/audit?limit=1000", OPERATOR).json()["entries"]
-        assert [e["by"] for e in audit if e["op"] == "archive"] == [OPERATOR]
+        slices = [e["by"] for e in audit if e["op"] == "archive"]
+        assert slices == [OPERATOR] * (body["payments"] + 1)  # and one that found none left
     with served(db) as (service, api):  # replayed (or from the snapshot): the same
         assert _status(api)["hub"]["archived"] == body["archived"]
         tracked = api.request("GET", f"/v1/payments/{settled['uetr']}", DEBTOR).json()
@@ -105,3 +109,25 @@ def test_the_hubs_clock_archives_what_keep_days_leaves_behind(tmp_path):
         assert _status(api)["engine"]["archives"] == 1
         bad = api.request("PUT", "/v1/operator/calendar", OPERATOR, {**calendar, "keep_days": -1})
         assert bad.status_code == 422 and bad.json()["error"]["field"] == "keep_days"
+
+
+def test_no_archive_while_work_in_turns_is_under_way(service, api):
+    """An ISO 20022 message decided in turns holds positions of the hub's events: while one
+    is under way the archive is refused, and nothing is logged."""
+    import threading
+
+    release = threading.Event()
+
+    def in_turns(_engine, now):
+        while not release.is_set():
+            now = yield
+        return now
+
+    under_way = service.engine.steps(in_turns)
+    wait_until(lambda: service.engine.under_way == 1, "the work never started")
+    commands = _status(api)["hub"]["commands"]
+    refused = api.request("POST", "/v1/operator/archive", OPERATOR, {})
+    release.set()
+    under_way.result(5)
+    assert refused.status_code == 409 and "under way" in refused.json()["error"]["message"]
+    assert _status(api)["hub"]["commands"] == commands
