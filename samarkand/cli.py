@@ -240,12 +240,15 @@ def _print_links(engine, number: int, db: str, schema: str) -> None:
     if this is not None:
         payment = this.payment
         # A return runs from the original's creditor agent back to its debtor agent.
-        for entry in engine.entries.values():
-            original = entry.payment
-            if (original.creditor_agent, original.debtor_agent) == (
-                payment.debtor_agent, payment.creditor_agent,
-            ) and return_uetr(original.uetr) == number:  # fmt: skip
-                console.print(f"return of {uuid.UUID(int=original.uetr)}")
+        swapped = (payment.creditor_agent, payment.debtor_agent)
+        kept = [
+            e.payment.uetr
+            for e in engine.entries.values()
+            if (e.payment.debtor_agent, e.payment.creditor_agent) == swapped
+        ]
+        for original in kept + engine.archived.between(*swapped):
+            if return_uetr(original) == number:
+                console.print(f"return of {uuid.UUID(int=original)}")
                 break
     if db.startswith("memory:") or not MessageLog.kept_beside(db, schema=schema):
         return  # no log: none is created just to look

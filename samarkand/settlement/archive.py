@@ -185,6 +185,15 @@ class ArchivedPayments:
             fx=self.routes.get(uetr),
         )
 
+    def between(self, debtor_agent: str, creditor_agent: str) -> list[int]:
+        """The UETRs of the archived payments from `debtor_agent` to `creditor_agent`."""
+        debtor, creditor = self._name_index.get(debtor_agent), self._name_index.get(creditor_agent)
+        if debtor is None or creditor is None:
+            return []
+        columns = self.columns
+        rows = np.flatnonzero((columns["debtor"] == debtor) & (columns["creditor"] == creditor))
+        return [(int(columns["hi"][i]) << 64) | int(columns["lo"][i]) for i in rows]
+
     def _position(self, uetr: int) -> int | None:
         if not 0 <= uetr < 1 << 128:
             return None

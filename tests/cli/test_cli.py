@@ -178,6 +178,8 @@ def _submit_against_the_demo_store(db: Path, tmp_path: Path) -> None:
     archived = " ".join(run("track", uetr(1), "--db", str(db)).stdout.split())
     assert "SMAACN22 -> SMAARU22, 100.00 CNY" in archived and "archived" in archived
     assert f"returned by {back_uetr} (settled)" in archived
+    archived_return = " ".join(run("track", back_uetr, "--db", str(db)).stdout.split())
+    assert f"return of {uetr(1)}" in archived_return and "archived" in archived_return
     # Parsed far enough to have a MsgId but broken: a group RJCT, exit status 1.
     broken = tmp_path / "broken.xml"
     broken.write_bytes(pacs008(transactions, msg_id="CLI-4", number_of_transactions=7))
