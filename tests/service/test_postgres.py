@@ -8,8 +8,9 @@ import uuid
 
 import pytest
 
+from samarkand.hub.durable import DurableHub
 from samarkand.service.server import open_service
-from samarkand.settlement.payments import Payment, Status
+from samarkand.settlement.payments import Payment, Reason, Status
 from samarkand.store import PostgresStore
 from tests.service.conftest import CREDITOR, DEBTOR
 
@@ -292,3 +293,38 @@ def test_a_background_snapshot_on_postgres_is_used_by_the_next_open(tmp_path, sc
             assert looked_at.hub.engine.entries[payment.uetr].status is Status.SETTLED
     finally:
         service.close()
+
+
+def test_an_archive_on_postgres_outlives_a_restart(tmp_path, schema):
+    """Archived payments are in the snapshot the close writes to the schema, and in the
+    log's replay: found again, their UETRs still taken."""
+    keyring = tmp_path / "keys.json"
+    payments = [Payment(uuid.UUID(int=n).int, DEBTOR, CREDITOR, 100, "CNY") for n in range(1, 4)]
+
+    def next_day_archived(engine, now):
+        durable = engine.durable
+        durable.end_of_day(now)
+        durable.open_day(dict.fromkeys(durable.hub.engine.cut_off_ns, now + 10**13), now)
+        return durable.archive(now, now + 1)
+
+    service = open_service(PG_DSN, keyring, schema=schema)
+    try:
+        assert service.engine.submit(payments).result(30) == [(None, Status.SETTLED)] * 3
+        payments_archived, _, finished = service.engine.call(next_day_archived).result(30)
+        assert payments_archived == 3 and finished
+    finally:
+        service.close()
+    reopened = open_service(PG_DSN, keyring, schema=schema)
+    try:
+        assert reopened.engine.durable.restored_from > 0  # from the close's snapshot
+        engine = reopened.engine.durable.hub.engine
+        assert engine.entries == {} and len(engine.archived) == 3
+        assert all(engine.find(p.uetr).status is Status.SETTLED for p in payments)
+        again = reopened.engine.submit(payments[:1]).result(30)
+        assert again == [(Reason.DUPLICATE_UETR, None)]
+    finally:
+        reopened.close()
+    with DurableHub.open(PG_DSN, schema=schema, snapshots=False) as replayed:
+        engine = replayed.hub.engine
+        assert replayed.restored_from == 0 and len(engine.archived) == 3
+        assert all(engine.find(p.uetr).status is Status.SETTLED for p in payments)
