@@ -1319,6 +1319,8 @@ class SettlementEngine:
         gone = {entry.payment.uetr for entry in done}
         for uetr in gone:
             del self.entries[uetr]
+        if finished:  # a dict keeps its size when emptied: a copy holds only what is left
+            self.entries = dict(self.entries)
         # The heaps may still name one (`tick` passes over a payment no longer queued).
         for name in ("warehouse", "deadlines", "fx_deadlines"):
             kept = [item for item in getattr(self, name) if item[2] not in gone]
