@@ -727,6 +727,14 @@ def _encode_calendar(calendar: BusinessCalendar | None) -> dict[str, Any] | None
     }
 
 
+def _per_currency(
+    read: _Reader, body: dict[str, Any], name: str, what: str, value: Callable[[Any], Any]
+) -> tuple[tuple[str, Any], ...]:
+    """A calendar's setting of some currencies, (code, value) rows (older logs: none)."""
+    rows = (read.row(item, 2, what) for item in read.list(body.get(name, [])))
+    return tuple((read.str(code), value(item)) for code, item in rows)
+
+
 def _read_calendar(read: _Reader, value: object) -> BusinessCalendar | None:
     if value is None:
         return None
@@ -737,26 +745,20 @@ def _read_calendar(read: _Reader, value: object) -> BusinessCalendar | None:
         read.str(read.get("zone", body)),
         tuple(read.int(day) for day in read.list(read.get("weekdays", body))),
         tuple(read.str(day) for day in read.list(read.get("holidays", body))),
-        tuple(
-            (read.str(code), read.int(minutes))
-            for code, minutes in (
-                read.row(item, 2, "a currency's cut-off")
-                for item in read.list(body.get("currency_cut_offs", []))  # older: none
-            )
+        _per_currency(read, body, "currency_cut_offs", "a currency's cut-off", read.int),
+        _per_currency(
+            read,
+            body,
+            "currency_weekdays",
+            "a currency's weekdays",
+            lambda days: tuple(read.int(day) for day in read.list(days)),
         ),
-        tuple(
-            (read.str(code), tuple(read.int(day) for day in read.list(days)))
-            for code, days in (
-                read.row(item, 2, "a currency's weekdays")
-                for item in read.list(body.get("currency_weekdays", []))  # older: none
-            )
-        ),
-        tuple(
-            (read.str(code), tuple(read.str(day) for day in read.list(days)))
-            for code, days in (
-                read.row(item, 2, "a currency's holidays")
-                for item in read.list(body.get("currency_holidays", []))  # older: none
-            )
+        _per_currency(
+            read,
+            body,
+            "currency_holidays",
+            "a currency's holidays",
+            lambda days: tuple(read.str(day) for day in read.list(days)),
         ),
         None if body.get("keep_days") is None else read.int(body.get("keep_days")),
     )

@@ -837,9 +837,6 @@ class EventLog:
             return self.kept[start - self.base : max(start, stop) - self.base]
         return self.kept[self._kept_at(key) - self.base]
 
-    def append(self, event: Event) -> None:
-        self.kept.append(event)
-
     def extend(self, events: Iterable[Event]) -> None:
         self.kept.extend(events)
 

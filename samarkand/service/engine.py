@@ -1017,7 +1017,8 @@ def run_hub_clock(
     before = durable.hub.archive_due() if archive else None
     if before is not None:
         done = durable.archive(before, now, ARCHIVE_SLICE)  # the rest in the next rounds
-        stats.archives += not isinstance(done, str) and done[2]
+        if not isinstance(done, str) and done[2]:  # the last slice: one archive done
+            stats.archives += 1
     day = next_calendar_day(durable.hub, now)
     if day is None or day.opening > now:
         return False

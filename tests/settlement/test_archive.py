@@ -136,7 +136,7 @@ def test_event_positions_outlive_the_archived_ones() -> None:
     for archived in (lambda: log[2], lambda: log[0:4], lambda: log[-5]):
         with pytest.raises(IndexError, match="archived"):
             archived()
-    log.append(Event(5, Status.SETTLED, 13))
+    log.extend([Event(5, Status.SETTLED, 13)])
     assert len(log) == 6 and log[5].uetr == 5 and log.drop_before(0) == 0
 
 
