@@ -32,7 +32,7 @@ from typing import Any
 from samarkand.store.factory import POSTGRES_PREFIXES
 from samarkand.store.port import StoreError
 from samarkand.store.postgres import DEFAULT_SCHEMA, Reconnecting
-from samarkand.store.sqlite_file import open_durable, transaction
+from samarkand.store.sqlite_file import LARGE_ROWS_PAGE, open_durable, transaction
 
 MESSAGES_SUFFIX = ".messages"
 UETR_BYTES = 16
@@ -98,7 +98,7 @@ class _Sqlite:
 
     def __init__(self, path: str) -> None:
         self.where = path
-        self.connection = open_durable(path, "a message log")
+        self.connection = open_durable(path, "a message log", page_size=LARGE_ROWS_PAGE)
         self.words = {name: name for name in _TABLES} | {
             "integer": "INTEGER", "order": "", "strict": " STRICT", "blob": "BLOB",
             "contains": "instr(m.uetrs, ?)",

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from samarkand.store.port import StoreError
-from samarkand.store.sqlite_file import open_durable, transaction
+from samarkand.store.sqlite_file import LARGE_ROWS_PAGE, open_durable, transaction
 
 MAILBOX_SUFFIX = ".mailbox"
 READ_LIMIT_MAX = 1_000
@@ -58,7 +58,7 @@ class _Sqlite:
     """The mailbox's tables in their own SQLite file."""
 
     def __init__(self, path: str) -> None:
-        self.connection = open_durable(path, "a mailbox", shared=True)
+        self.connection = open_durable(path, "a mailbox", shared=True, page_size=LARGE_ROWS_PAGE)
         self.names = {n: n for n in _TABLES}
         self.blob = "BLOB"
 

@@ -22,13 +22,25 @@ BUSY_TIMEOUT_S = 30.0
 
 SYNCHRONOUS = ("FULL", "NORMAL")
 
+# The page size of a file of large rows (a mailbox's messages, a message log's answers): a
+# bulk message's responses, about 1.5 MB, written as 64 KiB pages take about half the CPU
+# of 4 KiB pages (fewer writes to the WAL and at the checkpoint: 4.0 against 1.6-2.2 ms,
+# measured on this project's machine). A file made before keeps the size it has.
+LARGE_ROWS_PAGE = 65536
+
 
 def open_durable(
-    path: str | os.PathLike[str], what: str, *, synchronous: str = "FULL", shared: bool = False
+    path: str | os.PathLike[str],
+    what: str,
+    *,
+    synchronous: str = "FULL",
+    shared: bool = False,
+    page_size: int | None = None,
 ) -> sqlite3.Connection:
     """A connection to `path` whose every COMMIT is fsynced (`synchronous="NORMAL"`: see the
     module docstring); `StoreError` naming `what` and the file otherwise. `shared`: used
-    from more than one thread (the caller serialises the uses)."""
+    from more than one thread (the caller serialises the uses). `page_size`: the page size
+    of the file if it is made now (SQLite's default otherwise)."""
     if synchronous not in SYNCHRONOUS:
         raise ValueError(f"synchronous must be one of {SYNCHRONOUS}, got {synchronous!r}")
     name = os.fspath(path)
@@ -39,6 +51,8 @@ def open_durable(
     except sqlite3.Error as error:
         raise StoreError(f"{name}: cannot open {what} ({error})") from error
     try:
+        if page_size is not None:  # before WAL mode: the only moment it takes
+            connection.execute(f"PRAGMA page_size={int(page_size)}")
         mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode != "wal":
             raise StoreError(f"{name}: SQLite refused WAL mode (got {mode!r})")

@@ -103,3 +103,26 @@ def test_failures_one_after_another_write_each_message_once(tmp_path, monkeypatc
         assert mailbox.events_published == 5
     finally:
         mailbox.close()
+
+
+def test_a_new_mailbox_has_large_pages_and_one_made_before_keeps_its_own(tmp_path):
+    import sqlite3
+
+    from samarkand.store.sqlite_file import LARGE_ROWS_PAGE
+
+    def page_size(path) -> int:
+        with sqlite3.connect(path) as connection:
+            return connection.execute("PRAGMA page_size").fetchone()[0]
+
+    made_now = tmp_path / "new.db"
+    Mailbox(made_now).close()
+    assert page_size(made_now) == LARGE_ROWS_PAGE
+
+    before = tmp_path / "before.db"
+    with sqlite3.connect(before) as connection:  # a file of SQLite's default pages
+        connection.execute("CREATE TABLE other (x)")
+    mailbox = Mailbox(before)
+    mailbox.publish(_messages(b"x" * 100_000, b"y"), events_published=2)
+    assert _bodies(mailbox) == [b"x" * 100_000, b"y"]
+    mailbox.close()
+    assert page_size(before) == 4096
