@@ -45,18 +45,25 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from itertools import repeat
-from operator import itemgetter
 from typing import Any
 
 from lxml import etree
 
 from samarkand.fx.routing import Quote
 from samarkand.hub.message_log import MessageLog
+from samarkand.hub.notifications import (
+    BRANCH_XXX,
+    Envelope,
+    Response,
+    Settlements,
+    message_bic,
+    render_turns,
+    settlements,
+)
+from samarkand.hub.notifications import iso_time as _iso_time
 from samarkand.hub.settlement import Liquidity, SettlementHub
 from samarkand.iso20022 import schemas
 from samarkand.iso20022.camt050 import read_liquidity_transfer
-from samarkand.iso20022.camt053 import EntryColumns
-from samarkand.iso20022.camt054 import AccountEntries, build_notification
 from samarkand.iso20022.cancellation import (
     ACCEPTED,
     ALREADY_FINAL,
@@ -67,8 +74,7 @@ from samarkand.iso20022.cancellation import (
     read_cancellation_request,
 )
 from samarkand.iso20022.cancellation import REJECTED as CANCELLATION_REJECTED
-from samarkand.iso20022.envelope import AppHeader, Incoming, app_header, open_message, wrap
-from samarkand.iso20022.markup import uuid_texts
+from samarkand.iso20022.envelope import AppHeader, Incoming, open_message
 from samarkand.iso20022.pacs002 import (
     ACCEPTED_SETTLEMENT_COMPLETED,
     ACCEPTED_SETTLEMENT_IN_PROCESS,
@@ -91,11 +97,11 @@ from samarkand.iso20022.pacs008 import (
 from samarkand.iso20022.problems import IsoRejection
 from samarkand.iso20022.validate import validate_document
 from samarkand.money import default_registry, format_amount
-from samarkand.money.columns import instances, interleaved
+from samarkand.money.columns import instances
 from samarkand.settlement.participants import Directory, account_parts
 from samarkand.settlement.payments import FxPayment, Payment, Priority, Reason, Status
 
-BRANCH_PRIMARY_OFFICE = "XXX"
+BRANCH_PRIMARY_OFFICE = BRANCH_XXX
 HUB_BIC = "SMRKUZ2TXXX"  # the hub's own BIC in the AppHdr of what it sends
 TX_PATH = "/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[{index}]"
 DUPLICATION = "AM05"  # ExternalStatusReason1Code Duplication: a MsgId reused
@@ -114,13 +120,6 @@ _BIC = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?")
 
 
 @dataclass(frozen=True, slots=True)
-class Response:
-    name: str  # a file name: <MsgId>.<message>[.<receiver>].xml
-    receiver: str  # the BIC it is for
-    data: bytes  # a BizMsg envelope: AppHdr + Document
-
-
-@dataclass(frozen=True, slots=True)
 class Processed:
     """What ``process_message`` did: the message type and MsgId it read (None when the file
     is not a message it could read), its responses, counts of statuses given, the problems
@@ -136,6 +135,9 @@ class Processed:
     # The pacs.008/009 transactions its report answered ACSP (queued): (UETR, InstrId,
     # EndToEndId), "" for an identifier the transaction did not have.
     queued: tuple[tuple[int, str, str], ...] = ()
+    # Its settlements' camt.054s still to make (`render`), when the caller asked to make
+    # them itself (`message_steps`' `defer_notifications`); they are not in `responses`.
+    notifications: Settlements | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +156,6 @@ def participant_bic(bic: str | None) -> str | None:
     if bic is not None and len(bic) == 11 and bic.endswith(BRANCH_PRIMARY_OFFICE):
         return bic[:8]
     return bic
-
-
-def message_bic(bic: str) -> str:
-    """The 11-character BICFI a message carries for a directory BIC."""
-    return bic + BRANCH_PRIMARY_OFFICE if len(bic) == 8 else bic
 
 
 def known_bics(hub: SettlementHub) -> Set[str]:
@@ -252,6 +249,7 @@ def message_steps(
     step_tx: int | None = None,
     turned: Callable[[int, int], None] | None = None,
     busy: Callable[[str, str], bool] | None = None,
+    defer_notifications: bool = False,
 ) -> Turns:
     """``process_message`` in turns, for a hub that others use meanwhile (the service's
     thread runs one turn of each message under way per round, between other requests'
@@ -262,7 +260,9 @@ def message_steps(
     - ``turned(start, end)``: after each turn, the hub's events it made (the message's
       camt.054s carry the settlements among them, and only those);
     - ``busy(sender, MsgId)``: another message with this sender and MsgId is under way: this
-      one waits, a turn at a time, until it is done, then is answered as a resend.
+      one waits, a turn at a time, until it is done, then is answered as a resend;
+    - ``defer_notifications``: the camt.054s are not made here but left to the caller, as
+      the `Processed`'s ``notifications``.
 
     Each turn goes on at the business time sent to it."""
     ops = _Ops.of(target)
@@ -332,15 +332,19 @@ def message_steps(
         responses, statuses = handler.apply(prepared, ops, reply, now, recovering)
         _turn_made(start, len(events), made, turned)
     settled = reply.earlier + [e for a, b in made for e in events[a:b]]
-    if len(made) == 1:
+    pending = None
+    if defer_notifications:
+        pending = reply.settlements(settled)
+    elif len(made) == 1:
         responses += reply.notifications(settled)
     else:  # a message of several turns: each camt.054 in a turn of its own
         responses += yield from reply.notification_turns(settled)
     if log is not None:
         log.finish(key, msg_id, [(r.name, r.receiver, r.data) for r in responses])
     return Processed(
-        opened.message_id, msg_id, tuple(responses), statuses, queued=tuple(reply.queued)
-    )
+        opened.message_id, msg_id, tuple(responses), statuses, queued=tuple(reply.queued),
+        notifications=pending,
+    )  # fmt: skip
 
 
 def _turns(
@@ -452,18 +456,12 @@ class _Reply:
         self.earlier: list[Any] = []  # settlements of an interrupted attempt, to notify now
         self.queued: list[tuple[int, str, str]] = []  # see `Processed.queued`
 
+    @property
+    def envelope(self) -> Envelope:
+        return Envelope(self.base, self.created, self.related, HUB_BIC)
+
     def wrap(self, message_id: str, suffix: str, document: bytes, receiver: str) -> Response:
-        msg_id = f"{self.base}-{suffix}"
-        header = app_header(
-            from_bic=HUB_BIC,
-            to_bic=message_bic(receiver),
-            business_message_id=msg_id,
-            message_id=message_id,
-            created=self.created,
-            related=self.related,
-        )
-        kind = message_id.rsplit(".", 2)[0]  # pacs.002
-        return Response(f"{msg_id}.{kind}.xml", receiver, wrap(header, document))
+        return self.envelope.wrap(message_id, suffix, document, receiver)
 
     def status_report(
         self, message: CreditTransferMessage, rejections: list[TxRejection],
@@ -494,13 +492,15 @@ class _Reply:
         self, events: Sequence[Any], owners: Set[str] | None = None
     ) -> Generator[None, int, list[Response]]:
         """``notifications`` in turns: the postings gathered in one, each camt.054 made in
-        one of its own.
+        one of its own (`render_turns`)."""
+        job = self.settlements(events, owners)
+        return [] if job is None else (yield from render_turns(job))
 
-        The postings are gathered as columns, two rows per payment (its debit, then its
-        credit; a cross-currency payment: those of each leg, the providers' accounts too),
-        then taken per account by their row numbers, with the owner of an account, a
-        counterparty's BICFI and a booking time worked out once per distinct value: a bulk
-        message moves a few accounts many times, and this makes no object per posting."""
+    def settlements(
+        self, events: Sequence[Any], owners: Set[str] | None = None, mailbox_of: Any = None
+    ) -> Settlements | None:
+        """The settlements among ``events`` to notify (of ``owners`` only, when given), as
+        the columns `render` makes the camt.054s of; None when there are none."""
         engine = self.hub.engine
         directory = self.hub.directory
         done, entry_of, find = Status.SETTLED, engine.entries.get, engine.find
@@ -510,87 +510,15 @@ class _Reply:
             if event.status is done
             and (entry := entry_of(event.uetr) or find(event.uetr)) is not None
         ]
-        entries = [entry for _, entry in settled]
-        payments = [entry.payment for entry in entries]
-        times: dict[int, str] = {}
-        booked = [
-            times.get(at_ns // 1_000_000_000)
-            or times.setdefault(at_ns // 1_000_000_000, _iso_time(at_ns))
-            for at_ns, _ in settled
-        ]
-        references = uuid_texts([payment.uetr for payment in payments])
-        # The postings' columns: account, amount, credit?, counterparty, and the payment's row.
-        if all(entry.fx is None for entry in entries):
-            accounts = interleaved([e.sender for e in entries], [e.receiver for e in entries])
-            amounts = [payment.amount for payment in payments]
-            amounts = interleaved(amounts, amounts)
-            credits = [False, True] * len(entries)
-            counterparties = interleaved(
-                [p.creditor_agent for p in payments], [p.debtor_agent for p in payments]
-            )
-            of_payment = interleaved(range(len(entries)), range(len(entries)))
-        else:
-            accounts, amounts, credits, counterparties, of_payment = [], [], [], [], []
-            for row, (entry, payment) in enumerate(zip(entries, payments, strict=True)):
-                sides = (
-                    [
-                        side
-                        for leg in entry.fx.legs
-                        for side in (
-                            (leg.debit_account_id, leg.amount, False, leg.creditor),
-                            (leg.credit_account_id, leg.amount, True, leg.debtor),
-                        )
-                    ]
-                    if entry.fx is not None
-                    else (
-                        (entry.sender, payment.amount, False, payment.creditor_agent),
-                        (entry.receiver, payment.amount, True, payment.debtor_agent),
-                    )
-                )
-                for account, amount, credit, counterparty in sides:
-                    accounts.append(account)
-                    amounts.append(amount)
-                    credits.append(credit)
-                    counterparties.append(counterparty)
-                    of_payment.append(row)
-        rows_of: dict[int, list[int]] = {}
-        for row, account in enumerate(accounts):
-            rows_of.setdefault(account, []).append(row)
-        bics = {party: message_bic(party) for party in set(counterparties)}
-        by_owner: dict[str, dict[int, EntryColumns]] = {}
-        for account, rows in rows_of.items():
+
+        def owner_of(account: int) -> str | None:
             owner = directory.by_number.get(account_parts(account)[1])
             if owner is None or (owners is not None and owner.bic not in owners):
-                continue
-            payment_rows = _taken(of_payment, rows)
-            by_owner.setdefault(owner.bic, {})[account] = EntryColumns(
-                _taken(amounts, rows),
-                _taken(credits, rows),
-                _taken(booked, payment_rows),
-                _taken(references, payment_rows),
-                list(map(bics.__getitem__, _taken(counterparties, rows))),
-            )
-        currency_of = {ledger: code for code, ledger in directory.ledgers.items()}
-        responses = []
-        for number, bic in enumerate(sorted(by_owner), start=1):
-            yield
-            accounts = []
-            for account, columns in sorted(by_owner[bic].items()):
-                code = currency_of[account_parts(account)[0]]
-                accounts.append(AccountEntries(str(account), code, _exponent(code), columns))
-            document = build_notification(
-                accounts,
-                msg_id=f"{self.base}-054-{number}",
-                created_at=self.created,
-                xml_declaration=False,  # the envelope has one
-            )
-            responses.append(self.wrap(schemas.CAMT_054, f"054-{number}", document, bic))
-        return responses
+                return None
+            return str(owner.bic)
 
-
-def _taken(column: Sequence[Any], rows: list[int]) -> list[Any]:
-    """The items of ``column`` at ``rows``, in their order."""
-    return [column[rows[0]]] if len(rows) == 1 else list(itemgetter(*rows)(column))
+        currencies = {ledger: code for code, ledger in directory.ledgers.items()}
+        return settlements(self.envelope, settled, owner_of, currencies, mailbox_of)
 
 
 def settlement_notifications(
@@ -1160,13 +1088,3 @@ def _fx_payment(tx: CreditTransferTx) -> FxPayment:
         quote_id=tx.quote_id,
         priority=Priority[tx.priority],
     )
-
-
-def _exponent(code: str) -> int:
-    """The exponent the hub uses for ``code``: the default registry's."""
-    return default_registry().get(code).exponent
-
-
-def _iso_time(now: int) -> str:
-    """ISO 8601 UTC of ``now`` (ns), to the second: the CreDtTm of what the hub sends."""
-    return datetime.fromtimestamp(now // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
