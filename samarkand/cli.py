@@ -699,8 +699,9 @@ def benchmark_api(
     out.print(
         f"ceiling of the bulk phase, the same messages through the engine alone (no HTTP, "
         f"read beforehand): {result['engine_bulk_per_s']:,.0f} payments/s, the hub's thread "
-        f"{result['engine_hub_thread_us']:.1f} µs and the mailbox writer "
-        f"{result['engine_writer_thread_us']:.1f} µs of CPU per payment"
+        f"{result['engine_hub_thread_us']:.1f} µs, the mailbox writer "
+        f"{result['engine_writer_thread_us']:.1f} µs and the camt.054 process "
+        f"{result['engine_render_process_us']:.1f} µs of CPU per payment"
     )
     if mixed_messages:
         out.print(

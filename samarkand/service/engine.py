@@ -51,29 +51,33 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import logging
 import os
 import queue
 import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from samarkand.hub.calendar import BusinessDay
 from samarkand.hub.durable import DurableHub, HubBroken
-from samarkand.hub.message_log import Awaiting, MessageLog
+from samarkand.hub.message_log import Awaiting, MessageLog, response_kind
 from samarkand.hub.messages import settlement_notifications, status_updates
 from samarkand.hub.settlement import QuoteRequest, SettlementHub
 from samarkand.iso20022.markup import uuid_texts
 from samarkand.iso20022.pacs002 import StatusUpdate
 from samarkand.money import default_registry, format_amounts
 from samarkand.service.mailbox import Mailbox
+from samarkand.service.render import Handed, Renderer
 from samarkand.service.zones import time_zone
 from samarkand.settlement.payments import FINAL, FxPayment, Payment, Reason, Status, uetr_text
 from samarkand.store import StoreError
+
+log = logging.getLogger(__name__)
 
 ROUND_ITEMS_MAX = 4_096
 # Payments the hub's clock archives in one round (about 0.1 s of its thread): a day of
@@ -166,7 +170,7 @@ class _Handed:
     hub events they make published, the answers to give once they are written, and `done`
     (resolved then)."""
 
-    messages: list[tuple[str, str, bytes, int]]
+    messages: list[tuple[str, str, bytes, int] | tuple[Handed, int]]
     events: int
     outcomes: list[tuple[Any, Any, BaseException | None]]
     finished: list[Finished] = field(default_factory=list)  # for the message log, then
@@ -201,6 +205,7 @@ class Engine:
         clock: Callable[[], int] = time.time_ns,
         open_messages: Callable[[], MessageLog] | None = None,
         freeze_heap: int | None = None,
+        renderer: Renderer | None = None,
     ) -> None:
         self._open_hub = open_hub
         self._open_mailbox = open_mailbox
@@ -217,7 +222,12 @@ class Engine:
         self._mailbox: Mailbox | None = None
         # The ISO 20022 message log: opened, used and closed on the hub's thread only.
         self.messages: MessageLog | None = None
-        self._posted: list[tuple[str, str, bytes]] = []  # for the round's mailbox transaction
+        # For the round's mailbox transaction: (participant, kind, body), or the camt.054s of
+        # a message's settlements still to make (`Handed`, the writer takes them).
+        self._posted: list[tuple[str, str, bytes] | Handed] = []
+        # Makes the camt.054s of the ISO 20022 messages' settlements (in a process of its
+        # own for `samarkand serve`): handed over on this thread, taken by the writer.
+        self.renderer = renderer if renderer is not None else Renderer()
         self._finished: list[Finished] = []  # the round's messages, to record once posted
         self._covered: list[tuple[int, int]] = []  # event ranges of the round's ISO messages
         # ISO 20022 transactions answered ACSP whose final status is still to be told (a
@@ -277,6 +287,7 @@ class Engine:
     # ------------------------------------------------------------------ life
 
     def start(self) -> None:
+        self.renderer.start()
         self._writer.start()
         self._thread.start()
         self._ready.wait()
@@ -396,6 +407,7 @@ class Engine:
     def _close(self) -> None:
         self._handed.put(None)  # what is handed over is written (and answered), then it stops
         self._writer.join()
+        self.renderer.close()
         self._reap_snapshot(block=True)  # then the close's own snapshot, the newer
         if self.durable is not None:
             self.durable.close()
@@ -726,12 +738,13 @@ class Engine:
 
     def post(
         self,
-        messages: Sequence[tuple[str, str, bytes]],
+        messages: Sequence[tuple[str, str, bytes] | Handed],
         finished: Finished | None = None,
         awaiting: Sequence[tuple[int, Awaiting]] = (),
     ) -> None:
-        """Messages (participant, kind, body) for the mailboxes, written with this round's
-        notices in one transaction (kept for the next round if that transaction fails);
+        """Messages (participant, kind, body) for the mailboxes (or camt.054s handed to the
+        renderer, `Handed`), written with this round's notices in one transaction (kept for
+        the next round if that transaction fails);
         `finished`: the message log's record of the ISO 20022 message they answer, written
         once they are in the mailboxes (and dropped if that transaction fails: the message
         stays begun, and a resend is answered from the hub's state, its responses posted
@@ -766,7 +779,8 @@ class Engine:
         if len(self._in_writing) >= ROUNDS_UNWRITTEN_MAX:
             wait([self._in_writing.popleft()])
         handed = _Handed(
-            [(p, k, b, now) for p, k, b in messages], events, outcomes, self._finished,
+            [(*m, now) if isinstance(m, tuple) else (m, now) for m in messages], events, outcomes,
+            self._finished,
             self._awaiting_new, self._told,
         )  # fmt: skip
         self._finished, self._awaiting_new, self._told = [], [], []
@@ -807,7 +821,7 @@ class Engine:
         failed transaction fails their requests, and their messages wait for the next."""
         mailbox = self._mailbox
         assert mailbox is not None
-        pending = self._unwritten + [m for handed in rounds for m in handed.messages]
+        pending = self._unwritten + self._made(m for handed in rounds for m in handed.messages)
         outcomes = [o for handed in rounds for o in handed.outcomes]
         events = rounds[-1].events
         try:
@@ -836,8 +850,30 @@ class Engine:
         for handed in rounds:
             handed.done.set_result(None)
 
+    def _made(
+        self, messages: Iterable[tuple[str, str, bytes, int] | tuple[Handed, int]]
+    ) -> list[tuple[str, str, bytes, int]]:
+        """A round's messages with each ISO 20022 message's camt.054s made (on the writer's
+        thread: taken from the renderer). camt.054s that cannot be made (a fault of this
+        code, as it would have been on the hub's thread) are logged and left out: the
+        payments they tell of are settled, and the round's other messages are written."""
+        made: list[tuple[str, str, bytes, int]] = []
+        for message in messages:
+            if len(message) == 4:
+                made.append(message)  # type: ignore[arg-type]
+                continue
+            handed, now = message
+            try:
+                responses = self.renderer.take(handed)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("the camt.054s of an ISO 20022 message could not be made")
+                continue
+            mailboxes = handed.job.mailboxes  # type: ignore[union-attr]
+            made += [(mailboxes[r.receiver], response_kind(r.name), r.data, now) for r in responses]
+        return made
+
     def _notices(
-        self, durable: DurableHub, extra: list[tuple[str, str, bytes]], now: int
+        self, durable: DurableHub, extra: list[tuple[str, str, bytes] | Handed], now: int
     ) -> tuple[list[tuple[str, str, bytes]], int]:
         """The messages for the hub's events not yet handed over (after `extra`), and how
         many events that makes handed over."""

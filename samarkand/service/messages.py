@@ -28,7 +28,7 @@ camt.054 of what it settled included), so no response of an answered message is 
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from samarkand.hub.message_log import Awaiting, MessageLog, MessageRecord, response_kind
@@ -169,6 +169,7 @@ def submit_message_steps(
             step_tx=engine.message_batch,
             turned=engine.cover,  # its camt.054s are among its responses
             busy=busy,
+            defer_notifications=True,  # made by the engine's renderer, posted in their place
         )
     finally:
         # A message answered stays under way until its round is handed to the writer (then
@@ -181,10 +182,16 @@ def submit_message_steps(
         raise NotSender(problem.path or "/Document", problem.message)
     finished = None if log is None else log.finished
     answer = next((r for r in processed.responses if response_kind(r.name) in ANSWER_KINDS), None)
-    if not processed.replayed and (processed.responses or finished is not None):
-        engine.post([(mailbox_of(directory, r.receiver), response_kind(r.name), r.data)
-                     for r in processed.responses], finished,
-                    _queued(processed, answer, directory))  # fmt: skip
+    job = processed.notifications
+    if not processed.replayed and (processed.responses or finished is not None or job):
+        posted: list[Any] = [
+            (mailbox_of(directory, r.receiver), response_kind(r.name), r.data)
+            for r in processed.responses
+        ]
+        if job is not None:  # to the mailboxes of the BICs told
+            mailboxes = {bic: mailbox_of(directory, bic) for bic in job.mailboxes}
+            posted.append(engine.renderer.begin(replace(job, mailboxes=mailboxes)))
+        engine.post(posted, finished, _queued(processed, answer, directory))
     return MessageAnswer(processed, answer)
 
 

@@ -36,6 +36,7 @@ from samarkand.service.engine import GC_FREEZE_EVENTS, MESSAGE_BATCH, Engine
 from samarkand.service.key_routes import apply_logged_keys
 from samarkand.service.mailbox import MAILBOX_SUFFIX, Mailbox
 from samarkand.service.messages import ANSWER_KINDS
+from samarkand.service.render import Renderer
 from samarkand.service.webhook import HUB_KEY_ID, Pusher
 from samarkand.settlement.participants import ParticipantKind
 from samarkand.store.lock import WriterLock
@@ -139,13 +140,17 @@ def open_service(
     clock=time.time_ns,
     freeze_heap: bool = False,
     message_batch: int = MESSAGE_BATCH,
+    render_process: bool = False,
 ) -> Service:
     """Open (or create) the hub at `db` (an SQLite path, or a PostgreSQL DSN with everything
     in `schema`), start its engine thread and build the app. The keyring (by default
     `<db>.keys.json`, for PostgreSQL `out/<schema>.keys.json`) is made with development keys
     if it does not exist. `freeze_heap`: the hub's objects are frozen out of the garbage
     collector's passes (`Engine.freeze_heap`), as `serve` does. `message_batch`: the
-    transactions of an ISO 20022 message decided per round of the hub's thread."""
+    transactions of an ISO 20022 message decided per round of the hub's thread.
+    `render_process`: the camt.054s of the messages' settlements are made in a process of
+    their own (`samarkand.service.render`), as `serve` does; else on the mailbox writer's
+    thread."""
     from samarkand.service.app import create_app
 
     postgres = is_postgres(db)
@@ -171,6 +176,7 @@ def open_service(
         clock=clock,
         open_messages=open_messages,
         freeze_heap=GC_FREEZE_EVENTS if freeze_heap else None,
+        renderer=Renderer(process=render_process),
     )
     engine.guard = lock.check  # taken again after a database restart ended its connection
     engine.message_batch = message_batch
@@ -235,8 +241,9 @@ def serve(
     # then as they are made (`Engine.freeze_heap`); a young generation of GC_YOUNG objects
     # (not 700) spares a bulk message dozens of scans.
     service = open_service(
-        db, keyring, schema=schema, freeze_heap=True, message_batch=message_batch
-    )
+        db, keyring, schema=schema, freeze_heap=True, message_batch=message_batch,
+        render_process=True,
+    )  # fmt: skip
     gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
     where = f"PostgreSQL schema {schema}" if is_postgres(db) else db
     announce(

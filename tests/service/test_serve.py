@@ -139,6 +139,7 @@ def test_benchmark_api_reports_json(tmp_path):
     # The bulk phase's ceiling: the same messages through the engine alone, every one taken.
     assert result["engine_bulk_accepted"] == 400 and result["engine_bulk_per_s"] > 0
     assert result["engine_hub_thread_us"] >= 0 and result["engine_writer_thread_us"] >= 0
+    assert result["engine_render_process_us"] >= 0  # the camt.054 process's (ticks of 10 ms)
 
 
 @pytest.mark.slow
