@@ -2,4 +2,5 @@
 
 from samarkand.cli import main
 
-main()
+if __name__ == "__main__":  # not in a process `multiprocessing` starts from this one
+    main()

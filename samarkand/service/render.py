@@ -33,6 +33,7 @@ PROCESS_LEAST = 64  # payments: a message with fewer has its camt.054s made on t
 TAKE_WAIT_S = 0.5  # between looks at whether the process still runs, while waiting
 RESTART_AFTER_S = 60.0  # after a process ended, the soonest the next is started
 STOP_WAIT_S = 5.0  # for the process to end at `close` before it is killed
+PARENT_LOOK_S = 1.0  # while idle, how often the process looks whether the service still runs
 
 
 @dataclass(slots=True, eq=False)
@@ -186,11 +187,19 @@ class Renderer:
 
 
 def serve(jobs: Any, results: Any) -> None:
-    """The process: make each job's camt.054s until a None comes (or its parent is gone).
+    """The process: make each job's camt.054s until a None comes, or its parent is gone.
     A job that fails is answered None: the writer makes it again, and fails the same way
     where it can be told."""
+    parent = multiprocessing.parent_process()
     while True:
-        item = jobs.get()
+        try:
+            item = jobs.get(timeout=PARENT_LOOK_S)
+        except queue.Empty:
+            if parent is not None and not parent.is_alive():  # killed: nobody to serve
+                return
+            continue
+        except (EOFError, OSError):
+            return
         if item is None:
             return
         number, job = item

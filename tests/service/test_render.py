@@ -131,3 +131,40 @@ def test_a_service_with_the_process_posts_each_bulk_message_s_camt054s(tmp_path)
     finally:
         service.close()
     assert not service.engine.renderer.running  # stopped with the service
+
+
+def test_the_process_ends_when_the_service_s_process_is_killed(tmp_path):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = (
+        "import sys, time\n"
+        "from samarkand.service.render import Renderer\n"
+        "renderer = Renderer(process=True)\n"
+        "renderer.start()\n"
+        "print(renderer.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        child = int(parent.stdout.readline())
+        time.sleep(1.0)  # the child reads its modules and waits for work
+        parent.kill()
+        parent.wait()
+
+        def running() -> bool:
+            try:
+                state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                return False
+            return state != "Z"
+
+        deadline = time.monotonic() + 10
+        while running() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not running()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
