@@ -167,7 +167,7 @@ def submit_message_steps(
             log=log,  # type: ignore[arg-type]
             caller=Caller(caller, lambda bic: acts_for(directory, caller, bic)),
             step_tx=engine.message_batch,
-            turned=engine.cover,  # its camt.054s are among its responses
+            turned=engine.cover,  # its camt.054s are made of the settlements among those
             busy=busy,
             defer_notifications=True,  # made by the engine's renderer, posted in their place
         )

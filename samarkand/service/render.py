@@ -81,8 +81,16 @@ class Renderer:
                 target=serve, args=(self._jobs, self._results), name="samarkand-render",
                 daemon=True,
             )  # fmt: skip
-            self._worker.start()
-            self._started_at = time.monotonic()
+            try:
+                self._worker.start()
+            except OSError as error:  # no process to be had: made where taken
+                log.warning("no process for the camt.054s (%s); made on the writer's thread", error)
+                self._worker = None
+                for channel in (self._jobs, self._results):
+                    channel.close()
+                return
+            finally:
+                self._started_at = time.monotonic()
             self._generation += 1
             self._sent = 0
 

@@ -168,3 +168,28 @@ def test_the_process_ends_when_the_service_s_process_is_killed(tmp_path):
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_without_a_process_to_be_had_the_camt054s_are_made_where_taken(monkeypatch):
+    import multiprocessing
+
+    real = multiprocessing.get_context("spawn")
+
+    class NoProcesses:
+        Queue = real.Queue
+
+        def Process(self, **_kwargs):  # noqa: N802 - the context's name
+            class Refused:
+                def start(self):
+                    raise OSError(11, "Resource temporarily unavailable")
+
+            return Refused()
+
+    monkeypatch.setattr(render_module.multiprocessing, "get_context", lambda _: NoProcesses())
+    renderer = Renderer(process=True, least=8)
+    renderer.start()  # logged, not raised
+    assert not renderer.running
+    handed = renderer.begin(_job(30, 3))
+    assert handed.number is None
+    assert [r.data for r in renderer.take(handed)] == [r.data for r in render(_job(30, 3))]
+    renderer.close()
