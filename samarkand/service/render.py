@@ -191,6 +191,11 @@ class Renderer:
         if self._started_at is not None and time.monotonic() - self._started_at < RESTART_AFTER_S:
             return
         self._worker = None
+        self._generation += 1  # what the ended one was given is made where it is taken
+        for channel in (self._jobs, self._results):
+            if channel is not None:  # the ended process's: a reader on them is told
+                channel.close()
+                channel.cancel_join_thread()
         self._start()
 
 
