@@ -139,32 +139,37 @@ def stop_server(process: subprocess.Popen) -> None:
             process.wait()
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command's name (state, ppid, ...), or None
+    for a process (or thread) that is not there."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _ticks(fields: list[str], *at: int) -> float:
+    return sum(int(fields[i]) for i in at) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int | str) -> float:
     """User + system CPU time a process has used (Linux /proc), 0.0 where unknown."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    fields = _stat(pid)
+    return 0.0 if fields is None else _ticks(fields, 11, 12)
 
 
 def tree_cpu_seconds(pid: int) -> float:
     """`cpu_seconds` of a process with its children's (those running, found by their
     parent in /proc, and those it has waited for): the service's, its camt.054 process's
     included."""
-    total = cpu_seconds(pid)
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
-    except OSError:
-        return total
+    fields = _stat(pid)
+    if fields is None:
+        return 0.0
+    total = _ticks(fields, 11, 12, 13, 14)
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # ended meanwhile
-        if parent == pid:
-            total += cpu_seconds(stat.parent.name)
+        child = _stat(stat.parent.name)
+        if child is not None and child[1] == str(pid):
+            total += _ticks(child, 11, 12)
     return total
 
 

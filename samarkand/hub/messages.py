@@ -51,8 +51,8 @@ from lxml import etree
 
 from samarkand.fx.routing import Quote
 from samarkand.hub.message_log import MessageLog
+from samarkand.hub.notifications import BRANCH_XXX as BRANCH_PRIMARY_OFFICE
 from samarkand.hub.notifications import (
-    BRANCH_XXX,
     Envelope,
     Response,
     Settlements,
@@ -101,7 +101,6 @@ from samarkand.money.columns import instances
 from samarkand.settlement.participants import Directory, account_parts
 from samarkand.settlement.payments import FxPayment, Payment, Priority, Reason, Status
 
-BRANCH_PRIMARY_OFFICE = BRANCH_XXX
 HUB_BIC = "SMRKUZ2TXXX"  # the hub's own BIC in the AppHdr of what it sends
 TX_PATH = "/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[{index}]"
 DUPLICATION = "AM05"  # ExternalStatusReason1Code Duplication: a MsgId reused

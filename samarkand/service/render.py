@@ -22,7 +22,7 @@ import multiprocessing
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from samarkand.hub.notifications import Response, Settlements, render
@@ -36,7 +36,7 @@ STOP_WAIT_S = 5.0  # for the process to end at `close` before it is killed
 PARENT_LOOK_S = 1.0  # while idle, how often the process looks whether the service still runs
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False)
 class Handed:
     """Settlements handed over: made in the process (as its `number`th job of generation
     `generation`), or on the writer's thread (`number` None)."""
@@ -44,7 +44,6 @@ class Handed:
     job: Settlements
     number: int | None = None
     generation: int = 0
-    made: list[Response] | None = field(default=None, repr=False)
 
 
 class Renderer:
@@ -141,20 +140,17 @@ class Renderer:
 
     def take(self, handed: Handed) -> list[Response]:
         """The camt.054s of a hand-over (on the writer's thread, in the order of `begin`)."""
-        if handed.made is None:
-            made = None
-            with self._lock:
-                results, worker = self._results, self._worker
-                current = handed.generation == self._generation and worker is not None
-            if handed.number is not None and current:
-                made = self._receive(handed.generation, handed.number, results, worker)
-            if made is None:
-                if handed.number is not None:
-                    self.made_here += 1
-                handed.made = render(handed.job)
-            else:
-                handed.made = [Response(*r) for r in made]
-        return handed.made
+        made = None
+        with self._lock:
+            results, worker = self._results, self._worker
+            current = handed.generation == self._generation and worker is not None
+        if handed.number is not None and current:
+            made = self._receive(handed.generation, handed.number, results, worker)
+        if made is not None:
+            return [Response(*r) for r in made]
+        if handed.number is not None:
+            self.made_here += 1
+        return render(handed.job)
 
     def _receive(
         self, generation: int, number: int, results: Any, worker: Any
