@@ -671,6 +671,13 @@ def benchmark_api(
             "database (dropped afterwards); default: an SQLite file in a scratch folder."
         ),
     ] = None,
+    sessions: Annotated[
+        bool,
+        typer.Option(
+            help="Single payments signed in a session each client opens (HMAC-SHA256); "
+            "--no-sessions: each payment Ed25519-signed with the bank's key."
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """The HTTP service driven from this process over loopback: single JSON payments/s with
@@ -684,13 +691,14 @@ def benchmark_api(
     out = errors if as_json else console
     config = ApiBenchmark(
         seconds, connections, bulk_messages, bulk_size, bulk_connections, mixed_messages,
-        mixed_size, *([] if message_batch is None else [message_batch]),
+        mixed_size, *([] if message_batch is None else [message_batch]), sessions=sessions,
     )  # fmt: skip
     with out.status("driving the service"):
         result = run_api_benchmark(config, postgres=db)
     out.print(
         f"single payments: {result['single_per_s']:,.0f}/s, p50 {result['single_p50_ms']:.1f} "
-        f"ms, p99 {result['single_p99_ms']:.1f} ms ({connections} connections, "
+        f"ms, p99 {result['single_p99_ms']:.1f} ms ({connections} connections"
+        f"{' in sessions' if sessions else ', each payment signed'}, "
         f"{result['payments_per_submit_command']:.1f} payments per durable command); bulk "
         f"pacs.008 of {bulk_size:,}: {result['bulk_per_s']:,.0f} payments/s, message p50 "
         f"{result['bulk_message_p50_ms']:.0f} ms; client and service on "

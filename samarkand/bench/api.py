@@ -8,7 +8,9 @@ participant's):
 
 - single payments: `connections` clients each send JSON payments one after another for
   `seconds`; payments/s and the latency of each request (sent to answered: signed, checked,
-  group-committed with the others waiting, durable, answered);
+  group-committed with the others waiting, durable, answered). Each client first opens a
+  session, as a bank sending many payments would, and signs its payments with the
+  session's HMAC (`sessions=False`: each payment Ed25519-signed, as before sessions);
 - bulk: pacs.008 messages of `bulk_size` transactions each, `bulk_connections` at a time;
   transactions/s and the latency of each message;
 - mixed (with `mixed_messages`): large pacs.008s (`mixed_size` transactions) one after
@@ -45,7 +47,12 @@ from typing import Any
 import uvloop
 
 from samarkand.bench.iso import bulk_pacs008
-from samarkand.service.auth import load_private_keys, sign_headers
+from samarkand.service.auth import (
+    accept_session,
+    load_private_keys,
+    session_offer,
+    sign_headers,
+)
 from samarkand.service.engine import MESSAGE_BATCH
 from samarkand.store.factory import POSTGRES_PREFIXES
 
@@ -64,6 +71,7 @@ class ApiBenchmark:
     mixed_messages: int = 0  # 0: no mixed phase
     mixed_size: int = 10_000
     message_batch: int = MESSAGE_BATCH  # `serve --message-batch`
+    sessions: bool = True  # single payments signed in a session (HMAC), else each with its key
 
 
 class HttpError(RuntimeError):
@@ -189,15 +197,33 @@ def _percentile(values: list[float], pct: float) -> float:
 async def _singles(port: int, keys, banks: list[str], config: ApiBenchmark) -> dict:
     stop_at = time.perf_counter() + config.seconds
     return await _single_clients(
-        port, keys, banks, config.connections, lambda: time.perf_counter() < stop_at
-    )
+        port, keys, banks, config.connections, lambda: time.perf_counter() < stop_at,
+        sessions=config.sessions,
+    )  # fmt: skip
+
+
+async def _signer(connection: Connection, key, bank: str, sessions: bool):
+    """How one client signs its payments: in a session it opens now (`sessions`), else
+    each with its key."""
+    if not sessions:
+        return lambda body: sign_headers(key, bank, "POST", "/v1/payments", body)
+    private, offer = session_offer()
+    headers = sign_headers(key, bank, "POST", "/v1/sessions", offer)
+    headers["content-type"] = "application/json"
+    status, answer = await connection.request("POST", "/v1/sessions", headers, offer)
+    if status != 201:
+        raise HttpError(f"session answered {status}: {answer[:300]!r}")
+    session = accept_session(bank, private, json.loads(answer))
+    return lambda body: session.headers("POST", "/v1/payments", body)
 
 
 async def _single_clients(
-    port: int, keys, banks: list[str], connections: int, going, pause: float = 0.0
-) -> dict:
+    port: int, keys, banks: list[str], connections: int, going, pause: float = 0.0,
+    *, sessions: bool = True,
+) -> dict:  # fmt: skip
     """`connections` clients sending single payments while `going()`, each waiting for its
-    answer (and then `pause` s) before the next."""
+    answer (and then `pause` s) before the next; each in a session of its own (`sessions`),
+    else each payment signed with the bank's key."""
     latencies: list[float] = []
     counts = {"ACSC": 0, "ACSP": 0, "RJCT": 0}
 
@@ -206,7 +232,7 @@ async def _single_clients(
         creditors = [b for b in banks if b != debtor]
         connection = Connection("127.0.0.1", port)
         await connection.open()
-        key = keys[debtor]
+        sign = await _signer(connection, keys[debtor], debtor, sessions)
         n = 0
         try:
             while going():
@@ -221,7 +247,7 @@ async def _single_clients(
                     }
                 ).encode()
                 started = time.perf_counter()
-                headers = sign_headers(key, debtor, "POST", "/v1/payments", body)
+                headers = sign(body)
                 headers["content-type"] = "application/json"
                 status, answer = await connection.request("POST", "/v1/payments", headers, body)
                 latencies.append(time.perf_counter() - started)
@@ -319,8 +345,9 @@ async def _mixed(port: int, keys, banks: list[str], config: ApiBenchmark) -> dic
     messages = _bulk_messages(banks, config.mixed_messages, config.mixed_size, 1 << 20)
     sending = asyncio.ensure_future(_send_messages(port, keys, messages, 1, config.mixed_size))
     singles = await _single_clients(
-        port, keys, banks, MIXED_CONNECTIONS, lambda: not sending.done(), MIXED_PAUSE_S
-    )
+        port, keys, banks, MIXED_CONNECTIONS, lambda: not sending.done(), MIXED_PAUSE_S,
+        sessions=config.sessions,
+    )  # fmt: skip
     bulk = await sending
     return {
         "mixed_single_payments": singles["single_payments"],
@@ -480,6 +507,7 @@ def _measure(
         **bulk,
         **mixed,
         "connections": config.connections,
+        "single_in_sessions": config.sessions,
         "bulk_connections": config.bulk_connections,
         "bulk_size": config.bulk_size,
         "submit_commands": commands,

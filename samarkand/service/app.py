@@ -23,6 +23,7 @@ from samarkand.service.gate import Gate
 from samarkand.service.key_routes import add_key_routes
 from samarkand.service.operator_routes import add_operator_routes
 from samarkand.service.participant_routes import add_participant_routes
+from samarkand.service.session_routes import add_session_routes
 from samarkand.service.shared import unavailable
 from samarkand.service.webhook import Pusher
 from samarkand.store import StoreError
@@ -82,6 +83,7 @@ def create_app(engine: Engine, verifier: Verifier, pusher: Pusher | None = None)
     add_fx_routes(app, engine)
     add_operator_routes(app, engine, verifier, pusher)
     add_key_routes(app, engine, verifier)
+    add_session_routes(app, verifier)
     _note_query_parameters(app)
     return Gate(app, verifier, fast_paths={("POST", "/v1/payments"): fast})
 

@@ -21,6 +21,26 @@ and is written with mode 0600. Neither private keys nor signatures are ever logg
 
 The hub signs what it sends on its own (webhook pushes) the same way, with a key of its own
 kept apart from every keyring handed to clients (`own_key`).
+
+Sessions. An Ed25519 check costs about 50 µs, most of what the service spends on a small
+request besides HTTP itself. A caller that sends many may open a session instead, with one
+request signed as above (`POST /v1/sessions`, its body an X25519 public key it made for the
+session): the hub makes an X25519 key of its own, answers with its public half and a session
+id, and both sides derive the session's secret from the X25519 exchange (HKDF-SHA256 over
+the session id, the key id and both public keys). The secret never crosses the wire: whoever
+only reads the traffic cannot derive it, and a tampered answer gives the client a secret the
+hub does not have (its requests are then refused). Requests in the session carry a fifth
+header, and the signature header holds an HMAC-SHA256 of the same canonical string under the
+secret instead of an Ed25519 signature:
+
+    X-Samarkand-Session    the session id
+
+Everything else holds as for a signed request (the key id must be the session's, the
+timestamp within the window, the nonce never seen). A session ends after `SESSION_S`, when
+its caller closes it (`DELETE /v1/sessions/{id}`), when the key that opened it is replaced
+or revoked, and when the service restarts (sessions live in memory); its requests are then
+refused (401) and the caller opens another. A session cannot open a session: that takes the
+key itself. Secrets are never logged nor shown.
 """
 
 from __future__ import annotations
@@ -30,6 +50,7 @@ import ctypes
 import ctypes.util
 import enum
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -44,6 +65,10 @@ from pathlib import Path
 
 import nacl._sodium
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
@@ -54,7 +79,13 @@ KEY_HEADER = "x-samarkand-key"
 TIMESTAMP_HEADER = "x-samarkand-timestamp"
 NONCE_HEADER = "x-samarkand-nonce"
 SIGNATURE_HEADER = "x-samarkand-signature"
+SESSION_HEADER = "x-samarkand-session"
 WINDOW_MS = 30_000
+SESSION_S = 3_600  # a session's life from its opening
+SESSIONS_PER_KEY_MAX = 64  # open at once for one key id; the oldest ends for a new one
+SESSIONS_MAX = 100_000  # open at once in all
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{22}")  # `secrets.token_urlsafe(16)`
+_SESSION_INFO = b"samarkand session\n"
 # Nonces remembered at most. A nonce is forgotten only once its request's timestamp can no
 # longer pass; with this many still in the window, new requests are refused (a replay of a
 # forgotten nonce would pass): some 16,000 requests a second for the whole window.
@@ -72,10 +103,12 @@ class Role(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller: its key id (a BIC for participants) and role."""
+    """An authenticated caller: its key id (a BIC for participants) and role; `session`:
+    the session its request came in (None: signed with its key)."""
 
     key_id: str
     role: Role
+    session: str | None = None
 
 
 class AuthError(Exception):
@@ -169,8 +202,92 @@ def sign_headers(
     }
 
 
+# ---------------------------------------------------------------------- sessions
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """An open session, as the hub keeps it."""
+
+    session_id: str
+    key_id: str
+    opened_by: bytes  # the raw Ed25519 key that opened it: replaced, the session ends
+    secret: bytes  # the HMAC-SHA256 key
+    expires_ms: int
+
+
+class SessionRefused(Exception):
+    """A session that is not opened: the HTTP status, the field at fault and why."""
+
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.message = message
+
+
+def session_secret(
+    shared: bytes, session_id: str, key_id: str, client_public: bytes, hub_public: bytes
+) -> bytes:
+    """The session's HMAC key: HKDF-SHA256 of the X25519 shared secret, bound to the session
+    id, the key id and both public keys (each side computes it from its own private key)."""
+    info = _SESSION_INFO + key_id.encode() + b"\n" + client_public + hub_public
+    return HKDF(algorithm=SHA256(), length=32, salt=session_id.encode(), info=info).derive(shared)
+
+
+def session_mac(secret: bytes, message: bytes) -> bytes:
+    """The signature of a request in a session: HMAC-SHA256 of its canonical string."""
+    return hmac.digest(secret, message, "sha256")
+
+
+def _x25519_raw(key: X25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSession:
+    """A caller's side of a session: the five headers of each request in it."""
+
+    key_id: str
+    session_id: str
+    secret: bytes
+
+    def headers(
+        self, method: str, target: str, body: bytes = b"", *, now_ms: int | None = None,
+        nonce: str | None = None,
+    ) -> dict[str, str]:  # fmt: skip
+        timestamp = str(int(time.time() * 1000) if now_ms is None else now_ms)
+        nonce = nonce or secrets.token_urlsafe(18)
+        mac = session_mac(self.secret, canonical(method, target, timestamp, nonce, body))
+        return {
+            KEY_HEADER: self.key_id,
+            TIMESTAMP_HEADER: timestamp,
+            NONCE_HEADER: nonce,
+            SIGNATURE_HEADER: base64.b64encode(mac).decode(),
+            SESSION_HEADER: self.session_id,
+        }
+
+
+def session_offer() -> tuple[X25519PrivateKey, bytes]:
+    """A caller's new X25519 key for a session, and the body of its `POST /v1/sessions`."""
+    private = X25519PrivateKey.generate()
+    public = base64.b64encode(_x25519_raw(private)).decode()
+    return private, json.dumps({"public_key": public}).encode()
+
+
+def accept_session(key_id: str, private: X25519PrivateKey, answer: Mapping) -> ClientSession:
+    """The caller's session from the hub's answer to its offer (`session_offer`); ValueError
+    for an answer that holds no usable key."""
+    hub_public = base64.b64decode(answer["public_key"], validate=True)
+    shared = private.exchange(X25519PublicKey.from_public_bytes(hub_public))
+    session_id = str(answer["session"])
+    secret = session_secret(shared, session_id, key_id, _x25519_raw(private), hub_public)
+    return ClientSession(key_id, session_id, secret)
+
+
 class Verifier:
-    """Checks signed requests against a keyring and remembers nonces within the window."""
+    """Checks signed requests against a keyring and remembers nonces within the window;
+    keeps the open sessions."""
 
     def __init__(
         self, keys: Iterable[KeyEntry], *, window_ms: int = WINDOW_MS, clock=time.time
@@ -185,19 +302,122 @@ class Verifier:
         # Nonces live in memory: a request signed before this process started could be
         # replayed after a restart, so such requests are refused (the client signs again).
         self.started_ms = int(clock() * 1000)
+        # Open sessions by id, in the order opened (so by expiry), and each key id's.
+        self._sessions: dict[str, Session] = {}
+        self._sessions_of: dict[str, dict[str, None]] = {}
+        self.session_s = SESSION_S
 
     def add(self, entry: KeyEntry) -> None:
         """Accept a key from now on (a participant admitted while the hub runs, or a key
-        set in place of the one its key id had)."""
+        set in place of the one its key id had: the sessions it opened end)."""
         self.keys[entry.key_id] = entry
         self._raw.pop(entry.key_id, None)
         self.revoked.discard(entry.key_id)
+        self._end_sessions(entry.key_id)
 
     def revoke(self, key_id: str) -> None:
-        """Refuse `key_id`'s requests from now on, until a new key is set for it."""
+        """Refuse `key_id`'s requests from now on, until a new key is set for it (its
+        sessions end)."""
         self.keys.pop(key_id, None)
         self._raw.pop(key_id, None)
         self.revoked.add(key_id)
+        self._end_sessions(key_id)
+
+    def _public(self, key_id: str, entry: KeyEntry) -> bytes:
+        public = self._raw.get(key_id)
+        if public is None:
+            public = self._raw[key_id] = entry.public_key.public_bytes_raw()
+        return public
+
+    # ------------------------------------------------------------------ sessions
+
+    def open_session(self, key_id: str, client_public: str) -> tuple[Session, str]:
+        """A new session for `key_id` (authenticated with its key just now) from the
+        caller's X25519 public key (base64): the session and the hub's public key (base64),
+        for the answer. The key id's oldest session ends if it has `SESSIONS_PER_KEY_MAX`."""
+        entry = self.keys.get(key_id)
+        if entry is None:  # revoked between the request's check and now
+            raise SessionRefused(401, KEY_HEADER, "this key id has no key: a new one must be set")
+        try:
+            raw = base64.b64decode(client_public, validate=True)
+            peer = X25519PublicKey.from_public_bytes(raw)
+        except ValueError:
+            raise SessionRefused(
+                422, "public_key", "not a base64 X25519 public key (32 bytes)"
+            ) from None
+        private = X25519PrivateKey.generate()
+        try:
+            shared = private.exchange(peer)
+        except ValueError:  # a low-order point: the shared secret would be all zeros
+            raise SessionRefused(422, "public_key", "not a usable X25519 public key") from None
+        hub_public = _x25519_raw(private)
+        session_id = secrets.token_urlsafe(16)
+        now_ms = int(self._clock() * 1000)
+        session = Session(
+            session_id, key_id, self._public(key_id, entry),
+            session_secret(shared, session_id, key_id, raw, hub_public),
+            now_ms + 1000 * self.session_s,
+        )  # fmt: skip
+        with self._lock:
+            self._expire_sessions(now_ms)
+            mine = self._sessions_of.setdefault(key_id, {})
+            if len(mine) >= SESSIONS_PER_KEY_MAX:
+                oldest = next(iter(mine))
+                del mine[oldest], self._sessions[oldest]
+            if len(self._sessions) >= SESSIONS_MAX:
+                raise SessionRefused(
+                    429, KEY_HEADER, f"{SESSIONS_MAX:,} sessions are open: try again later"
+                )
+            mine[session_id] = None
+            self._sessions[session_id] = session
+        return session, base64.b64encode(hub_public).decode()
+
+    def close_session(self, key_id: str, session_id: str) -> bool:
+        """End `key_id`'s session `session_id`; False when it has no such open session."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None or session.key_id != key_id:
+                return False
+            del self._sessions[session_id], self._sessions_of[key_id][session_id]
+            return True
+
+    def sessions(self, key_id: str) -> list[Session]:
+        """`key_id`'s open sessions, the oldest first."""
+        now_ms = int(self._clock() * 1000)
+        with self._lock:
+            found = [self._sessions[s] for s in self._sessions_of.get(key_id, ())]
+        return [s for s in found if s.expires_ms > now_ms]
+
+    def _end_sessions(self, key_id: str) -> None:
+        with self._lock:
+            for session_id in self._sessions_of.pop(key_id, {}):
+                del self._sessions[session_id]
+
+    def _expire_sessions(self, now_ms: int) -> None:
+        """Forget the sessions that have ended (with the lock held): opened in order of
+        expiry, so the ended ones are at the front."""
+        sessions = self._sessions
+        while sessions:
+            session = next(iter(sessions.values()))
+            if session.expires_ms > now_ms:
+                return
+            del sessions[session.session_id], self._sessions_of[session.key_id][session.session_id]
+
+    def _session(self, session_id: str, key_id: str, public: bytes, now_ms: int) -> Session:
+        """The open session a request names, checked against its key id and key."""
+        if not _SESSION_ID.fullmatch(session_id):
+            raise AuthError(SESSION_HEADER, "not a session id")
+        session = self._sessions.get(session_id)
+        if session is None or session.expires_ms <= now_ms:
+            raise AuthError(
+                SESSION_HEADER,
+                "no such open session (ended, closed, or the hub restarted): open a new one",
+            )
+        if session.key_id != key_id:
+            raise AuthError(SESSION_HEADER, "not a session of this key id")
+        if session.opened_by != public:  # the key was replaced since (and its sessions ended)
+            raise AuthError(SESSION_HEADER, "the key that opened this session was replaced")
+        return session
 
     def verify(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
@@ -206,6 +426,7 @@ class Verifier:
         timestamp = headers.get(TIMESTAMP_HEADER)
         nonce = headers.get(NONCE_HEADER)
         signature = headers.get(SIGNATURE_HEADER)
+        session_id = headers.get(SESSION_HEADER)
         for name, value in (
             (KEY_HEADER, key_id),
             (TIMESTAMP_HEADER, timestamp),
@@ -237,14 +458,19 @@ class Verifier:
             raw = base64.b64decode(signature, validate=True)
         except ValueError:
             raise AuthError(SIGNATURE_HEADER, "signature is not base64") from None
-        public = self._raw.get(key_id)
-        if public is None:
-            public = self._raw[key_id] = entry.public_key.public_bytes_raw()
+        public = self._public(key_id, entry)
+        message = canonical(method, target, timestamp, nonce, body)
+        if session_id is not None:
+            session = self._session(session_id, key_id, public, now_ms)
+            if not hmac.compare_digest(session_mac(session.secret, message), raw):
+                raise AuthError(
+                    SIGNATURE_HEADER, "signature does not match the request and the session"
+                )
         # libsodium's check: about twice as fast as OpenSSL's through `cryptography`.
-        if not signature_holds(public, canonical(method, target, timestamp, nonce, body), raw):
+        elif not signature_holds(public, message, raw):
             raise AuthError(SIGNATURE_HEADER, "signature does not match the request and the key")
         self._remember(key_id, nonce, now_ms)
-        return Principal(key_id, entry.role)
+        return Principal(key_id, entry.role, session_id)
 
     def _remember(self, key_id: str, nonce: str, now_ms: int) -> None:
         with self._lock:

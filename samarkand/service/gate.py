@@ -5,7 +5,7 @@ A pure ASGI middleware: it reads the body (refusing more than `BODY_BYTES_MAX` w
 before reading it all), checks the request's signature over it for every `/v1/` path, puts
 the authenticated `Principal` in the request's state, and hands the body on to the route.
 
-A header the gate or a route reads once (the four signature headers, the content type) is
+A header the gate or a route reads once (the signature headers, the content type) is
 refused when it comes twice: the gate and the framework would not read the same one.
 
 A signer may have at most `IN_FLIGHT_MAX` requests under way at once; more get 429 at once,
@@ -29,6 +29,7 @@ from typing import Any
 from samarkand.service.auth import (
     KEY_HEADER,
     NONCE_HEADER,
+    SESSION_HEADER,
     SIGNATURE_HEADER,
     SIGNER,
     TIMESTAMP_HEADER,
@@ -44,7 +45,9 @@ PROTECTED_PREFIX = "/v1/"
 # Requests one signer may have under way at once (the hub's queue holds 65,536 items: 64
 # signers at the most would fill it).
 IN_FLIGHT_MAX = 1_024
-SIGNED_HEADERS = frozenset({KEY_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER})
+SIGNED_HEADERS = frozenset(
+    {KEY_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER, SESSION_HEADER}
+)
 ONCE_HEADERS = SIGNED_HEADERS | {"content-type"}
 KEY_SHOWN_MAX = 64  # characters of a repeated JSON key named in a refusal
 

@@ -42,6 +42,7 @@ from samarkand.service.engine import Engine
 from samarkand.service.shared import (
     BIC_REGEX,
     _In,
+    keyed,
     principal_of,
     proposal_routes,
     require_role,
@@ -95,7 +96,7 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
     async def replace_own_key(request: Request, key: KeyIn) -> dict[str, Any]:
         """Replace the caller's own key: this request is signed with the key it has; the
         next ones must be signed with the new key."""
-        caller = principal_of(request)
+        caller = keyed(principal_of(request), "replacing a key")
         checked(caller.key_id, key)
         await logged(caller.key_id, caller.role, key.public_key)
         return {"key_id": caller.key_id, "status": "active"}
@@ -110,7 +111,7 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
         """A central bank's or the operator's key revoked (None) or set anew, proposed by the
         caller (the operator or another member's central bank): 202 with the proposal, or
         200 once applied."""
-        caller = require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
+        caller = keyed(require_role(request, Role.OPERATOR, Role.CENTRAL_BANK), "a key change")
         if caller.key_id == key_id:
             raise E.ApiError(403, "forbidden", "bic",
                              "a holder replaces its own key with PUT /v1/key")  # fmt: skip
@@ -162,7 +163,7 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
         central bank of its country sets a new one. A central bank's or the operator's key:
         proposed by the operator or another member's central bank, revoked once every
         member's central bank but the holder approves."""
-        caller = require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
+        caller = keyed(require_role(request, Role.OPERATOR, Role.CENTRAL_BANK), "a key change")
         entry = verifier.keys.get(bic)
         if entry is None:
             state = "is already revoked" if bic in verifier.revoked else "is no key id"
@@ -183,7 +184,7 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
         or in place of one the bank can no longer sign with). A central bank's or the
         operator's new key: proposed by the operator or another member's central bank, set
         once every member's central bank but the holder approves."""
-        caller = require_role(request, Role.CENTRAL_BANK, Role.OPERATOR)
+        caller = keyed(require_role(request, Role.CENTRAL_BANK, Role.OPERATOR), "a key change")
         role = await holder_role(bic)
         if role is not Role.PARTICIPANT:
             return await proposed(request, bic, role, key)
@@ -215,5 +216,5 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
         listed="Proposed and applied changes of central banks' and the operator's keys.",
         approving="A member's central bank approves a proposed change of another central "
         "bank's or the operator's key, with its own signed request.",
-        then=take,
+        then=take, keyed_approval=True,
     )  # fmt: skip

@@ -24,7 +24,7 @@ from samarkand.hub.durable import CommandInterrupted
 from samarkand.hub.settlement import QUEUE_LIMIT_MAX
 from samarkand.money import MoneyError, default_registry, format_amount, parse_amount
 from samarkand.service import errors as E
-from samarkand.service.auth import KEY_HEADER, SIGNER, Principal, Role
+from samarkand.service.auth import KEY_HEADER, SESSION_HEADER, SIGNER, Principal, Role
 from samarkand.service.engine import AnswerNotWritten, Engine, EngineBusy, EngineStopped
 from samarkand.settlement.participants import BIC_PATTERN, Directory
 from samarkand.settlement.payments import Priority, Reason, Status
@@ -390,6 +390,17 @@ def require_role(request: Request, *roles: Role) -> Principal:
     return principal
 
 
+def keyed(principal: Principal, what: str) -> Principal:
+    """`principal`, whose request was signed with its key itself: one that came in a session
+    may not do `what` (a session's secret, were it stolen, must not give the key away)."""
+    if principal.session is not None:
+        raise E.ApiError(
+            403, "forbidden", SESSION_HEADER,
+            f"{what} takes a request signed with the key itself, not one in a session",
+        )  # fmt: skip
+    return principal
+
+
 def owns(directory: Directory, caller: str, agent: str) -> bool:
     """`caller` acts for `agent`: it is the agent, or the direct participant it settles via."""
     if agent == caller:
@@ -556,11 +567,12 @@ def proposal_routes(
     approving: str,
     then: Callable[[dict[str, Any]], None] | None = None,
     approve_name: str | None = None,
+    keyed_approval: bool = False,
 ) -> None:
     """`GET path` (the operator and central banks) and `POST path/{proposal}/approve` (a
     central bank, by its signed request) of the proposals of `kind` that central banks
     approve (`DurableHub.proposals`, `DurableHub.approve`); `then` takes an approval's
-    view."""
+    view. `keyed_approval`: an approval must be signed with the key itself (`keyed`)."""
 
     async def list_them(request: Request) -> dict[str, Any]:
         require_role(request, Role.OPERATOR, Role.CENTRAL_BANK)
@@ -570,6 +582,8 @@ def proposal_routes(
         request: Request, proposal: Annotated[int, Path(ge=1, le=2**31)]
     ) -> dict[str, Any]:
         caller = require_role(request, Role.CENTRAL_BANK)
+        if keyed_approval:
+            keyed(caller, f"approving a {kind}")
 
         def run(engine: Engine, now: int):
             assert engine.durable is not None
