@@ -60,7 +60,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nacl._sodium
@@ -212,7 +212,7 @@ class Session:
     session_id: str
     key_id: str
     opened_by: bytes  # the raw Ed25519 key that opened it: replaced, the session ends
-    secret: bytes  # the HMAC-SHA256 key
+    mac: hmac.HMAC  # HMAC-SHA256 keyed with the session's secret (`keyed_mac`)
     expires_ms: int
 
 
@@ -235,9 +235,19 @@ def session_secret(
     return HKDF(algorithm=SHA256(), length=32, salt=session_id.encode(), info=info).derive(shared)
 
 
-def session_mac(secret: bytes, message: bytes) -> bytes:
-    """The signature of a request in a session: HMAC-SHA256 of its canonical string."""
-    return hmac.digest(secret, message, "sha256")
+def session_mac(keyed: hmac.HMAC, message: bytes) -> bytes:
+    """The signature of a request in a session: HMAC-SHA256 of its canonical string, from
+    the session's keyed HMAC (`keyed_mac`). A copy of it is updated here with the GIL held:
+    `hmac.digest` gives the GIL up for every message, however short, and the event loop
+    then waits to win it back (as with the signature check: `_detached_check`)."""
+    mac = keyed.copy()
+    mac.update(message)
+    return mac.digest()
+
+
+def keyed_mac(secret: bytes) -> hmac.HMAC:
+    """HMAC-SHA256 keyed with a session's secret, before any message: copied per request."""
+    return hmac.new(secret, digestmod=hashlib.sha256)
 
 
 def _x25519_raw(key: X25519PrivateKey) -> bytes:
@@ -251,6 +261,10 @@ class ClientSession:
     key_id: str
     session_id: str
     secret: bytes
+    mac: hmac.HMAC = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mac", keyed_mac(self.secret))
 
     def headers(
         self, method: str, target: str, body: bytes = b"", *, now_ms: int | None = None,
@@ -258,7 +272,7 @@ class ClientSession:
     ) -> dict[str, str]:  # fmt: skip
         timestamp = str(int(time.time() * 1000) if now_ms is None else now_ms)
         nonce = nonce or secrets.token_urlsafe(18)
-        mac = session_mac(self.secret, canonical(method, target, timestamp, nonce, body))
+        mac = session_mac(self.mac, canonical(method, target, timestamp, nonce, body))
         return {
             KEY_HEADER: self.key_id,
             TIMESTAMP_HEADER: timestamp,
@@ -355,7 +369,7 @@ class Verifier:
         now_ms = int(self._clock() * 1000)
         session = Session(
             session_id, key_id, self._public(key_id, entry),
-            session_secret(shared, session_id, key_id, raw, hub_public),
+            keyed_mac(session_secret(shared, session_id, key_id, raw, hub_public)),
             now_ms + 1000 * self.session_s,
         )  # fmt: skip
         with self._lock:
@@ -462,7 +476,7 @@ class Verifier:
         message = canonical(method, target, timestamp, nonce, body)
         if session_id is not None:
             session = self._session(session_id, key_id, public, now_ms)
-            if not hmac.compare_digest(session_mac(session.secret, message), raw):
+            if not hmac.compare_digest(session_mac(session.mac, message), raw):
                 raise AuthError(
                     SIGNATURE_HEADER, "signature does not match the request and the session"
                 )

@@ -7,6 +7,7 @@ import base64
 import json
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from samarkand.service.auth import (
@@ -15,6 +16,7 @@ from samarkand.service.auth import (
     SESSION_HEADER,
     SESSIONS_PER_KEY_MAX,
     SIGNATURE_HEADER,
+    AuthError,
     ClientSession,
     KeyEntry,
     Role,
@@ -163,28 +165,23 @@ def test_a_tampered_answer_gives_a_secret_the_hub_does_not_accept(api):
 def test_sessions_end_with_their_time_and_a_key_holds_a_bounded_number():
     clock = [1_000.0]
     verifier = Verifier([], clock=lambda: clock[0])
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     key = Ed25519PrivateKey.generate()
     verifier.add(KeyEntry(DEBTOR, Role.PARTICIPANT, key.public_key()))
     verifier.session_s = 60
     offers = [session_offer() for _ in range(SESSIONS_PER_KEY_MAX + 1)]
-    opened = [
-        verifier.open_session(DEBTOR, json.loads(body)["public_key"])[0] for _, body in offers
-    ]
+    opened = [verifier.open_session(DEBTOR, json.loads(body)["public_key"]) for _, body in offers]
     kept = [s.session_id for s in verifier.sessions(DEBTOR)]
-    assert kept == [s.session_id for s in opened[1:]]  # the oldest ended for the newest
-    latest = opened[-1]
-    headers = ClientSession(DEBTOR, latest.session_id, latest.secret).headers(
-        "GET", "/v1/accounts", now_ms=int(clock[0] * 1000) + 1
+    assert kept == [s.session_id for s, _ in opened[1:]]  # the oldest ended for the newest
+    latest, hub_public = opened[-1]
+    client = accept_session(
+        DEBTOR, offers[-1][0], {"session": latest.session_id, "public_key": hub_public}
     )
+    headers = client.headers("GET", "/v1/accounts", now_ms=int(clock[0] * 1000) + 1)
     clock[0] += 1
     assert verifier.verify("GET", "/v1/accounts", headers, b"").session == latest.session_id
     clock[0] += 60  # past its end
-    late = ClientSession(DEBTOR, latest.session_id, latest.secret).headers(
-        "GET", "/v1/accounts", now_ms=int(clock[0] * 1000)
-    )
-    with pytest.raises(Exception, match="no such open session"):
+    late = client.headers("GET", "/v1/accounts", now_ms=int(clock[0] * 1000))
+    with pytest.raises(AuthError, match="no such open session"):
         verifier.verify("GET", "/v1/accounts", late, b"")
     assert verifier.sessions(DEBTOR) == []
     signed_too = signed(key, DEBTOR, "GET", "/v1/accounts", now_ms=int(clock[0] * 1000))
