@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -93,6 +94,9 @@ def json_problem(body: bytes) -> tuple[str, str] | None:
         return "body", f"malformed JSON: {error.msg} at character {error.pos}"
     except RecursionError:
         return "body", "malformed JSON: arrays or objects nested too deep"
+    except ValueError:  # Python's bound on an integer's digits (`sys.get_int_max_str_digits`)
+        limit = sys.get_int_max_str_digits()
+        return "body", f"malformed JSON: a number of more than {limit:,} digits"
     return None
 
 

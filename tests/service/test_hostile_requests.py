@@ -370,6 +370,9 @@ def test_a_key_given_twice_inside_a_list_is_refused_too(hub):
         ("objects 100,000 deep", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "nested too deep"),
         ("cut short", b'{"uetr": ', "malformed JSON"),
         ("NaN", json.dumps(new_payment(amount=float("nan"))).encode(), None),
+        # Python's bound on an integer's digits raised past the gate: 500, text/plain.
+        ("a number of 5,000 digits", b'{"upto": ' + b"1" * 5_000 + b"}", "4,300 digits"),
+        ("a list of 4,301 digits", b"[" + b"9" * 4_301 + b"]", "4,300 digits"),
     ],
 )  # fmt: skip
 def test_a_body_that_is_no_utf8_json_text_is_400_naming_the_body(hub, name, body, reason):
