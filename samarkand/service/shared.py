@@ -50,7 +50,25 @@ Uetr = Annotated[
     Field(pattern=UETR_REGEX, description="ISO 20022 UUIDv4Identifier",
           examples=["eb6305c9-1f7f-49de-aed0-16487c27b42d"]),
 ]  # fmt: skip
-UetrPath = Annotated[uuid.UUID, Path(description="the payment's UETR")]
+_UETR = re.compile(UETR_REGEX)
+
+
+def _uetr_as_written(value: object) -> object:
+    """A path's UETR only as ISO 20022 writes it (as a JSON payment's must be): 36 lowercase
+    hex digits and hyphens, a version 4 UUID; not `urn:uuid:…`, braces, capitals or bare hex."""
+    if not isinstance(value, str) or not _UETR.fullmatch(value):
+        raise ValueError(
+            "a UETR is written as ISO 20022 writes it: a version 4 UUID in lowercase hex with "
+            "hyphens, e.g. eb6305c9-1f7f-49de-aed0-16487c27b42d"
+        )
+    return value
+
+
+UetrPath = Annotated[
+    uuid.UUID,
+    BeforeValidator(_uetr_as_written),
+    Path(description="the payment's UETR (ISO 20022 UUIDv4Identifier)"),
+]
 
 
 class _In(BaseModel):

@@ -777,6 +777,29 @@ def test_path_ids_out_of_range_are_422_naming_them(api, path, field):
     _refused(api.request("GET", path, DEBTOR), 422, "invalid", field)
 
 
+@pytest.mark.parametrize("form", ["{upper}", "{hex}", "urn:uuid:{u}"])
+@pytest.mark.parametrize(
+    "method, path",
+    [("GET", "/v1/payments/{}"), ("POST", "/v1/payments/{}/reorder"),
+     ("PUT", "/v1/payments/{}/priority"), ("POST", "/v1/operator/payments/{}/cancel")],
+)  # fmt: skip
+def test_a_path_uetr_not_written_as_iso_20022_writes_it_is_refused(hub, form, method, path):
+    # Each form was taken in the path (a queued payment reordered by its UETR in capitals),
+    # where the same text in a JSON payment is refused.
+    service, api = hub
+    payment, queued = api.pay(amount="99999999999999.00")  # more than DEBTOR holds: queued
+    assert queued.json()["status"] == "ACSP"
+    u = uuid.UUID(payment["uetr"])
+    target = path.format(form.format(u=u, hex=u.hex, upper=str(u).upper()))
+    before = _state(service, api, DEBTOR, CREDITOR)
+    key = OPERATOR_ID if "/operator/" in path else DEBTOR
+    bodies = {"reorder": {"to": "front"}, "priority": {"priority": "urgent"}}
+    body = next((b for name, b in bodies.items() if path.endswith(name)), None)
+    error = _refused(api.request(method, target, key, body), 422, "invalid", "uetr")
+    assert "version 4 UUID in lowercase" in error["message"]
+    assert _state(service, api, DEBTOR, CREDITOR) == before
+
+
 def test_an_encoded_slash_in_a_path_id_is_no_route(api):
     _refused(api.request("GET", "/v1/payments/..%2f..%2fhealth", DEBTOR), 404, "not_found", "path")
 
