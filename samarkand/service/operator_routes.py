@@ -16,7 +16,8 @@ from pydantic import BaseModel
 
 from samarkand.hub.calendar import BusinessCalendar, minutes_of, time_text
 from samarkand.hub.durable import WINDOW_FIRST_PROBLEM
-from samarkand.money import format_amount
+from samarkand.hub.messages import HUB_BIC, participant_bic
+from samarkand.money import MoneyError, format_amount
 from samarkand.service import errors as E
 from samarkand.service.auth import SIGNER, Role, Verifier, admitted_key, parse_public_key
 from samarkand.service.engine import ARCHIVE_SLICE, Engine, next_calendar_day
@@ -63,6 +64,7 @@ from samarkand.settlement.participants import (
 from samarkand.settlement.payments import Reason
 
 OPEN_DAY_AHEAD_NS = 7 * 24 * 3_600 * 10**9  # a business day opened at most this far ahead
+_NOT_PARTICIPANTS = (Role.OPERATOR, Role.HUB)
 
 
 class CurrencyOut(BaseModel):
@@ -697,10 +699,18 @@ def add_operator_routes(
         the approval of every member's central bank; a bank of a member country, the approval
         of that country's central bank."""
         require_role(request, Role.OPERATOR)
+        _not_reserved(admission.bic)
         if admission.bic[4:6] != admission.country:
             raise E.ApiError(422, "invalid", "country",
                              f"{admission.bic} is a BIC of {admission.bic[4:6]}, "
                              f"not of {admission.country}")  # fmt: skip
+        try:
+            REGISTRY.get(admission.currency)
+        except MoneyError:
+            raise E.ApiError(
+                422, "invalid", "currency",
+                f"currency {admission.currency} is not one the hub can carry",
+            ) from None  # fmt: skip
         if admission.public_key is not None:
             try:
                 parse_public_key(admission.public_key)
@@ -723,6 +733,18 @@ def add_operator_routes(
         if isinstance(result, str):
             raise E.ApiError(409, "conflict", "bic", result)
         return result
+
+    def _not_reserved(bic: str) -> None:
+        """Refuse a BIC that names the hub itself or a caller that is no participant: admitted,
+        `OPERATOR` (a valid BIC) would be a central bank the operator's key cannot approve
+        for, holding every later all-member proposal up for good."""
+        if bic == participant_bic(HUB_BIC):
+            raise E.ApiError(409, "conflict", "bic", f"{bic} is the hub's own BIC")
+        entry = verifier.keys.get(bic)
+        if bic in verifier.revoked or (entry is not None and entry.role in _NOT_PARTICIPANTS):
+            raise E.ApiError(
+                409, "conflict", "bic", f"{bic} is the key id of a caller that is no participant"
+            )
 
     def admitted(view: dict[str, Any]) -> None:
         key = admitted_key(view)

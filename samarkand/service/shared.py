@@ -36,6 +36,7 @@ UETR_REGEX = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{
 PAIR_REGEX = r"^[A-Z]{3}/[A-Z]{3}$"
 PAIRS_MAX = 1_000
 XML_TYPES = ("application/xml", "text/xml")
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"  # a name shown to people and in messages
 
 # One registry for the process: building it reads every ISO 4217 currency (about a ms).
 REGISTRY = default_registry()
@@ -150,7 +151,7 @@ class AdmissionIn(_In):
         description="the institution's 8-character BIC",
         examples=["SMZZCN22"],
     )
-    name: str = Field(min_length=1, max_length=140)
+    name: str = Field(min_length=1, max_length=140, pattern=NO_CONTROL_CHARACTERS)
     country: str = Field(pattern=r"^[A-Z]{2}$")
     kind: Literal["direct", "central_bank"]
     currency: Currency

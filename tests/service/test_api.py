@@ -453,18 +453,42 @@ def test_a_broken_store_answers_503_not_500(api, service):
 @pytest.mark.parametrize(
     ("bic", "country", "field", "words"),
     [("SMZYCN22XXX", "CN", "bic", "pattern"), ("SMZYCN22ABC", "CN", "bic", "pattern"),
-     ("SMZYRU22", "CN", "country", "SMZYRU22 is a BIC of RU, not of CN")],
+     ("SMZYRU22", "CN", "country", "SMZYRU22 is a BIC of RU, not of CN"),
+     # Taken, then admitted with the NUL in its name, shown and carried on.
+     ("SMZYCN22", "CN", "name", "pattern"),
+     # A currency the hub cannot carry was 409 naming the BIC.
+     ("SMZYJP22", "JP", "currency", "JPY is not one the hub can carry")],
 )  # fmt: skip
 def test_an_admission_names_an_institution_of_its_country(api, bic, country, field, words):
     # An 11-character BIC was proposed and admitted, and then matched no message: every
     # message names the participant by its 8 characters.
     before = api.request("GET", "/v1/operator/admissions", OPERATOR).json()
+    currency = "JPY" if country == "JP" else "CNY"
+    name = "Z\u0000" if field == "name" else "Z"
     refused = api.request(
         "POST", "/v1/operator/admissions", OPERATOR,
-        {"bic": bic, "name": "Z", "country": country, "kind": "direct", "currency": "CNY"},
+        {"bic": bic, "name": name, "country": country, "kind": "direct", "currency": currency},
     )  # fmt: skip
     assert refused.status_code == 422
     assert _error(refused)["field"] == field and words in _error(refused)["message"]
+    assert api.request("GET", "/v1/operator/admissions", OPERATOR).json() == before
+
+
+@pytest.mark.parametrize(
+    ("bic", "country", "words"),
+    [("OPERATOR", "AT", "the key id of a caller that is no participant"),
+     ("SMRKUZ2T", "UZ", "the hub's own BIC")],
+)  # fmt: skip
+def test_an_admission_cannot_take_the_operators_key_id_or_the_hubs_bic(api, bic, country, words):
+    # OPERATOR (a valid BIC) was admitted as a EUR central bank: a member whose approval the
+    # operator's key can never give, so every later all-member proposal stayed pending.
+    before = api.request("GET", "/v1/operator/admissions", OPERATOR).json()
+    refused = api.request(
+        "POST", "/v1/operator/admissions", OPERATOR,
+        {"bic": bic, "name": "Z", "country": country, "kind": "central_bank", "currency": "EUR"},
+    )  # fmt: skip
+    assert refused.status_code == 409, refused.text
+    assert _error(refused)["field"] == "bic" and words in _error(refused)["message"]
     assert api.request("GET", "/v1/operator/admissions", OPERATOR).json() == before
 
 
