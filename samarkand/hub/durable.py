@@ -1542,6 +1542,11 @@ class DurableHub:
         return self._command({"op": "open_accounts", "now": _int(now)})
 
     def liquidity(self, transfers: Sequence[Liquidity], now: int) -> list[Reason | None]:
+        """Liquidity transfers, logged unless the hub refuses every one before its ledger is
+        asked (a refused request is not logged nor audited)."""
+        refused = [self.hub.liquidity_refusal(t) for t in transfers]
+        if transfers and None not in refused:
+            return refused
         items = [
             [_str(t.bic), _str(t.currency), _int(t.amount), bool(t.into_hub)] for t in transfers
         ]
@@ -1550,6 +1555,11 @@ class DurableHub:
     def set_credit(
         self, bic: str, currency: str, limit: int, now: int, *, by_central_bank: str
     ) -> Reason | None:
+        """Set intraday credit; a request the hub refuses before its ledger is asked is not
+        logged nor audited."""
+        refused = self.hub.credit_refusal(bic, currency, limit, by_central_bank=by_central_bank)
+        if refused is not None:
+            return refused
         return self._command(
             {
                 "op": "set_credit",
@@ -1611,12 +1621,21 @@ class DurableHub:
         self._command(command)
 
     def cancel(self, uetr: int, by_bic: str, now: int) -> Reason | None:
+        """Cancel a payment not yet final; a refused request is not logged nor audited
+        (`SettlementEngine.refusal`)."""
+        refused = self.hub.engine.refusal("cancel", uetr, by_bic)
+        if refused is not None:
+            return refused
         return self._command(
             {"op": "cancel", "uetr": _int(uetr), "bic": _str(by_bic), "now": _int(now)}
         )
 
     def reprioritise(self, uetr: int, by_bic: str, priority: Priority, now: int) -> Reason | None:
-        """Change a waiting payment's priority (`SettlementEngine.reprioritise`)."""
+        """Change a waiting payment's priority (`SettlementEngine.reprioritise`); a refused
+        request is not logged nor audited."""
+        refused = self.hub.engine.refusal("priority", uetr, by_bic)
+        if refused is not None:
+            return refused
         return self._command(
             {
                 "op": "priority",
@@ -1628,6 +1647,11 @@ class DurableHub:
         )
 
     def reorder(self, uetr: int, by_bic: str, *, to_front: bool, now: int) -> Reason | None:
+        """Move a queued payment within its class; a refused request is not logged nor
+        audited."""
+        refused = self.hub.engine.refusal("reorder", uetr, by_bic)
+        if refused is not None:
+            return refused
         return self._command(
             {
                 "op": "reorder",

@@ -281,25 +281,33 @@ class SettlementHub:
 
     # ------------------------------------------------------------------ operations
 
+    def liquidity_refusal(self, item: Liquidity) -> Reason | None:
+        """Why a liquidity transfer is refused before the ledger is asked (None: the ledger
+        decides); nothing changes. A durable hub logs no command all of whose transfers this
+        refuses."""
+        participant = self.directory.get(item.bic)
+        if participant is None or participant.kind is not ParticipantKind.DIRECT:
+            return Reason.DEBTOR_AGENT_UNKNOWN
+        if item.currency not in self.directory.central_bank_of:
+            return Reason.CURRENCY_NOT_ALLOWED
+        if type(item.amount) is not int or item.amount <= 0:
+            return Reason.AMOUNT_NOT_POSITIVE
+        if item.amount > U128_MAX:
+            return Reason.AMOUNT_TOO_LARGE
+        return None
+
     def liquidity(self, transfers: Sequence[Liquidity], now: int) -> list[Reason | None]:
         """Liquidity transfers (camt.050): each either applied or refused with a reason."""
         outcome: list[Reason | None] = []
         batch: list[Transfer] = []
         positions: list[int] = []
         for index, item in enumerate(transfers):
+            refused = self.liquidity_refusal(item)
+            if refused is not None:
+                outcome.append(refused)
+                continue
             participant = self.directory.get(item.bic)
-            if participant is None or participant.kind is not ParticipantKind.DIRECT:
-                outcome.append(Reason.DEBTOR_AGENT_UNKNOWN)
-                continue
-            if item.currency not in self.directory.central_bank_of:
-                outcome.append(Reason.CURRENCY_NOT_ALLOWED)
-                continue
-            if type(item.amount) is not int or item.amount <= 0:
-                outcome.append(Reason.AMOUNT_NOT_POSITIVE)
-                continue
-            if item.amount > U128_MAX:
-                outcome.append(Reason.AMOUNT_TOO_LARGE)
-                continue
+            assert participant is not None  # `liquidity_refusal` found it
             mirror = self.directory.mirror_account(item.currency)
             account = self.directory.settlement_account(participant, item.currency)
             debit, credit = (mirror, account) if item.into_hub else (account, mirror)
@@ -334,15 +342,12 @@ class SettlementHub:
         self._commit(now)
         return outcome
 
-    def set_credit(
-        self, bic: str, currency: str, limit: int, now: int, *, by_central_bank: str
+    def credit_refusal(
+        self, bic: str, currency: str, limit: int, *, by_central_bank: str
     ) -> Reason | None:
-        """Set the intraday credit of `bic`'s settlement account in `currency` to `limit`.
-
-        Only the central bank that issues `currency` grants credit in it. The credit may fall
-        no lower than what the participant already uses (CREDIT_BELOW_USE); a refusal changes
-        nothing. A raise lets the participant's queued payments that now fit settle at once.
-        """
+        """Why `set_credit` refuses before the ledger is asked (None: the ledger decides
+        whether the credit covers what is used); nothing changes. A durable hub logs no
+        command that this refuses."""
         central_bank = self.directory.central_bank_of.get(currency)
         if central_bank is None:
             return Reason.CURRENCY_NOT_ALLOWED
@@ -356,9 +361,27 @@ class SettlementHub:
         if limit > U128_MAX:
             return Reason.AMOUNT_TOO_LARGE
         account = self.directory.settlement_account(participant, currency)
-        before = self.ledger.state.account(account)
-        if before is None:
+        if self.ledger.state.account(account) is None:
             return Reason.NO_SETTLEMENT_ACCOUNT
+        return None
+
+    def set_credit(
+        self, bic: str, currency: str, limit: int, now: int, *, by_central_bank: str
+    ) -> Reason | None:
+        """Set the intraday credit of `bic`'s settlement account in `currency` to `limit`.
+
+        Only the central bank that issues `currency` grants credit in it. The credit may fall
+        no lower than what the participant already uses (CREDIT_BELOW_USE); a refusal changes
+        nothing. A raise lets the participant's queued payments that now fit settle at once.
+        """
+        refused = self.credit_refusal(bic, currency, limit, by_central_bank=by_central_bank)
+        if refused is not None:
+            return refused
+        participant = self.directory.get(bic)
+        assert participant is not None  # `credit_refusal` found it
+        account = self.directory.settlement_account(participant, currency)
+        before = self.ledger.state.account(account)
+        assert before is not None  # `credit_refusal` found it
         (result,), _ = self.ledger.set_limits([LimitChange(account, limit)], now)
         if result == SetLimitResult.LIMIT_BELOW_USE:
             return Reason.CREDIT_BELOW_USE

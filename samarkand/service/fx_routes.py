@@ -172,9 +172,9 @@ def add_fx_routes(app: FastAPI, engine: Engine) -> None:
             posts.append(
                 (
                     tier,
-                    minor_units(tier.min_amount, tier.sell, f"{where}.min_amount"),
-                    minor_units(tier.max_amount, tier.sell, f"{where}.max_amount"),
-                    minor_units(tier.liquidity, tier.buy, f"{where}.liquidity"),
+                    minor_units(tier.min_amount, tier.sell, f"{where}.min_amount", f"{where}.sell"),
+                    minor_units(tier.max_amount, tier.sell, f"{where}.max_amount", f"{where}.sell"),
+                    minor_units(tier.liquidity, tier.buy, f"{where}.liquidity", f"{where}.buy"),
                     _ns(tier.valid_from, f"{where}.valid_from") if tier.valid_from else None,
                     _ns(tier.valid_until, f"{where}.valid_until"),
                 )

@@ -65,6 +65,12 @@ from samarkand.settlement.payments import Reason
 
 OPEN_DAY_AHEAD_NS = 7 * 24 * 3_600 * 10**9  # a business day opened at most this far ahead
 _NOT_PARTICIPANTS = (Role.OPERATOR, Role.HUB)
+# The field of `PUT /v1/operator/credit` each refusal is about (else the limit).
+_CREDIT_FIELDS = {
+    Reason.CURRENCY_NOT_ALLOWED: "currency",
+    Reason.NOT_CENTRAL_BANK: "currency",  # not the caller's currency
+    Reason.NO_SETTLEMENT_ACCOUNT: "bic",
+}
 
 
 class CurrencyOut(BaseModel):
@@ -386,7 +392,7 @@ def add_operator_routes(
 
         reason = await run_on_hub(engine, run)
         if reason is not None:
-            raise E.reason_error(reason, "limit")
+            raise E.reason_error(reason, _CREDIT_FIELDS.get(reason, "limit"))
         return {"bic": credit.bic, "currency": credit.currency, "limit": credit.limit}
 
     @app.get("/v1/operator/queue", tags=["operator"])
@@ -937,14 +943,17 @@ def add_operator_routes(
 
         def run(engine: Engine, now: int):
             assert engine.durable is not None
-            return engine.durable.set_vehicle_corridor(
+            settled = engine.durable.hub.directory.ledgers
+            # The path's currency at fault: the source if the hub does not settle it.
+            at_fault = "source" if source not in settled else "destination"
+            changed = engine.durable.set_vehicle_corridor(
                 source, destination, corridor.vehicle_allowed, now
             )
+            return changed, at_fault
 
-        result = await run_on_hub(engine, run)
+        result, at_fault = await run_on_hub(engine, run)
         if isinstance(result, Reason):
-            field = "destination" if result is Reason.FX_SAME_CURRENCY else "currency"
-            raise E.reason_error(result, field)
+            raise E.reason_error(result, at_fault)
         return {
             "source": source,
             "destination": destination,

@@ -419,7 +419,8 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
 
         reason = await run_on_hub(engine, run)
         if reason is not None:
-            raise E.reason_error(reason, "amount")
+            field = "currency" if reason is Reason.CURRENCY_NOT_ALLOWED else "amount"
+            raise E.reason_error(reason, field)
         return {"status": "done"}
 
     @app.get(

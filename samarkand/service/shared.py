@@ -370,11 +370,13 @@ def iso_time(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns // 10**9, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def minor_units(text: str, code: str, field: str) -> int:
+def minor_units(text: str, code: str, field: str, currency_field: str = "currency") -> int:
+    """The minor units of the amount `text` in `code`; 422 naming `field`, or
+    `currency_field` for a currency the hub does not know."""
     try:
         money = REGISTRY.get(code)
     except MoneyError as error:
-        raise E.ApiError(422, "invalid", "currency", str(error)) from None
+        raise E.ApiError(422, "invalid", currency_field, str(error)) from None
     try:
         return parse_amount(text, money, field=field)
     except MoneyError as error:

@@ -1101,9 +1101,27 @@ class SettlementEngine:
 
     # ------------------------------------------------------------------ sender actions
 
+    def refusal(self, change: str, uetr: int, by_bic: str) -> Reason | None:
+        """Why `by_bic`'s `change` ("cancel", "reorder" or "priority") of payment `uetr` would
+        be refused now: the checks it makes before it changes anything (None: it would run).
+        A durable hub logs no command that this refuses."""
+        return self._changeable(change, uetr, by_bic)[1]
+
+    def _changeable(
+        self, change: str, uetr: int, by_bic: str
+    ) -> tuple[Entry | None, Reason | None]:
+        entry, reason = self._owned(uetr, by_bic)
+        if entry is None or change == "cancel":
+            return entry, reason
+        if change == "reorder":
+            waiting = self._in_queue(entry)
+        else:  # a priority: queued for liquidity or for its earliest time, not for a window
+            waiting = entry.status is Status.QUEUED and entry.payment.method is not Method.DNS
+        return (entry, None) if waiting else (None, Reason.NOT_QUEUED)
+
     def cancel(self, uetr: int, by_bic: str, now: int) -> Reason | None:
         """The debtor agent (or its direct participant) withdraws a payment not yet settled."""
-        entry, reason = self._owned(uetr, by_bic)
+        entry, reason = self._changeable("cancel", uetr, by_bic)
         if reason is not None:
             return reason
         assert entry is not None
@@ -1123,12 +1141,10 @@ class SettlementEngine:
     def reorder(self, uetr: int, by_bic: str, *, to_front: bool, now: int) -> Reason | None:
         """Move a queued payment to the front or back of its priority class in its sender's
         queue, then retry the head (the new head may fit)."""
-        entry, reason = self._owned(uetr, by_bic)
+        entry, reason = self._changeable("reorder", uetr, by_bic)
         if reason is not None:
             return reason
         assert entry is not None
-        if not self._in_queue(entry):
-            return Reason.NOT_QUEUED
         queues = self.fx_queues if entry.fx is not None else self.queues
         queue = queues[entry.sender][int(entry.priority)]
         queue.remove(entry)
@@ -1153,12 +1169,10 @@ class SettlementEngine:
         urgent payment overtakes the queued normal ones), then the queue is tried again; a
         warehoused one enters with it. A payment for a DNS window has no priority to
         change (NOT_QUEUED)."""
-        entry, reason = self._owned(uetr, by_bic)
+        entry, reason = self._changeable("priority", uetr, by_bic)
         if reason is not None:
             return reason
         assert entry is not None
-        if entry.status is not Status.QUEUED or entry.payment.method is Method.DNS:
-            return Reason.NOT_QUEUED
         if entry.priority is priority:
             return None
         queued = self._in_queue(entry)

@@ -77,7 +77,8 @@ def test_pacs008_of_another_debtor_agent_is_rejected_agnt(api):
     report = etree.fromstring(response.content)
     assert [e.text for e in report.iter(PACS002 + "TxSts")] == ["RJCT"] * 3
     assert {e.text for e in report.iter(PACS002 + "Cd")} == {"AGNT"}
-    assert api.request("GET", f"/v1/payments/{uuid.UUID(int=0)}", DEBTOR).status_code == 404
+    for uetr in etree.fromstring(message).iter("{*}UETR"):
+        assert api.request("GET", f"/v1/payments/{uetr.text}", DEBTOR).status_code == 404
 
 
 # ---------------------------------------------------------------------- bad input

@@ -34,7 +34,15 @@ from samarkand.service.gate import BODY_BYTES_MAX
 from samarkand.service.server import OPERATOR_ID, open_service
 from samarkand.service.webhook import ATTEMPTS_MAX
 from tests.iso20022.iso_builders import camt050, camt056, envelope, pacs004, pacs009
-from tests.service.conftest import CENTRAL_BANK_CN, CREDITOR, DEBTOR, OTHER, Signed, new_payment
+from tests.service.conftest import (
+    CENTRAL_BANK_CN,
+    CREDITOR,
+    DEBTOR,
+    OTHER,
+    Signed,
+    new_payment,
+    wait_until,
+)
 
 XML = "application/xml"
 CENTRAL_BANK_RU = "CBRFRUMM"
@@ -783,12 +791,18 @@ def test_path_ids_out_of_range_are_422_naming_them(api, path, field):
     [("GET", "/v1/payments/{}"), ("POST", "/v1/payments/{}/reorder"),
      ("PUT", "/v1/payments/{}/priority"), ("POST", "/v1/operator/payments/{}/cancel")],
 )  # fmt: skip
-def test_a_path_uetr_not_written_as_iso_20022_writes_it_is_refused(hub, form, method, path):
+def test_a_path_uetr_not_written_as_iso_20022_writes_it_is_refused(
+    service, own, form, method, path
+):
     # Each form was taken in the path (a queued payment reordered by its UETR in capitals),
-    # where the same text in a JSON payment is refused.
-    service, api = hub
+    # where the same text in a JSON payment is refused. (A service of its own: a payment left
+    # queued in a shared one would have the hub's offsetting run in other tests.)
+    api = own
+    runs = service.engine.stats.offsetting_runs
     payment, queued = api.pay(amount="99999999999999.00")  # more than DEBTOR holds: queued
     assert queued.json()["status"] == "ACSP"
+    # The queue changed: the hub's offsetting runs once (a logged command), then rests.
+    wait_until(lambda: service.engine.stats.offsetting_runs > runs, "an offsetting run")
     u = uuid.UUID(payment["uetr"])
     target = path.format(form.format(u=u, hex=u.hex, upper=str(u).upper()))
     before = _state(service, api, DEBTOR, CREDITOR)
@@ -798,6 +812,45 @@ def test_a_path_uetr_not_written_as_iso_20022_writes_it_is_refused(hub, form, me
     error = _refused(api.request(method, target, key, body), 422, "invalid", "uetr")
     assert "version 4 UUID in lowercase" in error["message"]
     assert _state(service, api, DEBTOR, CREDITOR) == before
+
+
+_TIER = {
+    "sell": "CNY",
+    "buy": "RUB",
+    "min_amount": "1.00",
+    "max_amount": "1000.00",
+    "rate": "12.5",
+    "liquidity": "100000.00",
+    "valid_until": "2099-01-01T00:00:00Z",
+}
+
+
+@pytest.mark.parametrize(
+    "method, path, key, body, status, field",
+    [("PUT", "/v1/operator/credit", CENTRAL_BANK_CN,
+      {"bic": DEBTOR, "currency": "RUB", "limit": "5.00"}, 403, "currency"),
+     ("PUT", "/v1/operator/credit", CENTRAL_BANK_CN,
+      {"bic": "ZZZZZZZZ", "currency": "CNY", "limit": "5.00"}, 422, "bic"),
+     ("POST", "/v1/liquidity", DEBTOR,
+      {"currency": "USD", "amount": "5.00", "direction": "in"}, 422, "currency"),
+     ("POST", "/v1/fx/tiers", DEBTOR, {"tiers": [_TIER | {"buy": "JPY"}]}, 422, "tiers.0.buy"),
+     ("POST", "/v1/fx/tiers", DEBTOR,
+      {"tiers": [_TIER, _TIER | {"sell": "XXX"}]}, 422, "tiers.1.sell"),
+     ("PUT", "/v1/operator/fx/corridors/CNY/XXX", OPERATOR_ID,
+      {"vehicle_allowed": True}, 422, "destination"),
+     ("PUT", "/v1/operator/fx/corridors/XXX/CNY", OPERATOR_ID,
+      {"vehicle_allowed": True}, 422, "source")],
+)  # fmt: skip
+def test_a_refusal_names_the_field_at_fault(hub, method, path, key, body, status, field):
+    # Each named another field: `limit` for the central bank's wrong currency and an unknown
+    # bank, `amount` for a currency the hub does not settle, `currency` for a tier's or a
+    # corridor's.
+    service, api = hub
+    before = _state(service, api, DEBTOR)
+    response = api.request(method, path, key, body)
+    assert response.status_code == status, response.text
+    assert _error(response)["field"] == field, response.text
+    assert _state(service, api, DEBTOR) == before
 
 
 def test_an_encoded_slash_in_a_path_id_is_no_route(api):
@@ -888,7 +941,7 @@ def test_a_central_bank_acts_for_its_own_currency_and_country_only(service, own)
     before = _state(service, own, DEBTOR)
     credit = {"bic": DEBTOR, "currency": "CNY", "limit": "5.00"}
     _refused(own.request("PUT", "/v1/operator/credit", CENTRAL_BANK_RU, credit), 403, "AGNT",
-             "limit")  # fmt: skip
+             "currency")  # fmt: skip
     admission = {"bic": "HSTLCN22", "name": "Hostile", "country": "CN", "kind": "direct",
                  "currency": "CNY"}  # fmt: skip
     proposed = own.request("POST", "/v1/operator/admissions", OPERATOR_ID, admission).json()

@@ -153,7 +153,11 @@ def test_a_corridor_is_allowed_and_forbidden_again(api):
     ]
     api.request("PUT", path, OPERATOR, {"vehicle_allowed": False})
     assert _configuration(api)["fx"]["vehicle_corridors"] == []
-    for bad, field in (("CNY/EUR", "currency"), ("CNY/CNY", "destination")):
+    for bad, field in (
+        ("CNY/EUR", "destination"),
+        ("EUR/CNY", "source"),
+        ("CNY/CNY", "destination"),
+    ):
         refused = api.request(
             "PUT", f"/v1/operator/fx/corridors/{bad}", OPERATOR, {"vehicle_allowed": True}
         )
