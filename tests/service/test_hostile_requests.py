@@ -853,6 +853,30 @@ def test_a_refusal_names_the_field_at_fault(hub, method, path, key, body, status
     assert _state(service, api, DEBTOR) == before
 
 
+@pytest.mark.parametrize(
+    "method, path, body",
+    [("POST", "/v1/payments/{}/cancel", None), ("POST", "/v1/payments/{}/reorder", {"to": "front"}),
+     ("PUT", "/v1/payments/{}/priority", {"priority": "urgent"}),
+     ("POST", "/v1/operator/payments/{}/cancel", None)],
+)  # fmt: skip
+def test_a_refused_change_of_a_payment_is_neither_logged_nor_audited(service, own, method, path,
+                                                                    body):  # fmt: skip
+    # Each was logged before the hub refused it, and read in the audit trail as if done.
+    payment, settled = own.pay()
+    assert settled.json()["status"] == "ACSC"
+    other, _ = own.pay(OTHER, debtor_agent=OTHER)
+    audit = own.request("GET", "/v1/operator/audit", OPERATOR_ID).json()
+    before = _state(service, own, DEBTOR, OTHER)
+    key = OPERATOR_ID if "/operator/" in path else DEBTOR
+    refused = own.request(method, path.format(payment["uetr"]), key, body)
+    assert refused.status_code == 409 and _error(refused)["code"] == "PTNA", refused.text
+    if key == DEBTOR:  # another's payment: as if there were none
+        response = own.request(method, path.format(other["uetr"]), DEBTOR, body)
+        assert response.status_code == 404 and _error(response)["code"] == "NOOR"
+    assert _state(service, own, DEBTOR, OTHER) == before
+    assert own.request("GET", "/v1/operator/audit", OPERATOR_ID).json() == audit
+
+
 def test_an_encoded_slash_in_a_path_id_is_no_route(api):
     _refused(api.request("GET", "/v1/payments/..%2f..%2fhealth", DEBTOR), 404, "not_found", "path")
 
