@@ -32,6 +32,13 @@ from samarkand.service.auth import (
     own_key,
     write_dev_keyring,
 )
+from samarkand.service.connections import (
+    CONNECTIONS_MAX,
+    HEAD_READ_S,
+    bounded_protocol,
+    connections_cap,
+    raise_descriptor_limit,
+)
 from samarkand.service.engine import GC_FREEZE_EVENTS, MESSAGE_BATCH, Engine
 from samarkand.service.key_routes import apply_logged_keys
 from samarkand.service.mailbox import MAILBOX_SUFFIX, Mailbox
@@ -231,11 +238,20 @@ def serve(
     announce,
     schema: str = DEFAULT_SCHEMA,
     message_batch: int = MESSAGE_BATCH,
+    *,
+    head_read_s: float = HEAD_READ_S,
+    connections_max: int = CONNECTIONS_MAX,
 ) -> None:
-    """Run the service until interrupted."""
+    """Run the service until interrupted. A request's head must arrive within `head_read_s`
+    and at most `connections_max` connections are served at once, fewer if the process's
+    limit of open files (raised to its hard limit first) could not hold them
+    (`samarkand.service.connections`)."""
     import uvicorn
 
     require_loopback(host)
+    protocol = bounded_protocol(
+        head_read_s, connections_cap(raise_descriptor_limit(), connections_max)
+    )
     # The hub keeps every payment in memory: millions of objects that live until the process
     # ends. They are frozen out of the collector's passes, those of the replay at once and
     # then as they are made (`Engine.freeze_heap`); a young generation of GC_YOUNG objects
@@ -264,7 +280,8 @@ def serve(
             log_level="warning",
             access_log=False,
             loop="auto",
-            http="auto",
+            # httptools, with a bound on a request head's time and on the connections open.
+            http=protocol,
             # Loopback only: no proxy in front whose headers would need reading per request.
             proxy_headers=False,
             server_header=False,
