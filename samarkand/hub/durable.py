@@ -89,7 +89,7 @@ from samarkand.settlement.participants import (
     ParticipantKind,
     ParticipantStatus,
 )
-from samarkand.settlement.payments import FxPayment, Method, Payment, Priority, Reason
+from samarkand.settlement.payments import FxPayment, Method, Payment, Priority, Reason, uetr_text
 from samarkand.store import (
     DurableLedger,
     LedgerStore,
@@ -808,6 +808,8 @@ def _audit_entry(op: str, read: _Reader) -> AuditEntry:
         for key, value in body.items()
         if key not in ("op", "now", "by")
     }
+    if "uetr" in arguments:  # a payment as people and messages name it
+        arguments["uetr"] = uetr_text(read.int(arguments["uetr"]))
     by = body.get("by")
     at_ns = read.now() if "now" in body else None
     return AuditEntry(read.sequence, op, None if by is None else read.str(by), at_ns, arguments)

@@ -148,6 +148,14 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self._write_error(408, error_body("request_timeout", "head", message))
         self.transport.close()
 
+    def send_400_response(self, msg: str) -> None:
+        """What the parser cannot read as HTTP/1.1 (a bad request line, header or framing,
+        e.g. a negative Content-Length): 400 with the JSON error body every refusal has
+        (uvicorn's own is plain text), then the connection closed."""
+        message = "not a well-formed HTTP/1.1 request (its request line, headers or framing)"
+        self._write_error(400, error_body("bad_request", "request", message))
+        self.transport.close()
+
     def _write_error(self, status: int, body: dict[str, Any]) -> None:
         content = json.dumps(body).encode()
         head = [STATUS_LINE[status]]

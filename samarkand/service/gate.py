@@ -49,7 +49,7 @@ IN_FLIGHT_MAX = 1_024
 SIGNED_HEADERS = frozenset(
     {KEY_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER, SESSION_HEADER}
 )
-ONCE_HEADERS = SIGNED_HEADERS | {"content-type"}
+ONCE_HEADERS = SIGNED_HEADERS | {"content-type", "content-encoding"}
 KEY_SHOWN_MAX = 64  # characters of a repeated JSON key named in a refusal
 
 
@@ -79,6 +79,15 @@ def is_json(content_type: str) -> bool:
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
+
+
+def _charset(content_type: str) -> str | None:
+    """The `charset` parameter of a content type, lower case; None when it has none."""
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
 
 
 def json_problem(body: bytes) -> tuple[str, str] | None:
@@ -253,7 +262,17 @@ class Gate:
         checked, then the route's fast path (not with a query: the route checks that) or
         the route."""
         content_type = headers.get("content-type", "")
+        encoding = headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            message = f"a body is taken as sent: no content encoding ({encoding[:40]!r} given)"
+            await _send_error(send, 415, "unsupported_media_type", "content-encoding", message)
+            return
         if body and is_json(content_type):
+            charset = _charset(content_type)
+            if charset not in (None, "utf-8", "utf8"):
+                message = f"JSON is read as UTF-8 only ({charset[:40]!r} given)"
+                await _send_error(send, 415, "unsupported_media_type", "content-type", message)
+                return
             problem = json_problem(body)
             if problem is not None:
                 await _send_error(send, 400, "malformed_json", *problem)

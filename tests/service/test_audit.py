@@ -20,7 +20,7 @@ def _ok(response) -> bool:
     return response.status_code == 200
 
 
-def _govern(api) -> None:
+def _govern(api) -> str:
     """Governance of every kind of caller: the operator, a central bank, a participant."""
     assert _ok(api.request("POST", f"/v1/operator/participants/{OTHER}/suspend", OPERATOR))
     proposal = api.request("POST", "/v1/operator/admissions", OPERATOR, {
@@ -37,6 +37,7 @@ def _govern(api) -> None:
     new, body = new_key(DEBTOR)
     assert _ok(api.request("PUT", "/v1/key", DEBTOR, body))
     api.keys[DEBTOR] = new
+    return payment["uetr"]
 
 
 EXPECTED = [
@@ -54,9 +55,11 @@ def test_each_governance_command_names_who_asked_for_it(api):
     setup = [(e["op"], e["by"]) for e in before["entries"]]
     assert setup[:2] == [("configure", None), ("open_accounts", None)]  # no request asked
     assert before["entries"][0]["arguments"]["participants"] > 0  # counted, not listed
-    _govern(api)
+    cancelled = _govern(api)
     trail = _trail(api, CENTRAL_BANK_CN, after=before["next"])  # central banks see it too
     assert [(e["op"], e["by"]) for e in trail["entries"]] == EXPECTED
+    # The payment as people and messages name it (it was shown as a 128-bit decimal).
+    assert trail["entries"][4]["arguments"]["uetr"] == cancelled
     suspended = trail["entries"][0]
     assert suspended["arguments"] == {"bic": OTHER, "status": "suspended"}
     assert suspended["at"].endswith("Z")

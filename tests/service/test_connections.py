@@ -144,6 +144,27 @@ def test_a_partial_head_is_answered_408_and_closed_after_the_head_bound(head_bou
     _health_answers(port)
 
 
+@pytest.mark.parametrize(
+    "head",
+    [b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+     b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+     b"GET /health HTTP/1.1\r\nBad Header: x\r\n\r\n",
+     b"BREW /health HTTP/1.1\r\nHost: x\r\n\r\n"],
+)  # fmt: skip
+def test_what_the_parser_cannot_read_is_400_with_a_json_error(head_bound, head):
+    # uvicorn answered these in plain text ("Invalid HTTP request received.").
+    port, _ = head_bound
+    with _connect(port) as sent:
+        sent.sendall(head)
+        _, received = _until_closed(sent)
+    status, _, rest = received.partition(b"\r\n")
+    assert status == b"HTTP/1.1 400 Bad Request", received
+    assert b"content-type: application/json" in rest.lower()
+    error = json.loads(rest.partition(b"\r\n\r\n")[2])["error"]
+    assert error["code"] == "bad_request" and error["field"] == "request"
+    _health_answers(port)
+
+
 def test_a_head_sent_a_byte_at_a_time_gets_no_more_time(head_bound):
     port, _ = head_bound
     with _connect(port) as dripping:

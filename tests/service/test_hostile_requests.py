@@ -623,6 +623,28 @@ def test_a_content_type_given_twice_is_refused(hub):
     assert _state(service, api, DEBTOR, CREDITOR) == before
 
 
+@pytest.mark.parametrize(
+    "headers, field",
+    [({"content-encoding": "gzip"}, "content-encoding"),
+     ({"content-encoding": "br, identity"}, "content-encoding"),
+     ({"content-type": "application/json; charset=latin-1"}, "content-type"),
+     ({"content-type": 'application/json; charset="utf-16"'}, "content-type")],
+)  # fmt: skip
+def test_a_body_in_another_encoding_or_charset_is_415_naming_the_header(hub, headers, field):
+    # A plain body labelled gzip, or JSON labelled latin-1, was read as plain UTF-8 and paid.
+    service, api = hub
+    before = _state(service, api, DEBTOR, CREDITOR)
+    response = api.request("POST", "/v1/payments", DEBTOR, new_payment(), headers=headers)
+    _refused(response, 415, "unsupported_media_type", field)
+    assert _state(service, api, DEBTOR, CREDITOR) == before
+
+
+def test_a_utf8_charset_or_identity_encoding_is_taken(api):
+    headers = {"content-type": "application/json; charset=UTF-8", "content-encoding": "identity"}
+    response = api.request("POST", "/v1/payments", DEBTOR, new_payment(), headers=headers)
+    assert response.status_code == 200, response.text
+
+
 def test_refusals_by_role_route_and_method_name_what_is_at_fault(api):
     # Each had the field null.
     _refused(api.request("GET", "/v1/operator/queue", DEBTOR), 403, "forbidden", KEY_HEADER)
