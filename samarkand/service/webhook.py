@@ -1,16 +1,23 @@
 """Webhook push: a participant's new mailbox messages POSTed to a loopback URL it registered.
 
 Push is on top of the mailbox, never instead of it: messages stay in the mailbox until
-acknowledged. A receiver that answers 2xx acknowledges what it was sent (the mailbox then
-never delivers those again); any other answer, or none within the timeout, leaves them in
-the mailbox and the push is retried with a doubling delay (1 s up to 60 s), at most
-`ATTEMPTS_MAX` times per wake-up; the next message for that participant wakes it again.
+acknowledged. The status of the receiver's answer decides, as soon as the answer's head (its
+status line and headers) is read: a 2xx acknowledges what it was sent (the mailbox then never
+delivers those again); the answer's body is never read, and the connection is closed after
+the head. Any other status, or no head within `TIMEOUT_S` of starting to connect, leaves the
+messages in the mailbox and the push is retried with a doubling delay (1 s up to 60 s), at
+most `ATTEMPTS_MAX` times per wake-up; the next message for that participant wakes it again.
 Only loopback URLs are accepted: the hub makes no call to a network.
 
-Pushes run on a few threads of their own (`PUSH_THREADS`), so the event loop and the hub's
-thread never wait on a receiver, and one participant's at a time: a receiver that is slow,
-down or refusing holds up its own pushes only. A push waiting for its retry holds no thread
-(a scheduler thread starts it when it is due). Pushes read and acknowledge through the hub's
+Pushes run on threads of their own, so the event loop and the hub's thread never wait on a
+receiver, and one participant's at a time. `TIMEOUT_S` bounds a push's whole exchange, not
+each read or write alone (`_Deadline`), so no receiver holds a thread longer, whatever the
+pace at which it sends or takes bytes. A participant whose last push failed is pushed to on
+threads of their own (`FAILING_THREADS`), apart from the others (`PUSH_THREADS`), so a
+receiver that is slow, down or refusing holds up its own pushes only; the one exception is
+its first failing push, which runs with the others' and holds its thread `TIMEOUT_S` at
+most. A push waiting for its retry holds no thread (a scheduler thread starts it when it is
+due). Pushes read and acknowledge through the hub's
 thread (`Engine.call`), like any request.
 
 Every push is signed by the hub as a participant signs a request (`auth.sign_headers`: the
@@ -28,12 +35,15 @@ import ipaddress
 import itertools
 import json
 import queue
+import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -50,8 +60,10 @@ from samarkand.service.auth import (
 from samarkand.service.engine import Engine, EngineBusy, EngineStopped
 from samarkand.store import StoreError
 
-TIMEOUT_S = 5.0
+TIMEOUT_S = 5.0  # a push's whole exchange, from connecting to the answer's head
 PUSH_THREADS = 4  # participants pushed to at once
+FAILING_THREADS = 4  # and, apart from them, participants whose last push failed
+WRITE_PIECE = 64 * 1024  # a request is written in pieces of at most this many bytes
 RETRY_S_FIRST = 1.0
 RETRY_S_MAX = 60.0
 ATTEMPTS_MAX = 8
@@ -113,6 +125,95 @@ def verify_push(verifier: Verifier, target: str, headers: Mapping[str, str], bod
     verifier.verify("POST", target, {name.lower(): value for name, value in headers.items()}, body)
 
 
+# What a push's exchange raises when it fails: the receiver is down, hangs, is too slow,
+# or answers what is not HTTP.
+_EXCHANGE_FAILED = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+)
+
+
+class _Deadline(httpcore.NetworkBackend):
+    """httpcore's own sockets (`httpcore.SyncBackend`), with every wait on them cut to what is
+    left until `deadline` (a `time.monotonic()` time), so that an exchange ends by then
+    whatever the pace at which the other end sends or takes bytes. httpx's and httpcore's
+    timeouts bound each read, write or connect alone: a receiver sending a byte now and then
+    never trips them."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self._sockets = httpcore.SyncBackend()
+
+    def left(self, timeout: float | None, expired: type[Exception]) -> float:
+        """How long the next wait may last: `timeout` (None: unbounded) cut to the time left;
+        `expired` is raised if none is left."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise expired("the push's deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._sockets.connect_tcp(
+            host, port, self.left(timeout, httpcore.ConnectTimeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream, self)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection of `_Deadline`: a read or the TLS handshake waits at most until the
+    deadline, a write as told in `write`, and each raises httpcore's timeout for it once the
+    deadline has passed."""
+
+    def __init__(self, stream: httpcore.NetworkStream, deadline: _Deadline) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._deadline.left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        # httpcore's write waits up to its timeout anew for each part of the buffer the socket
+        # takes, so the buffer is handed over in pieces, each with only the time left: a piece
+        # the socket takes in parts can run past the deadline, by less than the time that was
+        # left when it began for each part after the first.
+        for start in range(0, len(buffer), WRITE_PIECE):
+            piece = buffer[start : start + WRITE_PIECE]
+            self._stream.write(piece, self._deadline.left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            left = self._deadline.left(timeout, httpcore.ConnectTimeout)
+        except httpcore.ConnectTimeout:
+            self.close()
+            raise
+        # Python's handshake keeps to its socket's timeout in all, not per read.
+        stream = self._stream.start_tls(ssl_context, server_hostname, left)
+        return _DeadlineStream(stream, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
 class Pusher:
     """Pushes to registered webhooks; `wake(participants)` after messages are published.
     Each push is signed with `key`, the hub's own (never logged or shown)."""
@@ -127,9 +228,13 @@ class Pusher:
         self._wakes: queue.Queue[str | None] = queue.Queue()
         self._thread = threading.Thread(target=self._main, name="samarkand-webhook", daemon=True)
         self._pool = ThreadPoolExecutor(PUSH_THREADS, thread_name_prefix="samarkand-push")
-        self._client = httpx.Client(timeout=TIMEOUT_S)
+        self._failing_pool = ThreadPoolExecutor(
+            FAILING_THREADS, thread_name_prefix="samarkand-push-failing"
+        )
+        self._ssl_context = httpx.create_ssl_context()  # for an https:// URL, as httpx's own
         self._lock = threading.Lock()
         self._busy: set[str] = set()  # pushing, or waiting for a retry
+        self._failing: set[str] = set()  # whose last push the receiver did not take
         self._again: set[str] = set()  # woken while busy: pushed again after
         self._retries: list[tuple[float, int, str, int, float]] = []  # (due, n, who, try, delay)
         self._numbers = itertools.count()
@@ -149,9 +254,12 @@ class Pusher:
     def register(self, participant: str, url: str | None) -> None:
         if url is None:
             self.urls.pop(participant, None)
-            return
-        self.urls[participant] = check_url(url)
-        self._wakes.put(participant)
+        else:
+            self.urls[participant] = check_url(url)
+        with self._lock:
+            self._failing.discard(participant)  # another receiver, or none
+        if url is not None:
+            self._wakes.put(participant)
 
     def wake(self, participants: set[str]) -> None:
         for participant in participants:
@@ -178,23 +286,33 @@ class Pusher:
                         start = participant not in self._busy
                         (self._busy if start else self._again).add(participant)
                     if start:
-                        self._pool.submit(self._attempt, participant, 0, self.retry_s_first)
+                        self._submit(participant, 0, self.retry_s_first)
                 now = time.monotonic()
                 with self._lock:
                     due = []
                     while self._retries and self._retries[0][0] <= now:
                         due.append(heapq.heappop(self._retries))
                 for _, _, who, attempt, delay in due:
-                    self._pool.submit(self._attempt, who, attempt, delay)
+                    self._submit(who, attempt, delay)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            self._client.close()
+            self._failing_pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, participant: str, attempt: int, delay: float) -> None:
+        """Start a try at `participant`'s mailbox: on the threads for those whose last push
+        failed if its did, so that those never keep the others waiting."""
+        with self._lock:
+            failing = participant in self._failing
+        pool = self._failing_pool if failing else self._pool
+        pool.submit(self._attempt, participant, attempt, delay)
 
     def _attempt(self, participant: str, attempt: int, delay: float) -> None:
         """One try at `participant`'s mailbox, on a pool thread: failed, it is tried again
         after `delay` (doubling, up to `retry_s_max`), at most `ATTEMPTS_MAX` times."""
+        refused = False  # by the receiver
         try:
             done = self._push(participant)
+            refused = not done
         except EngineStopped:
             done = True  # the hub is going away: nothing more to push
         except (StoreError, EngineBusy):
@@ -202,6 +320,8 @@ class Pusher:
         if not done:
             with self._lock:
                 self.failures += 1
+                if refused:
+                    self._failing.add(participant)
                 if attempt + 1 < ATTEMPTS_MAX:
                     retry = (time.monotonic() + delay, next(self._numbers), participant,
                              attempt + 1, min(delay * 2, self.retry_s_max))  # fmt: skip
@@ -243,9 +363,8 @@ class Pusher:
                     self._key, self.key_id, "POST", httpx.URL(url).raw_path.decode("ascii"), body
                 )
                 headers["content-type"] = "application/json"
-                answer = self._client.post(url, content=body, headers=headers)
-                ok = 200 <= answer.status_code < 300
-            except (httpx.HTTPError, httpx.InvalidURL):
+                ok = self._post(url, body, headers)
+            except (httpx.InvalidURL, *_EXCHANGE_FAILED):
                 ok = False  # an unusable URL fails its own pushes, never the pusher
             if not ok:
                 return False
@@ -253,6 +372,30 @@ class Pusher:
             self.engine.call(lambda e, _now, upto=upto: e.mailbox.ack(participant, upto)).result()
             with self._lock:
                 self.delivered += len(messages)
+                self._failing.discard(participant)
         with self._lock:
             self._again.add(participant)
         return True
+
+    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> bool:
+        """POST `body` to `url` with `headers`: True if the answer's status is 2xx.
+
+        From connecting until the answer's head is read, the exchange has `TIMEOUT_S` in all
+        (`_Deadline`): past it, it raises httpcore's timeout; failing otherwise, another of
+        `_EXCHANGE_FAILED`. The answer's body is not read: leaving the block closes the
+        connection, however much of the body is still to come. A connection serves one push
+        (the pool is this push's own), so the deadline is the connection's."""
+        parsed = httpx.URL(url)
+        target = httpcore.URL(
+            scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port, target=parsed.raw_path
+        )
+        sent: list[tuple[str | bytes, str | bytes]] = [
+            *headers.items(),
+            ("host", parsed.netloc.decode("ascii")),
+            ("connection", "close"),  # the connection ends with this push
+        ]
+        pool = httpcore.ConnectionPool(
+            ssl_context=self._ssl_context, network_backend=_Deadline(time.monotonic() + TIMEOUT_S)
+        )
+        with pool, pool.stream("POST", target, headers=sent, content=body) as answer:
+            return 200 <= answer.status < 300

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import stat
 import threading
 import time
@@ -17,6 +19,7 @@ import pytest
 from samarkand.service.auth import AuthError, load_private_keys, sign_headers
 from samarkand.service.webhook import (
     HUB_KEY_ID,
+    TIMEOUT_S,
     WebhookRefused,
     check_url,
     push_verifier,
@@ -72,6 +75,116 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Dripper:
+    """A loopback receiver that reads each push whole, then answers it slowly: `at_once` (bytes
+    of its answer sent straight away), then `drip`, one byte every `pace` seconds. For each
+    push it notes when it was read and when the hub closed the connection (None while open,
+    or if the drip ran out first)."""
+
+    def __init__(self, at_once: bytes, drip: bytes, pace: float = 1.0) -> None:
+        self.at_once = at_once
+        self.drip = drip
+        self.pace = pace
+        self.exchanges: list[list[float | None]] = []  # [read at, closed by the hub at]
+        self.bodies: list[dict] = []
+        self._connections: list[socket.socket] = []
+        self._closing = False
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/hook"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with self._listener:
+            while True:
+                try:
+                    connection, _ = self._listener.accept()
+                except OSError:
+                    return  # shut down
+                self._connections.append(connection)
+                threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(10)
+            try:
+                body = self._read(connection)
+            except OSError:
+                return
+            if body is None:
+                return  # closed before the push was whole
+            exchange: list[float | None] = [time.monotonic(), None]
+            self.exchanges.append(exchange)
+            self.bodies.append(json.loads(body))
+            try:
+                connection.sendall(self.at_once)
+                for byte in self.drip:
+                    connection.sendall(bytes([byte]))
+                    connection.settimeout(self.pace)
+                    try:
+                        if connection.recv(1) == b"":
+                            break  # the hub closed the connection
+                    except TimeoutError:
+                        continue  # still open: the next byte
+                else:
+                    return
+            except OSError:
+                pass  # the hub closed the connection (reset)
+            if not self._closing:
+                exchange[1] = time.monotonic()
+
+    @staticmethod
+    def _read(connection: socket.socket) -> bytes | None:
+        """The body of the push on `connection`, or None if it closes first."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            part = connection.recv(65536)
+            if not part:
+                return None
+            data += part
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        assert length is not None
+        while len(body) < int(length[1]):
+            part = connection.recv(65536)
+            if not part:
+                return None
+            body += part
+        return body
+
+    def close(self) -> None:
+        """Stop, and end the answers still dripping (a push in progress then fails at once)."""
+        self._closing = True
+        for connection in [self._listener, *self._connections]:  # wakes up their threads
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed already
+
+
+# Four banks with a webhook each, and the payer of the notice that fills each's mailbox.
+DRIPPING_BANKS = [
+    ("SMABCN22", "SMAACN22", "CNY"),
+    ("SMABRU22", "SMAARU22", "RUB"),
+    ("SMABIN22", "SMAAIN22", "INR"),
+    ("SMABPK22", "SMAAPK22", "PKR"),
+]
+PROMPT_BANK, PROMPT_BANKS_PAYEE = "SMABKZ22", "SMAAKZ22"
+
+
+def _notice_for(api, bank: str, payer: str, currency: str) -> None:
+    """A settled payment from `payer` to `bank`: a notice in `bank`'s mailbox."""
+    _, answer = api.pay(key=payer, debtor_agent=payer, creditor_agent=bank, currency=currency)
+    assert answer.json()["status"] == "ACSC"
+
+
+def _register(api, bank: str, url: str | None) -> None:
+    assert api.request("PUT", "/v1/mailbox/webhook", bank, {"url": url}).status_code == 200
+
+
+def _acked(api, bank: str) -> int:
+    return api.request("GET", "/v1/mailbox", bank).json()["acked"]
 
 
 def _wait(predicate, seconds: float = 10.0) -> bool:
@@ -273,3 +386,79 @@ def test_the_hubs_key_is_its_own_and_lasts_across_a_restart(tmp_path):
         assert HUB_KEY_ID not in reopened.verifier.keys  # never a caller
     finally:
         reopened.close()
+
+
+def test_a_2xx_is_taken_on_its_head_and_a_dripping_body_holds_nothing_up(api, service):
+    """Four receivers answer 200 and then drip its body, a byte a second for 20 s: each push
+    is acknowledged on the status line and its connection closed at once; a fifth
+    participant's prompt receiver, registered with them, gets its push at once."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
+    drippers = [Dripper(head, b"x" * 20) for _ in DRIPPING_BANKS]
+    prompt = Receiver(failures=0)
+    try:
+        for (bank, payer, currency), dripper in zip(DRIPPING_BANKS, drippers, strict=True):
+            _notice_for(api, bank, payer, currency)
+            _register(api, bank, dripper.url)
+        _register(api, PROMPT_BANK, prompt.url)
+        started = time.monotonic()
+        _notice_for(api, PROMPT_BANKS_PAYEE, PROMPT_BANK, "KZT")  # a notice for the payer too
+        assert _wait(lambda: prompt.received, seconds=5)
+        assert time.monotonic() - started < 2.0
+        for (bank, _, _), dripper in zip(DRIPPING_BANKS, drippers, strict=True):
+            assert _wait(lambda bank=bank: _acked(api, bank) == 1, seconds=3)
+            assert _wait(lambda dripper=dripper: dripper.exchanges[0][1] is not None, seconds=3)
+            read, closed = dripper.exchanges[0]
+            assert closed - read < 1.0  # not the 20 s of the body
+            assert len(dripper.exchanges) == 1  # taken: not pushed again
+        assert service.pusher.failures == 0
+    finally:
+        for dripper in drippers:
+            dripper.close()
+        prompt.close()
+
+
+def test_a_receiver_dripping_its_head_fails_by_the_deadline_and_is_retried(api, service):
+    """A receiver sends its status line and headers a byte a second: the push fails when its
+    deadline passes, though each byte came well within the timeout, and is retried."""
+    service.pusher.retry_s_first = 0.5
+    dripper = Dripper(b"", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    try:
+        _register(api, CREDITOR, dripper.url)
+        api.pay()
+        assert _wait(lambda: len(dripper.exchanges) == 2, seconds=TIMEOUT_S + 3)
+        (read, closed), (again, _) = dripper.exchanges
+        assert closed is not None
+        assert TIMEOUT_S - 1.0 < closed - read < TIMEOUT_S + 0.5  # the deadline, not 38 s
+        assert 0.4 < again - closed < 1.5  # retried after its delay
+        assert service.pusher.failures >= 1
+        mailbox = api.request("GET", "/v1/mailbox", CREDITOR).json()
+        assert mailbox["acked"] == 0 and len(mailbox["messages"]) == 1  # not acknowledged
+    finally:
+        dripper.close()
+
+
+def test_receivers_whose_pushes_fail_hold_up_no_other_participants_pushes(api, service):
+    """Four receivers drip their heads, so each of their pushes fails at its deadline and is
+    tried again and again; while those tries are on, a fifth participant's prompt receiver
+    gets its push at once."""
+    service.pusher.retry_s_first = 0.2
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    drippers = [Dripper(b"", head) for _ in DRIPPING_BANKS]
+    prompt = Receiver(failures=0)
+    try:
+        for (bank, payer, currency), dripper in zip(DRIPPING_BANKS, drippers, strict=True):
+            _notice_for(api, bank, payer, currency)
+            _register(api, bank, dripper.url)
+        # Each has failed once, and its next try is on.
+        assert _wait(lambda: all(len(d.exchanges) >= 2 for d in drippers), seconds=TIMEOUT_S + 3)
+        _register(api, PROMPT_BANK, prompt.url)
+        started = time.monotonic()
+        _notice_for(api, PROMPT_BANKS_PAYEE, PROMPT_BANK, "KZT")
+        assert _wait(lambda: prompt.received, seconds=TIMEOUT_S)
+        assert time.monotonic() - started < 1.5
+        assert all(d.exchanges[-1][1] is None for d in drippers)  # their tries still on
+        assert all(_acked(api, bank) == 0 for bank, _, _ in DRIPPING_BANKS)
+    finally:
+        for dripper in drippers:
+            dripper.close()
+        prompt.close()
