@@ -34,6 +34,7 @@ import heapq
 import ipaddress
 import itertools
 import json
+import logging
 import queue
 import ssl
 import threading
@@ -59,6 +60,8 @@ from samarkand.service.auth import (
 )
 from samarkand.service.engine import Engine, EngineBusy, EngineStopped
 from samarkand.store import StoreError
+
+log = logging.getLogger(__name__)
 
 TIMEOUT_S = 5.0  # a push's whole exchange, from connecting to the answer's head
 PUSH_THREADS = 4  # participants pushed to at once
@@ -317,6 +320,9 @@ class Pusher:
             done = True  # the hub is going away: nothing more to push
         except (StoreError, EngineBusy):
             done = False  # the store failed, or the hub is full: tried again later
+        except Exception:  # noqa: BLE001 - a fault of this code: logged, tried again later
+            log.exception("a webhook push to %s failed", participant)
+            done = False  # the participant stays pushable, never busy for good
         if not done:
             with self._lock:
                 self.failures += 1

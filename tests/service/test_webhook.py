@@ -233,9 +233,11 @@ def test_push_is_retried_until_taken_and_then_acknowledged(api, service):
         receiver.close()
 
 
-def test_a_store_failure_during_a_push_is_retried_not_the_end_of_pushes(api, service):
+@pytest.mark.parametrize("fault", ["store", "code"])
+def test_a_store_failure_during_a_push_is_retried_not_the_end_of_pushes(api, service, fault):
     """The mailbox read of a push fails (the store failed: its round's answers were not
-    written): the push is tried again later, and the participant's pushes go on."""
+    written; or a fault of the code, which left the participant busy for good, never pushed
+    again): the push is tried again later, and the participant's pushes go on."""
     from samarkand.service.engine import AnswerNotWritten
 
     service.pusher.retry_s_first = 0.01
@@ -248,7 +250,11 @@ def test_a_store_failure_during_a_push_is_retried_not_the_end_of_pushes(api, ser
         if not failed and threading.current_thread().name.startswith("samarkand-push"):
             failed.append(True)
             broken: Future = Future()
-            broken.set_exception(AnswerNotWritten("the round's answers were not written"))
+            broken.set_exception(
+                AnswerNotWritten("the round's answers were not written")
+                if fault == "store"
+                else RuntimeError("a fault of the code")
+            )
             return broken
         return real(function)
 
