@@ -104,11 +104,13 @@ class Role(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class Principal:
     """An authenticated caller: its key id (a BIC for participants) and role; `session`:
-    the session its request came in (None: signed with its key)."""
+    the session its request came in (None: signed with its key); `key`: the raw public key
+    that authenticated it (the session's, in a session)."""
 
     key_id: str
     role: Role
     session: str | None = None
+    key: bytes = b""
 
 
 class AuthError(Exception):
@@ -311,7 +313,9 @@ class Verifier:
         self._clock = clock
         self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._lock = threading.Lock()
-        self._raw: dict[str, bytes] = {}  # each key's 32 bytes, as libsodium checks them
+        # Each key's 32 bytes, as libsodium checks them, with the entry they are of: a key set
+        # anew meanwhile (on another thread) is never checked against the bytes of the old.
+        self._raw: dict[str, tuple[KeyEntry, bytes]] = {}
         self.revoked: set[str] = set()  # key ids whose key was revoked: told so, not "unknown"
         # Nonces live in memory: a request signed before this process started could be
         # replayed after a restart, so such requests are refused (the client signs again).
@@ -338,10 +342,17 @@ class Verifier:
         self._end_sessions(key_id)
 
     def _public(self, key_id: str, entry: KeyEntry) -> bytes:
-        public = self._raw.get(key_id)
-        if public is None:
-            public = self._raw[key_id] = entry.public_key.public_bytes_raw()
-        return public
+        cached = self._raw.get(key_id)
+        if cached is None or cached[0] is not entry:
+            cached = self._raw[key_id] = (entry, entry.public_key.public_bytes_raw())
+        return cached[1]
+
+    def still_holds(self, principal: Principal) -> bool:
+        """The key that authenticated `principal`'s request is still its key id's: not
+        replaced nor revoked since (a change of keys checks this where changes are made one
+        at a time, so of two changes signed with one key, only the first is made)."""
+        entry = self.keys.get(principal.key_id)
+        return entry is not None and self._public(principal.key_id, entry) == principal.key
 
     # ------------------------------------------------------------------ sessions
 
@@ -484,7 +495,7 @@ class Verifier:
         elif not signature_holds(public, message, raw):
             raise AuthError(SIGNATURE_HEADER, "signature does not match the request and the key")
         self._remember(key_id, nonce, now_ms)
-        return Principal(key_id, entry.role, session_id)
+        return Principal(key_id, entry.role, session_id, public)
 
     def _remember(self, key_id: str, nonce: str, now_ms: int) -> None:
         with self._lock:

@@ -31,7 +31,9 @@ from pydantic import Field
 
 from samarkand.service import errors as E
 from samarkand.service.auth import (
+    SIGNATURE_HEADER,
     KeyEntry,
+    Principal,
     Role,
     Verifier,
     parse_public_key,
@@ -84,13 +86,27 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
         if current is not None and public_key_of(key.public_key) == current.public_key:
             raise E.ApiError(409, "conflict", "public_key", f"{key_id} already has this key")
 
-    async def logged(key_id: str, role: Role, text: str | None) -> None:
+    def signer_holds(caller: Principal) -> None:
+        """On the hub's thread, where keys change one at a time: the key that signed this
+        request is still the caller's, or it is refused (of two changes signed with one key
+        at once, the second was made too, with a key the first had replaced)."""
+        if not verifier.still_holds(caller):
+            raise E.ApiError(
+                401, "unauthenticated", SIGNATURE_HEADER,
+                "the key that signed this request was replaced or revoked meanwhile",
+            )  # fmt: skip
+
+    async def logged(key_id: str, role: Role, text: str | None, caller: Principal) -> None:
+        """Log a key set or revoked, and have the verifier take it, both on the hub's
+        thread, if the key that signed the request still holds."""
+
         def run(engine: Engine, now: int) -> None:
             assert engine.durable is not None
+            signer_holds(caller)
             engine.durable.set_key(key_id, role.value, text, now)
+            apply_logged_keys(verifier, {key_id: (role.value, text)})
 
         await run_on_hub(engine, run)
-        apply_logged_keys(verifier, {key_id: (role.value, text)})
 
     @app.put("/v1/key", tags=["keys"])
     async def replace_own_key(request: Request, key: KeyIn) -> dict[str, Any]:
@@ -98,7 +114,7 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
         next ones must be signed with the new key."""
         caller = keyed(principal_of(request), "replacing a key")
         checked(caller.key_id, key)
-        await logged(caller.key_id, caller.role, key.public_key)
+        await logged(caller.key_id, caller.role, key.public_key, caller)
         return {"key_id": caller.key_id, "status": "active"}
 
     def take(change: dict[str, Any]) -> None:
@@ -121,13 +137,16 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
 
         def run(engine: Engine, now: int):
             assert engine.durable is not None
-            return engine.durable.propose_key(key_id, role.value, text, caller.key_id, now)
+            signer_holds(caller)
+            change = engine.durable.propose_key(key_id, role.value, text, caller.key_id, now)
+            if not isinstance(change, tuple):
+                take(change)
+            return change
 
         change = await run_on_hub(engine, run)
         if isinstance(change, tuple):
             status, message = change
             raise E.ApiError(status, E.http_code(status), "bic", message)
-        take(change)
         pending = change["status"] == "pending"
         state = "pending" if pending else ("revoked" if text is None else "active")
         body = {"key_id": key_id, "status": state, "change": change}
@@ -173,7 +192,7 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
         if caller.role is not Role.OPERATOR:
             raise E.ApiError(403, "forbidden", "bic",
                              "the operator revokes participants' keys")  # fmt: skip
-        await logged(bic, Role.PARTICIPANT, None)
+        await logged(bic, Role.PARTICIPANT, None, caller)
         return {"key_id": bic, "status": "revoked"}
 
     @app.put("/v1/operator/keys/{bic}", tags=["operator", "keys"], responses=governed)
@@ -208,7 +227,7 @@ def add_key_routes(app: FastAPI, engine: Engine, verifier: Verifier) -> None:
             raise E.ApiError(403, "forbidden", "bic",
                              f"only {central_bank} sets the keys of {bic}")  # fmt: skip
         checked(bic, key)
-        await logged(bic, Role.PARTICIPANT, key.public_key)
+        await logged(bic, Role.PARTICIPANT, key.public_key, caller)
         return {"key_id": bic, "status": "active"}
 
     proposal_routes(

@@ -18,6 +18,7 @@ from samarkand.service.auth import (
     load_private_keys,
     possession_text,
     public_key_text,
+    sign_headers,
 )
 from tests.service.conftest import CENTRAL_BANK_CN, DEBTOR, OTHER, served
 
@@ -176,3 +177,39 @@ def test_a_key_made_by_samarkand_new_key_is_set_and_then_signs(api, tmp_path):
     assert again.returncode != 0 and "never replaces" in again.stderr
     assert "Traceback" not in again.stderr
     assert load_private_keys(out)[DEBTOR].private_bytes_raw() == private.private_bytes_raw()
+
+
+def test_of_two_key_changes_signed_with_one_key_at_once_only_the_first_is_made(service):
+    # Both were made: the second with a key the first had replaced, and the first's caller
+    # was told "active" for a key that never worked.
+    import asyncio
+
+    import httpx
+
+    keys = load_private_keys(service.keyring)
+    first, first_body = new_key(DEBTOR)
+    second, second_body = new_key(DEBTOR)
+
+    async def both() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=service.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+
+            async def put(body: dict) -> httpx.Response:
+                data = json.dumps(body).encode()
+                headers = sign_headers(keys[DEBTOR], DEBTOR, "PUT", "/v1/key", data)
+                headers["content-type"] = "application/json"
+                return await client.put("/v1/key", content=data, headers=headers)
+
+            return list(await asyncio.gather(put(first_body), put(second_body)))
+
+    answers = asyncio.run(both())
+    assert sorted(a.status_code for a in answers) == [200, 401], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 401)
+    assert refused.json()["error"]["field"] == SIGNATURE_HEADER
+    assert "replaced or revoked meanwhile" in refused.json()["error"]["message"]
+    made = first if answers[0].status_code == 200 else second
+    assert service.verifier.keys[DEBTOR].public_key.public_bytes_raw() == (
+        made.public_key().public_bytes_raw()
+    )
+    logged = service.engine.call(lambda e, _now: e.durable.keys()).result()
+    assert logged[DEBTOR][1] == public_key_text(made)  # one change logged: the first
