@@ -53,10 +53,12 @@ from __future__ import annotations
 
 import bisect
 import builtins  # _Reader's methods int/str/list/dict shadow the builtins in its body
+import ctypes
 import hashlib
 import json
 import os
 import re
+import signal
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -1410,10 +1412,12 @@ class DurableHub:
             return None
         covers = self._log.length
         snapshot.prepare()  # what the child needs made here, not after the fork
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: write, then leave at once (nothing of the parent's runs)
             written = 1
             try:
+                end_with_parent(parent)  # a parent killed alone leaves no writer behind
                 self._log.save_snapshot(self._snapshot_data(), own_connection=True)
                 written = 0
             finally:
@@ -1966,6 +1970,23 @@ class DurableHub:
         if public_key is not None:
             command["public_key"] = _str(public_key)
         return self._command(command)
+
+
+_PR_SET_PDEATHSIG = 1  # Linux's prctl option: a signal for this process when its parent ends
+
+
+def end_with_parent(parent: int) -> None:
+    """In a forked child: be killed when the parent (pid `parent`) ends, however it ends
+    (Linux's PR_SET_PDEATHSIG), and end now if it has ended already. Where the platform has
+    no such call, nothing: the child ends when its work does."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return
+    if os.getppid() != parent:  # the parent ended before the call: nobody would signal
+        os._exit(1)
 
 
 # ---------------------------------------------------------------------- replay

@@ -8,7 +8,12 @@ takes the hub's lock first and keeps it until it closes; a second writer is refu
 - SQLite: an exclusive `flock` on `<db>.lock` (released by the kernel when the process
   ends, however it ends).
 - PostgreSQL: a session advisory lock on a connection of its own, keyed by the schema
-  (released when that connection ends). A server restart ends it too: `check` then takes it
+  (released when that connection ends).
+
+A child forked by the holder (the hub's background snapshot) does not hold it: the
+descriptor that holds it (the lock file's, or the lock session's socket) is closed in the
+child at once, so that a child outliving its parent (killed alone) never keeps another
+writer out. A server restart ends it too: `check` then takes it
   again on a new connection (and fails if another process took it meanwhile). The service
   runs it every few seconds, and before the hub's command log first writes on a new
   connection (`DurableHub.guard_writes`), so no command is logged after a restart until
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 from typing import Any
 
 from samarkand.store.factory import POSTGRES_PREFIXES
@@ -33,7 +39,8 @@ class HubInUse(StoreError):
 
 
 class WriterLock:
-    """Held from construction until `release` (or the end of the process)."""
+    """Held from construction until `release` (or the end of the process); never by a
+    child the holder forks."""
 
     def __init__(self, db: str, *, schema: str) -> None:
         self._fd: int | None = None
@@ -44,6 +51,26 @@ class WriterLock:
             self._lock_postgres(db, schema)
         else:
             self._lock_file(db + LOCK_SUFFIX, db)
+        _HELD.add(self)
+
+    def _let_go_in_child(self) -> None:
+        """In a forked child: close this process's copy of what holds the lock, without a
+        word to the server (the parent's session goes on), so the child holds nothing."""
+        descriptors = [self._fd]
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                descriptors.append(self._connection.fileno())
+        for descriptor in descriptors:
+            if descriptor is not None:
+                with contextlib.suppress(OSError):
+                    os.close(descriptor)
+        if self._connection is not None:
+            # Never finalised here: closing it would say goodbye on a descriptor this process
+            # no longer has (a forked child leaves by `os._exit`, finalising nothing).
+            _KEPT_IN_CHILD.append(self._connection)
+        self._fd = None
+        self._connection = None
+        self._dsn = None
 
     def _lock_file(self, path: str, db: str) -> None:
         import fcntl
@@ -111,3 +138,16 @@ class WriterLock:
             self._connection.close()
             self._connection = None
         self._dsn = None  # released: not to be taken again
+
+
+_HELD: weakref.WeakSet[WriterLock] = weakref.WeakSet()
+_KEPT_IN_CHILD: list[Any] = []
+
+
+def _after_fork_in_child() -> None:
+    for lock in list(_HELD):
+        lock._let_go_in_child()
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
