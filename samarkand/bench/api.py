@@ -124,6 +124,12 @@ def start_server(db: Path | str, port: int, *options: str) -> subprocess.Popen:
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
+    return listening(process, port)
+
+
+def listening(process: subprocess.Popen, port: int) -> subprocess.Popen:
+    """`process` (a service starting, its stderr a pipe) once it listens on `port`; stopped,
+    with the error, if it exits or does not listen within `STARTUP_S_MAX`."""
     deadline = time.monotonic() + STARTUP_S_MAX
     while time.monotonic() < deadline:
         if process.poll() is not None:

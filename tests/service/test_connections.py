@@ -14,13 +14,12 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from samarkand.bench.api import free_port, start_server, stop_server
+from samarkand.bench.api import free_port, listening, start_server, stop_server
 from samarkand.service.auth import load_private_keys, sign_headers
 from samarkand.service.connections import (
     CONNECTIONS_MAX,
@@ -29,6 +28,7 @@ from samarkand.service.connections import (
     HEAD_READ_S,
     connections_cap,
 )
+from tests.service.conftest import DEBTOR, new_payment
 
 HEAD_S = 1.0  # the head bound of the tests' service
 CAP = 300  # the connections served at once by the tests' capped service
@@ -58,17 +58,7 @@ def _serve(db: Path, port: int, head_read_s: float, connections_max: int, nofile
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         preexec_fn=lower_limit,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the service exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process
-        except OSError:
-            time.sleep(0.1)
-    stop_server(process)
-    raise RuntimeError("the service did not start listening in time")
+    return listening(process, port)
 
 
 @pytest.fixture(scope="module")
@@ -213,16 +203,8 @@ def test_pipelined_requests_and_a_body_slower_than_the_head_bound_are_answered(h
             assert status == 200 and json.loads(body) == {"status": "ok"}
     # A head sent at once and its body over twice the head bound (the body has 30 s).
     keys = load_private_keys(f"{db}.keys.json")
-    payment = json.dumps(
-        {
-            "uetr": str(uuid.uuid4()),
-            "debtor_agent": "SMAACN22",
-            "creditor_agent": "SMAARU22",
-            "amount": "10.00",
-            "currency": "CNY",
-        }
-    ).encode()
-    headers = sign_headers(keys["SMAACN22"], "SMAACN22", "POST", "/v1/payments", payment)
+    payment = json.dumps(new_payment()).encode()
+    headers = sign_headers(keys[DEBTOR], DEBTOR, "POST", "/v1/payments", payment)
     head = b"POST /v1/payments HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
     head += b"".join(f"{name}: {value}\r\n".encode() for name, value in headers.items())
     head += b"content-length: %d\r\n\r\n" % len(payment)

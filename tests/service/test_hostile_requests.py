@@ -434,17 +434,19 @@ def test_an_acknowledgement_takes_a_json_number_only(hub, upto):
     assert _state(service, api, DEBTOR) == before
 
 
+_TIER = {
+    "sell": "CNY",
+    "buy": "RUB",
+    "min_amount": "1.00",
+    "max_amount": "1000.00",
+    "rate": "12.5",
+    "liquidity": "100000.00",
+    "valid_until": "2099-01-01T00:00:00Z",
+}
+
+
 def _quote(api) -> int:
-    tier = {
-        "sell": "CNY",
-        "buy": "RUB",
-        "min_amount": "1.00",
-        "max_amount": "1000.00",
-        "rate": "12.5",
-        "liquidity": "100000.00",
-        "valid_until": "2099-01-01T00:00:00Z",
-    }
-    posted = api.request("POST", "/v1/fx/tiers", DEBTOR, {"tiers": [tier]})
+    posted = api.request("POST", "/v1/fx/tiers", DEBTOR, {"tiers": [_TIER]})
     assert posted.json()["results"][0]["status"] == "posted"
     asked = {"source": "CNY", "destination": "RUB", "send_amount": "10.00"}
     quote = api.request("POST", "/v1/fx/quotes", DEBTOR, asked)
@@ -834,17 +836,6 @@ def test_a_path_uetr_not_written_as_iso_20022_writes_it_is_refused(
     error = _refused(api.request(method, target, key, body), 422, "invalid", "uetr")
     assert "version 4 UUID in lowercase" in error["message"]
     assert _state(service, api, DEBTOR, CREDITOR) == before
-
-
-_TIER = {
-    "sell": "CNY",
-    "buy": "RUB",
-    "min_amount": "1.00",
-    "max_amount": "1000.00",
-    "rate": "12.5",
-    "liquidity": "100000.00",
-    "valid_until": "2099-01-01T00:00:00Z",
-}
 
 
 @pytest.mark.parametrize(
