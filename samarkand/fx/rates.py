@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 
 from samarkand.money import AMOUNT_MAX
@@ -166,6 +167,27 @@ class ReferenceRate:
         _check_rate(self.rate, "ReferenceRate")
         if not _is_int(self.as_of_ns) or self.as_of_ns < 0:
             raise ValueError(f"ReferenceRate.as_of_ns must be a non-negative int: {self.as_of_ns}")
+
+
+BASE_ONE_RATE_DIGITS = 11  # ISO 20022 BaseOneRate: 11 digits in all, at most 10 after the point
+
+
+def base_one_places(rate: Fraction) -> int:
+    """The fraction digits a BaseOneRate has for ``rate``: as many as its integer part
+    leaves of 11, at most 10."""
+    whole = len(str(int(rate))) if rate >= 1 else 0
+    return max(0, min(RATE_DECIMALS_MAX, BASE_ONE_RATE_DIGITS - whole))
+
+
+def base_one_rate(rate: Fraction) -> str:
+    """``rate`` as an ISO 20022 BaseOneRate states it: exactly when it fits, else rounded
+    half-even to `base_one_places` fraction digits. The text a pacs.008 citing a quote may
+    give as its XchgRate (`samarkand.hub.messages.rate_agrees`)."""
+    places = base_one_places(rate)
+    exact = format_rate(rate, places)  # cut: the rate itself when it has no more digits
+    if Fraction(exact) == rate:
+        return exact
+    return format(Decimal(round(rate * 10**places)).scaleb(-places), "f")
 
 
 def format_rate(rate: Fraction, digits: int = RATE_DECIMALS_MAX) -> str:

@@ -49,6 +49,7 @@ from typing import Any
 
 from lxml import etree
 
+from samarkand.fx.rates import base_one_places
 from samarkand.fx.routing import Quote
 from samarkand.hub.message_log import MessageLog
 from samarkand.hub.notifications import BRANCH_XXX as BRANCH_PRIMARY_OFFICE
@@ -672,8 +673,7 @@ def rate_agrees(given: Decimal, found: Quote) -> bool:
     effective = found.effective_rate
     if Fraction(given) == effective:
         return True
-    whole = len(str(int(effective))) if effective >= 1 else 0
-    places = max(0, min(10, 11 - whole))
+    places = base_one_places(effective)
     exponent = given.as_tuple().exponent
     if not isinstance(exponent, int) or -exponent != places:
         return False

@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 from fastapi import FastAPI, Path, Request
 from pydantic import BaseModel, Field, model_validator
 
-from samarkand.fx.rates import format_rate
+from samarkand.fx.rates import base_one_rate, format_rate
 from samarkand.fx.routing import Quote
 from samarkand.hub.settlement import QUOTE_TTL_NS_DEFAULT, QuoteRequest, TierPost
 from samarkand.money import format_amount
@@ -107,7 +107,11 @@ class QuoteOut(BaseModel):
     destination: str
     send_amount: str
     deliver_amount: str
-    effective_rate: str = Field(description="`destination` per `source`, 10 decimals")
+    effective_rate: str = Field(
+        description="`destination` per `source`, as an ISO 20022 BaseOneRate states it: "
+        "exact when it fits, else rounded half-even to 11 digits (at most 10 after the point); "
+        "what a pacs.008 citing the quote may give as its XchgRate"
+    )
     created: str
     expires: str
     hops: list[HopOut]
@@ -141,7 +145,7 @@ def quote_out(quote: Quote) -> QuoteOut:
         destination=quote.destination,
         send_amount=amount(quote.send_amount, quote.source),
         deliver_amount=amount(quote.deliver_amount, quote.destination),
-        effective_rate=format_rate(quote.effective_rate),
+        effective_rate=base_one_rate(quote.effective_rate),
         created=iso_time(quote.created_ns),
         expires=iso_time(quote.expires_ns),
         hops=[

@@ -14,6 +14,7 @@ from samarkand.fx import (
     ReferenceRate,
     parse_rate,
 )
+from samarkand.fx.rates import base_one_rate
 from samarkand.money import MoneyError
 
 
@@ -113,3 +114,14 @@ def test_reference_rate() -> None:
         ReferenceRate("RUB", "RUB", Fraction(1), 5)
     with pytest.raises(ValueError):
         ReferenceRate("USD", "RUB", Fraction(-1), 5)
+
+
+@pytest.mark.parametrize(
+    ("rate", "text"),
+    [(Fraction(25, 2), "12.5"), (Fraction(19, 6), "3.1666666667"), (Fraction(1, 3), "0.3333333333"),
+     (Fraction(244, 3), "81.333333333"), (Fraction(200000000005, 10**11), "2.0000000000"),
+     (Fraction(200000000015, 10**11), "2.0000000002"), (Fraction(7), "7")],
+)  # fmt: skip
+def test_a_rate_as_a_base_one_rate_is_exact_or_rounded_half_even_to_11_digits(rate, text):
+    assert base_one_rate(rate) == text
+    assert len(text.replace(".", "").lstrip("0")) <= 11 or Fraction(text) == rate

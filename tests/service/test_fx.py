@@ -231,7 +231,9 @@ def test_quotes_and_payments_survive_a_restart(tmp_path):
         reopened.close()
 
 
-def _fx_message(quote: dict, *, debtor: str = DEBTOR, msg_id: str = "FXM-1") -> bytes:
+def _fx_message(
+    quote: dict, *, debtor: str = DEBTOR, msg_id: str = "FXM-1", rate: str | None = None
+) -> bytes:
     transaction = {
         "uetr": str(uuid.uuid4()),
         "debtor": debtor + "XXX",
@@ -239,7 +241,7 @@ def _fx_message(quote: dict, *, debtor: str = DEBTOR, msg_id: str = "FXM-1") -> 
         "settled": (quote["deliver_amount"], "RUB"),
         "instructed": (quote["send_amount"], "CNY"),
         "quote": f"/FXQT/{quote['id']}",
-    }
+    } | ({} if rate is None else {"rate": rate})
     return fx_pacs008([transaction], msg_id=msg_id)
 
 
@@ -275,3 +277,23 @@ def test_a_cross_currency_pacs008_for_another_debtor_agent_is_refused(fx):
     used = fx.request("POST", "/v1/messages", DEBTOR, _fx_message(quote, msg_id="FXM-3"),
                       content_type="application/xml")  # fmt: skip
     assert _tx_statuses(used) == [("ACSC", None)]
+
+
+@pytest.mark.parametrize(
+    ("rate", "send", "deliver", "effective"),
+    [("3.2", "0.06", "0.19", "3.1666666667"),  # 19/6
+     ("81.4", "0.03", "2.44", "81.333333333")],  # 244/3: 11 digits in all
+)  # fmt: skip
+def test_a_quotes_rate_is_the_xchg_rate_a_message_citing_it_may_give(
+    api, rate, send, deliver, effective
+):
+    # The effective rate was cut, not rounded (3.1666666666: refused AM09 when copied into a
+    # pacs.008), and one of 10 or more had 12 digits, too many for a BaseOneRate.
+    assert _post(api, _tier("CNY", "RUB", rate)).json()["results"][0]["status"] == "posted"
+    quote = _quote(api, send_amount=send).json()
+    assert (quote["deliver_amount"], quote["effective_rate"]) == (deliver, effective)
+    response = api.request(
+        "POST", "/v1/messages", DEBTOR, _fx_message(quote, rate=effective),
+        content_type="application/xml",
+    )  # fmt: skip
+    assert _tx_statuses(response) == [("ACSC", None)]
