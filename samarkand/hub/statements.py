@@ -149,7 +149,9 @@ def select_statement(durable: DurableHub, account_id: int, day: datetime) -> Sta
 def render_statement(rows: StatementRows) -> tuple[bytes, int]:
     """The camt.053 of `rows` in its envelope, and its number of entries (no hub needed)."""
     code_names = {int(c): c.name for c in TransferCode}
-    payment = int(TransferCode.PAYMENT)
+    # The codes whose transfers carry their payment's UETR (a cross-currency payment's legs
+    # too); a liquidity transfer's or a net settlement's user data is no UETR.
+    of_payments = {int(TransferCode.PAYMENT), int(TransferCode.FX), int(TransferCode.RETURN)}
     booked_at: dict[int, str] = {}
     entries = []
     for amount, is_credit, at_ns, transfer_id, code, user_data, counterparty in zip(
@@ -167,7 +169,7 @@ def render_statement(rows: StatementRows) -> tuple[bytes, int]:
                 amount=amount,
                 credit=is_credit,
                 booked_at=f"{booked}.{at_ns % 10**9:09d}Z",
-                reference=_reference(transfer_id, user_data if code == payment else 0),
+                reference=_reference(transfer_id, user_data if code in of_payments else 0),
                 counterparty=counterparty,
                 transaction_code=code_names.get(code, str(code)),
             )

@@ -297,3 +297,21 @@ def test_a_quotes_rate_is_the_xchg_rate_a_message_citing_it_may_give(
         content_type="application/xml",
     )  # fmt: skip
     assert _tx_statuses(response) == [("ACSC", None)]
+
+
+def test_a_statement_names_a_cross_currency_payments_legs_by_its_uetr(fx):
+    # The legs were listed as "transfer N" in the camt.053, by their UETR in the camt.054.
+    quote = _quote(fx).json()
+    payment, answer = _pay(fx, quote["id"])
+    assert answer.json()["status"] == "ACSC"
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    for bank, currency in (
+        (DEBTOR, "CNY"),
+        (CREDITOR, "RUB"),
+        (PROVIDER, "CNY"),
+        (PROVIDER, "RUB"),
+    ):
+        statement = fx.request("GET", f"/v1/statements/{currency}?date={today}", bank)
+        assert statement.status_code == 200, statement.text
+        uetrs = [e.text for e in etree.fromstring(statement.content).iter("{*}UETR")]
+        assert payment["uetr"] in uetrs, (bank, currency)
