@@ -356,13 +356,17 @@ class Verifier:
 
     # ------------------------------------------------------------------ sessions
 
-    def open_session(self, key_id: str, client_public: str) -> tuple[Session, str]:
-        """A new session for `key_id` (authenticated with its key just now) from the
-        caller's X25519 public key (base64): the session and the hub's public key (base64),
-        for the answer. The key id's oldest session ends if it has `SESSIONS_PER_KEY_MAX`."""
-        entry = self.keys.get(key_id)
-        if entry is None:  # revoked between the request's check and now
-            raise SessionRefused(401, KEY_HEADER, "this key id has no key: a new one must be set")
+    def open_session(self, caller: Principal, client_public: str) -> tuple[Session, str]:
+        """A new session for `caller` (authenticated with its key just now) from its X25519
+        public key (base64): the session and the hub's public key (base64), for the answer.
+        The session is bound to the key that signed the request: one replaced meanwhile
+        opens nothing. The key id's oldest session ends if it has `SESSIONS_PER_KEY_MAX`."""
+        key_id = caller.key_id
+        if not self.still_holds(caller):  # replaced or revoked since the request's check
+            raise SessionRefused(
+                401, SIGNATURE_HEADER,
+                "the key that signed this request was replaced or revoked meanwhile",
+            )  # fmt: skip
         try:
             raw = base64.b64decode(client_public, validate=True)
             peer = X25519PublicKey.from_public_bytes(raw)
@@ -379,7 +383,7 @@ class Verifier:
         session_id = secrets.token_urlsafe(16)
         now_ms = int(self._clock() * 1000)
         session = Session(
-            session_id, key_id, self._public(key_id, entry),
+            session_id, key_id, caller.key,
             keyed_mac(session_secret(shared, session_id, key_id, raw, hub_public)),
             now_ms + 1000 * self.session_s,
         )  # fmt: skip

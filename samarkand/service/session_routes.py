@@ -47,7 +47,7 @@ def add_session_routes(app: FastAPI, verifier: Verifier) -> None:
         signature."""
         caller = keyed(principal_of(request), "opening a session")
         try:
-            session, hub_public = verifier.open_session(caller.key_id, offer.public_key)
+            session, hub_public = verifier.open_session(caller, offer.public_key)
         except SessionRefused as refused:
             code = _CODES.get(refused.status, "invalid")
             raise E.ApiError(refused.status, code, refused.field, refused.message) from None

@@ -20,6 +20,7 @@ from samarkand.service.auth import (
     ClientSession,
     KeyEntry,
     Role,
+    SessionRefused,
     Verifier,
     accept_session,
     session_offer,
@@ -169,7 +170,10 @@ def test_sessions_end_with_their_time_and_a_key_holds_a_bounded_number():
     verifier.add(KeyEntry(DEBTOR, Role.PARTICIPANT, key.public_key()))
     verifier.session_s = 60
     offers = [session_offer() for _ in range(SESSIONS_PER_KEY_MAX + 1)]
-    opened = [verifier.open_session(DEBTOR, json.loads(body)["public_key"]) for _, body in offers]
+    caller = verifier.verify(
+        "GET", "/v1/sessions", signed(key, DEBTOR, "GET", "/v1/sessions", now_ms=1_000_000), b""
+    )
+    opened = [verifier.open_session(caller, json.loads(body)["public_key"]) for _, body in offers]
     kept = [s.session_id for s in verifier.sessions(DEBTOR)]
     assert kept == [s.session_id for s, _ in opened[1:]]  # the oldest ended for the newest
     latest, hub_public = opened[-1]
@@ -186,3 +190,18 @@ def test_sessions_end_with_their_time_and_a_key_holds_a_bounded_number():
     assert verifier.sessions(DEBTOR) == []
     signed_too = signed(key, DEBTOR, "GET", "/v1/accounts", now_ms=int(clock[0] * 1000))
     assert verifier.verify("GET", "/v1/accounts", signed_too, b"").session is None
+
+
+def test_a_session_is_bound_to_the_key_that_signed_its_opening():
+    # Signed with a key replaced before the session was made, the opening made a session of
+    # the new key: the old key's holder could then act under the new one.
+    verifier = Verifier([], clock=lambda: 1_000.0)
+    old, new = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    verifier.add(KeyEntry(DEBTOR, Role.PARTICIPANT, old.public_key()))
+    headers = signed(old, DEBTOR, "POST", "/v1/sessions", b"", now_ms=1_000_000)
+    caller = verifier.verify("POST", "/v1/sessions", headers, b"")
+    verifier.add(KeyEntry(DEBTOR, Role.PARTICIPANT, new.public_key()))  # replaced meanwhile
+    _, offer = session_offer()
+    with pytest.raises(SessionRefused, match="replaced or revoked meanwhile"):
+        verifier.open_session(caller, json.loads(offer)["public_key"])
+    assert verifier.sessions(DEBTOR) == []
