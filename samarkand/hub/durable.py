@@ -1627,45 +1627,28 @@ class DurableHub:
         self._command(command)
 
     def cancel(self, uetr: int, by_bic: str, now: int) -> Reason | None:
-        """Cancel a payment not yet final; a refused request is not logged nor audited
-        (`SettlementEngine.refusal`)."""
-        refused = self.hub.engine.refusal("cancel", uetr, by_bic)
-        if refused is not None:
-            return refused
-        return self._command(
-            {"op": "cancel", "uetr": _int(uetr), "bic": _str(by_bic), "now": _int(now)}
-        )
+        """Cancel a payment not yet final."""
+        return self._payment_change("cancel", uetr, by_bic, now)
 
     def reprioritise(self, uetr: int, by_bic: str, priority: Priority, now: int) -> Reason | None:
-        """Change a waiting payment's priority (`SettlementEngine.reprioritise`); a refused
-        request is not logged nor audited."""
-        refused = self.hub.engine.refusal("priority", uetr, by_bic)
-        if refused is not None:
-            return refused
-        return self._command(
-            {
-                "op": "priority",
-                "uetr": _int(uetr),
-                "bic": _str(by_bic),
-                "priority": _int(int(priority)),
-                "now": _int(now),
-            }
-        )
+        """Change a waiting payment's priority (`SettlementEngine.reprioritise`)."""
+        return self._payment_change("priority", uetr, by_bic, now, priority=_int(int(priority)))
 
     def reorder(self, uetr: int, by_bic: str, *, to_front: bool, now: int) -> Reason | None:
-        """Move a queued payment within its class; a refused request is not logged nor
-        audited."""
-        refused = self.hub.engine.refusal("reorder", uetr, by_bic)
+        """Move a queued payment within its class."""
+        return self._payment_change("reorder", uetr, by_bic, now, to_front=bool(to_front))
+
+    def _payment_change(
+        self, op: str, uetr: int, by_bic: str, now: int, **fields: Any
+    ) -> Reason | None:
+        """`by_bic`'s change `op` of payment `uetr`, logged unless the engine refuses it before
+        it changes anything (`SettlementEngine.refusal`): a refused request is neither logged
+        nor audited."""
+        refused = self.hub.engine.refusal(op, uetr, by_bic)
         if refused is not None:
             return refused
         return self._command(
-            {
-                "op": "reorder",
-                "uetr": _int(uetr),
-                "bic": _str(by_bic),
-                "to_front": bool(to_front),
-                "now": _int(now),
-            }
+            {"op": op, "uetr": _int(uetr), "bic": _str(by_bic), **fields, "now": _int(now)}
         )
 
     # ------------------------------------------------------------------ FX commands
