@@ -5,6 +5,15 @@ them, and the router reads the book with the ``now`` of the batch. A tier is ide
 (provider, sell, buy, min_amount, max_amount): posting the same band again replaces the
 provider's previous rate for it, which is how a provider updates a price.
 
+Commitments. Every tier posted is numbered (1, 2, … in the order the book took them, so a
+replay numbers them alike): its ``commitment``. The tier's liquidity is what the provider
+commits to pay out of that posting *in total*, counted by the settlement engine as the legs
+of quotes on it settle (``SettlementEngine.tier_paid``, by commitment); the router prices
+against what is left. A tier posted again, even with the same band and numbers, is a new
+posting: a new commitment, counted from zero. A tier posted with ``counted=False`` (by a
+command log written before the count existed) has commitment 0: its liquidity bounds each
+quote alone, as it did then, and nothing is counted against it.
+
 Vehicle currencies. The hub exists to settle without USD or EUR, so ``vehicle_only``
 currencies (default USD, EUR) are never an intermediate step of a route, except on the
 (source, destination) corridors the operator lists in ``allowed_vehicle_corridors``. They
@@ -43,6 +52,7 @@ class Offer(NamedTuple):
     valid_from_ns: int
     valid_until_ns: int
     tier: RateTier
+    commitment: int  # the posting's number when its liquidity is counted in total; 0: per quote
 
 
 class PostResult(enum.Enum):
@@ -81,6 +91,7 @@ class RateBook:
         "_offers",
         "_by_key",
         "_sources",
+        "_postings",
     )
 
     def __init__(
@@ -108,9 +119,14 @@ class RateBook:
         self._by_key: dict[TierKey, Offer] = {}
         # buy -> sells that reach it, for the deliver-amount search that runs backwards.
         self._sources: dict[str, set[str]] = {}
+        self._postings = 0  # tiers posted so far: the last commitment number given
 
-    def post(self, tier: RateTier) -> PostResult:
-        """Add ``tier``, or replace the same provider's tier for the same pair and band."""
+    def post(self, tier: RateTier, *, counted: bool = True) -> PostResult:
+        """Add ``tier``, or replace the same provider's tier for the same pair and band.
+
+        ``counted``: the tier's liquidity is a commitment in total, numbered (module
+        docstring); False only for a tier a command log written before the count existed
+        posts, whose liquidity bounds each quote alone."""
         if not isinstance(tier, RateTier):
             raise TypeError(f"RateBook.post takes a RateTier, not {type(tier).__name__}")
         try:
@@ -124,6 +140,7 @@ class RateBook:
         if not replaced and len(current) >= TIERS_PER_PAIR_MAX:
             return PostResult.PAIR_FULL
         shift = exponent_buy - exponent_sell
+        self._postings += 1
         offer = Offer(
             numerator=tier.rate.numerator * 10 ** max(shift, 0),
             denominator=tier.rate.denominator * 10 ** max(-shift, 0),
@@ -133,6 +150,7 @@ class RateBook:
             valid_from_ns=tier.valid_from_ns,
             valid_until_ns=tier.valid_until_ns,
             tier=tier,
+            commitment=self._postings if counted else 0,
         )
         kept = [o for o in current if tier_key(o.tier) != key]
         kept.append(offer)
@@ -228,6 +246,10 @@ class RateBook:
         if currency not in self.vehicle_only:
             return True
         return (source, destination) in self.allowed_vehicle_corridors
+
+    def commitments(self) -> set[int]:
+        """The commitment numbers of the standing tiers whose liquidity is counted in total."""
+        return {o.commitment for o in self._by_key.values() if o.commitment}
 
     def tiers(self) -> Iterator[RateTier]:
         """Every standing tier, in key order (deterministic)."""

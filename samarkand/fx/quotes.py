@@ -13,6 +13,7 @@ come from the hub's id source and must never repeat.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 
 from .routing import Quote
 
@@ -88,6 +89,10 @@ class QuoteRegistry:
 
     def is_used(self, quote_id: int) -> bool:
         return quote_id in self._used
+
+    def issued(self) -> Iterator[Quote]:
+        """Every quote held (used or not, not yet pruned), in the order issued."""
+        return iter(self._quotes.values())
 
     def prune(self, now: int) -> int:
         """Forget every quote that expired at or before ``now``; return how many."""

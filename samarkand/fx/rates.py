@@ -7,7 +7,8 @@ float rate misprices large IRR or UZS amounts by whole units.
 
 A ``RateTier`` is one offer of one FX provider: the rate applies when the amount sold is
 inside ``[min_amount, max_amount]`` (minor units of ``sell``), the provider commits at most
-``liquidity`` minor units of ``buy``, and the offer is valid for ``valid_from_ns <= now <
+``liquidity`` minor units of ``buy`` in total over the payments on it that settle (counted
+per posting: see `samarkand.fx.book`), and the offer is valid for ``valid_from_ns <= now <
 valid_until_ns``. Reference rates are for statistics only and never price a conversion.
 """
 

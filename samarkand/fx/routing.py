@@ -3,8 +3,10 @@
 A route is direct (A→B) or passes through one or two intermediate currencies (A→C→B,
 A→C→D→B), never through a vehicle-only currency (USD, EUR) unless the operator allows the
 (A, B) corridor (see ``samarkand.fx.book``). Each hop uses one provider's tier: the tier
-applies only when the hop's sell amount is inside its band, and only when the provider's
-committed liquidity covers the hop's buy amount. Orders are not split across providers.
+applies only when the hop's sell amount is inside its band, and only when what is left of the
+provider's committed liquidity covers the hop's buy amount: the tier's liquidity less what the
+legs of quotes on it have paid out so far (``paid``, by commitment; see `samarkand.fx.book`).
+Orders are not split across providers.
 
 Arithmetic is exact, in integer minor units. A hop selling ``s`` buys
 ``floor(s * rate * 10**(exp_buy - exp_sell))``: the fraction of a minor unit stays with the
@@ -28,8 +30,10 @@ most n² paths of three hops, each with int arithmetic only.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from types import MappingProxyType
 
 from samarkand.money import AMOUNT_MAX, MoneyError
 
@@ -37,6 +41,7 @@ from .book import Offer, RateBook
 
 Path = tuple[Offer, ...]
 _NO_OFFERS: dict[str, tuple[Offer, ...]] = {}  # read only
+NOTHING_PAID: Mapping[int, int] = MappingProxyType({})
 
 
 class QuoteResult(enum.Enum):
@@ -84,11 +89,21 @@ class QuoteHop:
     buy_amount: int
     rate: Fraction
     valid_until_ns: int = 0  # the end of the tier's validity (0: not recorded)
+    # The tier's commitment (`samarkand.fx.book`) and its committed liquidity, in minor units
+    # of `buy`: what this hop's payout counts against when the legs settle. 0 and 0: a tier
+    # whose liquidity bounds each quote alone (posted by a log written before the count).
+    commitment: int = 0
+    liquidity: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """A priced route; it reserves nothing (liquidity is committed when the legs settle).
+    """A priced route. It reserves nothing: each hop's tier is priced against what is left of
+    its committed liquidity when the quote is given, and the hop's ``buy_amount`` counts
+    against that commitment only when the legs of the payment bound to the quote settle.
+    Quotes given meanwhile may therefore promise more than is left: the legs that would take
+    a tier past its commitment do not settle, and the payment is rejected
+    (``Reason.FX_PROVIDER_LIQUIDITY``, AM02; `samarkand.settlement.engine`).
 
     ``effective_rate`` is ``deliver_amount / send_amount`` in major units (B per A).
     Valid for ``created_ns <= now < expires_ns``.
@@ -129,10 +144,12 @@ def quote(
     quote_id: int,
     ttl_ns: int,
     resting: frozenset[str] = frozenset(),
+    paid: Mapping[int, int] = NOTHING_PAID,
 ) -> Quote | QuoteRefusal:
     """Price the best route for exactly one of ``send_amount`` (in ``source`` minor units)
     or ``deliver_amount`` (in ``destination`` minor units); see the module docstring. No
     route converts through a currency of ``resting`` (one that does not settle today).
+    ``paid``: what each commitment has paid out so far (absent: nothing), read only.
 
     Refusals are values (``QuoteRefusal``); a non-int amount, ``now``, ``quote_id`` or
     ``ttl_ns``, or a non-positive ``ttl_ns`` or ``quote_id``, is a caller bug and raises.
@@ -144,17 +161,17 @@ def quote(
     allow_vehicle = (source, destination) in book.allowed_vehicle_corridors
     blocked = (frozenset() if allow_vehicle else book.vehicle_only) | resting
     if send_amount is not None:
-        path = _search_send(book, source, destination, send_amount, now, blocked, True)
+        path = _search_send(book, source, destination, send_amount, now, blocked, True, paid)
         amount = send_amount
     else:
         assert deliver_amount is not None  # _check_request guarantees exactly one
-        found = _search_deliver(book, source, destination, deliver_amount, now, blocked, True)
+        found = _search_deliver(book, source, destination, deliver_amount, now, blocked, True, paid)
         path, amount = found if found is not None else (None, 0)
     if path is None:
         return _why_not(
             book, source, destination, send_amount, deliver_amount, now, blocked, resting
         )
-    amounts = _execute(path, amount, now, True)
+    amounts = _execute(path, amount, now, True, paid)
     _ensure(amounts is not None, "the chosen route must replay")
     assert amounts is not None
     built = _build(book, quote_id, source, destination, path, amounts, now, ttl_ns)
@@ -203,42 +220,58 @@ def _ensure(condition: bool, message: str) -> None:
         raise AssertionError(message)
 
 
-def _sell_hop(offers: tuple[Offer, ...], sell: int, now: int, liquidity: bool):
+def _sell_hop(
+    offers: tuple[Offer, ...],
+    sell: int,
+    now: int,
+    liquidity: bool,
+    paid: Mapping[int, int] = NOTHING_PAID,
+):
     """The best (buy amount, offer) for selling ``sell`` on one pair, or None."""
     for offer in offers:  # best rate first
-        numerator, denominator, low, high, committed, start, end, _ = offer
+        numerator, denominator, low, high, committed, start, end, _, commitment = offer
         if low <= sell <= high and start <= now < end:
             buy = sell * numerator // denominator
             if buy <= 0:
                 return None  # every later offer has a lower rate: it buys nothing either
-            if liquidity and buy > committed:
+            if liquidity and buy > committed - (paid.get(commitment, 0) if commitment else 0):
                 continue
             return buy, offer
     return None
 
 
-def _buy_hop(offers: tuple[Offer, ...], buy: int, now: int, liquidity: bool):
+def _buy_hop(
+    offers: tuple[Offer, ...],
+    buy: int,
+    now: int,
+    liquidity: bool,
+    paid: Mapping[int, int] = NOTHING_PAID,
+):
     """The smallest (sell amount, offer) whose floored buy amount reaches ``buy``, or None."""
     for offer in offers:  # best rate first, so the needed sell amount only grows
-        numerator, denominator, low, high, committed, start, end, _ = offer
+        numerator, denominator, low, high, committed, start, end, _, commitment = offer
         if start <= now < end:
             sell = -(-buy * denominator // numerator)  # ceiling division
             if low <= sell <= high:
-                if liquidity and sell * numerator // denominator > committed:
+                left = committed - (paid.get(commitment, 0) if commitment else 0)
+                if liquidity and sell * numerator // denominator > left:
                     continue
                 return sell, offer
     return None
 
 
-def _execute(path: Path, amount: int, now: int, liquidity: bool) -> list[int] | None:
+def _execute(
+    path: Path, amount: int, now: int, liquidity: bool, paid: Mapping[int, int] = NOTHING_PAID
+) -> list[int] | None:
     """Replay ``path`` forwards from ``amount``: the amounts before and after each hop."""
     amounts = [amount]
-    for numerator, denominator, low, high, committed, start, end, _ in path:
+    for numerator, denominator, low, high, committed, start, end, _, commitment in path:
         sell = amounts[-1]
         if not (low <= sell <= high and start <= now < end):
             return None
         buy = sell * numerator // denominator
-        if buy <= 0 or (liquidity and buy > committed):
+        left = committed - (paid.get(commitment, 0) if commitment else 0)
+        if buy <= 0 or (liquidity and buy > left):
             return None
         amounts.append(buy)
     return amounts
@@ -256,6 +289,7 @@ def _search_send(
     now: int,
     blocked: frozenset[str],
     liquidity: bool,
+    paid: Mapping[int, int] = NOTHING_PAID,
 ) -> Path | None:
     """The path of at most three hops that delivers the most ``destination`` for ``amount``.
 
@@ -278,7 +312,7 @@ def _search_send(
     table = book.table()
     firsts: list[tuple[str, int, Offer]] = []
     for middle, first_offers in table.get(source, {}).items():
-        first = _sell_hop(first_offers, amount, now, liquidity)
+        first = _sell_hop(first_offers, amount, now, liquidity, paid)
         if first is None:
             continue
         if middle == destination:
@@ -287,7 +321,7 @@ def _search_send(
             firsts.append((middle, first[0], first[1]))
     for middle, bought, first_offer in firsts:
         second_offers = table.get(middle, _NO_OFFERS).get(destination)
-        second = second_offers and _sell_hop(second_offers, bought, now, liquidity)
+        second = second_offers and _sell_hop(second_offers, bought, now, liquidity, paid)
         if second:
             consider(second[0], (first_offer, second[1]))
     for middle, bought, first_offer in firsts:
@@ -303,10 +337,10 @@ def _search_send(
                 < best_amount * top_second.denominator * top_third.denominator
             ):
                 continue  # even the best rates on both pairs deliver less than the best so far
-            second = _sell_hop(second_offers, bought, now, liquidity)
+            second = _sell_hop(second_offers, bought, now, liquidity, paid)
             if second is None:
                 continue
-            third = _sell_hop(third_offers, second[0], now, liquidity)
+            third = _sell_hop(third_offers, second[0], now, liquidity, paid)
             if third is not None:
                 consider(third[0], (first_offer, second[1], third[1]))
     return best_path
@@ -320,6 +354,7 @@ def _search_deliver(
     now: int,
     blocked: frozenset[str],
     liquidity: bool,
+    paid: Mapping[int, int] = NOTHING_PAID,
 ) -> tuple[Path, int] | None:
     """The path needing the least ``source`` to deliver at least ``target``, and that amount.
 
@@ -332,7 +367,7 @@ def _search_deliver(
         nonlocal best
         if best is not None and needed > best[0]:
             return  # needs more source than the best so far: cannot win
-        amounts = _execute(path, needed, now, liquidity)
+        amounts = _execute(path, needed, now, liquidity, paid)
         if amounts is None:  # a rounded-up amount left a band or the liquidity: unusable
             return
         if best is None or (needed, -amounts[-1]) < (best[0], -best[1]):
@@ -344,7 +379,7 @@ def _search_deliver(
     from_source = table.get(source, {})
     lasts: list[tuple[str, int, Offer]] = []
     for before_last in book.sources_view(destination):
-        last = _buy_hop(table[before_last][destination], target, now, liquidity)
+        last = _buy_hop(table[before_last][destination], target, now, liquidity, paid)
         if last is None:
             continue
         if before_last == source:
@@ -353,7 +388,7 @@ def _search_deliver(
             lasts.append((before_last, last[0], last[1]))
     for before_last, needed_last, last_offer in lasts:
         first_offers = from_source.get(before_last)
-        first = first_offers and _buy_hop(first_offers, needed_last, now, liquidity)
+        first = first_offers and _buy_hop(first_offers, needed_last, now, liquidity, paid)
         if first:
             consider(first[0], (first[1], last_offer))
     for before_last, needed_last, last_offer in lasts:
@@ -369,10 +404,10 @@ def _search_deliver(
                 > best[0] * top_first.numerator * top_second.numerator
             ):
                 continue  # even the best rates on both pairs need more than the best so far
-            second = _buy_hop(second_offers, needed_last, now, liquidity)
+            second = _buy_hop(second_offers, needed_last, now, liquidity, paid)
             if second is None:
                 continue
-            first = _buy_hop(first_offers, second[0], now, liquidity)
+            first = _buy_hop(first_offers, second[0], now, liquidity, paid)
             if first is not None:
                 consider(first[0], (first[1], second[1], last_offer))
     if best is None:
@@ -425,7 +460,7 @@ def _why_not(
         found = _search_deliver(book, source, destination, deliver_amount, now, blocked, False)
     corridor = f"{source} to {destination}"
     if found is not None:
-        detail = f"{corridor}: providers' committed liquidity does not cover the amount"
+        detail = f"{corridor}: what is left of providers' committed liquidity is too little"
         return QuoteRefusal(QuoteResult.INSUFFICIENT_PROVIDER_LIQUIDITY, detail)
     if _connected(book, source, destination, now, blocked):
         detail = f"{corridor}: no tier's amount band fits the amount on any route"
@@ -461,6 +496,8 @@ def _build(
             buy_amount=amounts[index + 1],
             rate=offer.tier.rate,
             valid_until_ns=offer.valid_until_ns,
+            commitment=offer.commitment,
+            liquidity=offer.liquidity if offer.commitment else 0,
         )
         for index, offer in enumerate(path)
     )

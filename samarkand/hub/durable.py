@@ -44,6 +44,12 @@ process died before the record was written, or a log written before records exis
 replayed by searching. Decision records are not commands: `DurableHub.commands` does not count
 them.
 
+Tiers' commitments. A `post_tiers` command is logged with `"commitment": "total"`: its tiers'
+liquidity is committed in total and counted as the legs of quotes on them settle
+(`samarkand.fx.book`). A `post_tiers` without the key was written before the count existed;
+its tiers replay as they ran then, their liquidity bounding each quote alone, so such a log
+replays to the journal it wrote. (Tiers posted after it, by this code, are counted.)
+
 Semantics: at least once. A command logged but cut short by a crash is completed by the next
 open, although its caller never saw an acknowledgement; a caller retrying a submit then gets
 DUPLICATE_UETR for what was in fact accepted.
@@ -570,9 +576,16 @@ def _encode_fx_payment(p: FxPayment) -> list[Any]:
     ]
 
 
+# The `commitment` of a `post_tiers` command (module docstring): logged by this code.
+COMMITMENT_TOTAL = "total"
+
+
 def _run_fx(hub: SettlementHub, op: str, read: _Reader) -> Any:
     """The FX commands: providers' tiers, quote requests, cross-currency payments."""
     if op == "post_tiers":
+        commitment = read.body.get("commitment")  # none: logged before the count existed
+        if commitment is not None and commitment != COMMITMENT_TOTAL:
+            raise read.fail(f"not a tier commitment: {commitment!r}")
         posts = []
         for item in read.list(read.get("tiers")):
             row = read.row(item, 9, "a tier")
@@ -589,7 +602,7 @@ def _run_fx(hub: SettlementHub, op: str, read: _Reader) -> Any:
                     read.int(row[8]),
                 )
             )
-        return hub.post_tiers(posts, read.now())
+        return hub.post_tiers(posts, read.now(), counted=commitment is not None)
     if op == "quotes":
         requests = []
         for item in read.list(read.get("requests")):
@@ -1655,7 +1668,9 @@ class DurableHub:
 
     def post_tiers(self, posts: Sequence[TierPost], now: int) -> list[Reason | None]:
         tiers = [_encode_tier(t) for t in posts]
-        return self._command({"op": "post_tiers", "tiers": tiers, "now": _int(now)})
+        return self._command(
+            {"op": "post_tiers", "tiers": tiers, "commitment": COMMITMENT_TOTAL, "now": _int(now)}
+        )
 
     def request_quotes(self, requests: Sequence[QuoteRequest], now: int) -> list[Quote | Reason]:
         encoded = [

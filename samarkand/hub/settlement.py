@@ -38,7 +38,7 @@ from samarkand.ledger.types import (
     TransferFlags,
 )
 from samarkand.money import MoneyError, default_registry
-from samarkand.settlement.crosscurrency import FxRoute, RouteLeg, make_route
+from samarkand.settlement.crosscurrency import Draw, FxRoute, RouteLeg, make_route
 from samarkand.settlement.engine import SettlementEngine
 from samarkand.settlement.participants import (
     Directory,
@@ -417,9 +417,13 @@ class SettlementHub:
         with quiet_stdout() if non_fifo else contextlib.nullcontext():
             rejected = self.engine.end_of_day(now, non_fifo=non_fifo)
         self._commit(now)
-        # Quotes that expired by the cut-off bind nothing any more: forget them.
+        # Quotes that expired by the cut-off bind nothing any more: forget them, and the
+        # counts of the commitments that neither a standing tier nor a quote left holds.
         self.quotes.prune(now)
         self.quote_owner = {q: bic for q, bic in self.quote_owner.items() if self.quotes.get(q)}
+        held = self.book.commitments()
+        held.update(h.commitment for q in self.quotes.issued() for h in q.hops if h.commitment)
+        self.engine.forget_commitments(held)
         return rejected
 
     def close_currency(self, currency: str, now: int) -> int:
@@ -447,11 +451,18 @@ class SettlementHub:
 
     # ------------------------------------------------------------------ FX
 
-    def post_tiers(self, posts: Sequence[TierPost], now: int) -> list[Reason | None]:
+    def post_tiers(
+        self, posts: Sequence[TierPost], now: int, *, counted: bool = True
+    ) -> list[Reason | None]:
         """Providers' rate tiers: each posted (None; a provider's tier for the same pair and
         band replaces its earlier one) or refused with a reason. A provider is an active
         direct participant with settlement accounts in both currencies and, on a hub with a
-        register, registered for the pair (else PROVIDER_NOT_REGISTERED, AG01)."""
+        register, registered for the pair (else PROVIDER_NOT_REGISTERED, AG01).
+
+        Each tier posted is a new commitment of its liquidity in total, counted from zero
+        as the legs of quotes on it settle (`samarkand.fx.book`). `counted=False` only for
+        the replay of a log written before the count existed: its tiers' liquidity bounds
+        each quote alone, as it did then."""
         outcome: list[Reason | None] = []
         for post in posts:
             reason = self._check_provider(post.provider, (post.sell, post.buy))
@@ -461,7 +472,10 @@ class SettlementHub:
                 tier = post.tier()
                 if isinstance(tier, Reason):
                     reason = tier
-                elif self.book.post(tier) not in (PostResult.POSTED, PostResult.REPLACED):
+                elif self.book.post(tier, counted=counted) not in (
+                    PostResult.POSTED,
+                    PostResult.REPLACED,
+                ):
                     reason = Reason.TIER_INVALID
             outcome.append(reason)
         self.clock = max(self.clock, now)
@@ -685,6 +699,7 @@ class SettlementHub:
             quote_id=self.quotes_issued + 1,
             ttl_ns=request.ttl_ns,
             resting=frozenset(self.engine.resting),
+            paid=self.engine.tier_paid,
         )
         if isinstance(found, QuoteRefusal):
             return QUOTE_REASONS[found.result]
@@ -774,6 +789,11 @@ class SettlementHub:
             found.deliver_amount,
             route_legs_,
             found.rates_valid_until_ns,
+            draws=[
+                Draw(hop.commitment, hop.buy_amount, hop.liquidity)
+                for hop in found.hops
+                if hop.commitment
+            ],
             description=describe_route(found, route_legs_),
             quote=found,
         )

@@ -9,6 +9,15 @@ currency ledgers, so they settle together or not at all, in one durable ledger b
 Cover is checked on net per account: a payment (or a set of them) may settle when every
 account it debits on net, banks and providers in every currency, can pay its net debit.
 
+Providers' commitments. A hop priced on a tier whose liquidity is committed in total (see
+`samarkand.fx.book`) draws its buy amount from that commitment when the legs settle, gross:
+offsetting lowers what a provider's account pays on net, not what the provider pays out
+under its tiers. A route's `needs` are its `net` plus, for each such draw, the commitment
+as one more "account" that pays the draw, under the key `commitment_key(commitment)` (the
+commitment negated: no account id is negative). What a commitment "can pay" is what is left
+of it, so the same cover test and the same removal loop keep a set of payments within every
+commitment it draws on as well as within every account's liquidity.
+
 Cross-currency offsetting (DESIGN §6) settles queued cross-currency payments together when
 together they are covered although one by one they are not: a cycle CNY→RUB→INR→CNY pays its
 providers in the currencies they pay out, so a provider needs only its residual. The set is
@@ -49,6 +58,21 @@ class RouteLeg:
 
 
 @dataclass(frozen=True, slots=True)
+class Draw:
+    """What one hop of a route pays out under a tier's commitment when the legs settle:
+    `amount` minor units of the tier's buy currency, of the tier's committed `liquidity`."""
+
+    commitment: int  # the tier's posting number (`samarkand.fx.book`), positive
+    amount: int
+    liquidity: int
+
+
+def commitment_key(commitment: int) -> int:
+    """The key of a commitment among a route's `needs` (module docstring)."""
+    return -commitment
+
+
+@dataclass(frozen=True, slots=True)
 class FxRoute:
     """What the engine keeps of a cross-currency payment's quote: its legs, when its rates
     stop standing, and, opaque to the engine, the quote itself (for the tracker and the
@@ -63,6 +87,8 @@ class FxRoute:
     net: Mapping[int, int]  # account -> net credit (+) or debit (-) when every leg posts
     provider_accounts: frozenset[int]  # the providers' accounts the legs debit
     deadline_ns: int  # the quoted rates stand until then (0: no end)
+    draws: tuple[Draw, ...]  # what the hops pay out under commitments counted in total
+    needs: Mapping[int, int]  # `net` and each draw as a debit of its commitment's key
     description: str = ""
     quote: object = None
 
@@ -85,9 +111,19 @@ def make_route(
     legs: Sequence[RouteLeg],
     deadline_ns: int,
     *,
+    draws: Sequence[Draw] = (),
     description: str = "",
     quote: object = None,
 ) -> FxRoute:
+    net = leg_net(legs)
+    needs = dict(net)
+    for draw in draws:
+        if type(draw.commitment) is not int or draw.commitment <= 0:
+            raise ValueError(f"quote {quote_id}: a draw on commitment {draw.commitment!r}")
+        if not 0 < draw.amount <= draw.liquidity:
+            raise ValueError(f"quote {quote_id}: a draw of {draw.amount} of {draw.liquidity}")
+        key = commitment_key(draw.commitment)
+        needs[key] = needs.get(key, 0) - draw.amount
     return FxRoute(
         quote_id=quote_id,
         source=source,
@@ -95,9 +131,11 @@ def make_route(
         send_amount=send_amount,
         deliver_amount=deliver_amount,
         legs=tuple(legs),
-        net=leg_net(legs),
+        net=net,
         provider_accounts=frozenset(leg.debit_account_id for leg in legs if leg.provider_pays),
         deadline_ns=deadline_ns,
+        draws=tuple(draws),
+        needs=needs,
         description=description,
         quote=quote,
     )
@@ -112,7 +150,8 @@ def leg_net(legs: Iterable[RouteLeg]) -> dict[int, int]:
 
 
 def covered(net: Mapping[int, int], available: Callable[[int], int]) -> bool:
-    """Whether every account that pays on net can pay its net debit."""
+    """Whether every account that pays on net can pay its net debit (and, over `needs`,
+    every commitment its draws)."""
     return all(n >= 0 or available(account) + n >= 0 for account, n in net.items())
 
 

@@ -15,6 +15,16 @@ How a payment settles (DESIGN §5):
   non-FIFO heuristic on what FIFO could not resolve;
 - DNS payments wait for their currency's next window close, which settles the net positions
   with unwinding of participants that cannot pay in.
+
+Cross-currency payments settle all their legs together (gross, or by cross-currency
+offsetting; never in a DNS window) and count what each hop pays out against its tier's
+commitment (`tier_paid`; see `samarkand.settlement.crosscurrency`). A payment whose draw
+would take a tier past its commitment is not settled: it is refused at entry, or, queued,
+rejected as soon as others' settlements leave its tier too little, with
+FX_PROVIDER_LIQUIDITY (AM02, the code a quote refused for the same reason gets). It is not
+left queued as a payment short of liquidity is: a commitment is never replenished (a new
+posting of the tier is a new commitment), so it would wait in vain and hold up its
+sender's cross-currency queue.
 """
 
 from __future__ import annotations
@@ -210,6 +220,14 @@ class SettlementEngine:
         # Accounts of the queued cross-currency payments (how many touch each): only more
         # liquidity in one of them can let cross-currency offsetting find something new.
         self._fx_watch: dict[int, int] = {}
+        # Providers' commitments (tiers whose liquidity is committed in total), by number:
+        # the committed liquidity, and what the settled hops on it paid out (never lowered;
+        # it may exceed the commitment only where the log's recorded decisions put it, see
+        # `_offset_fx`). Kept while a payment may still draw on it (`forget_commitments`).
+        self.tier_liquidity: dict[int, int] = {}
+        self.tier_paid: dict[int, int] = {}
+        # The queued cross-currency payments drawing on each commitment, by UETR.
+        self._fx_drawing: dict[int, dict[int, Entry]] = {}
         # Liquidity-saving searches: when `decisions` is a list, each search appends its
         # outcome to it (for its owner to drain); when `recorded` holds decisions, each search
         # takes the next one instead of searching, checked against the queues (else
@@ -238,6 +256,13 @@ class SettlementEngine:
         return (
             values[CPO] - values[DPO] - values[DP] + values[LIMIT] + self._overlay.get(account, 0)
         )
+
+    def _fx_available(self, key: int) -> int:
+        """`available` for an account; for a commitment's key (negative: see
+        `samarkand.settlement.crosscurrency`), what is left of the commitment."""
+        if key >= 0:
+            return self.available(key)
+        return self.tier_liquidity[-key] - self.tier_paid.get(-key, 0)
 
     def _move(self, debit: int, credit: int, amount: int) -> None:
         if credit in self.queues:
@@ -881,6 +906,15 @@ class SettlementEngine:
             return Reason.CURRENCY_RESTING
         if any(now >= self.cut_off_ns.get(c, 0) for c in currencies):
             return Reason.AFTER_CUT_OFF
+        for draw in route.draws:
+            known = self.tier_liquidity.get(draw.commitment, draw.liquidity)
+            if known != draw.liquidity:
+                raise ValueError(
+                    f"quote {route.quote_id}: commitment {draw.commitment} of {draw.liquidity}, "
+                    f"known as {known}"
+                )
+            if draw.amount > draw.liquidity - self.tier_paid.get(draw.commitment, 0):
+                return Reason.FX_PROVIDER_LIQUIDITY
         if self.fx_queued >= self.queue_limit:
             return Reason.QUEUE_FULL
         return None
@@ -909,9 +943,11 @@ class SettlementEngine:
         )
         self.entries[payment.uetr] = entry
         self._record(entry, Status.RECEIVED, now, detail=route.description)
+        for draw in route.draws:
+            self.tier_liquidity[draw.commitment] = draw.liquidity
         queues = self.fx_queues.get(entry.sender)
         blocked = queues is not None and any(queues[p] for p in range(int(entry.priority) + 1))
-        if not blocked and covered(route.net, self.available):
+        if not blocked and covered(route.needs, self._fx_available):
             self._settle_fx_gross(entry, now)
             return
         queues = self.fx_queues.setdefault(entry.sender, ([], []))
@@ -921,6 +957,8 @@ class SettlementEngine:
         self._fx_changed = True
         for account in route.net:
             self._fx_watch[account] = self._fx_watch.get(account, 0) + 1
+        for draw in route.draws:
+            self._fx_drawing.setdefault(draw.commitment, {})[payment.uetr] = entry
         if route.deadline_ns:
             heapq.heappush(self.fx_deadlines, (route.deadline_ns, entry.sequence, payment.uetr))
         self._record(entry, Status.QUEUED, now, detail="waiting for liquidity on its legs")
@@ -940,6 +978,11 @@ class SettlementEngine:
                 self._fx_watch[account] = left
             else:
                 del self._fx_watch[account]
+        for draw in entry.fx.draws:
+            drawing = self._fx_drawing[draw.commitment]
+            del drawing[entry.payment.uetr]
+            if not drawing:
+                del self._fx_drawing[draw.commitment]
 
     def _settle_fx_gross(self, entry: Entry, now: int) -> None:
         route = entry.fx
@@ -961,6 +1004,7 @@ class SettlementEngine:
             self._move(leg.debit_account_id, leg.credit_account_id, leg.amount)
         self._count_providers([route], route.net)
         self._settled(entry, now, Via.FX)
+        self._draw([route], now)
 
     def _release_fx(self, now: int) -> int:
         """Settle the heads of the cross-currency queues whose legs are covered; each
@@ -971,7 +1015,7 @@ class SettlementEngine:
             while queues is not None:
                 head = queues[0][0] if queues[0] else queues[1][0]
                 assert head.fx is not None
-                if not covered(head.fx.net, self.available):
+                if not covered(head.fx.needs, self._fx_available):
                     break
                 self._dequeue_fx(head)
                 self._settle_fx_gross(head, now)
@@ -988,10 +1032,13 @@ class SettlementEngine:
         self.stats.lsm_runs += 1
         queues = {s: [*self.fx_queues[s][0], *self.fx_queues[s][1]] for s in sorted(self.fx_queues)}
         if self.recorded is not None:
+            # The log's decision wins: checked against the accounts' liquidity (the ledger
+            # would refuse the rest), not against the commitments, so a decision recorded by
+            # code that counted them otherwise replays as it was taken.
             ordered = [e for items in queues.values() for e in items]
             chosen = self._recorded_choice(FX_SEARCH, 0, ordered, _route_net)
         else:
-            chosen = offset_prefixes(queues, _route_net, self.available)
+            chosen = offset_prefixes(queues, _route_needs, self._fx_available)
             if self.decisions is not None:
                 self._decided(FX_SEARCH, 0, [e for items in queues.values() for e in items], chosen)
         if not chosen:
@@ -1049,6 +1096,40 @@ class SettlementEngine:
         via = Via.FX_OFFSET if len(entries) > 1 else Via.FX
         for entry in entries:
             self._settled(entry, now, via)
+        self._draw(routes, now)
+
+    def _draw(self, routes: list[FxRoute], now: int) -> None:
+        """Count what the settled `routes` paid out under commitments; then reject each queued
+        payment whose draw on one of them no longer fits what is left (it never will)."""
+        drawn: set[int] = set()
+        for route in routes:
+            for draw in route.draws:
+                paid = self.tier_paid.get(draw.commitment, 0) + draw.amount
+                self.tier_paid[draw.commitment] = paid
+                drawn.add(draw.commitment)
+        for commitment in sorted(drawn):
+            left = self.tier_liquidity[commitment] - self.tier_paid[commitment]
+            waiting = self._fx_drawing.get(commitment, {})
+            short = [
+                entry
+                for entry in waiting.values()
+                if entry.fx is not None
+                and any(d.commitment == commitment and d.amount > left for d in entry.fx.draws)
+            ]
+            for entry in sorted(short, key=lambda e: e.sequence):
+                self._dequeue_fx(entry)
+                self._reject(entry, now, Reason.FX_PROVIDER_LIQUIDITY)
+
+    def forget_commitments(self, keep: Iterable[int]) -> int:
+        """Forget the count of every commitment not in `keep` (those of the standing tiers
+        and of the quotes that may still bind a payment: the hub knows them) and drawn on by
+        no queued payment; returns how many. Bounds the counts to what may still be drawn."""
+        kept = set(keep) | self._fx_drawing.keys()
+        gone = [c for c in self.tier_liquidity if c not in kept]
+        for commitment in gone:
+            del self.tier_liquidity[commitment]
+            self.tier_paid.pop(commitment, None)
+        return len(gone)
 
     def _count_providers(self, routes: list[FxRoute], net: Mapping[int, int]) -> None:
         """Providers' gross outflow (leg by leg) and net need (what their accounts paid on
@@ -1481,6 +1562,11 @@ def _leg_net(entry: Entry) -> Mapping[int, int]:
 def _route_net(entry: Entry) -> Mapping[int, int]:
     assert entry.fx is not None
     return entry.fx.net
+
+
+def _route_needs(entry: Entry) -> Mapping[int, int]:
+    assert entry.fx is not None
+    return entry.fx.needs
 
 
 def _suspended(directory: Directory, bic: str, settling: Participant) -> bool:

@@ -75,7 +75,12 @@ class Reason(enum.Enum):
     FX_NO_ROUTE = ("AM03", "no FX provider converts between these currencies in three hops")
     FX_FORBIDDEN_VEHICLE = ("AM03", "every route goes through a vehicle currency not allowed here")
     FX_AMOUNT_OUTSIDE_TIERS = ("AM02", "no provider's amount band fits the amount")
-    FX_PROVIDER_LIQUIDITY = ("AM02", "the providers' committed liquidity does not cover the amount")
+    # Refuses a quote, and the settlement of a payment whose legs would take a tier past its
+    # commitment (what is left of its committed liquidity: `samarkand.fx.book`).
+    FX_PROVIDER_LIQUIDITY = (
+        "AM02",
+        "what is left of the providers' committed liquidity does not cover the amount",
+    )
     FX_AMOUNT_INVALID = ("AM12", "give exactly one positive send or deliver amount")
     FX_SAME_CURRENCY = ("AM03", "source and destination are the same currency: no FX needed")
     RATE_INVALID = ("CH16", "the rate is not a plain decimal of at most 10 fraction digits")

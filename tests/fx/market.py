@@ -9,7 +9,9 @@ valid from 0 to VALID_UNTIL_NS. '#' starts a comment.
 
 from __future__ import annotations
 
-from samarkand.fx import PostResult, RateBook, RateTier, parse_rate
+from dataclasses import replace
+
+from samarkand.fx import PostResult, Quote, QuoteRefusal, RateBook, RateTier, parse_rate
 from samarkand.money import default_registry
 
 BIG = 10**30
@@ -41,3 +43,11 @@ def book(text: str, *, exponent_overrides=None, **policy) -> RateBook:
     for tier in tiers(text):
         assert rate_book.post(tier) in (PostResult.POSTED, PostResult.REPLACED)
     return rate_book
+
+
+def unnumbered(answer: Quote | QuoteRefusal) -> Quote | QuoteRefusal:
+    """`answer` with its hops' commitment numbers left out: they number the tiers in the
+    order they were posted, which the route, amounts and rates must not depend on."""
+    if isinstance(answer, QuoteRefusal):
+        return answer
+    return replace(answer, hops=tuple(replace(hop, commitment=0) for hop in answer.hops))

@@ -93,3 +93,18 @@ def test_tier_type_is_public() -> None:
     assert tiers("PROVAAAA CNY RUB 1")[0] == RateTier(
         "PROVAAAA", "CNY", "RUB", 1, 10**30, Fraction(1), 10**30, 0, 10**18
     )
+
+
+def test_every_tier_posted_is_a_new_commitment_unless_posted_per_quote() -> None:
+    rates = book("PROVAAAA CNY RUB 13.4 1 1000\nPROVBBBB CNY RUB 13.5 1 1000")
+    assert sorted(o.commitment for o in rates.offers("CNY", "RUB")) == [1, 2]
+    (same,) = tiers("PROVAAAA CNY RUB 13.4 1 1000")
+    assert rates.post(same) is PostResult.REPLACED  # the same numbers: a new commitment
+    assert {o.tier.provider: o.commitment for o in rates.offers("CNY", "RUB")} == {
+        "PROVAAAA": 3,
+        "PROVBBBB": 2,
+    }
+    (legacy,) = tiers("PROVCCCC CNY RUB 13.3 1 1000")
+    assert rates.post(legacy, counted=False) is PostResult.POSTED
+    assert rates.offers("CNY", "RUB")[-1].commitment == 0  # its liquidity bounds each quote
+    assert rates.commitments() == {2, 3}

@@ -54,6 +54,8 @@ def assert_same_hub(hub, reference) -> None:
         s: [[e.payment.uetr for e in q] for q in qs] for s, qs in theirs.queues.items()
     }
     assert mine.warehouse == theirs.warehouse and mine.deadlines == theirs.deadlines
+    # The providers' commitments: what each committed and what its settled hops paid out.
+    assert (mine.tier_liquidity, mine.tier_paid) == (theirs.tier_liquidity, theirs.tier_paid)
     assert hub.events == reference.events
     a, b = hub.ledger.state, reference.ledger.state
     assert a.accounts == b.accounts
