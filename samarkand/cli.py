@@ -403,7 +403,11 @@ def statement(
         typer.Option(help="Settlement account id, decimal or 0x hex (see above)."),
     ] = None,
     date: Annotated[
-        str | None, typer.Option(help="Business day (UTC), YYYY-MM-DD, e.g. 2026-01-05.")
+        str | None,
+        typer.Option(
+            help="Business day, YYYY-MM-DD, e.g. 2026-01-05: a day the calendar opened spans "
+            "from its opening to the next day's; a day opened by hand, a UTC day."
+        ),
     ] = None,
     out: Annotated[
         Path | None, typer.Option(help="File for the camt.053 (default: standard output).")

@@ -14,6 +14,7 @@ the others, and the resting currency takes no payment (`BusinessDay.resting`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import NamedTuple
@@ -23,6 +24,7 @@ HOLIDAYS_MAX = 400  # a year and more of holidays, set at once
 KEEP_DAYS_MAX = 3_660  # past business days kept whole in memory, at most (ten years)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
+_NS_PER_DAY = 86_400 * 10**9
 # How far `next_day` looks: past every holiday the calendar may hold, and a week more.
 _LOOK_AHEAD_DAYS = HOLIDAYS_MAX + 8
 
@@ -178,6 +180,87 @@ class BusinessCalendar:
             if day.end > now and (opened is None or day.opening > opened):
                 return day
         return None
+
+
+def statement_window(days: Sequence[tuple[int, str | None]], business_date: str) -> tuple[int, int]:
+    """The span [start, end) in ns of the statements of `business_date` (ISO 8601), made
+    from `days`: where each business day opened and the date its calendar gave it (None: a
+    day opened by hand), in the order they opened, their times never going back.
+
+    Every instant has one statement date, and the dates never go back as time goes on, so
+    the spans of consecutive dates meet: no posting is on two statements nor on none, and
+    each statement opens with the balance the one before closed with. A day the calendar
+    dated has its date from its opening to the next day's opening. Time in a day opened by
+    hand (or before any day opened) has the UTC date of the moment, the date the hub checks
+    payments' settlement dates against then (`hub.messages.business_day`), but never one
+    before the date of the day before it nor after the date of the next dated day: a day
+    opened by hand late in a dated day's UTC date belongs to it. A date that no instant
+    has (a weekend between two calendar days) has an empty span, where the date after it
+    starts; so has a date past the last day opened when that day was dated. ValueError if
+    `business_date` is not a date."""
+    wanted = date.fromisoformat(business_date)
+    starts = [0, *(at for at, _ in days)]  # the time before the first day is undated
+    ends = [*starts[1:], NEVER]
+    dated = [None, *(_date_or_none(text) for _, text in days)]
+    # The date of the next dated day that has an instant, after each day (None: none).
+    ceilings: list[date | None] = [None] * len(starts)
+    for index in range(len(starts) - 1, 0, -1):
+        own = dated[index]
+        has_instant = starts[index] < ends[index]
+        ceilings[index - 1] = own if own is not None and has_instant else ceilings[index]
+    periods = list(zip(starts, ends, dated, ceilings, strict=True))
+    start = _first_instant(periods, wanted)
+    end = NEVER if wanted == date.max else _first_instant(periods, wanted + timedelta(days=1))
+    return start, end
+
+
+NEVER = 2**63 - 1  # ns: the end of the last day's span (still open), after every instant
+
+
+def _first_instant(periods: list[tuple[int, int, date | None, date | None]], wanted: date) -> int:
+    """The first instant whose statement date (`statement_window`) is `wanted` or later;
+    `NEVER` if none is. `periods`: each day's span, date and the next dated day's date."""
+    floor = date.min  # the statement date of the last instant before the day
+    for start, end, own, ceiling in periods:
+        if start >= end:
+            continue  # opened again at once: no instant has its date
+        if own is not None:
+            floor = max(own, floor)
+            if floor >= wanted:
+                return start
+            continue
+        # An undated instant t has the date max(min(its UTC date, ceiling), floor).
+        if floor >= wanted:
+            return start
+        if ceiling is None or ceiling >= wanted:
+            at = max(start, _midnight(wanted))
+            if at < end:
+                return at
+        if end == NEVER:
+            break
+        last = _utc_date(end - 1)
+        floor = max(last if ceiling is None else min(last, ceiling), floor)
+    return NEVER
+
+
+def _date_or_none(text: str | None) -> date | None:
+    """A day's calendar date; None for a day opened by hand (or a date that cannot be read,
+    which a calendar never gives: such a day is taken as opened by hand)."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _midnight(day: date) -> int:
+    """ns since the epoch of midnight UTC starting `day`."""
+    return (day - _EPOCH.date()).days * _NS_PER_DAY
+
+
+def _utc_date(at_ns: int) -> date:
+    return _EPOCH.date() + timedelta(days=at_ns // _NS_PER_DAY)
 
 
 def _dates_problem(dates: tuple[str, ...]) -> str | None:

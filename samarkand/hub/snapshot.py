@@ -185,6 +185,7 @@ _STATE_CLASSES = {
     ("samarkand.hub.settlement", "EventLog"),
     ("samarkand.settlement.engine", "SettlementEngine"),
     ("samarkand.settlement.archive", "ArchivedPayments"),
+    ("samarkand.settlement.net_details", "NetDetails"),
     ("samarkand.settlement.participants", "Directory"),
     ("samarkand.ledger.state", "LedgerState"),
     ("samarkand.ledger.journal", "Journal"),

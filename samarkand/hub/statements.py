@@ -1,34 +1,52 @@
 """camt.053 statements of settlement accounts, read from a durable hub's ledger.
 
 One function serves `samarkand statement` and the service's statement route: the postings
-(pending and void transfers move no balance) of one settlement account on one business day
-(the span the calendar gave it, or a UTC day), the opening balance from everything before,
-and a closing balance checked against the ledger. It is made in two steps: the rows are
-taken from the hub as columns (`select_statement`, on the service's hub thread), then
-written out (`render_statement`, on another thread), so a statement of many postings holds
-up no payment.
+(pending and void transfers move no balance) of one settlement account on one business day,
+the opening balance from everything before, and a closing balance checked against the
+ledger. It is made in two steps: the rows are taken from the hub as columns
+(`select_statement`, on the service's hub thread), then written out (`render_statement`, on
+another thread), so a statement of many postings holds up no payment.
+
+A date's statement spans what the hub recorded of its business days (`DayStart`: where
+each day opened, and the date its calendar gave it), by `calendar.statement_window`: the
+spans of consecutive dates meet, so each statement opens with the balance the one before
+closed with, whether the days were opened by hand or by the calendar. A posting belongs to
+the day it was made in (its journal row), at its ledger time.
+
+A posting of a set settled at once (offsetting, a DNS window: code NET_SETTLEMENT) moves the
+account by the set's net; its statement entry is a batch entry with one detail per payment
+behind it, as the engine recorded them when it settled the set (`NetDetails`): the bank
+matches each payment by its UETR, and the entry still carries the net. A set whose payments
+cancel out on the account posted nothing there: it is a batch entry of zero.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 
+from samarkand.hub.calendar import NEVER, statement_window
 from samarkand.hub.durable import DurableHub
 from samarkand.hub.messages import HUB_BIC, message_bic
-from samarkand.iso20022.camt053 import StatementEntry, amount_fits, build_statement
+from samarkand.hub.statement_details import (
+    DayPostings,
+    StatementBatch,
+    StatementInconsistent,
+    batches_of,
+    day_times,
+)
+from samarkand.iso20022.camt053 import BatchEntry, EntryColumns, amount_fits, build_statement
 from samarkand.iso20022.envelope import app_header, wrap
 from samarkand.iso20022.schemas import CAMT_053
 from samarkand.ledger.state import PENDING, VOID
-from samarkand.ledger.types import INT64_MAX, AccountCode, TransferCode
+from samarkand.ledger.types import AccountCode, TransferCode
 from samarkand.money import default_registry
 from samarkand.settlement.participants import account_parts
 from samarkand.settlement.payments import uetr_text
-
-NS_PER_DAY = 86_400 * 10**9
 
 
 class StatementRefused(ValueError):
@@ -37,10 +55,6 @@ class StatementRefused(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
-
-
-class StatementInconsistent(RuntimeError):
-    """The entries do not add up to the ledger's balance (a bug: nothing is written)."""
 
 
 def account_owner(durable: DurableHub, account_number: int) -> str:
@@ -71,6 +85,9 @@ class StatementRows:
     user_data: list[int]
     counterparties: list[str]  # the BIC of the other account's owner, or a name
     latest_ns: int  # the hub's time when taken: the statement's creation time
+    start_ns: int = 0  # the day's span [start_ns, end_ns) (`calendar.statement_window`)
+    end_ns: int = NEVER
+    batches: tuple[StatementBatch, ...] = ()  # the payments behind net postings
 
 
 def settlement_statement(durable: DurableHub, account_id: int, day: datetime) -> tuple[bytes, int]:
@@ -83,10 +100,10 @@ def settlement_statement(durable: DurableHub, account_id: int, day: datetime) ->
 def select_statement(durable: DurableHub, account_id: int, day: datetime) -> StatementRows:
     """The rows of the statement of `account_id` for the business day of `day`'s date,
     checked against the ledger's balance: column work over the journal, quick enough for
-    the hub's thread; `StatementRefused` when there is no such statement. A day the
-    business calendar opened and dated spans from its opening to the next day's; any other
-    is the UTC day starting at `day`."""
+    the hub's thread; `StatementRefused` when there is no such statement. The day's span
+    is the one `calendar.statement_window` gives the recorded business days."""
     state = durable.durable_ledger.state
+    engine = durable.hub.engine
     currency_of = {ledger: code for code, ledger in durable.hub.directory.ledgers.items()}
     found = state.account(account_id) if account_id >= 0 else None
     if found is None:
@@ -96,19 +113,19 @@ def select_statement(durable: DurableHub, account_id: int, day: datetime) -> Sta
             "account", f"{account_id} is not a settlement account (code {found.code})"
         )
     currency = default_registry().get(currency_of[found.ledger])
-    span = durable.hub.engine.day_span(f"{day:%Y-%m-%d}")
-    if span is None:
-        start_ns = int(day.timestamp()) * 10**9
-        end_ns = start_ns + NS_PER_DAY
-    else:
-        start_ns, end_ns = span[0], INT64_MAX if span[1] is None else span[1]
+    days = engine.day_starts
+    try:
+        start_ns, end_ns = statement_window([(d.at_ns, d.date) for d in days], f"{day:%Y-%m-%d}")
+    except ValueError as error:
+        raise StatementRefused("date", f"{day!r} is not a date: {error}") from None
     journal = state.journal.columns()
     posting = (journal.flags.astype(np.int64) & (PENDING | VOID)) == 0
     debit = np.asarray(journal.debit_account_id == account_id, dtype=bool)
     credit = np.asarray(journal.credit_account_id == account_id, dtype=bool)
     rows = np.flatnonzero(posting & (debit | credit))
-    times = journal.timestamp[rows]
-    before, during = rows[times < start_ns], rows[(times >= start_ns) & (times < end_ns)]
+    times = day_times(journal.timestamp[rows], rows, [(d.at_ns, d.transfers) for d in days])
+    during_mask = (times >= start_ns) & (times < end_ns)
+    before, during = rows[times < start_ns], rows[during_mask]
     later = int(np.count_nonzero(times >= end_ns))
     credited = credit[before]
     opening = _total(journal.amount[before[credited]]) - _total(journal.amount[before[~credited]])
@@ -126,6 +143,26 @@ def select_statement(durable: DurableHub, account_id: int, day: datetime) -> Sta
     for value in [opening, closing, *amounts]:
         if not amount_fits(value):
             raise StatementRefused("account", f"amount {value} is beyond the 18 digits of camt.053")
+    codes = journal.code[during].tolist()
+    transfer_ids = journal.id[during].tolist()
+    user_data = journal.user_data[during].tolist()
+    booked_ns = journal.timestamp[during].tolist()
+    postings = DayPostings(
+        transfer_ids, codes, user_data, amounts, credits, booked_ns, times[during_mask].tolist()
+    )
+    batches = batches_of(
+        engine.net_details.columns(),
+        account_id,
+        (start_ns, end_ns),
+        [(d.at_ns, d.net_details) for d in days],
+        postings,
+        lambda account: account_owner(durable, account),
+    )
+    for batch in batches:
+        if not amount_fits(max(batch.amounts)):
+            raise StatementRefused(
+                "account", f"amount {max(batch.amounts)} is beyond the 18 digits of camt.053"
+            )
     owners = {other: account_owner(durable, int(other)) for other in set(others)}
     return StatementRows(
         account_id=account_id,
@@ -137,12 +174,15 @@ def select_statement(durable: DurableHub, account_id: int, day: datetime) -> Sta
         closing=closing,
         amounts=amounts,
         credits=credits,
-        times_ns=journal.timestamp[during].tolist(),
-        transfer_ids=journal.id[during].tolist(),
-        codes=journal.code[during].tolist(),
-        user_data=journal.user_data[during].tolist(),
+        times_ns=booked_ns,
+        transfer_ids=transfer_ids,
+        codes=codes,
+        user_data=user_data,
         counterparties=[owners[other] for other in others],
         latest_ns=max(durable.hub.clock, state.timestamp),
+        start_ns=start_ns,
+        end_ns=end_ns,
+        batches=batches,
     )
 
 
@@ -153,43 +193,68 @@ def render_statement(rows: StatementRows) -> tuple[bytes, int]:
     # too); a liquidity transfer's or a net settlement's user data is no UETR.
     of_payments = {int(TransferCode.PAYMENT), int(TransferCode.FX), int(TransferCode.RETURN)}
     booked_at: dict[int, str] = {}
-    entries = []
-    for amount, is_credit, at_ns, transfer_id, code, user_data, counterparty in zip(
-        rows.amounts, rows.credits, rows.times_ns, rows.transfer_ids, rows.codes,
-        rows.user_data, rows.counterparties, strict=True,
-    ):  # fmt: skip
+
+    def booked(at_ns: int) -> str:
         second = at_ns // 10**9
-        booked = booked_at.get(second)
-        if booked is None:
-            booked = booked_at[second] = datetime.fromtimestamp(second, UTC).strftime(
+        text = booked_at.get(second)
+        if text is None:
+            text = booked_at[second] = datetime.fromtimestamp(second, UTC).strftime(
                 "%Y-%m-%dT%H:%M:%S"
             )
-        entries.append(
-            StatementEntry(
-                amount=amount,
-                credit=is_credit,
-                booked_at=f"{booked}.{at_ns % 10**9:09d}Z",
-                reference=_reference(transfer_id, user_data if code in of_payments else 0),
-                counterparty=counterparty,
-                transaction_code=code_names.get(code, str(code)),
-            )
+        return f"{text}.{at_ns % 10**9:09d}Z"
+
+    detailed = {batch.posting: batch for batch in rows.batches if batch.posting is not None}
+    # The batches of sets that posted nothing, each before the posting of its `position`.
+    unposted = iter([batch for batch in rows.batches if batch.posting is None])
+    waiting = next(unposted, None)
+    singles = EntryColumns([], [], [], [], [], [])
+    batches: list[BatchEntry] = []
+    for index, (amount, is_credit, at_ns, transfer_id, code, user_data, counterparty) in enumerate(
+        zip(
+            rows.amounts, rows.credits, rows.times_ns, rows.transfer_ids, rows.codes,
+            rows.user_data, rows.counterparties, strict=True,
         )
+    ):  # fmt: skip
+        while waiting is not None and waiting.position <= index:
+            batches.append(_batch_entry(waiting, len(singles), booked, code_names))
+            waiting = next(unposted, None)
+        batch = detailed.get(index)
+        if batch is not None:
+            batches.append(_batch_entry(batch, len(singles), booked, code_names))
+            continue
+        singles.append(
+            amount,
+            is_credit,
+            booked(at_ns),
+            _reference(transfer_id, user_data if code in of_payments else 0),
+            counterparty,
+            code_names.get(code, str(code)),
+        )
+    while waiting is not None:
+        batches.append(_batch_entry(waiting, len(singles), booked, code_names))
+        waiting = next(unposted, None)
     day, account_id = rows.day, rows.account_id
     created = datetime.fromtimestamp(rows.latest_ns // 10**9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     digest = hashlib.sha256(f"{account_id}:{day:%Y-%m-%d}:{rows.latest_ns}".encode()).hexdigest()
     msg_id = "SMKSTMT" + digest[:20].upper()
+    # The period: the day's span, its last nanosecond included; a day still open ends
+    # (for now) when the statement is made.
+    last_ns = rows.end_ns - 1 if rows.end_ns != NEVER else rows.latest_ns
     document = build_statement(
         account_id_text=str(account_id),
         currency=rows.currency,
         exponent=rows.exponent,
         opening_balance=rows.opening,
-        entries=entries,
+        entries=singles,
         closing_balance=rows.closing,
         msg_id=msg_id,
         created_at=created,
         statement_id=f"{day:%Y%m%d}-{account_id:x}",
         from_date=f"{day:%Y-%m-%d}",
         to_date=f"{day:%Y-%m-%d}",
+        batches=batches,
+        from_time=booked(rows.start_ns),
+        to_time=booked(max(rows.start_ns, last_ns)),
     )
     header = app_header(
         from_bic=HUB_BIC,
@@ -198,16 +263,36 @@ def render_statement(rows: StatementRows) -> tuple[bytes, int]:
         message_id=CAMT_053,
         created=created,
     )
-    return wrap(header, document), len(entries)
+    return wrap(header, document), len(singles) + len(batches)
 
 
-def _reference(transfer_id: int, uetr: int) -> str:
+def _batch_entry(
+    batch: StatementBatch, position: int, booked: Callable[[int], str], code_names: dict[int, str]
+) -> BatchEntry:
+    """The camt.053 batch entry of `batch`, after `position` single entries."""
+    return BatchEntry(
+        position=position,
+        amount=abs(batch.net),
+        credit=batch.net >= 0,
+        booked_at=booked(batch.at_ns),
+        reference=f"net settlement {batch.reference}",
+        transaction_code=code_names[int(TransferCode.NET_SETTLEMENT)],
+        amounts=batch.amounts,
+        credits=batch.credits,
+        references=tuple(_reference(0, uetr, payment=True) for uetr in batch.uetrs),
+        counterparties=batch.counterparties,
+    )
+
+
+def _reference(transfer_id: int, uetr: int, *, payment: bool = False) -> str:
     """A payment's UETR when it carries a valid one (a version 4 UUID); else the hub's
-    transfer id, in hex when the decimal would not fit the 35 characters of Max35Text."""
+    transfer id (or, for a `payment` known by its UETR only, that number), in hex when the
+    decimal would not fit the 35 characters of Max35Text."""
     if uetr and (uetr >> 76) & 0xF == 4 and (uetr >> 62) & 0x3 == 2:
         return uetr_text(uetr)
-    reference = f"transfer {transfer_id}"
-    return reference if len(reference) <= 35 else f"{transfer_id:#x}"
+    number, kind = (uetr, "payment") if payment else (transfer_id, "transfer")
+    reference = f"{kind} {number}"
+    return reference if len(reference) <= 35 else f"{number:#x}"
 
 
 def _total(amounts: np.ndarray) -> int:

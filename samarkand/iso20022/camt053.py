@@ -9,6 +9,12 @@ the reference is one (UUIDv4Identifier), else the reference in Refs/AcctSvcrRef;
 counterparty's BIC (or name) goes in RltdAgts as debtor agent of a credit, creditor agent of
 a debit. The bank transaction code is proprietary (the ledger's transfer code name).
 
+Payments settled together (offsetting, a DNS window) move the account by their net only:
+such a booking is one batch entry (``BatchEntry``): the net in Amt, NtryDtls/Btch with the
+number of payments, their total (the net) and its CdtDbtInd, then one TxDtls per payment
+with its UETR, its own amount and CdtDbtInd and its counterparty, so that each payment can
+be matched while the entries still add up to the balances.
+
 Bounds of camt.053.001.08 that the ledger does not share: an amount has at most 18 digits
 (``amount_fits``), an account id and a reference at most 34 and 35 characters. A value past
 them is a ``ValueError``: the caller checks first and reports it to its user.
@@ -33,6 +39,7 @@ from .markup import checked_text, escape_text
 MESSAGE_ID = schemas.CAMT_053
 AMOUNT_DIGITS_MAX = 18  # totalDigits of ActiveOrHistoricCurrencyAndAmount_SimpleType
 ENTRIES_MAX = 1_000_000  # a bound on one file (~1 KiB per entry)
+DETAILS_MAX = 1_000_000  # TxDtls of batch entries in one file (~0.4 KiB each)
 BOOKED = "BOOK"
 CREDIT = "CRDT"
 DEBIT = "DBIT"
@@ -58,6 +65,27 @@ class StatementEntry:
     transaction_code: str = PAYMENT  # proprietary bank transaction code
 
 
+@dataclass(frozen=True, slots=True)
+class BatchEntry:
+    """One booked Ntry for payments settled together (offsetting, a DNS window): the net
+    ``amount`` >= 0 they moved on the account (0: they cancel out on it, and nothing was
+    posted), with NtryDtls/Btch (their number, the total = the net, its indicator) and one
+    TxDtls per payment: its reference (a UETR goes in Refs/UETR), amount, indicator and
+    counterparty. The payments' signed amounts add up to the entry's. ``position``: how
+    many of the statement's single entries are booked before it."""
+
+    position: int
+    amount: int
+    credit: bool  # of the net (a zero net is CRDT, as a zero balance)
+    booked_at: str  # ISO 8601 date-time
+    reference: str  # the hub's reference of the booking: Ntry/AcctSvcrRef (Max35Text)
+    transaction_code: str
+    amounts: tuple[int, ...]  # each payment's, > 0
+    credits: tuple[bool, ...]
+    references: tuple[str, ...]  # each payment's UETR, or the hub's reference of it
+    counterparties: tuple[str, ...]  # the BIC (or name) of each payment's other party
+
+
 def amount_fits(minor: int) -> bool:
     """Whether ``minor`` (any sign) fits the 18 digits of a camt.053 amount."""
     return abs(minor) < 10**AMOUNT_DIGITS_MAX
@@ -76,13 +104,20 @@ def build_statement(
     statement_id: str,
     from_date: str,
     to_date: str,
+    batches: Sequence[BatchEntry] = (),
+    from_time: str | None = None,
+    to_time: str | None = None,
 ) -> bytes:
-    """Return the UTF-8 camt.053.001.08 statement of one account from ``from_date`` to
-    ``to_date`` (ISO dates, inclusive). The closing balance must equal the opening balance
-    plus the credits minus the debits: a statement that does not add up is a bug."""
+    """Return the UTF-8 camt.053.001.08 statement of one account for the business days
+    ``from_date`` to ``to_date`` (ISO dates, inclusive), over the period ``from_time`` to
+    ``to_time`` (ISO date-times; by default midnight UTC of the first date to the last
+    second of the last), with the single ``entries`` and the ``batches`` in their places.
+    The closing balance must equal the opening balance plus the credits minus the debits:
+    a statement that does not add up is a bug."""
     money = Currency(currency, 1, exponent, exponent, currency, True)
     columns = entries if isinstance(entries, EntryColumns) else EntryColumns.of(entries)
     moves = list(zip(columns.amounts, columns.credits, strict=True))
+    moves += [(batch.amount, batch.credit) for batch in batches]
     credits = sum(amount for amount, credit in moves if credit)
     debits = sum(amount for amount, credit in moves if not credit)
     if opening_balance + credits - debits != closing_balance:
@@ -90,8 +125,18 @@ def build_statement(
             f"closing balance {closing_balance} != opening {opening_balance} "
             f"+ credits {credits} - debits {debits}"
         )
-    if len(entries) > ENTRIES_MAX:
-        raise ValueError(f"{len(entries)} entries, more than the {ENTRIES_MAX} of one statement")
+    if len(entries) + len(batches) > ENTRIES_MAX:
+        raise ValueError(
+            f"{len(entries) + len(batches)} entries, more than the {ENTRIES_MAX} of one statement"
+        )
+    details = sum(len(batch.amounts) for batch in batches)
+    if details > DETAILS_MAX:
+        raise ValueError(f"{details} batch details, more than the {DETAILS_MAX} of one statement")
+    positions = [batch.position for batch in batches]
+    if positions != sorted(positions) or any(
+        type(p) is not int or not 0 <= p <= len(entries) for p in positions
+    ):
+        raise ValueError(f"batch positions must rise from 0 to {len(entries)}, got {positions}")
     require_text("account id", account_id_text, 34)
     for label, text in (("msg_id", msg_id), ("statement_id", statement_id)):
         require_text(label, text, 35)
@@ -105,16 +150,101 @@ def build_statement(
     sub(statement, "Id", statement_id)
     sub(statement, "CreDtTm", created_at)
     period = sub(statement, "FrToDt")
-    sub(period, "FrDtTm", f"{from_date}T00:00:00Z")
-    sub(period, "ToDtTm", f"{to_date}T23:59:59Z")
+    sub(period, "FrDtTm", f"{from_date}T00:00:00Z" if from_time is None else from_time)
+    sub(period, "ToDtTm", f"{to_date}T23:59:59Z" if to_time is None else to_time)
     account = sub(statement, "Acct")
     sub(sub(sub(account, "Id"), "Othr"), "Id", account_id_text)
     sub(account, "Ccy", currency)
     _balance(statement, OPENING_BOOKED, opening_balance, money, from_date)
     _balance(statement, CLOSING_BOOKED, closing_balance, money, to_date)
+    parts: list[str] = []
+    add_entries_markup(parts, columns, money)
+    for batch in reversed(batches):  # from the last: the places before it stay as they are
+        parts.insert(batch.position * _SLOTS, batch_markup(batch, money))
     slots: list[str] = []
-    entries_slot(statement, slots, entries_markup(columns, money))
+    entries_slot(statement, slots, "".join(parts))
     return with_entries(root, slots)
+
+
+def batch_markup(batch: BatchEntry, money: Currency) -> str:
+    """The Ntry of ``batch`` (see `BatchEntry`), as markup in the default namespace of the
+    Stmt that ``with_entries`` puts it in; a ``ValueError`` naming the field for a value
+    the message cannot carry, or details that do not add up to the entry's amount."""
+    size = len(batch.amounts)
+    lengths = {len(batch.credits), len(batch.references), len(batch.counterparties)}
+    if lengths != {size} or size == 0:
+        raise ValueError(f"batch entry details of lengths {sorted(lengths | {size})}: 1 or more")
+    amounts = batch.amounts
+    if set(map(type, amounts)) != {int} or min(amounts) <= 0:
+        bad = next(a for a in amounts if type(a) is not int or a <= 0)
+        raise ValueError(f"a batch detail amount must be a positive int, got {bad!r}")
+    if type(batch.amount) is not int or batch.amount < 0:
+        raise ValueError(f"a batch entry amount must be an int >= 0, got {batch.amount!r}")
+    for value in (batch.amount, max(amounts)):
+        if not amount_fits(value):
+            raise ValueError(f"{value} minor units has more than {AMOUNT_DIGITS_MAX} digits")
+    credits = [bool(credit) for credit in batch.credits]
+    signed = sum(a if c else -a for a, c in zip(amounts, credits, strict=True))
+    if signed != (batch.amount if batch.credit else -batch.amount):
+        raise ValueError(
+            f"batch entry {batch.reference!r}: its details add up to {signed}, not to its "
+            f"{'credit' if batch.credit else 'debit'} of {batch.amount}"
+        )
+    require_text("batch reference", batch.reference, 35)
+    require_text("transaction_code", batch.transaction_code, 35)
+    references, uetr_flags = _references(list(batch.references))
+    flags = repeat(True) if uetr_flags is None else uetr_flags
+    code = escape_text(money.code, attribute=True)
+    texts = _amount_texts([batch.amount, *amounts], money)
+    total, indicator = texts[0], CREDIT if batch.credit else DEBIT
+    parts = [
+        f'<Ntry><Amt Ccy="{code}">{total}</Amt><CdtDbtInd>{indicator}</CdtDbtInd>'
+        f"<Sts><Cd>{BOOKED}</Cd></Sts>"
+        f"<BookgDt><DtTm>{checked_text('booked_at', batch.booked_at)}</DtTm></BookgDt>"
+        f"<AcctSvcrRef>{checked_text('batch reference', batch.reference)}</AcctSvcrRef>"
+        f"<BkTxCd><Prtry><Cd>{checked_text('transaction_code', batch.transaction_code)}</Cd>"
+        f"<Issr>{CODE_ISSUER}</Issr></Prtry></BkTxCd>"
+        f'<NtryDtls><Btch><NbOfTxs>{size}</NbOfTxs><TtlAmt Ccy="{code}">{total}</TtlAmt>'
+        f"<CdtDbtInd>{indicator}</CdtDbtInd></Btch>"
+    ]
+    agents = {}
+    for party, credit in dict.fromkeys(zip(batch.counterparties, credits, strict=True)):
+        agents[party, credit] = _agent_markup(party, credit)
+    for reference, is_uetr, text, credit, party in zip(
+        references, flags, texts[1:], credits, batch.counterparties, strict=False
+    ):
+        kind = "UETR" if is_uetr else "AcctSvcrRef"
+        parts.append(
+            f"<TxDtls><Refs><{kind}>{reference}</{kind}></Refs>"
+            f'<Amt Ccy="{code}">{text}</Amt><CdtDbtInd>{CREDIT if credit else DEBIT}</CdtDbtInd>'
+            f"{agents[party, credit]}</TxDtls>"
+        )
+    parts.append("</NtryDtls></Ntry>")
+    return "".join(parts)
+
+
+def _amount_texts(amounts: list[int], money: Currency) -> list[str]:
+    """The decimal texts of ``amounts`` (ints >= 0) in ``money``'s exponent."""
+    if not money.exponent:
+        return list(map(str, amounts))
+    fractions = _fractions(money.exponent)
+    unit = 10**money.exponent
+    return [f"{whole}.{fractions[part]}" for whole, part in map(divmod, amounts, repeat(unit))]
+
+
+@functools.lru_cache(maxsize=4096)
+def _agent_markup(party: str, credit: bool) -> str:
+    """The RltdAgts of a payment with ``party`` (a BIC, or a name) on its other side: the
+    debtor agent of a credit, the creditor agent of a debit."""
+    is_bic = isinstance(party, str) and _BIC.fullmatch(party) is not None
+    if not is_bic:
+        require_text("counterparty", party, 140)
+    text = checked_text("counterparty", party)
+    agent = "DbtrAgt" if credit else "CdtrAgt"
+    kind = "BICFI" if is_bic else "Nm"
+    return (
+        f"<RltdAgts><{agent}><FinInstnId><{kind}>{text}</{kind}></FinInstnId></{agent}></RltdAgts>"
+    )
 
 
 def _balance(parent: etree._Element, code: str, minor: int, money: Currency, day: str) -> None:
@@ -225,14 +355,7 @@ def add_entries_markup(parts: list[str], columns: EntryColumns, money: Currency)
     credits = columns.credits
     if set(map(type, credits)) != {bool}:
         credits = [bool(credit) for credit in credits]
-    if money.exponent:
-        fractions = _fractions(money.exponent)
-        unit = 10**money.exponent
-        amount_texts = [
-            f"{whole}.{fractions[part]}" for whole, part in map(divmod, amounts, repeat(unit))
-        ]
-    else:
-        amount_texts = list(map(str, amounts))
+    amount_texts = _amount_texts(amounts, money)
     # The texts between the values, by column: the ones that depend on the credit, the
     # kind of reference or the counterparty looked up with map, the others repeated.
     if codes is None and uetr_flags is None:

@@ -434,8 +434,10 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
         date: Annotated[
             QueryDay,
             Query(
-                description="the business day, YYYY-MM-DD: a day the business calendar opened "
-                "spans from its opening to the next day's; any other is a UTC day"
+                description="the business day, YYYY-MM-DD: the statement spans the time the "
+                "hub's recorded days give that date (a day the business calendar opened, from "
+                "its opening to the next day's; a day opened by hand, UTC days), so that "
+                "consecutive dates' statements meet; a date no day has (a weekend) is empty"
             ),
         ],
     ) -> Response:

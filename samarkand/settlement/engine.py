@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import repeat
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -45,6 +45,7 @@ from samarkand.money.columns import instances, interleaved
 from samarkand.settlement import lsm
 from samarkand.settlement.archive import ArchivedPayments
 from samarkand.settlement.crosscurrency import FxRoute, covered, offset_prefixes
+from samarkand.settlement.net_details import NetDetails
 from samarkand.settlement.netting import (
     Leg,
     linked_chain,
@@ -74,6 +75,19 @@ QUEUE_LIMIT_DEFAULT = 1_000_000  # queued payments per currency
 NON_FIFO_BUDGET_DEFAULT = 200  # improvement moves per non-FIFO run on a timer
 NON_FIFO_BUDGET_END_OF_DAY = 2_000  # the last run of the day may take longer
 GROSS_BATCH_MIN = 16  # shorter batches go one payment at a time (set-up outweighs the saving)
+
+
+class DayStart(NamedTuple):
+    """Where a business day opened (`open_day` with its time), as the statements divide
+    the journal into days: `at_ns`, the first ledger timestamp the day's transfers get (its
+    opening, or later when the ledger's clock was ahead); `date`, the date its calendar gave
+    it (None: opened by hand); `transfers` and `net_details`, how many journal rows and
+    `NetDetails` rows were made before it."""
+
+    at_ns: int
+    date: str | None
+    transfers: int
+    net_details: int
 
 
 class Via:
@@ -193,10 +207,12 @@ class SettlementEngine:
         # The date (ISO 8601) of the business day open, when the calendar that opened it
         # said; None: the UTC date of the moment (see `hub.messages.business_day`).
         self.business_date: str | None = None
-        # When each business day a calendar dated was opened, and every day's opening (the
-        # last is `opened_ns`): the span of a dated day's statements.
-        self.days_opened: dict[str, int] = {}
+        # Every day's opening (the last is `opened_ns`), and where each one divides the
+        # journal (`DayStart`): what a statement's day is made of.
         self.openings: list[int] = []
+        self.day_starts: list[DayStart] = []
+        # The payments behind each net settlement posting, as each set settled.
+        self.net_details = NetDetails()
         self.stats = Stats()
         self._next_id = first_transfer_id
         self._sequence = 0
@@ -639,14 +655,14 @@ class SettlementEngine:
             Leg(e.payment.uetr, e.sender, e.receiver, e.amount) for e in entries
         )
         self._reference += 1
-        self._transfers.extend(
-            settlement_transfers(
-                positions,
-                self.clearing_account(currency),
-                ledger,
-                self._new_id,
-                self._reference,
-            )
+        clearing = self.clearing_account(currency)
+        transfers = settlement_transfers(positions, clearing, ledger, self._new_id, self._reference)
+        self._transfers.extend(transfers)
+        self.net_details.add(
+            self._reference,
+            now,
+            ((e.payment.uetr, e.sender, e.receiver, e.amount) for e in entries),
+            _booked(transfers, (clearing,)),
         )
         for account, net in positions.items():
             self._overlay[account] = self._overlay.get(account, 0) + net
@@ -1066,9 +1082,11 @@ class SettlementEngine:
                     total[account] = total.get(account, 0) + delta
         self._reference += 1
         chain: list[Transfer] = []
+        clearing: set[int] = set()
         for ledger in sorted(by_ledger):
             positions = {a: n for a, n in by_ledger[ledger].items() if n}
             if positions:
+                clearing.add(self.clearing_account(self.currency_of_ledger[ledger]))
                 chain.extend(
                     settlement_transfers(
                         positions,
@@ -1080,6 +1098,17 @@ class SettlementEngine:
                 )
         if chain:
             self._transfers.extend(linked_chain(chain))
+        self.net_details.add(
+            self._reference,
+            now,
+            (
+                (entry.payment.uetr, leg.debit_account_id, leg.credit_account_id, leg.amount)
+                for entry in entries
+                if entry.fx is not None
+                for leg in entry.fx.legs
+            ),
+            _booked(chain, clearing),
+        )
         for account, net in total.items():
             if not net:
                 continue
@@ -1455,23 +1484,21 @@ class SettlementEngine:
             for code in self.resting:  # closed from the opening on
                 self.cut_off_ns[code] = min(self.cut_off_ns[code], now)
             self.openings.append(now)
-            if business_date is not None:
-                self.days_opened[business_date] = now
+            # The ledger stamps a transfer max(now, its last timestamp + 1): every transfer
+            # booked before this opening is stamped before `at_ns`, every later one (at a
+            # `now` not before this one) at or after it.
+            at_ns = max(now, self.ledger.timestamp + 1)
+            if self.day_starts:
+                at_ns = max(at_ns, self.day_starts[-1].at_ns)
+            self.day_starts.append(
+                DayStart(at_ns, business_date, len(self.ledger.journal), len(self.net_details))
+            )
         self.business_date = business_date
 
     @property
     def opened_ns(self) -> int | None:
         """When the last `open_day` that said its time ran (None: none did)."""
         return self.openings[-1] if self.openings else None
-
-    def day_span(self, business_date: str) -> tuple[int, int | None] | None:
-        """The span of a business day a calendar opened: from its opening to the next day's
-        (None: still the latest); None for a day no calendar dated (a UTC day, then)."""
-        start = self.days_opened.get(business_date)
-        if start is None:
-            return None
-        later = [at for at in self.openings if at > start]
-        return start, min(later) if later else None
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -1551,6 +1578,15 @@ class SettlementEngine:
             return None
         queues = self.fx_queues if entry.fx is not None else self.queues
         return queues[entry.sender][int(entry.priority)].index(entry) + 1
+
+
+def _booked(transfers: Sequence[Transfer], clearing: Collection[int]) -> dict[int, int]:
+    """The net transfer of each account a set's pay-ins and pay-outs move (`clearing`: the
+    clearing accounts they go through): a pay-in debits the account, a pay-out credits it."""
+    return {
+        t.debit_account_id if t.credit_account_id in clearing else t.credit_account_id: t.id
+        for t in transfers
+    }
 
 
 def _leg_net(entry: Entry) -> Mapping[int, int]:

@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 from samarkand.hub.calendar import (
     HOLIDAYS_MAX,
+    NEVER,
     BusinessCalendar,
     minutes_of,
+    statement_window,
     time_text,
 )
 
@@ -247,3 +249,96 @@ def test_the_next_day_is_the_first_on_which_some_currency_settles(now, weekdays,
         if earlier.isoweekday() in weekdays and not all(rests(c, earlier) for c in currencies):
             assert cal.day(earlier, TASHKENT).end <= now
         earlier -= timedelta(days=1)
+
+
+# ---------------------------------------------------------------------- statement windows
+
+HOUR_NS = 3_600 * 10**9
+DAY_NS = 24 * HOUR_NS
+
+
+def utc_ns(text: str) -> int:
+    return ns(text, UTC)
+
+
+def window(days_opened: list[tuple[str, str | None]], business_date: str) -> tuple[str, str]:
+    start, end = statement_window([(utc_ns(at), dated) for at, dated in days_opened],
+                                  business_date)  # fmt: skip
+    return tuple(  # type: ignore[return-value]
+        "never" if value == NEVER else local(value, UTC) for value in (start, end)
+    )
+
+
+def test_a_statement_spans_a_utc_day_when_no_day_was_dated():
+    assert window([], "2026-11-30") == ("Mon 2026-11-30 00:00", "Tue 2026-12-01 00:00")
+    hand = [("2026-11-30T06:00", None), ("2026-12-01T06:00", None)]
+    assert window(hand, "2026-11-30") == ("Mon 2026-11-30 00:00", "Tue 2026-12-01 00:00")
+
+
+def test_a_dated_day_spans_from_its_opening_to_the_next_days():
+    opened = [("2026-11-29T19:00", "2026-11-30"), ("2026-11-30T19:00", "2026-12-01"),
+              ("2026-12-01T20:00", None)]  # fmt: skip
+    assert window(opened, "2026-11-29") == ("Sun 2026-11-29 00:00", "Sun 2026-11-29 19:00")
+    assert window(opened, "2026-11-30") == ("Sun 2026-11-29 19:00", "Mon 2026-11-30 19:00")
+    # A hand day opened on a dated day's date belongs to that date up to midnight UTC.
+    assert window(opened, "2026-12-01") == ("Mon 2026-11-30 19:00", "Wed 2026-12-02 00:00")
+    assert window(opened, "2026-12-02") == ("Wed 2026-12-02 00:00", "Thu 2026-12-03 00:00")
+
+
+def test_dates_no_instant_has_get_an_empty_span_where_the_next_begins():
+    weekend = [("2026-12-03T19:00", "2026-12-04"), ("2026-12-06T19:00", "2026-12-07")]
+    assert window(weekend, "2026-12-05") == ("Sun 2026-12-06 19:00", "Sun 2026-12-06 19:00")
+    # After the last day opened, a dated one: nothing has a later date yet.
+    assert window(weekend, "2026-12-08") == ("never", "never")
+    assert window(weekend, "2026-12-07") == ("Sun 2026-12-06 19:00", "never")
+
+
+def test_a_hand_day_before_a_dated_day_of_an_earlier_utc_date_takes_that_date():
+    """A calendar west of UTC opens its day on the UTC date after the day's date: the hand
+    day before it has that date from midnight UTC on, not one the dated day goes back to."""
+    opened = [("2026-12-01T20:00", None), ("2026-12-03T01:00", "2026-12-02")]
+    assert window(opened, "2026-12-01") == ("Tue 2026-12-01 00:00", "Wed 2026-12-02 00:00")
+    assert window(opened, "2026-12-02") == ("Wed 2026-12-02 00:00", "never")
+    assert window(opened, "2026-12-03") == ("never", "never")
+
+
+def test_a_date_that_is_no_date_is_refused():
+    with pytest.raises(ValueError):
+        statement_window([], "2026-02-30")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    openings=st.lists(
+        st.tuples(st.integers(0, 9 * DAY_NS), st.booleans(), st.integers(-12, 14)), max_size=10
+    )
+)
+def test_the_spans_of_consecutive_dates_meet_and_dated_days_keep_their_date(openings):
+    """Days opened at random, by hand or by a calendar of any zone (its date that of its
+    opening on that zone's clock, a day later when it opens the evening before): the spans
+    of consecutive dates meet, every instant is in one span, and a dated day's opening is in
+    the span of its own date."""
+    days: list[tuple[int, str | None]] = []
+    last_dated = date.min
+    for at, is_dated, hours in sorted(openings):
+        dated = (datetime.fromtimestamp(at // 10**9, UTC) + timedelta(hours=hours)).date()
+        if is_dated and dated > last_dated:  # a calendar's dates only go forward
+            days.append((at, dated.isoformat()))
+            last_dated = dated
+        else:
+            days.append((at, None))
+    first, last = date(1969, 12, 30), date(1970, 1, 13)
+    spans = []
+    for offset in range((last - first).days + 1):
+        spans.append(statement_window(days, (first + timedelta(days=offset)).isoformat()))
+    assert spans[0] == (0, 0)
+    for (start, end), (next_start, _) in zip(spans, spans[1:], strict=False):
+        assert start <= end == next_start
+    assert spans[-1][1] == NEVER or spans[-1][1] > 9 * DAY_NS
+    starts = [at for at, _ in days]
+    for index, (at, dated) in enumerate(days):
+        following = starts[index + 1] if index + 1 < len(days) else NEVER
+        if dated is None or at == following:
+            continue
+        offset = (date.fromisoformat(dated) - first).days
+        assert spans[offset][0] <= at < spans[offset][1]

@@ -14,6 +14,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -22,9 +23,12 @@ from samarkand.fx.routing import Quote
 from samarkand.hub.calendar import BusinessCalendar
 from samarkand.hub.durable import DurableHub
 from samarkand.hub.settlement import Liquidity, QuoteRequest
+from samarkand.hub.statements import select_statement
 from samarkand.ledger.columns import FIELD_NAMES
 from samarkand.ledger.invariants import problems
+from samarkand.ledger.state import PENDING, VOID
 from samarkand.service.engine import run_hub_clock
+from samarkand.settlement.net_details import NetDetailColumns
 from samarkand.settlement.payments import FxPayment, Priority, Reason
 from tests.settlement.conftest import payment
 from tests.settlement.fx_world import (
@@ -78,9 +82,13 @@ def fingerprint(durable: DurableHub) -> dict:
             dict(engine.cut_off_ns),
             engine.opened_ns,
             engine.business_date,
-            dict(engine.days_opened),
             list(engine.openings),
+            list(engine.day_starts),
         ),
+        "net_details": {
+            name: getattr(engine.net_details.columns(), name).tolist()
+            for name in NetDetailColumns.__dataclass_fields__
+        },
         "calendar": hub.calendar,
         "windows": dict(engine.window_schedule),
         "fx": (
@@ -327,6 +335,31 @@ class DayCycle(RuleBasedStateMachine):
         self.hub = DurableHub.open(self.store)
         assert self.hub.restored_from > 0  # from the close's snapshot
         assert fingerprint(self.hub) == before
+
+    @rule(bank=st.sampled_from((*BANKS, P)), currency=st.sampled_from(CURRENCIES))
+    def statements_meet(self, bank, currency):
+        """The statements of an account, date after date from the first to the day after
+        the hub's clock: each opens with the closing balance of the one before, every
+        posting is on exactly one, the last closes with the ledger's balance, and a net
+        posting's payments add up to it (`select_statement` checks)."""
+        directory = self.hub.hub.directory
+        account = directory.settlement_account(directory.get(bank), currency)
+        state = self.hub.durable_ledger.state
+        last = datetime.fromtimestamp(max(self.now, state.timestamp) // SECOND, UTC).date()
+        day, previous, listed = datetime(1970, 1, 1, tzinfo=UTC), None, []
+        while day.date() <= last + timedelta(days=1):
+            rows = select_statement(self.hub, account, day)
+            if previous is not None:
+                assert (rows.opening, rows.start_ns) == (previous.closing, previous.end_ns)
+            if rows.batches:
+                event("a statement with a batch entry")
+            listed += rows.transfer_ids
+            previous, day = rows, day + timedelta(days=1)
+        assert previous is not None and previous.closing == state.balance(account).net_credit
+        journal = state.journal.columns()
+        posting = (journal.flags.astype(np.int64) & (PENDING | VOID)) == 0
+        mine = (journal.debit_account_id == account) | (journal.credit_account_id == account)
+        assert sorted(listed) == sorted(journal.id[posting & mine].tolist())
 
     @invariant()
     def ledger_holds(self):

@@ -373,7 +373,8 @@ def test_a_statement_of_a_day_the_calendar_dated_spans_that_day_not_a_utc_day(tm
 
         dated = statement(hub, "1970-01-02")
         assert dated == (1_00, [20_00, 300_00])  # the whole business day, opening 1.00
-        # 1970-01-01 no calendar dated: its UTC day, up to midnight.
-        assert statement(hub, "1970-01-01") == (0, [1_00, 20_00])
+        # 1970-01-01, no calendar dated: its UTC day, up to the dated day's opening (the
+        # 20.00 at 22:30 is that day's, on its statement only).
+        assert statement(hub, "1970-01-01") == (0, [1_00])
     with DurableHub.open(store, snapshots=False) as hub:
         assert statement(hub, "1970-01-02") == dated  # the day's span replayed from the log
