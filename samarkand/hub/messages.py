@@ -191,6 +191,8 @@ class ReadMessage:
     opened: Incoming | list[IsoRejection]
     invalid: list[IsoRejection]
     content: CreditTransferMessage | None = None
+    # The sender, MsgId and header agent's path (`_identity`), read with the rest.
+    identity: tuple[str | None, str | None, str] | None = None
 
 
 def read_message(data: bytes) -> ReadMessage:
@@ -205,7 +207,7 @@ def read_message(data: bytes) -> ReadMessage:
     content = None
     if not invalid and _HANDLERS.get(opened.message_id) is _CreditTransfers:
         content = read_credit_transfer(opened.document, default_registry())
-    return ReadMessage(digest, opened, invalid, content)
+    return ReadMessage(digest, opened, invalid, content, _identity(opened))
 
 
 def process_message(
@@ -278,7 +280,7 @@ def message_steps(
     opened = read.opened
     if isinstance(opened, list):
         return Processed(None, None, (), {}, tuple(opened))
-    sender, msg_id, agent_path = _identity(opened)
+    sender, msg_id, agent_path = read.identity or _identity(opened)
     if caller is not None:
         foreign = _foreign_sender(caller, opened, sender, agent_path)
         if foreign is not None:
