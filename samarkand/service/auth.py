@@ -114,12 +114,14 @@ class Principal:
 
 
 class AuthError(Exception):
-    """A request that does not prove who sent it. `field` names the header at fault."""
+    """A request refused on its credentials: `field` names the header (or field) at fault;
+    `status` is the HTTP status, 401 for a request that does not prove who sent it."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, status: int = 401) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
+        self.status = status
 
 
 # A signature and a public key as libsodium takes them (crypto_sign_BYTES, _PUBLICKEYBYTES).
@@ -218,14 +220,11 @@ class Session:
     expires_ms: int
 
 
-class SessionRefused(Exception):
+class SessionRefused(AuthError):
     """A session that is not opened: the HTTP status, the field at fault and why."""
 
     def __init__(self, status: int, field: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
-        self.message = message
+        super().__init__(field, message, status=status)
 
 
 def session_secret(
