@@ -23,6 +23,7 @@ from samarkand.hub.calendar import HOLIDAYS_MAX, KEEP_DAYS_MAX
 from samarkand.hub.durable import CommandInterrupted
 from samarkand.hub.settlement import QUEUE_LIMIT_MAX
 from samarkand.money import MoneyError, default_registry, format_amount, parse_amount
+from samarkand.money.errors import NOT_ALLOWED_AMOUNT
 from samarkand.service import errors as E
 from samarkand.service.auth import KEY_HEADER, SESSION_HEADER, SIGNER, Principal, Role
 from samarkand.service.engine import AnswerNotWritten, Engine, EngineBusy, EngineStopped
@@ -370,17 +371,32 @@ def iso_time(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns // 10**9, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# The most digits an amount taken in has before its decimal point: an amount is below
+# 10**18 units of its currency, as an ISO 20022 amount must be (ActiveCurrencyAndAmount: 18
+# digits in all), so a JSON request asks for no more than a message can. The ledger's 128-bit
+# counters of what an account was debited and credited only grow: amounts this size take
+# more than 10**16 transfers to fill one, where two amounts near AMOUNT_MAX did (the second
+# settled by the engine, then refused by the ledger: a 500, and a payment reported settled
+# that was never posted).
+AMOUNT_DIGITS_MAX = 18
+
+
 def minor_units(text: str, code: str, field: str, currency_field: str = "currency") -> int:
-    """The minor units of the amount `text` in `code`; 422 naming `field`, or
-    `currency_field` for a currency the hub does not know."""
+    """The minor units of the amount `text` in `code`; 422 naming `field` (AM02 above
+    `AMOUNT_DIGITS_MAX` digits before the point), or `currency_field` for a currency the hub
+    does not know."""
     try:
         money = REGISTRY.get(code)
     except MoneyError as error:
         raise E.ApiError(422, "invalid", currency_field, str(error)) from None
     try:
-        return parse_amount(text, money, field=field)
+        minor = parse_amount(text, money, field=field)
+        if minor >= 10 ** (AMOUNT_DIGITS_MAX + money.exponent):
+            reason = f"{text} has more than {AMOUNT_DIGITS_MAX} digits before the point"
+            raise MoneyError(field, reason, NOT_ALLOWED_AMOUNT)
     except MoneyError as error:
         raise E.ApiError(422, "invalid", field, str(error)) from None
+    return minor
 
 
 def unavailable(error: Exception) -> str:

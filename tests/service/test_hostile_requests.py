@@ -1020,3 +1020,56 @@ def test_a_signer_with_too_many_requests_under_way_gets_429_and_the_others_go_on
     assert [a.status_code for a in answers] == [200, 200]
     assert service.app._in_flight == {}  # every request counted out
     assert own.request("GET", "/v1/accounts", DEBTOR).status_code == 200
+
+
+# 10**18 CNY less a fen: the largest amount an ISO 20022 message can carry, and the API.
+LARGEST_AMOUNT = "999999999999999999.99"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "key", "body", "field"),
+    [
+        ("POST", "/v1/payments", DEBTOR, new_payment(amount="1000000000000000000.00"), "amount"),
+        ("POST", "/v1/liquidity", DEBTOR,
+         {"currency": "CNY", "amount": "1" + "0" * 18, "direction": "in"}, "amount"),
+        ("PUT", "/v1/operator/credit", CENTRAL_BANK_CN,
+         {"bic": OTHER, "currency": "CNY", "limit": "3402823669209384634633746074317682114.55"},
+         "limit"),
+        ("POST", "/v1/fx/quotes", DEBTOR,
+         {"source": "CNY", "destination": "RUB", "send_amount": "12345678901234567890"},
+         "send_amount"),
+    ],
+)  # fmt: skip
+def test_an_amount_of_18_digits_or_more_before_the_point_is_am02(hub, method, path, key, body,
+                                                                 field):  # fmt: skip
+    _, api = hub
+    answer = api.request(method, path, key, body)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["field"] == field and "(AM02)" in error["message"], error
+
+
+def test_the_largest_amounts_pay_back_and_forth_without_overflowing_the_ledger(own):
+    """Two amounts near the ledger's 128-bit bound overflowed an account's credits posted: the
+    engine settled the payment back, the ledger refused it (a 500, a payment reported settled
+    that never posted). At the API's bound they settle like any other."""
+
+    def balances() -> dict[str, int]:
+        return {
+            bic: next(int(a["balance"].replace(".", ""))
+                      for a in own.request("GET", "/v1/accounts", bic).json()["accounts"]
+                      if a["currency"] == "CNY")
+            for bic in (DEBTOR, CREDITOR)
+        }  # fmt: skip
+
+    liquidity = {"currency": "CNY", "amount": LARGEST_AMOUNT, "direction": "in"}
+    assert own.request("POST", "/v1/liquidity", DEBTOR, liquidity).status_code == 200
+    before = balances()
+    for key, debtor, creditor in ((DEBTOR, DEBTOR, CREDITOR), (CREDITOR, CREDITOR, DEBTOR)):
+        payment, answer = own.pay(key=key, debtor_agent=debtor, creditor_agent=creditor,
+                                  amount=LARGEST_AMOUNT)  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "ACSC", answer.text
+        tracked = own.request("GET", f"/v1/payments/{payment['uetr']}", key).json()
+        assert tracked["status"] == "settled"
+    assert balances() == before
