@@ -220,6 +220,12 @@ def _ensure(condition: bool, message: str) -> None:
         raise AssertionError(message)
 
 
+def _left(committed: int, commitment: int, paid: Mapping[int, int]) -> int:
+    """What is left of a tier's committed liquidity: all of it for a tier counted per quote
+    (commitment 0), else less what its commitment has paid out."""
+    return committed - paid.get(commitment, 0) if commitment else committed
+
+
 def _sell_hop(
     offers: tuple[Offer, ...],
     sell: int,
@@ -234,7 +240,7 @@ def _sell_hop(
             buy = sell * numerator // denominator
             if buy <= 0:
                 return None  # every later offer has a lower rate: it buys nothing either
-            if liquidity and buy > committed - (paid.get(commitment, 0) if commitment else 0):
+            if liquidity and buy > _left(committed, commitment, paid):
                 continue
             return buy, offer
     return None
@@ -253,8 +259,9 @@ def _buy_hop(
         if start <= now < end:
             sell = -(-buy * denominator // numerator)  # ceiling division
             if low <= sell <= high:
-                left = committed - (paid.get(commitment, 0) if commitment else 0)
-                if liquidity and sell * numerator // denominator > left:
+                if liquidity and sell * numerator // denominator > _left(
+                    committed, commitment, paid
+                ):
                     continue
                 return sell, offer
     return None
@@ -270,8 +277,7 @@ def _execute(
         if not (low <= sell <= high and start <= now < end):
             return None
         buy = sell * numerator // denominator
-        left = committed - (paid.get(commitment, 0) if commitment else 0)
-        if buy <= 0 or (liquidity and buy > left):
+        if buy <= 0 or (liquidity and buy > _left(committed, commitment, paid)):
             return None
         amounts.append(buy)
     return amounts
