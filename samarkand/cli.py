@@ -430,6 +430,7 @@ def statement(
 
     from samarkand.hub.statements import (
         StatementInconsistent,
+        StatementRefusal,
         StatementRefused,
         account_owner,
         settlement_statement,
@@ -465,7 +466,8 @@ def statement(
         try:
             document, entries = settlement_statement(durable, account_id, day)
         except StatementRefused as error:
-            hint = " in " + db + " (try --list-accounts)" if "no account" in str(error) else ""
+            unknown = error.refusal is StatementRefusal.ACCOUNT_UNKNOWN
+            hint = " in " + db + " (try --list-accounts)" if unknown else ""
             raise UserError(f"--{error.field}: {error}{hint}") from None
         except StatementInconsistent as error:
             errors.print(f"[red]consistency check failed:[/red] {error}")

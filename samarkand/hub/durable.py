@@ -912,12 +912,20 @@ class _Runner:
             now = read.now() if "now" in read.body else None  # older logs have none
             date = read.body.get("date")  # a calendar's day: its date
             resting = [read.str(code) for code in read.list(read.body.get("resting", []))]
-            return hub.engine.open_day(
+            # Older logs forgot nothing when a day opened: they replay as they ran.
+            forget = read.bool(read.body.get("forget_expired", False))
+            if forget and now is None:
+                raise read.fail("forget_expired without now")
+            hub.engine.open_day(
                 read.int_map(read.get("cut_offs")),
                 now,
                 None if date is None else read.str(date),
                 resting,
             )
+            if forget:
+                assert now is not None
+                hub.forget_expired(now)
+            return None
         if op == "cancel":
             return hub.cancel(read.int(read.get("uetr")), read.str(read.get("bic")), read.now())
         if op == "reorder":
@@ -1623,7 +1631,13 @@ class DurableHub:
     ) -> None:
         """Open the next business day with these cut-offs (`now`, when given, is kept for
         the audit trail; `business_date`, a calendar's date of the day, is the settlement
-        date its payments must carry; `resting`, the currencies its calendar rests)."""
+        date its payments must carry; `resting`, the currencies its calendar rests).
+
+        With `now`, the day's opening also forgets the quotes expired by then and the
+        commitment counts nothing holds any more (`SettlementHub.forget_expired`, as
+        `end_of_day` does): the service's clock closes currencies one by one and opens
+        days, and never runs `end_of_day`. The command says so (`forget_expired`), so a
+        log written before replays as it ran."""
         if self.hub.engine.waiting:
             # Checked before logging: a refused open_day must not enter the log.
             raise RuntimeError("open_day before end_of_day: payments are still queued")
@@ -1633,6 +1647,7 @@ class DurableHub:
         }
         if now is not None:
             command["now"] = _int(now)
+            command["forget_expired"] = True
         if business_date is not None:
             command["date"] = _str(business_date)
         if resting:

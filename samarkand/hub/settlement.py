@@ -417,14 +417,22 @@ class SettlementHub:
         with quiet_stdout() if non_fifo else contextlib.nullcontext():
             rejected = self.engine.end_of_day(now, non_fifo=non_fifo)
         self._commit(now)
-        # Quotes that expired by the cut-off bind nothing any more: forget them, and the
-        # counts of the commitments that neither a standing tier nor a quote left holds.
-        self.quotes.prune(now)
+        self.forget_expired(now)
+        return rejected
+
+    def forget_expired(self, now: int) -> int:
+        """Forget the quotes expired at or before `now` (they bind nothing any more), and
+        the counts of the commitments that neither a standing tier, a quote left nor a
+        queued payment holds (`SettlementEngine.forget_commitments`): what bounds both to
+        what may still be drawn. Run at `end_of_day` and when a business day opens
+        (`DurableHub.open_day`), each a logged command with its `now`, so a replay forgets
+        the same. Returns the quotes forgotten."""
+        forgotten = self.quotes.prune(now)
         self.quote_owner = {q: bic for q, bic in self.quote_owner.items() if self.quotes.get(q)}
         held = self.book.commitments()
         held.update(h.commitment for q in self.quotes.issued() for h in q.hops if h.commitment)
         self.engine.forget_commitments(held)
-        return rejected
+        return forgotten
 
     def close_currency(self, currency: str, now: int) -> int:
         """`currency`'s end of day at its cut-off (`SettlementEngine.close_currency`): what

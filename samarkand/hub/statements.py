@@ -22,10 +22,11 @@ cancel out on the account posted nothing there: it is a batch entry of zero.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import numpy as np
 
@@ -49,12 +50,43 @@ from samarkand.settlement.participants import account_parts
 from samarkand.settlement.payments import uetr_text
 
 
-class StatementRefused(ValueError):
-    """No statement for this request; `field` names the argument at fault."""
+class StatementRefusal(enum.Enum):
+    """Why there is no statement. The service's one table (`service.errors.STATEMENT_STATUS`)
+    gives each its HTTP status; the CLI names the refusal's field as its option."""
 
-    def __init__(self, field: str, message: str) -> None:
+    DATE_INVALID = "date_invalid"  # outside the dates the hub's clock (ns, 64 bits) holds
+    CURRENCY_UNKNOWN = "currency_unknown"  # not a currency the hub settles
+    ACCOUNT_UNKNOWN = "account_unknown"  # no such account (none of the participant's there)
+    NOT_SETTLEMENT_ACCOUNT = "not_settlement_account"  # an account, but no settlement one
+    NOT_OWNER = "not_owner"  # another participant's account
+    AMOUNT_BEYOND_CAMT053 = "amount_beyond_camt053"  # a balance or posting over 18 digits
+
+
+class StatementRefused(ValueError):
+    """No statement for this request: why (`refusal`), and the argument at fault (`field`,
+    as the caller named it: `account`, `currency`, `date`)."""
+
+    def __init__(self, refusal: StatementRefusal, field: str, message: str) -> None:
         super().__init__(message)
+        self.refusal = refusal
         self.field = field
+
+
+# The dates a statement may be asked for: those whose span lies within the hub's clock,
+# nanoseconds since 1970 in 64 bits (up to 2262-04-11T23:47:16Z). Beyond them a span would
+# be cut to the clock's ends, and a year before 1000 is no ISODate as `render_statement`
+# writes it.
+DATE_FIRST = date(1970, 1, 1)
+DATE_LAST = date(2262, 4, 10)
+
+
+def _check_date(day: datetime) -> None:
+    if not DATE_FIRST <= day.date() <= DATE_LAST:
+        raise StatementRefused(
+            StatementRefusal.DATE_INVALID,
+            "date",
+            f"the date must be in {DATE_FIRST.isoformat()}..{DATE_LAST.isoformat()}",
+        )
 
 
 def account_owner(durable: DurableHub, account_number: int) -> str:
@@ -97,27 +129,63 @@ def settlement_statement(durable: DurableHub, account_id: int, day: datetime) ->
     return render_statement(select_statement(durable, account_id, day))
 
 
-def select_statement(durable: DurableHub, account_id: int, day: datetime) -> StatementRows:
+def participant_statement(
+    durable: DurableHub, bic: str, currency: str, day: datetime
+) -> StatementRows:
+    """The rows of the statement of participant `bic`'s own settlement account in
+    `currency` (`select_statement`), as the service's route asks for it: by currency, so a
+    currency the hub does not settle, or one the participant holds no account in, is
+    refused naming `currency`."""
+    _check_date(day)
+    directory = durable.hub.directory
+    if currency not in directory.central_bank_of:
+        raise StatementRefused(
+            StatementRefusal.CURRENCY_UNKNOWN, "currency", f"the hub does not settle {currency}"
+        )
+    participant = directory.get(bic)
+    account_id = (
+        None if participant is None else directory.settlement_account(participant, currency)
+    )
+    if account_id is None or durable.durable_ledger.state.account(account_id) is None:
+        raise StatementRefused(
+            StatementRefusal.ACCOUNT_UNKNOWN,
+            "currency",
+            f"no settlement account of {bic} in {currency}",
+        )
+    return select_statement(durable, account_id, day, owner=bic)
+
+
+def select_statement(
+    durable: DurableHub, account_id: int, day: datetime, *, owner: str | None = None
+) -> StatementRows:
     """The rows of the statement of `account_id` for the business day of `day`'s date,
     checked against the ledger's balance: column work over the journal, quick enough for
-    the hub's thread; `StatementRefused` when there is no such statement. The day's span
-    is the one `calendar.statement_window` gives the recorded business days."""
+    the hub's thread; `StatementRefused` when there is no such statement (`owner`, when
+    given: the BIC that asks, refused another's account). The day's span is the one
+    `calendar.statement_window` gives the recorded business days, for a date whose span
+    lies within the hub's clock (`DATE_FIRST`..`DATE_LAST`)."""
+    _check_date(day)
     state = durable.durable_ledger.state
     engine = durable.hub.engine
     currency_of = {ledger: code for code, ledger in durable.hub.directory.ledgers.items()}
     found = state.account(account_id) if account_id >= 0 else None
     if found is None:
-        raise StatementRefused("account", f"no account {account_id}")
+        raise StatementRefused(
+            StatementRefusal.ACCOUNT_UNKNOWN, "account", f"no account {account_id}"
+        )
     if found.code != AccountCode.SETTLEMENT or found.ledger not in currency_of:
         raise StatementRefused(
-            "account", f"{account_id} is not a settlement account (code {found.code})"
+            StatementRefusal.NOT_SETTLEMENT_ACCOUNT,
+            "account",
+            f"{account_id} is not a settlement account (code {found.code})",
+        )
+    if owner is not None and account_owner(durable, account_id) != owner:
+        raise StatementRefused(
+            StatementRefusal.NOT_OWNER, "account", f"account {account_id} is not {owner}'s"
         )
     currency = default_registry().get(currency_of[found.ledger])
     days = engine.day_starts
-    try:
-        start_ns, end_ns = statement_window([(d.at_ns, d.date) for d in days], f"{day:%Y-%m-%d}")
-    except ValueError as error:
-        raise StatementRefused("date", f"{day!r} is not a date: {error}") from None
+    start_ns, end_ns = statement_window([(d.at_ns, d.date) for d in days], day.date().isoformat())
     journal = state.journal.columns()
     posting = (journal.flags.astype(np.int64) & (PENDING | VOID)) == 0
     debit = np.asarray(journal.debit_account_id == account_id, dtype=bool)
@@ -142,7 +210,7 @@ def select_statement(durable: DurableHub, account_id: int, day: datetime) -> Sta
         )
     for value in [opening, closing, *amounts]:
         if not amount_fits(value):
-            raise StatementRefused("account", f"amount {value} is beyond the 18 digits of camt.053")
+            raise _beyond_camt053(value)
     codes = journal.code[during].tolist()
     transfer_ids = journal.id[during].tolist()
     user_data = journal.user_data[during].tolist()
@@ -160,9 +228,7 @@ def select_statement(durable: DurableHub, account_id: int, day: datetime) -> Sta
     )
     for batch in batches:
         if not amount_fits(max(batch.amounts)):
-            raise StatementRefused(
-                "account", f"amount {max(batch.amounts)} is beyond the 18 digits of camt.053"
-            )
+            raise _beyond_camt053(max(batch.amounts))
     owners = {other: account_owner(durable, int(other)) for other in set(others)}
     return StatementRows(
         account_id=account_id,
@@ -183,6 +249,14 @@ def select_statement(durable: DurableHub, account_id: int, day: datetime) -> Sta
         start_ns=start_ns,
         end_ns=end_ns,
         batches=batches,
+    )
+
+
+def _beyond_camt053(minor: int) -> StatementRefused:
+    return StatementRefused(
+        StatementRefusal.AMOUNT_BEYOND_CAMT053,
+        "account",
+        f"amount {minor} is beyond the 18 digits of camt.053",
     )
 
 

@@ -4,6 +4,8 @@
 
 `REASON_STATUS` is the one table that maps the hub's result codes (settlement `Reason`) to
 HTTP statuses when a request to act is refused; the ISO 20022 code goes in the body.
+`STATEMENT_STATUS` does the same for a statement refused (`hub.statements.StatementRefusal`),
+the field at fault the one the refusal names.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from samarkand.hub.statements import StatementRefusal, StatementRefused
 from samarkand.settlement.payments import Reason
 
 REASON_STATUS: dict[Reason, int] = {
@@ -30,6 +33,16 @@ REASON_STATUS: dict[Reason, int] = {
     Reason.CURRENCY_RESTING: 409,
 }
 REASON_STATUS_DEFAULT = 422
+
+STATEMENT_STATUS: dict[StatementRefusal, int] = {
+    StatementRefusal.DATE_INVALID: 422,
+    StatementRefusal.CURRENCY_UNKNOWN: 404,
+    StatementRefusal.ACCOUNT_UNKNOWN: 404,
+    StatementRefusal.NOT_SETTLEMENT_ACCOUNT: 422,  # an account id that can have none
+    StatementRefusal.NOT_OWNER: 403,
+    # The request is sound; what the account holds does not fit the message.
+    StatementRefusal.AMOUNT_BEYOND_CAMT053: 409,
+}
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -68,6 +81,13 @@ def reason_error(reason: Reason, field: str | None = None) -> ApiError:
     return ApiError(
         REASON_STATUS.get(reason, REASON_STATUS_DEFAULT), reason.iso, field, reason.text
     )
+
+
+def statement_error(refused: StatementRefused) -> ApiError:
+    """The refusal of a statement as the service answers it: its status from
+    `STATEMENT_STATUS`, the field the refusal names."""
+    status = STATEMENT_STATUS[refused.refusal]
+    return ApiError(status, http_code(status), refused.field, str(refused))
 
 
 def _field(location: tuple[Any, ...] | list[Any]) -> str:

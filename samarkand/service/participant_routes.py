@@ -443,29 +443,25 @@ def add_participant_routes(app: FastAPI, engine: Engine, pusher: Pusher | None) 
     ) -> Response:
         """The camt.053.001.08 statement of the caller's settlement account in `currency`
         for one day."""
-        from samarkand.hub.statements import StatementRefused, render_statement, select_statement
+        from samarkand.hub.statements import (
+            StatementRefused,
+            participant_statement,
+            render_statement,
+        )
 
         caller = require_role(request, Role.PARTICIPANT)
-        if not dt.date(1970, 1, 1) <= date <= dt.date(2262, 4, 10):
-            raise E.ApiError(422, "invalid", "date", "the date must be in 1970..2262")
         day = dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC)
 
         def run(engine: Engine, _now: int):
             assert engine.durable is not None
-            hub = engine.durable.hub
-            participant = hub.directory.get(caller.key_id)
-            if participant is None or currency not in hub.directory.central_bank_of:
-                return None
-            account_id = hub.directory.settlement_account(participant, currency)
             try:
-                return select_statement(engine.durable, account_id, day)
-            except StatementRefused:
-                return None
+                return participant_statement(engine.durable, caller.key_id, currency, day)
+            except StatementRefused as refused:
+                return refused
 
         rows = await run_on_hub(engine, run)  # the rows as columns; written out off the hub
-        if rows is None:
-            raise E.ApiError(404, "not_found", "currency",
-                             f"no settlement account of {caller.key_id} in {currency}")  # fmt: skip
+        if isinstance(rows, StatementRefused):
+            raise E.statement_error(rows)  # the status and field the refusal gives
         document, _ = await asyncio.get_running_loop().run_in_executor(
             readers, render_statement, rows
         )

@@ -403,6 +403,37 @@ def test_statement_lists_accounts_and_writes_a_camt053_that_adds_up(tmp_path: Pa
         assert "Traceback" not in bad.stderr + bad.stdout
 
 
+def test_statement_refusals_name_the_option_at_fault_without_a_traceback(tmp_path: Path) -> None:
+    """A date outside the hub's clock, and an account holding more than camt.053's 18
+    digits: each refused naming its option, as the service's route names the field."""
+    from samarkand.hub.durable import DurableHub
+    from samarkand.hub.settlement import Liquidity
+    from tests.settlement.fx_world import CNY, LEDGERS, START_NS, A, B, fx_directory
+
+    db = tmp_path / "hub.db"
+    with DurableHub.open(str(db)) as hub:
+        hub.configure(fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, 10**18))
+        hub.open_accounts(START_NS)
+        hub.liquidity([Liquidity(B, CNY, 10**18)], START_NS + 1)  # 19 digits
+        directory = hub.hub.directory
+        small, huge = (directory.settlement_account(directory.get(bic), CNY) for bic in (A, B))
+    for account, date, message in (
+        (small, "0001-01-01", "--date: the date must be in 1970-01-01..2262-04-10"),
+        (small, "2262-04-11", "--date: the date must be in 1970-01-01..2262-04-10"),
+        (huge, "1970-01-01", "--account: amount 1000000000000000000 is beyond the 18 digits"),
+    ):
+        bad = run("statement", "--db", str(db), "--account", str(account), "--date", date)
+        assert bad.returncode == 2, (date, bad.stdout, bad.stderr)
+        assert message in " ".join(bad.stderr.split()), bad.stderr
+        assert "Traceback" not in bad.stderr + bad.stdout
+    assert (
+        run(
+            "statement", "--db", str(db), "--account", str(small), "--date", "1970-01-01"
+        ).returncode
+        == 0
+    )
+
+
 def test_submit_takes_a_cross_currency_pacs008_into_a_store(tmp_path: Path) -> None:
     from samarkand.fx.routing import Quote
     from samarkand.hub.durable import DurableHub

@@ -378,6 +378,27 @@ def test_statement_of_the_callers_own_account(api):
     assert api.request("GET", "/v1/statements/CNY?date=2026-01-05", OPERATOR).status_code == 403
 
 
+def test_a_refused_statement_names_its_field_with_the_status_that_fits(api):
+    """The status comes from the refusal (`errors.STATEMENT_STATUS`), the field from what it
+    is about: a currency the caller holds no account in is 404 `currency`, a date out of
+    range 422 `date`, an account holding more than camt.053's 18 digits 409 `account`."""
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    for path, status, field in (
+        ("/v1/statements/XXX?date=2026-01-05", 404, "currency"),
+        ("/v1/statements/CNY?date=0001-01-01", 422, "date"),
+        ("/v1/statements/CNY?date=2262-04-11", 422, "date"),
+    ):
+        refused = api.request("GET", path, DEBTOR)
+        assert (refused.status_code, _error(refused)["field"]) == (status, field), path
+    huge = "10000000000000000.00"  # 10**18 minor units of CNY: 19 digits
+    moved = api.request("POST", "/v1/liquidity", OTHER, {"currency": "CNY", "amount": huge})
+    assert moved.status_code == 200
+    refused = api.request("GET", f"/v1/statements/CNY?date={today}", OTHER)
+    assert refused.status_code == 409, refused.text
+    assert _error(refused)["field"] == "account" and "18 digits" in _error(refused)["message"]
+    assert api.request("GET", f"/v1/statements/CNY?date={today}", DEBTOR).status_code == 200
+
+
 def test_a_statement_is_written_out_off_the_hubs_thread(api, monkeypatch):
     """The hub's thread only takes the statement's rows (column work); the camt.053 of
     thousands of postings is written on another thread, while payments go on."""

@@ -351,3 +351,86 @@ def test_a_log_written_before_the_count_replays_as_it_ran(tmp_path):
     with DurableHub.open(store, snapshots=False) as hub:
         assert hub.replay_errors == []
         assert [o.commitment > 0 for o in hub.hub.book.offers(CNY, RUB)] == [False, True]
+
+
+# ---------------------------------------------------------------------- forgetting
+
+
+HOUR_NS = 3_600 * 10**9
+
+
+def _held(hub: DurableHub) -> tuple:
+    """What bounds the memory of quotes and counts: the quotes held, their owners and the
+    counts per commitment."""
+    state = hub.hub
+    quotes = sorted((q.id, q.expires_ns, state.quotes.is_used(q.id)) for q in state.quotes.issued())
+    return quotes, dict(state.quote_owner), *_counts(hub)
+
+
+def test_the_services_clock_forgets_expired_quotes_and_orphan_counts_when_a_day_opens(tmp_path):
+    """The service's clock never runs `end_of_day`: it closes each currency at its cut-off
+    and opens the calendar's next day (`run_hub_clock`). The day's opening forgets the
+    quotes expired by then and the counts nothing holds (a tier posted again, its old
+    quotes gone), as `end_of_day` does; a replay of the log, and the snapshot, forget the
+    same."""
+    from samarkand.hub.calendar import BusinessCalendar
+    from samarkand.service.engine import run_hub_clock
+
+    store = str(tmp_path / "hub.db")
+    with DurableHub.open(store) as hub:
+        hub.configure(fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, 2 * HOUR_NS))
+        hub.open_accounts(START_NS)
+        hub.liquidity([Liquidity(A, CNY, 1_000_00), Liquidity(P, RUB, 5_000_00)], START_NS + 1)
+        # Days open at 08:00 UTC and cut off at 18:00, every day of the week.
+        calendar = BusinessCalendar(8 * 60, 18 * 60, "UTC", (1, 2, 3, 4, 5, 6, 7))
+        assert hub.set_calendar(calendar, START_NS + 2) is None
+        until = 10 * 24 * HOUR_NS  # the tiers stand for ten days
+        posted = hub.post_tiers([tier(P, CNY, RUB, "12.5", liquidity=1_000_00, until=until)], 10)
+        assert posted == [None]
+        minute = 60 * 10**9
+        used, unused = hub.request_quotes([QuoteRequest(A, CNY, RUB, 10_00, None, minute)] * 2, 11)
+        assert isinstance(used, Quote) and isinstance(unused, Quote)
+        assert hub.submit_fx([FxPayment(1, A, B, used.id)], 12) == [None]
+        old = used.hops[0].commitment
+        # Posted again: a new commitment; the old one is held only by its two quotes now.
+        posted = hub.post_tiers([tier(P, CNY, RUB, "12.5", liquidity=1_000_00, until=until)], 13)
+        assert posted == [None]
+        new = hub.hub.book.commitments() - {old}
+        assert len(new) == 1 and old not in hub.hub.book.commitments()
+        later = hub.request_quote(QuoteRequest(A, CNY, RUB, 10_00, None, 24 * HOUR_NS), 14)
+        assert isinstance(later, Quote)  # still valid when the next day opens
+        assert old in hub.hub.engine.tier_liquidity and len(hub.hub.quotes) == 3
+        for now in (3 * HOUR_NS, 8 * HOUR_NS + 1):  # past the cut-off, then the next opening
+            run_hub_clock(hub, now)
+        assert len(hub.hub.engine.day_starts) == 1  # the calendar's day opened
+        quotes, owners, liquidity, paid, statuses = live = _held(hub)
+        assert [q[0] for q in quotes] == [later.id] and set(owners) == {later.id}
+        assert old not in liquidity and old not in paid and set(liquidity) <= new
+        assert statuses == {1: Status.SETTLED}
+    with DurableHub.open(store) as hub:  # from the snapshot the close wrote
+        assert hub.restored_from > 0 and _held(hub) == live
+        hub.snapshots = False
+    with DurableHub.open(store, snapshots=False) as hub:  # the whole log replayed
+        assert hub.restored_from == 0 and hub.replay_errors == []
+        assert _held(hub) == live
+
+
+def test_a_day_opened_by_a_log_written_before_forgets_nothing_replayed(tmp_path):
+    """An `open_day` logged without `forget_expired` forgot nothing when it ran: replayed,
+    it still forgets nothing, so what the log's later commands saw is what they see."""
+    store = str(tmp_path / "hub.db")
+    with DurableHub.open(store, snapshots=False) as hub:
+        hub.configure(fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, CUT_OFF_NS))
+    cut_offs = ",".join(f'"{code}":"{10**15}"' for code in sorted(LEDGERS))
+    opened = f'{{"cut_offs":{{{cut_offs}}},"now":"{10**14}","op":"open_day"}}'
+    with sqlite3.connect(store + COMMANDS_SUFFIX) as log:
+        log.executemany(
+            "INSERT INTO hub_commands (sequence, body) VALUES (?, ?)",
+            list(enumerate([*OLD_ROWS, opened], start=2)),
+        )
+    with DurableHub.open(store, snapshots=False) as hub:
+        assert hub.replay_errors == [] and len(hub.hub.engine.day_starts) == 1
+        assert len(hub.hub.quotes) == 3  # expired long before the day opened, still held
+        # A day this code opens forgets them.
+        hub.open_day(dict.fromkeys(LEDGERS, 10**16), 10**15)
+        assert len(hub.hub.quotes) == 0 and hub.hub.quote_owner == {}

@@ -14,7 +14,13 @@ from lxml import etree
 
 from samarkand.hub.durable import DurableHub
 from samarkand.hub.settlement import Liquidity, QuoteRequest
-from samarkand.hub.statements import select_statement, settlement_statement
+from samarkand.hub.statements import (
+    StatementRefusal,
+    StatementRefused,
+    participant_statement,
+    select_statement,
+    settlement_statement,
+)
 from samarkand.iso20022 import schemas
 from samarkand.iso20022.envelope import unwrap
 from samarkand.iso20022.validate import validate_document
@@ -89,6 +95,33 @@ def minor(parent: etree._Element) -> int:
     )
     indicator = parent.findtext("c:CdtDbtInd", namespaces=NS)
     return int(amount * 100) * (1 if indicator == "CRDT" else -1)
+
+
+def test_each_refusal_says_why_and_names_the_argument_at_fault(hub):
+    """The code a caller maps to its answer (the service: `errors.STATEMENT_STATUS`) and the
+    argument as that caller named it: an account id, or a participant's currency."""
+    from samarkand.service.errors import STATEMENT_STATUS
+
+    day = datetime(1970, 1, 1, tzinfo=UTC)
+    cases = [
+        (lambda: select_statement(hub, 5, day), StatementRefusal.ACCOUNT_UNKNOWN, "account"),
+        (lambda: select_statement(hub, account(hub, A), day, owner=B),
+         StatementRefusal.NOT_OWNER, "account"),
+        (lambda: select_statement(hub, account(hub, A), datetime(1969, 12, 31, tzinfo=UTC)),
+         StatementRefusal.DATE_INVALID, "date"),
+        (lambda: participant_statement(hub, A, "XXX", day),
+         StatementRefusal.CURRENCY_UNKNOWN, "currency"),
+        (lambda: participant_statement(hub, "NOSUCHXX", CNY, day),
+         StatementRefusal.ACCOUNT_UNKNOWN, "currency"),
+        (lambda: participant_statement(hub, A, CNY, datetime(2262, 4, 11, tzinfo=UTC)),
+         StatementRefusal.DATE_INVALID, "date"),
+    ]  # fmt: skip
+    for call, refusal, field in cases:
+        with pytest.raises(StatementRefused) as refused:
+            call()
+        assert (refused.value.refusal, refused.value.field) == (refusal, field)
+    assert participant_statement(hub, A, CNY, day).account_id == account(hub, A)
+    assert set(STATEMENT_STATUS) == set(StatementRefusal)  # every refusal has its status
 
 
 def test_payments_settled_by_offsetting_and_in_a_dns_window_are_under_their_net_entry(hub):
@@ -230,7 +263,7 @@ def test_consecutive_statements_meet_across_days_opened_by_hand_and_by_the_calen
     fund("1970-01-10T21:00")
     fund("1970-01-11T05:00")
 
-    first, last = date(1969, 12, 31), date(1970, 1, 13)
+    first, last = date(1970, 1, 1), date(1970, 1, 13)  # from the first date the clock has
     statements = []
     for offset in range((last - first).days + 1):
         day = first + timedelta(days=offset)
