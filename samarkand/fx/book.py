@@ -24,7 +24,7 @@ currency registry's policy, not the router's.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -183,6 +183,26 @@ class RateBook:
         for key in gone:
             self.withdraw(*key)
         return len(gone)
+
+    def without_providers(self, providers: Collection[str]) -> RateBook:
+        """The book without the tiers of ``providers``: what quotes may route through while
+        those providers are suspended (their tiers stand, to quote again once they are
+        reinstated). The book itself when none of them has a tier standing; else a copy,
+        the offers shared (they are immutable), the commitments numbered as here."""
+        gone = [key for key in self._by_key if key[0] in providers]
+        if not gone:
+            return self
+        copy = RateBook.__new__(RateBook)
+        copy.registry = self.registry
+        copy.vehicle_only = self.vehicle_only
+        copy.allowed_vehicle_corridors = self.allowed_vehicle_corridors
+        copy._offers = {sell: dict(by_buy) for sell, by_buy in self._offers.items()}
+        copy._by_key = dict(self._by_key)
+        copy._sources = {buy: set(sells) for buy, sells in self._sources.items()}
+        copy._postings = self._postings
+        for key in gone:
+            copy.withdraw(*key)
+        return copy
 
     def set_vehicle_corridor(self, source: str, destination: str, allowed: bool) -> bool:
         """Allow (or forbid again) routes from ``source`` to ``destination`` through the

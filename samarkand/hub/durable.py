@@ -49,6 +49,9 @@ liquidity is committed in total and counted as the legs of quotes on them settle
 (`samarkand.fx.book`). A `post_tiers` without the key was written before the count existed;
 its tiers replay as they ran then, their liquidity bounding each quote alone, so such a log
 replays to the journal it wrote. (Tiers posted after it, by this code, are counted.)
+Likewise a `quotes` command is logged with `"suspended": "skipped"`: no route goes through a
+suspended provider. Without the key (written before), its quotes replay as they were issued,
+through such a provider too, so the quote ids that later payments cite stay the same.
 
 Semantics: at least once. A command logged but cut short by a crash is completed by the next
 open, although its caller never saw an acknowledgement; a caller retrying a submit then gets
@@ -578,6 +581,8 @@ def _encode_fx_payment(p: FxPayment) -> list[Any]:
 
 # The `commitment` of a `post_tiers` command (module docstring): logged by this code.
 COMMITMENT_TOTAL = "total"
+# The `suspended` of a `quotes` command (module docstring): logged by this code.
+SUSPENDED_SKIPPED = "skipped"
 
 
 def _run_fx(hub: SettlementHub, op: str, read: _Reader) -> Any:
@@ -617,7 +622,10 @@ def _run_fx(hub: SettlementHub, op: str, read: _Reader) -> Any:
                     read.int(row[5]),
                 )
             )
-        return hub.request_quotes(requests, read.now())
+        suspended = read.body.get("suspended")  # none: logged before they were skipped
+        if suspended is not None and suspended != SUSPENDED_SKIPPED:
+            raise read.fail(f"not a policy for suspended providers: {suspended!r}")
+        return hub.request_quotes(requests, read.now(), skip_suspended=suspended is not None)
     if op == "submit_fx":
         payments = []
         for item in read.list(read.get("payments")):
@@ -1699,7 +1707,9 @@ class DurableHub:
             ]
             for r in requests
         ]
-        return self._command({"op": "quotes", "requests": encoded, "now": _int(now)})
+        return self._command(
+            {"op": "quotes", "requests": encoded, "suspended": SUSPENDED_SKIPPED, "now": _int(now)}
+        )
 
     def request_quote(self, request: QuoteRequest, now: int) -> Quote | Reason:
         return self.request_quotes([request], now)[0]

@@ -669,11 +669,24 @@ class SettlementHub:
             return Reason.FX_SAME_CURRENCY
         return None
 
-    def request_quotes(self, requests: Sequence[QuoteRequest], now: int) -> list[Quote | Reason]:
+    def request_quotes(
+        self, requests: Sequence[QuoteRequest], now: int, *, skip_suspended: bool = True
+    ) -> list[Quote | Reason]:
         """Answer quote requests in order (see `request_quote`); the answers are also kept in
-        `last_quotes` until the next call."""
+        `last_quotes` until the next call. No route goes through a suspended provider, whose
+        payments `submit_fx` refuses (AG01); ``skip_suspended`` False only for a command log
+        written before that, whose quotes replay as they were issued."""
         self.clock = max(self.clock, now)
-        self.last_quotes = [self._quote(request, now) for request in requests]
+        book = self.book
+        if skip_suspended:
+            suspended = [
+                p.bic
+                for p in self.directory.by_bic.values()
+                if p.status is ParticipantStatus.SUSPENDED
+            ]
+            if suspended:
+                book = book.without_providers(frozenset(suspended))
+        self.last_quotes = [self._quote(request, now, book) for request in requests]
         return self.last_quotes
 
     def request_quote(self, request: QuoteRequest, now: int) -> Quote | Reason:
@@ -681,7 +694,7 @@ class SettlementHub:
         `now + ttl_ns`; or why none is given. Issuing a quote moves no money."""
         return self.request_quotes([request], now)[0]
 
-    def _quote(self, request: QuoteRequest, now: int) -> Quote | Reason:
+    def _quote(self, request: QuoteRequest, now: int, book: RateBook) -> Quote | Reason:
         participant = self.directory.settling_participant(request.bic)
         if participant is None:
             return Reason.DEBTOR_AGENT_UNKNOWN
@@ -698,7 +711,7 @@ class SettlementHub:
         if type(request.ttl_ns) is not int or not 0 < request.ttl_ns <= QUOTE_TTL_NS_MAX:
             return Reason.SETTLEMENT_WINDOW_INVALID
         found = quote(
-            self.book,
+            book,
             source=request.source,
             destination=request.destination,
             send_amount=request.send_amount,

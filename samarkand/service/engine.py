@@ -133,6 +133,7 @@ QUEUE_ITEMS_MAX = 65_536  # beyond this, requests are refused with 503 rather th
 NOTICE_STATUSES = FINAL | {Status.QUEUED}
 _NOTICE_STATUSES = tuple(NOTICE_STATUSES)  # `in` a tuple compares identities: no Enum hash
 _FINAL_STATUSES = tuple(FINAL)
+CANCELLED_CODE = "NARR"  # a queued transaction told again once cancelled: RJCT, this code
 
 
 class EngineBusy(RuntimeError):
@@ -970,11 +971,14 @@ class Engine:
             receiver, msg_id, kind, instruction, end_to_end = awaiting.pop(event.uetr)
             self._told.append(event.uetr)
             reason = event.reason
+            code, text = (None, "") if reason is None else (reason.iso, reason.text)
+            if event.status is Status.CANCELLED and reason is None:
+                # A cancellation is no refusal and carries no Reason, but a RJCT needs one:
+                # the code the resend of an interrupted message gives the same state.
+                code, text = CANCELLED_CODE, f"payment is cancelled: {event.detail}"
             by_message.setdefault((receiver, msg_id, kind), []).append(StatusUpdate(
                 instruction, end_to_end, uetr_text(event.uetr),
-                "ACSC" if event.status is settled else "RJCT",
-                None if reason is None else reason.iso,
-                "" if reason is None else reason.text,
+                "ACSC" if event.status is settled else "RJCT", code, text,
             ))  # fmt: skip
         made = status_updates(
             hub,

@@ -27,6 +27,19 @@ def test_post_replace_withdraw() -> None:
     assert rates.sources_of("RUB") == () and len(rates) == 0
 
 
+def test_a_book_without_some_providers_leaves_the_book_as_it_was() -> None:
+    rates = book("PROVAAAA CNY RUB 13.4 1 1000\nPROVBBBB CNY RUB 13.5 1 1000\nPROVBBBB RUB INR 1.2")
+    before = (list(rates.tiers()), rates.offers("CNY", "RUB"), rates.sources_of("INR"))
+    assert rates.without_providers({"PROVCCCC"}) is rates  # none of theirs stands: no copy
+    passed_by = rates.without_providers({"PROVBBBB"})
+    assert [o.tier.provider for o in passed_by.offers("CNY", "RUB")] == ["PROVAAAA"]
+    assert passed_by.offers("RUB", "INR") == () and passed_by.sources_of("INR") == ()
+    assert [o.commitment for o in passed_by.offers("CNY", "RUB")] == [
+        o.commitment for o in rates.offers("CNY", "RUB") if o.tier.provider == "PROVAAAA"
+    ]
+    assert (list(rates.tiers()), rates.offers("CNY", "RUB"), rates.sources_of("INR")) == before
+
+
 def test_a_second_band_of_one_provider_is_a_second_tier() -> None:
     rates = book("PROVAAAA CNY RUB 13.4 1 1000\nPROVAAAA CNY RUB 13.5 1001 2000")
     assert len(rates) == 2 and rates.sources_of("RUB") == ("CNY",)

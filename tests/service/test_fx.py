@@ -315,3 +315,25 @@ def test_a_statement_names_a_cross_currency_payments_legs_by_its_uetr(fx):
         assert statement.status_code == 200, statement.text
         uetrs = [e.text for e in etree.fromstring(statement.content).iter("{*}UETR")]
         assert payment["uetr"] in uetrs, (bank, currency)
+
+
+def test_a_quote_never_routes_through_a_suspended_provider(fx):
+    """A suspended provider's tiers stand (its suspension may be lifted), but a payment
+    through it is refused AG01: a quote priced on them could never be paid, and, its rate
+    being the best, kept every other provider's route on the pair from being quoted."""
+    assert _post(fx, _tier("CNY", "RUB", "12.0"), key=SECOND).json()["results"][0]["status"] == (
+        "posted"
+    )
+    assert _post(fx, _tier("CNY", "INR", "11.5")).json()["results"][0]["status"] == "posted"
+    suspend = fx.request("POST", f"/v1/operator/participants/{PROVIDER}/suspend", "OPERATOR")
+    assert suspend.status_code == 200, suspend.text
+    quote = _quote(fx).json()
+    assert [h["provider"] for h in quote["hops"]] == [SECOND]
+    assert quote["deliver_amount"] == "1200.00"
+    assert _pay(fx, quote["id"])[1].json()["status"] == "ACSC"
+    # Its only provider suspended, a pair has no route; reinstated, it quotes again.
+    only = _quote(fx, destination="INR")
+    assert only.status_code == 422 and only.json()["error"]["code"] == "AM03"
+    back = fx.request("POST", f"/v1/operator/participants/{PROVIDER}/unsuspend", "OPERATOR")
+    assert back.status_code == 200, back.text
+    assert [h["provider"] for h in _quote(fx).json()["hops"]] == [PROVIDER]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+import pytest
 from lxml import etree
 
 from samarkand.bench.iso import bulk_pacs008
+from samarkand.hub.messages import return_uetr
 from samarkand.service.server import open_service
 from tests.iso20022.iso_builders import camt050, camt056, envelope, pacs004, pacs009
 from tests.service.conftest import CREDITOR, DEBTOR, OTHER, signed_client
@@ -302,3 +304,69 @@ def test_a_queued_transaction_is_told_again_once_final(api, service):
             assert _texts(updates[1], "Cd") == ["AB03"]
     finally:
         reopened.close()
+
+
+def test_a_queued_transaction_cancelled_is_told_again_rjct_with_a_reason(api):
+    """A queued pacs.009 transaction cancelled (by the sender's JSON route, by the operator,
+    by a camt.056) is told again RJCT with a reason, as one the day closed on (AB03) is, and
+    as the resend of an interrupted message reports a cancelled one: never a bare RJCT."""
+    balance = Decimal(_balance(api, DEBTOR, "CNY"))
+    uetrs = [_uetr() for _ in range(3)]
+    too_much = f"{balance + 1:.2f}"
+    message = pacs009([(u, too_much, "CNY", DEBTOR + "XXX", CREDITOR + "XXX") for u in uetrs],
+                      msg_id="QUEUED-X")  # fmt: skip
+    assert _texts(_send(api, message).content, "TxSts") == ["ACSP"] * 3
+    mine = api.request("POST", f"/v1/payments/{uetrs[0]}/cancel", DEBTOR)
+    operators = api.request("POST", f"/v1/operator/payments/{uetrs[1]}/cancel", "OPERATOR")
+    assert (mine.status_code, operators.status_code) == (200, 200)
+    cancel = camt056([uetrs[2]], assigner=DEBTOR + "XXX", msg_id="CXL-Q")
+    assert _texts(_send(api, cancel).content, "TxCxlSts") == ["ACCR"]
+    updates = _updates(api, DEBTOR)
+    assert [_texts(u, "OrgnlUETR") for u in updates] == [[u] for u in uetrs]
+    for update in updates:
+        assert _texts(update, "TxSts") == ["RJCT"]
+        assert _texts(update, "Cd") == ["NARR"]
+        [text] = _texts(update, "AddtlInf")
+        assert text.startswith("payment is cancelled: cancelled by ")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a return's UETR is derived from the original's alone (hub.messages.return_uetr), "
+    "so once a return is received, even one cancelled or rejected unsettled, every later "
+    "return of the payment is refused DUPL; a fix needs a UETR per attempt, followed by the "
+    "tracker's links, the message log's and the resend of a message begun before a crash",
+)
+def test_a_payment_whose_return_was_cancelled_unsettled_may_be_returned_again(api):
+    payment, _ = api.pay(amount="300.00")
+    drained = {"currency": "CNY", "amount": _balance(api, CREDITOR, "CNY"), "direction": "out"}
+    assert api.request("POST", "/v1/liquidity", CREDITOR, drained).status_code == 200
+    first = pacs004([(payment["uetr"], "300.00", "CNY")], sender=CREDITOR + "XXX", msg_id="R1")
+    assert _texts(_send(api, first, CREDITOR).content, "TxSts") == ["ACSP"]  # queued
+    returned = str(uuid.UUID(int=return_uetr(uuid.UUID(payment["uetr"]).int)))
+    cancel = camt056([returned], assigner=CREDITOR + "XXX", msg_id="C1")
+    assert _texts(_send(api, cancel, CREDITOR).content, "TxCxlSts") == ["ACCR"]
+    funded = drained | {"direction": "in"}
+    assert api.request("POST", "/v1/liquidity", CREDITOR, funded).status_code == 200
+    before = _balance(api, DEBTOR, "CNY")
+    again = pacs004([(payment["uetr"], "300.00", "CNY")], sender=CREDITOR + "XXX", msg_id="R2")
+    answer = _send(api, again, CREDITOR).content
+    assert (_texts(answer, "TxSts"), _texts(answer, "Cd")) == (["ACSC"], [])
+    assert Decimal(_balance(api, DEBTOR, "CNY")) - Decimal(before) == 300
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a return's UETR is a public function of the original's (hub.messages.return_uetr): "
+    "a payment sent first under it, by anyone who knows the original UETR, makes every "
+    "return of the original DUPL, and the tracker then links that payment as its return",
+)
+def test_a_payment_under_the_uetr_a_return_would_take_does_not_block_the_return(api):
+    payment, _ = api.pay(amount="300.00")
+    taken = str(uuid.UUID(int=return_uetr(uuid.UUID(payment["uetr"]).int)))
+    assert api.pay(amount="0.01", uetr=taken)[1].json()["status"] == "ACSC"
+    before = _balance(api, DEBTOR, "CNY")
+    back = pacs004([(payment["uetr"], "300.00", "CNY")], sender=CREDITOR + "XXX", msg_id="R1")
+    answer = _send(api, back, CREDITOR).content
+    assert (_texts(answer, "TxSts"), _texts(answer, "Cd")) == (["ACSC"], [])
+    assert Decimal(_balance(api, DEBTOR, "CNY")) - Decimal(before) == 300
