@@ -229,14 +229,13 @@ def _print_links(engine, number: int, db: str, schema: str) -> None:
     import uuid
 
     from samarkand.hub.message_log import MessageLog
-    from samarkand.hub.messages import return_uetr
+    from samarkand.hub.messages import RETURN_ATTEMPTS_MAX, return_uetr, returns_of
 
-    returned = engine.find(return_uetr(number))
-    if returned is not None:
+    this = engine.find(number)
+    for returned in returns_of(engine, this.payment) if this is not None else ():
         console.print(
             f"returned by {uuid.UUID(int=returned.payment.uetr)} ({returned.status.value})"
         )
-    this = engine.find(number)
     if this is not None:
         payment = this.payment
         # A return runs from the original's creditor agent back to its debtor agent.
@@ -247,7 +246,7 @@ def _print_links(engine, number: int, db: str, schema: str) -> None:
             if (e.payment.debtor_agent, e.payment.creditor_agent) == swapped
         ]
         for original in kept + engine.archived.between(*swapped):
-            if return_uetr(original) == number:
+            if number in {return_uetr(original, a) for a in range(RETURN_ATTEMPTS_MAX)}:
                 console.print(f"return of {uuid.UUID(int=original)}")
                 break
     if db.startswith("memory:") or not MessageLog.kept_beside(db, schema=schema):

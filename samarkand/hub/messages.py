@@ -39,7 +39,7 @@ import hashlib
 import inspect
 import re
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Sequence, Set, Sized
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence, Set, Sized
 from dataclasses import MISSING, dataclass, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -322,7 +322,7 @@ def message_steps(
     if isinstance(prepared, list):  # refused as a whole: nothing to record
         return reply.refusal(opened.message_id, msg_id, prepared)
     if log is not None and not begun:
-        uetrs = _uetrs_named(prepared)
+        uetrs = _uetrs_named(prepared, ops.hub.engine)
         log.begin(key, msg_id, opened.message_id, digest, now, _commands(target), uetrs)
     events = ops.hub.events
     made: list[tuple[int, int]] = []  # the hub's events of each turn of this message
@@ -377,17 +377,19 @@ def _turn_made(
         turned(start, end)
 
 
-def _uetrs_named(prepared: Any) -> list[int]:
+def _uetrs_named(prepared: Any, engine: Any) -> list[int]:
     """The UETRs of the payments a message names: its transactions' (a pacs.004's: the
-    original's and the return's), or the payments a camt.056 asks to cancel."""
+    original's and the return's it will run under), or the payments a camt.056 asks to
+    cancel."""
     found: list[int] = []
     if isinstance(prepared, tuple):
         message = prepared[0]
         for tx in message.transactions:
             if tx.uetr is not None:
                 found.append(tx.uetr)
-                if message.message_id == schemas.PACS_004:
-                    found.append(return_uetr(tx.uetr))
+                original = engine.find(tx.uetr) if message.message_id == schemas.PACS_004 else None
+                if original is not None:
+                    found.append(next_return_uetr(engine, original.payment))
     for item in getattr(prepared, "items", ()):
         number = uetr_number(item.original_uetr)
         if number is not None:
@@ -685,8 +687,9 @@ def rate_agrees(given: Decimal, found: Quote) -> bool:
 class _Returns:
     """pacs.004.001.09: each return becomes a payment from the original creditor agent to
     the original debtor agent, in the original currency, for at most the original amount.
-    Its UETR is derived from the original's (``return_uetr``), so a payment is returned at
-    most once: a second return of it is DUPL."""
+    Its UETR is derived from the original's (``return_uetr``) and the attempt
+    (``next_return_uetr``), so a payment is returned at most once: a second return of it is
+    DUPL, while a return cancelled or rejected unsettled leaves the next attempt free."""
 
     @staticmethod
     def prepare(opened: Incoming, hub: SettlementHub, content: Any = None) -> Any:
@@ -726,7 +729,7 @@ class _Returns:
             returns.append(
                 replace(
                     tx,
-                    uetr=return_uetr(tx.uetr),
+                    uetr=next_return_uetr(engine, original.payment),
                     debtor_agent=original.payment.creditor_agent,
                     creditor_agent=original.payment.debtor_agent,
                 )
@@ -791,12 +794,54 @@ def _party_to(directory: Directory, payment: Payment, bic: str | None) -> bool:
     return False
 
 
-def return_uetr(original: int) -> int:
-    """The UETR of the return of payment ``original``: a UUID v4 derived from it."""
-    digest = hashlib.sha256(b"samarkand return " + original.to_bytes(16, "big")).digest()
+# The returns of one payment the hub may take in turn: each next one once the last was
+# cancelled or rejected unsettled (or its UETR was taken by another payment).
+RETURN_ATTEMPTS_MAX = 16
+
+
+def return_uetr(original: int, attempt: int = 0) -> int:
+    """The UETR of return ``attempt`` (0, 1, ...) of payment ``original``: a UUID v4 derived
+    from both (the first attempt's from the original alone, as every return had before)."""
+    tail = b" %d" % attempt if attempt else b""
+    digest = hashlib.sha256(b"samarkand return " + original.to_bytes(16, "big") + tail).digest()
     number = int.from_bytes(digest[:16], "big")
     number = (number & ~(0xF << 76)) | (0x4 << 76)  # version 4
     return (number & ~(0x3 << 62)) | (0x2 << 62)  # variant 10
+
+
+def _is_return(payment: Payment, original: Payment) -> bool:
+    """``payment`` runs as a return of ``original`` does: from its creditor agent back to
+    its debtor agent, in its currency."""
+    return (payment.debtor_agent, payment.creditor_agent, payment.currency) == (
+        original.creditor_agent, original.debtor_agent, original.currency,
+    )  # fmt: skip
+
+
+def returns_of(engine: Any, original: Payment) -> Iterator[Any]:
+    """The hub's entries of the returns of ``original`` taken so far, in the order of their
+    attempts (a payment under a return's UETR that is no return of it is passed over)."""
+    for attempt in range(RETURN_ATTEMPTS_MAX):
+        entry = engine.find(return_uetr(original.uetr, attempt))
+        if entry is None:
+            return
+        if _is_return(entry.payment, original):
+            yield entry
+
+
+def next_return_uetr(engine: Any, original: Payment) -> int:
+    """The UETR a return of ``original`` runs under: its first attempt's that the hub has
+    not taken, or that holds a return neither cancelled nor rejected (settled or under way:
+    this one is then the same return again, DUPL, or its resend after a crash). Attempts
+    whose UETR another payment took are passed over."""
+    for attempt in range(RETURN_ATTEMPTS_MAX):
+        uetr = return_uetr(original.uetr, attempt)
+        entry = engine.find(uetr)
+        if entry is None or (
+            _is_return(entry.payment, original)
+            and entry.status not in (Status.CANCELLED, Status.REJECTED)
+        ):
+            return uetr
+    return uetr  # every attempt taken: refused as a duplicate
 
 
 class _LiquidityTransfers:

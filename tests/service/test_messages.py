@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-import pytest
 from lxml import etree
 
 from samarkand.bench.iso import bulk_pacs008
@@ -330,14 +329,9 @@ def test_a_queued_transaction_cancelled_is_told_again_rjct_with_a_reason(api):
         assert text.startswith("payment is cancelled: cancelled by ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a return's UETR is derived from the original's alone (hub.messages.return_uetr), "
-    "so once a return is received, even one cancelled or rejected unsettled, every later "
-    "return of the payment is refused DUPL; a fix needs a UETR per attempt, followed by the "
-    "tracker's links, the message log's and the resend of a message begun before a crash",
-)
 def test_a_payment_whose_return_was_cancelled_unsettled_may_be_returned_again(api):
+    """A return cancelled while queued leaves the payment to be returned again (the next
+    attempt's UETR); before, every later return was DUPL and the money could not go back."""
     payment, _ = api.pay(amount="300.00")
     drained = {"currency": "CNY", "amount": _balance(api, CREDITOR, "CNY"), "direction": "out"}
     assert api.request("POST", "/v1/liquidity", CREDITOR, drained).status_code == 200
@@ -355,13 +349,9 @@ def test_a_payment_whose_return_was_cancelled_unsettled_may_be_returned_again(ap
     assert Decimal(_balance(api, DEBTOR, "CNY")) - Decimal(before) == 300
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a return's UETR is a public function of the original's (hub.messages.return_uetr): "
-    "a payment sent first under it, by anyone who knows the original UETR, makes every "
-    "return of the original DUPL, and the tracker then links that payment as its return",
-)
 def test_a_payment_under_the_uetr_a_return_would_take_does_not_block_the_return(api):
+    """A payment sent first under the UETR a return would take (anyone knowing the original's
+    can) is passed over: the return takes the next attempt's."""
     payment, _ = api.pay(amount="300.00")
     taken = str(uuid.UUID(int=return_uetr(uuid.UUID(payment["uetr"]).int)))
     assert api.pay(amount="0.01", uetr=taken)[1].json()["status"] == "ACSC"
