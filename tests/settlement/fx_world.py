@@ -10,6 +10,9 @@ policy can be tried.
 
 from __future__ import annotations
 
+import sqlite3
+
+from samarkand.hub.durable import COMMANDS_SUFFIX, DurableHub
 from samarkand.hub.settlement import Liquidity, QuoteRequest, SettlementHub, TierPost
 from samarkand.settlement.participants import Directory, Participant, ParticipantKind
 from samarkand.settlement.payments import FxPayment, Reason
@@ -109,3 +112,16 @@ class FxDay:
         return self.hub.ledger.balance(
             directory.settlement_account(participant, currency)
         ).net_credit
+
+
+def log_written_before(store: str, rows: list[str]) -> None:
+    """A durable hub at `store` configured on this world, then `rows` (command log bodies as
+    code of before wrote them) appended to its command log with no ledger batch of theirs:
+    the next open replays them."""
+    with DurableHub.open(store, snapshots=False) as hub:
+        hub.configure(fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, CUT_OFF_NS))
+    with sqlite3.connect(store + COMMANDS_SUFFIX) as log:
+        log.executemany(
+            "INSERT INTO hub_commands (sequence, body) VALUES (?, ?)",
+            list(enumerate(rows, start=2)),
+        )

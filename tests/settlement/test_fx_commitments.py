@@ -5,7 +5,6 @@ posted again. A log written before the count existed replays as it ran."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections import deque
 
 import pytest
@@ -13,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from samarkand.fx.routing import Quote
-from samarkand.hub.durable import COMMANDS_SUFFIX, DurableHub
+from samarkand.hub.durable import DurableHub
 from samarkand.hub.settlement import Liquidity, QuoteRequest
 from samarkand.ledger.invariants import problems
 from samarkand.settlement.engine import FX_SEARCH, Decision, Via
@@ -33,6 +32,7 @@ from tests.settlement.fx_world import (
     P,
     Q,
     fx_directory,
+    log_written_before,
     tier,
 )
 
@@ -315,13 +315,7 @@ OLD_ROWS = [
 
 def test_a_log_written_before_the_count_replays_as_it_ran(tmp_path):
     store = str(tmp_path / "hub.db")
-    with DurableHub.open(store, snapshots=False) as hub:
-        hub.configure(fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, CUT_OFF_NS))
-    with sqlite3.connect(store + COMMANDS_SUFFIX) as log:
-        log.executemany(
-            "INSERT INTO hub_commands (sequence, body) VALUES (?, ?)",
-            list(enumerate(OLD_ROWS, start=2)),
-        )
+    log_written_before(store, OLD_ROWS)
     with DurableHub.open(store) as hub:  # no ledger batch stored yet: the replay writes them
         assert hub.replay_errors == [] and hub.commands == 1 + len(OLD_ROWS)
         engine = hub.hub.engine
@@ -419,15 +413,9 @@ def test_a_day_opened_by_a_log_written_before_forgets_nothing_replayed(tmp_path)
     """An `open_day` logged without `forget_expired` forgot nothing when it ran: replayed,
     it still forgets nothing, so what the log's later commands saw is what they see."""
     store = str(tmp_path / "hub.db")
-    with DurableHub.open(store, snapshots=False) as hub:
-        hub.configure(fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, CUT_OFF_NS))
     cut_offs = ",".join(f'"{code}":"{10**15}"' for code in sorted(LEDGERS))
     opened = f'{{"cut_offs":{{{cut_offs}}},"now":"{10**14}","op":"open_day"}}'
-    with sqlite3.connect(store + COMMANDS_SUFFIX) as log:
-        log.executemany(
-            "INSERT INTO hub_commands (sequence, body) VALUES (?, ?)",
-            list(enumerate([*OLD_ROWS, opened], start=2)),
-        )
+    log_written_before(store, [*OLD_ROWS, opened])
     with DurableHub.open(store, snapshots=False) as hub:
         assert hub.replay_errors == [] and len(hub.hub.engine.day_starts) == 1
         assert len(hub.hub.quotes) == 3  # expired long before the day opened, still held

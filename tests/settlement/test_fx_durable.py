@@ -4,10 +4,8 @@ quote used before the close stays used after it."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from samarkand.fx.routing import Quote
-from samarkand.hub.durable import COMMANDS_SUFFIX, DurableHub
+from samarkand.hub.durable import DurableHub
 from samarkand.hub.settlement import Liquidity, QuoteRequest, TierPost
 from samarkand.ledger.invariants import problems
 from samarkand.settlement.participants import ParticipantStatus
@@ -26,6 +24,7 @@ from tests.settlement.fx_world import (
     P,
     Q,
     fx_directory,
+    log_written_before,
     tier,
 )
 
@@ -125,13 +124,7 @@ OLD_QUOTE_ROWS = [
 
 def test_a_log_written_before_suspended_providers_were_skipped_replays_its_quotes(tmp_path):
     store = str(tmp_path / "hub.db")
-    with DurableHub.open(store, snapshots=False) as hub:
-        hub.configure(fx_directory(), cut_off_ns=dict.fromkeys(LEDGERS, CUT_OFF_NS))
-    with sqlite3.connect(store + COMMANDS_SUFFIX) as log:
-        log.executemany(
-            "INSERT INTO hub_commands (sequence, body) VALUES (?, ?)",
-            list(enumerate(OLD_QUOTE_ROWS, start=2)),
-        )
+    log_written_before(store, OLD_QUOTE_ROWS)
     with DurableHub.open(store, snapshots=False) as hub:
         assert hub.replay_errors == [] and hub.commands == 1 + len(OLD_QUOTE_ROWS)
         issued = hub.hub.quotes.get(1)
