@@ -47,6 +47,11 @@ class NetDetailColumns:
 
 _NAMES = tuple(f.name for f in fields(NetDetailColumns))
 _DTYPES = dict.fromkeys(_NAMES, np.uint64)  # `column` widens any that does not fit
+# The fields a leg fills, in `NetDetails.add`'s order.
+_LEG_NAMES = (
+    "uetr", "debit_account_id", "credit_account_id",
+    "amount", "debit_transfer_id", "credit_transfer_id",
+)  # fmt: skip
 
 
 class NetDetails:
@@ -72,17 +77,23 @@ class NetDetails:
         credit account, amount) and ``booked``, the net transfer id of each account whose
         net position was not zero."""
         buffer = self._buffer
-        count = 0
-        for uetr, debit, credit, amount in legs:
-            buffer["uetr"].append(uetr)
-            buffer["debit_account_id"].append(debit)
-            buffer["credit_account_id"].append(credit)
-            buffer["amount"].append(amount)
-            buffer["debit_transfer_id"].append(booked.get(debit, NO_TRANSFER))
-            buffer["credit_transfer_id"].append(booked.get(credit, NO_TRANSFER))
-            count += 1
-        buffer["reference"].extend([reference] * count)
-        buffer["at_ns"].extend([at_ns] * count)
+        # Bound appends, one row at a time as `legs` yields it: no row is kept beyond its
+        # turn (a list of them would wake the garbage collector on a large set).
+        uetr, debit_id, credit_id, amount, debit_by, credit_by = (
+            buffer[name].append for name in _LEG_NAMES
+        )
+        get = booked.get
+        before = len(buffer["uetr"])
+        for payment, debit, credit, value in legs:
+            uetr(payment)
+            debit_id(debit)
+            credit_id(credit)
+            amount(value)
+            debit_by(get(debit, NO_TRANSFER))
+            credit_by(get(credit, NO_TRANSFER))
+        count = len(buffer["uetr"]) - before
+        buffer["reference"] += [reference] * count
+        buffer["at_ns"] += [at_ns] * count
 
     def columns(self) -> NetDetailColumns:
         """Every row as columns (the rows added since the last call are made arrays once)."""
