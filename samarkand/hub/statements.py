@@ -55,6 +55,7 @@ class StatementRefusal(enum.Enum):
     gives each its HTTP status; the CLI names the refusal's field as its option."""
 
     DATE_INVALID = "date_invalid"  # outside the dates the hub's clock (ns, 64 bits) holds
+    DAY_NOT_BEGUN = "day_not_begun"  # no business day of the hub has reached that date yet
     CURRENCY_UNKNOWN = "currency_unknown"  # not a currency the hub settles
     ACCOUNT_UNKNOWN = "account_unknown"  # no such account (none of the participant's there)
     NOT_SETTLEMENT_ACCOUNT = "not_settlement_account"  # an account, but no settlement one
@@ -186,6 +187,12 @@ def select_statement(
     currency = default_registry().get(currency_of[found.ledger])
     days = engine.day_starts
     start_ns, end_ns = statement_window([(d.at_ns, d.date) for d in days], day.date().isoformat())
+    if start_ns == NEVER:
+        raise StatementRefused(
+            StatementRefusal.DAY_NOT_BEGUN,
+            "date",
+            f"no business day has reached {day:%Y-%m-%d} yet",
+        )
     journal = state.journal.columns()
     posting = (journal.flags.astype(np.int64) & (PENDING | VOID)) == 0
     debit = np.asarray(journal.debit_account_id == account_id, dtype=bool)

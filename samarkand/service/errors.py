@@ -36,6 +36,7 @@ REASON_STATUS_DEFAULT = 422
 
 STATEMENT_STATUS: dict[StatementRefusal, int] = {
     StatementRefusal.DATE_INVALID: 422,
+    StatementRefusal.DAY_NOT_BEGUN: 404,  # no statement of that date (yet)
     StatementRefusal.CURRENCY_UNKNOWN: 404,
     StatementRefusal.ACCOUNT_UNKNOWN: 404,
     StatementRefusal.NOT_SETTLEMENT_ACCOUNT: 422,  # an account id that can have none

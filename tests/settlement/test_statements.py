@@ -124,6 +124,20 @@ def test_each_refusal_says_why_and_names_the_argument_at_fault(hub):
     assert set(STATEMENT_STATUS) == set(StatementRefusal)  # every refusal has its status
 
 
+def test_a_date_no_day_of_the_calendar_has_reached_has_no_statement_yet(hub):
+    """The calendar's day of 1970-01-03, opened the evening before, is still open: the next
+    date has no instant yet (its span would start at the end of time), so it is refused
+    naming the date, not made a statement dated 2262."""
+    hub.open_day(dict.fromkeys(LEDGERS, FAR), at("1970-01-02T19:00"), "1970-01-03")
+    a = account(hub, A)
+    assert select_statement(hub, a, datetime(1970, 1, 3, tzinfo=UTC)).start_ns == at(
+        "1970-01-02T19:00"
+    )
+    with pytest.raises(StatementRefused) as refused:
+        select_statement(hub, a, datetime(1970, 1, 4, tzinfo=UTC))
+    assert (refused.value.refusal, refused.value.field) == (StatementRefusal.DAY_NOT_BEGUN, "date")
+
+
 def test_payments_settled_by_offsetting_and_in_a_dns_window_are_under_their_net_entry(hub):
     hub.liquidity([Liquidity(A, CNY, 100), Liquidity(B, CNY, 50)], at("1970-01-01T01:00"))
     # A pays B 3.00 it does not have: queued; B's 2.80 back offsets it at entry.
