@@ -23,7 +23,7 @@ from samarkand.fx.routing import Quote
 from samarkand.hub.calendar import BusinessCalendar
 from samarkand.hub.durable import DurableHub
 from samarkand.hub.settlement import Liquidity, QuoteRequest
-from samarkand.hub.statements import select_statement
+from samarkand.hub.statements import StatementRefusal, StatementRefused, select_statement
 from samarkand.ledger.columns import FIELD_NAMES
 from samarkand.ledger.invariants import problems
 from samarkand.ledger.state import PENDING, VOID
@@ -341,14 +341,24 @@ class DayCycle(RuleBasedStateMachine):
         """The statements of an account, date after date from the first to the day after
         the hub's clock: each opens with the closing balance of the one before, every
         posting is on exactly one, the last closes with the ledger's balance, and a net
-        posting's payments add up to it (`select_statement` checks)."""
+        posting's payments add up to it (`select_statement` checks). Dates after the
+        calendar's day still open have none yet (refused), and no date after such a one has."""
         directory = self.hub.hub.directory
         account = directory.settlement_account(directory.get(bank), currency)
         state = self.hub.durable_ledger.state
         last = datetime.fromtimestamp(max(self.now, state.timestamp) // SECOND, UTC).date()
         day, previous, listed = datetime(1970, 1, 1, tzinfo=UTC), None, []
+        not_begun = []
         while day.date() <= last + timedelta(days=1):
-            rows = select_statement(self.hub, account, day)
+            try:
+                rows = select_statement(self.hub, account, day)
+            except StatementRefused as refused:
+                assert refused.refusal is StatementRefusal.DAY_NOT_BEGUN, refused
+                event("a date no day has reached yet")
+                not_begun.append(day)
+                day += timedelta(days=1)
+                continue
+            assert not not_begun, (not_begun, day)  # dates only go forward
             if previous is not None:
                 assert (rows.opening, rows.start_ns) == (previous.closing, previous.end_ns)
             if rows.batches:
