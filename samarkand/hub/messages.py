@@ -191,7 +191,8 @@ class ReadMessage:
     opened: Incoming | list[IsoRejection]
     invalid: list[IsoRejection]
     content: CreditTransferMessage | None = None
-    # The sender, MsgId and header agent's path (`_identity`), read with the rest.
+    # The sender, MsgId and header agent's path (`_identity`), read with the rest (None only
+    # for a file that is no message).
     identity: tuple[str | None, str | None, str] | None = None
 
 
@@ -280,7 +281,8 @@ def message_steps(
     opened = read.opened
     if isinstance(opened, list):
         return Processed(None, None, (), {}, tuple(opened))
-    sender, msg_id, agent_path = read.identity or _identity(opened)
+    assert read.identity is not None  # `read_message` reads it with every message it opens
+    sender, msg_id, agent_path = read.identity
     if caller is not None:
         foreign = _foreign_sender(caller, opened, sender, agent_path)
         if foreign is not None:
